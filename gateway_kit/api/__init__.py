@@ -1,0 +1,23 @@
+"""The JSON API under ``/api``: a parent blueprint that feature blueprints nest under.
+
+Errors under ``/api`` answer ``application/problem+json`` (see :mod:`gateway_kit.errorpages`).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, jsonify
+from flask.typing import ResponseReturnValue
+
+from .. import __version__
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.route("/")
+def index() -> ResponseReturnValue:
+    return jsonify({"name": "gateway-kit", "version": __version__, "api": ["/api/v1"]})
+
+
+def init_app(app: Flask) -> None:
+    # Feature modules register their API blueprints on the app with url_prefix "/api/v1/...".
+    app.register_blueprint(bp)

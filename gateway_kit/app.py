@@ -1,0 +1,61 @@
+"""The app factory's body: settings, extensions, features, error rendering."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .db import db
+from .errors import ConfigError
+from .features import FEATURES
+from .modules import import_optional
+from .settings import load_settings
+
+log = logging.getLogger("gateway_kit")
+
+
+def default_instance_path() -> Path:
+    return Path(os.environ.get("GATEWAY_KIT_INSTANCE") or Path.cwd() / "instance").resolve()
+
+
+def build_app(config: Mapping[str, Any] | None, instance_path: str | None) -> Flask:
+    inst = Path(instance_path).resolve() if instance_path else default_instance_path()
+    loaded = load_settings(inst, config)
+    app = Flask("gateway_kit", instance_path=str(inst), instance_relative_config=True)
+    app.config.update(loaded.values)
+    app.config["GK_SETTING_SOURCES"] = loaded.sources
+    app.config["TESTING"] = loaded.values["ENV"] == "testing"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = loaded.values["ENV"] == "production"
+    app.config["MAX_CONTENT_LENGTH"] = None
+    inst.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("gateway_kit").setLevel(loaded.values["LOG_LEVEL"])
+
+    #: Navigation entries: (endpoint, label, required role or None) -- features append.
+    app.extensions["gateway_kit.nav"] = []
+    app.extensions["gateway_kit.worker_tasks"] = []
+
+    db.init_app(app)
+    for name in FEATURES:
+        module = import_optional(name)
+        if module is not None:  # None: feature package not present in this build
+            module.init_app(app)
+    for name in loaded.values["PLUGINS"]:
+        try:
+            plugin = importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"Setting PLUGINS names module {name!r}, which cannot be imported ({exc}). "
+                "Expected an importable module with an init_app(app) function."
+            ) from exc
+        if not callable(getattr(plugin, "init_app", None)):
+            raise ConfigError(f"Setting PLUGINS names module {name!r}, which has no init_app(app).")
+        plugin.init_app(app)
+    return app

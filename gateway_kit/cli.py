@@ -1,0 +1,190 @@
+"""The ``gateway-kit`` command line (click, integrated with Flask's CLI).
+
+Commands that need the app build it through :func:`gateway_kit.create_app`; a bad setting ends the
+command with exit status 2 and one message naming the key and what would be valid. Errors from
+the kit (``GatewayError``) are shown as ``click.ClickException`` messages, never as tracebacks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, NoAppException, with_appcontext
+
+from . import __version__
+from .errors import ConfigError, GatewayError
+from .modules import import_optional
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Command groups contributed by feature packages, as "module:attribute".
+COMMAND_GROUPS: list[str] = [
+    "gateway_kit.localcloud.cli:localcloud",
+]
+
+
+class ConfigFailure(NoAppException):
+    """A configuration error: exit status 2, one line, no usage text."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.secho(f"Error: {self.format_message()}", err=True, fg="red")
+
+
+class KitError(click.ClickException):
+    def __init__(self, exc: GatewayError) -> None:
+        super().__init__(exc.user_message)
+        if isinstance(exc, ConfigError):
+            self.exit_code = 2  # type: ignore[misc]
+
+
+def _create_app() -> Flask:
+    from . import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise ConfigFailure(exc.user_message) from exc
+
+
+def kit_errors(fn: F) -> F:
+    """Translate GatewayError into a ClickException (a clean message and exit code)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GatewayError as exc:
+            raise KitError(exc) from exc
+
+    return wrapped  # type: ignore[return-value]
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+             load_dotenv=False, set_debug_flag=False)
+@click.version_option(__version__, prog_name="gateway-kit")
+def main() -> None:
+    """gateway-kit: build and host science gateways on OpenStack research clouds."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug/--no-debug", default=False)
+@with_appcontext
+def serve(host: str, port: int, debug: bool) -> None:
+    """Run the development web server (use gunicorn in production; see the Procfile)."""
+    current_app.run(host=host, port=port, debug=debug, use_reloader=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Web port (0: any free).")
+@click.option("--instance", "instance", type=click.Path(path_type=Path), default=None,
+              help="Instance folder (default: ./instance).")
+@click.option("--only", multiple=True, help="Start only these parts (repeatable).")
+@click.option("--ready-file", type=click.Path(path_type=Path), default=None, hidden=True)
+@kit_errors
+def demo(host: str, port: int, instance: Path | None, only: tuple[str, ...],
+         ready_file: Path | None) -> None:
+    """Start the whole gateway on the embedded defaults and print the URL to open."""
+    from .app import default_instance_path
+    from .demo import run_demo
+
+    inst = (instance or default_instance_path()).resolve()
+    config: dict[str, Any] = {}
+    gateway_toml = Path.cwd() / "gateway.toml"
+    if gateway_toml.is_file():
+        import os
+
+        os.environ.setdefault("GATEWAY_KIT_CONFIG", str(gateway_toml))
+    run_demo(host, port, inst, config, list(only) or None, ready_file)
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """Database schema commands."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="heads", show_default=True)
+@with_appcontext
+@kit_errors
+def db_upgrade(revision: str) -> None:
+    """Apply the database migrations."""
+    from .db import upgrade
+
+    upgrade(current_app._get_current_object(), revision)  # type: ignore[attr-defined]
+    click.echo("Database is up to date.")
+
+
+@main.group(name="config")
+def config_group() -> None:
+    """Inspect settings."""
+
+
+@config_group.command("show")
+@kit_errors
+def config_show() -> None:
+    """Print every setting with its value, where the value came from, and its help."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .app import default_instance_path
+    from .settings import all_settings, load_settings, mask
+
+    loaded = load_settings(default_instance_path())
+    table = Table("setting", "value", "source", "help", show_lines=False)
+    for name, s in all_settings().items():
+        table.add_row(name, mask(s, loaded.values[name]), loaded.sources[name], s.help)
+    Console(width=200).print(table)
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Gateway name (default: from the folder name).")
+@kit_errors
+def new(path: Path, name: str | None) -> None:
+    """Create a new gateway project in PATH (which must not exist or be empty)."""
+    from .scaffold import create_project
+
+    created = create_project(path, name)
+    click.echo(f"Created {created.name} in {path}.")
+    click.echo(f"Next: cd {path} && python -m venv .venv && .venv/bin/pip install -e '.[test]' "
+               "&& .venv/bin/gateway-kit demo")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every task once and exit.")
+@with_appcontext
+def worker(once: bool) -> None:
+    """Run the background worker (job queue, renewals, backups)."""
+    import signal
+
+    from .worker import run_worker, tasks
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    names = ", ".join(t.name for t in tasks(app)) or "none"
+    click.echo(f"worker started; tasks: {names}", err=True)
+    run_worker(app, stop, once=once)
+
+
+def _add_groups() -> None:
+    for spec in COMMAND_GROUPS:
+        modname, _, attr = spec.partition(":")
+        module = import_optional(modname)
+        if module is not None:  # None: that feature is not in this build
+            main.add_command(getattr(module, attr))
+
+
+_add_groups()

@@ -1,0 +1,168 @@
+"""The database extension: SQLAlchemy 2 engine and sessions, Alembic migrations.
+
+``db = Database()`` is created unbound; :meth:`Database.init_app` attaches an engine to an app
+(stored in ``app.extensions["gateway_kit.db"]``). Inside a request or app context, ``db.session`` is
+one session per context, closed at teardown. Outside (workers, CLI) use ``with db.session_scope():``.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout; PostgreSQL through psycopg 3.
+Migrations live in ``gateway_kit/migrations`` and may have several heads (one branch per feature);
+:func:`upgrade` applies them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from .errors import ConfigError, DatabaseError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model in the kit."""
+
+
+@dataclass
+class _State:
+    engine: Engine
+    factory: sessionmaker[Session]
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    """Create an engine for ``url`` with the kit's per-dialect settings."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"Setting DATABASE_URL is not a valid database URL: expected e.g. "
+            f"sqlite:///path/to/gateway.db or postgresql+psycopg://user:pass@host/db ({exc})."
+        ) from exc
+    kwargs: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs.update(pool_size=pool_size, pool_pre_ping=True)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ArgumentError) as exc:
+        raise ConfigError(
+            f"Setting DATABASE_URL uses an unsupported database {parsed.drivername!r}: "
+            "expected sqlite:/// or postgresql+psycopg://."
+        ) from exc
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class Database:
+    """Unbound database extension; see the module docstring."""
+
+    def init_app(self, app: Flask) -> None:
+        engine = make_engine(app.config["DATABASE_URL"], app.config.get("DB_POOL_SIZE", 5))
+        factory = sessionmaker(bind=engine, expire_on_commit=False)
+        app.extensions["gateway_kit.db"] = _State(engine, factory)
+        app.teardown_appcontext(self._teardown)
+
+    @staticmethod
+    def _state(app: Flask | None = None) -> _State:
+        state: _State = (app or current_app).extensions["gateway_kit.db"]
+        return state
+
+    def engine(self, app: Flask | None = None) -> Engine:
+        return self._state(app).engine
+
+    @property
+    def session(self) -> Session:
+        """The session of the current app context (created on first use)."""
+        if "gk_db_session" not in g:
+            g.gk_db_session = self._state().factory()
+        sess: Session = g.gk_db_session
+        return sess
+
+    def _teardown(self, _exc: BaseException | None) -> None:
+        sess = g.pop("gk_db_session", None)
+        if sess is not None:
+            sess.close()
+
+    @contextlib.contextmanager
+    def session_scope(self, app: Flask | None = None) -> Iterator[Session]:
+        """A session committed on success and rolled back on error (for workers and CLI)."""
+        sess = self._state(app).factory()
+        try:
+            yield sess
+            sess.commit()
+        except BaseException:
+            sess.rollback()
+            raise
+        finally:
+            sess.close()
+
+    def ping(self, app: Flask | None = None) -> None:
+        """Raise :class:`DatabaseError` when the database cannot answer ``SELECT 1``."""
+        try:
+            with self.engine(app).connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise DatabaseError(
+                "The database is not reachable.", log_message=f"database ping failed: {exc}"
+            ) from exc
+
+
+db = Database()
+
+
+def alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(app: Flask, revision: str = "heads") -> None:
+    """Apply every migration (all branch heads) to the app's database."""
+    from alembic import command
+
+    engine = db.engine(app)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        raise DatabaseError(
+            f"Cannot connect to the database at {url}: {exc.__class__.__name__}: "
+            f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip().splitlines()[0]}. "
+            "Check DATABASE_URL and that the server is running."
+        ) from exc
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_heads(app: Flask) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    with db.engine(app).connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())

@@ -1,0 +1,201 @@
+"""``gateway-kit demo``: the whole gateway on the embedded defaults, in one process tree.
+
+The demo knows no part in detail. Each part (the local cloud, the development OpenID provider, the
+worker...) is a class registered under the entry-point group ``gateway_kit.demo_parts`` (or added
+to :data:`BUILTIN_PARTS`) and follows :class:`DemoPart`. Parts start in ascending ``order``; each
+may put settings for the gateway into ``ctx.settings`` (passed to later parts' child processes
+as ``GATEWAY_KIT_*`` variables and to the web app), environment variables into ``ctx.env``, start
+child processes with ``ctx.spawn`` and print lines with ``ctx.say``. On Ctrl-C (or SIGTERM) every
+part is stopped in reverse order and every child process group is ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger("gateway_kit.demo")
+
+#: Parts that ship with the kit, as "module:Class" (entry points add more).
+BUILTIN_PARTS: list[str] = ["gateway_kit.demo:WorkerPart"]
+
+
+@runtime_checkable
+class DemoPart(Protocol):
+    """A piece of the demo.
+
+    Lifecycle: the demo creates the part (no arguments), calls :meth:`start` in ``order``, later
+    optionally ``ready(app)`` once the web app exists (seed data, for example), and :meth:`stop` on
+    shutdown, in reverse order. ``start`` must return quickly once the part is usable, or raise.
+    """
+
+    name: str
+    order: int
+
+    def start(self, ctx: DemoContext) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class DemoContext:
+    instance_path: Path
+    host: str = "127.0.0.1"
+    settings: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    say_fn: Callable[[str], None] = print
+
+    def free_port(self) -> int:
+        with socket.socket() as s:
+            s.bind((self.host, 0))
+            port: int = s.getsockname()[1]
+            return port
+
+    def say(self, line: str) -> None:
+        self.messages.append(line)
+
+    def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.env)
+        for key, value in self.settings.items():
+            env[f"GATEWAY_KIT_{key}"] = value if isinstance(value, str) else json.dumps(value)
+        env["GATEWAY_KIT_INSTANCE"] = str(self.instance_path)
+        env.update(extra or {})
+        return env
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+              log_file: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start a child in its own process group; its output goes to ``<instance>/logs/NAME.log``."""
+        logs = self.instance_path / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(log_file or logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen(argv, env=self.child_env(env), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        self.children.append(proc)
+        return proc
+
+    def stop_children(self, timeout: float = 10.0) -> None:
+        for proc in reversed(self.children):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(self.children):
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+class WorkerPart:
+    """Runs ``gateway-kit worker`` as a child process (after every part that adds settings)."""
+
+    name = "worker"
+    order = 80
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, ctx: DemoContext) -> None:
+        self.proc = ctx.spawn("worker", [sys.executable, "-m", "gateway_kit", "worker"])
+        ctx.say(f"worker        pid {self.proc.pid} (log: {ctx.instance_path / 'logs/worker.log'})")
+
+    def stop(self) -> None:
+        pass  # the context ends every child's process group
+
+
+def load_parts(names: list[str] | None = None) -> list[DemoPart]:
+    """Instantiate the built-in and entry-point parts (optionally only those in ``names``)."""
+    factories: dict[str, Any] = {}
+    for spec in BUILTIN_PARTS:
+        modname, _, attr = spec.partition(":")
+        cls = getattr(importlib.import_module(modname), attr)
+        factories[cls.name] = cls
+    for ep in entry_points(group="gateway_kit.demo_parts"):
+        try:
+            factories[ep.name] = ep.load()
+        except ModuleNotFoundError as exc:
+            log.warning("demo part %s is not available: %s", ep.name, exc)
+    parts = [cls() for name, cls in factories.items() if names is None or name in names]
+    return sorted(parts, key=lambda p: p.order)
+
+
+def run_demo(host: str, port: int, instance_path: Path, config: dict[str, Any],
+             only: list[str] | None = None, ready_file: Path | None = None) -> None:
+    """Start every part, the web app, print the banner, and serve until interrupted."""
+    from werkzeug.serving import make_server
+
+    from . import create_app
+    from .db import upgrade
+
+    ctx = DemoContext(instance_path=instance_path, host=host)
+    ctx.settings.update(config)
+    parts = load_parts(only)
+    started: list[DemoPart] = []
+    stop = threading.Event()
+
+    def _signal(_sig: int, _frm: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _signal)
+    server = None
+    try:
+        for part in parts:
+            part.start(ctx)
+            started.append(part)
+        os.environ.update(ctx.env)
+        app = create_app(ctx.settings, instance_path=str(instance_path))
+        upgrade(app)
+        for part in started:
+            ready = getattr(part, "ready", None)
+            if ready is not None:
+                ready(app)
+        server = make_server(host, port, app, threaded=True)
+        url = f"http://{host}:{server.server_port}/"
+        banner = [
+            "",
+            f"  {app.config['GATEWAY_NAME']} is running on the embedded defaults.",
+            f"  Open {url} in your browser.",
+            "",
+            *[f"  {line}" for line in ctx.messages],
+            "",
+            "  Press Ctrl-C to stop everything the demo started.",
+            "",
+        ]
+        print("\n".join(banner), flush=True)
+        if ready_file is not None:
+            ready_file.write_text(url)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        while not stop.is_set():
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("Stopping the demo...", flush=True)
+        if server is not None:
+            server.shutdown()
+        for part in reversed(started):
+            try:
+                part.stop()
+            except Exception:
+                log.exception("demo part %s did not stop cleanly", part.name)
+        ctx.stop_children()
+        print("Stopped.", flush=True)

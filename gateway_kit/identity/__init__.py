@@ -1,0 +1,1 @@
+"""Identity: accounts, projects, roles, login, sessions and API tokens."""

@@ -1,0 +1,19 @@
+"""Imports every model module so that ``metadata`` is complete (for Alembic and tests).
+
+Feature packages add their models module to :data:`MODEL_MODULES`.
+"""
+
+from __future__ import annotations
+
+from .db import Base
+from .modules import import_optional
+
+MODEL_MODULES = [
+    "gateway_kit.identity.models",
+    "gateway_kit.jobs.models",
+]
+
+for _name in MODEL_MODULES:
+    import_optional(_name)
+
+metadata = Base.metadata

@@ -1,0 +1,99 @@
+"""Request ids, structured request logs, ``/healthz`` and ``/metrics`` (Prometheus text format).
+
+Metrics live in a per-app :class:`prometheus_client.CollectorRegistry` (``metrics_registry(app)``)
+so that several apps in one process (tests) do not collide; features register their own metrics
+on it. Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` and the registry
+aggregates every worker's samples (prometheus-client multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from .db import db
+from .errors import DatabaseError
+
+bp = Blueprint("observability", __name__)
+access_log = logging.getLogger("gateway_kit.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def metrics_registry(app: Flask | None = None) -> CollectorRegistry:
+    reg: CollectorRegistry = (app or current_app).extensions["gateway_kit.metrics"]
+    return reg
+
+
+@bp.route("/healthz")
+def healthz() -> ResponseReturnValue:
+    try:
+        db.ping()
+    except DatabaseError:
+        return jsonify({"status": "unavailable", "database": "unreachable"}), 503
+    return jsonify({"status": "ok", "database": "ok"})
+
+
+@bp.route("/metrics")
+def metrics() -> ResponseReturnValue:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry) + generate_latest(metrics_registry())
+    else:
+        body = generate_latest(metrics_registry())
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def init_app(app: Flask) -> None:
+    registry = CollectorRegistry(auto_describe=True)
+    app.extensions["gateway_kit.metrics"] = registry
+    requests_total = Counter("gateway_kit_http_requests", "HTTP requests served",
+                             ["method", "endpoint", "status"], registry=registry)
+    latency = Histogram("gateway_kit_http_request_duration_seconds", "HTTP request latency",
+                        ["method", "endpoint"], registry=registry)
+    as_json = app.config["LOG_FORMAT"] == "json"
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _finish(resp: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
+        endpoint = request.endpoint or "unmatched"
+        requests_total.labels(request.method, endpoint, str(resp.status_code)).inc()
+        latency.labels(request.method, endpoint).observe(elapsed)
+        resp.headers["X-Request-ID"] = g.get("request_id", "")
+        user = g.get("gk_user")
+        record = {
+            "request_id": g.get("request_id"), "method": request.method,
+            "path": request.path, "status": resp.status_code,
+            "duration_ms": round(elapsed * 1000, 2), "user": getattr(user, "id", None),
+            "remote": request.remote_addr,
+        }
+        # Query strings are never logged: they may carry OAuth codes or tokens.
+        if as_json:
+            access_log.info(json.dumps(record))
+        else:
+            access_log.info("%(request_id)s %(method)s %(path)s %(status)s %(duration_ms)sms "
+                            "user=%(user)s", record)
+        return resp
+
+    app.register_blueprint(bp)

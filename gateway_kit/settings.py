@@ -1,0 +1,283 @@
+"""Settings: declared once, loaded in layers.
+
+Every setting is a :class:`Setting` with a type, a default, help text and optional validation.
+Feature modules declare theirs in a module-level ``SETTINGS`` list; :data:`SETTING_MODULES` names
+those modules. Values are loaded in this order, each layer overriding the one before:
+
+1. the declared defaults;
+2. an instance TOML file -- the path in ``GATEWAY_KIT_CONFIG``, else ``<instance>/gateway.toml``.
+   Keys are the setting names, case-insensitive; a table flattens with ``_``
+   (``[jobs] max_concurrent = 4`` is ``JOBS_MAX_CONCURRENT``);
+3. ``GATEWAY_KIT_<NAME>`` environment variables (strings, parsed by the setting's type);
+4. the mapping a caller passes to :func:`gateway_kit.create_app` (tests, the demo).
+
+Unknown keys, unparsable values and failed validation raise :class:`~gateway_kit.errors.ConfigError`
+naming the key, the bad value and what would be valid. Nothing here runs at import time except the
+declarations themselves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .modules import import_optional
+
+ENV_PREFIX = "GATEWAY_KIT_"
+#: Environment variables with the prefix that are not settings.
+RESERVED_ENV = {"GATEWAY_KIT_CONFIG"}
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+
+Validator = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting.
+
+    :param name: upper-case key, e.g. ``DATABASE_URL``.
+    :param type: one of ``str``, ``int``, ``float``, ``bool``, ``list`` (of str), ``dict``.
+    :param default: the default value (already of ``type``), or a callable taking the partial
+        settings mapping and returning the default (for defaults that depend on the instance path).
+    :param help: one line shown by ``gateway-kit config show``.
+    :param secret: mask the value wherever it is shown.
+    :param choices: the only valid values, if any.
+    :param validate: returns an error message (what would be valid) or ``None``.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+    choices: tuple[Any, ...] | None = None
+    validate: Validator | None = None
+    minimum: float | None = None
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "a number greater than 0"
+
+
+CORE_SETTINGS: list[Setting] = [
+    Setting("ENV", str, "development", "Run mode; production enforces safe settings.",
+            choices=("development", "production", "testing")),
+    Setting("SECRET_KEY", str, DEV_SECRET_KEY,
+            "Key that signs session cookies and CSRF tokens (32+ random characters in production).",
+            secret=True),
+    Setting("DATABASE_URL", str, lambda s: f"sqlite:///{Path(s['INSTANCE_PATH']) / 'gateway.db'}",
+            "SQLAlchemy URL of the database (SQLite file in the instance folder by default; "
+            "postgresql+psycopg://user:pass@host/db for PostgreSQL).", secret=True),
+    Setting("INSTANCE_PATH", str, "", "Instance folder for the database, uploads and job files "
+            "(set by the app factory; shown for reference)."),
+    Setting("GATEWAY_NAME", str, "Science Gateway", "Name shown in page titles and navigation."),
+    Setting("PUBLIC_URL", str, "", "External base URL of the gateway (e.g. https://portal.example.org)."),
+    Setting("LOG_LEVEL", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    Setting("LOG_FORMAT", str, "text", "Request log format.", choices=("text", "json")),
+    Setting("PLUGINS", list, [],
+            "Importable modules whose init_app(app) extends the gateway (e.g. its applications)."),
+    Setting("CLOUD_NAME", str, "local", "Cloud name in clouds.yaml used for hosting and bursting."),
+    Setting("DB_POOL_SIZE", int, 5, "Connection pool size (PostgreSQL).", validate=_positive),
+]
+
+#: Modules that declare a ``SETTINGS`` list. Feature packages add themselves here.
+SETTING_MODULES: list[str] = [
+    "gateway_kit.identity.settings",
+    "gateway_kit.jobs.settings",
+]
+
+
+def all_settings() -> dict[str, Setting]:
+    """Every declared setting by name (core first, then feature modules)."""
+    found: dict[str, Setting] = {s.name: s for s in CORE_SETTINGS}
+    for modname in SETTING_MODULES:
+        module = import_optional(modname)
+        if module is None:  # feature not present in this build
+            continue
+        for s in getattr(module, "SETTINGS", []):
+            if s.name in found:
+                raise RuntimeError(f"setting {s.name} declared twice")  # programming error
+            found[s.name] = s
+    return found
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _describe(s: Setting) -> str:
+    if s.choices:
+        return "one of " + ", ".join(repr(c) for c in s.choices)
+    return {
+        str: "a string", int: "an integer", float: "a number", bool: "true or false",
+        list: "a list of strings (TOML array, or comma-separated in the environment)",
+        dict: "a table (TOML) or a JSON object (environment)",
+    }.get(s.type, s.type.__name__)
+
+
+def coerce(s: Setting, value: Any, *, from_env: bool = False) -> Any:
+    """Parse and validate ``value`` for setting ``s``; raise ConfigError on failure."""
+    shown = "***" if s.secret else repr(value)
+
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"Setting {s.name} has an invalid value {shown}: expected {what}.")
+
+    try:
+        if s.type is bool:
+            if isinstance(value, bool):
+                out: Any = value
+            elif isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+                out = value.strip().lower() in _TRUE
+            else:
+                raise bad(_describe(s))
+        elif s.type is int:
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise bad(_describe(s))
+            out = int(value)
+        elif s.type is float:
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise bad(_describe(s))
+            out = float(value)
+        elif s.type is list:
+            if isinstance(value, str):
+                text = value.strip()
+                out = json.loads(text) if text.startswith("[") else [
+                    v.strip() for v in text.split(",") if v.strip()]
+            else:
+                out = value
+            if not isinstance(out, list) or not all(isinstance(v, str) for v in out):
+                raise bad(_describe(s))
+        elif s.type is dict:
+            out = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(out, dict):
+                raise bad(_describe(s))
+        else:
+            if not isinstance(value, str):
+                raise bad(_describe(s))
+            out = value
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise bad(_describe(s)) from exc
+    if s.choices and out not in s.choices:
+        raise bad(_describe(s))
+    if s.validate is not None:
+        problem = s.validate(out)
+        if problem:
+            raise bad(problem)
+    return out
+
+
+@dataclass
+class LoadedSettings:
+    values: dict[str, Any] = field(default_factory=dict)
+    #: Where each value came from: ``default``, ``file:<path>``, ``env:<VAR>`` or ``override``.
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def _unknown(key: str, where: str, known: Iterable[str]) -> ConfigError:
+    close = difflib.get_close_matches(key.upper(), list(known), n=1)
+    hint = f" Did you mean {close[0]}?" if close else " Run 'gateway-kit config show' for the list."
+    return ConfigError(f"Unknown setting {key!r} in {where}.{hint}")
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}".upper()
+        if isinstance(value, dict) and not name.endswith(("_MAP", "_RULES", "_PROVIDERS")):
+            out.update(_flatten(value, name + "_"))
+        else:
+            out[name] = value
+    return out
+
+
+def config_file_path(instance_path: Path, environ: Mapping[str, str]) -> Path | None:
+    if environ.get("GATEWAY_KIT_CONFIG"):
+        return Path(environ["GATEWAY_KIT_CONFIG"])
+    candidate = instance_path / "gateway.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(
+    instance_path: Path,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedSettings:
+    """Load every declared setting through the four layers and validate it."""
+    environ = os.environ if environ is None else environ
+    declared = all_settings()
+    loaded = LoadedSettings()
+    raw: dict[str, tuple[Any, str, bool]] = {}
+
+    path = config_file_path(instance_path, environ)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"Config file {path} (from GATEWAY_KIT_CONFIG) does not exist.") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from exc
+        for key, value in _flatten(data).items():
+            if key not in declared:
+                raise _unknown(key, str(path), declared)
+            raw[key] = (value, f"file:{path}", False)
+
+    for var, value in environ.items():
+        if not var.startswith(ENV_PREFIX) or var in RESERVED_ENV:
+            continue
+        key = var[len(ENV_PREFIX):]
+        if key not in declared:
+            raise _unknown(var, "the environment", [ENV_PREFIX + k for k in declared])
+        raw[key] = (value, f"env:{var}", True)
+
+    for key, value in (overrides or {}).items():
+        key = key.upper()
+        if key not in declared:
+            raise _unknown(key, "the configuration passed to create_app", declared)
+        raw[key] = (value, "override", False)
+
+    raw.setdefault("INSTANCE_PATH", (str(instance_path), "default", False))
+    for name, s in declared.items():
+        if name in raw:
+            value, source, from_env = raw[name]
+            loaded.values[name] = coerce(s, value, from_env=from_env)
+            loaded.sources[name] = source
+    for name, s in declared.items():
+        if name not in loaded.values:
+            default = s.default(loaded.values) if callable(s.default) else s.default
+            loaded.values[name] = default
+            loaded.sources[name] = "default"
+
+    _check_production(loaded.values)
+    return loaded
+
+
+def _check_production(values: Mapping[str, Any]) -> None:
+    if values["ENV"] != "production":
+        return
+    key = values["SECRET_KEY"]
+    if key == DEV_SECRET_KEY or len(key) < 32:
+        raise ConfigError(
+            "Setting SECRET_KEY must be changed in production: it is the development key or shorter "
+            "than 32 characters. Generate one with: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'.")
+
+
+def mask(s: Setting, value: Any) -> str:
+    if s.secret:
+        if s.name == "DATABASE_URL" and isinstance(value, str):
+            from sqlalchemy.engine import make_url
+
+            try:
+                return make_url(value).render_as_string(hide_password=True)
+            except Exception:
+                return "***"
+        return "***" if value else "(empty)"
+    return json.dumps(value) if not isinstance(value, str) else value
