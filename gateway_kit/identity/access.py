@@ -106,12 +106,12 @@ def authenticate_api_request() -> User:
         auth = current_app.extensions.get("gateway_kit.token_auth")
         if auth is None:
             raise Unauthorized("Token authentication is not enabled on this gateway.")
-        user: User
-        user, scopes = auth(token.strip())
-        g.gk_user = user
+        token_user: User
+        token_user, scopes = auth(token.strip())
+        g.gk_user = token_user
         g.gk_scopes = frozenset(scopes)
         g.gk_auth = "token"
-        return user
+        return token_user
     user = current_user()
     if user is None:
         raise Unauthorized("Sign in or send a personal access token as a Bearer token.")
