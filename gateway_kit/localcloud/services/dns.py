@@ -371,7 +371,7 @@ def _publish(rs: Doc) -> None:
 
 def _hook_zone_active(cloud: LocalCloud, kind: str, zone: Doc) -> Doc | None:
     zone["_served"] = True
-    for rs in cloud.store.find(RECORDSET, lambda r: r["zone_id"] == zone["id"] and r.get("_managed")):
+    for rs in cloud.store.find(RECORDSET, lambda r: r["zone_id"] == zone["id"] and bool(r.get("_managed"))):
         rs["status"], rs["action"] = "ACTIVE", "NONE"
         _publish(rs)
         cloud.store.put(RECORDSET, rs)
