@@ -1,0 +1,425 @@
+"""Barbican v1 (key manager) for the local cloud, under ``/key-manager``, as far as Octavia's
+``TERMINATED_HTTPS`` listeners need it.
+
+* ``GET /key-manager`` (300, version list) and ``GET /key-manager/v1/`` (the microversion
+  document openstacksdk probes with ``OpenStack-API-Version: key-manager 1.1``);
+* secrets: store (``payload`` with ``payload_content_type`` and, for binary content,
+  ``payload_content_encoding: base64``), list, metadata, ``/payload``, delete;
+* containers: ``generic`` and ``certificate`` (secret refs named ``certificate``,
+  ``private_key``, ``intermediates``, ``private_key_passphrase``), create, list, show, delete.
+
+Secrets and containers belong to the caller's project; another project's answer 404 like
+Barbican without ACLs. Payloads are stored base64-encoded in the store. Errors use Barbican's
+``{"code", "title", "description"}`` body.
+
+:func:`lookup_ref` resolves a ``secret_ref``/``container_ref`` URL for other services (Octavia).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from typing import Any
+
+import flask
+from flask import Response, request
+
+from gateway_kit.localcloud.core import (
+    ApiError,
+    CatalogEntry,
+    LocalCloud,
+    MicroversionSpec,
+    Service,
+    current_cloud,
+    json_response,
+    new_id,
+    require_token,
+)
+
+__all__ = ["lookup_ref", "register", "render_barbican_error"]
+
+Doc = dict[str, Any]
+
+SECRET = "keymanager.secret"
+CONTAINER = "keymanager.container"
+
+SECRET_TYPES = ("symmetric", "public", "private", "passphrase", "certificate", "opaque")
+CONTAINER_TYPES = ("generic", "rsa", "certificate")
+CERT_REF_NAMES = ("certificate", "private_key", "private_key_passphrase", "intermediates")
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def render_barbican_error(err: ApiError) -> Response:
+    """Barbican's error body: ``{"code", "title", "description"}``."""
+    title = _TITLES.get(err.status, "Error")
+    return json_response({"code": err.status, "title": title, "description": err.message}, err.status)
+
+
+def _invalid(schema: str, detail: str, prop: str) -> ApiError:
+    return ApiError(
+        400, f"Provided object does not match schema '{schema}': {detail}. Invalid property: '{prop}'"
+    )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+
+
+def _body() -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError as exc:
+        raise ApiError(400, "Malformed JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "Malformed JSON")
+    return body
+
+
+def _url(path: str) -> str:
+    return current_cloud().url("/key-manager/v1" + path)
+
+
+def _owned(cloud: LocalCloud, kind: str, doc_id: str, project_id: str, noun: str) -> Doc:
+    doc = cloud.get(kind, doc_id)
+    if doc is None or doc["project_id"] != project_id:
+        raise ApiError(404, f"{noun} not found.")
+    return doc
+
+
+# -- discovery -------------------------------------------------------------------------------
+
+
+def _version_doc() -> dict[str, Any]:
+    return {
+        "id": "v1",
+        "status": "CURRENT",
+        "min_version": "1.0",
+        "max_version": "1.1",
+        "links": [
+            {"rel": "self", "href": _url("/")},
+            {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+        ],
+        "media-types": [
+            {"base": "application/json", "type": "application/vnd.openstack.key-manager-v1+json"}
+        ],
+    }
+
+
+def _versions() -> Response:
+    return json_response({"versions": {"values": [_version_doc()]}}, 300)
+
+
+def _v1() -> Response:
+    return json_response({"version": _version_doc()})
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+
+def _render_secret(doc: Doc) -> dict[str, Any]:
+    return {
+        "status": "ACTIVE",
+        "secret_type": doc["secret_type"],
+        "updated": doc["updated"],
+        "name": doc.get("name"),
+        "algorithm": doc.get("algorithm"),
+        "created": doc["created"],
+        "secret_ref": _url(f"/secrets/{doc['id']}"),
+        "content_types": {"default": doc["content_type"]} if doc.get("content_type") else {},
+        "creator_id": doc["creator_id"],
+        "mode": doc.get("mode"),
+        "bit_length": doc.get("bit_length"),
+        "expiration": doc.get("expiration"),
+        "consumers": [],
+    }
+
+
+def _create_secret() -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    body = _body()
+    secret_type = body.get("secret_type") or "opaque"
+    if secret_type not in SECRET_TYPES:
+        raise _invalid("Secret", f"{secret_type!r} is not one of {list(SECRET_TYPES)}", "secret_type")
+    payload = body.get("payload")
+    content_type = body.get("payload_content_type")
+    encoding = body.get("payload_content_encoding")
+    stored: str | None = None
+    if payload is not None and payload != "":
+        if not isinstance(payload, str):
+            raise _invalid("Secret", "payload must be a string", "payload")
+        if not content_type:
+            raise _invalid(
+                "Secret",
+                "If 'payload' is supplied, 'payload_content_type' must also be supplied",
+                "payload_content_type",
+            )
+        if encoding not in (None, "base64"):
+            raise ApiError(400, f"Invalid payload content encoding: {encoding}")
+        if content_type == "application/octet-stream" and encoding != "base64":
+            raise _invalid(
+                "Secret",
+                "payload_content_encoding must be base64 for application/octet-stream",
+                "payload_content_encoding",
+            )
+        if encoding == "base64":
+            try:
+                base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ApiError(400, "Problem decoding payload") from exc
+            stored = payload
+        else:
+            stored = base64.b64encode(payload.encode("utf-8")).decode("ascii")
+    elif payload == "":
+        raise _invalid("Secret", "If 'payload' specified, must be non empty", "payload")
+    doc: Doc = {
+        "id": new_id(),
+        "project_id": auth.project_id,
+        "creator_id": auth.user_id,
+        "name": body.get("name"),
+        "secret_type": secret_type,
+        "algorithm": body.get("algorithm"),
+        "bit_length": body.get("bit_length"),
+        "mode": body.get("mode"),
+        "expiration": body.get("expiration"),
+        "content_type": content_type if stored is not None else None,
+        "payload": stored,
+        "created": _now(),
+        "updated": _now(),
+    }
+    cloud.put(SECRET, doc)
+    ref = _url(f"/secrets/{doc['id']}")
+    return json_response({"secret_ref": ref}, 201, {"Location": ref})
+
+
+def _list_secrets() -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    docs = cloud.list(SECRET, lambda d: d["project_id"] == auth.project_id)
+    name = request.args.get("name")
+    if name:
+        docs = [d for d in docs if d.get("name") == name]
+    offset = int(request.args.get("offset", 0))
+    limit = int(request.args.get("limit", 10))
+    page = docs[offset : offset + limit]
+    return json_response({"secrets": [_render_secret(d) for d in page], "total": len(docs)})
+
+
+def _show_secret(secret_id: str) -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    doc = _owned(cloud, SECRET, secret_id, auth.project_id, "Secret")
+    accept = request.headers.get("Accept", "application/json")
+    if accept not in ("", "*/*", "application/json") and "json" not in accept:
+        return _payload_response(doc, accept)
+    return json_response(_render_secret(doc))
+
+
+def _payload_response(doc: Doc, accept: str | None) -> Response:
+    if doc.get("payload") is None:
+        raise ApiError(404, "No payload found for this secret.")
+    if (
+        accept
+        and accept not in ("*/*", doc["content_type"])
+        and not accept.startswith(doc["content_type"].split(";")[0])
+    ):
+        raise ApiError(406, f"Wrong payload content-type: {accept}")
+    data = base64.b64decode(doc["payload"])
+    return Response(data, status=200, content_type=doc["content_type"])
+
+
+def _secret_payload(secret_id: str) -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    doc = _owned(cloud, SECRET, secret_id, auth.project_id, "Secret")
+    return _payload_response(doc, request.headers.get("Accept"))
+
+
+def _delete_secret(secret_id: str) -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    doc = _owned(cloud, SECRET, secret_id, auth.project_id, "Secret")
+    cloud.delete(SECRET, doc["id"])
+    return Response(status=204)
+
+
+# -- containers ------------------------------------------------------------------------------
+
+
+def _render_container(doc: Doc) -> dict[str, Any]:
+    return {
+        "status": "ACTIVE",
+        "updated": doc["updated"],
+        "name": doc.get("name"),
+        "consumers": [],
+        "created": doc["created"],
+        "container_ref": _url(f"/containers/{doc['id']}"),
+        "creator_id": doc["creator_id"],
+        "secret_refs": [
+            {"name": r["name"], "secret_ref": _url(f"/secrets/{r['secret_id']}")} for r in doc["secret_refs"]
+        ],
+        "type": doc["type"],
+    }
+
+
+def _secret_id_from_ref(ref: Any) -> str | None:
+    if not isinstance(ref, str) or "/secrets/" not in ref:
+        return None
+    candidate = ref.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        uuid.UUID(candidate)
+    except ValueError:
+        return None
+    return candidate
+
+
+def _create_container() -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    body = _body()
+    ctype = body.get("type")
+    if ctype not in CONTAINER_TYPES:
+        raise _invalid("Container", f"{ctype!r} is not one of {list(CONTAINER_TYPES)}", "type")
+    refs = body.get("secret_refs") or []
+    if not isinstance(refs, list):
+        raise _invalid("Container", "secret_refs must be a list", "secret_refs")
+    stored = []
+    for ref in refs:
+        if not isinstance(ref, dict) or "secret_ref" not in ref:
+            raise _invalid("Container", "secret_ref is required", "secret_refs")
+        secret_id = _secret_id_from_ref(ref["secret_ref"])
+        if secret_id is None:
+            raise ApiError(404, "Secret provided doesn't exist.")
+        secret = cloud.get(SECRET, secret_id)
+        if secret is None or secret["project_id"] != auth.project_id:
+            raise ApiError(404, f"Secret provided for '{ref.get('name')}' doesn't exist.")
+        stored.append({"name": ref.get("name"), "secret_id": secret_id})
+    if ctype == "certificate":
+        names = [r["name"] for r in stored]
+        bad = [n for n in names if n not in CERT_REF_NAMES]
+        if bad or "certificate" not in names or len(set(names)) != len(names):
+            raise _invalid(
+                "Container",
+                "only 'private_key', 'certificate', 'private_key_passphrase', or 'intermediates' "
+                "reference names are allowed for Certificate type, and 'certificate' is required",
+                "secret_refs",
+            )
+    doc: Doc = {
+        "id": new_id(),
+        "project_id": auth.project_id,
+        "creator_id": auth.user_id,
+        "name": body.get("name"),
+        "type": ctype,
+        "secret_refs": stored,
+        "created": _now(),
+        "updated": _now(),
+    }
+    cloud.put(CONTAINER, doc)
+    ref = _url(f"/containers/{doc['id']}")
+    return json_response({"container_ref": ref}, 201, {"Location": ref})
+
+
+def _list_containers() -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    docs = cloud.list(CONTAINER, lambda d: d["project_id"] == auth.project_id)
+    offset = int(request.args.get("offset", 0))
+    limit = int(request.args.get("limit", 10))
+    page = docs[offset : offset + limit]
+    return json_response({"containers": [_render_container(d) for d in page], "total": len(docs)})
+
+
+def _show_container(container_id: str) -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    return json_response(
+        _render_container(_owned(cloud, CONTAINER, container_id, auth.project_id, "Container"))
+    )
+
+
+def _delete_container(container_id: str) -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    doc = _owned(cloud, CONTAINER, container_id, auth.project_id, "Container")
+    cloud.delete(CONTAINER, doc["id"])
+    return Response(status=204)
+
+
+# -- for other services ----------------------------------------------------------------------
+
+
+def lookup_ref(cloud: LocalCloud, ref: str, project_id: str) -> tuple[str, Doc] | None:
+    """Resolve a Barbican ``secret_ref`` or ``container_ref`` URL of ``project_id``.
+
+    :returns: ``("secret", doc)`` or ``("container", doc)`` (a container's ``secret_refs`` hold
+        ``secret_id``), or ``None`` when the ref names nothing this project may read.
+    """
+    if not isinstance(ref, str):
+        return None
+    path = ref.split("?", 1)[0].rstrip("/")
+    parts = path.rsplit("/", 2)
+    if len(parts) != 3 or parts[1] not in ("secrets", "containers"):
+        return None
+    kind = SECRET if parts[1] == "secrets" else CONTAINER
+    try:
+        uuid.UUID(parts[2])
+    except ValueError:
+        return None
+    doc = cloud.get(kind, parts[2])
+    if doc is None or doc["project_id"] != project_id:
+        return None
+    return ("secret" if kind == SECRET else "container"), doc
+
+
+def secret_payload(doc: Doc) -> bytes | None:
+    """The decoded payload of a secret document (``None`` when it has none)."""
+    payload = doc.get("payload")
+    return None if payload is None else base64.b64decode(payload)
+
+
+def register(cloud: LocalCloud) -> None:
+    """Register Barbican under ``/key-manager`` (see :mod:`gateway_kit.localcloud.core`)."""
+    bp = flask.Blueprint("key_manager", __name__, url_prefix="/key-manager")
+    bp.add_url_rule("", "versions", _versions, methods=["GET"])
+    bp.add_url_rule("/", "versions_slash", _versions, methods=["GET"])
+    bp.add_url_rule("/v1", "v1", _v1, methods=["GET"])
+    bp.add_url_rule("/v1/", "v1_slash", _v1, methods=["GET"])
+    bp.add_url_rule("/v1/secrets", "list_secrets", _list_secrets, methods=["GET"])
+    bp.add_url_rule("/v1/secrets", "create_secret", _create_secret, methods=["POST"])
+    bp.add_url_rule("/v1/secrets/<secret_id>", "show_secret", _show_secret, methods=["GET"])
+    bp.add_url_rule("/v1/secrets/<secret_id>", "delete_secret", _delete_secret, methods=["DELETE"])
+    bp.add_url_rule("/v1/secrets/<secret_id>/payload", "secret_payload", _secret_payload, methods=["GET"])
+    bp.add_url_rule("/v1/containers", "list_containers", _list_containers, methods=["GET"])
+    bp.add_url_rule("/v1/containers", "create_container", _create_container, methods=["POST"])
+    bp.add_url_rule("/v1/containers/<container_id>", "show_container", _show_container, methods=["GET"])
+    bp.add_url_rule(
+        "/v1/containers/<container_id>", "delete_container", _delete_container, methods=["DELETE"]
+    )
+    cloud.add_service(
+        Service(
+            name="key_manager",
+            prefix="/key-manager",
+            blueprint=bp,
+            catalog=[CatalogEntry("key-manager", "barbican", "/key-manager")],
+            render_error=render_barbican_error,
+            microversion=MicroversionSpec("key-manager", "1.0", "1.1"),
+        )
+    )
