@@ -1,0 +1,488 @@
+"""Application definitions: what users can run, with typed inputs and an argv template.
+
+An application is declared in Python (:func:`register_application` from a plugin's ``init_app``,
+or the :func:`application` decorator on a function returning the definition mapping) or in TOML
+files listed in ``JOBS_APPLICATION_FILES``. Both go through :meth:`Application.from_mapping`, which
+validates everything and raises :class:`~gateway_kit.errors.ConfigError` naming the application id
+and the field at fault -- so a bad definition stops start-up.
+
+The command is an **argv template**: a list whose items are strings with ``{name}`` placeholders
+(an input, or ``cpus``, ``memory_mb``, ``gpus``, ``walltime``), or a table
+``{if = "flag", args = ["--verbose"]}`` included only when the boolean input ``flag`` is true.
+Each item becomes exactly one argv element; values are never split or interpreted by a shell, so
+spaces, quotes, ``;``, ``$()`` and newlines in user input arrive literally.
+
+A TOML file holds one application at the top level, or several as ``[[application]]`` tables::
+
+    id = "echo"
+    title = "Echo"
+    version = "1.0"
+    command = ["/bin/echo", "{message}"]
+    outputs = ["*.txt"]
+    [[inputs]]
+    name = "message"
+    type = "string"
+    max_length = 200
+    [resources]
+    cpus = 1
+    walltime = 600
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+
+from ..errors import ConfigError
+
+INPUT_TYPES = ("string", "integer", "float", "boolean", "choice", "file", "dataset")
+_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+RESOURCE_PLACEHOLDERS = ("cpus", "memory_mb", "gpus", "walltime")
+#: A dataset reference: an identifier, never a path on the gateway host.
+_DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+EXTENSION_KEY = "gateway_kit.jobs.apps"
+
+
+def _bad(app_id: str, field_name: str, message: str) -> ConfigError:
+    return ConfigError(f"Application {app_id!r}: field {field_name!r} {message}.")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One typed input of an application."""
+
+    name: str
+    type: str
+    label: str = ""
+    help: str = ""
+    required: bool = True
+    default: Any = None
+    pattern: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    #: File inputs: largest accepted upload in MB (capped by JOBS_MAX_UPLOAD_MB).
+    max_size_mb: float | None = None
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    def json_schema(self) -> dict[str, Any]:
+        """This input as a JSON Schema fragment (for OpenAPI and clients)."""
+        s: dict[str, Any] = {"title": self.title}
+        if self.help:
+            s["description"] = self.help
+        if self.type == "string" or self.type == "dataset":
+            s["type"] = "string"
+            if self.pattern:
+                s["pattern"] = self.pattern
+            if self.min_length is not None:
+                s["minLength"] = self.min_length
+            if self.max_length is not None:
+                s["maxLength"] = self.max_length
+        elif self.type in ("integer", "float"):
+            s["type"] = "integer" if self.type == "integer" else "number"
+            if self.minimum is not None:
+                s["minimum"] = self.minimum
+            if self.maximum is not None:
+                s["maximum"] = self.maximum
+        elif self.type == "boolean":
+            s["type"] = "boolean"
+        elif self.type == "choice":
+            s["enum"] = list(self.choices)
+        elif self.type == "file":
+            s.update(type="string", format="binary")
+        if self.default is not None:
+            s["default"] = self.default
+        return s
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """A resource's default and the most an application allows."""
+
+    default: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: ResourceSpec = ResourceSpec(1, 1)
+    memory_mb: ResourceSpec = ResourceSpec(1024, 1024)
+    gpus: ResourceSpec = ResourceSpec(0, 0)
+    #: Seconds.
+    walltime: ResourceSpec = ResourceSpec(3600, 3600)
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {k: {"default": v.default, "maximum": v.maximum}
+                for k, v in (("cpus", self.cpus), ("memory_mb", self.memory_mb),
+                             ("gpus", self.gpus), ("walltime", self.walltime))}
+
+
+@dataclass(frozen=True)
+class Application:
+    id: str
+    title: str
+    version: str
+    command: tuple[str | dict[str, Any], ...]
+    description: str = ""
+    inputs: tuple[Input, ...] = ()
+    resources: Resources = Resources()
+    outputs: tuple[str, ...] = ()
+    destinations: tuple[str, ...] = ()
+    #: Extra environment variables for the job (fixed by the definition, never user input).
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def input(self, name: str) -> Input | None:
+        return next((i for i in self.inputs if i.name == name), None)
+
+    def inputs_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {i.name: i.json_schema() for i in self.inputs},
+            "required": [i.name for i in self.inputs if i.required and i.default is None],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "version": self.version,
+                "description": self.description}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.summary(), "inputs": self.inputs_schema(),
+                "resources": self.resources.as_dict(), "outputs": list(self.outputs),
+                "destinations": list(self.destinations)}
+
+    # -- building -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "") -> Application:
+        """Build and validate a definition; raise ConfigError naming the id and the field."""
+        raw_id = data.get("id")
+        app_id = raw_id if isinstance(raw_id, str) else "?"
+        where = f" (in {source})" if source else ""
+        if not isinstance(raw_id, str) or not _ID.match(raw_id):
+            raise ConfigError(f"Application {app_id!r}{where}: field 'id' must be lower-case "
+                              "letters, digits, '-' or '_', starting with a letter (at most 64).")
+
+        def bad(field_name: str, message: str) -> ConfigError:
+            return _bad(app_id + where if where else app_id, field_name, message)
+
+        known = {"id", "title", "version", "description", "inputs", "resources", "command",
+                 "outputs", "destinations", "env"}
+        for key in data:
+            if key not in known:
+                raise bad(key, f"is not a known field (expected one of {', '.join(sorted(known))})")
+        title = data.get("title", app_id)
+        version = data.get("version", "")
+        description = data.get("description", "")
+        for name, value in (("title", title), ("description", description)):
+            if not isinstance(value, str):
+                raise bad(name, "must be a string")
+        if not isinstance(version, str | int | float) or str(version) == "":
+            raise bad("version", "must be a non-empty string such as '1.0'")
+        inputs = tuple(_input(bad, i, raw) for i, raw in enumerate(_list(bad, data, "inputs")))
+        names = [i.name for i in inputs]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise bad("inputs", f"names {sorted(dupes)} more than once")
+        clash = set(names) & set(RESOURCE_PLACEHOLDERS)
+        if clash:
+            raise bad("inputs", f"uses reserved name(s) {sorted(clash)}")
+        resources = _resources(bad, data.get("resources", {}))
+        command = _command(bad, data.get("command"), {i.name: i for i in inputs})
+        outputs = tuple(_strings(bad, data, "outputs"))
+        for glob in outputs:
+            if glob.startswith("/") or ".." in Path(glob).parts:
+                raise bad("outputs", f"glob {glob!r} must stay inside the job directory")
+        destinations = tuple(_strings(bad, data, "destinations"))
+        env = data.get("env", {})
+        if not isinstance(env, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise bad("env", "must be a table of strings")
+        return cls(id=app_id, title=title, version=str(version), description=description,
+                   inputs=inputs, resources=resources, command=command, outputs=outputs,
+                   destinations=destinations, env=dict(env))
+
+
+Bad = Callable[[str, str], ConfigError]
+
+
+def _list(bad: Bad, data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list | tuple):
+        raise bad(key, "must be a list")
+    return list(value)
+
+
+def _strings(bad: Bad, data: Mapping[str, Any], key: str) -> list[str]:
+    values = _list(bad, data, key)
+    if not all(isinstance(v, str) and v for v in values):
+        raise bad(key, "must be a list of non-empty strings")
+    return values
+
+
+def _number(bad: Bad, fname: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise bad(fname, "must be a number")
+    return value
+
+
+def _input(bad: Bad, index: int, raw: Any) -> Input:
+    if not isinstance(raw, Mapping):
+        raise bad(f"inputs[{index}]", "must be a table")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise bad(f"inputs[{index}].name", "must be lower-case letters, digits or '_', "
+                  "starting with a letter")
+    f = f"inputs.{name}"
+    known = {"name", "type", "label", "help", "required", "default", "pattern", "min_length",
+             "max_length", "minimum", "maximum", "choices", "max_size_mb"}
+    for key in raw:
+        if key not in known:
+            raise bad(f"{f}.{key}", f"is not a known input field (expected one of "
+                      f"{', '.join(sorted(known))})")
+    typ = raw.get("type")
+    if typ not in INPUT_TYPES:
+        raise bad(f"{f}.type", f"must be one of {', '.join(INPUT_TYPES)} (got {typ!r})")
+    for key in ("label", "help"):
+        if not isinstance(raw.get(key, ""), str):
+            raise bad(f"{f}.{key}", "must be a string")
+    required = raw.get("required", True)
+    if not isinstance(required, bool):
+        raise bad(f"{f}.required", "must be true or false")
+    pattern = raw.get("pattern")
+    if pattern is not None:
+        if typ != "string" or not isinstance(pattern, str):
+            raise bad(f"{f}.pattern", "is only for string inputs and must be a string")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise bad(f"{f}.pattern", f"is not a valid regular expression ({exc})") from exc
+    lengths = {}
+    for key in ("min_length", "max_length"):
+        v = raw.get(key)
+        if v is not None and (typ != "string" or isinstance(v, bool) or not isinstance(v, int)
+                              or v < 0):
+            raise bad(f"{f}.{key}", "is only for string inputs and must be an integer >= 0")
+        lengths[key] = v
+    if (lengths["min_length"] is not None and lengths["max_length"] is not None
+            and lengths["min_length"] > lengths["max_length"]):
+        raise bad(f"{f}.min_length", "is greater than max_length")
+    bounds = {}
+    for key in ("minimum", "maximum"):
+        v = _number(bad, f"{f}.{key}", raw.get(key))
+        if v is not None and typ not in ("integer", "float"):
+            raise bad(f"{f}.{key}", "is only for integer and float inputs")
+        bounds[key] = v
+    if bounds["minimum"] is not None and bounds["maximum"] is not None \
+            and bounds["minimum"] > bounds["maximum"]:
+        raise bad(f"{f}.minimum", "is greater than maximum")
+    choices = raw.get("choices", [])
+    if typ == "choice":
+        if not choices or not all(isinstance(c, str) and c for c in choices):
+            raise bad(f"{f}.choices", "must be a non-empty list of strings for a choice input")
+    elif choices:
+        raise bad(f"{f}.choices", "is only for choice inputs")
+    max_size = _number(bad, f"{f}.max_size_mb", raw.get("max_size_mb"))
+    if max_size is not None and (typ != "file" or max_size <= 0):
+        raise bad(f"{f}.max_size_mb", "is only for file inputs and must be greater than 0")
+    inp = Input(name=name, type=typ, label=raw.get("label", ""), help=raw.get("help", ""),
+                required=required, pattern=pattern, min_length=lengths["min_length"],
+                max_length=lengths["max_length"], minimum=bounds["minimum"],
+                maximum=bounds["maximum"], choices=tuple(choices), max_size_mb=max_size)
+    default = raw.get("default")
+    if default is not None:
+        if typ == "file":
+            raise bad(f"{f}.default", "is not allowed for file inputs")
+        from .inputs import check_value
+
+        problem = check_value(inp, default)
+        if problem:
+            raise bad(f"{f}.default", f"is invalid: {problem}")
+        inp = Input(**{**inp.__dict__, "default": default})
+    return inp
+
+
+def _resources(bad: Bad, raw: Any) -> Resources:
+    if not isinstance(raw, Mapping):
+        raise bad("resources", "must be a table")
+    out: dict[str, ResourceSpec] = {}
+    base = Resources()
+    for key in raw:
+        if key not in ("cpus", "memory_mb", "gpus", "walltime") and not key.startswith("max_"):
+            raise bad(f"resources.{key}", "is not a resource (expected cpus, memory_mb, gpus, "
+                      "walltime and their max_* limits)")
+    for key in ("cpus", "memory_mb", "gpus", "walltime"):
+        spec: ResourceSpec = getattr(base, key)
+        default = _number(bad, f"resources.{key}", raw.get(key, spec.default))
+        maximum = _number(bad, f"resources.max_{key}", raw.get(f"max_{key}", default))
+        assert default is not None and maximum is not None
+        floor = 0 if key == "gpus" else (1 if key != "memory_mb" else 16)
+        if default < floor or default != int(default):
+            raise bad(f"resources.{key}", f"must be a whole number of at least {floor}")
+        if maximum < default or maximum != int(maximum):
+            raise bad(f"resources.max_{key}", f"must be a whole number of at least {key} ({default})")
+        out[key] = ResourceSpec(int(default), int(maximum))
+    for key in raw:
+        if key.startswith("max_") and key[4:] not in out:
+            raise bad(f"resources.{key}", "is not a resource limit")
+    return Resources(**out)
+
+
+def _command(bad: Bad, raw: Any, inputs: Mapping[str, Input]) -> tuple[str | dict[str, Any], ...]:
+    if not isinstance(raw, list | tuple) or not raw:
+        raise bad("command", "must be a non-empty argv list (a shell string is not accepted)")
+    known = set(inputs) | set(RESOURCE_PLACEHOLDERS)
+    items: list[str | dict[str, Any]] = []
+
+    def check_str(item: Any, where: str) -> None:
+        if not isinstance(item, str):
+            raise bad(where, "must be a string or a table {if = 'flag', args = [...]}")
+        for name in _PLACEHOLDER.findall(item):
+            if name not in known:
+                raise bad(where, f"refers to {{{name}}}, which is not an input "
+                          f"(inputs: {', '.join(sorted(inputs)) or 'none'})")
+            inp = inputs.get(name)
+            if inp is not None and inp.type == "boolean":
+                raise bad(where, f"uses boolean input {{{name}}} as text; use "
+                          f"{{if = '{name}', args = [...]}}")
+
+    for i, item in enumerate(raw):
+        where = f"command[{i}]"
+        if isinstance(item, Mapping):
+            flag = item.get("if")
+            args = item.get("args")
+            if set(item) != {"if", "args"} or not isinstance(args, list) or not args:
+                raise bad(where, "as a table needs exactly 'if' (a boolean input) and 'args' "
+                          "(a non-empty list)")
+            if flag not in inputs or inputs[flag].type != "boolean":
+                raise bad(f"{where}.if", f"must name a boolean input (got {flag!r})")
+            for j, arg in enumerate(args):
+                check_str(arg, f"{where}.args[{j}]")
+            items.append({"if": flag, "args": list(args)})
+        else:
+            check_str(item, where)
+            items.append(item)
+    if not isinstance(items[0], str) or _PLACEHOLDER.search(items[0]):
+        raise bad("command[0]", "must be a fixed program, not a placeholder")
+    return tuple(items)
+
+
+def render_argv(app: Application, values: Mapping[str, Any],
+                resources: Mapping[str, Any]) -> list[str]:
+    """Expand the argv template. Each template item is one argv element; no shell ever runs."""
+    subst: dict[str, str] = {k: _text(v) for k, v in values.items() if v is not None}
+    subst.update({k: str(resources[k]) for k in RESOURCE_PLACEHOLDERS if k in resources})
+
+    def expand(item: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: subst.get(m.group(1), ""), item)
+
+    argv: list[str] = []
+    for item in app.command:
+        if isinstance(item, dict):
+            if values.get(item["if"]):
+                argv.extend(expand(a) for a in item["args"])
+        else:
+            argv.append(expand(item))
+    return argv
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict) and "filename" in value:  # a staged file: its path in the job dir
+        return f"inputs/{value['filename']}"
+    return str(value)
+
+
+# -- the registry --------------------------------------------------------------------------------
+
+
+class ApplicationRegistry:
+    """The applications of one gateway (``app.extensions["gateway_kit.jobs.apps"]``)."""
+
+    def __init__(self, destinations: Mapping[str, Any]) -> None:
+        self._apps: dict[str, Application] = {}
+        self._destinations = destinations
+
+    def add(self, application: Application) -> Application:
+        if application.id in self._apps:
+            raise ConfigError(f"Application {application.id!r} is defined twice.")
+        for dest in application.destinations:
+            if dest not in self._destinations:
+                raise _bad(application.id, "destinations",
+                           f"names destination {dest!r}, which is not configured in "
+                           f"JOBS_DESTINATIONS_MAP (configured: {', '.join(self._destinations)})")
+        self._apps[application.id] = application
+        return application
+
+    def get(self, app_id: str) -> Application | None:
+        return self._apps.get(app_id)
+
+    def all(self) -> list[Application]:
+        return sorted(self._apps.values(), key=lambda a: a.title.lower())
+
+    def __len__(self) -> int:
+        return len(self._apps)
+
+
+def registry(app: Flask | None = None) -> ApplicationRegistry:
+    reg: ApplicationRegistry = (app or current_app).extensions[EXTENSION_KEY]
+    return reg
+
+
+def register_application(app: Flask, definition: Application | Mapping[str, Any],
+                         source: str = "") -> Application:
+    """Add an application to ``app``'s gateway (from a plugin's ``init_app``)."""
+    appdef = definition if isinstance(definition, Application) else Application.from_mapping(
+        definition, source)
+    return registry(app).add(appdef)
+
+
+def application(app: Flask) -> Callable[[Callable[[], Mapping[str, Any]]], Application]:
+    """Decorator form: ``@application(app)`` on a function returning the definition mapping."""
+
+    def deco(fn: Callable[[], Mapping[str, Any]]) -> Application:
+        return register_application(app, fn(), source=f"{fn.__module__}.{fn.__qualname__}")
+
+    return deco
+
+
+def load_toml(path: Path) -> list[Application]:
+    """Read the application(s) of one TOML file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"Setting JOBS_APPLICATION_FILES names {path}, which does not exist.") \
+            from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Application file {path} is not valid TOML: {exc}.") from exc
+    tables = data.get("application") if "application" in data else [data]
+    if not isinstance(tables, list):
+        raise ConfigError(f"Application file {path}: 'application' must be an array of tables "
+                          "([[application]]).")
+    return [Application.from_mapping(t, source=str(path)) for t in tables]
+
+
+def load_files(app: Flask, paths: list[str]) -> None:
+    for entry in paths:
+        p = Path(entry)
+        files = sorted(p.glob("*.toml")) if p.is_dir() else [p]
+        for f in files:
+            for appdef in load_toml(f):
+                registry(app).add(appdef)

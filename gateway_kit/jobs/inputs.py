@@ -1,0 +1,201 @@
+"""Validating submitted inputs against an application's schema, and staging uploaded files.
+
+The same code checks the API's JSON, the form pages' strings and definition defaults, and reports
+*every* field's problem at once (as :class:`~gateway_kit.errors.ValidationError` entries
+``{"field": ..., "message": ...}``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .apps import _DATASET, Application, Input
+
+Errors = list[dict[str, str]]
+_CHUNK = 64 * 1024
+#: Characters that may appear in an uploaded file's name (after which we refuse it outright).
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$")
+
+
+def check_value(inp: Input, value: Any) -> str | None:
+    """The problem with ``value`` for ``inp`` (strict JSON types), or None."""
+    t = inp.type
+    if t in ("string", "dataset", "choice"):
+        if not isinstance(value, str):
+            return "must be a string"
+        if "\x00" in value:
+            return "must not contain NUL characters"
+        if t == "choice":
+            return None if value in inp.choices else f"must be one of {', '.join(inp.choices)}"
+        if t == "dataset":
+            return None if _DATASET.match(value) else "must be a dataset identifier"
+        if inp.min_length is not None and len(value) < inp.min_length:
+            return f"must be at least {inp.min_length} characters long"
+        if inp.max_length is not None and len(value) > inp.max_length:
+            return f"must be at most {inp.max_length} characters long"
+        if inp.pattern and not re.fullmatch(inp.pattern, value):
+            return f"must match the pattern {inp.pattern}"
+        return None
+    if t == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if t in ("integer", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be an integer" if t == "integer" else "must be a number"
+        if t == "integer" and isinstance(value, float) and not value.is_integer():
+            return "must be an integer"
+        if not math.isfinite(value):
+            return "must be a finite number"
+        if inp.minimum is not None and value < inp.minimum:
+            return f"must be at least {_num(inp.minimum)}"
+        if inp.maximum is not None and value > inp.maximum:
+            return f"must be at most {_num(inp.maximum)}"
+        return None
+    return "cannot be given here"  # file inputs arrive as uploads
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def from_form(inp: Input, text: str | None) -> Any:
+    """Convert a form field's text to the input's type (checked afterwards by check_value)."""
+    if inp.type == "boolean":
+        return text in ("on", "true", "1", "yes")
+    if text is None or text == "":
+        return None
+    if inp.type == "integer":
+        try:
+            return int(text.strip())
+        except ValueError:
+            return text
+    if inp.type == "float":
+        try:
+            return float(text.strip())
+        except ValueError:
+            return text
+    return text
+
+
+@dataclass
+class Upload:
+    """An uploaded file as received: its name as sent and a stream."""
+
+    filename: str
+    stream: IO[bytes]
+
+
+def validate_values(app: Application, raw: Mapping[str, Any], uploads: Mapping[str, Upload],
+                    prefix: str = "inputs") -> tuple[dict[str, Any], Errors]:
+    """Check the non-file inputs; returns the values (defaults applied) and the errors."""
+    errors: Errors = []
+    values: dict[str, Any] = {}
+    for key in raw:
+        inp = app.input(key)
+        if inp is None:
+            errors.append({"field": f"{prefix}.{key}", "message": "is not an input of "
+                           f"application {app.id}"})
+        elif inp.type == "file":
+            errors.append({"field": f"{prefix}.{key}", "message": "is a file: upload it as "
+                           "multipart/form-data"})
+    for key in uploads:
+        inp = app.input(key)
+        if inp is None or inp.type != "file":
+            errors.append({"field": f"{prefix}.{key}", "message": "is not a file input of "
+                           f"application {app.id}"})
+    for inp in app.inputs:
+        if inp.type == "file":
+            if inp.name not in uploads and inp.required:
+                errors.append({"field": f"{prefix}.{inp.name}", "message": "is required"})
+            continue
+        value = raw.get(inp.name)
+        if value is None:
+            if inp.default is not None:
+                values[inp.name] = inp.default
+            elif inp.type == "boolean":
+                values[inp.name] = False
+            elif inp.required:
+                errors.append({"field": f"{prefix}.{inp.name}", "message": "is required"})
+            continue
+        problem = check_value(inp, value)
+        if problem:
+            errors.append({"field": f"{prefix}.{inp.name}", "message": problem})
+        else:
+            values[inp.name] = value
+    return values, errors
+
+
+def check_filename(name: str) -> str | None:
+    """Why ``name`` is refused as an uploaded file's name, or None.
+
+    Names are refused rather than "cleaned": a name with a path in it is an attack or a broken
+    client, and silently renaming it would surprise the user whose argv refers to it.
+    """
+    if not name:
+        return "has no file name"
+    if "/" in name or "\\" in name or name in (".", "..") or ".." in name.split("."):
+        return "file name must not contain a path ('/', '\\' or '..')"
+    if any(ord(c) < 32 for c in name):
+        return "file name must not contain control characters"
+    if not _SAFE_NAME.match(name):
+        return ("file name may only contain letters, digits, '.', '_', '-' and spaces, and must "
+                "start with a letter or digit")
+    return None
+
+
+def stage_uploads(app: Application, uploads: Mapping[str, Upload], tmp_root: Path,
+                  max_upload_mb: float, prefix: str = "inputs") -> tuple[Path | None, dict[str, Any],
+                                                                        Errors]:
+    """Write uploads under a fresh temporary folder, enforcing names and size limits.
+
+    Returns the folder (None when there were no uploads), the file values and the errors. On any
+    error the folder is removed: nothing half-written stays behind.
+    """
+    errors: Errors = []
+    values: dict[str, Any] = {}
+    if not uploads:
+        return None, values, errors
+    folder = tmp_root / f"upload-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    try:
+        for name, up in uploads.items():
+            inp = app.input(name)
+            if inp is None or inp.type != "file":
+                continue  # reported by validate_values
+            field_name = f"{prefix}.{name}"
+            problem = check_filename(up.filename)
+            if problem:
+                errors.append({"field": field_name, "message": problem})
+                continue
+            limit_mb = min(inp.max_size_mb or max_upload_mb, max_upload_mb)
+            limit = int(limit_mb * 1024 * 1024)
+            target = folder / name
+            target.mkdir()
+            size = 0
+            with open(target / up.filename, "wb") as out:
+                while True:
+                    chunk = up.stream.read(_CHUNK)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    out.write(chunk)
+            if size > limit:
+                errors.append({"field": field_name,
+                               "message": f"file is larger than the limit of {_num(limit_mb)} MB"})
+                continue
+            values[name] = {"filename": f"{name}/{up.filename}", "size": size}
+        if errors:
+            shutil.rmtree(folder, ignore_errors=True)
+            return None, {}, errors
+        return folder, values, errors
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
