@@ -11,6 +11,7 @@ from .modules import import_optional
 MODEL_MODULES = [
     "gateway_kit.identity.models",
     "gateway_kit.jobs.models",
+    "gateway_kit.hosting.models",
 ]
 
 for _name in MODEL_MODULES:
