@@ -738,10 +738,10 @@ def _create_lb() -> Response:
     return json_response({"loadbalancer": _render_lb(cloud, lb)}, 201)
 
 
-def _update_lb(lb_id: str) -> Response:
+def _update_lb(rid: str) -> Response:
     cloud = current_cloud()
     auth = _auth()
-    lb = _get(cloud, auth, LB, lb_id, "Load Balancer")
+    lb = _get(cloud, auth, LB, rid, "Load Balancer")
     body = _body("loadbalancer")
     _check_attrs(
         body,
@@ -749,7 +749,7 @@ def _update_lb(lb_id: str) -> Response:
         "loadbalancer",
     )
     if lb["provisioning_status"] != olc.ACTIVE:
-        raise ApiError(409, f"Invalid state {lb['provisioning_status']} of loadbalancer resource {lb_id}")
+        raise ApiError(409, f"Invalid state {lb['provisioning_status']} of loadbalancer resource {rid}")
     for key in ("name", "description"):
         if key in body:
             lb[key] = _str(body, key) or ""
@@ -765,18 +765,18 @@ def _update_lb(lb_id: str) -> Response:
     return json_response({"loadbalancer": _render_lb(cloud, lb)}, 202)
 
 
-def _delete_lb(lb_id: str) -> Response:
+def _delete_lb(rid: str) -> Response:
     cloud = current_cloud()
     auth = _auth()
-    lb = _get(cloud, auth, LB, lb_id, "Load Balancer")
+    lb = _get(cloud, auth, LB, rid, "Load Balancer")
     if lb["provisioning_status"] not in (olc.ACTIVE, olc.ERROR):
-        raise ApiError(409, f"Invalid state {lb['provisioning_status']} of loadbalancer resource {lb_id}")
+        raise ApiError(409, f"Invalid state {lb['provisioning_status']} of loadbalancer resource {rid}")
     cascade = request.args.get("cascade", "false").lower() in ("true", "1", "yes")
     has_children = any(
-        cloud.store.find(k, lambda d: d.get("loadbalancer_id") == lb_id) for k in (LISTENER, POOL)
+        cloud.store.find(k, lambda d: d.get("loadbalancer_id") == rid) for k in (LISTENER, POOL)
     )
     if has_children and not cascade:
-        raise ApiError(400, f"Validation failure: Cannot delete Load Balancer {lb_id} - it has children")
+        raise ApiError(400, f"Validation failure: Cannot delete Load Balancer {rid} - it has children")
     lb["provisioning_status"] = olc.PENDING_DELETE
     lb["updated_at"] = _now()
     lb.get("_lc", {}).get("queue", []).clear()
@@ -785,9 +785,9 @@ def _delete_lb(lb_id: str) -> Response:
     return Response(status=204)
 
 
-def _lb_stats(lb_id: str) -> Response:
+def _lb_stats(rid: str) -> Response:
     cloud = current_cloud()
-    _get(cloud, _auth(), LB, lb_id, "Load Balancer")
+    _get(cloud, _auth(), LB, rid, "Load Balancer")
     return json_response(
         {
             "stats": {
@@ -801,11 +801,11 @@ def _lb_stats(lb_id: str) -> Response:
     )
 
 
-def _lb_status(lb_id: str) -> Response:
+def _lb_status(rid: str) -> Response:
     cloud = current_cloud()
-    lb = _get(cloud, _auth(), LB, lb_id, "Load Balancer")
+    lb = _get(cloud, _auth(), LB, rid, "Load Balancer")
     listeners = []
-    for lis in cloud.store.find(LISTENER, lambda d: d["loadbalancer_id"] == lb_id):
+    for lis in cloud.store.find(LISTENER, lambda d: d["loadbalancer_id"] == rid):
         pools = []
         pool_id = lis.get("default_pool_id")
         for pool in [p for p in [cloud.store.get(POOL, str(pool_id))] if pool_id and p is not None]:
@@ -862,14 +862,14 @@ def _lb_status(lb_id: str) -> Response:
     )
 
 
-def _lb_failover(lb_id: str) -> Response:
+def _lb_failover(rid: str) -> Response:
     cloud = current_cloud()
     auth = _auth()
     if not auth.is_admin:
         raise _forbidden()
-    lb = _get(cloud, auth, LB, lb_id, "Load Balancer")
+    lb = _get(cloud, auth, LB, rid, "Load Balancer")
     if lb["provisioning_status"] not in (olc.ACTIVE, olc.ERROR):
-        raise ApiError(409, f"Invalid state {lb['provisioning_status']} of loadbalancer resource {lb_id}")
+        raise ApiError(409, f"Invalid state {lb['provisioning_status']} of loadbalancer resource {rid}")
     lb["provisioning_status"] = olc.PENDING_UPDATE
     cloud.transition(
         LB,
@@ -2072,9 +2072,9 @@ def _amphora_stats(amp_id: str) -> Response:
     return json_response({"amphora_stats": stats})
 
 
-def _listener_stats(listener_id: str) -> Response:
+def _listener_stats(rid: str) -> Response:
     cloud = current_cloud()
-    _get(cloud, _auth(), LISTENER, listener_id, "Listener")
+    _get(cloud, _auth(), LISTENER, rid, "Listener")
     return json_response(
         {
             "stats": {
