@@ -1,32 +1,69 @@
 """Who is asking: the current user, and the decorators that guard pages and API endpoints.
 
-This is the one place every endpoint goes through to learn who the caller is:
+This is the one place every endpoint goes through to learn who the caller is.
 
-* pages use :func:`login_required` / :func:`role_required` (session cookie);
-* API endpoints use :func:`api_auth` with the scopes they need; the caller is authenticated by a
-  ``Bearer`` personal access token (resolved by the token authenticator registered in
-  ``app.extensions["gateway_kit.token_auth"]``) or by the session cookie.
+Pages
+    ``@login_required`` (anonymous visitors are redirected to the login page, with ``next``) and
+    ``@role_required("operator")`` (admins hold every role; others get 403). ``current_user()``
+    returns the signed-in :class:`~gateway_kit.identity.models.User` or ``None``.
 
-Objects owned by someone else must answer 404 (never their content): use :func:`owned_or_404`.
+API endpoints
+    ``@api_auth("jobs:read")`` authenticates by ``Authorization: Bearer <personal access token>``
+    (resolved by ``app.extensions["gateway_kit.token_auth"]``, a callable ``token -> (User,
+    scopes)`` raising Unauthorized) or by the session cookie, then requires every listed scope.
+    Session callers hold :data:`ROLE_SCOPES` of their role; token callers the token's scopes
+    narrowed to their role.
+
+Ownership
+    Objects owned by someone else must answer 404, never their content:
+    ``owned_or_404(job, job.owner_id, "job")`` (operators and admins see everything).
+
+CSRF
+    Every state-changing request (POST, PUT, PATCH, DELETE) outside ``/api`` must carry the
+    session's CSRF token, as a form field ``csrf_token`` (templates: ``<input type="hidden"
+    name="csrf_token" value="{{ csrf_token() }}">``) or an ``X-CSRF-Token`` header (JavaScript).
+    Under ``/api`` a request with an ``Authorization`` header is exempt (a browser cannot send one
+    cross-site without CORS); a session-authenticated API write needs the ``X-CSRF-Token`` header.
+    A view that must accept foreign POSTs (a signed webhook) is decorated ``@csrf_exempt``.
+
+Sessions
+    :func:`login_user` rotates the session (clears it, new server-side record id, new CSRF token);
+    each request checks the record: revoked (logout, user disabled), idle longer than
+    ``IDENTITY_SESSION_IDLE_MINUTES`` or older than ``IDENTITY_SESSION_MAX_HOURS`` means signed out.
+    :func:`logout_user` ends it; :func:`revoke_sessions` ends every session of a user.
+
+Tests
+    ``tests/conftest.py`` offers ``make_user(app, username, role="user")``, ``login(client, user)``
+    (signs the test client in and sets its ``X-CSRF-Token`` header for later requests) and
+    ``make_token(app, user, scopes) -> str`` (a Bearer token).
 """
 
 from __future__ import annotations
 
 import functools
+import hmac
+import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from flask import current_app, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
+from sqlalchemy import update
 from werkzeug.routing import BuildError
 
 from ..db import db
 from ..errors import Forbidden, NotFound, Unauthorized
-from .models import User
+from .models import User, UserSession, utcnow
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 SESSION_USER_KEY = "gk_uid"
+SESSION_ID_KEY = "gk_sid"
+CSRF_SESSION_KEY = "gk_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Scopes a session-authenticated caller holds, by role.
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "user": frozenset({"jobs:read", "jobs:write", "datasets:read", "datasets:write", "profile"}),
@@ -35,6 +72,27 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "admin": frozenset({"jobs:read", "jobs:write", "datasets:read", "datasets:write",
                         "profile", "operator", "admin"}),
 }
+#: Refresh a session's last_seen_at at most this often (one write a minute, not one per request).
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def _session_record_valid(rec: UserSession | None, uid: Any) -> bool:
+    if rec is None or rec.revoked_at is not None or rec.user_id != uid:
+        return False
+    cfg = current_app.config
+    now = utcnow()
+    if now - _aware(rec.created_at) > timedelta(hours=cfg.get("IDENTITY_SESSION_MAX_HOURS", 24)):
+        return False
+    if now - _aware(rec.last_seen_at) > timedelta(minutes=cfg.get("IDENTITY_SESSION_IDLE_MINUTES", 120)):
+        return False
+    if now - _aware(rec.last_seen_at) > _TOUCH_EVERY:
+        rec.last_seen_at = now
+        db.session.commit()
+    return True
 
 
 def current_user() -> User | None:
@@ -45,9 +103,13 @@ def current_user() -> User | None:
     user: User | None = None
     uid = session.get(SESSION_USER_KEY)
     if uid is not None:
-        user = db.session.get(User, uid)
-        if user is not None and user.disabled:
+        rec = db.session.get(UserSession, str(session.get(SESSION_ID_KEY, "")))
+        if _session_record_valid(rec, uid):
+            user = db.session.get(User, uid)
+        if user is None or user.disabled:
             user = None
+            session.pop(SESSION_USER_KEY, None)
+            session.pop(SESSION_ID_KEY, None)
     g.gk_user = user
     g.gk_scopes = ROLE_SCOPES.get(user.role, frozenset()) if user else frozenset()
     return user
@@ -57,6 +119,79 @@ def current_scopes() -> frozenset[str]:
     current_user()
     scopes: frozenset[str] = g.get("gk_scopes", frozenset())
     return scopes
+
+
+def login_user(user: User, provider: str = "", id_token: str = "") -> UserSession:
+    """Sign ``user`` in on this browser: rotate the session and record it server-side.
+
+    The whole cookie session is cleared first (session fixation: nothing set before login
+    survives it) and a new CSRF token is issued. Commits.
+    """
+    session.clear()
+    rec = UserSession(id=secrets.token_urlsafe(32), user_id=user.id, provider=provider,
+                      id_token=id_token)
+    db.session.add(rec)
+    db.session.commit()
+    session[SESSION_USER_KEY] = user.id
+    session[SESSION_ID_KEY] = rec.id
+    session[CSRF_SESSION_KEY] = secrets.token_urlsafe(32)
+    session.permanent = True
+    g.gk_user = user
+    g.gk_scopes = ROLE_SCOPES.get(user.role, frozenset())
+    return rec
+
+
+def logout_user() -> UserSession | None:
+    """End this browser's session (server-side record revoked, cookie cleared); return the record."""
+    rec = db.session.get(UserSession, str(session.get(SESSION_ID_KEY, "")))
+    if rec is not None and rec.revoked_at is None:
+        rec.revoked_at = utcnow()
+        db.session.commit()
+    session.clear()
+    g.gk_user = None
+    g.gk_scopes = frozenset()
+    return rec
+
+
+def revoke_sessions(user_id: int) -> None:
+    """End every browser session of a user at once (the caller commits)."""
+    db.session.execute(update(UserSession).where(UserSession.user_id == user_id,
+                                                 UserSession.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (created on first use); the Jinja global ``csrf_token()``."""
+    token = session.get(CSRF_SESSION_KEY)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_SESSION_KEY] = token
+    return str(token)
+
+
+def csrf_exempt(view: Callable[P, R]) -> Callable[P, R]:
+    """Exempt a view from CSRF checks (only for requests authenticated otherwise, e.g. signed)."""
+    view._gk_csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+def _check_csrf() -> None:
+    if request.method in SAFE_METHODS:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None and getattr(view, "_gk_csrf_exempt", False):
+        return
+    is_api = request.path == "/api" or request.path.startswith("/api/")
+    if is_api and request.headers.get("Authorization"):
+        return  # not an ambient credential: a cross-site page cannot set this header
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent and not is_api:
+        sent = request.form.get(CSRF_FIELD, "")
+    expected = session.get(CSRF_SESSION_KEY, "")
+    if not (sent and expected and hmac.compare_digest(str(sent), str(expected))):
+        raise Forbidden("The form was missing its security token or it has expired. "
+                        "Reload the page and try again.", reason="csrf_failed",
+                        log_message=f"CSRF check failed on {request.method} {request.path}")
 
 
 def _login_url() -> str:
@@ -142,3 +277,13 @@ def owned_or_404(obj: Any, owner_id: int | None, what: str = "object") -> Any:
     if obj is None or user is None or (owner_id != user.id and not user.is_operator):
         raise NotFound(f"No such {what}.")
     return obj
+
+
+def init_access(app: Flask) -> None:
+    """Attach the token authenticator, CSRF enforcement and session lifetime to ``app``."""
+    from .tokens import authenticate_token
+
+    app.extensions.setdefault("gateway_kit.token_auth", authenticate_token)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.before_request(_check_csrf)
+    app.permanent_session_lifetime = timedelta(hours=app.config["IDENTITY_SESSION_MAX_HOURS"])

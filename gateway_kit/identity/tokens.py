@@ -1,0 +1,132 @@
+"""Personal access tokens: created (shown once), stored hashed, expiring, scoped, revocable.
+
+A token is ``gkp_`` followed by 43 URL-safe characters (256 random bits). The database keeps its
+SHA-256 digest and a short prefix for display. A token's effective scopes are its own scopes
+intersected with what its owner's role allows *now*, so demoting a user narrows their tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..db import db
+from ..errors import NotFound, Unauthorized, ValidationError
+from .models import ApiToken, User, utcnow
+
+TOKEN_PREFIX = "gkp_"
+#: Every scope a token may carry, with what it allows.
+SCOPES: dict[str, str] = {
+    "profile": "read your profile",
+    "jobs:read": "list and read your jobs",
+    "jobs:write": "submit and cancel jobs",
+    "datasets:read": "list and download your datasets",
+    "datasets:write": "upload and delete datasets",
+    "operator": "operator views",
+    "admin": "administration",
+}
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _aware(dt: datetime) -> datetime:
+    # SQLite returns naive datetimes for timezone-aware columns; they are UTC.
+    from datetime import UTC
+
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def create_token(sess: Session, user: User, name: str, scopes: list[str],
+                 days: int | None = None) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; return the row and the token text (never stored)."""
+    from .access import ROLE_SCOPES
+
+    cfg = current_app.config
+    errors: list[dict[str, str]] = []
+    allowed = ROLE_SCOPES.get(user.role, frozenset())
+    scopes = sorted(set(scopes))
+    if not scopes:
+        errors.append({"field": "scopes", "message": "choose at least one scope"})
+    for s in scopes:
+        if s not in SCOPES:
+            errors.append({"field": "scopes", "message": f"unknown scope {s!r}; valid: "
+                                                        f"{', '.join(SCOPES)}"})
+        elif s not in allowed:
+            errors.append({"field": "scopes", "message": f"your role cannot grant {s!r}"})
+    days = cfg["IDENTITY_TOKEN_DEFAULT_DAYS"] if days is None else days
+    if not 1 <= days <= cfg["IDENTITY_TOKEN_MAX_DAYS"]:
+        errors.append({"field": "days", "message":
+                       f"between 1 and {cfg['IDENTITY_TOKEN_MAX_DAYS']} days"})
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        errors.append({"field": "name", "message": "a name of 1 to 100 characters"})
+    if errors:
+        raise ValidationError(errors)
+    text = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name, digest=digest(text), prefix=text[:10],
+                   scopes=scopes, expires_at=utcnow() + timedelta(days=days))
+    sess.add(row)
+    sess.flush()
+    return row, text
+
+
+def authenticate_token(token: str) -> tuple[User, frozenset[str]]:
+    """The token authenticator (``app.extensions["gateway_kit.token_auth"]``)."""
+    from .access import ROLE_SCOPES
+
+    bad = Unauthorized("The access token is invalid, expired or revoked.")
+    if not token.startswith(TOKEN_PREFIX):
+        raise bad
+    sess = db.session
+    row = sess.scalars(select(ApiToken).where(ApiToken.digest == digest(token))).first()
+    now = utcnow()
+    if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
+        raise bad
+    user = sess.get(User, row.user_id)
+    if user is None or user.disabled:
+        raise bad
+    if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
+        row.last_used_at = now
+        sess.commit()
+    return user, frozenset(row.scopes) & ROLE_SCOPES.get(user.role, frozenset())
+
+
+def tokens_of(sess: Session, user_id: int) -> list[ApiToken]:
+    return list(sess.scalars(select(ApiToken).where(ApiToken.user_id == user_id)
+                             .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def revoke_token(sess: Session, token_id: int, owner_id: int | None) -> ApiToken:
+    """Revoke a token of ``owner_id`` (``None``: any owner, for admins); 404 otherwise."""
+    row = sess.get(ApiToken, token_id)
+    if row is None or (owner_id is not None and row.user_id != owner_id):
+        raise NotFound("No such token.")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def revoke_all_tokens(sess: Session, user_id: int) -> None:
+    sess.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                 .values(revoked_at=utcnow()))
+
+
+def token_json(row: ApiToken) -> dict[str, Any]:
+    now = utcnow()
+    state = ("revoked" if row.revoked_at else "expired" if _aware(row.expires_at) <= now else "active")
+    return {
+        "id": row.id, "name": row.name, "prefix": row.prefix, "scopes": list(row.scopes),
+        "created_at": _aware(row.created_at).isoformat(),
+        "expires_at": _aware(row.expires_at).isoformat(),
+        "last_used_at": _aware(row.last_used_at).isoformat() if row.last_used_at else None,
+        "revoked_at": _aware(row.revoked_at).isoformat() if row.revoked_at else None,
+        "state": state,
+    }
