@@ -370,7 +370,7 @@ def _command(bad: Bad, raw: Any, inputs: Mapping[str, Input]) -> tuple[str | dic
             if set(item) != {"if", "args"} or not isinstance(args, list) or not args:
                 raise bad(where, "as a table needs exactly 'if' (a boolean input) and 'args' "
                           "(a non-empty list)")
-            if flag not in inputs or inputs[flag].type != "boolean":
+            if not isinstance(flag, str) or flag not in inputs or inputs[flag].type != "boolean":
                 raise bad(f"{where}.if", f"must name a boolean input (got {flag!r})")
             for j, arg in enumerate(args):
                 check_str(arg, f"{where}.args[{j}]")

@@ -46,6 +46,8 @@ class Job(Base):
     #: cpus, memory_mb, gpus, walltime (seconds) as requested.
     resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     destination: Mapped[str] = mapped_column(String(64))
+    #: The job's directory on the gateway host (inputs, logs, outputs).
+    workdir: Mapped[str] = mapped_column(String(1000), default="")
     state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value)
     state_reason: Mapped[str] = mapped_column(Text, default="")
     #: Opaque JSON owned by the executor (see executors.base.Executor).
@@ -60,6 +62,8 @@ class Job(Base):
     resubmitted_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
     webhook_url: Mapped[str] = mapped_column(String(2000), default="")
     notify_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Set once the terminal-state notifications went out (the worker sends them).
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     su_reserved: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,0 +1,301 @@
+"""The durable queue, worker side: claim, stage, submit, poll, recover, charge, notify.
+
+Every ``gateway-kit worker`` runs :meth:`JobQueue.tick` each ``JOBS_POLL_INTERVAL`` seconds. A
+pass:
+
+1. **heartbeats**: records the worker and extends the lease (``lease_until``) of every job it holds;
+2. **recovers** jobs in an active state whose lease ran out (their worker died) -- the executor state
+   saved with the job lets this worker carry on polling, and ``submit`` being idempotent makes
+   re-staging safe;
+3. **claims** queued jobs: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, then (on every
+   database) an atomic compare-and-set ``UPDATE ... WHERE id = ? AND version = ? AND state =
+   'QUEUED'`` that moves the job to STAGING and names the worker -- only one worker can win it;
+4. **advances** the jobs it holds: STAGING -> ``executor.submit`` -> SUBMITTED; then
+   ``executor.poll`` until a terminal state, honouring cancel requests;
+5. settles SUs for jobs that ended, and sends their notifications.
+
+Every write by a worker is a compare-and-set on ``version`` and on ``claimed_by``, so a worker that
+lost its lease (paused too long) cannot overwrite the worker that recovered its job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from ..db import db
+from . import accounting
+from .apps import registry, render_argv
+from .destinations import destinations
+from .executors import CapacityExhausted, ExecutorError, JobSpec, PollResult
+from .models import Job, JobEvent, Worker, utcnow
+from .service import transition
+from .states import ACTIVE, TERMINAL, JobState
+
+log = logging.getLogger("gateway_kit.jobs.queue")
+EXTENSION_KEY = "gateway_kit.jobs.queue"
+_ACTIVE = [s.value for s in ACTIVE]
+_POLLED = (JobState.SUBMITTED, JobState.RUNNING, JobState.UNKNOWN)
+
+
+def _ts(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class JobQueue:
+    """The worker side of the queue for one app (one per worker process)."""
+
+    def __init__(self, app: Flask, worker_id: str | None = None) -> None:
+        self.app = app
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease = float(app.config["JOBS_LEASE_SECONDS"])
+        self.batch = int(app.config["JOBS_CLAIM_BATCH"])
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with db.session_scope(self.app) as session:
+            self.heartbeat(session)
+            self.recover(session)
+            self.claim(session)
+            for job in self.held(session):
+                try:
+                    self.advance(session, job)
+                except Exception:
+                    session.rollback()
+                    log.exception("job %s: advancing failed; trying again next pass", job.id)
+            self.notify(session)
+
+    def heartbeat(self, session: Session) -> None:
+        now = utcnow()
+        worker = session.get(Worker, self.worker_id)
+        if worker is None:
+            session.add(Worker(id=self.worker_id, hostname=socket.gethostname(), pid=os.getpid(),
+                               started_at=now, heartbeat_at=now))
+        else:
+            worker.heartbeat_at = now
+        session.execute(
+            update(Job).where(Job.claimed_by == self.worker_id, Job.state.in_(_ACTIVE))
+            .values(lease_until=now + timedelta(seconds=self.lease))
+            .execution_options(synchronize_session=False))
+        session.commit()
+
+    def recover(self, session: Session) -> None:
+        """Take over active jobs whose worker stopped heartbeating."""
+        now = utcnow()
+        stale = session.execute(
+            select(Job.id, Job.version, Job.claimed_by, Job.state)
+            .where(Job.state.in_(_ACTIVE),
+                   or_(Job.claimed_by.is_(None), Job.lease_until < now))
+            .order_by(Job.id).limit(50)).all()
+        for job_id, version, previous, state in stale:
+            result = session.execute(
+                update(Job).where(Job.id == job_id, Job.version == version,
+                                  or_(Job.claimed_by.is_(None), Job.lease_until < now))
+                .values(claimed_by=self.worker_id, version=version + 1,
+                        lease_until=now + timedelta(seconds=self.lease))
+                .execution_options(synchronize_session=False))
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                session.add(JobEvent(job_id=job_id, from_state=state, to_state=state,
+                                     worker=self.worker_id,
+                                     message=f"recovered from worker {previous} (no heartbeat "
+                                     f"for {self.lease:g} s)"))
+                log.warning("job %s: recovered from worker %s", job_id, previous)
+            session.commit()
+
+    def claim(self, session: Session) -> list[int]:
+        """Move up to ``JOBS_CLAIM_BATCH`` queued jobs to STAGING under this worker."""
+        waiting = session.scalar(select(Job.id).where(
+            Job.claimed_by == self.worker_id, Job.state == JobState.STAGING.value).limit(1))
+        if waiting is not None:  # a job of ours waits for capacity: leave the rest to others
+            return []
+        q = (select(Job.id, Job.version).where(Job.state == JobState.QUEUED.value)
+             .order_by(Job.id).limit(self.batch))
+        if session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = session.execute(q).all()
+        now = utcnow()
+        won: list[int] = []
+        for job_id, version in rows:
+            result = session.execute(
+                update(Job).where(Job.id == job_id, Job.version == version,
+                                  Job.state == JobState.QUEUED.value)
+                .values(state=JobState.STAGING.value, claimed_by=self.worker_id,
+                        lease_until=now + timedelta(seconds=self.lease), version=version + 1,
+                        updated_at=now, state_reason="")
+                .execution_options(synchronize_session=False))
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                session.add(JobEvent(job_id=job_id, from_state=JobState.QUEUED.value,
+                                     to_state=JobState.STAGING.value, worker=self.worker_id,
+                                     message=f"claimed by worker {self.worker_id}"))
+                won.append(job_id)
+        session.commit()
+        return won
+
+    def held(self, session: Session) -> list[Job]:
+        return list(session.scalars(select(Job).where(
+            Job.claimed_by == self.worker_id, Job.state.in_(_ACTIVE)).order_by(Job.id)))
+
+    # -- advancing one job --------------------------------------------------------------------
+
+    def advance(self, session: Session, job: Job) -> None:
+        state = JobState(job.state)
+        if state is JobState.STAGING:
+            self.stage_and_submit(session, job)
+        elif state in _POLLED:
+            self.poll(session, job)
+
+    def spec(self, job: Job) -> JobSpec:
+        application = registry(self.app).get(job.app_id)
+        if application is None:
+            raise ExecutorError(f"Application {job.app_id!r} is no longer offered by this "
+                                "gateway.")
+        workdir = Path(job.workdir)
+        for name, value in job.inputs.items():
+            if isinstance(value, dict) and "filename" in value and not (
+                    workdir / "inputs" / value["filename"]).is_file():
+                raise ExecutorError(f"The uploaded file of input {name!r} is missing.")
+        return JobSpec(job_id=job.id, argv=render_argv(application, job.inputs, job.resources),
+                       workdir=str(workdir), env=dict(application.env), app_id=job.app_id,
+                       cpus=int(job.resources["cpus"]), memory_mb=int(job.resources["memory_mb"]),
+                       gpus=int(job.resources["gpus"]), walltime=int(job.resources["walltime"]),
+                       options=destinations(self.app).options(job.destination))
+
+    def stage_and_submit(self, session: Session, job: Job) -> None:
+        if job.cancel_requested:
+            self.finish(session, job, PollResult(JobState.CANCELED, reason="canceled"))
+            return
+        try:
+            spec = self.spec(job)
+            Path(spec.workdir).mkdir(parents=True, exist_ok=True)
+            executor = destinations(self.app).executor(job.destination)
+            state = executor.submit(spec)
+        except CapacityExhausted as exc:
+            log.debug("job %s waits for capacity: %s", job.id, exc.log_message)
+            return
+        except ExecutorError as exc:
+            self.finish(session, job, PollResult(JobState.FAILED, reason=exc.user_message))
+            return
+        if not transition(session, job, JobState.SUBMITTED,
+                          f"submitted to {job.destination}", self.worker_id,
+                          executor_state=state, attempts=job.attempts + 1):
+            log.warning("job %s changed while submitting; it is polled next pass", job.id)
+
+    def poll(self, session: Session, job: Job) -> None:
+        executor = destinations(self.app).executor(job.destination)
+        state = job.executor_state or {}
+        if job.cancel_requested:
+            executor.cancel(state)
+        try:
+            result = executor.poll(state)
+        except Exception as exc:
+            log.warning("job %s: poll failed: %s", job.id, exc)
+            result = PollResult(JobState.UNKNOWN, reason="the executor could not tell")
+        changes: dict[str, Any] = {}
+        if result.executor_state is not None:
+            changes["executor_state"] = result.executor_state
+        current = JobState(job.state)
+        if result.state in TERMINAL:
+            self.finish(session, job, result)
+        elif result.state is not current:
+            if result.state is JobState.RUNNING and job.started_at is None:
+                changes["started_at"] = _ts(result.started_at) or utcnow()
+            if result.state is JobState.SUBMITTED and current is JobState.RUNNING:
+                return  # never move backwards
+            transition(session, job, result.state, result.reason, self.worker_id, **changes)
+
+    def finish(self, session: Session, job: Job, result: PollResult) -> None:
+        """Record a terminal state, settle the SUs, release the executor's hold."""
+        now = utcnow()
+        current = JobState(job.state)
+        started = _ts(result.started_at) or _aware(job.started_at)
+        finished = _ts(result.finished_at) or now
+        seconds = (finished - started).total_seconds() if started else 0.0
+        dest = destinations(self.app).options(job.destination)
+        charge = accounting.cost(dest, job.resources["cpus"], job.resources["gpus"], seconds)
+        new = result.state
+        if current is JobState.QUEUED or (current is JobState.STAGING and new not in
+                                          (JobState.FAILED, JobState.CANCELED)):
+            new = JobState.FAILED
+        ok = transition(session, job, new, result.reason, self.worker_id,
+                        exit_code=result.exit_code, started_at=started, finished_at=finished,
+                        claimed_by=None, lease_until=None)
+        if not ok:
+            return
+        accounting.settle(session, job, charge)
+        session.commit()
+        if job.executor_state:
+            try:
+                destinations(self.app).executor(job.destination).release(job.executor_state)
+            except Exception:
+                log.exception("job %s: releasing its executor resources failed", job.id)
+
+    # -- notifications ----------------------------------------------------------------------
+
+    def notify(self, session: Session) -> None:
+        from .notifications import send_notifications
+
+        pending = session.execute(select(Job.id, Job.version).where(
+            Job.state.in_([s.value for s in TERMINAL]), Job.notified.is_(False),
+            or_(Job.webhook_url != "", Job.notify_email.is_(True))).limit(20)).all()
+        for job_id, version in pending:
+            result = session.execute(
+                update(Job).where(Job.id == job_id, Job.version == version,
+                                  Job.notified.is_(False))
+                .values(notified=True, version=version + 1)
+                .execution_options(synchronize_session=False))
+            session.commit()
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                job = session.get(Job, job_id)
+                assert job is not None
+                for message in send_notifications(self.app, session, job):
+                    session.add(JobEvent(job_id=job_id, from_state=job.state, to_state=job.state,
+                                         message=message, worker=self.worker_id))
+                session.commit()
+
+
+def queue_for(app: Flask) -> JobQueue:
+    if EXTENSION_KEY not in app.extensions:
+        app.extensions[EXTENSION_KEY] = JobQueue(app)
+    found: JobQueue = app.extensions[EXTENSION_KEY]
+    return found
+
+
+def run_queue(app: Flask) -> None:
+    """The worker task registered by the jobs feature."""
+    queue_for(app).tick()
+
+
+def wait_for(app: Flask, job_id: int, states: set[JobState], timeout: float,
+             tick: bool = True) -> Job:
+    """Run passes (or just wait) until job ``job_id`` is in one of ``states`` (tests, CLI)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if tick:
+            queue_for(app).tick()
+        with db.session_scope(app) as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            if JobState(job.state) in states:
+                session.expunge(job)
+                return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} is {job.state}, not in {sorted(states)} after "
+                               f"{timeout} s")
+        time.sleep(0.05)

@@ -1,0 +1,389 @@
+"""What users do with jobs: submit, list, cancel, resubmit, read logs and outputs.
+
+Pages and the API both call these functions, so both validate the same way. State changes go
+through :func:`transition`, a compare-and-set on the job's ``version`` that also records the
+event; the worker side (:mod:`.queue`) uses it too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import Conflict, NotFound, ValidationError
+from ..identity.models import Project, User
+from . import accounting
+from .apps import Application, registry
+from .destinations import destinations
+from .inputs import Errors, Upload, stage_uploads, validate_values
+from .models import Job, JobEvent, utcnow
+from .states import TERMINAL, JobState, check_transition
+
+SUBMIT_FIELDS = ("application", "inputs", "resources", "project", "name", "webhook_url",
+                 "notify_email")
+RESOURCE_KEYS = ("cpus", "memory_mb", "gpus", "walltime")
+
+
+@dataclass
+class Submission:
+    application: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    name: str = ""
+    webhook_url: str = ""
+    notify_email: bool = False
+    idempotency_key: str | None = None
+    resubmitted_from: Job | None = None
+
+
+def parse_submission(body: Any, uploads: Mapping[str, Upload] | None = None,
+                     idempotency_key: str | None = None) -> Submission:
+    """Check the shape of an API body (unknown fields, wrong types); values are checked later."""
+    if not isinstance(body, dict):
+        raise ValidationError([{"field": "", "message": "the body must be a JSON object"}])
+    errors: Errors = []
+    for key in body:
+        if key not in SUBMIT_FIELDS:
+            errors.append({"field": key, "message": "is not a known field (expected "
+                           f"{', '.join(SUBMIT_FIELDS)})"})
+    app_id = body.get("application")
+    if not isinstance(app_id, str) or not app_id:
+        errors.append({"field": "application", "message": "is required (an application id)"})
+    for key in ("inputs", "resources"):
+        if not isinstance(body.get(key, {}), dict):
+            errors.append({"field": key, "message": "must be an object"})
+    for key in ("project", "name", "webhook_url"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            errors.append({"field": key, "message": "must be a string"})
+    if not isinstance(body.get("notify_email", False), bool):
+        errors.append({"field": "notify_email", "message": "must be true or false"})
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+        errors.append({"field": "Idempotency-Key", "message": "must be 1 to 200 characters"})
+    if errors:
+        raise ValidationError(errors)
+    return Submission(application=str(app_id), inputs=dict(body.get("inputs", {})),
+                      uploads=dict(uploads or {}), resources=dict(body.get("resources", {})),
+                      project=body.get("project"), name=body.get("name") or "",
+                      webhook_url=body.get("webhook_url") or "",
+                      notify_email=bool(body.get("notify_email", False)),
+                      idempotency_key=idempotency_key)
+
+
+def check_resources(application: Application, raw: Mapping[str, Any]) -> tuple[dict[str, int],
+                                                                                Errors]:
+    errors: Errors = []
+    out: dict[str, int] = {}
+    for key in raw:
+        if key not in RESOURCE_KEYS:
+            errors.append({"field": f"resources.{key}", "message": "is not a resource (expected "
+                           f"{', '.join(RESOURCE_KEYS)})"})
+    for key in RESOURCE_KEYS:
+        spec = getattr(application.resources, key)
+        value = raw.get(key)
+        if value is None:
+            out[key] = int(spec.default)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append({"field": f"resources.{key}", "message": "must be an integer"})
+            continue
+        floor = 0 if key == "gpus" else 1
+        if value < floor or value > spec.maximum:
+            errors.append({"field": f"resources.{key}", "message": f"must be between {floor} and "
+                           f"{int(spec.maximum)} for {application.id}"})
+            continue
+        out[key] = value
+    return out, errors
+
+
+def check_webhook(url: str) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL"
+    if len(url) > 2000:
+        return "must be at most 2000 characters"
+    return None
+
+
+def _jobs_dir(app: Flask) -> Path:
+    return Path(app.config["JOBS_DIR"])
+
+
+def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
+    """Validate and queue a job; returns ``(job, created)`` (False: an idempotent repeat)."""
+    app = current_app
+    if sub.idempotency_key:
+        existing = session.scalars(select(Job).where(
+            Job.user_id == user.id, Job.idempotency_key == sub.idempotency_key)).first()
+        if existing is not None:
+            return _same_request(existing, sub), False
+    application = registry().get(sub.application)
+    if application is None:
+        raise ValidationError([{"field": "application",
+                                "message": f"no application {sub.application!r}"}])
+    values, errors = validate_values(application, sub.inputs, sub.uploads)
+    resources, res_errors = check_resources(application, sub.resources)
+    errors += res_errors
+    project: Project | None = None
+    allowed = accounting.chargeable_projects(session, user, app.config["JOBS_COMMUNITY_PROJECT"])
+    if sub.project:
+        project = next((p for p in allowed if p.name == sub.project), None)
+        if project is None:
+            errors.append({"field": "project", "message": f"you cannot charge project "
+                           f"{sub.project!r} (yours: {', '.join(p.name for p in allowed) or 'none'})"})
+    elif allowed:
+        project = allowed[0]
+    else:
+        errors.append({"field": "project", "message": "you belong to no project with an "
+                       "allocation; ask an administrator to add you to one"})
+    problem = check_webhook(sub.webhook_url)
+    if problem:
+        errors.append({"field": "webhook_url", "message": problem})
+    if len(sub.name) > 200:
+        errors.append({"field": "name", "message": "must be at most 200 characters"})
+    tmp_root = _jobs_dir(app) / "tmp"
+    folder: Path | None = None
+    files: dict[str, Any] = {}
+    file_errors: Errors = []
+    if not errors:  # only write uploads for a submission that is otherwise fine
+        folder, files, file_errors = stage_uploads(application, sub.uploads, tmp_root,
+                                                   app.config["JOBS_MAX_UPLOAD_MB"])
+    errors += file_errors
+    if errors:
+        raise ValidationError(errors)
+    values.update(files)
+    dest_name = destinations().route(application)
+    worst = accounting.worst_case(destinations().options(dest_name), resources)
+    workdir = _jobs_dir(app) / f"job-{uuid.uuid4().hex[:16]}"
+    job = Job(user_id=user.id, project_id=project.id if project else None,
+              app_id=application.id, app_version=application.version, name=sub.name,
+              inputs=values, resources=resources, destination=dest_name,
+              workdir=str(workdir), state=JobState.QUEUED.value, state_reason="",
+              version=0, cancel_requested=False, idempotency_key=sub.idempotency_key,
+              resubmitted_from=sub.resubmitted_from.id if sub.resubmitted_from else None,
+              webhook_url=sub.webhook_url, notify_email=sub.notify_email, attempts=0, notified=False,
+              su_reserved=worst)
+    try:
+        session.add(job)
+        session.flush()
+        if project is not None:
+            accounting.reserve(session, project, worst)
+        session.add(JobEvent(job_id=job.id, from_state=None, to_state=JobState.QUEUED.value,
+                             message=f"submitted by {user.username}"))
+        workdir.mkdir(parents=True)
+        if folder is not None:
+            os.replace(folder, workdir / "inputs")
+            folder = None
+        elif sub.resubmitted_from is not None:
+            _copy_inputs(Path(sub.resubmitted_from.workdir), workdir, values)
+        session.commit()
+    except IntegrityError as exc:  # the same Idempotency-Key raced us: answer with that job
+        session.rollback()
+        shutil.rmtree(workdir, ignore_errors=True)
+        existing = session.scalars(select(Job).where(
+            Job.user_id == user.id, Job.idempotency_key == sub.idempotency_key)).first()
+        if existing is None:
+            raise Conflict("The job could not be stored; try again.") from exc
+        return _same_request(existing, sub), False
+    except BaseException:
+        session.rollback()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return job, True
+
+
+def _same_request(job: Job, sub: Submission) -> Job:
+    if job.app_id != sub.application:
+        raise Conflict("This Idempotency-Key was used for a different request (job "
+                       f"{job.id}, application {job.app_id}).")
+    return job
+
+
+def _copy_inputs(old: Path, new: Path, values: Mapping[str, Any]) -> None:
+    for value in values.values():
+        if isinstance(value, dict) and "filename" in value:
+            src = old / "inputs" / value["filename"]
+            dst = new / "inputs" / value["filename"]
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+
+
+def resubmission(job: Job) -> Submission:
+    """A submission with ``job``'s inputs (file inputs reuse its uploaded files)."""
+    inputs = {k: v for k, v in job.inputs.items() if not (isinstance(v, dict) and "filename" in v)}
+    return Submission(application=job.app_id, inputs=inputs, resources=dict(job.resources),
+                      name=job.name, webhook_url=job.webhook_url, notify_email=job.notify_email,
+                      resubmitted_from=job)
+
+
+def submit_resubmission(session: Session, user: User, job: Job, sub: Submission) -> Job:
+    """Submit ``sub`` reusing ``job``'s uploaded files for file inputs not uploaded again."""
+    application = registry().get(job.app_id)
+    if application is None:
+        raise Conflict(f"Application {job.app_id!r} is no longer offered.")
+    kept = {k: v for k, v in job.inputs.items()
+            if isinstance(v, dict) and "filename" in v and k not in sub.uploads}
+    for name in kept:
+        if not (Path(job.workdir) / "inputs" / kept[name]["filename"]).is_file():
+            raise Conflict(f"The file of input {name!r} of job {job.id} is gone; upload it again.")
+    sub.resubmitted_from = job
+    if kept:
+        # Offer the kept files as uploads again, read from the old job's directory.
+        for name, value in kept.items():
+            path = Path(job.workdir) / "inputs" / value["filename"]
+            sub.uploads[name] = Upload(filename=path.name, stream=open(path, "rb"))  # noqa: SIM115
+    try:
+        new, _ = submit(session, user, sub)
+    finally:
+        for up in sub.uploads.values():
+            up.stream.close()
+    return new
+
+
+def transition(session: Session, job: Job, new: JobState, message: str = "",
+               worker: str | None = None, **changes: Any) -> bool:
+    """Move ``job`` to ``new`` if nobody changed it meanwhile (compare-and-set on ``version``).
+
+    Records the event and commits. Returns False (and changes nothing) when another writer got
+    there first; the caller reloads and decides again.
+    """
+    old = JobState(job.state)
+    check_transition(old, new)
+    values = dict(state=new.value, state_reason=message, version=job.version + 1,
+                  updated_at=utcnow(), **changes)
+    result = session.execute(
+        update(Job).where(Job.id == job.id, Job.version == job.version).values(**values)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        session.refresh(job)
+        return False
+    session.add(JobEvent(job_id=job.id, from_state=old.value, to_state=new.value,
+                         message=message, worker=worker))
+    session.commit()
+    session.refresh(job)
+    return True
+
+
+def get_job(session: Session, user: User, job_id: int) -> Job:
+    """The job if ``user`` may see it (owner, operator, admin); NotFound otherwise."""
+    job = session.get(Job, job_id)
+    if job is None or (job.user_id != user.id and not user.is_operator):
+        raise NotFound("No such job.")
+    return job
+
+
+def cancel(session: Session, user: User, job: Job) -> Job:
+    """Cancel a job: at once if no worker holds it yet, else by asking its worker."""
+    for _ in range(5):
+        state = JobState(job.state)
+        if state in TERMINAL:
+            raise Conflict(f"Job {job.id} has already ended ({state.value}); there is nothing to "
+                           "cancel.")
+        if state is JobState.QUEUED:
+            if transition(session, job, JobState.CANCELED, f"canceled by {user.username}",
+                          finished_at=utcnow()):
+                accounting.settle(session, job, 0.0)
+                session.commit()
+                return job
+            continue
+        if job.cancel_requested:
+            return job
+        result = session.execute(
+            update(Job).where(Job.id == job.id, Job.version == job.version)
+            .values(cancel_requested=True, version=job.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False))
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            session.add(JobEvent(job_id=job.id, from_state=state.value, to_state=state.value,
+                                 message=f"cancel requested by {user.username}"))
+            session.commit()
+            session.refresh(job)
+            return job
+        session.rollback()
+        session.refresh(job)
+    raise Conflict("The job changed while canceling it; try again.")
+
+
+def list_jobs(session: Session, user: User, *, state: str | None = None,
+              application: str | None = None, cursor: int | None = None,
+              limit: int = 50) -> tuple[list[Job], int | None]:
+    """The user's jobs, newest first; returns the page and the next cursor (None at the end)."""
+    q = select(Job).where(Job.user_id == user.id)
+    if state:
+        q = q.where(Job.state == state)
+    if application:
+        q = q.where(Job.app_id == application)
+    if cursor is not None:
+        q = q.where(Job.id < cursor)
+    rows = list(session.scalars(q.order_by(Job.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def events(session: Session, job: Job) -> list[JobEvent]:
+    return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job.id)
+                                .order_by(JobEvent.id)))
+
+
+LOG_STREAMS = ("stdout", "stderr")
+
+
+def read_log(job: Job, stream: str, offset: int, limit: int = 64 * 1024) -> tuple[bytes, int]:
+    """``limit`` bytes of a log from ``offset``; returns the data and the next offset."""
+    path = Path(job.workdir) / f"{stream}.txt"
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(limit)
+    except FileNotFoundError:
+        return b"", offset
+    return data, offset + len(data)
+
+
+def outputs(job: Job) -> list[dict[str, Any]]:
+    """The job's output files (matching its application's globs), as relative paths."""
+    root = Path(job.workdir)
+    if not root.is_dir():
+        return []
+    application = registry().get(job.app_id)
+    globs = list(application.outputs) if application else []
+    found: list[dict[str, Any]] = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if (not path.is_file() or path.is_symlink() or rel.startswith((".gk/", "inputs/", "tmp/"))):
+            continue
+        if rel in ("stdout.txt", "stderr.txt") or any(fnmatch.fnmatch(rel, g) for g in globs):
+            found.append({"path": rel, "size": path.stat().st_size})
+    return found
+
+
+def output_path(job: Job, rel: str) -> Path:
+    """The file of output ``rel``; NotFound unless it is one of :func:`outputs` (no traversal)."""
+    if rel not in {o["path"] for o in outputs(job)}:
+        raise NotFound("No such output.")
+    return Path(job.workdir) / rel
+
+
+def project_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(session.execute(select(Project.id, Project.name).where(Project.id.in_(ids))).all())
