@@ -83,3 +83,46 @@ def app(tmp_path: Path) -> Any:
 @pytest.fixture()
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+# -- identity helpers (see gateway_kit/identity/access.py) -----------------------------------------
+
+
+def make_user(app: Any, username: str, role: str = "user", **fields: Any) -> Any:
+    """Create an account directly in the database (no identity provider involved)."""
+    from gateway_kit.db import db
+    from gateway_kit.identity.models import User
+
+    with db.session_scope(app) as s:
+        user = User(username=username, display_name=fields.pop("display_name", username.title()),
+                    email=fields.pop("email", f"{username}@example.org"), role=role, **fields)
+        s.add(user)
+    return user
+
+
+def login(client: Any, user: Any) -> str:
+    """Sign ``client`` in as ``user``; later requests carry the CSRF header. Returns the CSRF token."""
+    from flask import session
+
+    from gateway_kit.identity.access import CSRF_HEADER, login_user
+
+    with client.application.test_request_context():
+        login_user(user)
+        values = dict(session)
+    with client.session_transaction() as sess:
+        sess.clear()
+        sess.update(values)
+    client.environ_base["HTTP_" + CSRF_HEADER.upper().replace("-", "_")] = values["gk_csrf"]
+    return str(values["gk_csrf"])
+
+
+def make_token(app: Any, user: Any, scopes: list[str], days: int = 30) -> str:
+    """A personal access token for ``user`` (send as ``Authorization: Bearer <token>``)."""
+    from gateway_kit.db import db
+    from gateway_kit.identity.tokens import create_token
+
+    with app.test_request_context():
+        owner = db.session.merge(user)
+        _row, text = create_token(db.session, owner, "test token", scopes, days)
+        db.session.commit()
+    return text

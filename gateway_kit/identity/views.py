@@ -277,7 +277,7 @@ def unlink(identity_id: int) -> ResponseReturnValue:
 def admin_users() -> ResponseReturnValue:
     users = db.session.scalars(select(User).order_by(User.username)).all()
     counts = dict(db.session.execute(select(Identity.user_id, func.count())
-                                     .group_by(Identity.user_id)).tuples().all())
+                                     .group_by(Identity.user_id)).all())
     return render_template("identity/admin_users.html", users=users, identity_counts=counts)
 
 
