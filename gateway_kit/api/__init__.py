@@ -20,4 +20,7 @@ def index() -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     # Feature modules register their API blueprints on the app with url_prefix "/api/v1/...".
+    from . import openapi
+
     app.register_blueprint(bp)
+    openapi.init_app(app)
