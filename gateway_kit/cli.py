@@ -25,6 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Command groups contributed by feature packages, as "module:attribute".
 COMMAND_GROUPS: list[str] = [
     "gateway_kit.localcloud.cli:localcloud",
+    "gateway_kit.slurm.cli:slurm",
     "gateway_kit.identity.devprovider.cli:devidp",
 ]
 

@@ -91,6 +91,7 @@ CORE_SETTINGS: list[Setting] = [
 SETTING_MODULES: list[str] = [
     "gateway_kit.identity.settings",
     "gateway_kit.jobs.settings",
+    "gateway_kit.slurm.settings",
     "gateway_kit.hosting.settings",
 ]
 
