@@ -220,6 +220,7 @@ class LocalCloudConfig:
     :param region: the catalog's region.
     :param public_url: fixed base URL for links; ``None`` = from each request's Host.
     :param services: service module names to load.
+    :param seed_data: the seed as a mapping (overrides ``seed``; tests and fidelity runs).
     """
 
     state_dir: Path | None = None
@@ -229,6 +230,7 @@ class LocalCloudConfig:
     region: str = "RegionOne"
     public_url: str | None = None
     services: tuple[str, ...] = SERVICE_MODULES
+    seed_data: dict[str, Any] | None = None
 
 
 def new_id() -> str:
@@ -309,7 +311,9 @@ class LocalCloud:
         self.hooks: dict[str, Hook] = {}
         self.reset_hooks: list[Callable[[LocalCloud], None]] = []
         self.extensions: dict[str, Any] = {}
-        self.seed_data: dict[str, Any] = load_seed(config.seed)
+        self.seed_data: dict[str, Any] = (
+            config.seed_data if config.seed_data is not None else load_seed(config.seed)
+        )
 
     # -- registration ---------------------------------------------------------------------
 
