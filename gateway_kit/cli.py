@@ -27,6 +27,7 @@ COMMAND_GROUPS: list[str] = [
     "gateway_kit.localcloud.cli:localcloud",
     "gateway_kit.slurm.cli:slurm",
     "gateway_kit.identity.devprovider.cli:devidp",
+    "gateway_kit.certs.cli:certs",
 ]
 
 

@@ -10,4 +10,5 @@ FEATURES: list[str] = [
     "gateway_kit.observability",
     "gateway_kit.identity.feature",
     "gateway_kit.jobs.feature",
+    "gateway_kit.certs.feature",
 ]

@@ -12,6 +12,7 @@ MODEL_MODULES = [
     "gateway_kit.identity.models",
     "gateway_kit.jobs.models",
     "gateway_kit.hosting.models",
+    "gateway_kit.certs.models",
 ]
 
 for _name in MODEL_MODULES:

@@ -93,6 +93,7 @@ SETTING_MODULES: list[str] = [
     "gateway_kit.jobs.settings",
     "gateway_kit.slurm.settings",
     "gateway_kit.hosting.settings",
+    "gateway_kit.certs.settings",
 ]
 
 
