@@ -12,7 +12,7 @@ from ..db import db
 from ..errors import BadRequest, Forbidden
 from .access import api_auth, current_scopes, current_user
 from .models import Identity, User
-from .tokens import create_token, revoke_token, token_json, tokens_of
+from .tokens import SCOPES, create_token, revoke_token, token_json, tokens_of
 
 bp = Blueprint("identity_api", __name__, url_prefix="/api/v1")
 
@@ -55,7 +55,7 @@ def create() -> ResponseReturnValue:
             days is not None and (not isinstance(days, int) or isinstance(days, bool))):
         raise BadRequest("'scopes' must be a list of strings and 'days' an integer.")
     # A token can only mint tokens no stronger than itself.
-    beyond = set(scopes) - current_scopes()
+    beyond = {s for s in scopes if s in SCOPES} - current_scopes()
     if beyond:
         raise Forbidden(f"You cannot grant scopes you do not hold: {', '.join(sorted(beyond))}.")
     row, text = create_token(db.session, _me(), str(body.get("name", "")), scopes, days)

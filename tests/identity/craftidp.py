@@ -19,7 +19,7 @@ from joserfc.jwk import OctKey, RSAKey
 from werkzeug.serving import make_server
 
 CLIENT_ID = "craft-client"
-CLIENT_SECRET = "craft-secret"
+CLIENT_SECRET = "craft-client-secret-0123456789"
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -79,7 +79,7 @@ class CraftIdP:
             key = OctKey.import_key(CLIENT_SECRET)
             return jwt.encode({"alg": "HS256"}, self.claims(nonce), key, algorithms=["HS256"])
         if mode == "tampered":
-            header, payload, sig = sign(self.claims(nonce)).split(".")
+            header, _payload, sig = sign(self.claims(nonce)).split(".")
             forged = _b64(self.claims(nonce, sub="admin-user"))
             return f"{header}.{forged}.{sig}"
         if mode == "unknown_kid":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -33,7 +34,5 @@ def serve(host: str, port: int, users_file: Path, force: bool, ready_file: Path 
     click.echo(f"issuer {issuer}  (discovery: {issuer}/.well-known/openid-configuration)", err=True)
     if ready_file is not None:
         ready_file.write_text(issuer)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
