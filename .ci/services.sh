@@ -12,7 +12,7 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 services_install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  apt-get install -y -qq --no-install-recommends postgresql chromium >/dev/null
   slurm_install
   PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 }
