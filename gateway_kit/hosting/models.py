@@ -41,7 +41,8 @@ class Deployment(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     resources: Mapped[list[DeploymentResource]] = relationship(
-        back_populates="deployment", cascade="all, delete-orphan", order_by="DeploymentResource.id")
+        back_populates="deployment", cascade="all, delete-orphan", order_by="DeploymentResource.id"
+    )
 
 
 class DeploymentResource(Base):
@@ -50,7 +51,8 @@ class DeploymentResource(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(
-        ForeignKey("hosting_deployments.id", ondelete="CASCADE"), index=True)
+        ForeignKey("hosting_deployments.id", ondelete="CASCADE"), index=True
+    )
     key: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))
     cloud_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -69,7 +71,8 @@ class DeploymentStep(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(
-        ForeignKey("hosting_deployments.id", ondelete="CASCADE"), index=True)
+        ForeignKey("hosting_deployments.id", ondelete="CASCADE"), index=True
+    )
     run: Mapped[int] = mapped_column(Integer)
     #: ``create``, ``update``, ``resize``, ``extend``, ``replace``, ``delete``, ``rollback``...
     action: Mapped[str] = mapped_column(String(16))

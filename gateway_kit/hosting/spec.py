@@ -208,8 +208,9 @@ class _Checker:
     def error(self, path: str, message: str) -> None:
         self.errors.append({"field": path, "message": message})
 
-    def table(self, data: Any, path: str, allowed: Mapping[str, str], required: tuple[str, ...] = ()
-              ) -> dict[str, Any]:
+    def table(
+        self, data: Any, path: str, allowed: Mapping[str, str], required: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         """Check ``data`` is a table with only ``allowed`` keys (name -> expected description)."""
         if not isinstance(data, dict):
             self.error(path or "(top level)", "expected a table")
@@ -217,17 +218,27 @@ class _Checker:
         for key in data:
             if key not in allowed:
                 close = difflib.get_close_matches(key, list(allowed), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else (
-                    f"; valid keys: {', '.join(sorted(allowed))}")
+                hint = (
+                    f"; did you mean {close[0]!r}?"
+                    if close
+                    else (f"; valid keys: {', '.join(sorted(allowed))}")
+                )
                 self.error(_join(path, key), f"unknown key{hint}")
         for key in required:
             if key not in data:
                 self.error(_join(path, key), f"required ({allowed[key]})")
         return data
 
-    def string(self, data: dict[str, Any], path: str, key: str, default: str | None = None,
-               pattern: re.Pattern[str] | None = None, what: str = "a string",
-               choices: tuple[str, ...] = ()) -> str | None:
+    def string(
+        self,
+        data: dict[str, Any],
+        path: str,
+        key: str,
+        default: str | None = None,
+        pattern: re.Pattern[str] | None = None,
+        what: str = "a string",
+        choices: tuple[str, ...] = (),
+    ) -> str | None:
         value = data.get(key, default)
         if value is None:
             return None
@@ -244,8 +255,15 @@ class _Checker:
             return default
         return value
 
-    def integer(self, data: dict[str, Any], path: str, key: str, default: int | None,
-                minimum: int = 0, maximum: int | None = None) -> int | None:
+    def integer(
+        self,
+        data: dict[str, Any],
+        path: str,
+        key: str,
+        default: int | None,
+        minimum: int = 0,
+        maximum: int | None = None,
+    ) -> int | None:
         value = data.get(key, default)
         if value is None:
             return None
@@ -272,18 +290,33 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-_TOP = {"name": "deployment name", "cloud": "clouds.yaml entry", "keypair": "table",
-        "network": "table", "roles": "table of roles", "volumes": "table of volumes",
-        "dns": "table", "load_balancer": "table"}
+_TOP = {
+    "name": "deployment name",
+    "cloud": "clouds.yaml entry",
+    "keypair": "table",
+    "network": "table",
+    "roles": "table of roles",
+    "volumes": "table of volumes",
+    "dns": "table",
+    "load_balancer": "table",
+}
 
 
 def parse_spec(data: dict[str, Any], base_dir: Path | str = ".") -> DeploymentSpec:
     """Validate a parsed TOML document; raise :class:`ValidationError` listing every problem."""
     c = _Checker()
     top = c.table(data, "", _TOP, required=("name", "network", "roles"))
-    name = c.string(top, "", "name", pattern=NAME_RE,
-                    what="a deployment name (lower-case letters, digits and '-', starting with a "
-                         "letter, at most 31 characters)") or "invalid"
+    name = (
+        c.string(
+            top,
+            "",
+            "name",
+            pattern=NAME_RE,
+            what="a deployment name (lower-case letters, digits and '-', starting with a "
+            "letter, at most 31 characters)",
+        )
+        or "invalid"
+    )
     cloud = c.string(top, "", "cloud")
     keypair = _keypair(c, top.get("keypair"), Path(base_dir)) if "keypair" in top else None
     network = _network(c, top.get("network", {}))
@@ -296,34 +329,51 @@ def parse_spec(data: dict[str, Any], base_dir: Path | str = ".") -> DeploymentSp
     if dns is not None and dns.lb_record and lb is None:
         c.error("dns.lb_record", "needs a [load_balancer] table")
     if dns is not None:
-        names = ({f"{r.name}-{i}" for r in roles for i in range(1, r.count + 1)}
-                 if dns.vm_records else set())
+        names = {f"{r.name}-{i}" for r in roles for i in range(1, r.count + 1)} if dns.vm_records else set()
         if dns.lb_record:
             names.add(dns.lb_record)
         for alias, target in dns.aliases:
             if alias in names:
                 c.error(f"dns.aliases.{alias}", "clashes with an A record of the deployment")
             if target not in names and not target.endswith("."):
-                c.error(f"dns.aliases.{alias}",
-                        f"target {target!r} is not a record of the deployment "
-                        f"({', '.join(sorted(names)) or 'none'}); end it with '.' for an outside name")
+                c.error(
+                    f"dns.aliases.{alias}",
+                    f"target {target!r} is not a record of the deployment "
+                    f"({', '.join(sorted(names)) or 'none'}); end it with '.' for an outside name",
+                )
     if c.errors:
-        raise ValidationError(c.errors, "The deployment spec is not valid: " + "; ".join(
-            f"{e['field']}: {e['message']}" for e in c.errors))
-    return DeploymentSpec(name=name, cloud=cloud, network=network, roles=roles, volumes=volumes,
-                          keypair=keypair, dns=dns, load_balancer=lb, base_dir=str(base_dir))
+        raise ValidationError(
+            c.errors,
+            "The deployment spec is not valid: "
+            + "; ".join(f"{e['field']}: {e['message']}" for e in c.errors),
+        )
+    return DeploymentSpec(
+        name=name,
+        cloud=cloud,
+        network=network,
+        roles=roles,
+        volumes=volumes,
+        keypair=keypair,
+        dns=dns,
+        load_balancer=lb,
+        base_dir=str(base_dir),
+    )
 
 
 def _keypair(c: _Checker, data: Any, base_dir: Path) -> Keypair | None:
-    t = c.table(data, "keypair", {"name": "a keypair name", "public_key": "an OpenSSH public key",
-                                  "public_key_file": "a path"}, required=("name",))
+    t = c.table(
+        data,
+        "keypair",
+        {"name": "a keypair name", "public_key": "an OpenSSH public key", "public_key_file": "a path"},
+        required=("name",),
+    )
     name = c.string(t, "keypair", "name")
     key = c.string(t, "keypair", "public_key")
     path = c.string(t, "keypair", "public_key_file")
     if key and path:
         c.error("keypair.public_key_file", "give public_key or public_key_file, not both")
     if path and not key:
-        file = (base_dir / Path(path).expanduser())
+        file = base_dir / Path(path).expanduser()
         try:
             key = file.read_text().strip()
         except OSError as exc:
@@ -338,9 +388,16 @@ def _keypair(c: _Checker, data: Any, base_dir: Path) -> Keypair | None:
 
 
 def _network(c: _Checker, data: Any) -> Network:
-    t = c.table(data, "network", {"name": "an existing network's name or id",
-                                  "external": "the external network for floating IPs",
-                                  "rules": "an array of tables"}, required=("name",))
+    t = c.table(
+        data,
+        "network",
+        {
+            "name": "an existing network's name or id",
+            "external": "the external network for floating IPs",
+            "rules": "an array of tables",
+        },
+        required=("name",),
+    )
     name = c.string(t, "network", "name") or "private"
     external = c.string(t, "network", "external", default="public") or "public"
     rules: list[Rule] = []
@@ -351,8 +408,11 @@ def _network(c: _Checker, data: Any) -> Network:
     seen: set[str] = set()
     for i, item in enumerate(raw):
         p = _join("network.rules", i)
-        r = c.table(item, p, {"protocol": "tcp, udp or icmp", "port": "a port",
-                              "port_range": "[min, max]", "cidr": "a CIDR"})
+        r = c.table(
+            item,
+            p,
+            {"protocol": "tcp, udp or icmp", "port": "a port", "port_range": "[min, max]", "cidr": "a CIDR"},
+        )
         proto = c.string(r, p, "protocol", default="tcp", choices=RULE_PROTOCOLS) or "tcp"
         cidr = c.string(r, p, "cidr", default="0.0.0.0/0") or "0.0.0.0/0"
         try:
@@ -367,10 +427,15 @@ def _network(c: _Checker, data: Any) -> Network:
             pmin = pmax = c.integer(r, p, "port", None, 1, 65535)
         elif "port_range" in r:
             pr = r["port_range"]
-            if (not isinstance(pr, list) or len(pr) != 2
-                    or not all(isinstance(x, int) and 1 <= x <= 65535 for x in pr) or pr[0] > pr[1]):
-                c.error(_join(p, "port_range"), f"expected [min, max] with 1 <= min <= max <= 65535, "
-                                                f"got {pr!r}")
+            if (
+                not isinstance(pr, list)
+                or len(pr) != 2
+                or not all(isinstance(x, int) and 1 <= x <= 65535 for x in pr)
+                or pr[0] > pr[1]
+            ):
+                c.error(
+                    _join(p, "port_range"), f"expected [min, max] with 1 <= min <= max <= 65535, got {pr!r}"
+                )
             else:
                 pmin, pmax = pr
         elif proto != "icmp":
@@ -383,9 +448,15 @@ def _network(c: _Checker, data: Any) -> Network:
     return Network(name=name, external=external, rules=tuple(rules))
 
 
-_ROLE_KEYS = {"count": "number of VMs", "flavor": "a flavor name", "image": "an image name or id",
-              "cloud_init": "a Jinja2 cloud-init template", "floating_ip": "true or false",
-              "volume": "a table with size", "metadata": "a table of strings"}
+_ROLE_KEYS = {
+    "count": "number of VMs",
+    "flavor": "a flavor name",
+    "image": "an image name or id",
+    "cloud_init": "a Jinja2 cloud-init template",
+    "floating_ip": "true or false",
+    "volume": "a table with size",
+    "metadata": "a table of strings",
+}
 
 
 def _roles(c: _Checker, data: Any) -> tuple[Role, ...]:
@@ -405,19 +476,31 @@ def _roles(c: _Checker, data: Any) -> tuple[Role, ...]:
         fip = c.boolean(t, p, "floating_ip", False)
         vol: VolumeSpec | None = None
         if "volume" in t:
-            vt = c.table(t["volume"], f"{p}.volume", {"size": "GiB", "type": "a volume type"},
-                         required=("size",))
+            vt = c.table(
+                t["volume"], f"{p}.volume", {"size": "GiB", "type": "a volume type"}, required=("size",)
+            )
             size = c.integer(vt, f"{p}.volume", "size", 1, 1, 65536) or 1
             vol = VolumeSpec(size=size, volume_type=c.string(vt, f"{p}.volume", "type"))
         meta: list[tuple[str, str]] = []
         if "metadata" in t:
             if not isinstance(t["metadata"], dict) or not all(
-                    isinstance(v, str) for v in t["metadata"].values()):
+                isinstance(v, str) for v in t["metadata"].values()
+            ):
                 c.error(f"{p}.metadata", "expected a table of strings")
             else:
                 meta = sorted(t["metadata"].items())
-        roles.append(Role(name=rname, count=count or 0, flavor=flavor, image=image, cloud_init=ci,
-                          floating_ip=fip, volume=vol, metadata=tuple(meta)))
+        roles.append(
+            Role(
+                name=rname,
+                count=count or 0,
+                flavor=flavor,
+                image=image,
+                cloud_init=ci,
+                floating_ip=fip,
+                volume=vol,
+                metadata=tuple(meta),
+            )
+        )
     return tuple(roles)
 
 
@@ -430,26 +513,42 @@ def _volumes(c: _Checker, data: Any, roles: set[str], vms: set[str]) -> tuple[Vo
         p = f"volumes.{vname}"
         if not ROLE_RE.match(vname):
             c.error(p, "volume names are lower-case letters and digits, starting with a letter")
-        t = c.table(raw, p, {"size": "GiB", "type": "a volume type",
-                             "attach_to": "a role or a VM such as web-1"}, required=("size",))
+        t = c.table(
+            raw,
+            p,
+            {"size": "GiB", "type": "a volume type", "attach_to": "a role or a VM such as web-1"},
+            required=("size",),
+        )
         size = c.integer(t, p, "size", 1, 1, 65536) or 1
         attach = c.string(t, p, "attach_to")
         if attach is not None and attach not in roles and attach not in vms:
             choices = sorted(roles | vms)
             close = difflib.get_close_matches(attach, choices, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            c.error(_join(p, "attach_to"), f"{attach!r} is neither a role nor a VM of this "
-                                           f"deployment ({', '.join(choices)}){hint}")
+            c.error(
+                _join(p, "attach_to"),
+                f"{attach!r} is neither a role nor a VM of this deployment ({', '.join(choices)}){hint}",
+            )
         out.append(Volume(name=vname, size=size, volume_type=c.string(t, p, "type"), attach_to=attach))
     return tuple(out)
 
 
 def _dns(c: _Checker, data: Any) -> Dns:
     p = "dns"
-    t = c.table(data, p, {"zone": "a zone name ending in '.'", "ttl": "seconds",
-                          "create_zone": "true or false", "email": "zone e-mail",
-                          "vm_records": "true or false", "lb_record": "a name in the zone",
-                          "aliases": "a table alias = target"}, required=("zone",))
+    t = c.table(
+        data,
+        p,
+        {
+            "zone": "a zone name ending in '.'",
+            "ttl": "seconds",
+            "create_zone": "true or false",
+            "email": "zone e-mail",
+            "vm_records": "true or false",
+            "lb_record": "a name in the zone",
+            "aliases": "a table alias = target",
+        },
+        required=("zone",),
+    )
     zone = c.string(t, p, "zone") or "invalid."
     if not zone.endswith("."):
         c.error("dns.zone", f"{zone!r} must end with '.' (a fully qualified zone such as 'example.org.')")
@@ -469,24 +568,40 @@ def _dns(c: _Checker, data: Any) -> Dns:
             c.error(f"dns.aliases.{alias}", f"expected a target name, got {target!r}")
             continue
         aliases.append((alias, target))
-    return Dns(zone=zone, ttl=ttl, create_zone=c.boolean(t, p, "create_zone", False),
-               email=c.string(t, p, "email", default=f"hostmaster@{zone.rstrip('.')}") or "",
-               vm_records=c.boolean(t, p, "vm_records", True), lb_record=lb_record,
-               aliases=tuple(sorted(aliases)))
+    return Dns(
+        zone=zone,
+        ttl=ttl,
+        create_zone=c.boolean(t, p, "create_zone", False),
+        email=c.string(t, p, "email", default=f"hostmaster@{zone.rstrip('.')}") or "",
+        vm_records=c.boolean(t, p, "vm_records", True),
+        lb_record=lb_record,
+        aliases=tuple(sorted(aliases)),
+    )
 
 
 def _load_balancer(c: _Checker, data: Any, roles: set[str]) -> LoadBalancer:
     p = "load_balancer"
-    t = c.table(data, p, {"role": "the role whose VMs are members", "algorithm": "pool algorithm",
-                          "member_port": "port on the members", "floating_ip": "true or false",
-                          "listeners": "an array of tables", "health_monitor": "a table"},
-                required=("role",))
+    t = c.table(
+        data,
+        p,
+        {
+            "role": "the role whose VMs are members",
+            "algorithm": "pool algorithm",
+            "member_port": "port on the members",
+            "floating_ip": "true or false",
+            "listeners": "an array of tables",
+            "health_monitor": "a table",
+        },
+        required=("role",),
+    )
     role = c.string(t, p, "role") or ""
     if role and role not in roles:
         close = difflib.get_close_matches(role, sorted(roles), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        c.error("load_balancer.role", f"{role!r} is not a role of this deployment "
-                                      f"({', '.join(sorted(roles))}){hint}")
+        c.error(
+            "load_balancer.role",
+            f"{role!r} is not a role of this deployment ({', '.join(sorted(roles))}){hint}",
+        )
     algorithm = c.string(t, p, "algorithm", default="ROUND_ROBIN", choices=ALGORITHMS) or "ROUND_ROBIN"
     member_port = c.integer(t, p, "member_port", 80, 1, 65535) or 80
     listeners: list[Listener] = []
@@ -497,8 +612,7 @@ def _load_balancer(c: _Checker, data: Any, roles: set[str]) -> LoadBalancer:
     ports: set[int] = set()
     for i, item in enumerate(raw):
         lp = _join("load_balancer.listeners", i)
-        lt = c.table(item, lp, {"protocol": "HTTP, HTTPS, TCP, UDP", "port": "a port"},
-                     required=("port",))
+        lt = c.table(item, lp, {"protocol": "HTTP, HTTPS, TCP, UDP", "port": "a port"}, required=("port",))
         proto = c.string(lt, lp, "protocol", default="HTTP", choices=LISTENER_PROTOCOLS) or "HTTP"
         port = c.integer(lt, lp, "port", None, 1, 65535)
         if port is not None:
@@ -509,9 +623,18 @@ def _load_balancer(c: _Checker, data: Any, roles: set[str]) -> LoadBalancer:
     hm: HealthMonitor | None = None
     if t.get("health_monitor", {}) is not False:
         hp = "load_balancer.health_monitor"
-        ht = c.table(t.get("health_monitor", {}), hp,
-                     {"type": "HTTP, HTTPS, TCP, PING", "url_path": "a path", "delay": "seconds",
-                      "timeout": "seconds", "max_retries": "1..10", "expected_codes": "e.g. 200"})
+        ht = c.table(
+            t.get("health_monitor", {}),
+            hp,
+            {
+                "type": "HTTP, HTTPS, TCP, PING",
+                "url_path": "a path",
+                "delay": "seconds",
+                "timeout": "seconds",
+                "max_retries": "1..10",
+                "expected_codes": "e.g. 200",
+            },
+        )
         url_path = c.string(ht, hp, "url_path", default="/healthz") or "/healthz"
         if not url_path.startswith("/"):
             c.error(_join(hp, "url_path"), f"{url_path!r} must start with '/'")
@@ -521,12 +644,20 @@ def _load_balancer(c: _Checker, data: Any, roles: set[str]) -> LoadBalancer:
             c.error(_join(hp, "timeout"), f"must not exceed delay ({delay})")
         hm = HealthMonitor(
             type=c.string(ht, hp, "type", default="HTTP", choices=MONITOR_TYPES) or "HTTP",
-            url_path=url_path, delay=delay, timeout=timeout,
+            url_path=url_path,
+            delay=delay,
+            timeout=timeout,
             max_retries=c.integer(ht, hp, "max_retries", 3, 1, 10) or 3,
-            expected_codes=c.string(ht, hp, "expected_codes", default="200") or "200")
-    return LoadBalancer(role=role, algorithm=algorithm, member_port=member_port,
-                        floating_ip=c.boolean(t, p, "floating_ip", False),
-                        listeners=tuple(listeners), health_monitor=hm)
+            expected_codes=c.string(ht, hp, "expected_codes", default="200") or "200",
+        )
+    return LoadBalancer(
+        role=role,
+        algorithm=algorithm,
+        member_port=member_port,
+        floating_ip=c.boolean(t, p, "floating_ip", False),
+        listeners=tuple(listeners),
+        health_monitor=hm,
+    )
 
 
 def load_spec(path: Path | str) -> DeploymentSpec:
@@ -535,13 +666,16 @@ def load_spec(path: Path | str) -> DeploymentSpec:
     try:
         text = file.read_text()
     except OSError as exc:
-        raise ValidationError([{"field": "(file)", "message": f"cannot read {file}: {exc.strerror}"}],
-                              f"Cannot read the deployment spec {file}: {exc.strerror}.") from exc
+        raise ValidationError(
+            [{"field": "(file)", "message": f"cannot read {file}: {exc.strerror}"}],
+            f"Cannot read the deployment spec {file}: {exc.strerror}.",
+        ) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValidationError([{"field": "(syntax)", "message": str(exc)}],
-                              f"{file} is not valid TOML: {exc}.") from exc
+        raise ValidationError(
+            [{"field": "(syntax)", "message": str(exc)}], f"{file} is not valid TOML: {exc}."
+        ) from exc
     return parse_spec(data, file.resolve().parent)
 
 
@@ -549,20 +683,34 @@ def spec_from_json(data: dict[str, Any]) -> DeploymentSpec:
     """Rebuild a spec stored with :meth:`DeploymentSpec.to_json` (the deployment's record)."""
     net = data["network"]
     return DeploymentSpec(
-        name=data["name"], cloud=data.get("cloud"),
+        name=data["name"],
+        cloud=data.get("cloud"),
         network=Network(net["name"], net["external"], tuple(Rule(**r) for r in net["rules"])),
-        roles=tuple(Role(**{**r, "volume": VolumeSpec(**r["volume"]) if r.get("volume") else None,
-                            "metadata": tuple(tuple(m) for m in r.get("metadata", ()))})
-                    for r in data["roles"]),
+        roles=tuple(
+            Role(
+                **{
+                    **r,
+                    "volume": VolumeSpec(**r["volume"]) if r.get("volume") else None,
+                    "metadata": tuple(tuple(m) for m in r.get("metadata", ())),
+                }
+            )
+            for r in data["roles"]
+        ),
         volumes=tuple(Volume(**v) for v in data.get("volumes", ())),
         keypair=Keypair(**data["keypair"]) if data.get("keypair") else None,
         dns=Dns(**{**data["dns"], "aliases": tuple(tuple(a) for a in data["dns"]["aliases"])})
-        if data.get("dns") else None,
-        load_balancer=LoadBalancer(**{
-            **data["load_balancer"],
-            "listeners": tuple(Listener(**x) for x in data["load_balancer"]["listeners"]),
-            "health_monitor": HealthMonitor(**data["load_balancer"]["health_monitor"])
-            if data["load_balancer"].get("health_monitor") else None})
-        if data.get("load_balancer") else None,
+        if data.get("dns")
+        else None,
+        load_balancer=LoadBalancer(
+            **{
+                **data["load_balancer"],
+                "listeners": tuple(Listener(**x) for x in data["load_balancer"]["listeners"]),
+                "health_monitor": HealthMonitor(**data["load_balancer"]["health_monitor"])
+                if data["load_balancer"].get("health_monitor")
+                else None,
+            }
+        )
+        if data.get("load_balancer")
+        else None,
         base_dir=data.get("base_dir", "."),
     )

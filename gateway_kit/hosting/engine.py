@@ -1,0 +1,748 @@
+"""Reconciling a deployment: plan, apply, destroy, status and orphans.
+
+The lifecycle of one resource during ``apply``:
+
+1. a :class:`~gateway_kit.hosting.models.DeploymentResource` row is written in ``creating`` and a
+   ``create`` step ``started`` is journalled -- both committed *before* the cloud is called;
+2. the create is sent and the returned id is committed at once;
+3. the engine waits (target, failure states and timeout named) and commits ``ready`` with the
+   observed attributes; the step is ``done``.
+
+A SIGKILL between 1 and 2 leaves a ``creating`` row without an id: the next run first looks for
+the resource by its name and ownership marks (:meth:`Handler.find`) and adopts it, so nothing is
+created twice. A row in ``deleting`` is deleted again (deletes ignore what is gone). A row in
+``replacing`` keeps the old server's id until the new one is in service. ``apply
+--rollback-on-failure`` deletes what the failed run created, from the journal.
+
+Re-applying an unchanged spec reads the cloud (to notice drift and deletions made outside the
+kit) but sends no mutating request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import db
+from ..errors import GatewayError, NotFound, QuotaExceeded
+from .cloud import Cloud, CloudNotFound
+from .models import Deployment, DeploymentResource, DeploymentStep
+from .plan import (
+    RANK,
+    UNKNOWN,
+    Change,
+    Desired,
+    Plan,
+    classify,
+    desired_resources,
+    resolve,
+)
+from .resources import HANDLERS, Context
+from .spec import DeploymentSpec, spec_from_json
+
+log = logging.getLogger(__name__)
+
+#: Children deleted with their load balancer (``cascade=True``) during destroy.
+LB_CHILDREN = ("pool", "monitor", "listener", "member")
+
+
+class Reporter(Protocol):
+    def begin(self, total: int, title: str) -> None: ...
+
+    def step(self, text: str) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class NullReporter:
+    def begin(self, total: int, title: str) -> None:
+        pass
+
+    def step(self, text: str) -> None:
+        log.info("%s", text)
+
+    def end(self) -> None:
+        pass
+
+
+@dataclass
+class ResourceStatus:
+    key: str
+    kind: str
+    cloud_id: str | None
+    recorded: str
+    live: str
+    drift: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def render_user_data(spec: DeploymentSpec) -> Callable[[str, str, int], str]:
+    """The cloud-init renderer for ``spec``: Jinja2 templates relative to the spec's folder."""
+    import jinja2
+
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - YAML
+        keep_trailing_newline=True,
+    )
+    cache: dict[str, jinja2.Template] = {}
+
+    def render(role: str, vm: str, index: int) -> str:
+        r = spec.role(role)
+        assert r.cloud_init is not None
+        zone = spec.dns.zone if spec.dns else ""
+        if r.cloud_init not in cache:
+            path = Path(spec.base_dir) / r.cloud_init
+            try:
+                cache[r.cloud_init] = env.from_string(path.read_text())
+            except OSError as exc:
+                raise NotFound(
+                    f"roles.{role}.cloud_init: cannot read the template {path} ({exc.strerror})."
+                ) from exc
+            except jinja2.TemplateSyntaxError as exc:
+                raise NotFound(f"roles.{role}.cloud_init: {path} line {exc.lineno}: {exc.message}.") from exc
+        template = cache[r.cloud_init]
+        return template.render(
+            deployment=spec.name,
+            role=role,
+            vm=vm,
+            index=index,
+            hostname=f"{spec.name}-{vm}",
+            zone=zone.rstrip("."),
+            fqdn=f"{vm}.{zone.rstrip('.')}" if zone else f"{spec.name}-{vm}",
+            roles={x.name: x.count for x in spec.roles},
+            volumes=[v.name for v in spec.volumes if v.attach_to in (role, vm)],
+            has_volume=r.volume is not None,
+        )
+
+    return render
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    """Reconciles deployments for one app (database) and one :class:`Cloud`."""
+
+    def __init__(self, app: Flask, cloud: Cloud, reporter: Reporter | None = None) -> None:
+        self.app = app
+        self.cloud = cloud
+        self.reporter: Reporter = reporter or NullReporter()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _session(self) -> Session:
+        from ..db import Database
+
+        state = Database._state(self.app)
+        return state.factory()
+
+    def _deployment(self, s: Session, name: str) -> Deployment | None:
+        return s.scalars(select(Deployment).where(Deployment.name == name)).one_or_none()
+
+    def _ctx(self, name: str, spec: DeploymentSpec | None, rows: dict[str, DeploymentResource]) -> Context:
+        ctx = Context(self.cloud, name)
+        if spec is not None:
+            ctx.cache["network"] = spec.network.name
+        lb = rows.get("lb")
+        if lb is not None and lb.cloud_id:
+            ctx.cache["lb_id"] = lb.cloud_id
+        return ctx
+
+    # -- plan ----------------------------------------------------------------------------
+
+    def plan(self, spec: DeploymentSpec, refresh: bool = True) -> Plan:
+        """What ``apply`` would do; sends no mutating request."""
+        with self._session() as s:
+            dep = self._deployment(s, spec.name)
+            rows = {r.key: r for r in dep.resources} if dep else {}
+            live = self._refresh(self._ctx(spec.name, spec, rows), rows) if refresh else {}
+            return self._diff(spec, rows, live)
+
+    def _refresh(self, ctx: Context, rows: dict[str, DeploymentResource]) -> dict[str, dict[str, Any] | None]:
+        live: dict[str, dict[str, Any] | None] = {}
+        for key, row in sorted(rows.items(), key=lambda kv: RANK[kv[1].kind]):
+            if row.cloud_id and row.status in ("ready", "updating"):
+                if row.kind in LB_CHILDREN and "lb_id" not in ctx.cache:
+                    live[key] = None
+                    continue
+                obs = HANDLERS[row.kind].observe(ctx, row.cloud_id, row.attrs)
+                live[key] = obs
+                if row.kind == "loadbalancer" and obs is None:
+                    ctx.cache.pop("lb_id", None)
+        return live
+
+    def _diff(
+        self,
+        spec: DeploymentSpec,
+        rows: dict[str, DeploymentResource],
+        live: dict[str, dict[str, Any] | None],
+    ) -> Plan:
+        desired = desired_resources(spec, render_user_data(spec))
+        attrs = {k: r.attrs for k, r in rows.items() if r.cloud_id and r.status == "ready"}
+        changes: list[Change] = []
+        replaced: set[str] = set()
+        for d in desired:
+            row = rows.get(d.key)
+            props = resolve(d.props, attrs)
+            if any(f"${{{k}." in str(d.props) for k in replaced):
+                props = {
+                    k: (
+                        UNKNOWN
+                        if "${" in str(v) and any(f"${{{r}." in str(v) for r in replaced)
+                        else props[k]
+                    )
+                    for k, v in d.props.items()
+                }
+            if row is None:
+                changes.append(Change("create", d.key, d.kind, d.name, after=props))
+                replaced.add(d.key)
+                continue
+            obs = live.get(d.key, {"status": "?"}) if live else {"status": "?"}
+            if row.status in ("creating", "failed", "deleting", "replacing") or not row.cloud_id:
+                changes.append(
+                    Change(
+                        "create" if not row.cloud_id else "replace",
+                        d.key,
+                        d.kind,
+                        f"resume ({row.status})",
+                        before=row.props,
+                        after=props,
+                    )
+                )
+                replaced.add(d.key)
+                continue
+            if obs is None:
+                changes.append(Change("create", d.key, d.kind, "deleted outside the kit", after=props))
+                replaced.add(d.key)
+                continue
+            if str(obs.get("status", "")).upper() in ("ERROR",):
+                changes.append(Change("replace", d.key, d.kind, "in ERROR", before=row.props, after=props))
+                replaced.add(d.key)
+                continue
+            action, desc = classify(d.kind, row.props, props)
+            if action != "noop":
+                changes.append(Change(action, d.key, d.kind, desc, before=row.props, after=props))
+                if action == "replace":
+                    replaced.add(d.key)
+        wanted = {d.key for d in desired}
+        for key, row in sorted(rows.items(), key=lambda kv: -RANK[kv[1].kind]):
+            if key not in wanted:
+                changes.append(Change("delete", key, row.kind, row.cloud_id or "", before=row.props))
+        return Plan(spec.name, changes)
+
+    # -- apply ---------------------------------------------------------------------------
+
+    def apply(self, spec: DeploymentSpec, rollback_on_failure: bool = False, refresh: bool = True) -> Plan:
+        """Converge the cloud to ``spec``; return the plan that was carried out."""
+        run = _Run(self, spec)
+        return run.apply(rollback_on_failure, refresh)
+
+    def destroy(self, name: str) -> int:
+        """Delete everything deployment ``name`` owns, in reverse dependency order."""
+        with self._session() as s:
+            dep = self._deployment(s, name)
+            if dep is None:
+                raise NotFound(f"There is no deployment named {name!r} (see `gateway-kit deploy list`).")
+            spec = spec_from_json(dep.spec) if dep.spec else None
+        run = _Run(self, spec, name=name)
+        return run.destroy()
+
+    # -- status --------------------------------------------------------------------------
+
+    def status(self, name: str) -> tuple[Deployment, list[ResourceStatus]]:
+        with self._session() as s:
+            dep = self._deployment(s, name)
+            if dep is None:
+                raise NotFound(f"There is no deployment named {name!r} (see `gateway-kit deploy list`).")
+            rows = {r.key: r for r in dep.resources}
+            spec = spec_from_json(dep.spec) if dep.spec else None
+            ctx = self._ctx(name, spec, rows)
+            live = self._refresh(ctx, rows)
+            attrs = {k: r.attrs for k, r in rows.items()}
+            out: list[ResourceStatus] = []
+            for key, row in sorted(rows.items(), key=lambda kv: (RANK[kv[1].kind], kv[0])):
+                obs = live.get(key)
+                drift: list[str] = []
+                if row.cloud_id and row.status in ("ready", "updating") and obs is None:
+                    drift.append("deleted outside the kit")
+                    live_status = "MISSING"
+                elif obs is None:
+                    live_status = "-"
+                else:
+                    live_status = str(obs.get("status", "?"))
+                    props = resolve(row.props, attrs)
+                    for k, v in obs.items():
+                        if k in props and k not in ("status",) and _norm(props[k]) != _norm(v):
+                            drift.append(f"{k}: recorded {props[k]!r}, live {v!r}")
+                out.append(
+                    ResourceStatus(
+                        key,
+                        row.kind,
+                        row.cloud_id,
+                        row.status,
+                        live_status,
+                        drift,
+                        {k: v for k, v in (obs or {}).items() if k != "status"},
+                    )
+                )
+            s.expunge(dep)
+            return dep, out
+
+    def deployments(self) -> list[Deployment]:
+        with self._session() as s:
+            deps = list(s.scalars(select(Deployment).order_by(Deployment.name)))
+            for d in deps:
+                s.expunge(d)
+            return deps
+
+    def steps(self, name: str, limit: int = 50) -> list[DeploymentStep]:
+        with self._session() as s:
+            dep = self._deployment(s, name)
+            if dep is None:
+                return []
+            steps = list(
+                s.scalars(
+                    select(DeploymentStep)
+                    .where(DeploymentStep.deployment_id == dep.id)
+                    .order_by(DeploymentStep.id.desc())
+                    .limit(limit)
+                )
+            )
+            for st in steps:
+                s.expunge(st)
+            return steps
+
+    # -- orphans -------------------------------------------------------------------------
+
+    def orphans(self, delete: bool = False) -> list[dict[str, Any]]:
+        """Resources carrying the kit's marks that no recorded deployment owns."""
+        from .orphans import find_orphans
+
+        with self._session() as s:
+            owned: set[str] = set()
+            for row in s.scalars(select(DeploymentResource)):
+                for part in (row.cloud_id or "").split("/"):
+                    if part:
+                        owned.add(part)
+                old = (row.attrs or {}).get("old_id")
+                if old:
+                    owned.add(str(old))
+            kept_names = set(s.scalars(select(Deployment.name)))
+        found = find_orphans(self.cloud, owned)
+        if delete:
+            from .orphans import delete_orphan
+
+            for o in found:
+                delete_orphan(self.cloud, o)
+                o["deleted"] = True
+        for o in found:
+            o["deployment_known"] = o.get("deployment") in kept_names
+        return found
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, list):
+        return sorted(str(x) for x in v)
+    if isinstance(v, dict):
+        return {str(k): str(x) for k, x in v.items()}
+    return v
+
+
+class _Run:
+    """One apply or destroy: a session, the deployment row, its resources, the journal."""
+
+    def __init__(self, engine: Engine, spec: DeploymentSpec | None, name: str | None = None) -> None:
+        self.engine = engine
+        self.cloud = engine.cloud
+        self.spec = spec
+        self.name = name or (spec.name if spec else "")
+        self.s = engine._session()
+        self.reporter = engine.reporter
+        dep = engine._deployment(self.s, self.name)
+        self.rows: dict[str, DeploymentResource] = {r.key: r for r in dep.resources} if dep else {}
+        self.dep = dep
+        self.ctx = engine._ctx(self.name, spec, self.rows)
+        self.run_no = 0
+        self.desired: list[Desired] = []
+
+    # journal -------------------------------------------------------------------------
+
+    def commit(self) -> None:
+        self.s.commit()
+
+    def step(self, action: str, key: str, **detail: Any) -> DeploymentStep:
+        assert self.dep is not None
+        st = DeploymentStep(
+            deployment_id=self.dep.id,
+            run=self.run_no,
+            action=action,
+            key=key,
+            state="started",
+            detail=detail,
+            error="",
+        )
+        self.s.add(st)
+        self.commit()
+        self.reporter.step(f"{action} {key}")
+        return st
+
+    def finish(self, st: DeploymentStep, error: BaseException | None = None) -> None:
+        st.state = "failed" if error else "done"
+        st.error = getattr(error, "user_message", str(error)) if error else ""
+        st.finished_at = _now()
+        self.commit()
+
+    def attrs(self) -> dict[str, dict[str, Any]]:
+        return {k: r.attrs for k, r in self.rows.items() if r.cloud_id and r.status in ("ready", "replacing")}
+
+    # apply ---------------------------------------------------------------------------
+
+    def apply(self, rollback_on_failure: bool, refresh: bool) -> Plan:
+        spec = self.spec
+        assert spec is not None
+        self.desired = desired_resources(spec, render_user_data(spec))
+        if refresh:
+            live = self.engine._refresh(self.ctx, self.rows)
+            for key, obs in live.items():
+                row = self.rows[key]
+                if obs is None:
+                    # deleted outside the kit (or its load balancer is gone): make it again
+                    row.cloud_id, row.status = None, "missing"
+                elif row.kind == "server" and obs.get("status") == "ERROR":
+                    row.status = "failed"
+        plan = self.engine._diff(spec, self.rows, {})
+        if plan.empty and self.dep is not None and self.dep.status == "ready":
+            self.s.rollback()  # nothing to record: a no-op apply writes nothing
+            self.s.close()
+            return plan
+        self._preflight(spec, plan)
+        if self.dep is None:
+            self.dep = Deployment(
+                name=spec.name, cloud=self.cloud.name, spec=spec.to_json(), status="new", last_error="", run=0
+            )
+            self.s.add(self.dep)
+        self.dep.run = (self.dep.run or 0) + 1
+        self.run_no = self.dep.run
+        self.dep.spec = spec.to_json()
+        self.dep.status = "applying"
+        self.dep.updated_at = _now()
+        self.commit()
+        self.reporter.begin(max(1, len(plan.changes)), f"apply {spec.name}")
+        try:
+            for d in self.desired:
+                self.converge(d)
+            wanted = {d.key for d in self.desired}
+            for row in sorted(
+                [r for k, r in self.rows.items() if k not in wanted], key=lambda r: -RANK[r.kind]
+            ):
+                self.remove(row)
+            self.dep.status, self.dep.last_error = "ready", ""
+            self.dep.updated_at = _now()
+            self.commit()
+        except GatewayError as exc:
+            self.s.rollback()
+            self.dep.status, self.dep.last_error = "failed", exc.user_message
+            self.commit()
+            if rollback_on_failure:
+                self.rollback()
+            raise
+        finally:
+            self.reporter.end()
+            self.s.close()
+        return plan
+
+    def _preflight(self, spec: DeploymentSpec, plan: Plan) -> None:
+        """Fail before any change when the zone is missing or a quota cannot hold the plan."""
+        if (
+            spec.dns is not None
+            and not spec.dns.create_zone
+            and any(c.kind == "recordset" and c.action != "delete" for c in plan.changes)
+        ):
+            self.ctx.zone(spec.dns.zone)
+        need = {"instances": 0, "cores": 0, "ram": 0, "volumes": 0, "gigabytes": 0}
+        for c in plan.changes:
+            if c.kind == "server" and c.action == "create":
+                f = self.ctx.flavor(c.after["flavor"])
+                need["instances"] += 1
+                need["cores"] += int(f.vcpus)
+                need["ram"] += int(f.ram)
+            elif c.kind == "volume" and c.action == "create":
+                need["volumes"] += 1
+                need["gigabytes"] += int(c.after["size"])
+            elif c.kind == "volume" and c.action == "extend":
+                need["gigabytes"] += int(c.after["size"]) - int(c.before.get("size", 0))
+        if not any(need.values()):
+            return
+        compute = self.cloud.call("read compute limits", lambda: self.cloud.conn.compute.get_limits())
+        a = compute.absolute
+        checks = [
+            ("instances", a.instances, a.instances_used),
+            ("cores", a.total_cores, a.total_cores_used),
+            ("ram", a.total_ram, a.total_ram_used),
+        ]
+        if need["volumes"] or need["gigabytes"]:
+            vol = self.cloud.call("read volume limits", lambda: self.cloud.conn.block_storage.get_limits())
+            va = vol.absolute
+            checks += [
+                ("volumes", va.max_total_volumes, va.total_volumes_used),
+                ("gigabytes", va.max_total_volume_gigabytes, va.total_gigabytes_used),
+            ]
+        for res, limit, used in checks:
+            if limit is None or int(limit) < 0 or not need[res]:
+                continue
+            if int(used or 0) + need[res] > int(limit):
+                raise QuotaExceeded(
+                    f"The plan needs {need[res]} more {res} but the project's quota allows "
+                    f"{int(limit)} and {int(used or 0)} are in use. Nothing was changed. Lower the "
+                    "spec's counts, flavors or sizes, free resources (`gateway-kit deploy orphans`), "
+                    "or ask the cloud's support for a larger quota.",
+                    log_message=f"quota preflight {res}: need {need[res]}, used {used}, limit {limit}",
+                )
+
+    def converge(self, d: Desired) -> None:
+        handler = HANDLERS[d.kind]
+        row = self.rows.get(d.key)
+        if row is not None and row.status == "replacing":
+            self.replace_server(d, row)
+            return
+        props = resolve(d.props, self.attrs(), strict=True)
+        if row is None:
+            row = DeploymentResource(
+                deployment_id=self.dep.id if self.dep else 0,
+                key=d.key,
+                kind=d.kind,
+                status="creating",
+                props=props,
+                attrs={},
+                created_run=self.run_no,
+            )
+            self.s.add(row)
+            self.rows[d.key] = row
+            self.create(row, d, props, adopt=False)
+            return
+        if row.status in ("creating", "missing") and not row.cloud_id:
+            row.props = props
+            self.create(row, d, props, adopt=row.status == "creating")
+            return
+        if row.status in ("failed", "deleting"):
+            self.recreate(row, d, props)
+            return
+        action, desc = classify(d.kind, row.props, props)
+        if action == "noop":
+            return
+        if action == "replace":
+            if d.kind == "server":
+                self.replace_server(d, row)
+            elif d.kind == "member":
+                self.replace_member(row, d, props)
+            else:
+                self.recreate(row, d, props)
+            return
+        st = self.step(action, d.key, change=desc)
+        row.status = "updating"
+        self.commit()
+        try:
+            row.attrs = handler.update(self.ctx, d, str(row.cloud_id), row.props, props, dict(row.attrs))
+        except GatewayError as exc:
+            self.finish(st, exc)
+            raise
+        row.props, row.status, row.updated_at = props, "ready", _now()
+        self.finish(st)
+
+    def create(self, row: DeploymentResource, d: Desired, props: dict[str, Any], adopt: bool) -> None:
+        handler = HANDLERS[d.kind]
+        st = self.step("create", d.key, name=d.name)
+        try:
+            cloud_id = handler.find(self.ctx, d, props, set()) if adopt else None
+            if cloud_id is None:
+                cloud_id = handler.create(self.ctx, d, props)
+            row.cloud_id, row.status = cloud_id, "creating"
+            self.commit()
+            row.attrs = handler.wait(self.ctx, d, cloud_id, props)
+        except GatewayError as exc:
+            row.status = "failed" if row.cloud_id else "creating"
+            self.commit()
+            self.finish(st, exc)
+            raise
+        row.status, row.updated_at = "ready", _now()
+        self.finish(st)
+
+    def recreate(self, row: DeploymentResource, d: Desired, props: dict[str, Any]) -> None:
+        """Delete-then-create (a failed resource, or an immutable property changed)."""
+        if row.cloud_id:
+            st = self.step("delete", d.key, reason="replace", cloud_id=row.cloud_id)
+            row.status = "deleting"
+            self.commit()
+            try:
+                HANDLERS[d.kind].delete(self.ctx, row.cloud_id, row.attrs)
+            except GatewayError as exc:
+                self.finish(st, exc)
+                raise
+            self.finish(st)
+        row.cloud_id, row.status, row.props, row.attrs = None, "missing", props, {}
+        self.commit()
+        self.create(row, d, props, adopt=False)
+
+    def replace_member(self, row: DeploymentResource, d: Desired, props: dict[str, Any]) -> None:
+        """Create-before-destroy: the new member is healthy before the old one leaves the pool."""
+        handler = HANDLERS["member"]
+        old_id = row.cloud_id
+        st = self.step("replace", d.key, old=old_id)
+        try:
+            new_id = handler.find(self.ctx, d, props, set()) or handler.create(self.ctx, d, props)
+            handler.wait_online(self.ctx, d.name, new_id)  # type: ignore[attr-defined]
+            row.cloud_id, row.props, row.attrs = new_id, props, {"id": new_id}
+            self.commit()
+            if old_id and old_id != new_id:
+                handler.delete(self.ctx, old_id, {})
+        except GatewayError as exc:
+            self.finish(st, exc)
+            raise
+        row.status = "ready"
+        self.finish(st)
+
+    def replace_server(self, d: Desired, row: DeploymentResource) -> None:
+        """Rolling replace of one server: new VM, its volume/IP/member/records, then the old one goes."""
+        handler = HANDLERS["server"]
+        if row.status != "replacing":
+            st = self.step("replace", d.key, old=row.cloud_id)
+            row.attrs = {
+                **row.attrs,
+                "old_id": row.cloud_id,
+                "old_props": row.props,
+                "old_attrs": dict(row.attrs),
+            }
+            row.status, row.cloud_id = "replacing", None
+            row.props = resolve(d.props, self.attrs(), strict=True)
+            self.commit()
+        else:
+            st = self.step("replace", d.key, old=row.attrs.get("old_id"), resumed=True)
+        old_id = str(row.attrs.get("old_id") or "")
+        keep: dict[str, Any] = {
+            k: row.attrs[k] for k in ("old_id", "old_props", "old_attrs") if k in row.attrs
+        }
+        try:
+            if not row.cloud_id:
+                new_id = handler.find(self.ctx, d, row.props, {old_id})
+                row.cloud_id = new_id or handler.create(self.ctx, d, row.props)
+                self.commit()
+            row.attrs = {**handler.wait(self.ctx, d, row.cloud_id, row.props), **keep}
+            self.commit()
+            # move what hangs on this server to the new one, in dependency order
+            for dep in self.dependents(d.key):
+                self.converge(dep)
+            if old_id:
+                handler.delete(self.ctx, old_id, {})
+        except GatewayError as exc:
+            self.finish(st, exc)
+            raise
+        row.attrs = {k: v for k, v in row.attrs.items() if k not in keep}
+        row.status, row.updated_at = "ready", _now()
+        self.finish(st)
+
+    def dependents(self, key: str) -> list[Desired]:
+        keys = {key}
+        out: list[Desired] = []
+        for d in self.desired:  # desired is in dependency order, so one pass finds the closure
+            if d.key != key and any(f"${{{k}." in str(d.props) for k in keys):
+                keys.add(d.key)
+                out.append(d)
+        return out
+
+    def remove(self, row: DeploymentResource, cascade_lb: bool = False) -> None:
+        st = self.step("delete", row.key, cloud_id=row.cloud_id)
+        row.status = "deleting"
+        self.commit()
+        try:
+            if row.cloud_id and not (cascade_lb and row.kind in LB_CHILDREN):
+                HANDLERS[row.kind].delete(self.ctx, row.cloud_id, row.attrs)
+            old = (row.attrs or {}).get("old_id")
+            if old and row.kind == "server":
+                HANDLERS["server"].delete(self.ctx, str(old), {})
+        except GatewayError as exc:
+            self.finish(st, exc)
+            raise
+        if row.kind == "loadbalancer":
+            self.ctx.cache.pop("lb_id", None)
+        self.s.delete(row)
+        self.rows.pop(row.key, None)
+        self.finish(st)
+
+    def rollback(self) -> None:
+        """Undo what the failed run created (journal order reversed); restore replaced servers."""
+        self.reporter.step("rolling back")
+        for row in sorted(list(self.rows.values()), key=lambda r: -RANK[r.kind]):
+            if row.status == "replacing" and row.attrs.get("old_id"):
+                if row.cloud_id:
+                    HANDLERS["server"].delete(self.ctx, row.cloud_id, {})
+                row.cloud_id = row.attrs["old_id"]
+                row.props = row.attrs.get("old_props", row.props)
+                row.attrs = row.attrs.get("old_attrs", {})
+                row.status = "ready"
+                self.commit()
+            elif row.created_run == self.run_no:
+                self.remove(row)
+        assert self.dep is not None
+        self.dep.status = "failed" if self.rows else "rolled_back"
+        self.commit()
+
+    # destroy -------------------------------------------------------------------------
+
+    def destroy(self) -> int:
+        if self.dep is None:
+            return 0
+        self.dep.run = (self.dep.run or 0) + 1
+        self.run_no = self.dep.run
+        self.dep.status = "destroying"
+        self.commit()
+        rows = sorted(self.rows.values(), key=lambda r: (-RANK[r.kind], r.key))
+        lb_goes = "lb" in self.rows
+        self.reporter.begin(max(1, len(rows)), f"destroy {self.name}")
+        count = 0
+        try:
+            for row in rows:
+                self.remove(row, cascade_lb=lb_goes)
+                count += 1
+            self.s.expire(self.dep, ["resources"])
+            self.s.delete(self.dep)
+            self.commit()
+        except GatewayError as exc:
+            self.s.rollback()
+            self.dep.status, self.dep.last_error = "failed", exc.user_message
+            self.commit()
+            raise
+        finally:
+            self.reporter.end()
+            self.s.close()
+        return count
+
+
+def engine_for(
+    app: Flask, cloud_name: str | None = None, reporter: Reporter | None = None, connection: Any = None
+) -> Engine:
+    """An :class:`Engine` on ``app``'s database and the cloud named in settings (or ``cloud_name``)."""
+    from .cloud import Timeouts
+
+    cloud = Cloud(
+        cloud_name or app.config["CLOUD_NAME"], Timeouts.from_config(app.config), connection=connection
+    )
+    return Engine(app, cloud, reporter)
+
+
+def load(path: Path | str) -> DeploymentSpec:
+    from .spec import load_spec
+
+    return load_spec(path)
+
+
+__all__ = ["CloudNotFound", "Engine", "ResourceStatus", "db", "engine_for", "load"]
