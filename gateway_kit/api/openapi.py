@@ -80,7 +80,8 @@ def document(*, summary: str, description: str = "", tags: Iterable[str] = (),
 
 def _registry(app: Flask) -> dict[str, Any]:
     reg: dict[str, Any] = app.extensions.setdefault(
-        EXTENSION_KEY, {"schemas": {"Problem": PROBLEM_SCHEMA}, "paths": {}, "tags": {}})
+        EXTENSION_KEY, {"schemas": {"Problem": PROBLEM_SCHEMA}, "paths": {}, "tags": {},
+                        "hooks": []})
     return reg
 
 
@@ -90,6 +91,11 @@ def add_schema(app: Flask, name: str, schema: Mapping[str, Any]) -> None:
 
 def add_tag(app: Flask, name: str, description: str) -> None:
     _registry(app)["tags"][name] = description
+
+
+def add_hook(app: Flask, hook: Callable[[Flask], None]) -> None:
+    """Run ``hook(app)`` before each build (to add schemas known only once plugins loaded)."""
+    _registry(app)["hooks"].append(hook)
 
 
 def add_path(app: Flask, path: str, method: str, operation: Mapping[str, Any]) -> None:
@@ -146,6 +152,8 @@ def operation_for(endpoint: str, rule: str, method: str, meta: Mapping[str, Any]
 def build(app: Flask) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``app``."""
     reg = _registry(app)
+    for hook in reg["hooks"]:
+        hook(app)
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith("/api/"):

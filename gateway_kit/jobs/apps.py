@@ -9,6 +9,7 @@ and the field at fault -- so a bad definition stops start-up.
 The command is an **argv template**: a list whose items are strings with ``{name}`` placeholders
 (an input, or ``cpus``, ``memory_mb``, ``gpus``, ``walltime``), or a table
 ``{if = "flag", args = ["--verbose"]}`` included only when the boolean input ``flag`` is true.
+``{{`` and ``}}`` stand for literal braces (:func:`literal` escapes a whole string).
 Each item becomes exactly one argv element; values are never split or interpreted by a shell, so
 spaces, quotes, ``;``, ``$()`` and newlines in user input arrive literally.
 
@@ -45,7 +46,8 @@ from ..errors import ConfigError
 INPUT_TYPES = ("string", "integer", "float", "boolean", "choice", "file", "dataset")
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: ``{name}`` is a placeholder; ``{{`` and ``}}`` are literal braces (as in str.format).
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 RESOURCE_PLACEHOLDERS = ("cpus", "memory_mb", "gpus", "walltime")
 #: A dataset reference: an identifier, never a path on the gateway host.
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
@@ -353,7 +355,7 @@ def _command(bad: Bad, raw: Any, inputs: Mapping[str, Input]) -> tuple[str | dic
     def check_str(item: Any, where: str) -> None:
         if not isinstance(item, str):
             raise bad(where, "must be a string or a table {if = 'flag', args = [...]}")
-        for name in _PLACEHOLDER.findall(item):
+        for name in [m.group(1) for m in _PLACEHOLDER.finditer(item) if m.group(1)]:
             if name not in known:
                 raise bad(where, f"refers to {{{name}}}, which is not an input "
                           f"(inputs: {', '.join(sorted(inputs)) or 'none'})")
@@ -378,7 +380,7 @@ def _command(bad: Bad, raw: Any, inputs: Mapping[str, Input]) -> tuple[str | dic
         else:
             check_str(item, where)
             items.append(item)
-    if not isinstance(items[0], str) or _PLACEHOLDER.search(items[0]):
+    if not isinstance(items[0], str) or any(m.group(1) for m in _PLACEHOLDER.finditer(items[0])):
         raise bad("command[0]", "must be a fixed program, not a placeholder")
     return tuple(items)
 
@@ -389,8 +391,13 @@ def render_argv(app: Application, values: Mapping[str, Any],
     subst: dict[str, str] = {k: _text(v) for k, v in values.items() if v is not None}
     subst.update({k: str(resources[k]) for k in RESOURCE_PLACEHOLDERS if k in resources})
 
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) is None:
+            return m.group(0)[0]  # an escaped brace
+        return subst.get(m.group(1), "")
+
     def expand(item: str) -> str:
-        return _PLACEHOLDER.sub(lambda m: subst.get(m.group(1), ""), item)
+        return _PLACEHOLDER.sub(one, item)
 
     argv: list[str] = []
     for item in app.command:
@@ -400,6 +407,11 @@ def render_argv(app: Application, values: Mapping[str, Any],
         else:
             argv.append(expand(item))
     return argv
+
+
+def literal(text: str) -> str:
+    """``text`` as an argv template item that expands to itself (braces escaped)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _text(value: Any) -> str:

@@ -48,6 +48,8 @@ class Submission:
     notify_email: bool = False
     idempotency_key: str | None = None
     resubmitted_from: Job | None = None
+    #: Problems found in the request's shape, reported with the value errors.
+    errors: Errors = field(default_factory=list)
 
 
 def parse_submission(body: Any, uploads: Mapping[str, Upload] | None = None,
@@ -73,14 +75,19 @@ def parse_submission(body: Any, uploads: Mapping[str, Upload] | None = None,
         errors.append({"field": "notify_email", "message": "must be true or false"})
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         errors.append({"field": "Idempotency-Key", "message": "must be 1 to 200 characters"})
-    if errors:
+    if not isinstance(app_id, str) or not app_id:
         raise ValidationError(errors)
-    return Submission(application=str(app_id), inputs=dict(body.get("inputs", {})),
-                      uploads=dict(uploads or {}), resources=dict(body.get("resources", {})),
-                      project=body.get("project"), name=body.get("name") or "",
-                      webhook_url=body.get("webhook_url") or "",
-                      notify_email=bool(body.get("notify_email", False)),
-                      idempotency_key=idempotency_key)
+
+    def get(key: str, typ: type, default: Any) -> Any:
+        value = body.get(key)
+        return value if isinstance(value, typ) else default
+
+    return Submission(application=app_id, inputs=dict(get("inputs", dict, {})),
+                      uploads=dict(uploads or {}), resources=dict(get("resources", dict, {})),
+                      project=get("project", str, None), name=get("name", str, ""),
+                      webhook_url=get("webhook_url", str, ""),
+                      notify_email=get("notify_email", bool, False),
+                      idempotency_key=idempotency_key, errors=errors)
 
 
 def check_resources(application: Application, raw: Mapping[str, Any]) -> tuple[dict[str, int],
@@ -137,6 +144,7 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
         raise ValidationError([{"field": "application",
                                 "message": f"no application {sub.application!r}"}])
     values, errors = validate_values(application, sub.inputs, sub.uploads)
+    errors = sub.errors + errors
     resources, res_errors = check_resources(application, sub.resources)
     errors += res_errors
     project: Project | None = None

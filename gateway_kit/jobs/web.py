@@ -1,0 +1,222 @@
+"""The job pages: catalog, forms generated from input schemas, my jobs, a job, usage, admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from ..db import db
+from ..errors import Conflict, NotFound, QuotaExceeded, ValidationError
+from ..identity.access import current_user, login_required, role_required
+from ..identity.models import Project, User
+from ..web import add_nav
+from . import accounting, service
+from .api import usage_rows
+from .apps import Application, registry
+from .inputs import Upload, from_form
+from .models import Allocation, LedgerEntry
+from .states import TERMINAL, JobState
+
+bp = Blueprint("jobs", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/jobs")
+
+
+def _user() -> User:
+    user = current_user()
+    assert user is not None
+    return user
+
+
+def _application(app_id: str) -> Application:
+    application = registry().get(app_id)
+    if application is None:
+        raise NotFound("No such application.")
+    return application
+
+
+@bp.get("/apps")
+@login_required
+def catalog() -> ResponseReturnValue:
+    return render_template("jobs/catalog.html", applications=registry().all())
+
+
+def _form_submission(application: Application) -> service.Submission:
+    """Read the generated form: strings converted to the input types, files as uploads."""
+    inputs: dict[str, Any] = {}
+    uploads: dict[str, Upload] = {}
+    for inp in application.inputs:
+        if inp.type == "file":
+            fs = request.files.get(inp.name)
+            if fs is not None and fs.filename:
+                uploads[inp.name] = Upload(filename=fs.filename, stream=fs.stream)
+            continue
+        value = from_form(inp, request.form.get(inp.name))
+        if value is not None:
+            inputs[inp.name] = value
+    resources: dict[str, Any] = {}
+    for key in service.RESOURCE_KEYS:
+        text = request.form.get(f"resources.{key}", "").strip()
+        if text:
+            resources[key] = int(text) if text.lstrip("-").isdigit() else text
+    return service.Submission(
+        application=application.id, inputs=inputs, uploads=uploads, resources=resources,
+        project=request.form.get("project") or None, name=request.form.get("name", "").strip(),
+        webhook_url=request.form.get("webhook_url", "").strip(),
+        notify_email=request.form.get("notify_email") == "on")
+
+
+def _render_form(application: Application, values: dict[str, Any], errors: dict[str, str],
+                 status: int = 200, resubmit_of: Any = None) -> ResponseReturnValue:
+    projects = accounting.chargeable_projects(db.session, _user(),
+                                              current_app.config["JOBS_COMMUNITY_PROJECT"])
+    return render_template("jobs/form.html", application=application, values=values,
+                           errors=errors, projects=projects, resubmit_of=resubmit_of), status
+
+
+def _form_errors(exc: ValidationError) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in exc.errors:
+        out.setdefault(e.get("field", ""), e.get("message", ""))
+    return out
+
+
+def _values_from(sub: service.Submission) -> dict[str, Any]:
+    return {**sub.inputs, **{f"resources.{k}": v for k, v in sub.resources.items()},
+            "name": sub.name, "project": sub.project or "", "webhook_url": sub.webhook_url,
+            "notify_email": sub.notify_email}
+
+
+@bp.route("/apps/<app_id>", methods=["GET", "POST"])
+@login_required
+def submit_form(app_id: str) -> ResponseReturnValue:
+    application = _application(app_id)
+    if request.method == "GET":
+        return _render_form(application, {}, {})
+    sub = _form_submission(application)
+    try:
+        job, _ = service.submit(db.session, _user(), sub)
+    except ValidationError as exc:
+        return _render_form(application, _values_from(sub), _form_errors(exc), 422)
+    except QuotaExceeded as exc:
+        return _render_form(application, _values_from(sub), {"": exc.user_message}, 403)
+    flash(f"Job {job.id} submitted.", "success")
+    return redirect(url_for("jobs.job_page", job_id=job.id))
+
+
+@bp.get("/jobs")
+@login_required
+def my_jobs() -> ResponseReturnValue:
+    state = request.args.get("state") or None
+    if state is not None and state not in JobState.__members__:
+        state = None
+    cursor = request.args.get("cursor", "")
+    jobs, nxt = service.list_jobs(db.session, _user(), state=state,
+                                  cursor=int(cursor) if cursor.isdigit() else None, limit=25)
+    return render_template("jobs/list.html", jobs=jobs, next_cursor=nxt, state=state,
+                           states=[s.value for s in JobState])
+
+
+@bp.get("/jobs/<int:job_id>")
+@login_required
+def job_page(job_id: int) -> ResponseReturnValue:
+    job = service.get_job(db.session, _user(), job_id)
+    return render_template("jobs/job.html", job=job, events=service.events(db.session, job),
+                           outputs=service.outputs(job), terminal=JobState(job.state) in TERMINAL,
+                           application=registry().get(job.app_id),
+                           projects=service.project_names(db.session, {job.project_id}
+                                                          if job.project_id else set()))
+
+
+@bp.post("/jobs/<int:job_id>/cancel")
+@login_required
+def cancel(job_id: int) -> ResponseReturnValue:
+    job = service.get_job(db.session, _user(), job_id)
+    try:
+        service.cancel(db.session, _user(), job)
+        flash(f"Job {job.id}: cancel requested.", "success")
+    except Conflict as exc:
+        flash(exc.user_message, "error")
+    return redirect(url_for("jobs.job_page", job_id=job_id))
+
+
+@bp.route("/jobs/<int:job_id>/resubmit", methods=["GET", "POST"])
+@login_required
+def resubmit(job_id: int) -> ResponseReturnValue:
+    user = _user()
+    job = service.get_job(db.session, user, job_id)
+    if job.user_id != user.id:
+        raise NotFound("No such job.")
+    application = _application(job.app_id)
+    if request.method == "GET":
+        return _render_form(application, _values_from(service.resubmission(job)), {},
+                            resubmit_of=job)
+    sub = _form_submission(application)
+    try:
+        new = service.submit_resubmission(db.session, user, job, sub)
+    except ValidationError as exc:
+        return _render_form(application, _values_from(sub), _form_errors(exc), 422,
+                            resubmit_of=job)
+    except (QuotaExceeded, Conflict) as exc:
+        return _render_form(application, _values_from(sub), {"": exc.user_message},
+                            exc.status, resubmit_of=job)
+    flash(f"Job {new.id} submitted (again with the inputs of job {job.id}).", "success")
+    return redirect(url_for("jobs.job_page", job_id=new.id))
+
+
+@bp.get("/usage")
+@login_required
+def usage() -> ResponseReturnValue:
+    return render_template("jobs/usage.html", rows=usage_rows(_user()))
+
+
+@bp.route("/admin/allocations", methods=["GET", "POST"])
+@role_required("admin")
+def admin_allocations() -> ResponseReturnValue:
+    session = db.session
+    if request.method == "POST":
+        project = session.scalars(select(Project).where(
+            Project.name == request.form.get("project", ""))).first()
+        if project is None:
+            abort(404)
+        try:
+            amount = float(request.form.get("amount", ""))
+            if not amount >= 0 or amount > 1e12:
+                raise ValueError
+        except ValueError:
+            flash("The amount must be a number of SUs, 0 or more.", "error")
+            return redirect(url_for("jobs.admin_allocations"))
+        top_up = request.form.get("action") == "topup"
+        accounting.set_allocation(session, project, amount, _user(), top_up=top_up,
+                                  note=request.form.get("note", "")[:500])
+        session.commit()
+        flash(f"Project {project.name}: {'added' if top_up else 'set to'} "
+              f"{accounting.fmt(amount)} SUs.", "success")
+        return redirect(url_for("jobs.admin_allocations"))
+    projects = list(session.scalars(select(Project).order_by(Project.name)))
+    allocs = {a.project_id: a for a in session.scalars(select(Allocation))}
+    ledger = list(session.scalars(select(LedgerEntry).order_by(LedgerEntry.id.desc()).limit(50)))
+    names = {p.id: p.name for p in projects}
+    return render_template("jobs/admin_allocations.html", projects=projects, allocs=allocs,
+                           ledger=ledger, names=names)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    add_nav(app, "jobs.catalog", "Applications", role="user", order=20)
+    add_nav(app, "jobs.my_jobs", "My jobs", role="user", order=21)
+    add_nav(app, "jobs.usage", "Usage", role="user", order=22)
+    add_nav(app, "jobs.admin_allocations", "Allocations", role="admin", order=80)
+    add_nav(app, "openapi.docs_page", "API", role=None, order=90)
