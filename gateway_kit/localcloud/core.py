@@ -431,11 +431,12 @@ class LocalCloud:
                     current[key] = value
             if hook_name:
                 current = self.hooks[hook_name](self, kind, current)
-        if current is not None and (steps or observe):
-            # Persist the advanced state (and the poll counter in poll mode) only if the
-            # document still exists: a hook may have deleted it.
-            if self.store.get(kind, str(current["id"])) is not None:
-                self.store.put(kind, current)
+        counted = observe and self.config.clock.mode == "poll"
+        # Persist the advanced state (and the poll counter in poll mode) only if the document
+        # still exists: a hook may have deleted it.
+        if (current is not None and (steps or counted)
+                and self.store.get(kind, str(current["id"])) is not None):
+            self.store.put(kind, current)
         return current
 
     def hold(self, kind: str, doc_id: str) -> bool:

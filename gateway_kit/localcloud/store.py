@@ -78,6 +78,12 @@ class Store:
         with self._lock:
             return [copy.deepcopy(d) for d in self._docs.get(kind, {}).values() if predicate(d)]
 
+    def find_eq(self, kind: str, **fields: Any) -> list[Doc]:
+        """Return copies of the documents of a kind whose fields equal the given values."""
+        with self._lock:
+            return [copy.deepcopy(d) for d in self._docs.get(kind, {}).values()
+                    if all(d.get(k) == v for k, v in fields.items())]
+
     def count(self, kind: str, predicate: Callable[[Doc], bool] | None = None) -> int:
         with self._lock:
             docs = self._docs.get(kind, {}).values()

@@ -827,7 +827,7 @@ def _resolve_networks(cloud: LocalCloud, auth: AuthContext,
         if net is None or not (net["project_id"] == auth.project_id or net.get("shared") or
                                auth.is_admin):
             raise ApiError(400, f"Network {net_id} could not be found.", "badRequest")
-        if not cloud.store.find(neutron.SUBNET, lambda s, n=net: s["network_id"] == n["id"]):
+        if not cloud.store.find_eq(neutron.SUBNET, network_id=net["id"]):
             raise ApiError(400, f"Network {net_id} requires a subnet in order to boot "
                                 "instances on.", "badRequest")
         nics.append({"network_id": net["id"], "fixed_ip": item.get("fixed_ip")})
@@ -863,11 +863,11 @@ def create_server() -> Response:
         if image is None or image["status"] != "active" or not (
                 auth.is_admin or image["visibility"] in ("public", "community") or
                 image["owner"] == auth.project_id):
-            raise ApiError(400, f"Can not find requested image", "badRequest")
+            raise ApiError(400, "Can not find requested image", "badRequest")
     elif not boot_from_volume:
         raise ApiError(400, "Can not find requested image", "badRequest")
-    if image is not None and not boot_from_volume:
-        if flavor["disk"] and flavor["disk"] < int(image.get("min_disk") or 0):
+    if (image is not None and not boot_from_volume and flavor["disk"]
+            and flavor["disk"] < int(image.get("min_disk") or 0)):
             raise ApiError(400, "Flavor's disk is too small for requested image. Flavor disk "
                                 f"is {flavor['disk'] * 1073741824} bytes, minimum disk is "
                                 f"{int(image['min_disk']) * 1073741824} bytes.", "badRequest")
@@ -912,7 +912,7 @@ def create_server() -> Response:
                                                   "ram": flavor["ram"] * min_count})
     nics = _resolve_networks(cloud, auth, spec.get("networks"))
     if spec.get("availability_zone") not in (None, "", "nova"):
-        raise ApiError(400, f"The requested availability zone is not available",
+        raise ApiError(400, "The requested availability zone is not available",
                        "badRequest")
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     group_id = hints.get("group") if isinstance(hints, dict) else None
@@ -1079,7 +1079,7 @@ def update_server(server_id: str) -> Response:
                             f"are not allowed ({', '.join(sorted(extra))} were unexpected)",
                        "badRequest")
     for key in spec:
-        doc[{"OS-DCF:diskConfig": "disk_config"}.get(key, key)] = spec[key]
+        doc["disk_config" if key == "OS-DCF:diskConfig" else key] = spec[key]
     doc["updated"] = now_iso()
     current_cloud().put(SERVER, doc)
     return json_response({"server": server_view(doc, auth)})
@@ -1235,7 +1235,7 @@ def _resize(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
 @action("confirmResize")
 def _confirm(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> Response:
     if doc["status"] != "VERIFY_RESIZE":
-        raise ApiError(409, f"Instance has not been resized.", "conflictingRequest")
+        raise ApiError(409, "Instance has not been resized.", "conflictingRequest")
     doc.update(state(doc.pop("resize_from", "ACTIVE")))
     doc.pop("old_flavor", None)
     doc["updated"] = now_iso()
@@ -1245,7 +1245,7 @@ def _confirm(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> Respon
 @action("revertResize")
 def _revert(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
     if doc["status"] != "VERIFY_RESIZE":
-        raise ApiError(409, f"Instance has not been resized.", "conflictingRequest")
+        raise ApiError(409, "Instance has not been resized.", "conflictingRequest")
     doc["flavor"] = doc.pop("old_flavor", doc["flavor"])
     back = doc.pop("resize_from", "ACTIVE")
     _go(cloud, doc, state("VERIFY_RESIZE", "resize_reverting", "REVERT_RESIZE"),
@@ -1674,7 +1674,7 @@ def attach_volume(server_id: str) -> Response:
     device = spec.get("device")
     if not device:
         for letter in "bcdefghijklmnopqrstuvwxyz":
-            if f"/dev/vd{letter}" not in used and not (letter == "a"):
+            if f"/dev/vd{letter}" not in used and letter != "a":
                 device = f"/dev/vd{letter}"
                 break
     attachment_id = cinder.attach(cloud, vol["id"], doc["id"], str(device))
@@ -1926,8 +1926,9 @@ def _group_view(doc: Doc) -> dict[str, Any]:
 @bp.get("/os-server-groups")
 def list_groups() -> Response:
     auth = require_token()
-    docs = current_cloud().list(SERVER_GROUP, lambda g: g["project_id"] == auth.project_id or (
-        auth.is_admin and request.args.get("all_projects")))
+    everyone = auth.is_admin and bool(request.args.get("all_projects"))
+    docs = current_cloud().list(SERVER_GROUP,
+                                lambda g: everyone or g["project_id"] == auth.project_id)
     return json_response({"server_groups": [_group_view(d) for d in _paginate_docs(docs)]})
 
 
@@ -1936,10 +1937,7 @@ def create_group() -> Response:
     auth = require_token()
     cloud = current_cloud()
     spec = request_json().get("server_group") or {}
-    if at_least("2.64"):
-        policies = [spec.get("policy")]
-    else:
-        policies = spec.get("policies") or []
+    policies = [spec.get("policy")] if at_least("2.64") else spec.get("policies") or []
     if not spec.get("name") or len(policies) != 1 or policies[0] not in (
             "affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"):
         raise ApiError(400, "Invalid input for field/attribute server_group.", "badRequest")

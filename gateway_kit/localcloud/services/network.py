@@ -77,6 +77,7 @@ EXTENSIONS = (
     ("fip-port-details", "Floating IP Port Details Extension"),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode"),
     ("stateful-security-group", "Stateful security group"),
+    ("tag-creation", "Tag creation extension"),
 )
 
 
@@ -254,14 +255,14 @@ def _allocate_ip(cloud: LocalCloud, subnet: Doc, wanted: str | None = None) -> s
                                 f"{subnet['id']}", "IpAddressAlreadyAllocated")
         return wanted
     for pool in subnet.get("allocation_pools", []):
-        start = ipaddress.ip_address(pool["start"])
-        end = ipaddress.ip_address(pool["end"])
-        addr = start
-        while addr <= end:
-            text = str(addr)
+        start = int(ipaddress.ip_address(pool["start"]))
+        end = int(ipaddress.ip_address(pool["end"]))
+        version = ipaddress.ip_address(pool["start"]).version
+        for number in range(start, min(end, start + 65536) + 1):
+            text = str(ipaddress.ip_address(number) if version == 4
+                       else ipaddress.IPv6Address(number))
             if text not in used and text != subnet.get("gateway_ip"):
                 return text
-            addr += 1
     raise ApiError(409, f"No more IP addresses available on network {subnet['network_id']}.",
                    "IpAddressGenerationFailure")
 
@@ -414,7 +415,7 @@ def server_addresses(cloud: LocalCloud, device_id: str) -> dict[str, list[dict[s
             entries.append({"version": version, "addr": ip["ip_address"],
                             "OS-EXT-IPS:type": "fixed",
                             "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
-        for fip in cloud.store.find(FIP, lambda f, p=port: f.get("port_id") == p["id"]):
+        for fip in cloud.store.find_eq(FIP, port_id=port["id"]):
             entries.append({"version": 4, "addr": fip["floating_ip_address"],
                             "OS-EXT-IPS:type": "floating",
                             "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
@@ -658,10 +659,7 @@ def new_subnet(cloud: LocalCloud, project: str, net: Doc, body: dict[str, Any]) 
                                 f"{cidr} for network: {net['id']} overlaps with another "
                                 "subnet.", "InvalidInput")
     hosts = list(cidr.hosts()) if cidr.num_addresses <= 65536 else [cidr[1], cidr[-2]]
-    if "gateway_ip" in body:
-        gateway = body["gateway_ip"]
-    else:
-        gateway = str(hosts[0]) if hosts else None
+    gateway = body["gateway_ip"] if "gateway_ip" in body else str(hosts[0]) if hosts else None
     pools = body.get("allocation_pools")
     if not pools and hosts:
         first = hosts[1] if gateway == str(hosts[0]) and len(hosts) > 1 else hosts[0]
@@ -690,7 +688,7 @@ def new_subnet(cloud: LocalCloud, project: str, net: Doc, body: dict[str, Any]) 
 
 def _delete_subnet(doc: Doc, auth: AuthContext) -> None:
     cloud = current_cloud()
-    for port in cloud.store.find(PORT, lambda p: any(ip["subnet_id"] == doc["id"]
+    for _port in cloud.store.find(PORT, lambda p: any(ip["subnet_id"] == doc["id"]
                                                      for ip in p.get("fixed_ips", []))):
         raise ApiError(409, f"Unable to complete operation on subnet {doc['id']}: One or more "
                             "ports have an IP allocation from this subnet.", "SubnetInUse")
@@ -722,7 +720,8 @@ def _create_port(body: dict[str, Any], auth: AuthContext) -> Doc:
         sg = cloud.get(SG, sg_id)
         if sg is None or not _visible(sg, SG, auth):
             raise _not_found("security_group", sg_id)
-    extra = {k: body[k] for k in ("admin_state_up", "allowed_address_pairs", "extra_dhcp_opts",
+    extra: dict[str, Any] = {
+        k: body[k] for k in ("admin_state_up", "allowed_address_pairs", "extra_dhcp_opts",
                                   "binding:vnic_type", "port_security_enabled", "description",
                                   "dns_name") if k in body}
     if "mac_address" in body:
@@ -923,8 +922,8 @@ def _router_for(cloud: LocalCloud, ext_net_id: str, port: Doc) -> str:
         gw = router.get("external_gateway_info") or {}
         if gw.get("network_id") != ext_net_id:
             continue
-        for p in cloud.store.find(PORT, lambda p, r=router: p["device_id"] == r["id"] and
-                                  p["device_owner"] == "network:router_interface"):
+        for p in cloud.store.find_eq(PORT, device_id=router["id"],
+                                     device_owner="network:router_interface"):
             if subnet_ids & {ip["subnet_id"] for ip in p["fixed_ips"]}:
                 return str(router["id"])
     sub = next(iter(subnet_ids), "")
@@ -1122,9 +1121,20 @@ def set_tags(coll: str, res_id: str) -> Response:
     tags = request_json().get("tags")
     if not isinstance(tags, list):
         raise ApiError(400, "Invalid tags body", "HTTPBadRequest")
-    doc["tags"] = list(dict.fromkeys(str(t) for t in tags))
+    doc["tags"] = sorted(set(str(t) for t in tags))
     current_cloud().put(kind, doc)
     return json_response({"tags": doc["tags"]})
+
+
+@bp.post("/v2.0/<coll>/<res_id>/tags")
+def add_tags(coll: str, res_id: str) -> Response:
+    kind, doc = _tag_target(coll, res_id)
+    tags = request_json().get("tags")
+    if not isinstance(tags, list):
+        raise ApiError(400, "Invalid tags body", "HTTPBadRequest")
+    doc["tags"] = sorted(set(doc.get("tags", [])) | {str(t) for t in tags})
+    current_cloud().put(kind, doc)
+    return json_response({"tags": doc["tags"]}, 201)
 
 
 @bp.delete("/v2.0/<coll>/<res_id>/tags")
@@ -1140,9 +1150,7 @@ def one_tag(coll: str, res_id: str, tag: str) -> Response:
     kind, doc = _tag_target(coll, res_id)
     tags = doc.get("tags", [])
     if request.method == "PUT":
-        if tag not in tags:
-            tags.append(tag)
-        doc["tags"] = tags
+        doc["tags"] = sorted(set(tags) | {tag})
         current_cloud().put(kind, doc)
         return json_response(None, 201)
     if tag not in tags:

@@ -388,8 +388,8 @@ def create_volume(project_id: str) -> Response:
     if spec.get("snapshot_id"):
         snapshot = _snapshot(cloud, auth, str(spec["snapshot_id"]))
         if snapshot["status"] != "available":
-            raise ApiError(400, f"Invalid snapshot: Originating snapshot status must be one "
-                                f"of 'available' values", "badRequest")
+            raise ApiError(400, "Invalid snapshot: Originating snapshot status must be one "
+                                "of 'available' values", "badRequest")
         size = size or snapshot["size"]
     if spec.get("source_volid"):
         source = _volume(cloud, auth, str(spec["source_volid"]))
@@ -421,8 +421,8 @@ def create_volume(project_id: str) -> Response:
     if spec.get("imageRef"):
         img = cloud.get("image.image", str(spec["imageRef"]))
         if img is None:
-            raise ApiError(400, f"Invalid image identifier or unable to access requested "
-                                f"image.", "badRequest")
+            raise ApiError(400, "Invalid image identifier or unable to access requested "
+                                "image.", "badRequest")
         fields["bootable"] = True
         fields["image_metadata"] = {"image_id": img["id"], "image_name": img.get("name"),
                                     "disk_format": img.get("disk_format"),
@@ -792,7 +792,7 @@ def update_quota_set(project_id: str, target: str) -> Response:
         raise ApiError(400, "Missing required element 'quota_set' in request body.",
                        "badRequest")
     for key, value in body.items():
-        base = key.split("_" + DEFAULT_TYPE["name"])[0]
+        base = key.split("_" + str(DEFAULT_TYPE["name"]))[0]
         if base not in QUOTA_KEYS:
             raise ApiError(400, f"Bad key(s) in quota set: {key}", "badRequest")
         cloud.set_quota(target, base, int(value))

@@ -1,0 +1,86 @@
+"""``gateway-kit localcloud``: serve the local cloud, run its fidelity check.
+
+The foundation's CLI adds :data:`localcloud` as a sub-command group; until then (or without the
+rest of the kit) use ``python -m gateway_kit.localcloud ...``.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from gateway_kit.localcloud.clock import ClockConfig
+from gateway_kit.localcloud.core import LocalCloudConfig
+
+
+@click.group("localcloud")
+def localcloud() -> None:
+    """An OpenStack-compatible cloud on loopback (Keystone, Nova, Glance, Cinder, Neutron...)."""
+
+
+@localcloud.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (keep it on loopback: the control API is unauthenticated).")
+@click.option("--port", default=18080, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("instance/localcloud"), show_default=True,
+              help="Where the SQLite state lives; a restart with the same directory keeps "
+                   "every resource.")
+@click.option("--seed", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML seed (projects, users, flavors, images, networks, quotas) applied to "
+                   "a new state directory. Default: the packaged seed.toml.")
+@click.option("--clouds-yaml", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write clouds.yaml. Default: STATE_DIR/clouds.yaml.")
+@click.option("--clock", "clock_mode", type=click.Choice(["time", "poll"]), default="time",
+              show_default=True, help="Advance state transitions by wall-clock time or per "
+                                       "read (poll).")
+@click.option("--delay", default=0.5, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds per state transition step (time clock).")
+@click.option("--polls", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Reads per state transition step (poll clock).")
+@click.option("--public-url", help="Base URL for links instead of each request's Host.")
+def serve(host: str, port: int, state_dir: Path, seed: Path | None, clouds_yaml: Path | None,
+          clock_mode: str, delay: float, polls: int, public_url: str | None) -> None:
+    """Serve the local cloud until interrupted and write its clouds.yaml."""
+    from gateway_kit.localcloud.server import LocalCloudServer
+
+    config = LocalCloudConfig(state_dir=state_dir, seed=seed,
+                              clock=ClockConfig(mode=clock_mode, delay=delay, polls=polls),
+                              public_url=public_url)
+    try:
+        server = LocalCloudServer(config, host=host, port=port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+    path = server.write_clouds_yaml(clouds_yaml or state_dir / "clouds.yaml")
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    click.echo(f"localcloud: serving {server.url} (state: {state_dir})")
+    click.echo(f"localcloud: clouds.yaml written to {path}; clouds: local, local-admin, "
+               "local-alt, devstack, devstack-admin, devstack-alt")
+    click.echo(f"localcloud: export OS_CLIENT_CONFIG_FILE={path.resolve()}")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("localcloud: stopping")
+    finally:
+        server.cloud.close()
+
+
+@localcloud.command("fidelity")
+@click.argument("pytest_args", nargs=-1)
+def fidelity(pytest_args: tuple[str, ...]) -> None:
+    """Run openstacksdk's own functional tests against a fresh local cloud."""
+    from gateway_kit.localcloud import fidelity as runner
+
+    status = runner.run(list(pytest_args))
+    if status:
+        raise SystemExit(status)

@@ -1,0 +1,51 @@
+"""The local cloud as a part of ``gateway-kit demo`` (entry point ``gateway_kit.demo_parts``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from gateway_kit.localcloud.testing import wait_until_up
+
+
+class LocalCloudPart:
+    """Starts ``python -m gateway_kit.localcloud serve`` and points the gateway at it.
+
+    Lifecycle: :meth:`start` spawns the server on a free loopback port with its state under
+    ``<instance>/localcloud`` (so a second demo run finds the servers, volumes... of the first),
+    waits until Keystone answers, then sets ``OS_CLIENT_CONFIG_FILE`` for every child process and
+    ``CLOUD_NAME = "local"`` for the gateway. :meth:`stop` terminates the server (the demo also
+    ends its process group).
+    """
+
+    name = "localcloud"
+    order = 10
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, ctx: Any) -> None:
+        port = ctx.free_port()
+        state_dir = ctx.instance_path / "localcloud"
+        clouds_yaml = state_dir / "clouds.yaml"
+        self.url = f"http://{ctx.host}:{port}"
+        self.proc = ctx.spawn("localcloud", [
+            sys.executable, "-m", "gateway_kit.localcloud", "serve", "--host", ctx.host,
+            "--port", str(port), "--state-dir", str(state_dir), "--clouds-yaml",
+            str(clouds_yaml)])
+        wait_until_up(self.url, timeout=60, process=self.proc)
+        ctx.env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
+        ctx.settings["CLOUD_NAME"] = "local"
+        ctx.say(f"local cloud   {self.url}/identity  (clouds.yaml: {clouds_yaml}; clouds "
+                "'local', 'local-admin', 'local-alt')")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

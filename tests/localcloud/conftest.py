@@ -1,0 +1,29 @@
+"""Fixtures for the local cloud's own tests (and the shared ``local_cloud`` fixtures)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gateway_kit.localcloud.testing import (  # noqa: F401 - re-exported pytest fixtures
+    RunningLocalCloud,
+    local_cloud,
+    local_cloud_process,
+    running_local_cloud,
+)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalCloud]:
+    """One local cloud shared by a test module (fast clock); tests reset faults themselves."""
+    with running_local_cloud(tmp_path_factory.mktemp("lc") / "state", delay=0.05) as running:
+        yield running
+
+
+@pytest.fixture
+def ctl(cloud: RunningLocalCloud) -> Iterator[object]:
+    """The cloud's controller, with faults cleared after the test."""
+    yield cloud.controller
+    cloud.controller.reset()
+    cloud.controller.clock(mode="time", delay=0.05, polls=1)
