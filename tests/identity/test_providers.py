@@ -32,8 +32,8 @@ def test_every_backend_logs_in_against_the_dev_provider(tmp_path: Path, devidp: 
     assert client.get(f"/login/callback/dev?{loc.query}").status_code == 302
     me = client.get("/api/v1/me").get_json()
     assert me["username"] == "grace"
-    # CILogon maps isMemberOf to roles by default; other backends read "groups", absent here
-    assert me["role"] == ("operator" if kind == "cilogon" else "user")
+    # oidc is configured with isMemberOf, CILogon reads it by default; Custos reads "groups" (absent)
+    assert me["role"] == ("user" if kind == "custos" else "operator")
 
 
 def test_unknown_kind_lists_installed() -> None:
@@ -42,7 +42,7 @@ def test_unknown_kind_lists_installed() -> None:
 
 
 def test_bad_provider_table_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="IDENTITY_PROVIDERS.*client_id"):
+    with pytest.raises(ConfigError, match=r"IDENTITY_PROVIDERS.*client_id"):
         create_app({"ENV": "testing", "IDENTITY_PROVIDERS": {"x": {"kind": "oidc"}}},
                    instance_path=str(tmp_path))
     with pytest.raises(ConfigError, match="unknown key"):
