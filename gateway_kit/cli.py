@@ -28,6 +28,11 @@ COMMAND_GROUPS: list[str] = [
     "gateway_kit.slurm.cli:slurm",
     "gateway_kit.identity.devprovider.cli:devidp",
     "gateway_kit.certs.cli:certs",
+    "gateway_kit.hosting.cli:deploy",
+    "gateway_kit.hosting.cli:vm",
+    "gateway_kit.hosting.cli:volume",
+    "gateway_kit.hosting.cli:dns",
+    "gateway_kit.hosting.cli:lb",
 ]
 
 
