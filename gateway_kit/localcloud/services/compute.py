@@ -1154,7 +1154,7 @@ def _start(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
 
 @action("suspend")
 def _suspend(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
-    _require(doc, "suspend", ("ACTIVE", "SHUTOFF"))
+    _require(doc, "suspend", ("ACTIVE",))
     _go(cloud, doc, {"task_state": "suspending"}, {**state("SUSPENDED"),
                                                    "_hook": "compute.settled"})
 
