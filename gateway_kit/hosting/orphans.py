@@ -46,8 +46,10 @@ def find_orphans(cloud: Cloud, owned: set[str]) -> list[dict[str, Any]]:
         owner = owner_from_tags(lb.tags)
         if owner:
             add("loadbalancer", str(lb.id), lb.name, *owner)
+    rsets: list[Any] = []
     try:
-        rsets = cloud.call("list record sets", lambda: list(conn.dns.recordsets()))
+        for zone in cloud.call("list DNS zones", lambda: list(conn.dns.zones())):
+            rsets += cloud.call(f"list records of {zone.name}", _bind_list(conn, zone))
     except CloudNotFound:
         rsets = []
     for rs in rsets:
@@ -64,3 +66,7 @@ def delete_orphan(cloud: Cloud, orphan: dict[str, Any]) -> None:
     if kind == "recordset":
         cloud_id = f"{orphan['zone_id']}/{cloud_id}"
     HANDLERS[kind].delete(ctx, cloud_id, {})
+
+
+def _bind_list(conn: Any, zone: Any) -> Any:
+    return lambda: list(conn.dns.recordsets(zone))

@@ -1,0 +1,69 @@
+"""The spec: the example validates; typos and bad values are named by field."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gateway_kit.errors import ValidationError
+from gateway_kit.hosting.plan import classify, desired_resources
+from gateway_kit.hosting.spec import load_spec, parse_spec, spec_from_json
+
+from .conftest import STANDARD
+
+
+def _data() -> dict:
+    return tomllib.loads(STANDARD.read_text())
+
+
+def test_standard_example_is_valid_and_round_trips() -> None:
+    spec = load_spec(STANDARD)
+    assert [r.name for r in spec.roles] == ["web", "database"]
+    assert spec_from_json(spec.to_json()) == spec
+    keys = [d.key for d in desired_resources(spec)]
+    assert keys.count("server:web-1") == 1 and "member:web-2" in keys and "record:www" in keys
+    assert keys.index("lb") < keys.index("member:web-1") < keys.index("record:www")
+
+
+def test_typo_names_the_field_and_suggests() -> None:
+    data = _data()
+    data["roles"]["web"]["flavour"] = data["roles"]["web"].pop("flavor")
+    with pytest.raises(ValidationError) as err:
+        parse_spec(data)
+    fields = {e["field"]: e["message"] for e in err.value.errors}
+    assert "did you mean 'flavor'" in fields["roles.web.flavour"]
+    assert "roles.web.flavor" in fields
+
+
+def test_bad_values_are_all_reported() -> None:
+    data = _data()
+    data["name"] = "Bad Name"
+    data["load_balancer"]["role"] = "webb"
+    data["load_balancer"]["algorithm"] = "ROUND_ROBBIN"
+    data["dns"]["zone"] = "example.org"
+    data["volumes"]["datasets"]["attach_to"] = "databse"
+    with pytest.raises(ValidationError) as err:
+        parse_spec(data)
+    fields = {e["field"] for e in err.value.errors}
+    assert {"name", "load_balancer.role", "load_balancer.algorithm", "dns.zone",
+            "volumes.datasets.attach_to"} <= fields
+    assert "did you mean 'web'" in err.value.user_message
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[roles.web\n')
+    with pytest.raises(ValidationError) as err:
+        load_spec(bad)
+    assert "line 2" in err.value.user_message
+
+
+def test_classify_changes() -> None:
+    assert classify("server", {"flavor": "a", "image": "x"}, {"flavor": "b", "image": "x"})[0] == "resize"
+    assert classify("server", {"flavor": "a", "image": "x"}, {"flavor": "a", "image": "y"})[0] == "replace"
+    assert classify("volume", {"size": 1}, {"size": 2})[0] == "extend"
+    with pytest.raises(ValidationError):
+        classify("volume", {"size": 2}, {"size": 1})
+    assert classify("recordset", {"records": ["1"]}, {"records": ["2"]})[0] == "update"
