@@ -309,13 +309,15 @@ def is_unavailable(stderr: str) -> bool:
 
 
 def slurm_message(stderr: str) -> str:
-    """SLURM's own words from stderr, without the ``sbatch: error:`` prefixes (last line wins)."""
-    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    if not lines:
-        return "no message"
-    msg = lines[-1]
-    msg = re.sub(r"^(sbatch|squeue|scancel|sacct|scontrol): error: ", "", msg)
-    return re.sub(r"^Batch job submission failed: ", "", msg)
+    """SLURM's own words from stderr, without the ``sbatch: error:`` prefixes, every line kept
+    (``Memory specification can not be satisfied; Requested node configuration is not available``)."""
+    out: list[str] = []
+    for line in stderr.strip().splitlines():
+        msg = re.sub(r"^(sbatch|squeue|scancel|sacct|scontrol): error: ", "", line.strip())
+        msg = re.sub(r"^Batch job submission failed: ", "", msg)
+        if msg and msg not in out:
+            out.append(msg)
+    return "; ".join(out) or "no message"
 
 
 def parse_sbatch(returncode: int, stdout: str, stderr: str) -> str:

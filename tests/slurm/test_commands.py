@@ -122,7 +122,8 @@ def test_parse_sbatch() -> None:
         cmd.parse_sbatch(1, "", "sbatch: error: invalid partition specified: nope\n"
                                 "sbatch: error: Batch job submission failed: Invalid partition name "
                                 "specified\n")
-    assert exc.value.user_message == "SLURM rejected the job: Invalid partition name specified"
+    assert exc.value.user_message == ("SLURM rejected the job: invalid partition specified: nope; "
+                                      "Invalid partition name specified")
     with pytest.raises(SlurmUnavailable):
         cmd.parse_sbatch(1, "", "sbatch: error: Batch job submission failed: Unable to contact slurm "
                                 "controller (connect failure)\n")
