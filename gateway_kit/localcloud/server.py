@@ -96,9 +96,14 @@ class LocalCloudServer:
     def __init__(self, config: LocalCloudConfig, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app: Flask = create_app(config)
         self.cloud: LocalCloud = self.app.extensions["localcloud"]
-        self._server: BaseWSGIServer = make_server(
-            host, port, self.app, threaded=True, request_handler=_QuietHandler
-        )
+        try:
+            self._server: BaseWSGIServer = make_server(
+                host, port, self.app, threaded=True, request_handler=_QuietHandler
+            )
+        except SystemExit as exc:
+            # Werkzeug exits the process when the port is taken; callers want an error.
+            self.cloud.close()
+            raise OSError(f"address {host}:{port} is already in use") from exc
         self.host = host
         self.port = self._server.server_port
         self._thread: threading.Thread | None = None
