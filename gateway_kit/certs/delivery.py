@@ -81,6 +81,7 @@ def deliver(app: Flask, conn: Any, cert: Certificate, key_pem: bytes) -> dict[st
 
 def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str) -> dict[str, str]:
     wait = int(app.config.get("HOSTING_LB_TIMEOUT", 900))
+    interval = float(app.config.get("HOSTING_POLL_INTERVAL", 2.0))
     try:
         lb = conn.load_balancer.find_load_balancer(lb_name, ignore_missing=True)
         if lb is None:
@@ -88,7 +89,7 @@ def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str) -> d
         listener = next((li for li in conn.load_balancer.listeners(loadbalancer_id=lb.id)
                          if li.protocol == "TERMINATED_HTTPS"
                          and li.protocol_port == LISTENER_PORT), None)
-        conn.load_balancer.wait_for_load_balancer(lb.id, wait=wait)
+        conn.load_balancer.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
         if listener is None:
             pool = next(iter(conn.load_balancer.pools(loadbalancer_id=lb.id)), None)
             listener = conn.load_balancer.create_listener(
@@ -97,7 +98,7 @@ def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str) -> d
                 default_pool_id=pool.id if pool is not None else None)
         else:
             conn.load_balancer.update_listener(listener, default_tls_container_ref=secret_ref)
-        conn.load_balancer.wait_for_load_balancer(lb.id, wait=wait)
+        conn.load_balancer.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
     except os_exc.SDKException as exc:
         raise DeliveryError(f"Octavia refused the TLS listener on load balancer {lb_name}.",
                             log_message=f"listener on {lb_name}: {exc}") from exc

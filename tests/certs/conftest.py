@@ -214,6 +214,7 @@ def certs_config(cloud: Cloud, pebble: Pebble, **extra: Any) -> dict[str, Any]:
         "CERTS_DNS_POLL_INTERVAL": 0.05,
         "CERTS_ACME_TIMEOUT": 30.0,
         "CERTS_RETRY_BASE_SECONDS": 60.0,
+        "HOSTING_POLL_INTERVAL": 0.05,
         **extra,
     }
 
