@@ -362,10 +362,10 @@ def usage_rows(user: User) -> list[dict[str, Any]]:
         granted = alloc.su_granted if alloc else 0.0
         used = alloc.su_used if alloc else 0.0
         reserved = alloc.su_reserved if alloc else 0.0
-        out.append({"project": p.name, "title": p.title, "su_granted": round(granted, 4),
-                    "su_used": round(used, 4), "su_reserved": round(reserved, 4),
-                    "su_remaining": round(granted - used, 4),
-                    "users": [{"username": n, "su_used": round(v, 4)}
+        out.append({"project": p.name, "title": p.title, "su_granted": round(granted, 6),
+                    "su_used": round(used, 6), "su_reserved": round(reserved, 6),
+                    "su_remaining": round(granted - used, 6),
+                    "users": [{"username": n, "su_used": round(v, 6)}
                               for n, v in accounting.usage_by_user(session, p.id)]})
     return out
 

@@ -180,7 +180,7 @@ class Application:
                               "letters, digits, '-' or '_', starting with a letter (at most 64).")
 
         def bad(field_name: str, message: str) -> ConfigError:
-            return _bad(app_id + where if where else app_id, field_name, message)
+            return ConfigError(f"Application {app_id!r}{where}: field {field_name!r} {message}.")
 
         known = {"id", "title", "version", "description", "inputs", "resources", "command",
                  "outputs", "destinations", "env"}
