@@ -13,6 +13,9 @@ services_install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends postgresql chromium >/dev/null
+  # pebble: Let's Encrypt's test CA. tests/certs start their own on free ports, pointed at the
+  # local cloud's DNS server (-dnsserver), so nothing is started here.
+  apt-get install -y -qq --no-install-recommends pebble >/dev/null
   slurm_install
   PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 }
