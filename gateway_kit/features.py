@@ -11,4 +11,5 @@ FEATURES: list[str] = [
     "gateway_kit.identity.feature",
     "gateway_kit.jobs.feature",
     "gateway_kit.certs.feature",
+    "gateway_kit.data.feature",
 ]

@@ -1,0 +1,142 @@
+"""``gateway-kit datasets ...`` and the ``gateway-kit db backup | backups | restore`` commands.
+
+The ``db`` commands join the core ``db`` group when this module is imported by the CLI (it is in
+``COMMAND_GROUPS`` for its ``datasets`` group).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from ..cli import db_group, kit_errors
+from ..db import db
+from . import backups, catalog, publishing
+
+
+@click.group("datasets")
+def datasets() -> None:
+    """Datasets: list them, publish one under its own DNS name."""
+
+
+@datasets.command("list")
+@with_appcontext
+def list_cmd() -> None:
+    """List every dataset (as an administrator would see them)."""
+    from .models import Dataset
+
+    for ds in db.session.query(Dataset).order_by(Dataset.name):
+        click.echo(f"{ds.uid}  {ds.visibility:8} {catalog.human_size(ds.size):>10}  {ds.name}"
+                   + (f"  ({ds.dns_name})" if ds.dns_name else ""))
+
+
+def _dataset(uid: str) -> object:
+    from ..errors import NotFound
+    from .models import Dataset
+
+    ds = db.session.query(Dataset).filter_by(uid=uid).first()
+    if ds is None:
+        raise NotFound(f"No dataset {uid}.")
+    return ds
+
+
+@datasets.command("publish")
+@click.argument("uid")
+@click.argument("label")
+@click.option("--zone", default=None, help="Designate zone (default: DATA_DNS_ZONE).")
+@click.option("--target", default=None, help="CNAME target (default: DATA_DNS_TARGET).")
+@with_appcontext
+@kit_errors
+def publish_cmd(uid: str, label: str, zone: str | None, target: str | None) -> None:
+    """Publish dataset UID as LABEL.<zone> (a CNAME to the load balancer)."""
+    from ..errors import ConfigError
+    from .models import Dataset
+
+    zone = zone or current_app.config["DATA_DNS_ZONE"]
+    target = target or current_app.config["DATA_DNS_TARGET"]
+    if not zone or not target:
+        raise ConfigError("Set DATA_DNS_ZONE and DATA_DNS_TARGET (or pass --zone and --target).")
+    ds = _dataset(uid)
+    assert isinstance(ds, Dataset)
+    name = publishing.ensure_published(backups.connect(current_app.config), db.session, ds,
+                                       label, zone, target)
+    click.echo(f"{ds.uid} is published at {name} (CNAME {target}).")
+
+
+@datasets.command("unpublish")
+@click.argument("uid")
+@click.option("--zone", default=None, help="Designate zone (default: DATA_DNS_ZONE).")
+@with_appcontext
+@kit_errors
+def unpublish_cmd(uid: str, zone: str | None) -> None:
+    """Remove dataset UID's DNS name."""
+    from .models import Dataset
+
+    ds = _dataset(uid)
+    assert isinstance(ds, Dataset)
+    publishing.unpublish(backups.connect(current_app.config), db.session, ds,
+                         zone or current_app.config["DATA_DNS_ZONE"])
+    click.echo(f"{ds.uid} is no longer published.")
+
+
+@click.command("backup")
+@click.option("--snapshots/--no-snapshots", default=True, show_default=True,
+              help="Also snapshot DATA_SNAPSHOT_VOLUMES.")
+@with_appcontext
+@kit_errors
+def db_backup(snapshots: bool) -> None:
+    """Archive the database now (pg_dump, or SQLite's backup API), then apply retention."""
+    settings = current_app.config
+    archive = backups.backup_database(settings)
+    removed = backups.prune_archives(settings)
+    click.echo(f"Backup {archive.name} written ({catalog.human_size(archive.size)}, sha256 "
+               f"{archive.sha256[:16]}...); {len(removed)} old archive(s) removed.")
+    if snapshots:
+        for snap in backups.snapshot_volumes(settings):
+            click.echo(f"Snapshot {snap.name} ({snap.id}) of volume {snap.volume_id}.")
+
+
+@click.command("backups")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_appcontext
+@kit_errors
+def db_backups(as_json: bool) -> None:
+    """List database archives, newest first, with their age."""
+    settings = current_app.config
+    archives = backups.list_archives(settings)
+    status = backups.health(settings)
+    if as_json:
+        click.echo(json.dumps({"archives": [a.to_json() for a in archives],
+                               "late": status.late, "message": status.message}, indent=2))
+        return
+    for a in archives:
+        click.echo(f"{a.name}  {a.kind:8} {backups.format_age(a.age()):>10} old  "
+                   f"{catalog.human_size(a.size):>10}")
+    click.echo(("WARNING: " if status.late else "") + status.message,
+               err=status.late)
+
+
+@click.command("restore")
+@click.argument("name")
+@click.option("--target-url", required=True,
+              help="Database to restore into (e.g. a scratch database). Use the live "
+                   "DATABASE_URL only with the gateway stopped.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+@kit_errors
+def db_restore(name: str, target_url: str, yes: bool) -> None:
+    """Restore archive NAME into the database at --target-url (its objects are replaced)."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(target_url).render_as_string(hide_password=True)
+    if not yes:
+        click.confirm(f"Replace the contents of {shown} with backup {name}?", abort=True)
+    backups.restore_database(current_app.config, name, target_url)
+    click.echo(f"Backup {name} restored into {shown}.")
+
+
+for _cmd in (db_backup, db_backups, db_restore):
+    db_group.add_command(_cmd)

@@ -1,0 +1,149 @@
+"""Datasets as job inputs.
+
+An application input of type ``dataset`` holds a dataset identifier (``ds-...``). When a job is
+staged, the job queue calls :func:`resolve_inputs`, which checks that the job's owner may read each
+dataset and replaces the identifier with what the job's executor can use:
+
+``local``
+    a read-only view of the dataset in the job's folder, ``inputs/<input name>/``: a tree of
+    read-only folders (0555) holding hard links to the dataset's read-only files (0444), so the
+    job sees the files at no copying cost and cannot change or delete the dataset's own copy (nor
+    add files to it). When the job folder is on another filesystem than ``DATA_ROOT`` (hard links
+    impossible), the value is the dataset's own folder, read-only by its modes. Note that modes do
+    not bind root: the worker must not run jobs as root.
+``slurm``
+    the dataset's folder on the cluster's shared filesystem (``DATA_SLURM_ROOT`` in place of
+    ``DATA_ROOT``), which compute nodes mount.
+``burst`` (and any other executor)
+    the URL of the dataset's manifest with a download token scoped to *this job's* dataset
+    inputs and expiring with ``DATA_JOB_TOKEN_HOURS``: the burst instance's agent fetches the
+    manifest (``GET <url>``: JSON with each file's path, size, SHA-256 and download URL, each URL
+    carrying the same token) and downloads the files, checking their SHA-256. The token opens
+    nothing else: not another dataset, not the API.
+
+A dataset the owner may not read fails the job with "No such dataset" (the same answer as an
+identifier that does not exist).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from ..errors import GatewayError, NotFound
+from ..identity.models import User
+from . import catalog, storage
+from .models import Dataset
+
+_SALT = "gateway-kit.data.job-inputs"
+
+
+class DatasetInputError(GatewayError):
+    """A dataset input cannot be given to the job (the job fails with this message)."""
+
+    status = 422
+    reason = "dataset_input"
+    title = "Dataset input unavailable"
+
+
+def _serializer(app: Flask) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=_SALT)
+
+
+def job_token(app: Flask, job_id: int, uids: list[str]) -> str:
+    """A download token for the datasets ``uids`` of job ``job_id``."""
+    return _serializer(app).dumps({"job": job_id, "datasets": sorted(uids)})
+
+
+def check_job_token(app: Flask, token: str, uid: str) -> int | None:
+    """The job id if ``token`` is valid, unexpired and covers dataset ``uid``; else None."""
+    max_age = int(float(app.config["DATA_JOB_TOKEN_HOURS"]) * 3600)
+    try:
+        data = _serializer(app).loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict) or uid not in data.get("datasets", ()):
+        return None
+    job = data.get("job")
+    return job if isinstance(job, int) else None
+
+
+def read_only_view(source: Path, target: Path, marker: Path) -> bool:
+    """Hard-link ``source``'s files into ``target`` under read-only folders; False on EXDEV.
+
+    Idempotent: once complete, ``marker`` exists and the view is kept as it is (a retried
+    staging after a worker restart sees the same files).
+    """
+    if marker.exists():
+        return True
+    target.mkdir(parents=True, exist_ok=True)
+    folders: list[Path] = [target]
+    try:
+        for dirpath, dirnames, filenames in os.walk(source):
+            rel = Path(dirpath).relative_to(source)
+            for d in dirnames:
+                (target / rel / d).mkdir(exist_ok=True)
+                folders.append(target / rel / d)
+            for f in filenames:
+                dst = target / rel / f
+                if not dst.exists():
+                    os.link(Path(dirpath) / f, dst)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return False
+        raise
+    for folder in reversed(folders):
+        folder.chmod(0o555)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return True
+
+
+def resolve_value(app: Flask, session: Session, ds: Dataset, *, executor: str, job_id: int,
+                  workdir: Path, input_name: str) -> str:
+    """What the job sees for dataset ``ds`` (see the module docstring)."""
+    source = storage.dataset_dir(app.config, ds.uid)
+    if executor == "local":
+        view = workdir / "inputs" / input_name
+        marker = workdir / ".gk" / f"dataset-{input_name}.staged"
+        if read_only_view(source, view, marker):
+            return f"inputs/{input_name}"
+        return str(source.resolve())
+    if executor == "slurm":
+        shared = app.config["DATA_SLURM_ROOT"] or app.config["DATA_ROOT"]
+        return str(Path(shared) / ds.uid / "files")
+    token = job_token(app, job_id, [ds.uid])
+    base = app.config["PUBLIC_URL"].rstrip("/")
+    with app.test_request_context(base_url=base or "http://localhost"):
+        return url_for("data_api.manifest", uid=ds.uid, token=token, _external=True)
+
+
+def resolve_inputs(app: Flask, session: Session, *, application: Any, values: Mapping[str, Any],
+                   user_id: int, job_id: int, workdir: Path,
+                   executor: str) -> dict[str, Any]:
+    """``values`` with every dataset input replaced by what the executor can use.
+
+    :param application: the job's :class:`~gateway_kit.jobs.apps.Application`.
+    :param executor: the short name of the destination's executor (``local``, ``slurm``...).
+    :raises DatasetInputError: a dataset does not exist or the job's owner may not read it.
+    """
+    out = dict(values)
+    user = session.get(User, user_id)
+    for inp in application.inputs:
+        if inp.type != "dataset" or not isinstance(values.get(inp.name), str):
+            continue
+        try:
+            ds = catalog.get_readable(session, user, values[inp.name])
+        except NotFound as exc:
+            raise DatasetInputError(f"Input {inp.name!r}: no such dataset "
+                                    f"{values[inp.name]!r}.") from exc
+        out[inp.name] = resolve_value(app, session, ds, executor=executor, job_id=job_id,
+                                      workdir=workdir, input_name=inp.name)
+    return out

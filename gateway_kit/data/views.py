@@ -1,0 +1,190 @@
+"""Dataset pages (browse, search, a dataset, create, small uploads, downloads) and the operator's
+backups page."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from ..db import db
+from ..errors import GatewayError, ValidationError
+from ..identity.access import current_user, login_required, role_required
+from ..identity.models import Project, ProjectMember
+from ..web import add_nav
+from . import backups, catalog, uploads
+from .api import send_dataset_file
+from .models import VISIBILITIES, Dataset
+
+bp = Blueprint("data", __name__, template_folder="templates")
+
+
+@bp.get("/datasets")
+def browse() -> ResponseReturnValue:
+    user = current_user()
+    q = request.args.get("q", "").strip()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    rows, total = catalog.search(db.session, user, q, offset=(page - 1) * 25, limit=25)
+    names = dict(db.session.query(Project.id, Project.name)
+                 .filter(Project.id.in_({d.project_id for d in rows} or {-1})).all())
+    return render_template("data/browse.html", datasets=rows, total=total, q=q, page=page,
+                           projects=names, human=catalog.human_size)
+
+
+def _my_projects() -> list[Project]:
+    user = current_user()
+    assert user is not None
+    q = db.session.query(Project)
+    if not user.is_admin:
+        q = q.join(ProjectMember).filter(ProjectMember.user_id == user.id)
+    return list(q.order_by(Project.name))
+
+
+@bp.route("/datasets/new", methods=["GET", "POST"])
+@login_required
+def new() -> ResponseReturnValue:
+    errors: list[dict[str, str]] = []
+    if request.method == "POST":
+        form = {k: request.form.get(k, "") for k in catalog.FIELDS}
+        user = current_user()
+        assert user is not None
+        try:
+            ds = catalog.create(db.session, user, form)
+        except ValidationError as exc:
+            errors = exc.errors
+        else:
+            flash(f"Dataset {ds.name} created.", "success")
+            return redirect(url_for("data.dataset_page", uid=ds.uid))
+    return render_template("data/new.html", projects=_my_projects(), errors=errors,
+                           visibilities=VISIBILITIES, form=request.form), 422 if errors else 200
+
+
+def _page(ds: Dataset) -> ResponseReturnValue:
+    user = current_user()
+    project = db.session.get(Project, ds.project_id)
+    project_name = project.name if project else "?"
+    quota = used = 0
+    writable = catalog.can_write(db.session, user, ds)
+    if writable and project is not None:
+        quota = catalog.quota_bytes(current_app.config, project)
+        used = catalog.used_bytes(db.session, project.id)
+    return render_template("data/dataset.html", ds=ds, project=project_name, writable=writable,
+                           quota=quota, used=used, human=catalog.human_size,
+                           visibilities=VISIBILITIES,
+                           chunk_mb=current_app.config["DATA_CHUNK_MB"])
+
+
+@bp.get("/datasets/<uid>")
+def dataset_page(uid: str) -> ResponseReturnValue:
+    return _page(catalog.get_readable(db.session, current_user(), uid))
+
+
+@bp.post("/datasets/<uid>")
+@login_required
+def dataset_update(uid: str) -> ResponseReturnValue:
+    ds = catalog.get_writable(db.session, current_user(), uid)
+    if request.form.get("action") == "delete":
+        catalog.delete(db.session, ds)
+        flash(f"Dataset {ds.name} deleted.", "success")
+        return redirect(url_for("data.browse"))
+    data = {k: request.form[k] for k in ("name", "description", "license", "doi", "visibility")
+            if k in request.form}
+    catalog.update(db.session, ds, data)
+    flash("Saved.", "success")
+    return redirect(url_for("data.dataset_page", uid=uid))
+
+
+@bp.post("/datasets/<uid>/upload")
+@login_required
+def upload_form(uid: str) -> ResponseReturnValue:
+    """A file from the page's form, as a one-chunk upload (large files: the API or the CLI)."""
+    user = current_user()
+    assert user is not None
+    ds = catalog.get_writable(db.session, user, uid)
+    fs = request.files.get("file")
+    if fs is None or not fs.filename:
+        flash("Choose a file to upload.", "error")
+        return redirect(url_for("data.dataset_page", uid=uid))
+    limit = int(float(current_app.config["DATA_CHUNK_MB"]) * 1024 * 1024)
+    data = fs.stream.read(limit + 1)
+    if len(data) > limit:
+        flash(f"Files larger than {current_app.config['DATA_CHUNK_MB']:g} MB upload through the "
+              "API (resumable); see the instructions below.", "error")
+        return redirect(url_for("data.dataset_page", uid=uid))
+    path = (request.form.get("folder", "").strip("/") + "/" + fs.filename).lstrip("/")
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        up, _ = uploads.start(db.session, current_app.config, user, ds,
+                              {"path": path, "size": len(data), "sha256": digest,
+                               "chunk_size": max(uploads.MIN_CHUNK, min(limit, len(data)))})
+        if data:
+            uploads.put_chunk(db.session, current_app.config, up, 0, io.BytesIO(data), digest)
+        uploads.complete(db.session, current_app.config, ds, up)
+    except GatewayError as exc:
+        flash(exc.user_message, "error")
+    else:
+        flash(f"Uploaded {path}.", "success")
+    return redirect(url_for("data.dataset_page", uid=uid))
+
+
+@bp.get("/datasets/<uid>/files/<path:rel>")
+def download_page(uid: str, rel: str) -> ResponseReturnValue:
+    return send_dataset_file(catalog.get_readable(db.session, current_user(), uid), rel)
+
+
+def _published_host() -> ResponseReturnValue | None:
+    """A request for a published dataset's own name shows that dataset."""
+    if request.path != "/" or request.method not in ("GET", "HEAD"):
+        return None
+    host = (request.host or "").split(":", 1)[0].lower().rstrip(".") + "."
+    ds = db.session.query(Dataset).filter(Dataset.dns_name == host).first()
+    if ds is None:
+        return None
+    if not catalog.can_read(db.session, current_user(), ds):
+        abort(404)
+    return _page(ds)
+
+
+# -- operator console --------------------------------------------------------------------------
+
+
+@bp.get("/operator/backups")
+@role_required("operator")
+def backups_page() -> ResponseReturnValue:
+    settings = current_app.config
+    archives = backups.list_archives(settings)
+    status = backups.health(settings)
+    snapshots: list[Any] = []
+    snapshot_error = ""
+    if settings["DATA_SNAPSHOT_VOLUMES"]:
+        try:
+            snapshots = backups.list_snapshots(backups.connect(settings))
+        except GatewayError as exc:
+            snapshot_error = exc.user_message
+        except Exception as exc:  # the cloud's configuration may be missing on this host
+            snapshot_error = f"The cloud could not be reached ({exc.__class__.__name__})."
+    return render_template("data/backups.html", archives=archives, health=status,
+                           snapshots=snapshots, snapshot_error=snapshot_error,
+                           format_age=backups.format_age, human=catalog.human_size,
+                           interval=settings["DATA_BACKUP_INTERVAL_HOURS"],
+                           volumes=settings["DATA_SNAPSHOT_VOLUMES"])
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.before_request(_published_host)
+    add_nav(app, "data.browse", "Datasets", role=None, order=30)
+    add_nav(app, "data.backups_page", "Backups", role="operator", order=85)
