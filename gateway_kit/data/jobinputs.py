@@ -37,15 +37,17 @@ from flask import Flask, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from ..errors import GatewayError, NotFound
+from ..db import db
+from ..errors import NotFound
 from ..identity.models import User
+from ..jobs.executors.base import ExecutorError
 from . import catalog, storage
 from .models import Dataset
 
 _SALT = "gateway-kit.data.job-inputs"
 
 
-class DatasetInputError(GatewayError):
+class DatasetInputError(ExecutorError):
     """A dataset input cannot be given to the job (the job fails with this message)."""
 
     status = 422
@@ -147,3 +149,20 @@ def resolve_inputs(app: Flask, session: Session, *, application: Any, values: Ma
         out[inp.name] = resolve_value(app, session, ds, executor=executor, job_id=job_id,
                                       workdir=workdir, input_name=inp.name)
     return out
+
+
+def job_inputs(app: Flask, application: Any, job: Any) -> dict[str, Any]:
+    """The job queue's hook: ``job.inputs`` with dataset inputs resolved for its destination.
+
+    Called by :meth:`gateway_kit.jobs.queue.JobQueue.spec` while the job is STAGING; raising
+    :class:`DatasetInputError` (an ``ExecutorError``) fails the job with its message.
+    """
+    if not any(i.type == "dataset" for i in application.inputs):
+        return dict(job.inputs)
+    from ..jobs.destinations import destinations
+
+    executor = str(destinations(app).options(job.destination).get("executor", "local"))
+    with db.session_scope(app) as session:
+        return resolve_inputs(app, session, application=application, values=job.inputs,
+                              user_id=job.user_id, job_id=job.id, workdir=Path(job.workdir),
+                              executor=executor)

@@ -33,6 +33,7 @@ from flask import Flask
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from ..data.jobinputs import job_inputs
 from ..db import db
 from . import accounting
 from .apps import registry, render_argv
@@ -171,7 +172,8 @@ class JobQueue:
             if isinstance(value, dict) and "filename" in value and not (
                     workdir / "inputs" / value["filename"]).is_file():
                 raise ExecutorError(f"The uploaded file of input {name!r} is missing.")
-        return JobSpec(job_id=job.id, argv=render_argv(application, job.inputs, job.resources),
+        inputs = job_inputs(self.app, application, job)  # dataset ids -> paths (data feature)
+        return JobSpec(job_id=job.id, argv=render_argv(application, inputs, job.resources),
                        workdir=str(workdir), env=dict(application.env), app_id=job.app_id,
                        cpus=int(job.resources["cpus"]), memory_mb=int(job.resources["memory_mb"]),
                        gpus=int(job.resources["gpus"]), walltime=int(job.resources["walltime"]),
