@@ -49,11 +49,15 @@ ACTIVE (boot, start, unshelve, reboot)  running; a power-on after SHUTOFF/SHELVE
                                        user data again (nothing survives a power-off here, so
                                        ``runcmd`` plays the part of the services a real image
                                        would restart)
-SUSPENDED, PAUSED                      the group is stopped with SIGSTOP; resume/unpause: SIGCONT
+SUSPENDED, PAUSED                      its processes are stopped with SIGSTOP; resume: SIGCONT
 SHUTOFF, SHELVED*, REBOOT, ERROR       the group is ended (SIGTERM, 3 s, SIGKILL)
-deleted (``compute.destroy_hooks``)    the group is ended and the address freed; the directory
+deleted (``compute.destroy_hooks``)    its processes are ended and the address freed; the directory
                                        stays until the cloud is reset (for post-mortems)
 =====================================  ==========================================================
+
+An instance's processes are its user script's process group plus every descendant the
+background thread has seen (it walks ``/proc`` each pass), so a program that starts a session of
+its own -- the job runner does -- is still stopped, continued and ended with its instance.
 """
 
 from __future__ import annotations
@@ -251,26 +255,25 @@ class DataPlane:
 
     def _power_off(self, rec: Doc) -> None:
         pgid = rec.get("pgid")
-        if pgid:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGCONT)  # a stopped group cannot act on SIGTERM
-                os.killpg(pgid, signal.SIGTERM)
+        pids = track(rec.get("pids", []), pgid, proc_table())
+        if pgid or pids:
+            _kill_all(pids, pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+            _kill_all(pids, pgid, signal.SIGTERM)
             deadline = time.monotonic() + KILL_GRACE
-            while time.monotonic() < deadline and _group_alive(pgid):
+            while time.monotonic() < deadline and (_group_alive(pgid) or any(
+                    _pid_alive(pid) for pid, _s in pids)):
                 self._reap()
                 time.sleep(0.02)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
+            _kill_all(track(pids, pgid, proc_table()), pgid, signal.SIGKILL)
         self._reap()
-        rec.update(pgid=None, power="off")
+        rec.update(pgid=None, power="off", pids=[])
         if self.cloud.store.get(KIND, rec["id"]) is not None:
             self.cloud.store.put(KIND, rec)
 
     def _signal(self, rec: Doc, sig: signal.Signals, power: str) -> None:
         pgid = rec.get("pgid")
         if pgid and rec.get("power") != power:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
+            _kill_all(track(rec.get("pids", []), pgid, proc_table()), pgid, sig)
             rec["power"] = power
             self.cloud.store.put(KIND, rec)
 
@@ -287,7 +290,14 @@ class DataPlane:
             for doc in self.cloud.store.all(SERVER):
                 self.cloud.settle_now(SERVER, doc)  # may call on_boot / on_destroy
             live = {str(d["id"]): d for d in self.cloud.store.all(SERVER)}
-            for rec in self.cloud.store.all(KIND):
+            records = self.cloud.store.all(KIND)
+            table = proc_table() if any(r.get("pgid") for r in records) else {}
+            for rec in records:
+                if rec.get("pgid") and rec.get("power") == "on":
+                    pids = track(rec.get("pids", []), rec["pgid"], table)
+                    if pids != rec.get("pids"):
+                        rec["pids"] = pids
+                        self.cloud.store.put(KIND, rec)
                 server = live.get(str(rec["id"]))
                 if server is None:
                     self._power_off(rec)
@@ -335,6 +345,58 @@ class DataPlane:
 
     def directory(self, server_id: str) -> Path:
         return self.root / server_id
+
+
+def proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, start time in ticks) of every process (Linux /proc)."""
+    table: dict[int, tuple[int, int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry.name)] = (int(fields[1]), int(fields[19]))
+    return table
+
+
+def track(known: list[list[int]], root: int | None,
+          table: dict[int, tuple[int, int]]) -> list[list[int]]:
+    """The live processes of an instance: those known before (same start time, so not a reused
+    pid), the root, and all their descendants. Processes that start a session of their own (the
+    job runner does) stay tracked because they are still descendants when first seen."""
+    live = {pid for pid, start in known if table.get(pid, (0, -1))[1] == start}
+    if root and root in table:
+        live.add(root)
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _start) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    stack = list(live)
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in live:
+                live.add(child)
+                stack.append(child)
+    return [[pid, table[pid][1]] for pid in sorted(live)]
+
+
+def _kill_all(pids: list[list[int]], pgid: Any, sig: signal.Signals) -> None:
+    if pgid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(int(pgid), sig)
+    for pid, _start in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 def _group_alive(pgid: Any) -> bool:

@@ -1,0 +1,252 @@
+"""``gateway-kit agent``: runs on a burst instance and works for the gateway that launched it.
+
+It reads its configuration (a JSON file the instance's user data wrote: ``gateway``, ``token``,
+``instance``, ``heartbeat``, ``cpus``, ``gpus``, ``memory_mb``, ``workdir``) and then loops:
+
+* **heartbeat** every ``heartbeat`` seconds (the answer lists jobs to cancel and whether to
+  drain), and **renews** its token at half-life, keeping the new one in ``workdir/token``;
+* **takes work** while it has room (``POST /work``), downloads the job's inputs and runs it with
+  :class:`~gateway_kit.jobs.executors.local.LocalExecutor` -- the local executor's own code path
+  (its runner, walltime, memory limit, process groups), on this instance;
+* **streams logs** (``stdout.txt``/``stderr.txt`` chunks at offsets, so a repeat is harmless),
+  and when the job ends **uploads its outputs**, then **reports** the exit status.
+
+It needs nothing of the gateway's configuration: no database, no Flask app. HTTP only, with the
+standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..jobs.executors.base import JobSpec, PollResult
+from ..jobs.executors.local import LocalExecutor
+
+log = logging.getLogger("gateway_kit.burst.agent")
+SKIP = (".gk", "inputs", "tmp")
+
+
+class AgentHTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+@dataclass
+class Client:
+    """The agent API, with the instance's bearer token."""
+
+    base: str
+    token: str
+    timeout: float = 30.0
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                content_type: str = "application/json") -> tuple[int, bytes]:
+        req = urllib.request.Request(self.base.rstrip("/") + "/api/v1/agent" + path, data=body,
+                                     method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        if body is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                return int(resp.status), bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise AgentHTTPError(exc.code, exc.read()[:300].decode("utf-8", "replace")) from exc
+
+    def json(self, method: str, path: str, data: Any = None) -> Any:
+        status, raw = self.request(method, path, json.dumps(data or {}).encode())
+        return json.loads(raw) if status != 204 and raw else None
+
+
+@dataclass
+class Running:
+    job_id: int
+    spec: JobSpec
+    state: dict[str, Any]
+    offsets: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+
+
+class Agent:
+    """One agent (see the module docstring)."""
+
+    def __init__(self, config: dict[str, Any], root: Path) -> None:
+        self.config = config
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        token_file = self.root / "token"
+        token = token_file.read_text().strip() if token_file.exists() else str(config["token"])
+        self.client = Client(str(config["gateway"]), token)
+        self.heartbeat_every = float(config.get("heartbeat", 5.0))
+        self.executor = LocalExecutor("agent", {
+            "max_concurrent": int(config.get("cpus", 1)) or 1,
+            "cpus": int(config.get("cpus", 1)) or 1,
+            "gpus": [str(i) for i in range(int(config.get("gpus", 0)))],
+        }, {"JOBS_DIR": str(self.root / "jobs"), "INSTANCE_PATH": str(self.root)})
+        self.running: dict[int, Running] = {}
+        self.stop = threading.Event()
+        self.draining = False
+        self.token_renew_at = 0.0
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        next_beat = 0.0
+        while not self.stop.is_set():
+            try:
+                if time.monotonic() >= next_beat:
+                    self.heartbeat()
+                    next_beat = time.monotonic() + self.heartbeat_every
+                if not self.draining:
+                    self.take_work()
+                for run in list(self.running.values()):
+                    self.advance(run)
+            except AgentHTTPError as exc:
+                if exc.status == 401:  # revoked: the instance is being deleted
+                    log.error("agent token refused; stopping")
+                    self.cancel_all()
+                    return
+                log.warning("gateway answered %s", exc)
+            except (urllib.error.URLError, OSError) as exc:
+                log.warning("gateway unreachable: %s", exc)
+            self.stop.wait(0.2)
+
+    def heartbeat(self) -> None:
+        answer = self.client.json("POST", "/heartbeat", {"running": sorted(self.running)})
+        self.draining = bool(answer.get("drain"))
+        for job_id in answer.get("cancel", []):
+            run = self.running.get(int(job_id))
+            if run is not None:
+                self.executor.cancel(run.state)
+        expires_in = float(answer.get("token_expires_in", 0))
+        if self.token_renew_at == 0.0:
+            self.token_renew_at = time.monotonic() + expires_in / 2
+        if time.monotonic() >= self.token_renew_at:
+            fresh = self.client.json("POST", "/token")
+            self.client.token = str(fresh["token"])
+            (self.root / "token").write_text(self.client.token)
+            os.chmod(self.root / "token", 0o600)
+            self.token_renew_at = time.monotonic() + float(fresh["expires_in"]) / 2
+
+    def free_cpus(self) -> int:
+        return self.executor.cpus - sum(r.spec.cpus for r in self.running.values())
+
+    def take_work(self) -> None:
+        if self.free_cpus() <= 0:
+            return
+        status, raw = self.client.request("POST", "/work", b"{}")
+        if status == 204 or not raw:
+            return
+        work = json.loads(raw)
+        job_id = int(work["job_id"])
+        spec = dict(work["spec"])
+        workdir = self.root / "jobs" / f"job-{job_id}-{work.get('attempt', 1)}"
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        (workdir / "inputs").mkdir(parents=True)
+        for rel in work.get("inputs", []):
+            quoted = urllib.parse.quote(rel)
+            _s, data = self.client.request("GET", f"/jobs/{job_id}/inputs/{quoted}")
+            target = workdir / "inputs" / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        gateway_dir = str(spec.get("workdir", ""))
+        argv = [a.replace(gateway_dir, str(workdir)) if gateway_dir else a
+                for a in spec["argv"]]
+        job = JobSpec(job_id=job_id, argv=argv, workdir=str(workdir),
+                      env=dict(spec.get("env", {})), cpus=int(spec.get("cpus", 1)),
+                      memory_mb=int(spec.get("memory_mb", 1024)), gpus=int(spec.get("gpus", 0)),
+                      walltime=int(spec.get("walltime", 3600)), app_id=str(spec.get("app_id", "")))
+        try:
+            state = self.executor.submit(job)
+        except Exception as exc:  # report any start failure as the job's, never crash the agent
+            self.client.json("POST", f"/jobs/{job_id}/status", {
+                "state": "FAILED", "exit_code": None, "reason": f"the agent could not start it: "
+                f"{exc}", "started": None, "finished": time.time()})
+            return
+        self.running[job_id] = Running(job_id, job, state)
+        log.info("job %s started in %s", job_id, workdir)
+
+    def stream_logs(self, run: Running) -> None:
+        for stream in ("stdout", "stderr"):
+            path = run.spec.path / f"{stream}.txt"
+            if not path.exists():
+                continue
+            with open(path, "rb") as f:
+                f.seek(run.offsets[stream])
+                while chunk := f.read(256 * 1024):
+                    self.client.request("PUT", f"/jobs/{run.job_id}/logs/{stream}?offset="
+                                        f"{run.offsets[stream]}", chunk,
+                                        "application/octet-stream")
+                    run.offsets[stream] += len(chunk)
+
+    def advance(self, run: Running) -> None:
+        result: PollResult = self.executor.poll(run.state)
+        self.stream_logs(run)
+        if not result.state.terminal:
+            return
+        self.upload_outputs(run)
+        self.client.json("POST", f"/jobs/{run.job_id}/status", {
+            "state": result.state.value, "exit_code": result.exit_code, "reason": result.reason,
+            "started": result.started_at, "finished": result.finished_at})
+        self.executor.release(run.state)
+        del self.running[run.job_id]
+        log.info("job %s ended: %s", run.job_id, result.state.value)
+
+    def upload_outputs(self, run: Running) -> None:
+        root = run.spec.path
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if (not path.is_file() or path.is_symlink() or rel.parts[0] in SKIP
+                    or rel.as_posix() in ("stdout.txt", "stderr.txt")):
+                continue
+            self.client.request("PUT", f"/jobs/{run.job_id}/outputs/"
+                                f"{urllib.parse.quote(rel.as_posix())}", path.read_bytes(),
+                                "application/octet-stream")
+
+    def cancel_all(self) -> None:
+        for run in self.running.values():
+            self.executor.cancel(run.state)
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("gateway", "token", "instance"):
+        if key not in data:
+            raise click.ClickException(f"{path}: the agent configuration lacks {key!r}.")
+    return data
+
+
+@click.command("agent")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False,
+                                                         path_type=Path), required=True,
+              help="The agent's JSON configuration (written by the instance's user data).")
+def agent(config_path: Path) -> None:
+    """Run the burst agent on this instance (pulls and runs the gateway's jobs)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(message)s")
+    config = load_config(config_path)
+    root = Path(str(config.get("workdir", "/var/lib/gateway-kit-agent")))
+    if os.environ.get("INSTANCE_ROOT"):  # the local cloud's data plane: paths under its rootfs
+        root = Path(os.environ["INSTANCE_ROOT"]) / root.relative_to(root.anchor)
+    worker = Agent(config, root)
+
+    def on_term(_sig: int, _frame: Any) -> None:
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    worker.run()
+    worker.cancel_all()

@@ -1,0 +1,228 @@
+"""The agent API (``/api/v1/agent``): what ``gateway-kit agent`` on a burst instance calls.
+
+Authentication is a per-instance bearer token (``gka_...``), not a user's token: it is minted
+when the instance is launched (delivered in its user data), stored hashed, short-lived
+(``BURST_TOKEN_TTL``, renewed by the agent at half-life, each renewal invalidating the previous
+token), and revoked -- the hash is cleared -- when the instance is deleted or declared failed. A
+token resolves to one instance; every job endpoint then also requires that the job is *running
+on that instance*, and answers 404 otherwise, so a token is useless for another instance's work
+or another job's inputs. These endpoints carry the OpenAPI scope ``agent``, which no user token
+can hold.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from ..db import db
+from ..errors import BadRequest, NotFound, Unauthorized, ValidationError
+from ..jobs.models import Job, utcnow
+from .models import LIVE_STATES, BurstInstance, BurstJob
+from .pool import add_share, aware, digest, new_token
+
+bp = Blueprint("burst_agent_api", __name__, url_prefix="/api/v1/agent")
+
+LOG_STREAMS = ("stdout", "stderr")
+#: Paths in a job directory that an agent may never write (the gateway's own records).
+PROTECTED = (".gk", "inputs", "tmp")
+MAX_UPLOAD = 1024 * 1024 * 1024
+
+
+def _doc(summary: str, **kw: Any) -> Any:
+    from ..api.openapi import document
+
+    return document(summary=summary, tags=["agent"], scopes=["agent"], **kw)
+
+
+def current_instance() -> BurstInstance:
+    """The instance whose token authenticates this request; Unauthorized otherwise."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip().startswith("gka_"):
+        raise Unauthorized("An instance agent token is required.")
+    row = db.session.scalars(select(BurstInstance).where(
+        BurstInstance.token_hash == digest(token.strip()))).first()
+    expires = aware(row.token_expires) if row is not None else None
+    if row is None or row.state not in LIVE_STATES or expires is None or expires <= utcnow():
+        raise Unauthorized("This agent token is unknown, expired or revoked.")
+    return row
+
+
+def _running_job(instance: BurstInstance, job_id: int) -> tuple[BurstJob, Job]:
+    bj = db.session.get(BurstJob, job_id)
+    # 404 for "not yours" as for "no such job": a token learns nothing about other jobs.
+    if bj is None or bj.instance_id != instance.id or bj.state != "running":
+        raise NotFound("No such job on this instance.")
+    job = db.session.get(Job, job_id)
+    if job is None:
+        raise NotFound("No such job on this instance.")
+    return bj, job
+
+
+def _safe_rel(rel: str) -> Path:
+    path = Path(rel)
+    if path.is_absolute() or any(p in ("..", "") for p in path.parts) or not path.parts:
+        raise BadRequest("The path must be relative, without '..'.")
+    return path
+
+
+@bp.post("/heartbeat")
+@_doc("Heartbeat of an instance's agent", responses={"200": {"type": "object"}})
+def heartbeat() -> ResponseReturnValue:
+    inst = current_instance()
+    now = utcnow()
+    inst.heartbeat_at = now
+    if inst.state == "booting":
+        inst.state = "ready"
+    mine = list(db.session.scalars(select(BurstJob).where(
+        BurstJob.instance_id == inst.id, BurstJob.state.in_(("assigned", "running")))))
+    cancel = [b.job_id for b in mine if b.cancel_requested and b.state == "running"]
+    expires = aware(inst.token_expires) or now
+    db.session.commit()
+    return jsonify({"instance": inst.id, "state": inst.state, "cancel": cancel,
+                    "drain": inst.state == "draining",
+                    "token_expires_in": max((expires - now).total_seconds(), 0.0)})
+
+
+@bp.post("/token")
+@_doc("Renew the agent token (the old one stops working)",
+      responses={"200": {"type": "object", "properties": {
+          "token": {"type": "string"}, "expires_in": {"type": "number"}}}})
+def renew_token() -> ResponseReturnValue:
+    inst = current_instance()
+    token = new_token()
+    ttl = float(current_app.config["BURST_TOKEN_TTL"])
+    inst.token_hash = digest(token)
+    inst.token_expires = utcnow() + timedelta(seconds=ttl)
+    db.session.commit()
+    return jsonify({"token": token, "expires_in": ttl})
+
+
+@bp.post("/work")
+@_doc("Take the next job assigned to this instance (204: none)",
+      responses={"200": {"type": "object"}, "204": {"description": "No work"}})
+def take_work() -> ResponseReturnValue:
+    inst = current_instance()
+    if inst.state == "draining":
+        return "", 204
+    bj = db.session.scalars(select(BurstJob).where(
+        BurstJob.instance_id == inst.id, BurstJob.state == "assigned",
+        BurstJob.cancel_requested.is_(False)).order_by(BurstJob.job_id)).first()
+    if bj is None:
+        return "", 204
+    job = db.session.get(Job, bj.job_id)
+    if job is None:
+        return "", 204
+    bj.state, bj.started_at = "running", utcnow()
+    inst.idle_since = None
+    workdir = Path(job.workdir)
+    for stream in LOG_STREAMS:  # a requeued job starts its logs afresh
+        (workdir / f"{stream}.txt").write_bytes(b"")
+    inputs = sorted(p.relative_to(workdir / "inputs").as_posix()
+                    for p in (workdir / "inputs").rglob("*") if p.is_file()) \
+        if (workdir / "inputs").is_dir() else []
+    db.session.commit()
+    spec = dict(bj.spec)
+    return jsonify({"job_id": bj.job_id, "spec": spec, "inputs": inputs,
+                    "attempt": bj.requeues + 1})
+
+
+@bp.get("/jobs/<int:job_id>/inputs/<path:rel>")
+@_doc("Download one of the job's staged inputs",
+      responses={"200": {"description": "The file", "content": {
+          "application/octet-stream": {}}}})
+def get_input(job_id: int, rel: str) -> ResponseReturnValue:
+    from flask import send_file
+
+    inst = current_instance()
+    _bj, job = _running_job(inst, job_id)
+    path = Path(job.workdir) / "inputs" / _safe_rel(rel)
+    if not path.is_file() or path.is_symlink():
+        raise NotFound("No such input.")
+    return send_file(path, mimetype="application/octet-stream")
+
+
+@bp.put("/jobs/<int:job_id>/logs/<stream>")
+@_doc("Write a chunk of the job's stdout or stderr at an offset (idempotent)",
+      parameters=[{"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+      responses={"200": {"type": "object"}})
+def put_log(job_id: int, stream: str) -> ResponseReturnValue:
+    inst = current_instance()
+    _bj, job = _running_job(inst, job_id)
+    if stream not in LOG_STREAMS:
+        raise NotFound("No such log.")
+    offset = request.args.get("offset", type=int)
+    if offset is None or offset < 0:
+        raise ValidationError([{"field": "offset", "message": "is required (bytes, >= 0)"}])
+    path = Path(job.workdir) / f"{stream}.txt"
+    data = request.get_data(cache=False)
+    with open(path, "r+b" if path.exists() else "w+b") as f:
+        f.seek(0, os.SEEK_END)
+        if offset > f.tell():
+            raise ValidationError([{"field": "offset", "message": f"is past the end ({f.tell()})"}])
+        f.seek(offset)
+        f.write(data)
+        f.truncate()
+    return jsonify({"size": offset + len(data)})
+
+
+@bp.put("/jobs/<int:job_id>/outputs/<path:rel>")
+@_doc("Upload one output file of the job", responses={"200": {"type": "object"}})
+def put_output(job_id: int, rel: str) -> ResponseReturnValue:
+    inst = current_instance()
+    _bj, job = _running_job(inst, job_id)
+    relpath = _safe_rel(rel)
+    if relpath.parts[0] in PROTECTED or rel in ("stdout.txt", "stderr.txt"):
+        raise BadRequest(f"Outputs cannot be written under {relpath.parts[0]!r}.")
+    if (request.content_length or 0) > MAX_UPLOAD:
+        raise BadRequest("The output is too large.")
+    target = Path(job.workdir) / relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.upload")
+    with open(tmp, "wb") as f:
+        while chunk := request.stream.read(1024 * 1024):
+            f.write(chunk)
+    os.replace(tmp, target)
+    return jsonify({"path": relpath.as_posix(), "size": target.stat().st_size})
+
+
+@bp.post("/jobs/<int:job_id>/status")
+@_doc("Report the job's end (after its outputs were uploaded)",
+      request={"application/json": {"type": "object", "properties": {
+          "state": {"type": "string"}, "exit_code": {"type": ["integer", "null"]},
+          "reason": {"type": "string"}, "started": {"type": ["number", "null"]},
+          "finished": {"type": ["number", "null"]}}}},
+      responses={"200": {"type": "object"}})
+def report_status(job_id: int) -> ResponseReturnValue:
+    inst = current_instance()
+    bj, _job = _running_job(inst, job_id)
+    body = request.get_json(silent=True)
+    terminal = ("COMPLETED", "FAILED", "CANCELED", "TIMED_OUT")
+    if not isinstance(body, dict) or body.get("state") not in terminal:
+        raise ValidationError([{"field": "state", "message": f"must be one of {terminal}"}])
+    bj.result = {"state": body["state"], "exit_code": body.get("exit_code"),
+                 "reason": str(body.get("reason", ""))[:500],
+                 "started": body.get("started"), "finished": body.get("finished")}
+    add_share(bj, inst)
+    bj.state, bj.finished_at, bj.instance_id = "done", utcnow(), None
+    db.session.flush()
+    busy = db.session.scalar(select(BurstJob.job_id).where(
+        BurstJob.instance_id == inst.id, BurstJob.state.in_(("assigned", "running"))).limit(1))
+    if busy is None:
+        inst.idle_since = utcnow()
+    db.session.commit()
+    return jsonify({"job_id": job_id, "state": body["state"]})
+
+
+def init_api(app: Flask) -> None:
+    from ..api.openapi import add_tag
+
+    app.register_blueprint(bp)
+    add_tag(app, "agent", "Burst instance agents (per-instance tokens, scope 'agent').")

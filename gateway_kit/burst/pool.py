@@ -1,0 +1,490 @@
+"""The burst pool, mechanism side: the cloud (through openstacksdk) and the database.
+
+:func:`reconcile` is one pass over a destination's pool. It runs as the worker task
+``burst.reconcile`` and from the executor's ``submit``/``poll`` (at most once a second per
+destination and process). A pass:
+
+1. **syncs** each live instance with its server: a ``launching`` row (recorded *before* the
+   server is created, named ``gk-burst-<destination>-<row id>``) is matched to its server by name
+   or created; an instance whose server went to ERROR, disappeared, never became ACTIVE (or whose
+   agent never reported) within ``BURST_BOOT_TIMEOUT``, or whose agent stopped heartbeating for
+   ``BURST_HEARTBEAT_TIMEOUT`` is **failed**: its token is revoked first (so its agent can no longer
+   report anything), its jobs go back to the queue (at most ``BURST_MAX_REQUEUES`` times, then
+   they FAIL with the reason), and its server is deleted;
+2. **plans** with :func:`gateway_kit.burst.policy.plan` over the waiting jobs, the live
+   instances, the flavors and the project's quota (``get_limits``), then launches, places, records
+   why jobs wait, and deletes idle instances;
+3. **charges** deleted instances: hours since launch x the flavor's SUs per hour, written to the
+   ledger of the destination's ``charge_project`` (a gateway project) when it names one.
+
+Everything lives in the database and the cloud, so a restarted worker carries on where the last
+one stopped (rule 8: each step is recorded before and after it runs).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import CloudError
+from ..jobs.models import Allocation, Job, LedgerEntry, utcnow
+from . import policy
+from .models import LIVE_STATES, BurstInstance, BurstJob
+
+log = logging.getLogger("gateway_kit.burst.pool")
+
+TOKEN_PREFIX = "gka_"
+META_KIND = "gk_burst"
+META_DEST = "gk_destination"
+META_GATEWAY = "gk_gateway"
+META_INSTANCE = "gk_instance"
+TAG = "gateway-kit-burst"
+#: Server statuses on the way to ACTIVE.
+BOOTING = ("BUILD",)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def gateway_id(settings: Mapping[str, Any]) -> str:
+    explicit = str(settings.get("BURST_GATEWAY_ID") or "")
+    if explicit:
+        return explicit
+    return hashlib.sha256(("burst:" + str(settings.get("SECRET_KEY", ""))).encode()).hexdigest()[:12]
+
+
+def agent_url(settings: Mapping[str, Any]) -> str:
+    return str(settings.get("BURST_AGENT_URL") or settings.get("PUBLIC_URL")
+               or "http://127.0.0.1:5000").rstrip("/")
+
+
+# -- the database, without needing an app -------------------------------------------------------
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def sessions(settings: Mapping[str, Any]) -> sessionmaker[Session]:
+    """A session factory for the gateway's database (executors get settings, not the app)."""
+    from ..db import make_engine
+
+    url = str(settings["DATABASE_URL"])
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = make_engine(url)
+    return sessionmaker(bind=_ENGINES[url], expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def pool_lock(settings: Mapping[str, Any], destination: str) -> Iterator[None]:
+    """One reconciler per destination at a time on this host (workers share the lock file)."""
+    root = Path(settings.get("JOBS_DIR") or Path(str(settings["INSTANCE_PATH"])) / "jobs")
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".burst-{destination}.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# -- the cloud ------------------------------------------------------------------------------------
+
+
+class PoolCloud:
+    """The few cloud calls the pool makes, in openstacksdk's vocabulary; errors as CloudError."""
+
+    def __init__(self, cloud: str) -> None:
+        self.cloud = cloud
+        self._conn: Any = None
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            import openstack
+
+            try:
+                self._conn = openstack.connect(cloud=self.cloud)
+            except Exception as exc:  # openstacksdk raises many types; translate them here
+                raise CloudError(f"Cannot connect to cloud {self.cloud!r}: {exc}") from exc
+        return self._conn
+
+    def call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise CloudError(f"Cloud {self.cloud!r}: {what} failed: {exc}") from exc
+
+    def flavors(self, overrides: Mapping[str, Any]) -> list[policy.Flavor]:
+        found = self.call("listing flavors", lambda: list(self.conn.compute.flavors(
+            details=True)))
+        return [policy.make_flavor({"id": f.id, "name": f.name, "vcpus": f.vcpus, "ram": f.ram,
+                                    "extra_specs": f.extra_specs or {}}, overrides)
+                for f in found]
+
+    def quota(self) -> policy.Quota:
+        limits = self.call("reading limits", self.conn.compute.get_limits).absolute
+        return policy.Quota(instances=int(limits.instances), cores=int(limits.total_cores),
+                            ram_mb=int(limits.total_ram),
+                            used_instances=int(limits.instances_used),
+                            used_cores=int(limits.total_cores_used),
+                            used_ram_mb=int(limits.total_ram_used))
+
+    def servers(self, gateway: str) -> dict[str, Any]:
+        """This gateway's burst servers, by id."""
+        found = self.call("listing servers", lambda: list(self.conn.compute.servers(
+            details=True)))
+        return {s.id: s for s in found
+                if (s.metadata or {}).get(META_KIND) == "1"
+                and (s.metadata or {}).get(META_GATEWAY) == gateway}
+
+    def create(self, name: str, flavor_id: str, image: str, network: str, user_data: str,
+               metadata: dict[str, str]) -> Any:
+        def go() -> Any:
+            img = self.conn.image.find_image(image, ignore_missing=False)
+            args: dict[str, Any] = {"name": name, "flavor_id": flavor_id, "image_id": img.id,
+                                    "metadata": metadata, "tags": [TAG],
+                                    "user_data": base64.b64encode(user_data.encode()).decode()}
+            if network:
+                net = self.conn.network.find_network(network, ignore_missing=False)
+                args["networks"] = [{"uuid": net.id}]
+            else:
+                args["networks"] = "auto"
+            return self.conn.compute.create_server(**args)
+
+        return self.call(f"creating server {name}", go)
+
+    def delete(self, server_id: str) -> None:
+        self.call(f"deleting server {server_id}",
+                  lambda: self.conn.compute.delete_server(server_id, ignore_missing=True))
+
+
+# -- user data ------------------------------------------------------------------------------------
+
+
+def template_path() -> Path:
+    return Path(__file__).resolve().parents[2] / "deploy" / "cloud-init" / "burst-agent.yaml.j2"
+
+
+def render_user_data(settings: Mapping[str, Any], row: BurstInstance, token: str) -> str:
+    import jinja2
+
+    path = template_path()
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(path.parent)),
+                             autoescape=False, keep_trailing_newline=True)
+    config = {"gateway": agent_url(settings), "token": token, "instance": row.id,
+              "heartbeat": float(settings.get("BURST_HEARTBEAT_INTERVAL", 5.0)),
+              "cpus": row.vcpus, "gpus": row.gpus, "memory_mb": row.ram_mb,
+              "workdir": "/var/lib/gateway-kit-agent"}
+    return env.get_template(path.name).render(
+        name=row.name, destination=row.destination, agent_config=json.dumps(config),
+        install=str(settings.get("BURST_AGENT_INSTALL", "pip install gateway-kit")))
+
+
+# -- the pool ---------------------------------------------------------------------------------
+
+
+class Pool:
+    """One destination's pool (see the module docstring)."""
+
+    def __init__(self, destination: str, options: Mapping[str, Any],
+                 settings: Mapping[str, Any]) -> None:
+        self.destination = destination
+        self.options = dict(options)
+        self.settings = settings
+        self.policy = policy.PoolPolicy.from_options(options)
+        self.cloud = PoolCloud(str(options.get("cloud") or settings.get("BURST_CLOUD", "local")))
+        self.gateway = gateway_id(settings)
+        self.sessions = sessions(settings)
+        self._flavors: list[policy.Flavor] | None = None
+
+    def setting(self, key: str, default: float) -> float:
+        return float(self.settings.get(key, default))
+
+    def flavors(self) -> list[policy.Flavor]:
+        if self._flavors is None:
+            self._flavors = self.cloud.flavors(dict(self.options.get("flavor_su_per_hour", {})))
+        return self._flavors
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        with pool_lock(self.settings, self.destination), self.sessions() as session:
+            self._launch_pending(session)
+            servers = self.cloud.servers(self.gateway)
+            self._sync(session, servers)
+            self._schedule(session)
+
+    def live(self, session: Session) -> list[BurstInstance]:
+        return list(session.scalars(select(BurstInstance).where(
+            BurstInstance.destination == self.destination,
+            BurstInstance.state.in_(LIVE_STATES)).order_by(BurstInstance.id)))
+
+    def _launch_pending(self, session: Session) -> None:
+        """Create the servers of rows recorded as ``launching`` (a crash may have left some)."""
+        for row in self.live(session):
+            if row.state == "launching":
+                self._create_server(session, row)
+
+    def _create_server(self, session: Session, row: BurstInstance) -> None:
+        existing = [s for s in self.cloud.servers(self.gateway).values() if s.name == row.name]
+        if existing:  # created before a crash: adopt it
+            row.server_id = existing[0].id
+        else:
+            token = new_token()
+            row.token_hash = digest(token)
+            # The first token must outlive the boot; renewals then give BURST_TOKEN_TTL.
+            row.token_expires = utcnow() + timedelta(
+                seconds=self.setting("BURST_BOOT_TIMEOUT", 900) + self.setting(
+                    "BURST_TOKEN_TTL", 600))
+            session.commit()
+            flavor = next((f for f in self.flavors() if f.name == row.flavor), None)
+            if flavor is None:
+                self._fail(session, row, f"flavor {row.flavor} no longer exists")
+                return
+            metadata = {META_KIND: "1", META_DEST: self.destination, META_GATEWAY: self.gateway,
+                        META_INSTANCE: str(row.id)}
+            image = str(self.options.get("image") or self.settings.get("BURST_IMAGE"))
+            network = str(self.options.get("network") or self.settings.get("BURST_NETWORK", ""))
+            try:
+                server = self.cloud.create(row.name, flavor.id, image, network,
+                                           render_user_data(self.settings, row, token), metadata)
+            except CloudError as exc:
+                self._fail(session, row, exc.user_message)
+                return
+            row.server_id = server.id
+        row.state = "booting"
+        session.commit()
+
+    def _sync(self, session: Session, servers: Mapping[str, Any]) -> None:
+        now = utcnow()
+        boot_timeout = timedelta(seconds=self.setting("BURST_BOOT_TIMEOUT", 900))
+        silent = timedelta(seconds=self.setting("BURST_HEARTBEAT_TIMEOUT", 60))
+        for row in self.live(session):
+            if row.state == "launching":
+                continue
+            server = servers.get(row.server_id or "")
+            if server is None:
+                self._fail(session, row, "its server disappeared from the cloud")
+                continue
+            if server.status == "ERROR":
+                fault = (server.fault or {}).get("message", "") if isinstance(
+                    server.fault, dict) else ""
+                self._fail(session, row, "its server went into ERROR" + (f": {fault}" if fault
+                                                                         else ""))
+                continue
+            if server.status == "ACTIVE" and row.active_at is None:
+                row.active_at = now
+                row.address = str(getattr(server, "private_v4", "") or server.access_ipv4 or "")
+            created = aware(row.created_at) or now
+            if row.state == "booting" and now - created > boot_timeout:
+                self._fail(session, row, (
+                    f"its server never became ACTIVE within {boot_timeout.total_seconds():g} s"
+                    if server.status in BOOTING else
+                    f"its agent never reported within {boot_timeout.total_seconds():g} s"))
+                continue
+            beat = aware(row.heartbeat_at)
+            if row.state in ("ready", "draining") and beat is not None and now - beat > silent:
+                self._fail(session, row, f"its agent sent no heartbeat for "
+                                         f"{(now - beat).total_seconds():.0f} s")
+                continue
+        session.commit()
+
+    def _schedule(self, session: Session) -> None:
+        now = utcnow()
+        rows = self.live(session)
+        jobs = list(session.scalars(select(BurstJob).where(
+            BurstJob.destination == self.destination,
+            BurstJob.state.in_(("waiting", "assigned", "running"))).order_by(BurstJob.job_id)))
+        for bj in jobs:
+            if bj.cancel_requested and bj.state in ("waiting", "assigned"):
+                self._finish_job(session, bj, "CANCELED", "canceled before it started")
+        jobs = [b for b in jobs if b.state in ("waiting", "assigned", "running")]
+        by_instance: dict[int, list[policy.Need]] = {}
+        for bj in jobs:
+            if bj.instance_id is not None:
+                by_instance.setdefault(bj.instance_id, []).append(need_of(bj))
+        instances = []
+        for row in rows:
+            flavor = policy.Flavor(row.flavor, row.vcpus, row.ram_mb, row.gpus, row.su_per_hour)
+            state = {"launching": "booting"}.get(row.state, row.state)
+            idle = aware(row.idle_since)
+            instances.append(policy.Instance(
+                key=row.id, flavor=flavor, state=state, jobs=by_instance.get(row.id, []),
+                idle_since=idle.timestamp() if idle and not by_instance.get(row.id) else None))
+        waiting = [need_of(b) for b in jobs if b.state == "waiting"]
+        try:
+            quota = self.cloud.quota()
+            flavors = self.flavors()
+        except CloudError as exc:
+            for bj in jobs:
+                if bj.state == "waiting":
+                    bj.wait_reason = f"the cloud cannot be reached: {exc.user_message}"
+            session.commit()
+            return
+        plan = policy.plan(self.policy, flavors, instances, waiting, quota, now.timestamp())
+        new_rows: dict[Any, BurstInstance] = {}
+        for key, flavor in plan.launch:
+            row = BurstInstance(destination=self.destination, flavor=flavor.name,
+                                vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, gpus=flavor.gpus,
+                                su_per_hour=flavor.su_per_hour, state="launching", reason="",
+                                address="", created_at=now, idle_since=now, su_charged=0.0,
+                                settled=False, name="")
+            session.add(row)
+            session.flush()
+            row.name = f"gk-burst-{self.destination}-{row.id}"
+            new_rows[key] = row
+        session.commit()  # recorded before the servers exist: a crash leaves "launching" rows
+        by_id = {b.job_id: b for b in jobs}
+        for job_id, home in plan.place.items():
+            row = new_rows.get(home) or next(r for r in rows if r.id == home)
+            bj = by_id[job_id]
+            bj.state, bj.instance_id, bj.wait_reason = "assigned", row.id, ""
+            bj.instance_name, bj.flavor, bj.assigned_at = row.name, row.flavor, now
+            row.idle_since = None
+        for job_id, why in plan.wait.items():
+            by_id[job_id].wait_reason = why
+        for job_id, why in plan.reject.items():
+            self._finish_job(session, by_id[job_id], "FAILED", why)
+        session.commit()
+        for row in new_rows.values():
+            self._create_server(session, row)
+        for key in plan.retire:
+            row = next(r for r in rows if r.id == key)
+            self.delete_instance(session, row, "idle for the pool's idle timeout"
+                                 if row.state != "draining" else "drained")
+
+    # -- instance endings -----------------------------------------------------------------
+
+    def _fail(self, session: Session, row: BurstInstance, reason: str) -> None:
+        """Revoke, requeue its jobs, delete its server (see the module docstring)."""
+        log.warning("burst instance %s (%s) failed: %s", row.name, row.server_id, reason)
+        row.state, row.reason = "failed", reason
+        row.token_hash = None  # first: its agent can report nothing from now on
+        session.commit()
+        limit = int(self.settings.get("BURST_MAX_REQUEUES", 2))
+        for bj in session.scalars(select(BurstJob).where(
+                BurstJob.instance_id == row.id, BurstJob.state.in_(("assigned", "running")))):
+            self._share(bj, row)
+            if bj.cancel_requested:
+                self._finish_job(session, bj, "CANCELED", "canceled")
+            elif bj.requeues >= limit:
+                self._finish_job(session, bj, "FAILED", f"instance {row.name} {reason}; the job "
+                                 f"was requeued {bj.requeues} times, which is the limit")
+            else:
+                bj.state, bj.instance_id, bj.requeues = "waiting", None, bj.requeues + 1
+                bj.started_at = None
+                bj.wait_reason = f"requeued: instance {row.name} {reason}"
+        session.commit()
+        self._delete_server(session, row)
+
+    def delete_instance(self, session: Session, row: BurstInstance, reason: str) -> None:
+        row.state, row.reason, row.token_hash = "deleting", reason, None
+        session.commit()
+        self._delete_server(session, row)
+
+    def _delete_server(self, session: Session, row: BurstInstance) -> None:
+        if row.server_id:
+            try:
+                self.cloud.delete(row.server_id)
+            except CloudError as exc:  # tried again by clean-orphans; charged meanwhile
+                log.warning("burst instance %s: %s", row.name, exc.log_message)
+        if row.state != "failed":
+            row.state = "deleted"
+        row.deleted_at = utcnow()
+        self.settle(session, row)
+
+    def settle(self, session: Session, row: BurstInstance) -> None:
+        """Charge the instance's lifetime to the destination's project (once)."""
+        if row.settled:
+            return
+        end = aware(row.deleted_at) or utcnow()
+        start = aware(row.created_at) or end
+        amount = round(max((end - start).total_seconds(), 0) / 3600 * row.su_per_hour, 6)
+        row.su_charged, row.charged_until, row.settled = amount, end, True
+        project = self._charge_project(session)
+        if project is not None and amount > 0:
+            alloc = session.scalars(select(Allocation).where(
+                Allocation.project_id == project)).first()
+            if alloc is not None:
+                alloc.su_used += amount
+                alloc.updated_at = utcnow()
+            session.add(LedgerEntry(project_id=project, kind="charge", amount=-amount,
+                                    note=f"burst instance {row.name} ({row.flavor}, "
+                                    f"{(end - start).total_seconds() / 3600:.3f} h) on "
+                                    f"{self.destination}"))
+        session.commit()
+
+    def _charge_project(self, session: Session) -> int | None:
+        from ..identity.models import Project
+
+        name = str(self.options.get("charge_project", ""))
+        if not name:
+            return None
+        found: int | None = session.scalar(select(Project.id).where(Project.name == name))
+        return found
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def _share(self, bj: BurstJob, row: BurstInstance) -> None:
+        add_share(bj, row)
+
+    def _finish_job(self, session: Session, bj: BurstJob, state: str, reason: str) -> None:
+        now = time.time()
+        bj.state = "done"
+        bj.result = {"state": state, "exit_code": None, "reason": reason,
+                     "started": aware(bj.started_at).timestamp() if bj.started_at else None,
+                     "finished": now}
+        bj.finished_at = utcnow()
+        bj.instance_id = None
+
+
+def add_share(bj: BurstJob, row: BurstInstance) -> None:
+    """Add the job's share of ``row``'s SUs for the time it ran there (by its CPU or GPU
+    fraction of the flavor, whichever is larger)."""
+    start = aware(bj.started_at) or aware(bj.assigned_at)
+    if start is None:
+        return
+    seconds = max((utcnow() - start).total_seconds(), 0.0)
+    spec = bj.spec or {}
+    fraction = max(int(spec.get("cpus", 1)) / max(row.vcpus, 1),
+                   int(spec.get("gpus", 0)) / row.gpus if row.gpus else 0.0)
+    bj.su_share = round(bj.su_share + seconds / 3600 * row.su_per_hour * min(fraction, 1.0), 6)
+
+
+def need_of(bj: BurstJob) -> policy.Need:
+    spec = bj.spec or {}
+    return policy.Need(key=bj.job_id, cpus=int(spec.get("cpus", 1)),
+                       memory_mb=int(spec.get("memory_mb", 0)), gpus=int(spec.get("gpus", 0)))
+
+
+def job_panel(session: Session, job: Job) -> dict[str, Any] | None:
+    """What the job page shows for a burst job: instance, flavor, cost, why it waits."""
+    bj = session.get(BurstJob, job.id)
+    return bj.to_json() if bj is not None else None
