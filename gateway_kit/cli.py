@@ -28,6 +28,8 @@ COMMAND_GROUPS: list[str] = [
     "gateway_kit.slurm.cli:slurm",
     "gateway_kit.identity.devprovider.cli:devidp",
     "gateway_kit.certs.cli:certs",
+    "gateway_kit.burst.feature:burst_cli",
+    "gateway_kit.burst.agent:agent",
     "gateway_kit.data.cli:datasets",
     "gateway_kit.hosting.cli:deploy",
     "gateway_kit.hosting.cli:vm",

@@ -10,6 +10,7 @@ FEATURES: list[str] = [
     "gateway_kit.observability",
     "gateway_kit.identity.feature",
     "gateway_kit.jobs.feature",
+    "gateway_kit.burst.feature",
     "gateway_kit.certs.feature",
     "gateway_kit.data.feature",
 ]

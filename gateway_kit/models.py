@@ -13,6 +13,7 @@ MODEL_MODULES = [
     "gateway_kit.jobs.models",
     "gateway_kit.hosting.models",
     "gateway_kit.certs.models",
+    "gateway_kit.burst.models",
     "gateway_kit.data.models",
 ]
 

@@ -94,6 +94,7 @@ SETTING_MODULES: list[str] = [
     "gateway_kit.slurm.settings",
     "gateway_kit.hosting.settings",
     "gateway_kit.certs.settings",
+    "gateway_kit.burst.settings",
     "gateway_kit.data.settings",
 ]
 
