@@ -61,6 +61,17 @@ INCLUDE: list[str] = [
     _F + "network.v2.test_security_group",
     _F + "network.v2.test_security_group_rule",
     _F + "cloud.test_compute",
+    _F + "cloud.test_network",
+    _F + "cloud.test_block_storage",
+    _F + "cloud.test_image",
+    _F + "cloud.test_inventory",
+    _F + "compute.v2.test_image",
+    _F + "compute.v2.test_extension",
+    _F + "block_storage.v3.test_quota_set",
+    _F + "block_storage.v3.test_availability_zone",
+    _F + "network.v2.test_quota",
+    _F + "network.v2.test_extension",
+    _F + "image.v2.test_schema",
 ]
 
 #: Test id regex (matched against ``module.Class.test``) -> why it is excluded.

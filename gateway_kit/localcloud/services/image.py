@@ -368,10 +368,25 @@ def image_action(image_id: str, action: str) -> Response:
 @bp.get("/v2/schemas/<name>")
 def schema(name: str) -> Response:
     require_token()
+    if name in ("member", "members"):
+        member = {"name": "member", "properties": {k: {"type": "string"} for k in (
+            "created_at", "updated_at", "image_id", "member_id", "schema", "status")}}
+        if name == "member":
+            return json_response(member)
+        return json_response({"name": "members", "properties": {
+            "members": {"type": "array", "items": member}, "schema": {"type": "string"}},
+            "links": [{"rel": "describedby", "href": "{schema}"}]})
     if name not in ("image", "images"):
         raise ApiError(404, f"Schema {name} not found")
-    return json_response({"name": name, "properties": {k: {} for k in _CORE},
-                          "additionalProperties": {"type": "string"}})
+    image = {"name": "image", "properties": {k: {} for k in _CORE},
+             "additionalProperties": {"type": "string"}}
+    if name == "image":
+        return json_response(image)
+    return json_response({"name": "images", "properties": {
+        "images": {"type": "array", "items": image}, "schema": {"type": "string"},
+        "first": {"type": "string"}, "next": {"type": "string"}},
+        "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
+                  {"rel": "describedby", "href": "{schema}"}]})
 
 
 def seed(cloud: LocalCloud, data: dict[str, Any]) -> None:

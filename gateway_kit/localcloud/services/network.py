@@ -78,6 +78,7 @@ EXTENSIONS = (
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode"),
     ("stateful-security-group", "Stateful security group"),
     ("tag-creation", "Tag creation extension"),
+    ("extraroute", "Neutron Extra Route"),
 )
 
 
@@ -779,12 +780,54 @@ def _gateway_info(cloud: LocalCloud, info: dict[str, Any] | None,
         raise ApiError(400, f"Bad router request: Network {net['id']} is not an external "
                             "network.", "BadRequest")
     ips = []
-    for sub in cloud.store.find(SUBNET, lambda s: s["network_id"] == net["id"]):
-        if sub["ip_version"] == 4:
-            ips.append({"subnet_id": sub["id"], "ip_address": _allocate_ip(cloud, sub)})
-            break
+    subnets = {s["id"]: s for s in cloud.store.find_eq(SUBNET, network_id=net["id"])}
+    for want in info.get("external_fixed_ips") or []:
+        sub = subnets.get(want.get("subnet_id", ""))
+        if sub is None and want.get("ip_address"):
+            sub = next((s for s in subnets.values() if ipaddress.ip_address(want["ip_address"])
+                        in ipaddress.ip_network(s["cidr"])), None)
+        if sub is None:
+            raise ApiError(400, f"Bad router request: subnet {want.get('subnet_id')} is not on "
+                                f"external network {net['id']}.", "BadRequest")
+        ips.append({"subnet_id": sub["id"],
+                    "ip_address": _allocate_ip(cloud, sub, want.get("ip_address"))})
+    if not ips:
+        for sub in subnets.values():
+            if sub["ip_version"] == 4:
+                ips.append({"subnet_id": sub["id"], "ip_address": _allocate_ip(cloud, sub)})
+                break
+    # Like Neutron, the gateway is a real port owned by no project (admins see it).
+    create_port(cloud, "", net["id"], device_id=router_id,
+                device_owner="network:router_gateway", fixed_ips=ips, security_groups=[])
     return {"network_id": net["id"], "enable_snat": info.get("enable_snat", True),
             "external_fixed_ips": ips}
+
+
+def _drop_gateway(cloud: LocalCloud, router_id: str) -> None:
+    for port in cloud.store.find_eq(PORT, device_id=router_id,
+                                    device_owner="network:router_gateway"):
+        cloud.delete(PORT, port["id"])
+
+
+def _validate_routes(cloud: LocalCloud, router: Doc, routes: Any) -> None:
+    if not isinstance(routes, list):
+        raise ApiError(400, "Invalid input for routes.", "HTTPBadRequest")
+    cidrs = []
+    for port in cloud.store.find_eq(PORT, device_id=router["id"]):
+        for ip in port["fixed_ips"]:
+            sub = cloud.store.get(SUBNET, ip["subnet_id"])
+            if sub is not None:
+                cidrs.append(ipaddress.ip_network(sub["cidr"]))
+    for route in routes:
+        try:
+            hop = ipaddress.ip_address(route["nexthop"])
+            ipaddress.ip_network(route["destination"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ApiError(400, f"Invalid input for routes. Reason: {route} is not a valid "
+                                "route.", "HTTPBadRequest") from exc
+        if not any(hop in c for c in cidrs if c.version == hop.version):
+            raise ApiError(400, f"Invalid format for routes: {routes}, the nexthop is not "
+                                "connected with router", "InvalidRoutes")
 
 
 def _create_router(body: dict[str, Any], auth: AuthContext) -> Doc:
@@ -814,8 +857,11 @@ def new_router(cloud: LocalCloud, project: str, body: dict[str, Any]) -> Doc:
 
 
 def _update_router(doc: Doc, body: dict[str, Any], auth: AuthContext) -> Doc:
+    if "routes" in body:
+        _validate_routes(current_cloud(), doc, body["routes"])
     if "external_gateway_info" in body:
         doc["external_gateway_info"] = None
+        _drop_gateway(current_cloud(), doc["id"])
         current_cloud().put(ROUTER, doc)
         doc["external_gateway_info"] = _gateway_info(current_cloud(),
                                                      body["external_gateway_info"], doc["id"])
@@ -830,6 +876,7 @@ def _delete_router(doc: Doc, auth: AuthContext) -> None:
     for fip in cloud.store.find(FIP, lambda f: f.get("router_id") == doc["id"]):
         raise ApiError(409, f"Router {doc['id']} still has floating IP {fip['id']} "
                             "associated", "RouterInUse")
+    _drop_gateway(cloud, doc["id"])
 
 
 def add_interface(cloud: LocalCloud, router: Doc, project: str, subnet_id: str | None,
