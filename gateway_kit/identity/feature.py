@@ -19,7 +19,8 @@ from .views import init_views
 
 
 def init_app(app: Flask) -> None:
-    if app.config["ENV"] == "production":
+    # Secure cookies everywhere but plain-HTTP loopback development and tests.
+    if app.config["ENV"] == "production" or app.config["PUBLIC_URL"].startswith("https://"):
         app.config["SESSION_COOKIE_SECURE"] = True
     oauth = OAuth(app)
     providers = build_providers(app.config["IDENTITY_PROVIDERS"])

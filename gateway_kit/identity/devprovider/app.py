@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo, UserInfoEndpoint
@@ -64,6 +64,20 @@ def _same_loopback_uri(registered: str, candidate: str) -> bool:
         return False
     return (r.scheme, r.hostname, r.path, r.query) == (c.scheme, c.hostname, c.path, c.query) \
         and r.fragment == c.fragment == ""
+
+
+class StrictS256(CodeChallenge):  # type: ignore[misc]
+    """PKCE with S256 for every client, confidential ones included (Authlib only forces public ones).
+
+    The provider exists to test relying parties, so it refuses what a careful provider may refuse.
+    """
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge") or data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("PKCE is required: send code_challenge with "
+                                      "code_challenge_method=S256.")
+        super().validate_code_challenge(grant, redirect_uri)
 
 
 class DevClient(ClientMixin):  # type: ignore[misc]
@@ -324,7 +338,7 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
 
     server = AuthorizationServer(app, query_client=lambda cid: store.clients.get(cid),
                                  save_token=save_token)
-    server.register_grant(CodeGrant, [CodeChallenge(required=True), DevOpenIDCode(require_nonce=True)])
+    server.register_grant(CodeGrant, [StrictS256(required=True), DevOpenIDCode(require_nonce=True)])
     protector = ResourceProtector()
     protector.register_token_validator(DevBearer())
     server.register_endpoint(DevUserInfo(resource_protector=protector))
