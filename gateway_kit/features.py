@@ -13,4 +13,5 @@ FEATURES: list[str] = [
     "gateway_kit.burst.feature",
     "gateway_kit.certs.feature",
     "gateway_kit.data.feature",
+    "gateway_kit.hosting.feature",
 ]
