@@ -61,9 +61,12 @@ def reserve(session: Session, project: Project, amount: float) -> None:
 
 
 def settle(session: Session, job: Job, charged: float) -> None:
-    """Replace ``job``'s reservation with its real charge and write the ledger entry."""
+    """Replace ``job``'s reservation with its real charge and write the ledger entry.
+
+    Called inside the transaction that moves the job to its terminal state (and sets
+    ``su_charged``), so the balance and the job never disagree.
+    """
     if job.project_id is None:
-        job.su_charged = charged
         return
     session.execute(
         update(Allocation).where(Allocation.project_id == job.project_id)
@@ -76,7 +79,6 @@ def settle(session: Session, job: Job, charged: float) -> None:
         session.add(LedgerEntry(project_id=job.project_id, job_id=job.id, user_id=job.user_id,
                                 kind="charge", amount=-charged,
                                 note=f"job {job.id} ({job.app_id}) on {job.destination}"))
-    job.su_charged = charged
 
 
 def set_allocation(session: Session, project: Project, amount: float, actor: User | None,

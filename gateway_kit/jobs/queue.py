@@ -236,12 +236,11 @@ class JobQueue:
                                           (JobState.FAILED, JobState.CANCELED)):
             new = JobState.FAILED
         ok = transition(session, job, new, result.reason, self.worker_id,
+                        also=lambda: accounting.settle(session, job, charge),
                         exit_code=result.exit_code, started_at=started, finished_at=finished,
-                        claimed_by=None, lease_until=None)
+                        claimed_by=None, lease_until=None, su_charged=charge)
         if not ok:
             return
-        accounting.settle(session, job, charge)
-        session.commit()
         if job.executor_state:
             try:
                 destinations(self.app).executor(job.destination).release(job.executor_state)

@@ -11,7 +11,7 @@ import fnmatch
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,10 +267,12 @@ def submit_resubmission(session: Session, user: User, job: Job, sub: Submission)
 
 
 def transition(session: Session, job: Job, new: JobState, message: str = "",
-               worker: str | None = None, **changes: Any) -> bool:
+               worker: str | None = None, also: Callable[[], None] | None = None,
+               **changes: Any) -> bool:
     """Move ``job`` to ``new`` if nobody changed it meanwhile (compare-and-set on ``version``).
 
-    Records the event and commits. Returns False (and changes nothing) when another writer got
+    Records the event, runs ``also`` (more writes for the same transaction) and commits.
+    Returns False (and changes nothing) when another writer got
     there first; the caller reloads and decides again.
     """
     old = JobState(job.state)
@@ -286,6 +288,8 @@ def transition(session: Session, job: Job, new: JobState, message: str = "",
         return False
     session.add(JobEvent(job_id=job.id, from_state=old.value, to_state=new.value,
                          message=message, worker=worker))
+    if also is not None:
+        also()
     session.commit()
     session.refresh(job)
     return True
@@ -308,9 +312,8 @@ def cancel(session: Session, user: User, job: Job) -> Job:
                            "cancel.")
         if state is JobState.QUEUED:
             if transition(session, job, JobState.CANCELED, f"canceled by {user.username}",
-                          finished_at=utcnow()):
-                accounting.settle(session, job, 0.0)
-                session.commit()
+                          also=lambda: accounting.settle(session, job, 0.0), su_charged=0.0,
+                          finished_at=utcnow(), claimed_by=None, lease_until=None):
                 return job
             continue
         if job.cancel_requested:

@@ -32,7 +32,7 @@ class TestLocalContract(ExecutorContract):
 
 def test_entry_point_resolves_local_and_unknown_names_list_choices() -> None:
     assert load_executor_class("local") is LocalExecutor
-    with pytest.raises(Exception, match="unknown executor 'nope'.*local"):
+    with pytest.raises(Exception, match=r"unknown executor 'nope'.*local"):
         load_executor_class("nope")
 
 
@@ -89,7 +89,7 @@ def test_jobs_do_not_see_the_gateways_secrets(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("GATEWAY_KIT_SECRET_KEY", "top-secret")
     ex = LocalExecutor("local", {}, settings(tmp_path))
     code = "import json, os; json.dump(dict(os.environ), open('env.json', 'w'))"
-    wd, result = _run(ex, tmp_path, "env", code)
+    wd, _ = _run(ex, tmp_path, "env", code)
     env = json.loads((wd / "env.json").read_text())
     assert "GATEWAY_KIT_SECRET_KEY" not in env and "top-secret" not in json.dumps(env)
     assert env["HOME"] == str(wd) and env["OMP_NUM_THREADS"] == "1"

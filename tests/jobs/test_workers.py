@@ -1,0 +1,151 @@
+"""Real ``gateway-kit worker`` processes on one queue: no job runs twice, and a worker killed with
+SIGKILL mid-job has its job recovered by another. On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from gateway_kit.db import db
+from gateway_kit.jobs.models import Job, JobEvent
+from gateway_kit.jobs.service import Submission, submit
+
+from ..conftest import make_user
+from .conftest import jobs_settings, make_jobs_app, seed_project
+
+COUNT_APP = """
+[[application]]
+id = "count"
+version = "1"
+command = ["{python}", "-c", "import os, sys, time; open(sys.argv[1], 'a').write(os.environ['GK_JOB_ID'] + chr(10)); time.sleep(0.2)", "{log}"]
+"""
+
+
+class Workers:
+    def __init__(self, tmp_path: Path, database_url: str) -> None:
+        self.tmp_path = tmp_path
+        self.runs = tmp_path / "runs.log"
+        extra = tmp_path / "extra-apps"
+        extra.mkdir()
+        (extra / "count.toml").write_text(
+            COUNT_APP.replace("{python}", sys.executable).replace("{log}", str(self.runs)))
+        settings = jobs_settings(tmp_path, DATABASE_URL=database_url, JOBS_LEASE_SECONDS=2.0)
+        settings["JOBS_APPLICATION_FILES"] = [*settings["JOBS_APPLICATION_FILES"], str(extra)]
+        self.settings = settings
+        self.app = make_jobs_app(tmp_path, **{k: v for k, v in settings.items()})
+        self.user = make_user(self.app, "alice")
+        seed_project(self.app, "astro", [self.user], 1000.0)
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
+        # The instance folder is ./instance of the working directory (see app.default_instance_path).
+        env["GATEWAY_KIT_ENV"] = "testing"
+        for key, value in self.settings.items():
+            env[f"GATEWAY_KIT_{key}"] = value if isinstance(value, str) else json.dumps(value)
+        return env
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        log = open(self.tmp_path / f"{name}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "gateway_kit", "worker"], env=self.env(),
+                                stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp_path)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def submit(self, app_id: str, **inputs: Any) -> int:
+        with self.app.app_context():
+            user = db.session.merge(self.user)
+            job, _ = submit(db.session, user, Submission(application=app_id, inputs=inputs))
+            return job.id
+
+    def jobs(self) -> list[Job]:
+        with db.session_scope(self.app) as s:
+            rows = list(s.scalars(select(Job).order_by(Job.id)))
+            for r in rows:
+                s.expunge(r)
+            return rows
+
+    def wait(self, what: Callable[[list[Job]], bool], timeout: float = 40) -> list[Job]:
+        deadline = time.monotonic() + timeout
+        while True:
+            jobs = self.jobs()
+            if what(jobs):
+                return jobs
+            if time.monotonic() > deadline:
+                logs = "\n".join(p.read_text()[-2000:] for p in self.tmp_path.glob("w*.log"))
+                raise AssertionError(f"timed out: {[(j.id, j.state) for j in jobs]}\n{logs}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture()
+def workers(tmp_path: Path, database_url: str) -> Iterator[Workers]:
+    w = Workers(tmp_path, database_url)
+    try:
+        yield w
+    finally:
+        w.stop()
+        db.engine(w.app).dispose()
+
+
+def test_two_workers_never_run_a_job_twice(workers: Workers) -> None:
+    ids = [workers.submit("count") for _ in range(16)]
+    workers.start("w1")
+    workers.start("w2")
+    jobs = workers.wait(lambda js: all(j.state == "COMPLETED" for j in js))
+    assert [j.id for j in jobs] == ids
+    runs = workers.runs.read_text().split()
+    assert sorted(map(int, runs)) == ids, "a job ran twice or not at all"
+    with db.session_scope(workers.app) as s:
+        claimers = {e.worker for e in s.scalars(select(JobEvent).where(JobEvent.to_state == "STAGING"))}
+    assert len(claimers) == 2, "both workers should have taken part"
+
+
+def test_sigkilled_worker_has_its_running_job_recovered(workers: Workers) -> None:
+    job_id = workers.submit("sleep", seconds=4)
+    first = workers.start("w1")
+    workers.wait(lambda js: js[0].state == "RUNNING", timeout=30)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    workers.start("w2")
+    (job,) = workers.wait(lambda js: js[0].state in ("COMPLETED", "FAILED"), timeout=40)
+    assert job.state == "COMPLETED", job.state_reason
+    out = (Path(job.workdir) / "stdout.txt").read_text()
+    assert out.count("second 1 of 4") == 1 and "done" in out  # it ran once, to the end
+    with db.session_scope(workers.app) as s:
+        messages = [e.message for e in s.scalars(select(JobEvent).where(JobEvent.job_id == job_id))]
+    assert any("recovered from worker" in m for m in messages), messages
+    assert job.su_charged is not None and job.su_charged > 0
+
+
+def test_sigkilled_worker_with_queued_work_loses_nothing(workers: Workers) -> None:
+    ids = [workers.submit("count") for _ in range(6)]
+    first = workers.start("w1")
+    workers.wait(lambda js: any(j.state != "QUEUED" for j in js), timeout=30)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    workers.start("w2")
+    jobs = workers.wait(lambda js: all(j.state == "COMPLETED" for j in js), timeout=40)
+    assert [j.id for j in jobs] == ids
+    assert sorted(map(int, workers.runs.read_text().split())) == ids
