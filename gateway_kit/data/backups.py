@@ -338,7 +338,9 @@ def list_snapshots(conn: Any, volume_id: str | None = None) -> list[SnapshotInfo
 
     query: dict[str, Any] = {"volume_id": volume_id} if volume_id else {}
     try:
-        snaps = [s for s in conn.block_storage.snapshots(details=True, **query) if _ours(s)]
+        # A snapshot being deleted is gone as far as retention is concerned.
+        snaps = [s for s in conn.block_storage.snapshots(details=True, **query)
+                 if _ours(s) and s.status not in ("deleting", "error_deleting")]
     except os_exc.SDKException as exc:
         raise _cloud_error(exc, "list snapshots") from exc
     if volume_id:
