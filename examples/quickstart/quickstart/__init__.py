@@ -1,0 +1,1 @@
+"""Quickstart Gateway."""
