@@ -63,7 +63,7 @@ SERVER_GROUP = "compute.server_group"
 QUOTA_KEYS = ("instances", "cores", "ram", "key_pairs", "metadata_items", "server_groups",
               "server_group_members")
 _LEGACY_QUOTAS = {"fixed_ips": -1, "floating_ips": -1, "security_group_rules": -1,
-                  "security_groups": -1, "networks": -1}
+                  "security_groups": -1}
 _INJECTED = {"injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
              "injected_files": 5}
 
@@ -1082,7 +1082,27 @@ def update_server(server_id: str) -> Response:
         doc["disk_config" if key == "OS-DCF:diskConfig" else key] = spec[key]
     doc["updated"] = now_iso()
     current_cloud().put(SERVER, doc)
-    return json_response({"server": server_view(doc, auth)})
+    return json_response({"server": _trimmed_view(doc, auth)})
+
+
+_UPDATE_HIDDEN = ("OS-EXT-AZ:availability_zone", "OS-EXT-STS:power_state",
+                  "OS-EXT-STS:task_state", "OS-EXT-STS:vm_state", "OS-SRV-USG:launched_at",
+                  "OS-SRV-USG:terminated_at", "config_drive", "key_name",
+                  "os-extended-volumes:volumes_attached", "security_groups", "host_status",
+                  "server_groups")
+
+
+def _trimmed_view(doc: Doc, auth: AuthContext) -> dict[str, Any]:
+    """The server as Nova's update and rebuild answer it: trimmed before 2.75."""
+    out = server_view(doc, auth)
+    if at_least("2.75"):
+        return out
+    for key in list(out):
+        if key in _UPDATE_HIDDEN or key.startswith("OS-EXT-SRV-ATTR:"):
+            out.pop(key)
+    out["addresses"] = {net: [{"addr": a["addr"], "version": a["version"]} for a in addrs]
+                        for net, addrs in out["addresses"].items()}
+    return out
 
 
 @bp.delete("/servers/<server_id>")
@@ -1272,7 +1292,7 @@ def _rebuild(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> Respon
     _go(cloud, doc, state(back if doc["status"] != "ERROR" else "ACTIVE", "rebuilding",
                           "REBUILD"), {**state(back), "_hook": "compute.settled"})
     cloud.put(SERVER, doc)
-    out = server_view(doc, auth)
+    out = _trimmed_view(doc, auth)
     out["adminPass"] = arg.get("adminPass") or new_secret(9)
     return json_response({"server": out}, 202)
 

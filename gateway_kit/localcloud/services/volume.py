@@ -126,7 +126,8 @@ def volume_view(doc: Doc, auth: AuthContext) -> dict[str, Any]:
     return out
 
 
-def snapshot_view(doc: Doc, auth: AuthContext) -> dict[str, Any]:
+def snapshot_view(doc: Doc, auth: AuthContext, extended: bool = True) -> dict[str, Any]:
+    """A snapshot; create and update answers lack the extended attributes (as in Cinder)."""
     out: dict[str, Any] = {
         "id": doc["id"],
         "name": doc.get("name"),
@@ -141,6 +142,9 @@ def snapshot_view(doc: Doc, auth: AuthContext) -> dict[str, Any]:
         else "0%",
         "os-extended-snapshot-attributes:project_id": doc["project_id"],
     }
+    if not extended:
+        out.pop("os-extended-snapshot-attributes:progress")
+        out.pop("os-extended-snapshot-attributes:project_id")
     if at_least("3.14"):
         out["group_snapshot_id"] = None
     if at_least("3.41"):
@@ -652,7 +656,7 @@ def create_snapshot(project_id: str) -> Response:
     cloud.transition(SNAPSHOT, doc, {"status": "available"}, create=True,
                      error={"status": "error"})
     cloud.put(SNAPSHOT, doc)
-    return json_response({"snapshot": snapshot_view(doc, auth)}, 202)
+    return json_response({"snapshot": snapshot_view(doc, auth, extended=False)}, 202)
 
 
 @bp.put("/<project_id>/snapshots/<snapshot_id>")
@@ -669,7 +673,7 @@ def update_snapshot(project_id: str, snapshot_id: str) -> Response:
             doc[key] = spec[key]
     doc["updated_at"] = now_iso(micro=True)
     cloud.put(SNAPSHOT, doc)
-    return json_response({"snapshot": snapshot_view(doc, auth)})
+    return json_response({"snapshot": snapshot_view(doc, auth, extended=False)})
 
 
 @bp.delete("/<project_id>/snapshots/<snapshot_id>")
