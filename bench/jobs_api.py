@@ -1,0 +1,218 @@
+"""Job submissions per second through gunicorn (4 workers), next to a minimal Flask endpoint doing
+one INSERT into the same database. Prints submissions/s, p50/p99 latency and the ratio.
+
+    .venv/bin/python bench/jobs_api.py [--seconds 10] [--concurrency 16] [--postgres URL]
+
+SQLite always; PostgreSQL too when --postgres or GK_TEST_POSTGRES_URL is given. The load
+generator is a keep-alive HTTP client in threads on loopback (in this process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def minimal_app() -> Any:
+    """One INSERT per POST: the floor the job API is compared with (loaded by gunicorn)."""
+    from flask import Flask, jsonify
+    from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+
+    from gateway_kit.db import make_engine
+
+    engine = make_engine(os.environ["BENCH_DATABASE_URL"], 5)
+    meta = MetaData()
+    table = Table("bench_inserts", meta, Column("id", Integer, primary_key=True),
+                  Column("body", String(200)))
+    app = Flask("minimal")
+
+    @app.post("/insert")
+    def do_insert() -> Any:
+        with engine.begin() as conn:
+            row = conn.execute(insert(table).values(body="x")).inserted_primary_key
+        return jsonify({"id": row[0] if row else None}), 201
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def setup(url: str, inst: Path) -> str:
+    """Migrate, seed a user with a project, a big allocation and a token; return the token."""
+    sys.path.insert(0, str(ROOT))
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    from gateway_kit import create_app
+    from gateway_kit.db import db, upgrade
+    from gateway_kit.identity.models import Project, ProjectMember, User
+    from gateway_kit.identity.tokens import create_token
+    from gateway_kit.jobs import accounting
+
+    app = create_app({"ENV": "testing", "DATABASE_URL": url, "PLUGINS": ["gateway_kit.jobs.examples"]},
+                     instance_path=str(inst))
+    upgrade(app)
+    meta = MetaData()
+    Table("bench_inserts", meta, Column("id", Integer, primary_key=True), Column("body", String(200)))
+    meta.create_all(db.engine(app))
+    with app.test_request_context():
+        s = db.session
+        user = User(username=f"bench{uuid.uuid4().hex[:6]}", display_name="Bench",
+                    email="b@example.org", role="user")
+        project = Project(name=f"bench{uuid.uuid4().hex[:6]}", title="Bench")
+        s.add_all([user, project])
+        s.flush()
+        s.add(ProjectMember(project_id=project.id, user_id=user.id))
+        accounting.set_allocation(s, project, 1e12, None, top_up=False)
+        s.commit()
+        _row, token = create_token(s, user, "bench", ["jobs:read", "jobs:write"], 1)
+        s.commit()
+    db.engine(app).dispose()
+    return str(token)
+
+
+def start_gunicorn(target: str, env: dict[str, str], port: int, chdir: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}", "--chdir", str(chdir),
+         "--log-level", "warning", target],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                time.sleep(1.0)  # let all four workers boot
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "died") from None
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def load(port: int, path: str, body: bytes, headers: dict[str, str], seconds: float,
+         concurrency: int) -> tuple[int, int, list[float]]:
+    stop = time.monotonic() + seconds
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def run() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[float] = []
+        bad = 0
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                ok = resp.status in (200, 201)
+            except OSError:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                ok = False
+            if ok:
+                mine.append(time.perf_counter() - t0)
+            else:
+                bad += 1
+        with lock:
+            lat.extend(mine)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=run) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(lat), errors[0], lat
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))] * 1000
+
+
+def bench(db_name: str, url: str, seconds: float, concurrency: int) -> None:
+    inst = Path(tempfile.mkdtemp(prefix=f"gk-bench-{db_name}-"))
+    try:
+        token = setup(url, inst)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
+        env.update(GATEWAY_KIT_INSTANCE_PATH=str(inst), GATEWAY_KIT_DATABASE_URL=url,
+                   GATEWAY_KIT_ENV="testing", GATEWAY_KIT_LOG_LEVEL="WARNING",
+                   GATEWAY_KIT_PLUGINS='["gateway_kit.jobs.examples"]', BENCH_DATABASE_URL=url,
+                   PYTHONPATH=str(ROOT))
+        rows = []
+        for label, target, path, body, headers in [
+            ("job API  POST /api/v1/jobs", "gateway_kit:create_app()", "/api/v1/jobs",
+             json.dumps({"application": "echo", "inputs": {"message": "hi"}}).encode(),
+             {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}),
+            ("minimal  POST /insert", "jobs_api:minimal_app()", "/insert", b"", {}),
+        ]:
+            port = free_port()
+            proc = start_gunicorn(target, env, port, ROOT / "bench")
+            try:
+                load(port, path, body, headers, 1.0, concurrency)  # warm up
+                n, errors, lat = load(port, path, body, headers, seconds, concurrency)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=20)
+            rows.append((label, n / seconds, pct(lat, 50), pct(lat, 99), errors))
+        print(f"\n{db_name}: gunicorn -w 4, {concurrency} keep-alive clients, {seconds:g} s each")
+        print(f"  {'endpoint':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        for label, rps, p50, p99, errors in rows:
+            print(f"  {label:<30} {rps:9.1f} {p50:8.2f} {p99:8.2f} {errors:7d}")
+        print(f"  ratio job API / minimal INSERT: {rows[0][1] / rows[1][1]:.2f}")
+    finally:
+        shutil.rmtree(inst, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--postgres", default=os.environ.get("GK_TEST_POSTGRES_URL", ""))
+    args = parser.parse_args()
+    print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")
+    sqlite_dir = Path(tempfile.mkdtemp(prefix="gk-bench-db-"))
+    bench("SQLite", f"sqlite:///{sqlite_dir / 'bench.db'}", args.seconds, args.concurrency)
+    shutil.rmtree(sqlite_dir, ignore_errors=True)
+    if args.postgres:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        name = f"gk_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+            bench("PostgreSQL", url, args.seconds, args.concurrency)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    else:
+        print("\nPostgreSQL: skipped (pass --postgres URL or set GK_TEST_POSTGRES_URL)")
+
+
+if __name__ == "__main__":
+    main()

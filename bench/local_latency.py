@@ -1,0 +1,94 @@
+"""Submit-to-running latency of the local executor, through a real ``gateway-kit worker``.
+
+    .venv/bin/python bench/local_latency.py [--jobs 40] [--poll-interval 0.2]
+
+Latency is the job's ``started_at`` (when the runner started the program) minus its
+``created_at`` (when the submission was stored). Jobs are submitted one at a time, each after the
+previous has started, so the figure is the queue's pickup delay plus staging and process start.
+Expect roughly half the poll interval plus a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=40)
+    parser.add_argument("--poll-interval", type=float, default=0.2)
+    args = parser.parse_args()
+
+    from sqlalchemy import select
+
+    from gateway_kit import create_app
+    from gateway_kit.db import db, upgrade
+    from gateway_kit.identity.models import Project, ProjectMember, User
+    from gateway_kit.jobs import accounting
+    from gateway_kit.jobs.models import Job
+    from gateway_kit.jobs.service import Submission, submit
+
+    work = Path(tempfile.mkdtemp(prefix="gk-latency-"))
+    settings = {"ENV": "testing", "DATABASE_URL": f"sqlite:///{work / 'instance' / 'gw.db'}",
+                "PLUGINS": ["gateway_kit.jobs.examples"], "JOBS_POLL_INTERVAL": args.poll_interval,
+                "JOBS_LOCAL_GPUS": [], "LOG_LEVEL": "WARNING"}
+    app = create_app(settings, instance_path=str(work / "instance"))
+    upgrade(app)
+    with db.session_scope(app) as s:
+        user = User(username="bench", display_name="Bench", email="b@example.org", role="user")
+        project = Project(name="bench", title="Bench")
+        s.add_all([user, project])
+        s.flush()
+        s.add(ProjectMember(project_id=project.id, user_id=user.id))
+        accounting.set_allocation(s, project, 1e9, None, top_up=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
+    for key, value in settings.items():
+        env[f"GATEWAY_KIT_{key}"] = value if isinstance(value, str) else json.dumps(value)
+    worker = subprocess.Popen([sys.executable, "-m", "gateway_kit", "worker"], env=env, cwd=work,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latencies: list[float] = []
+    try:
+        time.sleep(2.0)  # the worker's start-up is not part of the figure
+        for _ in range(args.jobs):
+            with app.app_context():
+                me = db.session.scalars(select(User).where(User.username == "bench")).one()
+                job, _ = submit(db.session, me, Submission(application="echo",
+                                                           inputs={"message": "x"}))
+                job_id = job.id
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with db.session_scope(app) as s:
+                    row = s.get(Job, job_id)
+                    assert row is not None
+                    if row.started_at is not None:
+                        latencies.append((row.started_at - row.created_at).total_seconds())
+                        break
+                time.sleep(0.01)
+            else:
+                raise SystemExit(f"job {job_id} did not start")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+        shutil.rmtree(work, ignore_errors=True)
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] * 1000
+    print(f"local executor, JOBS_POLL_INTERVAL={args.poll_interval:g} s, {len(latencies)} jobs: "
+          f"submit-to-running p50 {p50:.0f} ms, p95 {p95:.0f} ms "
+          f"(min {latencies[0] * 1000:.0f}, max {latencies[-1] * 1000:.0f})")
+
+
+if __name__ == "__main__":
+    main()
