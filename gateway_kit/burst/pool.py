@@ -203,7 +203,7 @@ def render_user_data(settings: Mapping[str, Any], row: BurstInstance, token: str
               "cpus": row.vcpus, "gpus": row.gpus, "memory_mb": row.ram_mb,
               "workdir": "/var/lib/gateway-kit-agent"}
     return env.get_template(path.name).render(
-        name=row.name, destination=row.destination, agent_config=json.dumps(config),
+        name=row.name, destination=row.destination, agent_config=config,
         install=str(settings.get("BURST_AGENT_INSTALL", "pip install gateway-kit")))
 
 
@@ -301,7 +301,10 @@ class Pool:
                 continue
             if server.status == "ACTIVE" and row.active_at is None:
                 row.active_at = now
-                row.address = str(getattr(server, "private_v4", "") or server.access_ipv4 or "")
+            if server.status == "ACTIVE" and not row.address:
+                row.address = next((str(a["addr"]) for net in (server.addresses or {}).values()
+                                    for a in net if a.get("OS-EXT-IPS:type", "fixed") == "fixed"),
+                                   "")
             created = aware(row.created_at) or now
             if row.state == "booting" and now - created > boot_timeout:
                 self._fail(session, row, (

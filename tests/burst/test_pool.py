@@ -1,0 +1,102 @@
+"""GPU flavors, quota waits, ERROR requeues, agent token isolation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from gateway_kit.burst import policy
+from gateway_kit.jobs.states import TERMINAL, JobState
+from tests.burst.conftest import Env, build
+
+DONE = {s.value for s in TERMINAL}
+
+
+def test_policy_picks_cheapest_fitting_flavor_and_gpu_by_extra_specs() -> None:
+    flavors = [policy.make_flavor(f) for f in (
+        {"name": "m3.tiny", "vcpus": 1, "ram": 3072},
+        {"name": "m3.quad", "vcpus": 4, "ram": 15360},
+        {"name": "g3.small", "vcpus": 4, "ram": 15360,
+         "extra_specs": {"resources:VGPU": "1"}},
+        {"name": "g3.large", "vcpus": 16, "ram": 61440,
+         "extra_specs": {"pci_passthrough:alias": "a100:1"}})]
+    assert policy.choose_flavor(flavors, policy.Need(1, 2, 1024)).name == "m3.quad"
+    assert policy.choose_flavor(flavors, policy.Need(1, 1, 1024, gpus=1)).name == "g3.small"
+    assert policy.choose_flavor(flavors, policy.Need(1, 8, 1024, gpus=1)).name == "g3.large"
+    assert policy.choose_flavor(flavors, policy.Need(1, 1, 1024, gpus=2)) is None
+
+
+def test_gpu_job_lands_on_gpu_flavor(env: Env) -> None:
+    job_id = env.submit(gpus=1)
+    env.until(lambda: env.job(job_id).state in DONE, timeout=60)
+    assert env.job(job_id).state == JobState.COMPLETED.value
+    [inst] = env.instances()
+    assert inst.flavor == "g3.small" and inst.gpus == 1
+
+
+def test_full_quota_waits_with_reason_then_runs(env: Env) -> None:
+    project = env.conn().identity.find_project("demo").id
+    env.control("PUT", "/quotas", {"project": project, "resource": "instances", "limit": 0})
+    job_id = env.submit()
+    env.until(lambda: "quota full" in env.job(job_id).state_reason, timeout=20)
+    assert env.job(job_id).state == JobState.SUBMITTED.value
+    assert "instances" in env.job(job_id).state_reason
+    assert env.instances() == []
+    env.control("PUT", "/quotas", {"project": project, "resource": "instances", "limit": 10})
+    env.until(lambda: env.job(job_id).state in DONE, timeout=60)
+    assert env.job(job_id).state == JobState.COMPLETED.value
+
+
+def test_instance_in_error_requeues_its_job(env: Env) -> None:
+    env.control("POST", "/fail-next-create", {"kind": "compute.server"})
+    job_id = env.submit()
+    env.until(lambda: env.job(job_id).state in DONE, timeout=60)
+    assert env.job(job_id).state == JobState.COMPLETED.value
+    first, second = env.instances()[:2]
+    assert first.state == "failed" and "ERROR" in first.reason
+    assert second.state in ("ready", "deleting", "deleted")
+
+
+@pytest.fixture()
+def slow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    yield from build(tmp_path, monkeypatch, idle_timeout=60.0)
+
+
+def test_agent_token_is_useless_for_other_jobs_and_instances(slow_env: Env) -> None:
+    env = slow_env
+    a = env.submit(b"secret a", sleep="3")
+    b = env.submit(b"secret b", sleep="3", cpus=2)  # a second instance (m3.small)
+    env.until(lambda: all(env.job(j).state == "RUNNING" for j in (a, b)), timeout=60)
+    # Read instance A's token from its rootfs, as its agent does.
+    from sqlalchemy import select
+
+    from gateway_kit.burst.models import BurstJob
+    from gateway_kit.db import db
+
+    with env.app.app_context():
+        rows = {r.job_id: r.instance_id for r in db.session.scalars(select(BurstJob))}
+    inst_a = next(i for i in env.instances() if i.id == rows[a])
+    root = env.plane.directory(inst_a.server_id) / "rootfs"
+    token_file = root / "var/lib/gateway-kit-agent/token"
+    import json
+
+    token = (token_file.read_text().strip() if token_file.exists() else
+             json.loads((root / "etc/gateway-kit/agent.json").read_text())["token"])
+    auth = {"Authorization": f"Bearer {token}"}
+    base = env.gateway_url + "/api/v1/agent"
+    assert requests.post(base + "/heartbeat", headers=auth, timeout=5).status_code in (200, 401)
+    # Another instance's job: its inputs, its logs, its status -- all 404 (or 401 if rotated).
+    for method, path in (("GET", f"/jobs/{b}/inputs/data.txt"),
+                         ("PUT", f"/jobs/{b}/logs/stdout?offset=0"),
+                         ("POST", f"/jobs/{b}/status")):
+        resp = requests.request(method, base + path, headers=auth, json={"state": "COMPLETED"},
+                                timeout=5)
+        assert resp.status_code in (401, 404), (path, resp.status_code)
+    # A user's token is not an agent token.
+    assert requests.post(base + "/work", headers={"Authorization": "Bearer gkp_x"},
+                         timeout=5).status_code == 401
+    env.until(lambda: all(env.job(j).state in DONE for j in (a, b)), timeout=60)
+    assert (Path(env.job(b).workdir) / "count.txt").read_text().strip() == "8"
