@@ -1,0 +1,1 @@
+"""SeqStats: a science gateway for sequence statistics on FASTA files, built with gateway-kit."""
