@@ -221,6 +221,10 @@ class JobQueue:
             if result.state is JobState.SUBMITTED and current is JobState.RUNNING:
                 return  # never move backwards
             transition(session, job, result.state, result.reason, self.worker_id, **changes)
+        elif result.reason and result.reason != job.state_reason:
+            # Same state, news for the user (a burst job's "waiting: quota full ...").
+            job.state_reason = result.reason
+            session.commit()
 
     def finish(self, session: Session, job: Job, result: PollResult) -> None:
         """Record a terminal state, settle the SUs, release the executor's hold."""

@@ -118,7 +118,7 @@ class Env:
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         import requests
 
-        resp = requests.request(method, self.cloud.url + "/control" + path, json=body, timeout=10)
+        resp = requests.request(method, self.cloud.url + "/_control" + path, json=body, timeout=10)
         assert resp.status_code < 300, resp.text
         return resp.json() if resp.content else None
 

@@ -38,14 +38,13 @@ def test_gpu_job_lands_on_gpu_flavor(env: Env) -> None:
 
 
 def test_full_quota_waits_with_reason_then_runs(env: Env) -> None:
-    project = env.conn().identity.find_project("demo").id
-    env.control("PUT", "/quotas", {"project": project, "resource": "instances", "limit": 0})
+    env.control("PUT", "/quotas", {"project": "demo", "resource": "instances", "limit": 0})
     job_id = env.submit()
     env.until(lambda: "quota full" in env.job(job_id).state_reason, timeout=20)
     assert env.job(job_id).state == JobState.SUBMITTED.value
     assert "instances" in env.job(job_id).state_reason
     assert env.instances() == []
-    env.control("PUT", "/quotas", {"project": project, "resource": "instances", "limit": 10})
+    env.control("PUT", "/quotas", {"project": "demo", "resource": "instances", "limit": 10})
     env.until(lambda: env.job(job_id).state in DONE, timeout=60)
     assert env.job(job_id).state == JobState.COMPLETED.value
 
