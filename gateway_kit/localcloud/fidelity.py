@@ -74,8 +74,28 @@ INCLUDE: list[str] = [
     _F + "image.v2.test_schema",
 ]
 
-#: Test id regex (matched against ``module.Class.test``) -> why it is excluded.
+#: Test id regex (matched against ``module.Class.test``) -> why it is excluded. Empty today:
+#: every included test passes (or is skipped by the test itself, e.g. upstream's "Volume
+#: functional tests temporarily disabled", QoS and tag-creation extensions not advertised).
 EXCLUDE: dict[str, str] = {}
+
+#: Suites deliberately left out of :data:`INCLUDE`, and why (the local cloud does not claim them).
+NOT_INCLUDED: dict[str, str] = {
+    _F + "cloud.test_identity": "Keystone administration of groups, domains, services, "
+    "endpoints and custom roles is not implemented: the catalog is derived from the "
+    "registered services and the seed defines projects/users/roles",
+    _F + "identity.v3.test_service": "service catalogue CRUD (see cloud.test_identity)",
+    _F + "identity.v3.test_endpoint": "endpoint CRUD (see cloud.test_identity)",
+    _F + "block_storage.v3.test_type": "volume type administration: one __DEFAULT__ type only",
+    _F + "block_storage.v3.test_attachment": "Cinder's attachments API (Nova drives "
+    "attachments internally)",
+    _F + "block_storage.v3.test_backup": "no backup service",
+    _F + "compute.v2.test_hypervisor": "no hypervisor/service inventory API",
+    _F + "compute.v2.test_service": "no hypervisor/service inventory API",
+    _F + "cloud.test_project_cleanup": "needs Swift, VPNaaS and Barbican project cleanup",
+    _F + "network.v2.test_qos_policy": "QoS extension not implemented (Neutron advertises "
+    "its extensions; the tests skip when absent)",
+}
 
 
 #: DevStack's default flavours: upstream tests (range search...) assume exactly this table.
