@@ -534,6 +534,11 @@ class _Run:
             row.props = props
             self.create(row, d, props, adopt=row.status == "creating")
             return
+        if row.status == "creating" and row.cloud_id:
+            # the create was sent and recorded, then the run stopped: wait for it again
+            self.resume_wait(row, d)
+            if classify(d.kind, row.props, props)[0] == "noop":
+                return
         if row.status in ("failed", "deleting"):
             self.recreate(row, d, props)
             return
@@ -571,6 +576,18 @@ class _Run:
             row.attrs = handler.wait(self.ctx, d, cloud_id, props)
         except GatewayError as exc:
             row.status = "failed" if row.cloud_id else "creating"
+            self.commit()
+            self.finish(st, exc)
+            raise
+        row.status, row.updated_at = "ready", _now()
+        self.finish(st)
+
+    def resume_wait(self, row: DeploymentResource, d: Desired) -> None:
+        st = self.step("create", d.key, name=d.name, resumed=True)
+        try:
+            row.attrs = HANDLERS[d.kind].wait(self.ctx, d, str(row.cloud_id), row.props)
+        except GatewayError as exc:
+            row.status = "failed"
             self.commit()
             self.finish(st, exc)
             raise
