@@ -1,6 +1,5 @@
 """Fixtures: the real app, built through gateway-kit's factory with this project's gateway.toml."""
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample.fasta"
 
 
-def project_settings() -> dict[str, Any]:
-    """gateway.toml as create_app takes it (upper-case keys)."""
-    data = tomllib.loads((ROOT / "gateway.toml").read_text())
-    return {key.upper(): value for key, value in data.items()}
-
-
 @pytest.fixture()
-def app(tmp_path: Path) -> Any:
-    app = create_app({**project_settings(), "ENV": "testing", "JOBS_POLL_INTERVAL": 0.1,
-                      "JOBS_LOCAL_GPUS": [], "JOBS_LOCAL_CPUS": 4},
-                     instance_path=str(tmp_path / "instance"))
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    # This project's own gateway.toml, read by the kit's settings loader as in production.
+    monkeypatch.setenv("GATEWAY_KIT_CONFIG", str(ROOT / "gateway.toml"))
+    app = create_app({"ENV": "testing", "JOBS_POLL_INTERVAL": 0.1, "JOBS_LOCAL_GPUS": [],
+                      "JOBS_LOCAL_CPUS": 4}, instance_path=str(tmp_path / "instance"))
     upgrade(app)
     return app
 

@@ -135,3 +135,9 @@ def test_gpu_application_is_routed_to_the_burst_destination(app, headers) -> Non
     job = client.get(f"/api/v1/jobs/{resp.json['id']}", headers=headers).json
     assert job["destination"] == "burst" and job["resources"]["gpus"] == 1
     assert job["state"] == "QUEUED"  # the burst pool (a worker task) starts an instance for it
+
+
+def test_settings_come_from_this_projects_gateway_toml(app) -> None:
+    assert app.config["GATEWAY_NAME"] == "SeqStats"
+    assert app.config["JOBS_ROUTING_RULES"] == {"kmers-gpu": "burst", "*": "local"}
+    assert app.config["JOBS_DESTINATIONS_MAP"]["burst"]["executor"] == "burst"
