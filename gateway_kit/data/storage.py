@@ -97,19 +97,34 @@ def write_at(path: Path, offset: int, stream: IO[bytes], limit: int) -> tuple[in
     """
     h = hashlib.sha256()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    written = 0
+    written = 0  # bytes read from the stream
+    flushed = 0  # bytes hashed and written
+    # WSGI servers hand the body over in small pieces (gunicorn: 8 KiB through Werkzeug's
+    # LimitedStream); gather them so that hashing and pwrite run per MiB, not per piece.
+    buf = bytearray()
     try:
         while written <= limit:
             block = stream.read(min(_BLOCK, limit + 1 - written))
             if not block:
                 break
-            h.update(block)
-            if written + len(block) <= limit:
-                os.pwrite(fd, block, offset + written)
+            buf += block
             written += len(block)
+            if len(buf) >= _BLOCK:
+                flushed += _flush(fd, h, buf, offset + flushed, limit - flushed)
+        flushed += _flush(fd, h, buf, offset + flushed, limit - flushed)
     finally:
         os.close(fd)
     return written, h.hexdigest()
+
+
+def _flush(fd: int, h: Any, buf: bytearray, at: int, room: int) -> int:
+    """Hash ``buf``, write the part of it that fits in ``room`` at ``at``; empty it."""
+    n = len(buf)
+    h.update(buf)
+    if room > 0:
+        os.pwrite(fd, buf[:room] if n > room else buf, at)
+    buf.clear()
+    return n
 
 
 def install(part: Path, target: Path) -> None:
