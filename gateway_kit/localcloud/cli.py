@@ -44,8 +44,13 @@ def localcloud() -> None:
 @click.option("--polls", default=1, show_default=True, type=click.IntRange(min=1),
               help="Reads per state transition step (poll clock).")
 @click.option("--public-url", help="Base URL for links instead of each request's Host.")
+@click.option("--dns-port", default=15353, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the DNS server answering from the Designate zones (UDP and TCP; "
+                   "0: any free port).")
+@click.option("--no-dns", is_flag=True, help="Do not run the DNS server.")
 def serve(host: str, port: int, state_dir: Path, seed: Path | None, clouds_yaml: Path | None,
-          clock_mode: str, delay: float, polls: int, public_url: str | None) -> None:
+          clock_mode: str, delay: float, polls: int, public_url: str | None, dns_port: int,
+          no_dns: bool) -> None:
     """Serve the local cloud until interrupted and write its clouds.yaml."""
     from gateway_kit.localcloud.server import LocalCloudServer
 
@@ -53,7 +58,8 @@ def serve(host: str, port: int, state_dir: Path, seed: Path | None, clouds_yaml:
                               clock=ClockConfig(mode=clock_mode, delay=delay, polls=polls),
                               public_url=public_url)
     try:
-        server = LocalCloudServer(config, host=host, port=port)
+        server = LocalCloudServer(config, host=host, port=port,
+                                  dns_port=None if no_dns else dns_port)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
     path = server.write_clouds_yaml(clouds_yaml or state_dir / "clouds.yaml")
@@ -66,6 +72,14 @@ def serve(host: str, port: int, state_dir: Path, seed: Path | None, clouds_yaml:
     click.echo(f"localcloud: clouds.yaml written to {path}; clouds: local, local-admin, "
                "local-alt, devstack, devstack-admin, devstack-alt")
     click.echo(f"localcloud: export OS_CLIENT_CONFIG_FILE={path.resolve()}")
+    try:
+        server._start_dns()
+    except OSError as exc:
+        server.cloud.close()
+        raise click.ClickException(f"cannot serve DNS on {host}:{dns_port}: {exc}") from exc
+    if server.dns_port is not None:
+        click.echo(f"localcloud: DNS on {host}:{server.dns_port} (dig @{host} -p {server.dns_port} "
+                   "NAME A)")
     sys.stdout.flush()
     try:
         server.serve_forever()

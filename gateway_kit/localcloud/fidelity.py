@@ -72,6 +72,9 @@ INCLUDE: list[str] = [
     _F + "network.v2.test_quota",
     _F + "network.v2.test_extension",
     _F + "image.v2.test_schema",
+    _F + "dns.v2",
+    _F + "cloud.test_dns",
+    _F + "load_balancer.v2",
 ]
 
 #: Test id regex (matched against ``module.Class.test``) -> why it is excluded. Empty today:

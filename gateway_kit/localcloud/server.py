@@ -89,11 +89,17 @@ class LocalCloudServer:
     :param config: the cloud's settings.
     :param host: the loopback address to bind.
     :param port: the port; 0 picks a free one.
+    :param dns_port: also serve the Designate zones over DNS (UDP and TCP) on this port (0: a
+        free one); ``None`` runs no DNS server. The port is :attr:`dns_port` once started.
 
     Use as a context manager or call :meth:`start` / :meth:`stop`.
     """
 
-    def __init__(self, config: LocalCloudConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, config: LocalCloudConfig, host: str = "127.0.0.1", port: int = 0,
+                 dns_port: int | None = None) -> None:
+        self._dns_request = dns_port
+        self._dns: Any = None
+        self.dns_port: int | None = None
         self.app: Flask = create_app(config)
         self.cloud: LocalCloud = self.app.extensions["localcloud"]
         try:
@@ -115,7 +121,15 @@ class LocalCloudServer:
     def write_clouds_yaml(self, path: Path) -> Path:
         return write_clouds_yaml(path, self.url, self.cloud.seed_data, self.cloud.config.region)
 
+    def _start_dns(self) -> None:
+        if self._dns_request is not None and self._dns is None:
+            from gateway_kit.localcloud.services.dns import start_dns_server
+
+            self._dns = start_dns_server(self.cloud, self.host, self._dns_request)
+            self.dns_port = self._dns.port
+
     def start(self) -> LocalCloudServer:
+        self._start_dns()
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"localcloud:{self.port}", daemon=True
         )
@@ -123,9 +137,19 @@ class LocalCloudServer:
         return self
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        self._start_dns()
+        try:
+            self._server.serve_forever()
+        finally:
+            self._stop_dns()
+
+    def _stop_dns(self) -> None:
+        if self._dns is not None:
+            self._dns.stop()
+            self._dns = None
 
     def stop(self) -> None:
+        self._stop_dns()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:

@@ -194,7 +194,7 @@ def running_local_cloud(state_dir: Path, *, subprocess_mode: bool = False,
         port = free_port()
         argv = [sys.executable, "-m", "gateway_kit.localcloud", "serve", "--port", str(port),
                 "--state-dir", str(state_dir), "--clouds-yaml", str(clouds_yaml),
-                "--clock", mode, "--delay", str(delay)]
+                "--clock", mode, "--delay", str(delay), "--dns-port", "0"]
         if seed is not None:
             argv += ["--seed", str(seed)]
         log = (state_dir / "localcloud.log").open("ab")
