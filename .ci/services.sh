@@ -26,6 +26,7 @@ start_postgres() {
   if [ ! -f "$d/data/PG_VERSION" ]; then
     runuser -u postgres -- "$PGBIN/initdb" -D "$d/data" -U postgres -A trust -E UTF8 --no-locale >/dev/null
   fi
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d/data" status >/dev/null 2>&1 || \
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d/data" -l "$d/pg.log" \
     -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $d -c fsync=off -c max_connections=200" -w start >/dev/null
   echo "export GK_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/postgres" >> "$GK_SERVICES_ENV"
