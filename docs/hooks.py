@@ -10,7 +10,7 @@ from mkdocs.structure.files import File, Files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gen_reference import pages  # noqa: E402
+from gen_reference import pages
 
 
 def on_files(files: Files, config: Any) -> Files:
