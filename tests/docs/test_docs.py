@@ -29,6 +29,8 @@ def tutorial_blocks() -> list[tuple[str, str]]:
 
 
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs", reason="MkDocs is not installed: pip install -e '.[docs]' "
+                        "(the dev extra includes it)")
     mkdocs = Path(sys.executable).with_name("mkdocs")
     cmd = [str(mkdocs)] if mkdocs.exists() else [sys.executable, "-m", "mkdocs"]
     res = subprocess.run([*cmd, "build", "--strict", "-f", str(DOCS / "mkdocs.yml"),
