@@ -15,7 +15,7 @@ WITH_TESTS = sorted(p.name for p in EXAMPLES.iterdir() if (p / "tests").is_dir()
 
 
 def test_every_example_is_a_project() -> None:
-    assert {"quickstart", "seqstats"} <= set(WITH_TESTS)
+    assert {"quickstart", "seqstats", "jetstream2"} <= set(WITH_TESTS)
     for name in [p.name for p in EXAMPLES.iterdir()
                  if p.is_dir() and p.name not in ("instance", "__pycache__")]:
         assert (EXAMPLES / name / "README.md").is_file(), name
