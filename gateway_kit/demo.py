@@ -144,8 +144,12 @@ def run_demo(host: str, port: int, instance_path: Path, config: dict[str, Any],
 
     from . import create_app
     from .db import upgrade
+    from .settings import load_settings
 
     ctx = DemoContext(instance_path=instance_path, host=host)
+    # Parts extend list settings (PLUGINS) rather than replace what the gateway's own settings
+    # file declares, so they start from the loaded value.
+    ctx.settings["PLUGINS"] = list(load_settings(instance_path).values["PLUGINS"])
     ctx.settings.update(config)
     parts = load_parts(only)
     started: list[DemoPart] = []

@@ -32,7 +32,7 @@ from .modules import import_optional
 
 ENV_PREFIX = "GATEWAY_KIT_"
 #: Environment variables with the prefix that are not settings.
-RESERVED_ENV = {"GATEWAY_KIT_CONFIG"}
+RESERVED_ENV = {"GATEWAY_KIT_CONFIG", "GATEWAY_KIT_INSTANCE"}
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 
 Validator = Callable[[Any], str | None]

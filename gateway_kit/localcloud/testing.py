@@ -155,7 +155,10 @@ class RunningLocalCloud:
         import openstack
         import openstack.config
 
-        config = openstack.config.OpenStackConfig(config_files=[str(self.clouds_yaml)])
+        # load_envvars=False: an OS_CLIENT_CONFIG_FILE or OS_CLOUD in the environment must not
+        # redirect this connection to another cloud.
+        config = openstack.config.OpenStackConfig(config_files=[str(self.clouds_yaml)],
+                                                  load_envvars=False)
         region = config.get_one(cloud=cloud, **kwargs)
         return openstack.connection.Connection(config=region)
 

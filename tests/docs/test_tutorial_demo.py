@@ -1,6 +1,5 @@
 """Tutorial step 5: ``gateway-kit demo`` in a new project serves the project's own plugin and its
-worker runs jobs. Known to fail at the time of writing (see the xfail reasons); the screenshot
-test works around both, this test says when the workaround can go."""
+worker runs jobs (the demo's parts extend the project's PLUGINS; the worker child starts)."""
 
 from __future__ import annotations
 
@@ -16,10 +15,6 @@ import requests
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "gateway_kit/jobs/demo.py JobsDemoPart.start sets PLUGINS as an override, dropping the "
-    "project's gateway.toml plugins; gateway_kit/demo.py gives children GATEWAY_KIT_INSTANCE, "
-    "which settings.RESERVED_ENV does not list, so the demo's worker exits at start-up"))
 def test_demo_serves_the_projects_plugin_and_runs_its_worker(tmp_path: Path) -> None:
     kit = [sys.executable, "-m", "gateway_kit"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
