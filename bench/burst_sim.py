@@ -138,11 +138,8 @@ def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float],
             su_inst += (now - born[iid]) / 3600 * inst.flavor.su_per_hour
         if fixed:
             continue  # placements happen at arrivals and ends; nothing changes in between
-        if kind != "tick" and (waiting or (not fixed and any(
-                i.idle_since is not None for i in insts.values()))):
-            push(now + 30, "tick", None)
-        elif kind == "tick" and (waiting or (not fixed and any(
-                i.idle_since is not None for i in insts.values()))) and len(events) < 5:
+        idle = any(i.idle_since is not None for i in insts.values())
+        if (waiting or idle) and (kind != "tick" or len(events) < 5):
             push(now + 30, "tick", None)
     for iid, inst in insts.items():
         su_inst += (end_time - born[iid]) / 3600 * inst.flavor.su_per_hour

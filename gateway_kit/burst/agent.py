@@ -56,8 +56,10 @@ class Client:
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 content_type: str = "application/json") -> tuple[int, bytes]:
-        req = urllib.request.Request(self.base.rstrip("/") + "/api/v1/agent" + path, data=body,
-                                     method=method)
+        if not self.base.startswith(("https://", "http://")):
+            raise AgentHTTPError(0, f"the gateway URL {self.base!r} is not http(s)")
+        url = self.base.rstrip("/") + "/api/v1/agent" + path
+        req = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - checked above
         req.add_header("Authorization", f"Bearer {self.token}")
         if body is not None:
             req.add_header("Content-Type", content_type)

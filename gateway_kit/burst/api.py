@@ -13,9 +13,10 @@ can hold.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -27,6 +28,7 @@ from ..jobs.models import Job, utcnow
 from .models import LIVE_STATES, BurstInstance, BurstJob
 from .pool import add_share, aware, digest, new_token
 
+F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("burst_agent_api", __name__, url_prefix="/api/v1/agent")
 
 LOG_STREAMS = ("stdout", "stderr")
@@ -35,7 +37,7 @@ PROTECTED = (".gk", "inputs", "tmp")
 MAX_UPLOAD = 1024 * 1024 * 1024
 
 
-def _doc(summary: str, **kw: Any) -> Any:
+def _doc(summary: str, **kw: Any) -> Callable[[F], F]:
     from ..api.openapi import document
 
     return document(summary=summary, tags=["agent"], scopes=["agent"], **kw)

@@ -6,7 +6,6 @@ The ``agent`` command (``gateway-kit agent``) is registered separately, from
 
 from __future__ import annotations
 
-
 from typing import Any
 
 import click

@@ -27,7 +27,6 @@ import base64
 import contextlib
 import fcntl
 import hashlib
-import json
 import logging
 import secrets
 import threading
@@ -197,7 +196,8 @@ def render_user_data(settings: Mapping[str, Any], row: BurstInstance, token: str
 
     path = template_path()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(path.parent)),
-                             autoescape=False, keep_trailing_newline=True)
+                             autoescape=False,  # noqa: S701 - YAML, not HTML
+                             keep_trailing_newline=True)
     config = {"gateway": agent_url(settings), "token": token, "instance": row.id,
               "heartbeat": float(settings.get("BURST_HEARTBEAT_INTERVAL", 5.0)),
               "cpus": row.vcpus, "gpus": row.gpus, "memory_mb": row.ram_mb,
@@ -460,9 +460,10 @@ class Pool:
 
     def _finish_job(self, session: Session, bj: BurstJob, state: str, reason: str) -> None:
         now = time.time()
+        started = aware(bj.started_at)
         bj.state = "done"
         bj.result = {"state": state, "exit_code": None, "reason": reason,
-                     "started": aware(bj.started_at).timestamp() if bj.started_at else None,
+                     "started": started.timestamp() if started else None,
                      "finished": now}
         bj.finished_at = utcnow()
         bj.instance_id = None

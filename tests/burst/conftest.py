@@ -126,7 +126,7 @@ class Env:
 def install_jobs(app: Flask) -> None:
     """The jobs feature's extensions, where its ``init_app`` does not create them yet."""
     from gateway_kit.jobs.apps import EXTENSION_KEY as APPS_KEY
-    from gateway_kit.jobs.apps import ApplicationRegistry, Application
+    from gateway_kit.jobs.apps import Application, ApplicationRegistry
     from gateway_kit.jobs.destinations import EXTENSION_KEY as DEST_KEY
     from gateway_kit.jobs.destinations import Destinations
 
