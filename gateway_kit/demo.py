@@ -54,6 +54,8 @@ class DemoPart(Protocol):
 class DemoContext:
     instance_path: Path
     host: str = "127.0.0.1"
+    #: The web app's base URL (``http://HOST:PORT``), known before any part starts.
+    web_url: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
@@ -147,6 +149,9 @@ def run_demo(host: str, port: int, instance_path: Path, config: dict[str, Any],
     from .settings import load_settings
 
     ctx = DemoContext(instance_path=instance_path, host=host)
+    if port == 0:  # parts (burst instances' agents) need the web URL before the app serves
+        port = ctx.free_port()
+    ctx.web_url = f"http://{host}:{port}"
     # Parts extend list settings (PLUGINS) rather than replace what the gateway's own settings
     # file declares, so they start from the loaded value.
     ctx.settings["PLUGINS"] = list(load_settings(instance_path).values["PLUGINS"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from flask import Flask
@@ -12,10 +13,23 @@ from ..db import db
 from ..demo import DemoContext
 from ..identity.models import Project
 from . import accounting
+from .apps import literal
 from .models import Allocation
 
 DEMO_PROJECT = "demo"
 DEMO_SUS = 1000.0
+
+#: The demo's burst destination (on the local cloud, whose data plane runs its instances).
+BURST_DESTINATION = "burst"
+BURST_APP = "burst-hello"
+BURST_OPTIONS: dict[str, Any] = {
+    "executor": "burst", "cloud": "local", "image": "cirros-0.6.2-x86_64-disk",
+    "su_per_cpu_hour": 1.0, "su_per_gpu_hour": 4.0, "min_instances": 0, "max_instances": 2,
+    "idle_timeout": 60.0, "charge_project": DEMO_PROJECT,
+}
+BURST_HELLO = (
+    "import os, sys; where = os.getcwd(); print(sys.argv[1]); print('running in', where); "
+    "open('where.txt', 'w').write(where + '\\n')")
 
 
 class JobsDemoPart:
@@ -35,12 +49,66 @@ class JobsDemoPart:
         ctx.settings.setdefault("JOBS_POLL_INTERVAL", 0.5)
         ctx.say("jobs          example applications: echo, wordcount, sleep, pi; "
                 f"{DEMO_SUS:g} SUs on project '{DEMO_PROJECT}'")
+        if ctx.settings.get("CLOUD_NAME") == "local" and ctx.web_url:
+            add_burst_destination(ctx)
 
     def ready(self, app: Flask) -> None:
         seed_demo(app)
 
     def stop(self) -> None:
         pass
+
+
+def add_burst_destination(ctx: DemoContext) -> None:
+    """A burst destination on the demo's local cloud, and the application routed to it.
+
+    The agents on the instances call the gateway at the demo's web URL. Destinations, routing rules
+    and application files extend what the gateway's settings declare.
+    """
+    from ..settings import load_settings
+
+    loaded = load_settings(ctx.instance_path).values
+    table = dict(ctx.settings.get("JOBS_DESTINATIONS_MAP") or loaded["JOBS_DESTINATIONS_MAP"])
+    if BURST_DESTINATION in table:
+        return
+    table[BURST_DESTINATION] = dict(BURST_OPTIONS)
+    rules = dict(ctx.settings.get("JOBS_ROUTING_RULES") or loaded["JOBS_ROUTING_RULES"])
+    rules.setdefault(BURST_APP, BURST_DESTINATION)
+    appfile = ctx.instance_path / "demo-apps" / f"{BURST_APP}.toml"
+    appfile.parent.mkdir(parents=True, exist_ok=True)
+    appfile.write_text(burst_app_toml(), encoding="utf-8")
+    files = list(ctx.settings.get("JOBS_APPLICATION_FILES") or loaded["JOBS_APPLICATION_FILES"])
+    if str(appfile) not in files:
+        files.append(str(appfile))
+    ctx.settings["JOBS_DESTINATIONS_MAP"] = table
+    ctx.settings["JOBS_ROUTING_RULES"] = rules
+    ctx.settings["JOBS_APPLICATION_FILES"] = files
+    ctx.settings.setdefault("BURST_AGENT_URL", ctx.web_url)
+    ctx.settings.setdefault("BURST_HEARTBEAT_INTERVAL", 2.0)
+    ctx.settings.setdefault("BURST_RECONCILE_INTERVAL", 1.0)
+    ctx.say(f"burst         destination '{BURST_DESTINATION}': application '{BURST_APP}' runs on "
+            "local-cloud instances the demo launches (agents call "
+            f"{ctx.settings['BURST_AGENT_URL']}; console: /operator/burst)")
+
+
+def burst_app_toml() -> str:
+    """The burst example's definition (TOML, so that the web app and the worker both load it)."""
+    command = [sys.executable, "-c", literal(BURST_HELLO), "{message}"]
+    return "\n".join([
+        f"id = {json.dumps(BURST_APP)}",
+        'title = "Hello from a burst instance"',
+        'version = "1.0"',
+        'description = "Runs on an on-demand instance of the local cloud that the gateway launches '
+        'for it (the burst destination), and says where it ran."',
+        f"destinations = [{json.dumps(BURST_DESTINATION)}]",
+        f"command = {json.dumps(command)}",
+        'outputs = ["where.txt"]',
+        "[[inputs]]",
+        'name = "message"', 'type = "string"', 'min_length = 1', 'max_length = 500',
+        'default = "Hello from the cloud!"',
+        "[resources]",
+        "cpus = 1", "memory_mb = 256", "walltime = 300",
+        ""])
 
 
 def seed_demo(app: Flask, **_: Any) -> None:

@@ -48,9 +48,15 @@ def localcloud() -> None:
               help="Port of the DNS server answering from the Designate zones (UDP and TCP; "
                    "0: any free port).")
 @click.option("--no-dns", is_flag=True, help="Do not run the DNS server.")
+@click.option("--dataplane", is_flag=True,
+              help="Run each ACTIVE instance's cloud-config (write_files, runcmd) as local "
+                   "processes on its own 127.100.x.y address (see gateway_kit.localcloud.dataplane).")
+@click.option("--dataplane-root", type=click.Path(file_okay=False, path_type=Path),
+              help="Where instances' directories live with --dataplane. Default: "
+                   "STATE_DIR/dataplane.")
 def serve(host: str, port: int, state_dir: Path, seed: Path | None, clouds_yaml: Path | None,
           clock_mode: str, delay: float, polls: int, public_url: str | None, dns_port: int,
-          no_dns: bool) -> None:
+          no_dns: bool, dataplane: bool, dataplane_root: Path | None) -> None:
     """Serve the local cloud until interrupted and write its clouds.yaml."""
     from gateway_kit.localcloud.server import LocalCloudServer
 
@@ -80,12 +86,21 @@ def serve(host: str, port: int, state_dir: Path, seed: Path | None, clouds_yaml:
     if server.dns_port is not None:
         click.echo(f"localcloud: DNS on {host}:{server.dns_port} (dig @{host} -p {server.dns_port} "
                    "NAME A)")
+    if dataplane:
+        from gateway_kit.localcloud import dataplane as plane
+
+        root = dataplane_root or state_dir / "dataplane"
+        root.mkdir(parents=True, exist_ok=True)
+        plane.enable(server.cloud, root)
+        click.echo(f"localcloud: data plane on; instances run under {root} on 127.100.x.y")
     sys.stdout.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         click.echo("localcloud: stopping")
     finally:
+        if dataplane:
+            plane.disable(server.cloud)
         server.cloud.close()
 
 

@@ -15,8 +15,9 @@ class LocalCloudPart:
     Lifecycle: :meth:`start` spawns the server on a free loopback port with its state under
     ``<instance>/localcloud`` (so a second demo run finds the servers, volumes... of the first),
     waits until Keystone answers, then sets ``OS_CLIENT_CONFIG_FILE`` for every child process and
-    ``CLOUD_NAME = "local"`` for the gateway. :meth:`stop` terminates the server (the demo also
-    ends its process group).
+    ``CLOUD_NAME = "local"`` for the gateway. The data plane is on (``--dataplane``, instances'
+    directories under ``<instance>/localcloud/dataplane``): the demo's burst instances really run.
+    :meth:`stop` terminates the server (the demo also ends its process group).
     """
 
     name = "localcloud"
@@ -36,7 +37,7 @@ class LocalCloudPart:
         self.proc = ctx.spawn("localcloud", [
             sys.executable, "-m", "gateway_kit.localcloud", "serve", "--host", ctx.host,
             "--port", str(port), "--state-dir", str(state_dir), "--clouds-yaml",
-            str(clouds_yaml), "--dns-port", str(dns_port)])
+            str(clouds_yaml), "--dns-port", str(dns_port), "--dataplane"])
         wait_until_up(self.url, timeout=60, process=self.proc)
         ctx.env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
         ctx.settings["CLOUD_NAME"] = "local"
