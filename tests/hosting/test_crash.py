@@ -31,6 +31,15 @@ def _started(db: Path) -> bool:
         return False
 
 
+def _ready(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute(
+                "SELECT count(*) FROM hosting_resources WHERE status = 'ready'").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 # GK_CRASH_SEEDS=50 for a longer soak; CI runs six.
 @pytest.mark.parametrize("seed", range(1, 1 + int(os.environ.get("GK_CRASH_SEEDS", "6"))))
 def test_sigkill_then_reapply_converges(seed: int, tmp_path: Path, control: Control) -> None:
@@ -47,7 +56,12 @@ def test_sigkill_then_reapply_converges(seed: int, tmp_path: Path, control: Cont
     while not _started(db) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _started(db), proc.stderr.read().decode()[-2000:] if proc.stderr else "apply never started"
-    time.sleep(rng.uniform(0.0, 1.0))
+    # Kill once a random number of resources are ready (plus a random fraction of a step), so
+    # the kill lands mid-apply whatever the machine's speed.
+    target = rng.randint(0, 18)
+    while _ready(db) < target and proc.poll() is None and time.monotonic() < deadline + 60:
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0.0, 0.05))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "apply finished before the kill: lower the delay"
