@@ -69,9 +69,7 @@ def add_burst_destination(ctx: DemoContext) -> None:
 
     loaded = load_settings(ctx.instance_path).values
     table = dict(ctx.settings.get("JOBS_DESTINATIONS_MAP") or loaded["JOBS_DESTINATIONS_MAP"])
-    if BURST_DESTINATION in table:
-        return
-    table[BURST_DESTINATION] = dict(BURST_OPTIONS)
+    table.setdefault(BURST_DESTINATION, dict(BURST_OPTIONS))  # the settings may declare their own
     rules = dict(ctx.settings.get("JOBS_ROUTING_RULES") or loaded["JOBS_ROUTING_RULES"])
     rules.setdefault(BURST_APP, BURST_DESTINATION)
     appfile = ctx.instance_path / "demo-apps" / f"{BURST_APP}.toml"

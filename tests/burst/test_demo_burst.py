@@ -3,6 +3,8 @@ local-cloud instance that the demo launched (issue 7's "Done when")."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from gateway_kit.jobs.demo import BURST_DESTINATION, BURST_OPTIONS
 from tests.conftest import make_token, make_user
 
 
@@ -65,10 +68,14 @@ def api_token(instance: Path) -> str:
     return make_token(app, user, ["jobs:read", "jobs:write"])
 
 
-@pytest.fixture()
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
+def run_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             gateway_toml: str = "") -> Iterator[Demo]:
+    """The real ``gateway-kit demo`` (its instance's gateway.toml first written, if given)."""
     instance = tmp_path / "instance"
     ready = tmp_path / "ready.txt"
+    if gateway_toml:
+        instance.mkdir(parents=True)
+        (instance / "gateway.toml").write_text(gateway_toml)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
     for key in [k for k in os.environ if k.startswith("GATEWAY_KIT_")]:
         monkeypatch.delenv(key)  # the token app must read the demo's database, nothing else
@@ -87,7 +94,8 @@ def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
         token = api_token(instance)
         yield Demo(proc, instance, url, {"Authorization": f"Bearer {token}"})
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             out, _ = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -95,6 +103,11 @@ def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
             out, _ = proc.communicate()
     assert proc.returncode == 0, out[-4000:]
     assert "burst         destination 'burst'" in out
+
+
+@pytest.fixture()
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
+    yield from run_demo(tmp_path, monkeypatch)
 
 
 def test_demo_burst_example_runs_on_an_instance_the_demo_launched(demo: Demo) -> None:
@@ -115,3 +128,80 @@ def test_demo_burst_example_runs_on_an_instance_the_demo_launched(demo: Demo) ->
     assert stdout.startswith("hello from the test\n"), stdout
     rootfs = demo.instance / "localcloud" / "dataplane" / server_id / "rootfs"
     assert f"running in {rootfs}/" in stdout, stdout
+
+
+def toml_inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_inline(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def _demo_worker(instance: Path) -> int:
+    """The pid of the demo's ``gateway-kit worker`` child."""
+    marker = f"GATEWAY_KIT_INSTANCE={instance}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline[1:4] == [b"-m", b"gateway_kit", b"worker"] and marker in environ:
+            found.append(int(entry.name))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_sigkill_of_the_worker_mid_burst_loses_nothing(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's worker is killed (SIGKILL) while a burst job runs on its instance; another
+    worker recovers the job after its lease and it completes, having run exactly once."""
+    # The demo's 'sleep' example is routed to the burst destination too; leases are short.
+    table = {"local": {"executor": "local"}, BURST_DESTINATION: BURST_OPTIONS}
+    toml = (f"JOBS_LEASE_SECONDS = 2.0\nJOBS_DESTINATIONS_MAP = {toml_inline(table)}\n"
+            f'JOBS_ROUTING_RULES = {{sleep = "{BURST_DESTINATION}"}}\n')
+    runs = run_demo(tmp_path, monkeypatch, toml)
+    demo = next(runs)
+    replacement: subprocess.Popen[bytes] | None = None
+    try:
+        resp = requests.post(demo.url + "/api/v1/jobs", headers=demo.headers, timeout=10,
+                             json={"application": "sleep", "inputs": {"seconds": 4}})
+        assert resp.status_code == 201 and resp.json()["destination"] == "burst", resp.text
+        job_id = int(resp.json()["id"])
+
+        def stdout() -> str:
+            data: str = demo.get(f"/api/v1/jobs/{job_id}/logs?stream=stdout")["data"]
+            return data
+
+        deadline = time.monotonic() + 60
+        while "second 1 of 4" not in stdout():
+            assert time.monotonic() < deadline, demo.get(f"/api/v1/jobs/{job_id}")
+            time.sleep(0.2)
+        # Mid-burst: the agent on the instance runs the job; the worker that holds it dies.
+        pid = _demo_worker(demo.instance)
+        environ = dict(item.split("=", 1) for item in
+                       Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
+        os.killpg(pid, signal.SIGKILL)
+        assert demo.get(f"/api/v1/jobs/{job_id}")["state"] == "RUNNING"
+        replacement = subprocess.Popen([sys.executable, "-m", "gateway_kit", "worker"],
+                                       env=environ, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, start_new_session=True)
+        job = demo.wait(job_id, timeout=60)
+        assert job["state"] == "COMPLETED", job["state_reason"]
+        out = stdout()
+        assert out.count("second 1 of 4") == 1 and out.count("done") == 1, out
+        [(state, requeues)] = demo.burst_rows(
+            f"SELECT state, requeues FROM burst_jobs WHERE job_id = {job_id}")
+        assert (state, requeues) == ("done", 0)
+        [(server_id,)] = demo.burst_rows("SELECT server_id FROM burst_instances")
+        agent_jobs = (demo.instance / "localcloud" / "dataplane" / server_id / "rootfs" / "var"
+                      / "lib" / "gateway-kit-agent" / "jobs")
+        assert [d.name for d in agent_jobs.glob(f"job-{job_id}-*")] == [f"job-{job_id}-1"]
+    finally:
+        if replacement is not None:
+            os.killpg(replacement.pid, signal.SIGTERM)
+            replacement.wait(timeout=30)
+        with contextlib.suppress(StopIteration):
+            next(runs)
