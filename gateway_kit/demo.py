@@ -27,6 +27,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from werkzeug.serving import WSGIRequestHandler
+
 log = logging.getLogger("gateway_kit.demo")
 
 #: Parts that ship with the kit, as "module:Class" (entry points add more).
@@ -106,6 +108,14 @@ class DemoContext:
                 proc.wait()
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No per-request lines on the demo's console (burst agents poll often); the gateway's own
+    request log (``gateway_kit.access``) still records every request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 class WorkerPart:
     """Runs ``gateway-kit worker`` as a child process (after every part that adds settings)."""
 
@@ -176,7 +186,7 @@ def run_demo(host: str, port: int, instance_path: Path, config: dict[str, Any],
             ready = getattr(part, "ready", None)
             if ready is not None:
                 ready(app)
-        server = make_server(host, port, app, threaded=True)
+        server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
         url = f"http://{host}:{server.server_port}/"
         banner = [
             "",
