@@ -2,11 +2,23 @@
 
     python bench/burst_sim.py [--seed 7] [--jobs 400] [--boot-median 90] [--boot-p95 300]
 
-The kit's policy is :func:`gateway_kit.burst.policy.plan` itself (imported, not copied), run at
-every event with the simulated pool. Compared with one-instance-per-job (idle timeout 0, no
-reuse) and a fixed pool (always ``--fixed`` CPU instances plus one GPU instance, never retired).
-Boot times are log-normal with the given median and 95th percentile. SU overhead =
-(instance SUs - job SUs) / job SUs, job SUs being each job's share of its flavor.
+The kit's policy is :func:`gateway_kit.burst.policy.plan` itself (imported, not copied). The
+simulation is event-driven: it jumps from one event to the next (a job arrives, an instance
+finishes booting, a job ends, an idle instance reaches its idle timeout) and calls ``plan`` at
+each, as the executor's reconcile loop does, with a fresh view of the pool (the executor also
+rebuilds :class:`~gateway_kit.burst.policy.Instance` objects from its database every time).
+
+Compared with one-instance-per-job (``jobs_per_instance=1``, idle timeout 0: each job launches
+its own instance, deleted when it ends) and a fixed pool (``--fixed`` m3.medium instances plus
+``--fixed-gpu`` g3.small, all up from the first arrival to the last job's end, never retired;
+``plan`` only places jobs on them). Boot times are log-normal with the given median and 95th percentile.
+
+SU overhead = (instance SUs - job SUs) / job SUs. Instance SUs: each instance's flavor rate x the
+time from its launch to its deletion (boot time and idle time included). Job SUs: each job's
+run time x its share (the largest of its CPU, RAM and GPU fractions) of the cheapest flavor that
+fits it -- the same for every policy, so the three rows share one denominator.
+
+Every job must start under every policy; the script asserts it.
 """
 
 from __future__ import annotations
@@ -16,7 +28,8 @@ import heapq
 import math
 import random
 import statistics
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from gateway_kit.burst import policy
 
@@ -26,6 +39,7 @@ FLAVORS = [policy.make_flavor(f) for f in (
     {"name": "g3.small", "vcpus": 4, "ram": 15360, "extra_specs": {"resources:VGPU": "1"}},
     {"name": "g3.large", "vcpus": 16, "ram": 61440,
      "extra_specs": {"pci_passthrough:alias": "a100:1"}})]
+BY_NAME = {f.name: f for f in FLAVORS}
 
 
 @dataclass
@@ -37,12 +51,36 @@ class Job:
     start: float = -1.0
 
 
+@dataclass
+class Inst:
+    """The simulation's own record of an instance (the policy sees a fresh copy each time)."""
+
+    key: int
+    flavor: policy.Flavor
+    born: float
+    state: str = "booting"
+    jobs: list[Job] = field(default_factory=list)
+    #: As the executor's database keeps it: set at launch and when the last job ends.
+    idle_since: float | None = None
+    expiry_at: float | None = None
+
+
+@dataclass
+class Result:
+    mean_wait: float
+    p95_wait: float
+    overhead: float
+    instances: int
+    events: int
+
+
 def trace(seed: int, n: int) -> list[Job]:
-    """Bursts: quiet periods with sparse arrivals, then 10-40 jobs within minutes."""
+    """Bursts: quiet periods (~30 min), then 10-40 jobs ~20 s apart; 20 % GPU jobs."""
     rng = random.Random(seed)
-    jobs, t, key = [], 0.0, 0
+    jobs: list[Job] = []
+    t, key = 0.0, 0
     while key < n:
-        t += rng.expovariate(1 / 1800)  # a burst every ~30 min
+        t += rng.expovariate(1 / 1800)
         for _ in range(rng.randint(10, 40)):
             if key >= n:
                 break
@@ -55,123 +93,150 @@ def trace(seed: int, n: int) -> list[Job]:
     return jobs
 
 
+def job_sus(job: Job) -> float:
+    flavor = policy.choose_flavor(FLAVORS, job.need)
+    assert flavor is not None, f"no flavor fits job {job.key}"
+    share = max(job.need.cpus / flavor.vcpus, job.need.memory_mb / flavor.ram_mb,
+                job.need.gpus / flavor.gpus if flavor.gpus else 0.0)
+    return job.run / 3600 * flavor.su_per_hour * min(share, 1.0)
+
+
 def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float], seed: int,
-             fixed: bool = False) -> tuple[float, float, float]:
+             fixed: tuple[str, ...] = ()) -> Result:
+    """Run the trace; ``fixed``: flavors of a pool that is up from the first arrival, for good."""
     rng = random.Random(seed)
     sigma = math.log(boot[1] / boot[0]) / 1.645
-    insts: dict[object, policy.Instance] = {}
-    born: dict[object, float] = {}
-    ready_at: dict[object, float] = {}
-    on: dict[object, list[tuple[float, Job]]] = {}
+    for j in jobs:
+        j.start = -1.0
+    insts: dict[int, Inst] = {}
     waiting: list[Job] = []
     events: list[tuple[float, int, str, object]] = []
-    seq = 0
-    su_inst = su_job = 0.0
-    serial = 0
+    seq = serial = 0
+    su_inst = 0.0
+    launched = 0
 
     def push(t: float, kind: str, ref: object) -> None:
         nonlocal seq
         seq += 1
         heapq.heappush(events, (t, seq, kind, ref))
 
+    def start(inst: Inst, job: Job, now: float) -> None:
+        job.start = now
+        push(now + job.run, "done", (inst.key, job))
+
     for j in jobs:
         push(j.arrive, "arrive", j)
-    if fixed:  # the fixed pool: booted before the first job, never retired
-        for flavor in [f for f in FLAVORS if f.name == pol.warm_flavor] * (pol.max_instances - 1) \
-                + [f for f in FLAVORS if f.name == "g3.small"]:
-            serial += 1
-            iid = ("i", serial)
-            insts[iid] = policy.Instance(iid, flavor, "ready", [], 0.0)
-            born[iid] = 0.0
-    end_time = 0.0
-    horizon = jobs[-1].arrive + 30 * 86400
-    by_key = {j.key: j for j in jobs}
+    t0 = jobs[0].arrive if jobs else 0.0
+    for name in fixed:
+        serial += 1
+        insts[serial] = Inst(serial, BY_NAME[name], t0, "ready", idle_since=t0)
+    launched = len(insts)
+    now = t0
+    steps = 0
     while events:
-        now, _, kind, ref = heapq.heappop(events)
-        if now > horizon:
-            raise RuntimeError("jobs never finish under this policy")
-        end_time = now
-        if kind == "arrive":
-            waiting.append(ref)  # type: ignore[arg-type]
-        elif kind == "ready":
-            insts[ref].state = "ready"
-            for _t, j in on.get(ref, []):
-                if j.start < 0:
-                    j.start = now
-                    push(now + j.run, "done", (ref, j))
-        elif kind == "done":
-            iid, j = ref  # type: ignore[misc]
-            inst = insts[iid]
-            inst.jobs.remove(j.need)
-            flavor = inst.flavor
-            frac = max(j.need.cpus / flavor.vcpus, j.need.gpus / flavor.gpus if flavor.gpus else 0)
-            su_job += j.run / 3600 * flavor.su_per_hour * min(frac, 1)
-            if not inst.jobs:
-                inst.idle_since = now
-        elif kind == "tick":
-            pass
-        live = list(insts.values())
-        plan = policy.plan(pol, FLAVORS, live, [j.need for j in waiting], policy.Quota(), now)
-        keymap: dict[object, object] = {}
-        for key, flavor in plan.launch:
+        now = events[0][0]
+        while events and events[0][0] == now:  # everything that happens at this instant
+            _t, _s, kind, ref = heapq.heappop(events)
+            steps += 1
+            if kind == "arrive":
+                assert isinstance(ref, Job)
+                waiting.append(ref)
+            elif kind == "ready":
+                assert isinstance(ref, int)
+                inst = insts[ref]
+                inst.state = "ready"
+                for j in inst.jobs:
+                    start(inst, j, now)
+            elif kind == "done":
+                assert isinstance(ref, tuple)
+                done_on: int = ref[0]
+                done_job: Job = ref[1]
+                inst = insts[done_on]
+                inst.jobs.remove(done_job)
+                if not inst.jobs:
+                    inst.idle_since = now
+            # "expire": nothing to do but plan again (plan retires what has idled long enough)
+        view = [policy.Instance(i.key, i.flavor, i.state, [j.need for j in i.jobs],
+                                i.idle_since if not i.jobs else None) for i in insts.values()]
+        out = policy.plan(pol, FLAVORS, view, [j.need for j in waiting], policy.Quota(), now)
+        new: dict[object, Inst] = {}
+        for key, flavor in out.launch:
+            assert not fixed, "a fixed pool never launches"
             serial += 1
-            iid = ("i", serial)
-            keymap[key] = iid
-            insts[iid] = policy.Instance(iid, flavor, "booting", [], None)
-            born[iid] = now
-            ready_at[iid] = now + rng.lognormvariate(math.log(boot[0]), sigma)
-            push(ready_at[iid], "ready", iid)
-        for jkey, home in plan.place.items():
-            iid = keymap.get(home, home)
+            launched += 1
+            inst = new[key] = insts[serial] = Inst(serial, flavor, now, idle_since=now)
+            push(now + rng.lognormvariate(math.log(boot[0]), sigma), "ready", serial)
+        by_key = {j.key: j for j in waiting}
+        for jkey, home in out.place.items():
+            inst = new.get(home) or insts[home]
             j = by_key[jkey]
-            insts[iid].jobs.append(j.need)
-            insts[iid].idle_since = None
-            on.setdefault(iid, []).append((now, j))
-            waiting.remove(j)
-            if insts[iid].state == "ready":
-                j.start = now
-                push(now + j.run, "done", (iid, j))
-        for iid in plan.retire:
+            inst.jobs.append(j)
+            inst.idle_since = None
+            if inst.state == "ready":
+                start(inst, j, now)
+        placed = set(out.place)
+        waiting = [j for j in waiting if j.key not in placed]
+        assert not out.reject, out.reject
+        for iid in out.retire:
             if fixed:
                 continue
             inst = insts.pop(iid)
-            su_inst += (now - born[iid]) / 3600 * inst.flavor.su_per_hour
-        if fixed:
-            continue  # placements happen at arrivals and ends; nothing changes in between
-        idle = any(i.idle_since is not None for i in insts.values())
-        if (waiting or idle) and (kind != "tick" or len(events) < 5):
-            push(now + 30, "tick", None)
-    for iid, inst in insts.items():
-        su_inst += (end_time - born[iid]) / 3600 * inst.flavor.su_per_hour
+            su_inst += (now - inst.born) / 3600 * inst.flavor.su_per_hour
+        if not fixed and math.isfinite(pol.idle_timeout):
+            for inst in insts.values():
+                if inst.jobs or inst.idle_since is None:
+                    continue
+                # A hair past the timeout, so that float rounding cannot make plan see it short.
+                due = max(now, inst.idle_since + pol.idle_timeout) + 1e-6
+                if inst.expiry_at != due:
+                    inst.expiry_at = due
+                    push(due, "expire", inst.key)
+    for inst in insts.values():  # still up at the end (the fixed pool): charged until then
+        su_inst += (now - inst.born) / 3600 * inst.flavor.su_per_hour
+    unstarted = [j.key for j in jobs if j.start < 0]
+    assert not unstarted, f"{len(unstarted)} jobs never started: {unstarted[:10]}"
+    assert not waiting
     waits = sorted(j.start - j.arrive for j in jobs)
-    p95 = waits[int(0.95 * (len(waits) - 1))]
-    return statistics.mean(waits), p95, (su_inst - su_job) / su_job
+    assert waits[0] >= 0
+    p95 = waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)]
+    su_job = sum(job_sus(j) for j in jobs)
+    return Result(statistics.mean(waits), p95, (su_inst - su_job) / su_job, launched, steps)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--jobs", type=int, default=400)
     ap.add_argument("--boot-median", type=float, default=90.0)
     ap.add_argument("--boot-p95", type=float, default=300.0)
-    ap.add_argument("--fixed", type=int, default=6, help="CPU instances of the fixed pool")
-    args = ap.parse_args()
+    ap.add_argument("--max-instances", type=int, default=20, help="the kit pool's maximum")
+    ap.add_argument("--idle-timeout", type=float, default=600.0, help="the kit pool's, seconds")
+    ap.add_argument("--fixed", type=int, default=6, help="m3.medium instances of the fixed pool")
+    ap.add_argument("--fixed-gpu", type=int, default=1, help="g3.small instances of the fixed pool")
+    args = ap.parse_args(argv)
+    began = time.monotonic()
     jobs = trace(args.seed, args.jobs)
     boot = (args.boot_median, args.boot_p95)
-    kit = policy.PoolPolicy(max_instances=20, idle_timeout=600)
-    per_job = policy.PoolPolicy(max_instances=10_000, idle_timeout=0, jobs_per_instance=1)
-    fixed = policy.PoolPolicy(min_instances=0, max_instances=args.fixed + 1,
-                              warm_flavor="m3.medium", idle_timeout=float("inf"))
-    print(f"{len(jobs)} jobs (seed {args.seed}, {sum(1 for j in jobs if j.need.gpus)} GPU), "
-          f"boot median {boot[0]:g} s / p95 {boot[1]:g} s")
-    print(f"{'policy':<28}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}")
-    for name, pol, is_fixed in (("kit (max 20, idle 600 s)", kit, False),
-                                ("one instance per job", per_job, False),
-                                (f"fixed ({args.fixed} m3.medium+1 g3)", fixed, True)):
-        for j in jobs:
-            j.start = -1.0
-        mean, p95, over = simulate(jobs, pol, boot, args.seed, fixed=is_fixed)
-        print(f"{name:<28}{mean:>12.0f}{p95:>12.0f}{over:>12.0%}")
+    kit = policy.PoolPolicy(max_instances=args.max_instances, idle_timeout=args.idle_timeout)
+    per_job = policy.PoolPolicy(max_instances=10 * len(jobs) + 10, idle_timeout=0,
+                                jobs_per_instance=1)
+    fixed_flavors = ("m3.medium",) * args.fixed + ("g3.small",) * args.fixed_gpu
+    fixed = policy.PoolPolicy(min_instances=len(fixed_flavors), max_instances=len(fixed_flavors),
+                              idle_timeout=float("inf"))
+    gpus = sum(1 for j in jobs if j.need.gpus)
+    span = (jobs[-1].arrive - jobs[0].arrive) / 3600 if jobs else 0.0
+    print(f"{len(jobs)} jobs over {span:.1f} h (seed {args.seed}; {len(jobs) - gpus} CPU, "
+          f"{gpus} GPU), boot median {boot[0]:g} s / p95 {boot[1]:g} s")
+    print(f"{'policy':<30}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}"
+          f"{'instances':>11}")
+    rows = ((f"kit (max {args.max_instances}, idle {args.idle_timeout:g} s)", kit, ()),
+            ("one instance per job", per_job, ()),
+            (f"fixed ({args.fixed} m3.medium + {args.fixed_gpu} g3.small)", fixed, fixed_flavors))
+    for name, pol, flavors in rows:
+        r = simulate(jobs, pol, boot, args.seed, fixed=flavors)
+        print(f"{name:<30}{r.mean_wait:>12.0f}{r.p95_wait:>12.0f}{r.overhead:>12.0%}"
+              f"{r.instances:>11}")
+    print(f"every job started under every policy ({time.monotonic() - began:.1f} s)")
 
 
 if __name__ == "__main__":
