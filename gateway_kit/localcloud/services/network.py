@@ -79,7 +79,20 @@ EXTENSIONS = (
     ("stateful-security-group", "Stateful security group"),
     ("tag-creation", "Tag creation extension"),
     ("extraroute", "Neutron Extra Route"),
+    ("provider", "Provider Network"),
+    ("subnet-external-network", "Subnet External Network"),
+    ("security-groups-normalized-cidr", "Normalized CIDR field for security group rules"),
+    ("security-groups-remote-address-group", "Remote address group id field for security "
+                                             "group rules"),
+    ("security-groups-rules-belongs-to-default-sg", "Security group rule belongs to the "
+                                                    "project's default security group"),
 )
+#: Port attributes that Neutron's policy shows to admins only (``binding`` and
+#: ``port-resource-request``); the api-ref's port-bind-show sample is the admin view.
+ADMIN_PORT_KEYS = ("binding:host_id", "binding:profile", "binding:vif_details",
+                   "binding:vif_type", "resource_request")
+#: Keys of earlier renderings that no advertised extension backs (``l3-ndp-proxy``).
+_DROPPED_KEYS = {ROUTER: ("enable_ndp_proxy",)}
 
 
 def render_error(err: ApiError) -> Response:
@@ -143,7 +156,22 @@ def _public(doc: Doc) -> dict[str, Any]:
 
 def view(kind: str, doc: Doc, auth: AuthContext | None = None) -> dict[str, Any]:
     out = _public(doc)
-    if kind == NETWORK:
+    for key in _DROPPED_KEYS.get(kind, ()):
+        out.pop(key, None)
+    if kind == SUBNET:
+        net = current_cloud().store.get(NETWORK, doc["network_id"])
+        out["router:external"] = bool(net and net.get("router:external"))
+    elif kind == PORT:
+        bound = bool(doc.get("device_id"))
+        out.setdefault("binding:host_id", "localcloud" if bound else "")
+        out.setdefault("binding:profile", {})
+        out.setdefault("binding:vif_details", {"port_filter": True} if bound else {})
+        out.setdefault("binding:vif_type", "ovs" if bound else "unbound")
+        out.setdefault("resource_request", None)
+        if auth is not None and not auth.is_admin:
+            for key in ADMIN_PORT_KEYS:
+                out.pop(key, None)
+    elif kind == NETWORK:
         out["subnets"] = [s["id"] for s in current_cloud().list(
             SUBNET, lambda s: s["network_id"] == doc["id"])]
         if auth is not None and not auth.is_admin:
@@ -154,14 +182,12 @@ def view(kind: str, doc: Doc, auth: AuthContext | None = None) -> dict[str, Any]
         out["security_group_rules"] = [
             view(RULE, r) for r in current_cloud().list(
                 RULE, lambda r: r["security_group_id"] == doc["id"])]
-    elif kind == FIP and doc.get("port_id"):
-        port = current_cloud().get(PORT, doc["port_id"])
-        if port is not None:
-            out["port_details"] = {k: port.get(k) for k in (
-                "name", "network_id", "mac_address", "admin_state_up", "status",
-                "device_id", "device_owner")}
     elif kind == FIP:
-        out["port_details"] = None
+        out.setdefault("qos_network_policy_id", None)
+        port = current_cloud().get(PORT, doc["port_id"]) if doc.get("port_id") else None
+        out["port_details"] = None if port is None else {k: port.get(k) for k in (
+            "name", "network_id", "mac_address", "admin_state_up", "status", "device_id",
+            "device_owner")}
     return out
 
 
@@ -378,7 +404,6 @@ def create_port(cloud: LocalCloud, project_id: str, network_id: str, *, device_i
         "qos_network_policy_id": None,
         "propagate_uplink_status": False,
         "dns_name": "",
-        "resource_request": None,
     }, project_id)
     if extra:
         port.update(extra)
@@ -848,7 +873,6 @@ def new_router(cloud: LocalCloud, project: str, body: dict[str, Any]) -> Doc:
         "distributed": False,
         "ha": False,
         "flavor_id": None,
-        "enable_ndp_proxy": None,
     }, project)
     doc["external_gateway_info"] = _gateway_info(cloud, body.get("external_gateway_info"),
                                                  doc["id"])
