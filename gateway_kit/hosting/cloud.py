@@ -16,6 +16,7 @@ Everything the hosting feature asks of OpenStack goes through a :class:`Cloud`:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -31,6 +32,28 @@ T = TypeVar("T")
 
 #: HTTP methods that change something (the token request is not counted as a change).
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: A server's user data in a logged request body (base64: it may hold the database password).
+_USER_DATA_RE = re.compile(r'("user_data"\s*:\s*)"[^"]*"')
+
+
+class _RedactUserData(logging.Filter):
+    """keystoneauth logs request bodies at DEBUG: replace a server's user data there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        if "user_data" in text:
+            record.msg, record.args = _USER_DATA_RE.sub(r'\1"<redacted>"', text), ()
+        return True
+
+
+def _redact_sdk_logs() -> None:
+    logger = logging.getLogger("keystoneauth.session")
+    if not any(isinstance(f, _RedactUserData) for f in logger.filters):
+        logger.addFilter(_RedactUserData())
 
 
 class CloudNotFound(CloudError):
@@ -269,6 +292,7 @@ class Cloud:
     # -- connection ----------------------------------------------------------------------
 
     def _hook(self, conn: Any) -> None:
+        _redact_sdk_logs()
         def record(resp: Any, *args: Any, **kwargs: Any) -> Any:
             self.requests.add(resp.request.method, resp.request.url, resp.status_code)
             return resp

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +47,7 @@ from .plan import (
 )
 from .resources import HANDLERS, Context
 from .spec import DeploymentSpec, spec_from_json
+from .userdata import DATABASE_ROLE, SECRETS, fill, role_context, seal, sealed_secrets, unseal
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,14 @@ def render_user_data(spec: DeploymentSpec) -> Callable[[str, str, int], str]:
             try:
                 cache[r.cloud_init] = env.from_string(path.read_text())
             except OSError as exc:
+                hint = (
+                    " database.yaml.j2 was retired (it formatted the volume unconditionally): use "
+                    "deploy/cloud-init/postgres-on-volume.yaml.j2."
+                    if Path(r.cloud_init).name == "database.yaml.j2"
+                    else ""
+                )
                 raise NotFound(
-                    f"roles.{role}.cloud_init: cannot read the template {path} ({exc.strerror})."
+                    f"roles.{role}.cloud_init: cannot read the template {path} ({exc.strerror}).{hint}"
                 ) from exc
             except jinja2.TemplateSyntaxError as exc:
                 raise NotFound(f"roles.{role}.cloud_init: {path} line {exc.lineno}: {exc.message}.") from exc
@@ -121,6 +128,7 @@ def render_user_data(spec: DeploymentSpec) -> Callable[[str, str, int], str]:
             roles={x.name: x.count for x in spec.roles},
             volumes=[v.name for v in spec.volumes if v.attach_to in (role, vm)],
             has_volume=r.volume is not None,
+            **role_context(spec, role, vm),
         )
 
     return render
@@ -374,6 +382,7 @@ class _Run:
         self.ctx = engine._ctx(self.name, spec, self.rows)
         self.run_no = 0
         self.desired: list[Desired] = []
+        self._db_password: str | None = None
 
     # journal -------------------------------------------------------------------------
 
@@ -405,12 +414,54 @@ class _Run:
     def attrs(self) -> dict[str, dict[str, Any]]:
         return {k: r.attrs for k, r in self.rows.items() if r.cloud_id and r.status in ("ready", "replacing")}
 
+    # user data placeholders (see .userdata) ---------------------------------------------
+
+    def materialize(self, d: Desired) -> Desired:
+        """``d`` with its user data's placeholders filled in, for the create call only."""
+        text = str(d.payload.get("user_data") or "")
+        if d.kind != "server" or "${" not in text:
+            return d
+        attrs = self.attrs()
+
+        def value(key: str, attr: str) -> str | None:
+            if key == "secret" and attr == "db_password":
+                return self.db_password()
+            if key == "subnet" and attr == "cidr":
+                assert self.spec is not None
+                return str(self.ctx.subnet(self.spec.network.name).cidr)
+            found = attrs.get(key, {}).get(attr)
+            return None if found is None else str(found)
+
+        return replace(d, payload={**d.payload, "user_data": fill(text, value)})
+
+    def db_password(self) -> str:
+        """The deployment's database password: unsealed from its record, or made and stored now."""
+        if self._db_password is None:
+            assert self.dep is not None
+            config = self.engine.app.config
+            kept = sealed_secrets(self.dep.spec)
+            if "db_password" in kept:
+                self._db_password = unseal(config, kept["db_password"])
+            else:
+                from ..data import dbhost
+
+                password = dbhost.new_password()
+                kept["db_password"] = seal(config, password)
+                self.dep.spec = {**(self.dep.spec or {}), SECRETS: kept}
+                self.commit()  # stored before any VM that carries it is created
+                self._db_password = password
+        return self._db_password
+
     # apply ---------------------------------------------------------------------------
 
     def apply(self, rollback_on_failure: bool, refresh: bool) -> Plan:
         spec = self.spec
         assert spec is not None
-        self.desired = desired_resources(spec, render_user_data(spec))
+        # the database VM first: the other VMs' DATABASE_URL may need its address
+        self.desired = sorted(
+            desired_resources(spec, render_user_data(spec)),
+            key=lambda d: (d.rank, not (d.kind == "server" and d.payload.get("role") == DATABASE_ROLE)),
+        )
         if refresh:
             live = self.engine._refresh(self.ctx, self.rows)
             for key, obs in live.items():
@@ -433,7 +484,8 @@ class _Run:
             self.s.add(self.dep)
         self.dep.run = (self.dep.run or 0) + 1
         self.run_no = self.dep.run
-        self.dep.spec = spec.to_json()
+        kept = sealed_secrets(self.dep.spec)
+        self.dep.spec = {**spec.to_json(), **({SECRETS: kept} if kept else {})}
         self.dep.status = "applying"
         self.dep.updated_at = _now()
         self.commit()
@@ -570,7 +622,7 @@ class _Run:
         try:
             cloud_id = handler.find(self.ctx, d, props, set()) if adopt else None
             if cloud_id is None:
-                cloud_id = handler.create(self.ctx, d, props)
+                cloud_id = handler.create(self.ctx, self.materialize(d), props)
             row.cloud_id, row.status = cloud_id, "creating"
             self.commit()
             row.attrs = handler.wait(self.ctx, d, cloud_id, props)
@@ -651,7 +703,7 @@ class _Run:
         try:
             if not row.cloud_id:
                 new_id = handler.find(self.ctx, d, row.props, {old_id})
-                row.cloud_id = new_id or handler.create(self.ctx, d, row.props)
+                row.cloud_id = new_id or handler.create(self.ctx, self.materialize(d), row.props)
                 self.commit()
             row.attrs = {**handler.wait(self.ctx, d, row.cloud_id, row.props), **keep}
             self.commit()
