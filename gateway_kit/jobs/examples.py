@@ -2,7 +2,7 @@
 
 Each runs a few lines of Python with the interpreter the gateway runs on, so they work anywhere
 the kit does. They show every kind of input: text, a file upload, integers with bounds, a float,
-a choice and a boolean flag.
+a choice, a boolean flag and a hosted dataset (``dataset-stats``).
 """
 
 from __future__ import annotations
@@ -58,6 +58,30 @@ json.dump({"samples": samples, "seed": seed, "method": method, "pi": estimate},
           open('result.json', 'w'), indent=2)
 """
 
+DATASET_STATS = """
+import hashlib, json, os, sys
+root = sys.argv[1]
+rows = []
+for dirpath, dirnames, filenames in os.walk(root):
+    dirnames.sort()
+    for name in sorted(filenames):
+        path = os.path.join(dirpath, name)
+        data = open(path, 'rb').read()
+        rows.append({"path": os.path.relpath(path, root).replace(os.sep, '/'),
+                     "lines": data.count(b'\\n'), "words": len(data.split()),
+                     "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+total = {k: sum(r[k] for r in rows) for k in ("lines", "words", "bytes")}
+with open('stats.tsv', 'w', encoding='utf-8') as out:
+    out.write("path\\tlines\\twords\\tbytes\\tsha256\\n")
+    for r in rows:
+        out.write(f"{r['path']}\\t{r['lines']}\\t{r['words']}\\t{r['bytes']}\\t{r['sha256']}\\n")
+json.dump({"files": rows, "total": {"files": len(rows), **total}}, open('stats.json', 'w'),
+          indent=2)
+for r in rows:
+    print(f"{r['lines']:>8d} {r['words']:>8d} {r['bytes']:>10d}  {r['sha256'][:16]}  {r['path']}")
+print(f"{total['lines']:>8d} {total['words']:>8d} {total['bytes']:>10d}  {len(rows)} files")
+"""
+
 
 def init_app(app: Flask) -> None:
     py = sys.executable
@@ -101,3 +125,12 @@ def init_app(app: Flask) -> None:
         "resources": {"cpus": 1, "memory_mb": 512, "walltime": 600, "max_cpus": 4},
         "command": [py, "-c", literal(PI), "{samples}", "{seed}", "{method}"],
         "outputs": ["result.json"]})
+    register_application(app, {
+        "id": "dataset-stats", "title": "Dataset statistics", "version": "1.0",
+        "description": "Counts the lines, words and bytes of every file in a dataset and computes "
+                       "its SHA-256 (the job reads the dataset in place, read-only).",
+        "inputs": [{"name": "dataset", "type": "dataset", "label": "Dataset",
+                    "help": "A dataset identifier (ds-...), shown on the dataset's page."}],
+        "resources": {"cpus": 1, "memory_mb": 512, "walltime": 600},
+        "command": [py, "-c", literal(DATASET_STATS), "{dataset}"],
+        "outputs": ["stats.json", "stats.tsv"]})
