@@ -8,11 +8,12 @@ Pages
     returns the signed-in :class:`~gateway_kit.identity.models.User` or ``None``.
 
 API endpoints
-    ``@api_auth("jobs:read")`` authenticates by ``Authorization: Bearer <personal access token>``
-    (resolved by ``app.extensions["gateway_kit.token_auth"]``, a callable ``token -> (User,
-    scopes)`` raising Unauthorized) or by the session cookie, then requires every listed scope.
-    Session callers hold :data:`ROLE_SCOPES` of their role; token callers the token's scopes
-    narrowed to their role.
+    ``@api_auth("jobs:read")`` authenticates by ``Authorization: Bearer <token>`` (resolved by
+    ``app.extensions["gateway_kit.token_auth"]``, a callable ``token -> (User, scopes)`` raising
+    Unauthorized: a personal access token, or a provider's JWT access token where the provider
+    has ``api_audience``, see :mod:`.provider_tokens`) or by the session cookie, then requires
+    every listed scope. Session callers hold :data:`ROLE_SCOPES` of their role; token callers the
+    token's scopes narrowed to their role.
 
 Ownership
     Objects owned by someone else must answer 404, never their content:
@@ -281,9 +282,9 @@ def owned_or_404(obj: Any, owner_id: int | None, what: str = "object") -> Any:
 
 def init_access(app: Flask) -> None:
     """Attach the token authenticator, CSRF enforcement and session lifetime to ``app``."""
-    from .tokens import authenticate_token
+    from .provider_tokens import authenticate_bearer
 
-    app.extensions.setdefault("gateway_kit.token_auth", authenticate_token)
+    app.extensions.setdefault("gateway_kit.token_auth", authenticate_bearer)
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.before_request(_check_csrf)
     app.permanent_session_lifetime = timedelta(hours=app.config["IDENTITY_SESSION_MAX_HOURS"])

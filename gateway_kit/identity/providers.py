@@ -126,7 +126,15 @@ class IdentityProvider(ABC):  # noqa: B024 - complete by design; backends differ
             raise ConfigError(f"Setting IDENTITY_PROVIDERS: provider {name!r} scopes must include "
                               "'openid'.")
         self.groups_claim: str = config.get("groups_claim") or self.default_groups_claim
+        #: Audience of our API in this provider's access tokens; empty: the API refuses them
+        #: (see :mod:`.provider_tokens`).
+        self.api_audience: str = str(config.get("api_audience") or "")
+        self.api_scopes_claim: str = str(config.get("api_scopes_claim") or "scope")
         self.client: GatewayOAuthApp | None = None
+
+    def expected_issuer(self) -> str:
+        """The issuer this provider must have: ``issuer`` if set, else the discovery URL's prefix."""
+        return str(self.config.get("issuer") or self.discovery_url.split("/.well-known/")[0])
 
     def client_secret(self) -> str | None:
         env = self.config.get("client_secret_env")

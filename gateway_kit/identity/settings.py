@@ -24,6 +24,7 @@ from ..settings import Setting
 PROVIDER_KEYS = {
     "kind", "title", "client_id", "client_secret", "client_secret_env", "discovery_url", "issuer",
     "scopes", "idphint", "selected_idp", "groups_claim", "username_claims", "extra_params",
+    "api_audience", "api_scopes_claim",
 }
 ACCESS_RULE_KEYS = {"providers", "idps", "email_domains", "groups"}
 
@@ -42,6 +43,17 @@ def _providers(value: Any) -> str | None:
             return f"provider {name!r} needs a client_id"
         if not name.replace("-", "").replace("_", "").isalnum():
             return f"provider name {name!r} must be letters, digits, '-' or '_'"
+        audience = entry.get("api_audience")
+        if audience is not None:
+            if not isinstance(audience, str) or not audience.strip():
+                return f"provider {name!r}: api_audience must be a non-empty string"
+            if audience == entry.get("client_id"):
+                return (f"provider {name!r}: api_audience must differ from client_id (ID tokens "
+                        "issued to the gateway are addressed to client_id and must not be "
+                        "usable as API access tokens)")
+        claim = entry.get("api_scopes_claim")
+        if claim is not None and (not isinstance(claim, str) or not claim.strip()):
+            return f"provider {name!r}: api_scopes_claim must be a claim name"
     return None
 
 
@@ -78,7 +90,8 @@ SETTINGS: list[Setting] = [
             "Accounts made admins at login: usernames, verified e-mail addresses, or 'issuer#subject'."),
     Setting("IDENTITY_PROVIDERS", dict, {},
             "Login providers: name -> {kind = cilogon|custos|oidc, client_id, client_secret, "
-            "discovery_url, scopes, idphint, ...}. See auth/README.md.",
+            "discovery_url, scopes, idphint, api_audience, api_scopes_claim, ...}. "
+            "See auth/README.md.",
             secret=True, validate=_providers),
     Setting("IDENTITY_ROLE_RULES", dict, {},
             "Role -> list of groups (CILogon isMemberOf, Custos groups) that grant it at login."),

@@ -5,6 +5,13 @@ users and clients (with plain-text passwords) from a TOML file, and refuses to l
 but loopback unless forced. Built on Authlib's server components: the authorization-code grant
 with PKCE and OpenID Connect (``authlib.oidc.core``), a userinfo endpoint, and RP-initiated logout.
 
+Access tokens are RFC 9068 JWTs (``typ: at+jwt``, Authlib's ``JWTBearerTokenGenerator``) signed
+with the same key as ID tokens: ``iss``, ``sub``, ``client_id``, ``scope``, ``jti``, ``iat``,
+``exp`` (one hour) and ``aud`` = the client id plus every RFC 8707 ``resource`` parameter sent to
+the token endpoint. A gateway whose provider entry says ``api_audience = "<that resource>"``
+accepts them as Bearer tokens on its API. Clients may ask for the kit's API scopes
+(``jobs:read``, ``jobs:write``...) next to the OpenID ones.
+
 Endpoints: ``/.well-known/openid-configuration``, ``/jwks.json``, ``/authorize`` (a username and
 password page), ``/token``, ``/userinfo``, ``/logout`` (``end_session_endpoint``).
 

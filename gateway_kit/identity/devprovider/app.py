@@ -18,6 +18,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from authlib.oidc.core import UserInfo, UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
@@ -25,11 +26,17 @@ from flask import Flask, Response, jsonify, render_template, request
 from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from ..tokens import SCOPES as KIT_API_SCOPES
+
 log = logging.getLogger("gateway_kit.devidp")
 
 BANNER = ("DEVELOPMENT OpenID provider: in-memory, plain-text demo passwords, throw-away keys. "
           "Never use it for real accounts.")
 CODE_LIFETIME = 600
+ACCESS_TOKEN_LIFETIME = 3600
+#: OpenID scopes, plus the kit's API scopes so that access tokens can carry them.
+SUPPORTED_SCOPES = ("openid", "email", "profile", "org.cilogon.userinfo", "groups",
+                    *(s for s in KIT_API_SCOPES if s != "profile"))
 
 
 class DevIdPConfigError(ValueError):
@@ -44,6 +51,9 @@ class DevUser:
     name: str = ""
     email: str = ""
     claims: dict[str, Any] = field(default_factory=dict)
+
+    def get_user_id(self) -> str:
+        return self.sub
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -96,8 +106,7 @@ class DevClient(ClientMixin):  # type: ignore[misc]
         return self.redirect_uris[0] if self.redirect_uris else None
 
     def get_allowed_scope(self, scope: str) -> str:
-        allowed = {"openid", "email", "profile", "org.cilogon.userinfo", "groups"}
-        return " ".join(s for s in (scope or "").split() if s in allowed)
+        return " ".join(s for s in (scope or "").split() if s in SUPPORTED_SCOPES)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return any(_same_loopback_uri(r, redirect_uri) for r in self.redirect_uris)
@@ -212,6 +221,15 @@ def user_claims(user: DevUser, scope: str) -> UserInfo:
     return UserInfo(info)
 
 
+def resource_indicators(values: list[str]) -> list[str] | None:
+    """RFC 8707 ``resource`` parameters: absolute URIs without a fragment; ``None`` if one is not."""
+    for value in values:
+        parts = urlsplit(value)
+        if not parts.scheme or not (parts.netloc or parts.path) or parts.fragment:
+            return None
+    return list(dict.fromkeys(values))
+
+
 def load_users_file(path: Path) -> tuple[dict[str, DevUser], dict[str, DevClient]]:
     """Read ``[[users]]`` and ``[[clients]]`` from a TOML file."""
     try:
@@ -324,6 +342,21 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
             return any(_same_loopback_uri(r, uri)
                        for r in client.client_metadata["post_logout_redirect_uris"])
 
+    class DevAccessTokens(JWTBearerTokenGenerator):  # type: ignore[misc]
+        """Access tokens as RFC 9068 JWTs (``typ: at+jwt``), signed with the provider's key.
+
+        ``aud`` is the client id plus every RFC 8707 ``resource`` sent to the token endpoint, so
+        a gateway with ``api_audience = "<resource>"`` accepts the token on its API.
+        """
+
+        def get_jwks(self) -> KeySet:
+            return KeySet([store.key])
+
+        def get_audiences(self, client: DevClient, user: DevUser | None,
+                          scope: str) -> list[str]:
+            resources = resource_indicators(request.form.getlist("resource")) or []
+            return list(dict.fromkeys([client.client_id, *resources]))
+
     class DevBearer(BearerTokenValidator):  # type: ignore[misc]
         def authenticate_token(self, token_string: str) -> AccessToken | None:
             with store.lock:
@@ -338,6 +371,8 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
 
     server = AuthorizationServer(app, query_client=lambda cid: store.clients.get(cid),
                                  save_token=save_token)
+    server.register_token_generator(
+        "default", DevAccessTokens(issuer, expires_generator=lambda *_: ACCESS_TOKEN_LIFETIME))
     server.register_grant(CodeGrant, [StrictS256(required=True), DevOpenIDCode(require_nonce=True)])
     protector = ResourceProtector()
     protector.register_token_validator(DevBearer())
@@ -370,7 +405,7 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
                                                       "none"],
             "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": ["openid", "email", "profile", "org.cilogon.userinfo"],
+            "scopes_supported": list(SUPPORTED_SCOPES),
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "name", "email",
                                  "email_verified", "preferred_username", "groups", "isMemberOf",
                                  "idp", "idp_name", "eppn", "affiliation"],
@@ -400,6 +435,9 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
 
     @app.post("/token")
     def token() -> Any:
+        if resource_indicators(request.form.getlist("resource")) is None:
+            return jsonify({"error": "invalid_target", "error_description":
+                            "resource must be an absolute URI without a fragment (RFC 8707)"}), 400
         return server.create_token_response()
 
     @app.route("/userinfo", methods=["GET", "POST"])

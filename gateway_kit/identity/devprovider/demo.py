@@ -57,6 +57,9 @@ class DevIdPPart:
             "scopes": ["openid", "email", "profile", "org.cilogon.userinfo"],
             "groups_claim": "isMemberOf",
         }
+        web_url = str(getattr(ctx, "web_url", "") or "")
+        if web_url:  # the provider's access tokens for resource=<web_url>/api work on the API
+            providers["dev"]["api_audience"] = f"{web_url.rstrip('/')}/api"
         ctx.settings["IDENTITY_PROVIDERS"] = providers
         rules: dict[str, Any] = dict(ctx.settings.get("IDENTITY_ROLE_RULES") or {})
         rules.setdefault("admin", ["gk-demo-admins"])
