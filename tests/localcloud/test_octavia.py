@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -184,3 +185,73 @@ def test_lb_shape_matches_api_ref(lc: Running) -> None:
         headers={"X-Auth-Token": conn.auth_token},
     ).json()["loadbalancer"]
     assert set(body) == LB_SAMPLE_KEYS | LB_EXTRA
+
+
+def _member_status(conn, pool_id: str, member_id: str, want: str, wait: float = 10) -> str:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + wait
+    while True:
+        status = str(conn.load_balancer.get_member(member_id, pool_id).operating_status)
+        if status == want or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
+def test_member_operating_status_follows_the_health_monitor(lc: Running) -> None:
+    conn = lc.connect()
+    wait = {"interval": 0.05, "wait": 10}
+    private = conn.network.find_network("private", ignore_missing=False)
+    image = conn.image.find_image("cirros-0.6.2-x86_64-disk", ignore_missing=False)
+    server = conn.compute.create_server(name="backend", image_id=image.id, flavor_id="1",
+                                        networks=[{"uuid": private.id}])
+    server = conn.compute.wait_for_server(server, **wait)
+    port = next(iter(conn.network.ports(device_id=server.id)))
+    backend_ip = port.fixed_ips[0]["ip_address"]
+    lb = _lb(conn, "health")
+    listener = conn.load_balancer.create_listener(protocol="HTTP", protocol_port=80, loadbalancer_id=lb.id)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
+    pool = conn.load_balancer.create_pool(protocol="HTTP", lb_algorithm="ROUND_ROBIN", listener_id=listener.id)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
+    early = conn.load_balancer.create_member(pool, address=backend_ip, protocol_port=8080)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
+    assert _member_status(conn, pool.id, early.id, "NO_MONITOR") == "NO_MONITOR"
+
+    hm = conn.load_balancer.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=3)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
+    assert _member_status(conn, pool.id, early.id, "ONLINE") == "ONLINE"
+
+    # Added after the monitor: checked like the others (OFFLINE until the first check).
+    late = conn.load_balancer.create_member(pool, address=backend_ip, protocol_port=8081)
+    assert late.operating_status == "OFFLINE"
+    conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
+    assert _member_status(conn, pool.id, late.id, "ONLINE") == "ONLINE"
+    # Nothing answers on an address no running server or port holds.
+    dead = conn.load_balancer.create_member(pool, address="192.0.2.99", protocol_port=80)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
+    assert _member_status(conn, pool.id, dead.id, "ERROR") == "ERROR"
+    listed = {m.id: m.operating_status for m in conn.load_balancer.members(pool, operating_status="ONLINE")}
+    assert set(listed) == {early.id, late.id}
+
+    # The verdict follows the backend.
+    conn.compute.stop_server(server)
+    conn.compute.wait_for_server(server, status="SHUTOFF", **wait)
+    assert _member_status(conn, pool.id, late.id, "ERROR") == "ERROR"
+    conn.compute.start_server(server)
+    conn.compute.wait_for_server(server, **wait)
+    assert _member_status(conn, pool.id, late.id, "ONLINE") == "ONLINE"
+
+    conn.load_balancer.update_member(late, pool, admin_state_up=False)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
+    assert _member_status(conn, pool.id, late.id, "OFFLINE") == "OFFLINE"
+    status = requests.get(
+        f"{lc.server.url}/load-balancer/v2.0/lbaas/loadbalancers/{lb.id}/status",
+        headers={"X-Auth-Token": conn.auth_token},
+    ).json()["statuses"]["loadbalancer"]
+    tree = {m["id"]: m["operating_status"] for m in status["listeners"][0]["pools"][0]["members"]}
+    assert tree == {early.id: "ONLINE", late.id: "OFFLINE", dead.id: "ERROR"}
+
+    conn.load_balancer.delete_health_monitor(hm)
+    conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
+    assert _member_status(conn, pool.id, early.id, "NO_MONITOR") == "NO_MONITOR"
+    assert _member_status(conn, pool.id, dead.id, "NO_MONITOR") == "NO_MONITOR"
+    conn.load_balancer.delete_load_balancer(lb.id, cascade=True)
+    conn.compute.delete_server(server)

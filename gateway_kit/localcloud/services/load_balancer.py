@@ -22,6 +22,21 @@ is octavia-lib's :mod:`octavia_lib.common.constants`.
   PENDING_UPDATE of loadbalancer resource <id>``; a delete of a load balancer with children needs
   ``?cascade=true``, and takes everything (VIP port included) away when it completes.
 
+**Member health** (there are no real backends, so the health monitor's verdict is decided from
+what the local cloud knows about the member's address, ``monitor_address`` if set):
+
+* a member whose pool has no health monitor, or only a disabled one (``admin_state_up`` false),
+  is ``NO_MONITOR``; a disabled member (``admin_state_up`` false) is ``OFFLINE``;
+* otherwise the member is ``OFFLINE`` until the monitor's first check, which comes one transition
+  step (standing for the monitor's ``delay``) after the member was added, the monitor was
+  created or enabled, or the member was enabled -- whichever came last, so members added to a
+  pool that already has a monitor are checked like the ones present when it was created;
+* once checked, the member is ``ONLINE`` while its address is a fixed IP of a Neutron port (on
+  the member's ``subnet_id`` if given) that is up: a server's port whose server is ``ACTIVE``, or
+  another port whose status is ``ACTIVE``; else ``ERROR`` (the backend does not answer). The
+  verdict follows the backend on every read, as Octavia's health manager does: stop the
+  server and the member turns ``ERROR``, start it and it is ``ONLINE`` again.
+
 ``TERMINATED_HTTPS`` needs ``default_tls_container_ref`` naming a Barbican secret (a PKCS#12
 bundle) or certificate container the caller's project can read; otherwise **400** ``Could not
 retrieve certificate: <ref>``, or ``The PKCS12 bundle is unreadable...`` for a secret that is
@@ -47,6 +62,7 @@ import flask
 from flask import Response, request
 from octavia_lib.common import constants as olc
 
+from gateway_kit.localcloud import clock
 from gateway_kit.localcloud.core import (
     ApiError,
     AuthContext,
@@ -428,7 +444,75 @@ _MEMBER_KEYS = (
 
 
 def _render_member(cloud: LocalCloud, doc: Doc) -> dict[str, Any]:
+    _refresh_member(cloud, doc)
     return _base(doc, _MEMBER_KEYS)
+
+
+# -- member health (see the module docstring) ---------------------------------------------------
+
+MEMBER_CHECKED = "octavia.member_checked"
+_SERVER = "compute.server"
+_PORT = "network.port"
+
+
+def _pool_monitor(cloud: LocalCloud, pool_id: str) -> Doc | None:
+    """The pool's enabled health monitor, if any."""
+    for hm in cloud.store.find(HM, lambda d: d["pool_id"] == pool_id):
+        if hm.get("admin_state_up", True):
+            return hm
+    return None
+
+
+def _arm_member_check(cloud: LocalCloud, member: Doc) -> None:
+    """Schedule the monitor's first check of ``member`` one transition step from now."""
+    member["_hm_checked"] = False
+    clock.lc(member)["queue"] = []
+    cloud.transition(MEMBER, member, {"_hook": MEMBER_CHECKED})
+
+
+def _hook_member_checked(cloud: LocalCloud, kind: str, member: Doc) -> Doc | None:
+    member["_hm_checked"] = True
+    return member
+
+
+def _backend_up(cloud: LocalCloud, member: Doc) -> bool:
+    """Whether something the local cloud runs answers on the member's address."""
+    address = str(member.get("monitor_address") or member["address"])
+    subnet_id = member.get("subnet_id")
+
+    def owns(port: Doc) -> bool:
+        return any(ip.get("ip_address") == address and (not subnet_id or ip.get("subnet_id") == subnet_id)
+                   for ip in port.get("fixed_ips", []))  # fmt: skip
+
+    for port in cloud.store.find(_PORT, owns):
+        if not port.get("admin_state_up", True):
+            continue
+        if str(port.get("device_owner", "")).startswith("compute:"):
+            server = cloud.get(_SERVER, str(port.get("device_id")))
+            if server is not None and server.get("status") == "ACTIVE":
+                return True
+        elif port.get("status") == "ACTIVE":
+            return True
+    return False
+
+
+def _member_status(cloud: LocalCloud, member: Doc) -> str:
+    if not member.get("admin_state_up", True):
+        return str(olc.OFFLINE)
+    if _pool_monitor(cloud, member["pool_id"]) is None:
+        return str(olc.NO_MONITOR)
+    if not member.get("_hm_checked"):
+        return str(olc.OFFLINE)
+    return str(olc.ONLINE if _backend_up(cloud, member) else olc.ERROR)
+
+
+def _refresh_member(cloud: LocalCloud, member: Doc) -> None:
+    """Bring the stored ``operating_status`` up to date with the monitor's verdict."""
+    status = _member_status(cloud, member)
+    if member.get("operating_status") != status:
+        member["operating_status"] = status
+        if cloud.store.get(MEMBER, member["id"]) is not None:
+            cloud.store.put(MEMBER, member)
 
 
 _HM_KEYS = (
@@ -810,6 +894,9 @@ def _lb_status(rid: str) -> Response:
         pool_id = lis.get("default_pool_id")
         for pool in [p for p in [cloud.store.get(POOL, str(pool_id))] if pool_id and p is not None]:
             pid = pool["id"]
+            pool_members = cloud.list(MEMBER, _in_pool(pid))
+            for m in pool_members:
+                _refresh_member(cloud, m)
             members = [
                 {
                     "id": m["id"],
@@ -819,8 +906,7 @@ def _lb_status(rid: str) -> Response:
                     "address": m["address"],
                     "protocol_port": m["protocol_port"],
                 }
-                for m in cloud.store.all(MEMBER)
-                if m["pool_id"] == pid
+                for m in pool_members
             ]
             entry: dict[str, Any] = {
                 "id": pool["id"],
@@ -1341,7 +1427,10 @@ def _apply_member(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str
     if "name" in body:
         doc["name"] = _str(body, "name") or ""
     if "admin_state_up" in body:
+        enable = bool(body["admin_state_up"]) and not doc.get("admin_state_up", True)
         doc["admin_state_up"] = bool(body["admin_state_up"])
+        if enable:
+            _arm_member_check(cloud, doc)
     if "backup" in body:
         doc["backup"] = bool(body["backup"])
     if "monitor_port" in body:
@@ -1390,7 +1479,6 @@ def _create_member(pool_id: str) -> Response:
         raise _immutable(lb["id"])
     _project_quota(cloud, lb["project_id"], "member", MEMBER, "Member")
     doc = _new_child(auth, lb, body)
-    has_hm = bool(cloud.store.find(HM, lambda d: d["pool_id"] == pool_id))
     doc.update(
         {
             "pool_id": pool_id,
@@ -1402,11 +1490,12 @@ def _create_member(pool_id: str) -> Response:
             "monitor_address": None,
             "monitor_port": None,
             "vnic_type": "normal",
-            "operating_status": olc.OFFLINE if has_hm else olc.NO_MONITOR,
         }
     )
     _apply_member(cloud, auth, doc, body)
     _lock_lb(cloud, lb)
+    _arm_member_check(cloud, doc)
+    doc["operating_status"] = _member_status(cloud, doc)
     cloud.put(MEMBER, doc)
     return json_response({"member": _render_member(cloud, doc)}, 201)
 
@@ -1452,7 +1541,12 @@ def _apply_hm(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, An
     if "name" in body:
         doc["name"] = _str(body, "name") or ""
     if "admin_state_up" in body:
+        enable = bool(body["admin_state_up"]) and not doc.get("admin_state_up", True)
         doc["admin_state_up"] = bool(body["admin_state_up"])
+        if enable and doc.get("pool_id"):
+            for member in cloud.store.find(MEMBER, lambda d: d["pool_id"] == doc["pool_id"]):
+                _arm_member_check(cloud, member)
+                cloud.put(MEMBER, member)
     if doc.get("timeout") is not None and doc.get("delay") is not None and doc["timeout"] > doc["delay"]:
         raise ApiError(
             400,
@@ -1502,8 +1596,9 @@ def _create_hm() -> Response:
     _lock_lb(cloud, lb)
     cloud.put(HM, doc)
     for member in cloud.store.find(MEMBER, lambda d: d["pool_id"] == pool_id):
-        member["operating_status"] = olc.ONLINE
-        cloud.store.put(MEMBER, member)
+        _arm_member_check(cloud, member)
+        member["operating_status"] = _member_status(cloud, member)
+        cloud.put(MEMBER, member)
     return json_response({"healthmonitor": _render_hm(cloud, doc)}, 201)
 
 
@@ -1722,6 +1817,9 @@ def _list(spec: Spec, predicate: Callable[[Doc], bool] | None = None) -> Respons
     for _lb in cloud.list(LB, lambda d: _visible(auth, d)):
         pass  # reading the load balancers fires their due transitions (children settle)
     docs = cloud.list(spec.kind, lambda d: _visible(auth, d) and (predicate is None or predicate(d)))
+    if spec.kind == MEMBER:
+        for doc in docs:
+            _refresh_member(cloud, doc)
     docs = _filter(docs, spec.filters + spec.extra_filters)
     return json_response(
         {spec.collection: [spec.render(cloud, d) for d in docs], f"{spec.collection}_links": []}
@@ -2205,6 +2303,7 @@ def register(cloud: LocalCloud) -> None:
 
     cloud.add_hook("octavia.lb_settled", _hook_lb_settled)
     cloud.add_hook("octavia.lb_deleted", _hook_lb_deleted)
+    cloud.add_hook(MEMBER_CHECKED, _hook_member_checked)
     cloud.add_service(
         Service(
             name="load_balancer",
