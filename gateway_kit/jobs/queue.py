@@ -10,8 +10,10 @@ pass:
 3. **claims** queued jobs: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, then (on every
    database) an atomic compare-and-set ``UPDATE ... WHERE id = ? AND version = ? AND state =
    'QUEUED'`` that moves the job to STAGING and names the worker -- only one worker can win it;
-4. **advances** the jobs it holds: STAGING -> ``executor.submit`` -> SUBMITTED; then
-   ``executor.poll`` until a terminal state, honouring cancel requests;
+4. **advances** the jobs it holds: STAGING -> ``executor.submit`` -> SUBMITTED; then polls them
+   until a terminal state, honouring cancel requests -- grouped by destination, with one
+   ``executor.poll_many`` call per destination when the executor implements it (SLURM: one
+   ``squeue`` per pass for all of them), else ``executor.poll`` per job;
 5. settles SUs for jobs that ended, and sends their notifications.
 
 Every write by a worker is a compare-and-set on ``version`` and on ``claimed_by``, so a worker that
@@ -38,7 +40,7 @@ from ..db import db
 from . import accounting
 from .apps import registry, render_argv
 from .destinations import destinations
-from .executors import CapacityExhausted, ExecutorError, JobSpec, PollResult
+from .executors import CapacityExhausted, Executor, ExecutorError, JobSpec, PollResult
 from .models import Job, JobEvent, Worker, utcnow
 from .service import transition
 from .states import ACTIVE, TERMINAL, JobState
@@ -75,12 +77,18 @@ class JobQueue:
             self.heartbeat(session)
             self.recover(session)
             self.claim(session)
+            polled: dict[str, list[Job]] = {}
             for job in self.held(session):
+                if JobState(job.state) in _POLLED:
+                    polled.setdefault(job.destination, []).append(job)
+                    continue
                 try:
                     self.advance(session, job)
                 except Exception:
                     session.rollback()
                     log.exception("job %s: advancing failed; trying again next pass", job.id)
+            for destination, jobs in polled.items():
+                self.poll_destination(session, destination, jobs)
             self.notify(session)
 
     def heartbeat(self, session: Session) -> None:
@@ -199,6 +207,53 @@ class JobQueue:
                           executor_state=state, attempts=job.attempts + 1):
             log.warning("job %s changed while submitting; it is polled next pass", job.id)
 
+    def poll_destination(self, session: Session, destination: str, jobs: list[Job]) -> None:
+        """Poll the jobs of one destination: one :meth:`Executor.poll_many` call when the
+        executor implements it (SLURM: one ``squeue`` for all, even right after a worker restart),
+        else :meth:`poll` per job."""
+        try:
+            executor = destinations(self.app).executor(destination)
+            batch = type(executor).poll_many is not Executor.poll_many
+        except Exception:
+            log.exception("destination %s: no executor; its jobs are polled next pass", destination)
+            return
+        results: list[PollResult] | None = None
+        if batch:
+            self.cancel_requested(executor, [job for job in jobs if job.cancel_requested])
+            try:
+                results = list(executor.poll_many([job.executor_state or {} for job in jobs]))
+                if len(results) != len(jobs):
+                    raise ExecutorError(f"poll_many answered {len(results)} results for "
+                                        f"{len(jobs)} jobs")
+            except Exception:
+                log.exception("destination %s: poll_many failed; polling job by job", destination)
+                results = None
+        for i, job in enumerate(jobs):
+            try:
+                if results is None:
+                    self.poll(session, job)
+                else:
+                    self.apply_poll(session, job, results[i])
+            except Exception:
+                session.rollback()
+                log.exception("job %s: advancing failed; trying again next pass", job.id)
+
+    @staticmethod
+    def cancel_requested(executor: Executor, jobs: list[Job]) -> None:
+        """Cancel these jobs before the batch poll (one ``cancel_many`` when offered)."""
+        if not jobs:
+            return
+        states = [job.executor_state or {} for job in jobs]
+        try:
+            cancel_many = getattr(executor, "cancel_many", None)
+            if callable(cancel_many):
+                cancel_many(states)
+            else:
+                for state in states:
+                    executor.cancel(state)
+        except Exception as exc:  # the cancel request stays: tried again next pass
+            log.warning("jobs %s: cancel failed: %s", [job.id for job in jobs], exc)
+
     def poll(self, session: Session, job: Job) -> None:
         executor = destinations(self.app).executor(job.destination)
         state = job.executor_state or {}
@@ -209,6 +264,10 @@ class JobQueue:
         except Exception as exc:
             log.warning("job %s: poll failed: %s", job.id, exc)
             result = PollResult(JobState.UNKNOWN, reason="the executor could not tell")
+        self.apply_poll(session, job, result)
+
+    def apply_poll(self, session: Session, job: Job, result: PollResult) -> None:
+        """Record what a poll saw: a transition, a terminal state, or news for the user."""
         changes: dict[str, Any] = {}
         if result.executor_state is not None:
             changes["executor_state"] = result.executor_state
