@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 from sqlalchemy import select, update
@@ -116,15 +115,12 @@ def check_resources(application: Application, raw: Mapping[str, Any]) -> tuple[d
     return out, errors
 
 
-def check_webhook(url: str) -> str | None:
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an http:// or https:// URL"
-    if len(url) > 2000:
-        return "must be at most 2000 characters"
-    return None
+def check_webhook(url: str, allow_private: bool = False) -> str | None:
+    """Why ``url`` cannot be a webhook (scheme, length, and no private addresses; see
+    :mod:`.notifications`)."""
+    from .notifications import webhook_url_problem
+
+    return webhook_url_problem(url, allow_private)
 
 
 def _jobs_dir(app: Flask) -> Path:
@@ -159,7 +155,7 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     else:
         errors.append({"field": "project", "message": "you belong to no project with an "
                        "allocation; ask an administrator to add you to one"})
-    problem = check_webhook(sub.webhook_url)
+    problem = check_webhook(sub.webhook_url, bool(app.config["JOBS_WEBHOOK_ALLOW_PRIVATE"]))
     if problem:
         errors.append({"field": "webhook_url", "message": problem})
     if len(sub.name) > 200:

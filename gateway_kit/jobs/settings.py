@@ -70,6 +70,10 @@ SETTINGS: list[Setting] = [
             "Key that signs job webhooks (HMAC-SHA256); empty: derived from SECRET_KEY.", secret=True),
     Setting("JOBS_WEBHOOK_TIMEOUT", float, 5.0, "Seconds a webhook delivery may take.",
             validate=_positive),
+    Setting("JOBS_WEBHOOK_ALLOW_PRIVATE", bool, False,
+            "Let job webhooks reach loopback, private, link-local (cloud metadata), multicast and "
+            "reserved addresses. Off: such URLs are refused at submission and again at delivery "
+            "(server-side request forgery). Only for development and tests with a local receiver."),
     Setting("JOBS_SMTP_HOST", str, "", "SMTP server for job e-mail (empty: no e-mail)."),
     Setting("JOBS_SMTP_PORT", int, 25, "SMTP port.", validate=_positive),
     Setting("JOBS_SMTP_USERNAME", str, "", "SMTP user (empty: no login)."),
