@@ -103,14 +103,21 @@ def deploy_plan(spec: Path, no_refresh: bool) -> None:
 @with_appcontext
 @kit_errors
 def deploy_apply(spec: Path, rollback_on_failure: bool, no_refresh: bool) -> None:
-    """Create or change the deployment so that the cloud matches SPEC (resumes after a crash)."""
+    """Create or change the deployment so that the cloud matches SPEC (resumes after a crash).
+
+    With a [tls] table, then issues (or reuses, or renews) the certificate of its names through
+    the certs feature and delivers it to the deployment's load balancer (port 443).
+    """
     s = load_spec(spec)
-    plan = _engine(s.cloud, progress=True).apply(
-        s, rollback_on_failure=rollback_on_failure, refresh=not no_refresh
-    )
+    engine = _engine(s.cloud, progress=True)
+    plan = engine.apply(s, rollback_on_failure=rollback_on_failure, refresh=not no_refresh)
     click.echo(plan.render())
     if not plan.empty:
         click.echo(f"Deployment {s.name} is ready.")
+    if s.tls is not None:
+        from .tls import ensure_certificate
+
+        click.echo(ensure_certificate(_app(), s, engine.cloud_id(s.name, "lb")))
 
 
 @deploy.command("destroy")

@@ -306,6 +306,13 @@ class Engine:
             s.expunge(dep)
             return dep, out
 
+    def cloud_id(self, name: str, key: str) -> str | None:
+        """The recorded cloud id of resource ``key`` (``lb``...) of deployment ``name``."""
+        with self._session() as s:
+            dep = self._deployment(s, name)
+            row = next((r for r in dep.resources if r.key == key), None) if dep else None
+            return row.cloud_id if row is not None else None
+
     def deployments(self) -> list[Deployment]:
         with self._session() as s:
             deps = list(s.scalars(select(Deployment).order_by(Deployment.name)))

@@ -49,6 +49,11 @@ A spec names everything a gateway's hosting needs (see ``deploy/examples/standar
     [load_balancer.health_monitor]
     url_path = "/healthz"
 
+    [tls]                              # optional: an ACME certificate on the load balancer
+    names = ["www", "portal"]          # relative to [dns].zone (lb_record or aliases), or ending in '.'
+    listener_port = 443                # the TERMINATED_HTTPS listener the certificate is delivered to
+    staging = false                    # true: CERTS_STAGING_DIRECTORY_URL (ACME settings: CERTS_*)
+
 :func:`load_spec` reads and validates a file; every problem is reported at once as a
 :class:`~gateway_kit.errors.ValidationError` whose entries name the field (``roles.web.flavour:
 unknown key; did you mean 'flavor'?``).
@@ -67,6 +72,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..certs.errors import BadName
+from ..certs.names import normalise
 from ..errors import ValidationError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -76,6 +83,8 @@ ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
 LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP", "TERMINATED_HTTPS")
 RULE_PROTOCOLS = ("tcp", "udp", "icmp")
 MONITOR_TYPES = ("HTTP", "HTTPS", "TCP", "PING")
+#: Where gateway_kit.certs.delivery puts the certificate: a TERMINATED_HTTPS listener on this port.
+TLS_PORT = 443
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,16 @@ class LoadBalancer:
 
 
 @dataclass(frozen=True)
+class Tls:
+    """``[tls]``: a certificate for ``names`` (fully qualified, normalised), delivered by the
+    certs feature to the load balancer's TERMINATED_HTTPS listener on ``listener_port``."""
+
+    names: tuple[str, ...]
+    listener_port: int = TLS_PORT
+    staging: bool = False
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """A validated spec. ``base_dir`` resolves relative template paths."""
 
@@ -179,6 +198,7 @@ class DeploymentSpec:
     keypair: Keypair | None = None
     dns: Dns | None = None
     load_balancer: LoadBalancer | None = None
+    tls: Tls | None = None
     base_dir: str = "."
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -299,6 +319,7 @@ _TOP = {
     "volumes": "table of volumes",
     "dns": "table",
     "load_balancer": "table",
+    "tls": "table",
 }
 
 
@@ -326,6 +347,13 @@ def parse_spec(data: dict[str, Any], base_dir: Path | str = ".") -> DeploymentSp
     volumes = _volumes(c, top.get("volumes", {}), role_names, vm_names)
     dns = _dns(c, top["dns"]) if "dns" in top else None
     lb = _load_balancer(c, top["load_balancer"], role_names) if "load_balancer" in top else None
+    tls = _tls(c, top["tls"], dns, lb) if "tls" in top else None
+    if lb is not None and tls is None and any(li.protocol == "TERMINATED_HTTPS" for li in lb.listeners):
+        c.error(
+            "load_balancer.listeners",
+            "a TERMINATED_HTTPS listener needs a certificate: remove it and add a [tls] table "
+            "(the certificate's delivery creates the listener on port 443)",
+        )
     if dns is not None and dns.lb_record and lb is None:
         c.error("dns.lb_record", "needs a [load_balancer] table")
     if dns is not None:
@@ -356,6 +384,7 @@ def parse_spec(data: dict[str, Any], base_dir: Path | str = ".") -> DeploymentSp
         keypair=keypair,
         dns=dns,
         load_balancer=lb,
+        tls=tls,
         base_dir=str(base_dir),
     )
 
@@ -660,6 +689,79 @@ def _load_balancer(c: _Checker, data: Any, roles: set[str]) -> LoadBalancer:
     )
 
 
+def _tls(c: _Checker, data: Any, dns: Dns | None, lb: LoadBalancer | None) -> Tls | None:
+    p = "tls"
+    t = c.table(
+        data,
+        p,
+        {
+            "names": "an array of names: relative to [dns].zone, or ending with '.'",
+            "listener_port": f"the TERMINATED_HTTPS listener's port ({TLS_PORT})",
+            "staging": "true or false",
+        },
+        required=("names",),
+    )
+    if not t:
+        return None
+    ours: set[str] = set()
+    if dns is not None:
+        ours = ({dns.lb_record} if dns.lb_record else set()) | {alias for alias, _ in dns.aliases}
+    raw = t.get("names", [])
+    if not isinstance(raw, list) or not raw or not all(isinstance(n, str) and n for n in raw):
+        c.error("tls.names", f'expected a non-empty array of names such as ["www"], got {raw!r}')
+        raw = []
+    names: list[str] = []
+    for i, name in enumerate(raw):
+        np = _join("tls.names", i)
+        if name.endswith("."):
+            full = name
+        elif dns is None:
+            c.error(
+                np, f"{name!r} is relative but the spec has no [dns] zone; give the full name ending with '.'"
+            )
+            continue
+        else:
+            if name not in ours:
+                c.error(
+                    np,
+                    f"{name!r} is not a name of the deployment's load balancer (dns.lb_record and "
+                    f"dns.aliases: {', '.join(sorted(ours)) or 'none'}); end it with '.' for a name "
+                    "managed outside this spec",
+                )
+            full = f"{name}.{dns.zone}"
+        try:
+            fq = normalise(full)
+        except BadName as exc:
+            c.error(np, exc.user_message)
+            continue
+        if fq in names:
+            c.error(np, f"{name!r} is listed twice")
+            continue
+        names.append(fq)
+    port = c.integer(t, p, "listener_port", TLS_PORT, 1, 65535)
+    if port is not None and port != TLS_PORT:
+        c.error(
+            "tls.listener_port",
+            f"{port}: the certificate is delivered to the load balancer's TERMINATED_HTTPS listener "
+            f"on port {TLS_PORT} (gateway_kit.certs.delivery); other ports are not supported",
+        )
+    staging = c.boolean(t, p, "staging", False)
+    if lb is None:
+        c.error(
+            "tls",
+            "needs a [load_balancer] table: the certificate is delivered to its TERMINATED_HTTPS listener",
+        )
+    else:
+        for li in lb.listeners:
+            if li.port == TLS_PORT:
+                c.error(
+                    "load_balancer.listeners",
+                    f"port {TLS_PORT} belongs to [tls]: its TERMINATED_HTTPS listener is created by the "
+                    "certificate's delivery; remove this listener",
+                )
+    return Tls(names=tuple(names), listener_port=TLS_PORT, staging=staging)
+
+
 def load_spec(path: Path | str) -> DeploymentSpec:
     """Read and validate a spec file; errors name the file, the line (syntax) or the field."""
     file = Path(path)
@@ -712,5 +814,6 @@ def spec_from_json(data: dict[str, Any]) -> DeploymentSpec:
         )
         if data.get("load_balancer")
         else None,
+        tls=Tls(**{**data["tls"], "names": tuple(data["tls"]["names"])}) if data.get("tls") else None,
         base_dir=data.get("base_dir", "."),
     )
