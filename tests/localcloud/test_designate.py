@@ -147,6 +147,34 @@ def test_error_body_has_only_designate_keys(lc: Running) -> None:
     assert resp.json()["type"] == "zone_not_found"
 
 
+@pytest.mark.parametrize(
+    ("path", "key", "value", "clash", "invalid", "member_reads"),
+    [("tlds", "name", "org", "ORG", "bad tld!", True),
+     ("blacklists", "pattern", r"^evil\.example\.$", r"^evil\.example\.$", "(", False)],
+)  # fmt: skip
+def test_tlds_and_blacklists(  # type: ignore[no-untyped-def]
+    lc: Running, path, key, value, clash, invalid, member_reads
+) -> None:
+    admin = {"X-Auth-Token": lc.connect("local-admin").auth_token}
+    member = {"X-Auth-Token": lc.connect().auth_token}
+    url = f"{lc.server.url}/dns/v2/{path}"
+    created = requests.post(url, json={key: value, "description": "d"}, headers=admin)
+    assert created.status_code == 201 and created.json()[key] == value
+    item = f"{url}/{created.json()['id']}"
+    assert requests.post(url, json={key: value}, headers=member).status_code == 403
+    dup = requests.post(url, json={key: clash}, headers=admin)
+    assert dup.status_code == 409 and dup.json()["type"] == f"duplicate_{path[:-1]}"
+    assert requests.post(url, json={key: invalid}, headers=admin).status_code == 400
+    assert requests.get(item, headers=member).status_code == (200 if member_reads else 403)
+    assert requests.get(url, headers=member).status_code == (200 if member_reads else 403)
+    assert requests.patch(item, json={"description": "x"}, headers=member).status_code == 403
+    patched = requests.patch(item, json={"description": "x"}, headers=admin).json()
+    assert patched["description"] == "x" and patched["updated_at"]
+    assert requests.delete(item, headers=admin).status_code == 204
+    gone = requests.get(item, headers=admin)
+    assert gone.status_code == 404 and gone.json()["type"] == f"{path[:-1]}_not_found"
+
+
 # Key sets of the api-ref samples (openstack/designate api-ref/source/samples/...), transcribed.
 ZONE_SAMPLE_KEYS = {
     "id",

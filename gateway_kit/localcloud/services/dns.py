@@ -38,6 +38,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import flask
@@ -1164,70 +1165,6 @@ def _tld_name(value: Any) -> str:
     return value
 
 
-def _create_tld() -> Response:
-    cloud = current_cloud()
-    _admin()
-    body = _body()
-    _check_keys(body, ("name", "description"), "tld")
-    name = _tld_name(body.get("name"))
-    if cloud.store.find(TLD, lambda t: str(t["name"]).lower() == name.lower()):
-        raise DesignateError(409, "duplicate_tld", "Duplicate Tld")
-    doc = {
-        "id": new_id(),
-        "name": name,
-        "description": _check_string(body, "description"),
-        "created_at": _now(),
-        "updated_at": None,
-    }
-    cloud.put(TLD, doc)
-    return json_response(_render_simple("tlds", _TLD_FIELDS)(doc), 201)
-
-
-def _get_simple(kind: str, name: str, type_: str, doc_id: str) -> Doc:
-    _check_uuid(f"{name}_id", doc_id)
-    doc = current_cloud().get(kind, doc_id)
-    if doc is None:
-        raise DesignateError(404, type_, f"Could not find {name.capitalize()}")
-    return doc
-
-
-def _list_tlds() -> Response:
-    _caller()
-    items = _apply_filters(current_cloud().list(TLD), ("name", "description"))
-    return _page(items, "tlds", _render_simple("tlds", _TLD_FIELDS), "/tlds")
-
-
-def _show_tld(tld_id: str) -> Response:
-    _caller()
-    doc = _get_simple(TLD, "tld", "tld_not_found", tld_id)
-    return json_response(_render_simple("tlds", _TLD_FIELDS)(doc))
-
-
-def _update_tld(tld_id: str) -> Response:
-    _admin()
-    cloud = current_cloud()
-    doc = _get_simple(TLD, "tld", "tld_not_found", tld_id)
-    body = _body()
-    _check_keys(body, ("name", "description"), "tld")
-    if "name" in body:
-        name = _tld_name(body["name"])
-        if cloud.store.find(TLD, lambda t: str(t["name"]).lower() == name.lower() and t["id"] != doc["id"]):
-            raise DesignateError(409, "duplicate_tld", "Duplicate Tld")
-        doc["name"] = name
-    if "description" in body:
-        doc["description"] = _check_string(body, "description")
-    doc["updated_at"] = _now()
-    cloud.put(TLD, doc)
-    return json_response(_render_simple("tlds", _TLD_FIELDS)(doc))
-
-
-def _delete_tld(tld_id: str) -> Response:
-    _admin()
-    doc = _get_simple(TLD, "tld", "tld_not_found", tld_id)
-    current_cloud().delete(TLD, doc["id"])
-    return Response(status=204)
-
-
 def _pattern(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _schema_error("pattern", "'pattern' is a required property", "required")
@@ -1238,60 +1175,120 @@ def _pattern(value: Any) -> str:
     return value
 
 
-def _create_blacklist() -> Response:
+def _get_simple(kind: str, name: str, type_: str, doc_id: str) -> Doc:
+    _check_uuid(f"{name}_id", doc_id)
+    doc = current_cloud().get(kind, doc_id)
+    if doc is None:
+        raise DesignateError(404, type_, f"Could not find {name.capitalize()}")
+    return doc
+
+
+@dataclass(frozen=True)
+class _Simple:
+    """An admin-managed list of ``{key, description}`` entries (TLDs, blacklists)."""
+
+    kind: str
+    name: str  # "tld": error types tld_not_found/duplicate_tld, request schema name
+    path: str  # "tlds"
+    key: str  # the unique field
+    fields: tuple[str, ...]
+    validate: Callable[[Any], str]
+    duplicate: str
+    fold: Callable[[str], str] = str
+    public_read: bool = False  # TLDs can be read by anyone, blacklists by admins only
+
+    def render(self, doc: Doc) -> dict[str, Any]:
+        return _render_simple(self.path, self.fields)(doc)
+
+    def authorize_read(self) -> None:
+        if self.public_read:
+            _caller()
+        else:
+            _admin()
+
+    def get(self, doc_id: str) -> Doc:
+        return _get_simple(self.kind, self.name, f"{self.name}_not_found", doc_id)
+
+    def check_unique(self, cloud: LocalCloud, value: str, doc_id: str | None = None) -> None:
+        wanted = self.fold(value)
+        if cloud.store.find(self.kind, lambda d: self.fold(str(d[self.key])) == wanted and d["id"] != doc_id):
+            raise DesignateError(409, f"duplicate_{self.name}", self.duplicate)
+
+
+SIMPLE = (
+    _Simple(TLD, "tld", "tlds", "name", _TLD_FIELDS, _tld_name, "Duplicate Tld", str.lower, True),
+    _Simple(BLACKLIST, "blacklist", "blacklists", "pattern", _BL_FIELDS, _pattern, "Duplicate Blacklist"),
+)
+
+
+def _simple_list(spec: _Simple) -> Response:
+    spec.authorize_read()
+    items = _apply_filters(current_cloud().list(spec.kind), (spec.key, "description"))
+    return _page(items, spec.path, spec.render, f"/{spec.path}")
+
+
+def _simple_create(spec: _Simple) -> Response:
     cloud = current_cloud()
     _admin()
     body = _body()
-    _check_keys(body, ("pattern", "description"), "blacklist")
-    pattern = _pattern(body.get("pattern"))
-    if cloud.store.find(BLACKLIST, lambda b: b["pattern"] == pattern):
-        raise DesignateError(409, "duplicate_blacklist", "Duplicate Blacklist")
+    _check_keys(body, (spec.key, "description"), spec.name)
+    value = spec.validate(body.get(spec.key))
+    spec.check_unique(cloud, value)
     doc = {
         "id": new_id(),
-        "pattern": pattern,
+        spec.key: value,
         "description": _check_string(body, "description"),
         "created_at": _now(),
         "updated_at": None,
     }
-    cloud.put(BLACKLIST, doc)
-    return json_response(_render_simple("blacklists", _BL_FIELDS)(doc), 201)
+    cloud.put(spec.kind, doc)
+    return json_response(spec.render(doc), 201)
 
 
-def _list_blacklists() -> Response:
-    _admin()
-    items = _apply_filters(current_cloud().list(BLACKLIST), ("pattern", "description"))
-    return _page(items, "blacklists", _render_simple("blacklists", _BL_FIELDS), "/blacklists")
+def _simple_show(spec: _Simple, doc_id: str) -> Response:
+    spec.authorize_read()
+    return json_response(spec.render(spec.get(doc_id)))
 
 
-def _show_blacklist(bl_id: str) -> Response:
-    _admin()
-    doc = _get_simple(BLACKLIST, "blacklist", "blacklist_not_found", bl_id)
-    return json_response(_render_simple("blacklists", _BL_FIELDS)(doc))
-
-
-def _update_blacklist(bl_id: str) -> Response:
+def _simple_update(spec: _Simple, doc_id: str) -> Response:
     _admin()
     cloud = current_cloud()
-    doc = _get_simple(BLACKLIST, "blacklist", "blacklist_not_found", bl_id)
+    doc = spec.get(doc_id)
     body = _body()
-    _check_keys(body, ("pattern", "description"), "blacklist")
-    if "pattern" in body:
-        pattern = _pattern(body["pattern"])
-        if cloud.store.find(BLACKLIST, lambda b: b["pattern"] == pattern and b["id"] != doc["id"]):
-            raise DesignateError(409, "duplicate_blacklist", "Duplicate Blacklist")
-        doc["pattern"] = pattern
+    _check_keys(body, (spec.key, "description"), spec.name)
+    if spec.key in body:
+        value = spec.validate(body[spec.key])
+        spec.check_unique(cloud, value, doc["id"])
+        doc[spec.key] = value
     if "description" in body:
         doc["description"] = _check_string(body, "description")
     doc["updated_at"] = _now()
-    cloud.put(BLACKLIST, doc)
-    return json_response(_render_simple("blacklists", _BL_FIELDS)(doc))
+    cloud.put(spec.kind, doc)
+    return json_response(spec.render(doc))
 
 
-def _delete_blacklist(bl_id: str) -> Response:
+def _simple_delete(spec: _Simple, doc_id: str) -> Response:
     _admin()
-    doc = _get_simple(BLACKLIST, "blacklist", "blacklist_not_found", bl_id)
-    current_cloud().delete(BLACKLIST, doc["id"])
+    doc = spec.get(doc_id)
+    current_cloud().delete(spec.kind, doc["id"])
     return Response(status=204)
+
+
+def _route_simple(bp: Blueprint, v2: str, spec: _Simple) -> None:
+    def collection() -> Response:
+        return _simple_create(spec) if request.method == "POST" else _simple_list(spec)
+
+    def item(doc_id: str) -> Response:
+        if request.method == "PATCH":
+            return _simple_update(spec, doc_id)
+        if request.method == "DELETE":
+            return _simple_delete(spec, doc_id)
+        return _simple_show(spec, doc_id)
+
+    bp.add_url_rule(f"{v2}/{spec.path}", f"{spec.path}_collection", collection, methods=["GET", "POST"])
+    bp.add_url_rule(
+        f"{v2}/{spec.path}/<doc_id>", f"{spec.path}_item", item, methods=["GET", "PATCH", "DELETE"]
+    )
 
 
 _SERVICES = ("api", "central", "mdns", "producer", "worker")
@@ -1433,16 +1430,8 @@ def register(cloud: LocalCloud) -> None:
     _route(bp, f"{v2}/quotas/<project_id>", _set_quotas, "PATCH")
     _route(bp, f"{v2}/quotas/<project_id>", _reset_quotas, "DELETE")
     _route(bp, f"{v2}/limits", _limits, "GET")
-    _route(bp, f"{v2}/tlds", _list_tlds, "GET")
-    _route(bp, f"{v2}/tlds", _create_tld, "POST")
-    _route(bp, f"{v2}/tlds/<tld_id>", _show_tld, "GET")
-    _route(bp, f"{v2}/tlds/<tld_id>", _update_tld, "PATCH")
-    _route(bp, f"{v2}/tlds/<tld_id>", _delete_tld, "DELETE")
-    _route(bp, f"{v2}/blacklists", _list_blacklists, "GET")
-    _route(bp, f"{v2}/blacklists", _create_blacklist, "POST")
-    _route(bp, f"{v2}/blacklists/<bl_id>", _show_blacklist, "GET")
-    _route(bp, f"{v2}/blacklists/<bl_id>", _update_blacklist, "PATCH")
-    _route(bp, f"{v2}/blacklists/<bl_id>", _delete_blacklist, "DELETE")
+    for spec in SIMPLE:
+        _route_simple(bp, v2, spec)
     _route(bp, f"{v2}/service_statuses", _list_service_statuses, "GET")
     _route(bp, f"{v2}/service_statuses/<status_id>", _show_service_status, "GET")
 

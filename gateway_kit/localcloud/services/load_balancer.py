@@ -2249,11 +2249,7 @@ def register(cloud: LocalCloud) -> None:
     route(f"{lbaas}/pools/<rid>", bind(_show, SPECS["pools"]), "GET")
     route(f"{lbaas}/pools/<rid>", bind(_update_child, SPECS["pools"], _apply_pool, _POOL_ATTRS), "PUT")
     route(f"{lbaas}/pools/<rid>", bind(_delete_child, SPECS["pools"], _cascade_pool), "DELETE")
-    route(f"{lbaas}/pools/<pool_id>/members", _list_members, "GET")
     route(f"{lbaas}/pools/<pool_id>/members", _create_member, "POST")
-    route(f"{lbaas}/pools/<pool_id>/members/<rid>", _show_member, "GET")
-    route(f"{lbaas}/pools/<pool_id>/members/<rid>", _update_member, "PUT")
-    route(f"{lbaas}/pools/<pool_id>/members/<rid>", _delete_member, "DELETE")
     route(f"{lbaas}/healthmonitors", bind(_list, SPECS["healthmonitors"]), "GET")
     route(f"{lbaas}/healthmonitors", _create_hm, "POST")
     route(f"{lbaas}/healthmonitors/<rid>", bind(_show, SPECS["healthmonitors"]), "GET")
@@ -2272,11 +2268,13 @@ def register(cloud: LocalCloud) -> None:
         "PUT",
     )
     route(f"{lbaas}/l7policies/<rid>", bind(_delete_child, SPECS["l7policies"], _cascade_l7policy), "DELETE")
-    route(f"{lbaas}/l7policies/<policy_id>/rules", _list_rules, "GET")
     route(f"{lbaas}/l7policies/<policy_id>/rules", _create_l7rule, "POST")
-    route(f"{lbaas}/l7policies/<policy_id>/rules/<rid>", _show_rule, "GET")
-    route(f"{lbaas}/l7policies/<policy_id>/rules/<rid>", _update_rule, "PUT")
-    route(f"{lbaas}/l7policies/<policy_id>/rules/<rid>", _delete_rule, "DELETE")
+    for parent, nested in (("pools/<pool_id>/members", NESTED["members"]),
+                           ("l7policies/<policy_id>/rules", NESTED["rules"])):  # fmt: skip
+        route(f"{lbaas}/{parent}", bind(_nested_list, nested), "GET")
+        route(f"{lbaas}/{parent}/<rid>", bind(_nested_show, nested), "GET")
+        route(f"{lbaas}/{parent}/<rid>", bind(_nested_update, nested), "PUT")
+        route(f"{lbaas}/{parent}/<rid>", bind(_nested_delete, nested), "DELETE")
     route(f"{lbaas}/quotas", _list_quotas, "GET")
     route(f"{lbaas}/quotas/defaults", _quota_defaults, "GET")
     route(f"{lbaas}/quotas/<project_id>", _show_quota, "GET")
@@ -2330,61 +2328,48 @@ def _in_pool(pool_id: str) -> Callable[[Doc], bool]:
     return lambda d: d["pool_id"] == pool_id
 
 
-def _list_members(pool_id: str) -> Response:
-    _pool_for(current_cloud(), _auth(), pool_id)
-    return _list(SPECS["members"], _in_pool(pool_id))
+@dataclass(frozen=True)
+class Nested:
+    """A child addressed under its parent (``pools/<id>/members``, ``l7policies/<id>/rules``)."""
+
+    spec: str
+    parent_key: str
+    parent_for: Callable[[LocalCloud, AuthContext, str], Doc]
+    apply: Callable[[LocalCloud, AuthContext, Doc, dict[str, Any]], None]
+    attrs: tuple[str, ...]
+
+    def under(self, parent_id: str) -> Callable[[Doc], bool]:
+        return lambda d: d[self.parent_key] == parent_id
+
+    def child(self, parent_id: str, rid: str) -> str:
+        """Check the parent and that ``rid`` is one of its children; return ``rid``."""
+        cloud = current_cloud()
+        self.parent_for(cloud, _auth(), parent_id)
+        doc = cloud.get(SPECS[self.spec].kind, rid)
+        if doc is None or doc[self.parent_key] != parent_id:
+            raise _not_found(SPECS[self.spec].label, rid)
+        return rid
 
 
-def _show_member(pool_id: str, rid: str) -> Response:
-    _pool_for(current_cloud(), _auth(), pool_id)
-    return _show(SPECS["members"], rid, _in_pool(pool_id))
+NESTED = {
+    "members": Nested("members", "pool_id", _pool_for, _apply_member, _MEMBER_ATTRS),
+    "rules": Nested("rules", "l7policy_id", _policy_for, _apply_l7rule, _L7R_ATTRS),
+}
 
 
-def _update_member(pool_id: str, rid: str) -> Response:
-    cloud = current_cloud()
-    _pool_for(cloud, _auth(), pool_id)
-    doc = cloud.get(MEMBER, rid)
-    if doc is None or doc["pool_id"] != pool_id:
-        raise _not_found("Member", rid)
-    return _update_child(SPECS["members"], _apply_member, _MEMBER_ATTRS, rid)
+def _nested_list(nested: Nested, parent_id: str) -> Response:
+    nested.parent_for(current_cloud(), _auth(), parent_id)
+    return _list(SPECS[nested.spec], nested.under(parent_id))
 
 
-def _delete_member(pool_id: str, rid: str) -> Response:
-    cloud = current_cloud()
-    _pool_for(cloud, _auth(), pool_id)
-    doc = cloud.get(MEMBER, rid)
-    if doc is None or doc["pool_id"] != pool_id:
-        raise _not_found("Member", rid)
-    return _delete_child(SPECS["members"], None, rid)
+def _nested_show(nested: Nested, parent_id: str, rid: str) -> Response:
+    nested.parent_for(current_cloud(), _auth(), parent_id)
+    return _show(SPECS[nested.spec], rid, nested.under(parent_id))
 
 
-def _in_policy(policy_id: str) -> Callable[[Doc], bool]:
-    return lambda d: d["l7policy_id"] == policy_id
+def _nested_update(nested: Nested, parent_id: str, rid: str) -> Response:
+    return _update_child(SPECS[nested.spec], nested.apply, nested.attrs, nested.child(parent_id, rid))
 
 
-def _list_rules(policy_id: str) -> Response:
-    _policy_for(current_cloud(), _auth(), policy_id)
-    return _list(SPECS["rules"], _in_policy(policy_id))
-
-
-def _show_rule(policy_id: str, rid: str) -> Response:
-    _policy_for(current_cloud(), _auth(), policy_id)
-    return _show(SPECS["rules"], rid, _in_policy(policy_id))
-
-
-def _update_rule(policy_id: str, rid: str) -> Response:
-    cloud = current_cloud()
-    _policy_for(cloud, _auth(), policy_id)
-    doc = cloud.get(L7RULE, rid)
-    if doc is None or doc["l7policy_id"] != policy_id:
-        raise _not_found("L7 Rule", rid)
-    return _update_child(SPECS["rules"], _apply_l7rule, _L7R_ATTRS, rid)
-
-
-def _delete_rule(policy_id: str, rid: str) -> Response:
-    cloud = current_cloud()
-    _policy_for(cloud, _auth(), policy_id)
-    doc = cloud.get(L7RULE, rid)
-    if doc is None or doc["l7policy_id"] != policy_id:
-        raise _not_found("L7 Rule", rid)
-    return _delete_child(SPECS["rules"], None, rid)
+def _nested_delete(nested: Nested, parent_id: str, rid: str) -> Response:
+    return _delete_child(SPECS[nested.spec], None, nested.child(parent_id, rid))

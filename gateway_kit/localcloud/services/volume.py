@@ -154,18 +154,51 @@ def snapshot_view(doc: Doc, auth: AuthContext, extended: bool = True) -> dict[st
     return out
 
 
-def _volume(cloud: LocalCloud, auth: AuthContext, volume_id: str) -> Doc:
-    doc = cloud.get(VOLUME, volume_id)
+def _owned(cloud: LocalCloud, auth: AuthContext, kind: str, res_id: str) -> Doc:
+    doc = cloud.get(kind, res_id)
     if doc is None or (doc["project_id"] != auth.project_id and not auth.is_admin):
-        raise ApiError(404, f"Volume {volume_id} could not be found.", "itemNotFound")
+        label = "Volume" if kind == VOLUME else "Snapshot"
+        raise ApiError(404, f"{label} {res_id} could not be found.", "itemNotFound")
     return doc
+
+
+def _volume(cloud: LocalCloud, auth: AuthContext, volume_id: str) -> Doc:
+    return _owned(cloud, auth, VOLUME, volume_id)
 
 
 def _snapshot(cloud: LocalCloud, auth: AuthContext, snapshot_id: str) -> Doc:
-    doc = cloud.get(SNAPSHOT, snapshot_id)
-    if doc is None or (doc["project_id"] != auth.project_id and not auth.is_admin):
-        raise ApiError(404, f"Snapshot {snapshot_id} could not be found.", "itemNotFound")
-    return doc
+    return _owned(cloud, auth, SNAPSHOT, snapshot_id)
+
+
+def _project_docs(kind: str, project_id: str, auth: AuthContext) -> list[Doc]:
+    """The project's volumes or snapshots (every project's for an admin with all_tenants),
+    filtered, sorted and paginated as the request asks."""
+    all_projects = bool(request.args.get("all_tenants")) and auth.is_admin
+    return _filter_sort(current_cloud().list(
+        kind, lambda d: all_projects or d["project_id"] == project_id))
+
+
+def _update_fields(cloud: LocalCloud, kind: str, doc: Doc, root: str,
+                   keys: tuple[str, ...]) -> None:
+    """``PUT`` of a volume or snapshot: copy ``keys`` from the request's ``root`` element."""
+    spec = request_json().get(root)
+    if not isinstance(spec, dict) or not spec:
+        raise ApiError(400, f"Missing required element '{root}' in request body.",
+                       "badRequest")
+    for key in keys:
+        if key in spec:
+            doc[key] = spec[key]
+    doc["updated_at"] = now_iso(micro=True)
+    cloud.put(kind, doc)
+
+
+def _start_delete(cloud: LocalCloud, kind: str, doc: Doc) -> Response:
+    """Drop pending transitions; the resource is ``deleting`` until the next step removes it."""
+    doc["_lc"] = {"queue": [], "held": False}
+    doc["status"] = "deleting"
+    cloud.transition(kind, doc, {"_hook": "volume.gone"})
+    cloud.put(kind, doc)
+    return json_response(None, 202)
 
 
 def _usage(cloud: LocalCloud, project_id: str) -> dict[str, int]:
@@ -347,10 +380,7 @@ def _filter_sort(docs: list[Doc]) -> list[Doc]:
 
 def _list_volumes(project_id: str, detail: bool) -> Response:
     auth = _scope(project_id)
-    cloud = current_cloud()
-    all_projects = request.args.get("all_tenants") and auth.is_admin
-    docs = cloud.list(VOLUME, lambda v: bool(all_projects) or v["project_id"] == project_id)
-    docs = _filter_sort(docs)
+    docs = _project_docs(VOLUME, project_id, auth)
     if detail:
         items = [volume_view(d, auth) for d in docs]
     else:
@@ -440,14 +470,7 @@ def update_volume(project_id: str, volume_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
     doc = _volume(cloud, auth, volume_id)
-    spec = request_json().get("volume")
-    if not isinstance(spec, dict) or not spec:
-        raise ApiError(400, "Missing required element 'volume' in request body.", "badRequest")
-    for key in ("name", "description", "metadata"):
-        if key in spec:
-            doc[key] = spec[key]
-    doc["updated_at"] = now_iso(micro=True)
-    cloud.put(VOLUME, doc)
+    _update_fields(cloud, VOLUME, doc, "volume", ("name", "description", "metadata"))
     return json_response({"volume": volume_view(doc, auth)})
 
 
@@ -469,11 +492,7 @@ def delete_volume(project_id: str, volume_id: str) -> Response:
                             "be migrating, attached, belong to a group, have snapshots, "
                             "awaiting a transfer, or be disassociated from snapshots after "
                             "volume transfer.", "badRequest")
-    doc["_lc"] = {"queue": [], "held": False}
-    doc["status"] = "deleting"
-    cloud.transition(VOLUME, doc, {"_hook": "volume.gone"})
-    cloud.put(VOLUME, doc)
-    return json_response(None, 202)
+    return _start_delete(cloud, VOLUME, doc)
 
 
 @bp.post("/<project_id>/volumes/<volume_id>/action")
@@ -606,10 +625,7 @@ def delete_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Respo
 
 def _list_snapshots(project_id: str, detail: bool) -> Response:
     auth = _scope(project_id)
-    cloud = current_cloud()
-    all_projects = request.args.get("all_tenants") and auth.is_admin
-    docs = cloud.list(SNAPSHOT, lambda s: bool(all_projects) or s["project_id"] == project_id)
-    docs = _filter_sort(docs)
+    docs = _project_docs(SNAPSHOT, project_id, auth)
     if detail:
         items = [snapshot_view(d, auth) for d in docs]
     else:
@@ -664,15 +680,7 @@ def update_snapshot(project_id: str, snapshot_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
     doc = _snapshot(cloud, auth, snapshot_id)
-    spec = request_json().get("snapshot")
-    if not isinstance(spec, dict) or not spec:
-        raise ApiError(400, "Missing required element 'snapshot' in request body.",
-                       "badRequest")
-    for key in ("name", "description"):
-        if key in spec:
-            doc[key] = spec[key]
-    doc["updated_at"] = now_iso(micro=True)
-    cloud.put(SNAPSHOT, doc)
+    _update_fields(cloud, SNAPSHOT, doc, "snapshot", ("name", "description"))
     return json_response({"snapshot": snapshot_view(doc, auth, extended=False)})
 
 
@@ -684,11 +692,7 @@ def delete_snapshot(project_id: str, snapshot_id: str) -> Response:
     if doc["status"] not in ("available", "error", "error_deleting"):
         raise ApiError(400, "Invalid snapshot: Volume Snapshot status must be available or "
                             "error or error_deleting", "badRequest")
-    doc["_lc"] = {"queue": [], "held": False}
-    doc["status"] = "deleting"
-    cloud.transition(SNAPSHOT, doc, {"_hook": "volume.gone"})
-    cloud.put(SNAPSHOT, doc)
-    return json_response(None, 202)
+    return _start_delete(cloud, SNAPSHOT, doc)
 
 
 @bp.post("/<project_id>/snapshots/<snapshot_id>/action")
