@@ -102,11 +102,10 @@ def _key_set(prov: IdentityProvider, refetch: bool) -> KeySet:
     assert client is not None
     try:
         if refetch:
-            last: float = getattr(client, "_gk_jwks_refetched_at", 0.0)
-            if time.monotonic() - last < JWKS_REFETCH_INTERVAL:
+            if time.monotonic() - client.jwks_refetched_at < JWKS_REFETCH_INTERVAL:
                 raise _reject(f"{prov.name}: unknown kid (JWKS refetched less than "
                               f"{JWKS_REFETCH_INTERVAL:g} s ago)")
-            client._gk_jwks_refetched_at = time.monotonic()
+            client.jwks_refetched_at = time.monotonic()
         return KeySet.import_key_set(client.fetch_jwk_set(force=refetch))
     except Unauthorized:
         raise

@@ -73,6 +73,9 @@ class GatewayOAuthApp(FlaskOAuth2App):  # type: ignore[misc]
     """Authlib's Flask client, with the discovery document checked before use."""
 
     expected_issuer: str | None = None
+    #: ``time.monotonic()`` of the last JWKS fetch forced by an unknown ``kid`` in an API access
+    #: token (:mod:`.provider_tokens` throttles those).
+    jwks_refetched_at: float = 0.0
 
     def load_server_metadata(self) -> dict[str, Any]:
         fresh = "_loaded_at" not in self.server_metadata

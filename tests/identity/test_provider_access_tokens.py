@@ -281,7 +281,7 @@ def test_unknown_kid_refetches_the_jwks_once_then_rotation_works(craft_app: Any,
     craft.published = [craft.key, craft.other_key]
     with craft_app.app_context():
         prov = craft_app.extensions["gateway_kit.identity_providers"]["craft"]
-        prov.client._gk_jwks_refetched_at -= provider_tokens.JWKS_REFETCH_INTERVAL
+        prov.client.jwks_refetched_at -= provider_tokens.JWKS_REFETCH_INTERVAL
     assert client.get("/api/v1/me", headers=bearer(rotated)).status_code == 200
     assert craft.jwks_fetches == before + 2
 
@@ -296,3 +296,18 @@ def test_unreachable_provider_is_503_not_401(craft_app: Any, craft: CraftIdP,
     monkeypatch.setattr(prov.client, "fetch_jwk_set", down)
     resp = craft_app.test_client().get("/api/v1/me", headers=bearer(crafted(craft, "ok")))
     assert resp.status_code == 503
+
+
+def test_scopes_claim_is_configurable_and_may_be_a_list(tmp_path: Path, craft: CraftIdP) -> None:
+    craft.published = [craft.key]
+    app = make_app(tmp_path, IDENTITY_PROVIDERS={"craft": craft.config(
+        api_audience=API_AUDIENCE, api_scopes_claim="scp")})
+    user = make_user(app, "crafted")  # a plain user: 'operator' is dropped
+    with db.session_scope(app) as s:
+        s.add(Identity(user_id=user.id, provider="craft", issuer=craft.issuer,
+                       subject="crafted-user"))
+    claims = access_claims(craft, scope="admin jobs:write",
+                           scp=["profile", "jobs:read", "operator", "not-a-kit-scope"])
+    token = jwt.encode({"alg": "RS256", "kid": craft.key.kid}, claims, craft.key)
+    me = app.test_client().get("/api/v1/me", headers=bearer(token))
+    assert me.status_code == 200 and me.get_json()["scopes"] == ["jobs:read", "profile"]
