@@ -5,7 +5,9 @@ It reads its configuration (a JSON file the instance's user data wrote: ``gatewa
 
 * **heartbeat** every ``heartbeat`` seconds (the answer lists jobs to cancel and whether to
   drain), and **renews** its token at half-life, keeping the new one in ``workdir/token``;
-* **takes work** while it has room (``POST /work``), downloads the job's inputs and runs it with
+* **takes work** while it has room (``POST /work``), downloads the job's inputs (uploaded files
+  from the agent API; **datasets** from their manifests, see :meth:`Agent.stage_datasets`) and
+  runs it with
   :class:`~gateway_kit.jobs.executors.local.LocalExecutor` -- the local executor's own code path
   (its runner, walltime, memory limit, process groups), on this instance;
 * **streams logs** (``stdout.txt``/``stderr.txt`` chunks at offsets, so a repeat is harmless),
@@ -17,11 +19,14 @@ standard library.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
+import stat
 import threading
 import time
 import urllib.error
@@ -38,6 +43,41 @@ from ..jobs.executors.local import LocalExecutor
 
 log = logging.getLogger("gateway_kit.burst.agent")
 SKIP = (".gk", "inputs", "tmp")
+#: A dataset's manifest URL as :func:`gateway_kit.data.jobinputs.resolve_value` puts it in argv.
+MANIFEST_URL = re.compile(r"https?://[^\s\"'<>]*?/api/v1/datasets/(ds-[A-Za-z0-9_-]+)/manifest"
+                          r"\?token=[A-Za-z0-9_.~%-]+")
+DOWNLOAD_TRIES = 3
+CHUNK = 1024 * 1024
+
+
+class DatasetError(Exception):
+    """A dataset input could not be fetched intact (the job fails with this message)."""
+
+
+def safe_rel(rel: str) -> Path:
+    """``rel`` as a relative path without ``..`` (a manifest's or an input's name)."""
+    path = Path(rel)
+    if not rel or path.is_absolute() or any(p in ("..", ".", "") for p in rel.split("/")):
+        raise DatasetError(f"unsafe path {rel!r}")
+    return path
+
+
+def remove_tree(path: Path) -> None:
+    """``shutil.rmtree`` that also empties read-only folders (staged datasets are 0555)."""
+    for dirpath, _dirs, _files in os.walk(path):
+        os.chmod(dirpath, stat.S_IRWXU)
+    shutil.rmtree(path)
+
+
+def read_only(root: Path) -> None:
+    """Files 0444 and folders 0555 under ``root``, as the local executor's dataset views."""
+    folders = [root]
+    for dirpath, dirnames, filenames in os.walk(root):
+        folders += [Path(dirpath) / d for d in dirnames]
+        for f in filenames:
+            (Path(dirpath) / f).chmod(0o444)
+    for folder in reversed(folders):
+        folder.chmod(0o555)
 
 
 class AgentHTTPError(Exception):
@@ -102,16 +142,14 @@ class Agent:
         self.stop = threading.Event()
         self.draining = False
         self.token_renew_at = 0.0
+        self.next_beat = 0.0
 
     # -- the loop ----------------------------------------------------------------------
 
     def run(self) -> None:
-        next_beat = 0.0
         while not self.stop.is_set():
             try:
-                if time.monotonic() >= next_beat:
-                    self.heartbeat()
-                    next_beat = time.monotonic() + self.heartbeat_every
+                self.beat_if_due()
                 if not self.draining:
                     self.take_work()
                 for run in list(self.running.values()):
@@ -125,6 +163,12 @@ class Agent:
             except (urllib.error.URLError, OSError) as exc:
                 log.warning("gateway unreachable: %s", exc)
             self.stop.wait(0.2)
+
+    def beat_if_due(self) -> None:
+        """Heartbeat when one is due (also called during long downloads)."""
+        if time.monotonic() >= self.next_beat:
+            self.heartbeat()
+            self.next_beat = time.monotonic() + self.heartbeat_every
 
     def heartbeat(self) -> None:
         answer = self.client.json("POST", "/heartbeat", {"running": sorted(self.running)})
@@ -157,7 +201,7 @@ class Agent:
         spec = dict(work["spec"])
         workdir = self.root / "jobs" / f"job-{job_id}-{work.get('attempt', 1)}"
         if workdir.exists():
-            shutil.rmtree(workdir)
+            remove_tree(workdir)
         (workdir / "inputs").mkdir(parents=True)
         for rel in work.get("inputs", []):
             quoted = urllib.parse.quote(rel)
@@ -168,6 +212,14 @@ class Agent:
         gateway_dir = str(spec.get("workdir", ""))
         argv = [a.replace(gateway_dir, str(workdir)) if gateway_dir else a
                 for a in spec["argv"]]
+        try:
+            argv = self.stage_datasets(workdir, argv, list(work.get("datasets") or []))
+        except DatasetError as exc:
+            log.warning("job %s: %s", job_id, exc)
+            self.client.json("POST", f"/jobs/{job_id}/status", {
+                "state": "FAILED", "exit_code": None, "reason": f"dataset input: {exc}",
+                "started": None, "finished": time.time()})
+            return
         job = JobSpec(job_id=job_id, argv=argv, workdir=str(workdir),
                       env=dict(spec.get("env", {})), cpus=int(spec.get("cpus", 1)),
                       memory_mb=int(spec.get("memory_mb", 1024)), gpus=int(spec.get("gpus", 0)),
@@ -181,6 +233,112 @@ class Agent:
             return
         self.running[job_id] = Running(job_id, job, state)
         log.info("job %s started in %s", job_id, workdir)
+
+    # -- datasets ------------------------------------------------------------------------
+
+    def stage_datasets(self, workdir: Path, argv: list[str],
+                       datasets: list[dict[str, Any]]) -> list[str]:
+        """Download each dataset input into ``inputs/<input name>/`` and put that path in argv.
+
+        ``datasets`` (from ``POST /work``) names each dataset input and its dataset id; the
+        input's value in argv is the dataset's manifest URL with a token scoped to this job
+        (:mod:`gateway_kit.data.jobinputs`). Each file listed by the manifest is downloaded with
+        that token, its size and SHA-256 checked against the manifest (a mismatch is retried,
+        then fails the job: it never runs on data that is not the dataset's), and the tree is
+        made read-only (folders 0555, files 0444) -- the layout and value the local executor
+        gives (``inputs/<name>``, relative to the job's folder, where the job runs).
+        """
+        for entry in datasets:
+            name, uid = str(entry.get("input", "")), str(entry.get("dataset", ""))
+            safe_rel(name)
+            urls = sorted({m.group(0) for a in argv for m in MANIFEST_URL.finditer(a)
+                           if m.group(1) == uid})
+            if not urls:
+                continue  # not in argv (the same dataset under another input: already there)
+            target = workdir / "inputs" / name
+            self.fetch_dataset(urls[0], target)
+            value = f"inputs/{name}"
+            out = []
+            for arg in argv:
+                for url in urls:
+                    arg = arg.replace(url, value)
+                out.append(arg)
+            argv = out
+        return argv
+
+    def on_gateway(self, url: str) -> str:
+        """``url`` re-based on this agent's gateway URL.
+
+        Manifest URLs are built from the gateway's ``PUBLIC_URL``, which an instance may not
+        reach (``BURST_AGENT_URL`` is how agents reach it); and a dataset token is only ever sent
+        to the gateway this agent works for.
+        """
+        parts = urllib.parse.urlsplit(url)
+        at = parts.path.find("/api/v1/datasets/")
+        if at < 0:
+            raise DatasetError(f"not a dataset URL: {parts.path!r}")
+        query = f"?{parts.query}" if parts.query else ""
+        return self.client.base.rstrip("/") + parts.path[at:] + query
+
+    def fetch_dataset(self, manifest_url: str, target: Path) -> None:
+        manifest = self.get_json(self.on_gateway(manifest_url))
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(files, list):
+            raise DatasetError("the manifest lists no files")
+        uid = str(manifest.get("id", "?"))
+        target.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            rel = safe_rel(str(f["path"]))
+            self.download(self.on_gateway(str(f["url"])), target / rel, int(f["size"]),
+                          str(f["sha256"]).lower(), f"{uid}/{rel.as_posix()}")
+        read_only(target)
+        log.info("dataset %s: %d file(s) in %s", uid, len(files), target)
+
+    def get_json(self, url: str) -> Any:
+        last = ""
+        for attempt in range(DOWNLOAD_TRIES):
+            try:
+                with urllib.request.urlopen(url, timeout=self.client.timeout) as resp:  # noqa: S310
+                    return json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code} for the manifest"
+                if exc.code < 500:
+                    break
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                last = f"the manifest: {exc}"
+            time.sleep(min(2.0 ** attempt, 5.0))
+        raise DatasetError(last)
+
+    def download(self, url: str, dst: Path, size: int, sha256: str, label: str) -> None:
+        """Stream ``url`` to ``dst``; size and SHA-256 must match the manifest's."""
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        part = dst.with_name(f".{dst.name}.part")
+        last = ""
+        for attempt in range(DOWNLOAD_TRIES):
+            digest, got = hashlib.sha256(), 0
+            try:
+                with urllib.request.urlopen(url, timeout=self.client.timeout) as resp, \
+                        open(part, "wb") as out:  # noqa: S310 - our gateway (on_gateway)
+                    while chunk := resp.read(CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        got += len(chunk)
+                        self.beat_if_due()  # a large dataset must not look like a dead agent
+            except urllib.error.HTTPError as exc:
+                last = f"{label}: HTTP {exc.code}"
+                if exc.code < 500:
+                    break
+            except (urllib.error.URLError, OSError) as exc:
+                last = f"{label}: {exc}"
+            else:
+                if got == size and digest.hexdigest() == sha256:
+                    os.replace(part, dst)
+                    return
+                last = (f"{label}: SHA-256 mismatch (got {got} bytes, sha256 "
+                        f"{digest.hexdigest()}; the manifest says {size} bytes, sha256 {sha256})")
+            time.sleep(min(2.0 ** attempt, 5.0) * 0.25)
+        part.unlink(missing_ok=True)
+        raise DatasetError(last)
 
     def stream_logs(self, run: Running) -> None:
         for stream in ("stdout", "stderr"):

@@ -133,7 +133,24 @@ def take_work() -> ResponseReturnValue:
     db.session.commit()
     spec = dict(bj.spec)
     return jsonify({"job_id": bj.job_id, "spec": spec, "inputs": inputs,
-                    "attempt": bj.requeues + 1})
+                    "datasets": dataset_inputs(job), "attempt": bj.requeues + 1})
+
+
+def dataset_inputs(job: Job) -> list[dict[str, str]]:
+    """The job's dataset inputs: ``[{"input": name, "dataset": "ds-..."}]``.
+
+    The spec's argv already holds each one's manifest URL, with a token scoped to this job's
+    datasets (:mod:`gateway_kit.data.jobinputs`); the agent finds it there by the dataset id,
+    downloads the files into ``inputs/<name>/`` and puts that path in the URL's place.
+    """
+    from ..jobs.apps import EXTENSION_KEY
+
+    apps = current_app.extensions.get(EXTENSION_KEY)
+    application = apps.get(job.app_id) if apps is not None else None
+    if application is None:
+        return []
+    return [{"input": inp.name, "dataset": job.inputs[inp.name]} for inp in application.inputs
+            if inp.type == "dataset" and isinstance(job.inputs.get(inp.name), str)]
 
 
 @bp.get("/jobs/<int:job_id>/inputs/<path:rel>")
