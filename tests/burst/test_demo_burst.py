@@ -175,8 +175,11 @@ def test_sigkill_of_the_worker_mid_burst_loses_nothing(tmp_path: Path,
             data: str = demo.get(f"/api/v1/jobs/{job_id}/logs?stream=stdout")["data"]
             return data
 
+        # Running on the instance (its log streams) *and* seen RUNNING by the worker (its next
+        # poll of the pool: the log may arrive first).
         deadline = time.monotonic() + 60
-        while "second 1 of 4" not in stdout():
+        while ("second 1 of 4" not in stdout()
+               or demo.get(f"/api/v1/jobs/{job_id}")["state"] != "RUNNING"):
             assert time.monotonic() < deadline, demo.get(f"/api/v1/jobs/{job_id}")
             time.sleep(0.2)
         # Mid-burst: the agent on the instance runs the job; the worker that holds it dies.
