@@ -4,7 +4,10 @@ The tutorial marks the commands a reader types with ``{.bash .tutorial}`` fences
 them in order, in one shell, in an empty folder. The ``{.bash .tutorial-setup}`` block (``pip
 install gateway-kit`` into a new virtual environment) is replaced by the same thing done offline:
 a virtual environment that sees this checkout's installed packages, with a ``gateway-kit``
-command, and ``pip`` installing without dependencies or network.
+command, and ``pip`` installing without dependencies or network. The ``{.bash .tutorial-cloud}``
+blocks (the deployment, typed "in a second terminal" while ``gateway-kit demo`` runs) run
+afterwards in a second shell in the project's folder, against a local cloud the test starts where
+the demo keeps its own (``instance/localcloud/``, with its ``clouds.yaml``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 TUTORIAL = DOCS / "src" / "tutorial.md"
-FENCE = re.compile(r"^```\{\.bash \.(tutorial|tutorial-setup)\}\n(.*?)^```$", re.S | re.M)
+FENCE = re.compile(r"^```\{\.bash \.(tutorial|tutorial-setup|tutorial-cloud)\}\n(.*?)^```$",
+                   re.S | re.M)
 
 
 def tutorial_blocks() -> list[tuple[str, str]]:
@@ -70,6 +74,9 @@ def test_reference_covers_every_setting_and_command() -> None:
 def test_tutorial_has_marked_commands() -> None:
     kinds = [kind for kind, _ in tutorial_blocks()]
     assert kinds[0] == "tutorial-setup" and kinds.count("tutorial") >= 5
+    # The deployment runs against the demo's local cloud, after every other command.
+    assert "tutorial-cloud" in kinds
+    assert kinds.index("tutorial-cloud") > max(i for i, k in enumerate(kinds) if k == "tutorial")
 
 
 def _offline_install(folder: Path) -> dict[str, str]:
@@ -102,12 +109,17 @@ def _offline_install(folder: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_tutorial_commands_run(tmp_path: Path) -> None:
+    from gateway_kit.localcloud.testing import running_local_cloud
+
     env = _offline_install(tmp_path)
-    script = "set -euo pipefail\n" + "".join(
-        f"echo '--- tutorial block {i}'\n{body}" for i, (kind, body) in
-        enumerate(tutorial_blocks()) if kind == "tutorial")
-    res = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=240)
+
+    def script(kinds: str) -> str:
+        return "set -euo pipefail\n" + "".join(
+            f"echo '--- tutorial block {i}'\n{body}" for i, (kind, body) in
+            enumerate(tutorial_blocks()) if kind == kinds)
+
+    res = subprocess.run(["bash", "-c", script("tutorial")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=240)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-8000:]
     assert "3 passed" in out  # the generated project's own tests
@@ -119,3 +131,19 @@ def test_tutorial_commands_run(tmp_path: Path) -> None:
 
     spec = load_spec(project / "deploy.toml")
     assert [r.name for r in spec.roles] == ["web"]
+
+    # Section 7, "in a second terminal in the same folder" while the demo runs: the demo's local
+    # cloud keeps its state and clouds.yaml in instance/localcloud/; so does this one.
+    with running_local_cloud(project / "instance" / "localcloud") as cloud:
+        assert cloud.clouds_yaml == project / "instance" / "localcloud" / "clouds.yaml"
+        env = {k: v for k, v in env.items() if not k.startswith("OS_")}
+        res = subprocess.run(["bash", "-c", script("tutorial-cloud")], cwd=project, env=env,
+                             capture_output=True, text=True, timeout=180)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-8000:]
+    assert "Plan: 4 to create, 0 to change, 0 to delete." in out
+    assert "Deployment my-portal is ready." in out
+    assert "4 resources, 0 drifted" in out
+    assert "my-portal-web-1\tACTIVE\tm3.small" in out
+    assert "web-1.my-portal.example.org.\tA\t" in out
+    assert "Deployment my-portal destroyed (4 resources deleted)." in out
