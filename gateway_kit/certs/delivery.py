@@ -4,7 +4,10 @@
 PKCS#12 bundle (no password: Barbican's ACLs protect it) and stored as an *opaque* Barbican
 secret, which is what Octavia reads for ``default_tls_container_ref``. The named load balancer
 gets (or has updated) a ``TERMINATED_HTTPS`` listener on port 443 pointing at the new secret;
-the previous secret is deleted afterwards. On renewal this repeats: Octavia swaps the certificate
+the previous secret is deleted afterwards. The listener's default pool is the one the caller
+names (``pool``: a hosting deployment's ``<name>-tls-pool``), else the first pool when no other
+listener uses it, else a copy of it (``<lb>-https-pool``): Octavia refuses one pool as the
+default pool of two listeners. On renewal this repeats: Octavia swaps the certificate
 without dropping the listener.
 
 **VMs** (``mode: barbican``): the same secret is stored, named ``gateway-kit-cert-<name>``, and the
@@ -54,6 +57,12 @@ def secret_name(cert: Certificate) -> str:
 def deliver(app: Flask, conn: Any, cert: Certificate, key_pem: bytes) -> dict[str, str]:
     """Store the certificate in Barbican and, for ``load_balancer``, point the listener at it.
 
+    The listener's default pool is the delivery record's ``pool`` (a pool name or id on that load
+    balancer, e.g. the one a hosting deployment with ``[tls]`` manages), else the one the listener
+    already has, else the load balancer's first pool when no listener uses it, else a pool of our
+    own cloned from it (see :func:`_clone_pool`): Octavia refuses one pool as the default pool of
+    two listeners.
+
     :returns: the new delivery record (``mode``, ``secret_ref``, ``listener_id``...).
     """
     previous = dict(cert.delivery or {})
@@ -69,37 +78,121 @@ def deliver(app: Flask, conn: Any, cert: Certificate, key_pem: bytes) -> dict[st
         raise DeliveryError("Barbican refused to store the certificate.",
                             log_message=f"create_secret {cert.name}: {exc}") from exc
     record = {"mode": mode, "secret_ref": str(secret.secret_ref)}
+    if previous.get("pool"):
+        record["pool"] = previous["pool"]
     if mode == "load_balancer":
-        record.update(_to_load_balancer(app, conn, cert.load_balancer, record["secret_ref"]))
+        try:
+            record.update(_to_load_balancer(app, conn, cert.load_balancer, record["secret_ref"],
+                                            previous.get("pool", "")))
+        except DeliveryError:
+            # nothing points at the new secret: do not leave it behind
+            delete_secret(conn, record["secret_ref"])
+            raise
     old = previous.get("secret_ref")
     if old and old != record["secret_ref"]:
-        # An orphaned old secret is harmless (nothing uses it any more): ignore failures.
-        with contextlib.suppress(os_exc.SDKException):
-            conn.key_manager.delete_secret(old.rstrip("/").rsplit("/", 1)[-1], ignore_missing=True)
+        delete_secret(conn, old)
     return record
 
 
-def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str) -> dict[str, str]:
+def delete_secret(conn: Any, secret_ref: str) -> None:
+    """Delete a Barbican secret by its ref; an orphaned secret is harmless, so failures are ignored."""
+    with contextlib.suppress(os_exc.SDKException):
+        conn.key_manager.delete_secret(secret_ref.rstrip("/").rsplit("/", 1)[-1], ignore_missing=True)
+
+
+def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str,
+                      pool: str = "") -> dict[str, str]:
     wait = int(app.config.get("HOSTING_LB_TIMEOUT", 900))
     interval = float(app.config.get("HOSTING_POLL_INTERVAL", 2.0))
+    octavia = conn.load_balancer
     try:
-        lb = conn.load_balancer.find_load_balancer(lb_name, ignore_missing=True)
+        lb = octavia.find_load_balancer(lb_name, ignore_missing=True)
         if lb is None:
             raise DeliveryError(f"There is no load balancer named {lb_name}.")
-        listener = next((li for li in conn.load_balancer.listeners(loadbalancer_id=lb.id)
-                         if li.protocol == "TERMINATED_HTTPS"
+        # (the SDK's listener filter is load_balancer_id; check the owner here as well)
+        listener = next((li for li in octavia.listeners(load_balancer_id=lb.id)
+                         if _on(li, lb.id) and li.protocol == "TERMINATED_HTTPS"
                          and li.protocol_port == LISTENER_PORT), None)
-        conn.load_balancer.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
+        octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
+        pools = [p for p in octavia.pools(loadbalancer_id=lb.id) if _on(p, lb.id)]
+        out: dict[str, str] = {"load_balancer_id": str(lb.id)}
+        pool_id: str | None
+        if pool:
+            chosen = next((p for p in pools if pool in (p.id, p.name)), None)
+            if chosen is None:
+                raise DeliveryError(f"Load balancer {lb_name} has no pool named {pool}.")
+            pool_id = str(chosen.id)
+        elif listener is not None and listener.default_pool_id:
+            pool_id = str(listener.default_pool_id)
+        else:
+            first = pools[0] if pools else None
+            if first is None or not _bound(first):
+                pool_id = str(first.id) if first is not None else None
+            else:
+                pool_id = _clone_pool(conn, lb, f"{lb_name}-https-pool", first, pools,
+                                      interval, wait)
+        if pool_id:
+            out["pool_id"] = pool_id
         if listener is None:
-            pool = next(iter(conn.load_balancer.pools(loadbalancer_id=lb.id)), None)
-            listener = conn.load_balancer.create_listener(
+            listener = octavia.create_listener(
                 name=f"{lb_name}-https", loadbalancer_id=lb.id, protocol="TERMINATED_HTTPS",
                 protocol_port=LISTENER_PORT, default_tls_container_ref=secret_ref,
-                default_pool_id=pool.id if pool is not None else None)
+                default_pool_id=pool_id)
         else:
-            conn.load_balancer.update_listener(listener, default_tls_container_ref=secret_ref)
-        conn.load_balancer.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
+            changes: dict[str, Any] = {"default_tls_container_ref": secret_ref}
+            if pool_id and listener.default_pool_id != pool_id:
+                changes["default_pool_id"] = pool_id
+            octavia.update_listener(listener, **changes)
+        octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
     except os_exc.SDKException as exc:
         raise DeliveryError(f"Octavia refused the TLS listener on load balancer {lb_name}.",
                             log_message=f"listener on {lb_name}: {exc}") from exc
-    return {"load_balancer_id": str(lb.id), "listener_id": str(listener.id)}
+    out["listener_id"] = str(listener.id)
+    return out
+
+
+def _on(child: Any, lb_id: str) -> bool:
+    """Whether a listener or pool belongs to load balancer ``lb_id``."""
+    owners = getattr(child, "load_balancers", None) or getattr(child, "loadbalancers", None) or []
+    return not owners or any((o.get("id") if isinstance(o, dict) else o) == lb_id for o in owners)
+
+
+def _bound(pool: Any) -> bool:
+    """Whether ``pool`` is already some listener's default pool."""
+    return bool(getattr(pool, "listeners", None))
+
+
+def _clone_pool(conn: Any, lb: Any, name: str, source: Any, pools: list[Any],
+                interval: float, wait: int) -> str:
+    """A pool of the listener's own, named ``name``: ``source``'s algorithm, members and monitor.
+
+    Used when the load balancer's only candidate pool already serves another listener. It is a copy
+    made now: members added to ``source`` later are not added to it (a hosting deployment with
+    ``[tls]`` manages its own pool instead and passes it as ``pool``). An existing pool of that
+    name on the load balancer (a retried delivery) is reused.
+    """
+    octavia = conn.load_balancer
+    mine = next((p for p in pools if p.name == name), None)
+    if mine is not None:
+        return str(mine.id)
+    protocol = source.protocol if source.protocol in ("HTTP", "PROXY") else "HTTP"
+    mine = octavia.create_pool(name=name, loadbalancer_id=lb.id, protocol=protocol,
+                               lb_algorithm=source.lb_algorithm)
+    octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
+    for m in octavia.members(source.id):
+        kwargs = {"name": m.name, "address": m.address, "protocol_port": m.protocol_port,
+                  "subnet_id": m.subnet_id, "weight": m.weight}
+        octavia.create_member(mine.id, **{k: v for k, v in kwargs.items() if v is not None})
+        octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
+    if getattr(source, "health_monitor_id", None):
+        hm = octavia.get_health_monitor(source.health_monitor_id)
+        kwargs = {"type": hm.type, "delay": hm.delay, "timeout": hm.timeout,
+                  "max_retries": hm.max_retries, "url_path": hm.url_path,
+                  "expected_codes": hm.expected_codes, "http_method": hm.http_method}
+        if hm.type not in ("HTTP", "HTTPS"):
+            for key in ("url_path", "expected_codes", "http_method"):
+                kwargs.pop(key)
+        octavia.create_health_monitor(pool_id=mine.id, name=f"{name}-hm",
+                                      **{k: v for k, v in kwargs.items() if v is not None})
+        octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
+    return str(mine.id)

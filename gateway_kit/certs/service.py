@@ -94,11 +94,18 @@ class Outcome:
 
 
 def issue(app: Flask, names: list[str], *, directory: str | None = None, staging: bool = False,
-          alias: bool = False, load_balancer: str = "", barbican: bool = False) -> Outcome:
+          alias: bool = False, load_balancer: str = "", barbican: bool = False,
+          pool: str = "") -> Outcome:
     """Order a new certificate for ``names`` (the first that fits becomes its handle).
 
+    :param load_balancer: deliver to this load balancer's TERMINATED_HTTPS listener (port 443).
+    :param pool: the name or id of the pool on ``load_balancer`` to make the listener's default
+        pool (a hosting deployment's ``<name>-tls-pool``); without it, see
+        :func:`gateway_kit.certs.delivery.deliver`.
     :raises Conflict: a certificate with that handle exists (use :func:`renew`).
     """
+    if pool and not load_balancer:
+        raise ConfigError("A pool is only used with a load balancer to deliver to.")
     plan = plan_names(names, add_alias=alias)
     for warning in plan.warnings:
         log.warning("%s", warning)
@@ -114,7 +121,7 @@ def issue(app: Flask, names: list[str], *, directory: str | None = None, staging
         mode = "load_balancer" if load_balancer else ("barbican" if barbican else "")
         cert = Certificate(name=plan.names[0], names=plan.names, directory_url=url,
                            staging=staging, status="new", load_balancer=load_balancer,
-                           delivery={"mode": mode} if mode else {}, last_result="",
+                           delivery=_target(mode, pool), last_result="",
                            failures=0)
         sess.add(cert)
         sess.flush()
@@ -131,6 +138,64 @@ def renew(app: Flask, name: str, trigger: str = "renew") -> Outcome:
             raise Conflict(f"{name} was revoked; issue a new certificate instead.")
         cert_id = cert.id
     return _obtain(app, cert_id, trigger)
+
+
+def _target(mode: str, pool: str) -> dict[str, str]:
+    if not mode:
+        return {}
+    return {"mode": mode, **({"pool": pool} if pool else {})}
+
+
+def deliver_to(app: Flask, name: str, *, load_balancer: str, pool: str = "",
+               send: bool = True) -> dict[str, str]:
+    """Make ``load_balancer`` (and ``pool`` on it) the certificate's delivery target.
+
+    With ``send``, the stored certificate is delivered there now (no ACME order: for a
+    certificate that is valid but not, or no longer, on that load balancer).
+
+    :returns: the delivery record.
+    :raises DeliveryError: Barbican or Octavia refused (recorded in ``last_result``).
+    """
+    with db.session_scope(app) as sess:
+        cert = _get(sess, name)
+        kept = {k: v for k, v in (cert.delivery or {}).items() if k not in ("mode", "pool")}
+        cert.load_balancer = load_balancer
+        cert.delivery = {**kept, **_target("load_balancer", pool)}
+        if not send:
+            return dict(cert.delivery)
+        if cert.status != "valid" or not cert.cert_pem or not cert.key_sealed:
+            raise Conflict(f"{name} has no valid certificate to deliver; renew it.")
+        sess.flush()
+        conn = connect(cloud_name(app))
+        try:
+            cert.delivery = delivery.deliver(app, conn, cert, unseal(app.config, cert.key_sealed))
+        except GatewayError as exc:
+            cert.last_result = f"delivery failed: {exc.user_message}"
+            log.error("delivery of %s failed: %s", cert.name, exc.log_message)
+            sess.commit()
+            raise
+        cert.last_result = f"delivered ({cert.delivery['mode']}) {utcnow():%Y-%m-%d %H:%M} UTC"
+        return dict(cert.delivery)
+
+
+def withdraw(app: Flask, name: str) -> bool:
+    """Stop delivering the certificate: delete its Barbican secret, keep the certificate.
+
+    For a deployment that is destroyed (its load balancer, listener and pools are gone with it):
+    the certificate and its sealed key stay so that a new apply delivers them again without a
+    new order; the worker still renews it when due, without delivering it anywhere.
+
+    :returns: whether a secret was deleted.
+    """
+    with db.session_scope(app) as sess:
+        cert = _get(sess, name)
+        old = dict(cert.delivery or {})
+        cert.delivery = {k: v for k, v in old.items() if k == "pool"}
+        ref = old.get("secret_ref", "")
+        if ref:
+            delivery.delete_secret(connect(cloud_name(app)), ref)
+        cert.last_result = f"withdrawn from {cert.load_balancer or 'Barbican'} {utcnow():%Y-%m-%d %H:%M} UTC"
+        return bool(ref)
 
 
 def _get(sess: Session, name: str) -> Certificate:

@@ -263,7 +263,18 @@ class Engine:
                 raise NotFound(f"There is no deployment named {name!r} (see `gateway-kit deploy list`).")
             spec = spec_from_json(dep.spec) if dep.spec else None
         run = _Run(self, spec, name=name)
-        return run.destroy()
+        count = run.destroy()
+        if spec is not None and spec.tls is not None:
+            from .tls import release_certificate
+
+            try:
+                note = release_certificate(self.app, spec)
+            except GatewayError as exc:  # the cloud is clean; only the secret may be left
+                note = f"The certificate's Barbican secret was not deleted: {exc.user_message}"
+                log.warning("release of the certificate of %s failed: %s", name, exc.log_message)
+            if note:
+                self.reporter.step(note)
+        return count
 
     # -- status --------------------------------------------------------------------------
 

@@ -183,24 +183,35 @@ def desired_resources(
                 },
             )
         )
-        if lb.health_monitor is not None:
-            hm = lb.health_monitor
+        if spec.tls is not None:
+            # the TERMINATED_HTTPS listener's own default pool (Octavia: one pool, one listener)
             out.append(
                 Desired(
-                    "monitor",
-                    "monitor",
-                    f"{dep}-hm",
-                    {
-                        "pool": ref("pool", "id"),
-                        "type": hm.type,
-                        "url_path": hm.url_path,
-                        "delay": hm.delay,
-                        "timeout": hm.timeout,
-                        "max_retries": hm.max_retries,
-                        "expected_codes": hm.expected_codes,
-                    },
+                    TLS_POOL,
+                    "pool",
+                    tls_pool_name(spec),
+                    {"lb": ref("lb", "id"), "algorithm": lb.algorithm, "protocol": "HTTP"},
                 )
             )
+        if lb.health_monitor is not None:
+            hm = lb.health_monitor
+            for pool_key, suffix in _pools(spec):
+                out.append(
+                    Desired(
+                        "monitor" + suffix,
+                        "monitor",
+                        f"{dep}{'-tls' if suffix else ''}-hm",
+                        {
+                            "pool": ref(pool_key, "id"),
+                            "type": hm.type,
+                            "url_path": hm.url_path,
+                            "delay": hm.delay,
+                            "timeout": hm.timeout,
+                            "max_retries": hm.max_retries,
+                            "expected_codes": hm.expected_codes,
+                        },
+                    )
+                )
         for li in lb.listeners:
             out.append(
                 Desired(
@@ -268,20 +279,21 @@ def desired_resources(
                 )
             )
     if lb is not None:
-        for vm, role_name, _i in vm_names(spec):
-            if role_name == lb.role:
-                out.append(
-                    Desired(
-                        f"member:{vm}",
-                        "member",
-                        vm,
-                        {
-                            "pool": ref("pool", "id"),
-                            "address": ref(f"server:{vm}", "address"),
-                            "port": lb.member_port,
-                        },
+        for pool_key, suffix in _pools(spec):
+            for vm, role_name, _i in vm_names(spec):
+                if role_name == lb.role:
+                    out.append(
+                        Desired(
+                            f"member{suffix}:{vm}",
+                            "member",
+                            vm,
+                            {
+                                "pool": ref(pool_key, "id"),
+                                "address": ref(f"server:{vm}", "address"),
+                                "port": lb.member_port,
+                            },
+                        )
                     )
-                )
         if lb.floating_ip:
             out.append(
                 Desired(
@@ -308,6 +320,20 @@ def desired_resources(
             fq = target if target.endswith(".") else f"{target}.{d.zone}"
             out.append(_record(spec, alias, "CNAME", [fq]))
     return out
+
+
+#: The key of the pool behind the certificate's TERMINATED_HTTPS listener (spec with ``[tls]``).
+TLS_POOL = "pool:tls"
+
+
+def tls_pool_name(spec: DeploymentSpec) -> str:
+    """The cloud name of the ``[tls]`` pool (what certs delivery sets as the listener's default)."""
+    return f"{spec.name}-tls-pool"
+
+
+def _pools(spec: DeploymentSpec) -> list[tuple[str, str]]:
+    """``(pool key, key suffix)`` of each pool the web VMs are members of."""
+    return [("pool", "")] + ([(TLS_POOL, ":tls")] if spec.tls is not None else [])
 
 
 def _pool_protocol(listener_protocol: str) -> str:

@@ -49,7 +49,9 @@ A spec names everything a gateway's hosting needs (see ``deploy/examples/standar
     [load_balancer.health_monitor]
     url_path = "/healthz"
 
-    [tls]                              # optional: an ACME certificate on the load balancer
+    [tls]                              # optional: an ACME certificate on the load balancer, in a
+                                       # TERMINATED_HTTPS listener whose pool <name>-tls-pool has
+                                       # the same members and health monitor as <name>-pool
     names = ["www", "portal"]          # relative to [dns].zone (lb_record or aliases), or ending in '.'
     listener_port = 443                # the TERMINATED_HTTPS listener the certificate is delivered to
     staging = false                    # true: CERTS_STAGING_DIRECTORY_URL (ACME settings: CERTS_*)

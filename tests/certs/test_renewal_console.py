@@ -179,3 +179,56 @@ def test_load_balancer_delivery(certs_app: Any, cloud: Cloud) -> None:
     assert again["listener_id"] == delivery["listener_id"]
     assert conn.load_balancer.get_listener(again["listener_id"]).default_tls_container_ref == \
         again["secret_ref"] != delivery["secret_ref"]
+
+
+def test_load_balancer_delivery_beside_an_http_listener(certs_app: Any, cloud: Cloud) -> None:
+    """The first pool already serves an HTTP listener: delivery clones it (Octavia: one pool, one
+    listener); with ``pool=`` the listener uses the pool it is given."""
+    conn = cloud.connect()
+    if not conn.has_service("load-balancer"):
+        pytest.skip("the local cloud has no Octavia yet")
+    octavia = conn.load_balancer
+    subnet = next(iter(conn.network.subnets()), None)
+    assert subnet is not None
+    lb = octavia.create_load_balancer(name="web-lb", vip_subnet_id=subnet.id)
+
+    def settle() -> None:
+        octavia.wait_for_load_balancer(lb.id, interval=0.05, wait=20)
+
+    settle()
+    pool = octavia.create_pool(name="web-pool", loadbalancer_id=lb.id, protocol="HTTP",
+                               lb_algorithm="LEAST_CONNECTIONS")
+    settle()
+    for address in ("10.0.0.11", "10.0.0.12"):
+        octavia.create_member(pool.id, address=address, protocol_port=80, subnet_id=subnet.id)
+        settle()
+    octavia.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=2,
+                                  url_path="/healthz")
+    settle()
+    http = octavia.create_listener(name="web-http", loadbalancer_id=lb.id, protocol="HTTP",
+                                   protocol_port=80, default_pool_id=pool.id)
+    settle()
+
+    name = "clone." + ZONE.rstrip(".")
+    service.issue(certs_app, [name], load_balancer="web-lb")
+    delivery = service.show(certs_app, name)["delivery"]
+    listener = octavia.get_listener(delivery["listener_id"])
+    assert listener.default_tls_container_ref == delivery["secret_ref"]
+    clone = octavia.get_pool(listener.default_pool_id)
+    assert clone.id != pool.id and clone.name == "web-lb-https-pool" == octavia.get_pool(
+        delivery["pool_id"]).name
+    assert clone.lb_algorithm == "LEAST_CONNECTIONS"
+    assert sorted(m.address for m in octavia.members(clone.id)) == ["10.0.0.11", "10.0.0.12"]
+    assert octavia.get_health_monitor(clone.health_monitor_id).url_path == "/healthz"
+    assert octavia.get_listener(http.id).default_pool_id == pool.id
+    service.renew(certs_app, name)  # same listener, same pool, no second clone
+    again = service.show(certs_app, name)["delivery"]
+    assert again["listener_id"] == delivery["listener_id"] and again["pool_id"] == clone.id
+    assert [p.name for p in octavia.pools(loadbalancer_id=lb.id)].count("web-lb-https-pool") == 1
+
+    # a pool that does not exist on the load balancer: a clear failure, no secret left behind
+    other = "pool." + ZONE.rstrip(".")
+    out = service.issue(certs_app, [other], load_balancer="web-lb", pool="no-such-pool")
+    assert any("no pool named no-such-pool" in w for w in out.warnings)
+    assert "secret_ref" not in service.show(certs_app, other)["delivery"]
+    assert not [s for s in conn.key_manager.secrets() if s.name == f"gateway-kit-cert-{other}"]

@@ -29,10 +29,6 @@ FAST = {
     "HOSTING_MEMBER_TIMEOUT": 20.0,
     "HOSTING_RETRY_BASE_WAIT": 0.01,
     "HOSTING_RETRY_MAX_WAIT": 0.05,
-    # Local-cloud gap: a member added to a pool that already has a health monitor stays OFFLINE
-    # (only members present when the monitor is created turn ONLINE), so the rolling replace's
-    # health wait would never end. Count OFFLINE as healthy here; production keeps ONLINE/NO_MONITOR.
-    "HOSTING_MEMBER_HEALTHY": ["ONLINE", "NO_MONITOR", "OFFLINE"],
 }
 
 

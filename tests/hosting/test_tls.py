@@ -106,12 +106,6 @@ def _spec_file(tmp_path: Path, tls: str) -> Path:
     return path
 
 
-# The certificate is issued (Pebble, DNS-01 through Designate), then its delivery fails: certs.delivery
-# creates the TERMINATED_HTTPS listener with default_pool_id = the load balancer's first pool, which
-# is already the default pool of the spec's HTTP listener, and Octavia answers 409 "Pool ... is in
-# use". Needs a fix in gateway_kit/certs/delivery.py (its own pool) or an HTTP->HTTPS redirect
-# listener in hosting; strict, so that the fix turns this test on.
-@pytest.mark.xfail(strict=True, reason="certs delivery reuses the pool of the HTTP listener (409)")
 def test_apply_issues_delivers_then_reuses(tls_cloud: tuple[Any, Any], tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from gateway_kit.certs import service
@@ -130,6 +124,14 @@ def test_apply_issues_delivers_then_reuses(tls_cloud: tuple[Any, Any], tmp_path:
 
     from gateway_kit.cli import main
 
+    engines: list[Any] = []
+
+    def capture(*args: Any, **kwargs: Any) -> Any:
+        engines.append(engine_for(*args, **kwargs))
+        return engines[-1]
+
+    monkeypatch.setattr("gateway_kit.hosting.cli.engine_for", capture)
+
     def apply(spec: Path) -> Any:
         return CliRunner().invoke(main, ["deploy", "apply", str(spec)],
                                   obj=ScriptInfo(create_app=lambda: app))
@@ -138,27 +140,117 @@ def test_apply_issues_delivers_then_reuses(tls_cloud: tuple[Any, Any], tmp_path:
     assert result.exit_code == 0, result.output
     assert "Certificate www.gw-test.org issued for www.gw-test.org, portal.gw-test.org" in result.output
     conn = cloud.connect()
-    lb = conn.load_balancer.find_load_balancer("standard-lb")
-    https = [li for li in conn.load_balancer.listeners(loadbalancer_id=lb.id)
-             if li.protocol == "TERMINATED_HTTPS"]
-    assert len(https) == 1 and https[0].protocol_port == 443 and https[0].default_tls_container_ref
+    octavia = conn.load_balancer
+    lb = octavia.find_load_balancer("standard-lb")
+    listeners = list(octavia.listeners(loadbalancer_id=lb.id))
+    https = [li for li in listeners if li.protocol == "TERMINATED_HTTPS"]
+    http = [li for li in listeners if li.protocol == "HTTP"]
+    assert len(https) == 1 and https[0].protocol_port == 443 and len(http) == 1
     cert = service.show(app, "www.gw-test.org")
     assert cert["status"] == "valid" and cert["delivery"]["load_balancer_id"] == lb.id
+    assert https[0].default_tls_container_ref == cert["delivery"]["secret_ref"]
+    # each listener has its own default pool, both with the two web VMs and the /healthz monitor
+    tls_pool = octavia.find_pool("standard-tls-pool")
+    main_pool = octavia.find_pool("standard-pool")
+    assert https[0].default_pool_id == tls_pool.id == cert["delivery"]["pool_id"]
+    assert http[0].default_pool_id == main_pool.id
+    webs = sorted(a["addr"] for s in conn.compute.servers(details=True) if "-web-" in s.name
+                  for net in s.addresses.values() for a in net)
+    for pool in (tls_pool, main_pool):
+        assert sorted(m.address for m in octavia.members(pool.id)) == webs and len(webs) == 2
+        assert octavia.get_health_monitor(pool.health_monitor_id).url_path == "/healthz"
     cloud.wait_no_challenge_records()
+    secrets = [s for s in conn.key_manager.secrets() if s.name == "gateway-kit-cert-www.gw-test.org"]
+    assert len(secrets) == 1
 
     # a second apply changes nothing in the cloud and reuses the certificate
     result = apply(path)
     assert result.exit_code == 0, result.output
     assert "no changes" in result.output and "reused" in result.output
+    assert engines[-1].cloud.requests.records and engines[-1].cloud.requests.mutating() == []
     assert service.show(app, "www.gw-test.org")["serial"] == cert["serial"]
+    assert len([s for s in conn.key_manager.secrets() if s.name == secrets[0].name]) == 1
 
     # other names under the same handle: a clear refusal, nothing issued
     other = _spec_file(tmp_path, '[tls]\nnames = ["www"]\n')
     result = apply(other)
     assert result.exit_code != 0 and "exists" in result.output and "[tls]" in result.output
 
+    # destroy: the load balancer with its listeners and pools, and the certificate's secret
     engine = engine_for(app)
     try:
         engine.destroy("standard")
+        assert engine.orphans() == []
     finally:
         engine.cloud.close()
+    assert octavia.find_load_balancer("standard-lb", ignore_missing=True) is None
+    assert not [s for s in conn.key_manager.secrets() if s.name == secrets[0].name]
+    kept = service.show(app, "www.gw-test.org")
+    assert kept["status"] == "valid" and "secret_ref" not in kept["delivery"]
+
+    # applied again: the kept certificate is delivered to the new load balancer, no new order
+    path = _spec_file(tmp_path, '[tls]\nnames = ["www", "portal"]\n')  # `other` overwrote it
+    result = apply(path)
+    assert result.exit_code == 0, result.output
+    assert "delivered to standard-lb" in result.output
+    again = service.show(app, "www.gw-test.org")
+    lb = octavia.find_load_balancer("standard-lb")
+    assert again["serial"] == cert["serial"] and again["delivery"]["load_balancer_id"] == lb.id
+    engine = engine_for(app)
+    try:
+        engine.destroy("standard")
+        assert engine.orphans() == []
+    finally:
+        engine.cloud.close()
+    assert not [s for s in conn.key_manager.secrets() if s.name == secrets[0].name]
+
+
+
+def test_tls_pool_follows_the_web_role(engine: Any, control: Any) -> None:
+    """[tls]'s pool is created, scaled, replaced and destroyed with the main pool (no certs here)."""
+
+    def spec(**web: Any) -> Any:
+        data = _data(tls={"names": ["www"]})
+        data["roles"]["web"].update(web)
+        return parse_spec(data, STANDARD.parent)
+
+    def members(pool: Any) -> list[str]:
+        return sorted(m.address for m in octavia.members(pool.id))
+
+    def webs() -> dict[str, Any]:
+        return {s.name: s for s in engine.cloud.conn.compute.servers(details=True) if "-web-" in s.name}
+
+    plan = engine.apply(spec())
+    assert {"pool:tls", "monitor:tls", "member:tls:web-1", "member:tls:web-2"} <= {
+        c.key for c in plan.changes}
+    octavia = engine.cloud.conn.load_balancer
+    main, tls = octavia.find_pool("standard-pool"), octavia.find_pool("standard-tls-pool")
+    assert tls.lb_algorithm == main.lb_algorithm and tls.protocol == "HTTP"
+    assert octavia.get_health_monitor(tls.health_monitor_id).url_path == "/healthz"
+    assert members(tls) == members(main) and len(members(tls)) == 2
+
+    plan = engine.apply(spec(count=3))
+    assert {c.key for c in plan.changes} == {
+        "server:web-3", "member:web-3", "member:tls:web-3", "record:web-3"}
+    assert members(tls) == members(main) and len(members(tls)) == 3
+    plan = engine.apply(spec())
+    assert {c.key for c in plan.changes if c.action == "delete"} == {
+        "server:web-3", "member:web-3", "member:tls:web-3", "record:web-3"}
+    assert members(tls) == members(main) and len(members(tls)) == 2
+
+    # rolling replace: both pools' members move to the new VMs
+    old = {n: s.id for n, s in webs().items()}
+    engine.apply(spec(image="Featured-RockyLinux9"))
+    new = webs()
+    assert set(new) == set(old) and all(new[n].id != old[n] for n in old)
+    addresses = sorted(a["addr"] for s in new.values() for net in s.addresses.values() for a in net)
+    assert members(tls) == members(main) == addresses
+    assert all(m.operating_status == "ONLINE" for m in octavia.members(tls.id))
+
+    engine.cloud.requests.clear()
+    assert engine.apply(spec(image="Featured-RockyLinux9")).empty
+    assert engine.cloud.requests.mutating() == []
+    assert engine.orphans() == []
+    engine.destroy("standard")
+    assert octavia.find_pool("standard-tls-pool", ignore_missing=True) is None
+    assert engine.orphans() == []
