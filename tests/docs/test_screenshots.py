@@ -69,9 +69,12 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
             time.sleep(0.2)
         url = ready.read_text().strip().rstrip("/")
         # Our own worker (not the demo's), with ./instance as its instance folder.
+        # It launches the burst pool's instances on the demo's local cloud; their agents would
+        # call the web app at the demo's URL.
         worker = subprocess.Popen(
             [sys.executable, "-m", "gateway_kit", "worker"], cwd=tmp_path,
-            env={**env, "OS_CLIENT_CONFIG_FILE": str(instance / "localcloud" / "clouds.yaml")},
+            env={**env, "OS_CLIENT_CONFIG_FILE": str(instance / "localcloud" / "clouds.yaml"),
+                 "GATEWAY_KIT_BURST_AGENT_URL": url, "GATEWAY_KIT_BURST_RECONCILE_INTERVAL": "0.5"},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
@@ -118,14 +121,34 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
             page.wait_for_function("document.querySelector('#plot').naturalWidth > 0")
             shot("seqstats-results", full_page=True)
 
+            # A dataset with a file: its page lists the files with their SHA-256.
             page.goto(url + "/datasets/new")
             page.fill("input[name=name]", "Reference contigs")
             page.fill("textarea[name=description]", "Assembled contigs shared by the lab.")
             page.fill("input[name=license]", "CC-BY-4.0")
+            page.click("form button[type=submit]")
+            page.wait_for_selector("#dataset-id")
+            page.set_input_files("input[name=file]",
+                                 str(SEQSTATS / "tests" / "data" / "sample.fasta"))
+            page.click("form[action$='/upload'] button[type=submit]")
+            page.wait_for_selector("#files a:text('sample.fasta')")
             shot("datasets")
 
+            # The GPU application is routed to the burst pool: the worker launches an instance.
+            page.goto(url + "/apps/kmers-gpu")
+            page.set_input_files("#in-fasta", str(SEQSTATS / "tests" / "data" / "sample.fasta"))
+            page.fill("#name", "k-mers on a GPU")
+            page.click("#job-form button[type=submit]")
+            page.wait_for_selector("#job-state")
+            deadline = time.monotonic() + 30
+            page.goto(url + "/operator/burst")
+            while page.query_selector(".burst-instances tr.instance") is None:
+                assert time.monotonic() < deadline, page.inner_text("main")
+                time.sleep(0.5)
+                page.reload()
+            shot("burst")
+
             for path, name in (("/operator/hosting/", "deployments"),
-                               ("/operator/burst", "burst"),
                                ("/operator/certificates", "certificates")):
                 resp = page.goto(url + path)
                 assert resp is not None and resp.status == 200, (path, resp and resp.status)
@@ -135,9 +158,11 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
         for proc in (worker, demo):
             if proc is None:
                 continue
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
+            try:  # (a child that already ended must not hide the test's own failure)
+                os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=20)
+            except ProcessLookupError:
+                proc.wait()
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
