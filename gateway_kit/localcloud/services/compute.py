@@ -222,14 +222,10 @@ def _paginate_docs(docs: list[Doc]) -> list[Doc]:
     return docs
 
 
-@bp.get("/flavors")
-def list_flavors() -> Response:
-    return _list_flavors(False)
-
-
-@bp.get("/flavors/detail")
-def list_flavors_detail() -> Response:
-    return _list_flavors(True)
+@bp.get("/flavors", defaults={"detail": False})
+@bp.get("/flavors/detail", defaults={"detail": True})
+def list_flavors(detail: bool) -> Response:
+    return _list_flavors(detail)
 
 
 @bp.get("/flavors/<flavor_id>")
@@ -753,14 +749,10 @@ def _list_servers(detail: bool) -> Response:
     return json_response(body)
 
 
-@bp.get("/servers")
-def list_servers() -> Response:
-    return _list_servers(False)
-
-
-@bp.get("/servers/detail")
-def list_servers_detail() -> Response:
-    return _list_servers(True)
+@bp.get("/servers", defaults={"detail": False})
+@bp.get("/servers/detail", defaults={"detail": True})
+def list_servers(detail: bool) -> Response:
+    return _list_servers(detail)
 
 
 @bp.get("/servers/<server_id>")
@@ -1144,6 +1136,30 @@ def _go(cloud: LocalCloud, doc: Doc, now: dict[str, Any], *steps: dict[str, Any]
     cloud.transition(SERVER, doc, *steps)
 
 
+#: Actions that only move the server from some states to one other, Nova's way:
+#: action -> (name in the 409 message, allowed statuses, task_state meanwhile, resulting status)
+_PLAIN_ACTIONS: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "os-stop": ("stop", ("ACTIVE", "ERROR", "RESCUE"), "powering-off", "SHUTOFF"),
+    "os-start": ("start", ("SHUTOFF",), "powering-on", "ACTIVE"),
+    "suspend": ("suspend", ("ACTIVE",), "suspending", "SUSPENDED"),
+    "resume": ("resume", ("SUSPENDED",), "resuming", "ACTIVE"),
+    "pause": ("pause", ("ACTIVE",), "pausing", "PAUSED"),
+    "unpause": ("unpause", ("PAUSED",), "unpausing", "ACTIVE"),
+    "shelveOffload": ("shelveOffload", ("SHELVED",), "shelving_offloading", "SHELVED_OFFLOADED"),
+}
+
+
+def _plain_action(label: str, allowed: tuple[str, ...], task: str, target: str) -> ActionFn:
+    def run(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
+        _require(doc, label, allowed)
+        _go(cloud, doc, {"task_state": task}, {**state(target), "_hook": "compute.settled"})
+    return run
+
+
+for _name, _plain in _PLAIN_ACTIONS.items():
+    ACTIONS[_name] = _plain_action(*_plain)
+
+
 @action("reboot")
 def _reboot(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
     kind = str((arg or {}).get("type", "")).upper()
@@ -1158,57 +1174,10 @@ def _reboot(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
         {**state("ACTIVE"), "_hook": "compute.settled"})
 
 
-@action("os-stop")
-def _stop(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
-    _require(doc, "stop", ("ACTIVE", "ERROR", "RESCUE"))
-    _go(cloud, doc, {"task_state": "powering-off"}, {**state("SHUTOFF"),
-                                                     "_hook": "compute.settled"})
-
-
-@action("os-start")
-def _start(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
-    _require(doc, "start", ("SHUTOFF",))
-    _go(cloud, doc, {"task_state": "powering-on"}, {**state("ACTIVE"),
-                                                    "_hook": "compute.settled"})
-
-
-@action("suspend")
-def _suspend(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
-    _require(doc, "suspend", ("ACTIVE",))
-    _go(cloud, doc, {"task_state": "suspending"}, {**state("SUSPENDED"),
-                                                   "_hook": "compute.settled"})
-
-
-@action("resume")
-def _resume(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
-    _require(doc, "resume", ("SUSPENDED",))
-    _go(cloud, doc, {"task_state": "resuming"}, {**state("ACTIVE"), "_hook": "compute.settled"})
-
-
-@action("pause")
-def _pause(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
-    _require(doc, "pause", ("ACTIVE",))
-    _go(cloud, doc, {"task_state": "pausing"}, {**state("PAUSED"), "_hook": "compute.settled"})
-
-
-@action("unpause")
-def _unpause(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
-    _require(doc, "unpause", ("PAUSED",))
-    _go(cloud, doc, {"task_state": "unpausing"}, {**state("ACTIVE"),
-                                                  "_hook": "compute.settled"})
-
-
 @action("shelve")
 def _shelve(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
     _require(doc, "shelve", ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"))
     _go(cloud, doc, {"task_state": "shelving"}, state("SHELVED", "shelving_offloading"),
-        {**state("SHELVED_OFFLOADED"), "_hook": "compute.settled"})
-
-
-@action("shelveOffload")
-def _shelve_offload(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
-    _require(doc, "shelveOffload", ("SHELVED",))
-    _go(cloud, doc, {"task_state": "shelving_offloading"},
         {**state("SHELVED_OFFLOADED"), "_hook": "compute.settled"})
 
 

@@ -648,12 +648,8 @@ def _delete_network(doc: Doc, auth: AuthContext) -> None:
         cloud.delete(SUBNET, sub["id"])
 
 
-# subnets
-
-
-def _create_subnet(body: dict[str, Any], auth: AuthContext) -> Doc:
-    cloud = current_cloud()
-    project = _target_project(body, auth)
+def _body_network(cloud: LocalCloud, body: dict[str, Any], auth: AuthContext) -> Doc:
+    """The network a subnet or port is created on: required, and visible to the caller."""
     net_id = body.get("network_id")
     if not net_id:
         raise ApiError(400, "Failed to parse request. Required attribute 'network_id' not "
@@ -661,6 +657,16 @@ def _create_subnet(body: dict[str, Any], auth: AuthContext) -> Doc:
     net = cloud.get(NETWORK, net_id)
     if net is None or not _visible(net, NETWORK, auth):
         raise _not_found("network", net_id)
+    return net
+
+
+# subnets
+
+
+def _create_subnet(body: dict[str, Any], auth: AuthContext) -> Doc:
+    cloud = current_cloud()
+    project = _target_project(body, auth)
+    net = _body_network(cloud, body, auth)
     if net["project_id"] != project and not auth.is_admin:
         raise ApiError(403, "Tenant is not allowed to create a subnet on this network.",
                        "PolicyNotAuthorized")
@@ -734,13 +740,7 @@ def _update_subnet(doc: Doc, body: dict[str, Any], auth: AuthContext) -> Doc:
 def _create_port(body: dict[str, Any], auth: AuthContext) -> Doc:
     cloud = current_cloud()
     project = _target_project(body, auth)
-    net_id = body.get("network_id")
-    if not net_id:
-        raise ApiError(400, "Failed to parse request. Required attribute 'network_id' not "
-                            "specified", "HTTPBadRequest")
-    net = cloud.get(NETWORK, net_id)
-    if net is None or not _visible(net, NETWORK, auth):
-        raise _not_found("network", net_id)
+    net = _body_network(cloud, body, auth)
     sgs = body.get("security_groups")
     for sg_id in sgs or []:
         sg = cloud.get(SG, sg_id)
@@ -752,7 +752,7 @@ def _create_port(body: dict[str, Any], auth: AuthContext) -> Doc:
                                   "dns_name") if k in body}
     if "mac_address" in body:
         extra["mac_address"] = body["mac_address"]
-    return create_port(cloud, project, net_id, device_id=body.get("device_id", ""),
+    return create_port(cloud, project, net["id"], device_id=body.get("device_id", ""),
                        device_owner=body.get("device_owner", ""),
                        fixed_ips=body.get("fixed_ips"), name=body.get("name", ""),
                        security_groups=sgs, extra=extra)
@@ -930,10 +930,15 @@ def add_interface(cloud: LocalCloud, router: Doc, project: str, subnet_id: str |
                       "status": "ACTIVE"})
         cloud.put(PORT, found)
         port = found
-        subnet_id = port["fixed_ips"][0]["subnet_id"] if port["fixed_ips"] else None
+    return _interface_info(router, port)
+
+
+def _interface_info(router: Doc, port: Doc) -> dict[str, Any]:
+    """Neutron's answer to add/remove_router_interface."""
+    subnet_ids = [ip["subnet_id"] for ip in port["fixed_ips"]]
     return {"id": router["id"], "tenant_id": router["project_id"],
             "project_id": router["project_id"], "port_id": port["id"],
-            "subnet_id": subnet_id, "subnet_ids": [ip["subnet_id"] for ip in port["fixed_ips"]],
+            "subnet_id": subnet_ids[0] if subnet_ids else None, "subnet_ids": subnet_ids,
             "network_id": port["network_id"]}
 
 
@@ -978,10 +983,7 @@ def remove_router_interface(router_id: str) -> Response:
                                 f"{router_id} cannot be deleted, as it is required by one or "
                                 "more floating IPs.", "RouterInterfaceInUseByFloatingIP")
     cloud.delete(PORT, port["id"])
-    return json_response({"id": router_id, "tenant_id": router["project_id"],
-                          "project_id": router["project_id"], "port_id": port["id"],
-                          "subnet_id": subnet_ids[0] if subnet_ids else None,
-                          "subnet_ids": subnet_ids, "network_id": port["network_id"]})
+    return json_response(_interface_info(router, port))
 
 
 # floating IPs
@@ -1186,26 +1188,25 @@ def get_tags(coll: str, res_id: str) -> Response:
     return json_response({"tags": doc.get("tags", [])})
 
 
-@bp.put("/v2.0/<coll>/<res_id>/tags")
-def set_tags(coll: str, res_id: str) -> Response:
+def _put_tags(coll: str, res_id: str, keep: bool) -> list[str]:
+    """Replace (``keep`` false) or extend the resource's tags with the request's list."""
     kind, doc = _tag_target(coll, res_id)
     tags = request_json().get("tags")
     if not isinstance(tags, list):
         raise ApiError(400, "Invalid tags body", "HTTPBadRequest")
-    doc["tags"] = sorted(set(str(t) for t in tags))
+    doc["tags"] = sorted((set(doc.get("tags", [])) if keep else set()) | {str(t) for t in tags})
     current_cloud().put(kind, doc)
-    return json_response({"tags": doc["tags"]})
+    return list(doc["tags"])
+
+
+@bp.put("/v2.0/<coll>/<res_id>/tags")
+def set_tags(coll: str, res_id: str) -> Response:
+    return json_response({"tags": _put_tags(coll, res_id, keep=False)})
 
 
 @bp.post("/v2.0/<coll>/<res_id>/tags")
 def add_tags(coll: str, res_id: str) -> Response:
-    kind, doc = _tag_target(coll, res_id)
-    tags = request_json().get("tags")
-    if not isinstance(tags, list):
-        raise ApiError(400, "Invalid tags body", "HTTPBadRequest")
-    doc["tags"] = sorted(set(doc.get("tags", [])) | {str(t) for t in tags})
-    current_cloud().put(kind, doc)
-    return json_response({"tags": doc["tags"]}, 201)
+    return json_response({"tags": _put_tags(coll, res_id, keep=True)}, 201)
 
 
 @bp.delete("/v2.0/<coll>/<res_id>/tags")
@@ -1252,13 +1253,18 @@ def _quota_project(project_id: str, auth: AuthContext) -> None:
                        "HTTPForbidden")
 
 
+def _quota_admin(policy: str) -> AuthContext:
+    auth = require_token()
+    if not auth.is_admin:
+        raise ApiError(403, f"Policy doesn't allow {policy} to be performed.",
+                       "PolicyNotAuthorized")
+    return auth
+
+
 @bp.get("/v2.0/quotas")
 def list_quotas() -> Response:
-    auth = require_token()
+    _quota_admin("get_quota")
     cloud = current_cloud()
-    if not auth.is_admin:
-        raise ApiError(403, "Policy doesn't allow get_quota to be performed.",
-                       "PolicyNotAuthorized")
     out = [{**_quota_set(cloud, p["id"]), "project_id": p["id"], "tenant_id": p["id"]}
            for p in cloud.store.all("identity.project")]
     return json_response({"quotas": out})
@@ -1293,10 +1299,7 @@ def get_quota_details(project_id: str) -> Response:
 
 @bp.put("/v2.0/quotas/<project_id>")
 def update_quota(project_id: str) -> Response:
-    auth = require_token()
-    if not auth.is_admin:
-        raise ApiError(403, "Policy doesn't allow update_quota to be performed.",
-                       "PolicyNotAuthorized")
+    _quota_admin("update_quota")
     cloud = current_cloud()
     body = request_json().get("quota") or {}
     for key, value in body.items():
@@ -1308,10 +1311,7 @@ def update_quota(project_id: str) -> Response:
 
 @bp.delete("/v2.0/quotas/<project_id>")
 def reset_quota(project_id: str) -> Response:
-    auth = require_token()
-    if not auth.is_admin:
-        raise ApiError(403, "Policy doesn't allow delete_quota to be performed.",
-                       "PolicyNotAuthorized")
+    _quota_admin("delete_quota")
     cloud = current_cloud()
     doc = cloud.store.get("core.quota", project_id)
     if doc is not None:

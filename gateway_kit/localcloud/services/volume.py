@@ -392,14 +392,10 @@ def _list_volumes(project_id: str, detail: bool) -> Response:
     return json_response(body)
 
 
-@bp.get("/<project_id>/volumes")
-def list_volumes(project_id: str) -> Response:
-    return _list_volumes(project_id, False)
-
-
-@bp.get("/<project_id>/volumes/detail")
-def list_volumes_detail(project_id: str) -> Response:
-    return _list_volumes(project_id, True)
+@bp.get("/<project_id>/volumes", defaults={"detail": False})
+@bp.get("/<project_id>/volumes/detail", defaults={"detail": True})
+def list_volumes(project_id: str, detail: bool) -> Response:
+    return _list_volumes(project_id, detail)
 
 
 @bp.get("/<project_id>/volumes/<volume_id>")
@@ -633,14 +629,10 @@ def _list_snapshots(project_id: str, detail: bool) -> Response:
     return json_response({"snapshots": items})
 
 
-@bp.get("/<project_id>/snapshots")
-def list_snapshots(project_id: str) -> Response:
-    return _list_snapshots(project_id, False)
-
-
-@bp.get("/<project_id>/snapshots/detail")
-def list_snapshots_detail(project_id: str) -> Response:
-    return _list_snapshots(project_id, True)
+@bp.get("/<project_id>/snapshots", defaults={"detail": False})
+@bp.get("/<project_id>/snapshots/detail", defaults={"detail": True})
+def list_snapshots(project_id: str, detail: bool) -> Response:
+    return _list_snapshots(project_id, detail)
 
 
 @bp.get("/<project_id>/snapshots/<snapshot_id>")
