@@ -230,6 +230,8 @@ def test_member_operating_status_follows_the_health_monitor(lc: Running) -> None
     assert _member_status(conn, pool.id, dead.id, "ERROR") == "ERROR"
     listed = {m.id: m.operating_status for m in conn.load_balancer.members(pool, operating_status="ONLINE")}
     assert set(listed) == {early.id, late.id}
+    assert conn.load_balancer.get_pool(pool.id).operating_status == "DEGRADED"
+    assert conn.load_balancer.get_listener(listener.id).operating_status == "ONLINE"
 
     # The verdict follows the backend.
     conn.compute.stop_server(server)
@@ -253,5 +255,6 @@ def test_member_operating_status_follows_the_health_monitor(lc: Running) -> None
     conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
     assert _member_status(conn, pool.id, early.id, "NO_MONITOR") == "NO_MONITOR"
     assert _member_status(conn, pool.id, dead.id, "NO_MONITOR") == "NO_MONITOR"
+    assert conn.load_balancer.get_pool(pool.id).operating_status == "ONLINE"
     conn.load_balancer.delete_load_balancer(lb.id, cascade=True)
     conn.compute.delete_server(server)

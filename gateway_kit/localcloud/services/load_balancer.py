@@ -37,6 +37,10 @@ what the local cloud knows about the member's address, ``monitor_address`` if se
   verdict follows the backend on every read, as Octavia's health manager does: stop the
   server and the member turns ``ERROR``, start it and it is ``ONLINE`` again.
 
+Listeners are ``ONLINE`` once provisioned and pools roll their enabled members up as Octavia's
+health manager does (``ERROR`` when all are down, ``DEGRADED`` when some are, else ``ONLINE``);
+a disabled listener or pool is ``OFFLINE``.
+
 ``TERMINATED_HTTPS`` needs ``default_tls_container_ref`` naming a Barbican secret (a PKCS#12
 bundle) or certificate container the caller's project can read; otherwise **400** ``Could not
 retrieve certificate: <ref>``, or ``The PKCS12 bundle is unreadable...`` for a secret that is
@@ -382,6 +386,7 @@ _LISTENER_KEYS = (
 
 
 def _render_listener(cloud: LocalCloud, doc: Doc) -> dict[str, Any]:
+    _refresh_operating(cloud, LISTENER, doc)
     out = _base(doc, _LISTENER_KEYS)
     out["loadbalancers"] = [{"id": doc["loadbalancer_id"]}]
     out["l7policies"] = _ids(cloud.store.find(L7POLICY, lambda d: d["listener_id"] == doc["id"]))
@@ -413,6 +418,7 @@ _POOL_KEYS = (
 
 
 def _render_pool(cloud: LocalCloud, doc: Doc) -> dict[str, Any]:
+    _refresh_operating(cloud, POOL, doc)
     out = _base(doc, _POOL_KEYS)
     out["loadbalancers"] = [{"id": doc["loadbalancer_id"]}]
     out["listeners"] = _ids(cloud.store.find(LISTENER, lambda d: d.get("default_pool_id") == doc["id"]))
@@ -444,7 +450,7 @@ _MEMBER_KEYS = (
 
 
 def _render_member(cloud: LocalCloud, doc: Doc) -> dict[str, Any]:
-    _refresh_member(cloud, doc)
+    _refresh_operating(cloud, MEMBER, doc)
     return _base(doc, _MEMBER_KEYS)
 
 
@@ -506,13 +512,39 @@ def _member_status(cloud: LocalCloud, member: Doc) -> str:
     return str(olc.ONLINE if _backend_up(cloud, member) else olc.ERROR)
 
 
-def _refresh_member(cloud: LocalCloud, member: Doc) -> None:
-    """Bring the stored ``operating_status`` up to date with the monitor's verdict."""
-    status = _member_status(cloud, member)
-    if member.get("operating_status") != status:
-        member["operating_status"] = status
-        if cloud.store.get(MEMBER, member["id"]) is not None:
-            cloud.store.put(MEMBER, member)
+def _listener_status(cloud: LocalCloud, listener: Doc) -> str:
+    """A listener accepts connections once provisioned, unless disabled."""
+    if not listener.get("admin_state_up", True) or listener["provisioning_status"] == olc.PENDING_CREATE:
+        return str(olc.OFFLINE)
+    return str(olc.ONLINE)
+
+
+def _pool_status(cloud: LocalCloud, pool: Doc) -> str:
+    """Octavia's roll-up of the enabled members: ERROR if all are down, DEGRADED if some are."""
+    if not pool.get("admin_state_up", True) or pool["provisioning_status"] == olc.PENDING_CREATE:
+        return str(olc.OFFLINE)
+    members = [m for m in cloud.store.find(MEMBER, lambda d: d["pool_id"] == pool["id"])
+               if m.get("admin_state_up", True)]  # fmt: skip
+    down = [m for m in members if _member_status(cloud, m) == olc.ERROR]
+    if not down:
+        return str(olc.ONLINE)
+    return str(olc.ERROR if len(down) == len(members) else olc.DEGRADED)
+
+
+_OPERATING: dict[str, Callable[[LocalCloud, Doc], str]] = {
+    LISTENER: _listener_status,
+    POOL: _pool_status,
+    MEMBER: _member_status,
+}
+
+
+def _refresh_operating(cloud: LocalCloud, kind: str, doc: Doc) -> None:
+    """Bring a listener's, pool's or member's stored ``operating_status`` up to date."""
+    status = _OPERATING[kind](cloud, doc)
+    if doc.get("operating_status") != status:
+        doc["operating_status"] = status
+        if cloud.store.get(kind, doc["id"]) is not None:
+            cloud.store.put(kind, doc)
 
 
 _HM_KEYS = (
@@ -890,13 +922,15 @@ def _lb_status(rid: str) -> Response:
     lb = _get(cloud, _auth(), LB, rid, "Load Balancer")
     listeners = []
     for lis in cloud.store.find(LISTENER, lambda d: d["loadbalancer_id"] == rid):
+        _refresh_operating(cloud, LISTENER, lis)
         pools = []
         pool_id = lis.get("default_pool_id")
         for pool in [p for p in [cloud.store.get(POOL, str(pool_id))] if pool_id and p is not None]:
             pid = pool["id"]
+            _refresh_operating(cloud, POOL, pool)
             pool_members = cloud.list(MEMBER, _in_pool(pid))
             for m in pool_members:
-                _refresh_member(cloud, m)
+                _refresh_operating(cloud, MEMBER, m)
             members = [
                 {
                     "id": m["id"],
@@ -1817,9 +1851,9 @@ def _list(spec: Spec, predicate: Callable[[Doc], bool] | None = None) -> Respons
     for _lb in cloud.list(LB, lambda d: _visible(auth, d)):
         pass  # reading the load balancers fires their due transitions (children settle)
     docs = cloud.list(spec.kind, lambda d: _visible(auth, d) and (predicate is None or predicate(d)))
-    if spec.kind == MEMBER:
+    if spec.kind in _OPERATING:
         for doc in docs:
-            _refresh_member(cloud, doc)
+            _refresh_operating(cloud, spec.kind, doc)
     docs = _filter(docs, spec.filters + spec.extra_filters)
     return json_response(
         {spec.collection: [spec.render(cloud, d) for d in docs], f"{spec.collection}_links": []}
