@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -90,3 +91,28 @@ def test_slurm_and_burst_values(world: World, tmp_path: Path) -> None:
     assert anon.get(f"/api/v1/datasets/{uid}/manifest").status_code == 404
     other = world.create(alice)
     assert anon.get(f"/api/v1/datasets/{other}/manifest?token={token}").status_code == 404
+
+
+def test_dataset_stats_example_reads_every_file_of_a_dataset(tmp_path: Path) -> None:
+    world = World(tmp_path, PLUGINS=["gateway_kit.jobs.examples"])
+    _allocate(world)
+    alice = world.client("alice")
+    uid = world.create(alice)
+    files = {"a.txt": b"one two\nthree\n", "sub/b.txt": b"four five six", "sub/c/empty": b""}
+    for path, data in files.items():
+        assert upload(alice, uid, path, data).status_code == 201
+    r = alice.post("/api/v1/jobs", json={"application": "dataset-stats",
+                                         "inputs": {"dataset": uid}})
+    assert r.status_code == 201, r.get_json()
+    job = wait_for(world.app, r.get_json()["id"], set(TERMINAL), timeout=60)
+    assert job.state == JobState.COMPLETED.value, (Path(job.workdir) / "stderr.txt").read_text()
+    stats = json.loads(alice.get(f"/api/v1/jobs/{job.id}/outputs/stats.json").data)
+    assert stats["files"] == [
+        {"path": "a.txt", "lines": 2, "words": 3, "bytes": 14, "sha256": sha(files["a.txt"])},
+        {"path": "sub/b.txt", "lines": 0, "words": 3, "bytes": 13,
+         "sha256": sha(files["sub/b.txt"])},
+        {"path": "sub/c/empty", "lines": 0, "words": 0, "bytes": 0, "sha256": sha(b"")}]
+    assert stats["total"] == {"files": 3, "lines": 2, "words": 6, "bytes": 27}
+    tsv = alice.get(f"/api/v1/jobs/{job.id}/outputs/stats.tsv").get_data(as_text=True)
+    assert tsv.splitlines()[0] == "path\tlines\twords\tbytes\tsha256"
+    assert f"sub/b.txt\t0\t3\t13\t{sha(files['sub/b.txt'])}" in tsv.splitlines()
