@@ -52,7 +52,7 @@ from .userdata import DATABASE_ROLE, SECRETS, fill, role_context, seal, sealed_s
 log = logging.getLogger(__name__)
 
 #: Children deleted with their load balancer (``cascade=True``) during destroy.
-LB_CHILDREN = ("pool", "monitor", "listener", "member")
+LB_CHILDREN = ("pool", "monitor", "listener", "l7policy", "member")
 
 
 class Reporter(Protocol):

@@ -30,12 +30,13 @@ RANK: dict[str, int] = {
     "pool": 5,
     "monitor": 6,
     "listener": 7,
-    "server": 8,
-    "attachment": 9,
-    "fip": 10,
-    "member": 11,
-    "lbfip": 12,
-    "recordset": 13,
+    "l7policy": 8,
+    "server": 9,
+    "attachment": 10,
+    "fip": 11,
+    "member": 12,
+    "lbfip": 13,
+    "recordset": 14,
 }
 TAG = "gateway-kit"
 META_DEPLOYMENT = "gateway_kit_deployment"
@@ -226,6 +227,21 @@ def desired_resources(
                     },
                 )
             )
+        if spec.tls is not None and spec.tls.redirect_http:
+            for li in lb.listeners:
+                if li.protocol == "HTTP":
+                    out.append(
+                        Desired(
+                            f"l7policy:{li.protocol.lower()}-{li.port}",
+                            "l7policy",
+                            f"{dep}-{li.protocol.lower()}-{li.port}-to-https",
+                            {
+                                "listener": ref(f"listener:{li.protocol.lower()}-{li.port}", "id"),
+                                "action": "REDIRECT_PREFIX",
+                                "redirect_prefix": f"https://{spec.tls.names[0]}",
+                            },
+                        )
+                    )
     for vm, role_name, index in vm_names(spec):
         role = spec.role(role_name)
         text = render_user_data(role_name, vm, index) if (render_user_data and role.cloud_init) else ""
@@ -396,6 +412,7 @@ def classify(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> 
         "secgroup": {"rules"},
         "pool": {"algorithm"},
         "monitor": {"url_path", "delay", "timeout", "max_retries", "expected_codes"},
+        "l7policy": {"redirect_prefix"},
         "recordset": {"records", "ttl"},
         "zone": {"email", "ttl"},
         "fip": {"port"},

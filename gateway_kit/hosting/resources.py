@@ -9,7 +9,7 @@ Ownership marks (so ``deploy orphans`` can find what a crash or a lost database 
 servers        metadata ``gateway_kit_deployment``, ``gateway_kit_key``, ``gateway_kit_digest``
 volumes        the same metadata
 Neutron        tags ``gateway-kit``, ``gateway-kit:<deployment>``, ``gateway-kit:key=<key>``
-Octavia        the same tags (load balancer, pool, listeners, monitor, members)
+Octavia        the same tags (load balancer, pools, listeners, L7 policies, monitors, members)
 Designate      record set description ``gateway-kit <deployment> <key>``
 keypair/zone   their name (neither carries tags)
 =============  =====================================================================
@@ -1037,6 +1037,96 @@ class ListenerHandler(_LbChild):
         )
 
 
+class L7PolicyHandler(_LbChild):
+    """``[tls] redirect_http``: a REDIRECT_PREFIX policy on an HTTP listener, with one rule
+    (PATH STARTS_WITH ``/``: Octavia applies no policy without a rule). The rule is made in
+    :meth:`wait`, so a run stopped between the two calls completes it when resumed."""
+
+    kind = "l7policy"
+
+    def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
+        def search() -> str | None:
+            for p in ctx.cloud.conn.load_balancer.l7_policies(name=d.name):
+                if owner_from_tags(p.tags) == (ctx.deployment, d.key):
+                    return str(p.id)
+            return None
+
+        return ctx.cloud.call(f"look for L7 policy {d.name}", search)
+
+    def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
+        policy = self.mutate(
+            ctx,
+            f"create L7 policy {d.name}",
+            lambda: ctx.cloud.conn.load_balancer.create_l7_policy(
+                name=d.name,
+                listener_id=props["listener"],
+                action=props["action"],
+                redirect_prefix=props["redirect_prefix"],
+                tags=tags_for(ctx.deployment, d.key),
+            ),
+            before_retry=lambda: self.find(ctx, d, props, set()),
+        )
+        return str(policy.id)
+
+    def wait(self, ctx: Context, d: Desired, cloud_id: str, props: dict[str, Any]) -> dict[str, Any]:
+        octavia = ctx.cloud.conn.load_balancer
+        rules = ctx.cloud.call(f"list rules of L7 policy {d.name}", lambda: list(octavia.l7_rules(cloud_id)))
+        if not rules:
+            self.mutate(
+                ctx,
+                f"create L7 rule of {d.name}",
+                lambda: octavia.create_l7_rule(
+                    cloud_id,
+                    type="PATH",
+                    compare_type="STARTS_WITH",
+                    rule_value="/",
+                    tags=tags_for(ctx.deployment, d.key),
+                ),
+            )
+        else:
+            self.wait_lb(ctx, f"L7 policy {d.name}")
+        return {"id": cloud_id}
+
+    def update(
+        self,
+        ctx: Context,
+        d: Desired,
+        cloud_id: str,
+        before: dict[str, Any],
+        props: dict[str, Any],
+        attrs: dict[str, Any],
+    ) -> dict[str, Any]:
+        self.mutate(
+            ctx,
+            f"update L7 policy {d.name}",
+            lambda: ctx.cloud.conn.load_balancer.update_l7_policy(
+                cloud_id, redirect_prefix=props["redirect_prefix"]
+            ),
+        )
+        return attrs
+
+    def observe(self, ctx: Context, cloud_id: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
+        p = _get_or_none(
+            ctx, f"read L7 policy {cloud_id}", lambda: ctx.cloud.conn.load_balancer.get_l7_policy(cloud_id)
+        )
+        if p is None:
+            return None
+        return {
+            "status": str(p.provisioning_status).upper(),
+            "action": p.action,
+            "redirect_prefix": p.redirect_prefix,
+        }
+
+    def delete(self, ctx: Context, cloud_id: str, attrs: dict[str, Any]) -> None:
+        if "lb_id" not in ctx.cache:
+            return
+        self.mutate(
+            ctx,
+            f"delete L7 policy {cloud_id}",
+            lambda: ctx.cloud.conn.load_balancer.delete_l7_policy(cloud_id, ignore_missing=True),
+        )
+
+
 class MemberHandler(_LbChild):
     """A pool member; the id is ``<pool_id>/<member_id>``."""
 
@@ -1275,6 +1365,7 @@ HANDLERS: dict[str, Handler] = {
         PoolHandler(),
         MonitorHandler(),
         ListenerHandler(),
+        L7PolicyHandler(),
         ServerHandler(),
         AttachmentHandler(),
         FloatingIpHandler(),

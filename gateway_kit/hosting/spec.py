@@ -55,6 +55,7 @@ A spec names everything a gateway's hosting needs (see ``deploy/examples/standar
     names = ["www", "portal"]          # relative to [dns].zone (lb_record or aliases), or ending in '.'
     listener_port = 443                # the TERMINATED_HTTPS listener the certificate is delivered to
     staging = false                    # true: CERTS_STAGING_DIRECTORY_URL (ACME settings: CERTS_*)
+    redirect_http = false              # true: the HTTP listeners redirect to https://<first name>
 
 :func:`load_spec` reads and validates a file; every problem is reported at once as a
 :class:`~gateway_kit.errors.ValidationError` whose entries name the field (``roles.web.flavour:
@@ -186,6 +187,8 @@ class Tls:
     names: tuple[str, ...]
     listener_port: int = TLS_PORT
     staging: bool = False
+    #: an L7 policy on each HTTP listener redirecting to ``https://<names[0]>`` (same path)
+    redirect_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -700,6 +703,7 @@ def _tls(c: _Checker, data: Any, dns: Dns | None, lb: LoadBalancer | None) -> Tl
             "names": "an array of names: relative to [dns].zone, or ending with '.'",
             "listener_port": f"the TERMINATED_HTTPS listener's port ({TLS_PORT})",
             "staging": "true or false",
+            "redirect_http": "true or false",
         },
         required=("names",),
     )
@@ -748,6 +752,12 @@ def _tls(c: _Checker, data: Any, dns: Dns | None, lb: LoadBalancer | None) -> Tl
             f"on port {TLS_PORT} (gateway_kit.certs.delivery); other ports are not supported",
         )
     staging = c.boolean(t, p, "staging", False)
+    redirect = c.boolean(t, p, "redirect_http", False)
+    if redirect and lb is not None and not any(li.protocol == "HTTP" for li in lb.listeners):
+        c.error(
+            "tls.redirect_http",
+            "the load balancer has no HTTP listener to redirect; add one or remove redirect_http",
+        )
     if lb is None:
         c.error(
             "tls",
@@ -761,7 +771,7 @@ def _tls(c: _Checker, data: Any, dns: Dns | None, lb: LoadBalancer | None) -> Tl
                     f"port {TLS_PORT} belongs to [tls]: its TERMINATED_HTTPS listener is created by the "
                     "certificate's delivery; remove this listener",
                 )
-    return Tls(names=tuple(names), listener_port=TLS_PORT, staging=staging)
+    return Tls(names=tuple(names), listener_port=TLS_PORT, staging=staging, redirect_http=redirect)
 
 
 def load_spec(path: Path | str) -> DeploymentSpec:

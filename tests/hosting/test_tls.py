@@ -44,6 +44,10 @@ def test_tls_errors_name_the_field() -> None:
     assert "listed twice" in errors["tls.names[2]"]
     assert "port 443" in errors["tls.listener_port"]
     assert "did you mean 'staging'" in errors["tls.stagin"]
+    tcp = _data(tls={"names": ["www"], "redirect_http": True})
+    tcp["load_balancer"]["listeners"] = [{"protocol": "TCP", "port": 80}]
+    assert "no HTTP listener" in _errors(tcp)["tls.redirect_http"]
+    assert "true or false" in _errors(_data(tls={"names": ["www"], "redirect_http": 1}))["tls.redirect_http"]
 
     assert "required" in _errors(_data(tls={}))["tls.names"]
     assert "non-empty array" in _errors(_data(tls={"names": "www"}))["tls.names"]
@@ -251,6 +255,25 @@ def test_tls_pool_follows_the_web_role(engine: Any, control: Any) -> None:
     assert engine.apply(spec(image="Featured-RockyLinux9")).empty
     assert engine.cloud.requests.mutating() == []
     assert engine.orphans() == []
+
+    # redirect_http: an L7 policy (with its PATH / rule) on the HTTP listener; off again: gone
+    redirect = _data(tls={"names": ["www", "portal"], "redirect_http": True})
+    redirect["roles"]["web"]["image"] = "Featured-RockyLinux9"
+    plan = engine.apply(parse_spec(redirect, STANDARD.parent))
+    assert [(c.action, c.key) for c in plan.changes] == [("create", "l7policy:http-80")]
+    http = octavia.find_listener("standard-http-80")
+    policies = list(octavia.l7_policies(listener_id=http.id))
+    assert len(policies) == 1 and policies[0].action == "REDIRECT_PREFIX"
+    assert policies[0].redirect_prefix == "https://www.gateway.example.org"
+    rules = list(octavia.l7_rules(policies[0].id))
+    assert [(r.type, r.compare_type, r.rule_value) for r in rules] == [("PATH", "STARTS_WITH", "/")]
+    engine.cloud.requests.clear()
+    assert engine.apply(parse_spec(redirect, STANDARD.parent)).empty
+    assert engine.cloud.requests.mutating() == []
+    plan = engine.apply(spec(image="Featured-RockyLinux9"))
+    assert [(c.action, c.key) for c in plan.changes] == [("delete", "l7policy:http-80")]
+    assert list(octavia.l7_policies(listener_id=http.id)) == []
+
     engine.destroy("standard")
     assert octavia.find_pool("standard-tls-pool", ignore_missing=True) is None
     assert engine.orphans() == []
