@@ -162,9 +162,12 @@ def run_demo(host: str, port: int, instance_path: Path, config: dict[str, Any],
     if port == 0:  # parts (burst instances' agents) need the web URL before the app serves
         port = ctx.free_port()
     ctx.web_url = f"http://{host}:{port}"
-    # Parts extend list settings (PLUGINS) rather than replace what the gateway's own settings
-    # file declares, so they start from the loaded value.
-    ctx.settings["PLUGINS"] = list(load_settings(instance_path).values["PLUGINS"])
+    # Parts extend (or setdefault) settings rather than replace what the gateway's settings file
+    # and GATEWAY_KIT_* variables declare, so they start from those values.
+    loaded = load_settings(instance_path)
+    ctx.settings.update({k: v for k, v in loaded.values.items()
+                         if loaded.sources[k] != "default" and k != "INSTANCE_PATH"})
+    ctx.settings["PLUGINS"] = list(loaded.values["PLUGINS"])
     ctx.settings.update(config)
     parts = load_parts(only)
     started: list[DemoPart] = []

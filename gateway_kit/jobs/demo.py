@@ -47,7 +47,7 @@ class JobsDemoPart:
         ctx.settings["PLUGINS"] = plugins
         ctx.settings.setdefault("JOBS_COMMUNITY_PROJECT", DEMO_PROJECT)
         ctx.settings.setdefault("JOBS_POLL_INTERVAL", 0.5)
-        ctx.say("jobs          example applications: echo, wordcount, sleep, pi; "
+        ctx.say("jobs          example applications: echo, wordcount, sleep, pi, dataset-stats; "
                 f"{DEMO_SUS:g} SUs on project '{DEMO_PROJECT}'")
         if ctx.settings.get("CLOUD_NAME") == "local" and ctx.web_url:
             add_burst_destination(ctx)

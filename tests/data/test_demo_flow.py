@@ -35,12 +35,9 @@ def test_user_uploads_a_dataset_runs_an_example_on_it_and_downloads_the_results(
 
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GATEWAY_KIT_", "OS_CLIENT_CONFIG"))}
-    # A dataset belongs to a project, and the demo gives alan none: a gateway maps its users'
-    # groups to projects (IDENTITY_PROJECT_MAP); here alan's group astro-lab (released by the
-    # development provider) makes him a member of the demo's project. Without it his dataset
-    # form has no project to choose.
-    env.update(GATEWAY_KIT_IDENTITY_PROJECT_MAP=json.dumps({"astro-lab": "demo"}),
-               GATEWAY_KIT_JOBS_POLL_INTERVAL="0.3", GATEWAY_KIT_JOBS_LOCAL_GPUS="[]")
+    # alan's group astro-lab (released by the development provider) makes him a member of the
+    # demo's project (the demo's IDENTITY_PROJECT_MAP): his datasets are created in it.
+    env.update(GATEWAY_KIT_JOBS_POLL_INTERVAL="0.3", GATEWAY_KIT_JOBS_LOCAL_GPUS="[]")
     ready = tmp_path / "ready"
     demo = subprocess.Popen(
         [sys.executable, "-m", "gateway_kit", "demo", "--port", "0", "--ready-file", str(ready)],

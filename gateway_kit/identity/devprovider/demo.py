@@ -65,6 +65,11 @@ class DevIdPPart:
         rules.setdefault("admin", ["gk-demo-admins"])
         rules.setdefault("operator", ["gk-demo-operators"])
         ctx.settings["IDENTITY_ROLE_RULES"] = rules
+        # The demo users in the astro-lab group join the demo community project (its allocation
+        # pays for their jobs; datasets are created in it).
+        projects: dict[str, Any] = dict(ctx.settings.get("IDENTITY_PROJECT_MAP") or {})
+        projects.setdefault("astro-lab", "demo")
+        ctx.settings["IDENTITY_PROJECT_MAP"] = projects
         ctx.say(f"dev login     {issuer} (DEVELOPMENT ONLY) users: ada / ada-dev-password (admin), "
                 "grace / grace-dev-password (operator), alan / alan-dev-password")
 
