@@ -138,11 +138,15 @@ def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float],
         while events and events[0][0] == now:  # everything that happens at this instant
             _t, _s, kind, ref = heapq.heappop(events)
             steps += 1
+            if steps > 50 * len(jobs) + 10_000:
+                raise RuntimeError(f"the simulation is not converging ({steps} events)")
             if kind == "arrive":
                 assert isinstance(ref, Job)
                 waiting.append(ref)
             elif kind == "ready":
                 assert isinstance(ref, int)
+                if ref not in insts:  # retired while booting (an unused warm instance)
+                    continue
                 inst = insts[ref]
                 inst.state = "ready"
                 for j in inst.jobs:
@@ -187,8 +191,10 @@ def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float],
                 if inst.jobs or inst.idle_since is None:
                     continue
                 # A hair past the timeout, so that float rounding cannot make plan see it short.
-                due = max(now, inst.idle_since + pol.idle_timeout) + 1e-6
-                if inst.expiry_at != due:
+                # Once past it, an instance plan keeps (the pool's minimum) needs no new event:
+                # only another event (an arrival, an end, a retirement) can change that.
+                due = inst.idle_since + pol.idle_timeout + 1e-6
+                if due > now and inst.expiry_at != due:
                     inst.expiry_at = due
                     push(due, "expire", inst.key)
     for inst in insts.values():  # still up at the end (the fixed pool): charged until then
@@ -214,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fixed", type=int, default=6, help="m3.medium instances of the fixed pool")
     ap.add_argument("--fixed-gpu", type=int, default=1, help="g3.small instances of the fixed pool")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error("--jobs must be at least 1")
     began = time.monotonic()
     jobs = trace(args.seed, args.jobs)
     boot = (args.boot_median, args.boot_p95)

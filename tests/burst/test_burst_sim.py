@@ -37,7 +37,10 @@ def test_every_job_starts_with_the_executors_plan() -> None:
         assert any(j.need.gpus for j in jobs) and any(not j.need.gpus for j in jobs)
         kit = policy.PoolPolicy(max_instances=3, idle_timeout=120)
         fixed = policy.PoolPolicy(min_instances=2, max_instances=2, idle_timeout=float("inf"))
-        for pol, flavors in ((kit, ()), (fixed, ("m3.quad", "g3.small"))):
+        # A warm minimum: instances kept past their idle timeout must not spin the event loop.
+        warm = policy.PoolPolicy(min_instances=2, max_instances=4, idle_timeout=60,
+                                 warm_flavor="m3.quad")
+        for pol, flavors in ((kit, ()), (warm, ()), (fixed, ("m3.quad", "g3.small"))):
             result = sim.simulate(jobs, pol, (90.0, 300.0), 5, fixed=flavors)
             assert all(j.start >= j.arrive for j in jobs)
             assert result.mean_wait >= 0 and result.p95_wait >= 0
