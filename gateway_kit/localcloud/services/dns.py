@@ -427,12 +427,21 @@ def _owned_zone_or_404(cloud: LocalCloud, caller: _Caller, zone_id: str) -> Doc:
     return zone
 
 
+def _zone_child_or_404(cloud: LocalCloud, kind: str, zone: Doc, child_id: str) -> Doc:
+    """A recordset or share of ``zone`` (404 in Designate's words otherwise)."""
+    field, type_, label = {
+        RECORDSET: ("recordset_id", "recordset_not_found", "RecordSet"),
+        SHARE: ("zone_share_id", "shared_zone_not_found", "SharedZone"),
+    }[kind]
+    _check_uuid(field, child_id)
+    doc = cloud.get(kind, child_id)
+    if doc is None or doc["zone_id"] != zone["id"]:
+        raise DesignateError(404, type_, f"Could not find {label}")
+    return doc
+
+
 def _recordset_or_404(cloud: LocalCloud, zone: Doc, rs_id: str) -> Doc:
-    _check_uuid("recordset_id", rs_id)
-    rs = cloud.get(RECORDSET, rs_id)
-    if rs is None or rs["zone_id"] != zone["id"]:
-        raise DesignateError(404, "recordset_not_found", "Could not find RecordSet")
-    return rs
+    return _zone_child_or_404(cloud, RECORDSET, zone, rs_id)
 
 
 def _quota(cloud: LocalCloud, project_id: str, resource: str) -> int:
@@ -845,11 +854,7 @@ def _list_shares(zone_id: str) -> Response:
 
 
 def _share_or_404(cloud: LocalCloud, zone: Doc, share_id: str) -> Doc:
-    _check_uuid("zone_share_id", share_id)
-    share = cloud.get(SHARE, share_id)
-    if share is None or share["zone_id"] != zone["id"]:
-        raise DesignateError(404, "shared_zone_not_found", "Could not find SharedZone")
-    return share
+    return _zone_child_or_404(cloud, SHARE, zone, share_id)
 
 
 def _show_share(zone_id: str, share_id: str) -> Response:
