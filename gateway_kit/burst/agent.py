@@ -240,13 +240,14 @@ class Agent:
                        datasets: list[dict[str, Any]]) -> list[str]:
         """Download each dataset input into ``inputs/<input name>/`` and put that path in argv.
 
-        ``datasets`` (from ``POST /work``) names each dataset input and its dataset id; the
-        input's value in argv is the dataset's manifest URL with a token scoped to this job
-        (:mod:`gateway_kit.data.jobinputs`). Each file listed by the manifest is downloaded with
-        that token, its size and SHA-256 checked against the manifest (a mismatch is retried,
-        then fails the job: it never runs on data that is not the dataset's), and the tree is
-        made read-only (folders 0555, files 0444) -- the layout and value the local executor
-        gives (``inputs/<name>``, relative to the job's folder, where the job runs).
+        ``datasets`` (from ``POST /work``) names each dataset input, its dataset id and a
+        freshly signed manifest URL; the input's value in argv is the dataset's manifest URL
+        with a token scoped to this job (:mod:`gateway_kit.data.jobinputs`). Each file listed by
+        the manifest is downloaded with that token, its size and SHA-256 checked against the
+        manifest (a mismatch is retried, then fails the job: it never runs on data that is not
+        the dataset's), and the tree is made read-only (folders 0555, files 0444) -- the layout
+        and value the local executor gives (``inputs/<name>``, relative to the job's folder,
+        where the job runs).
         """
         for entry in datasets:
             name, uid = str(entry.get("input", "")), str(entry.get("dataset", ""))
@@ -256,7 +257,9 @@ class Agent:
             if not urls:
                 continue  # not in argv (the same dataset under another input: already there)
             target = workdir / "inputs" / name
-            self.fetch_dataset(urls[0], target)
+            # The gateway's fresh token if it sent one (the one in argv may have expired while
+            # the job waited for an instance).
+            self.fetch_dataset(str(entry.get("manifest") or urls[0]), target)
             value = f"inputs/{name}"
             out = []
             for arg in argv:

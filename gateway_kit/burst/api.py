@@ -12,15 +12,17 @@ can hold.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from werkzeug.routing import BuildError
 
 from ..db import db
 from ..errors import BadRequest, NotFound, Unauthorized, ValidationError
@@ -137,20 +139,33 @@ def take_work() -> ResponseReturnValue:
 
 
 def dataset_inputs(job: Job) -> list[dict[str, str]]:
-    """The job's dataset inputs: ``[{"input": name, "dataset": "ds-..."}]``.
+    """The job's dataset inputs: ``[{"input": name, "dataset": "ds-...", "manifest": url}]``.
 
-    The spec's argv already holds each one's manifest URL, with a token scoped to this job's
-    datasets (:mod:`gateway_kit.data.jobinputs`); the agent finds it there by the dataset id,
-    downloads the files into ``inputs/<name>/`` and puts that path in the URL's place.
+    The spec's argv holds each one's manifest URL, with a token scoped to this job's datasets
+    (:mod:`gateway_kit.data.jobinputs`); the agent finds it there by the dataset id, downloads
+    the files into ``inputs/<name>/`` and puts that path in the URL's place. That token was
+    minted when the job was staged, and a job may wait in the pool's queue (quota full, spend
+    cap) or be requeued for longer than ``DATA_JOB_TOKEN_HOURS``: ``manifest`` is the same URL
+    with a token minted now, which the agent fetches instead.
     """
+    from ..data.jobinputs import job_token
     from ..jobs.apps import EXTENSION_KEY
 
     apps = current_app.extensions.get(EXTENSION_KEY)
     application = apps.get(job.app_id) if apps is not None else None
     if application is None:
         return []
-    return [{"input": inp.name, "dataset": job.inputs[inp.name]} for inp in application.inputs
-            if inp.type == "dataset" and isinstance(job.inputs.get(inp.name), str)]
+    out = []
+    for inp in application.inputs:
+        uid = job.inputs.get(inp.name)
+        if inp.type != "dataset" or not isinstance(uid, str):
+            continue
+        entry = {"input": inp.name, "dataset": uid}
+        with contextlib.suppress(BuildError):  # data feature off: the URL in argv is all
+            entry["manifest"] = url_for("data_api.manifest", uid=uid, _external=True,
+                                        token=job_token(current_app, job.id, [uid]))
+        out.append(entry)
+    return out
 
 
 @bp.get("/jobs/<int:job_id>/inputs/<path:rel>")

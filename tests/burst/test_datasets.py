@@ -122,6 +122,38 @@ def test_burst_job_reads_a_dataset(env: Env) -> None:
         job.state_reason
 
 
+def test_dataset_token_older_than_its_lifetime_after_a_quota_wait(env: Env) -> None:
+    """The token in argv is minted at staging; the agent gets a fresh one with the work."""
+    import time
+
+    from gateway_kit.data.jobinputs import check_job_token
+    from gateway_kit.jobs.apps import Application, registry
+
+    registry(env.app).add(Application.from_mapping(DSUM))
+    env.app.config["DATA_JOB_TOKEN_HOURS"] = 3 / 3600  # 3 s
+    client = env.app.test_client()
+    login(client, env.user)
+    uid = dataset(client, "Survey", {"a.txt": b"alpha\n"})
+    env.control("PUT", "/quotas", {"project": "demo", "resource": "instances", "limit": 0})
+    job_id = submit(env, uid)
+    env.until(lambda: "quota full" in env.job(job_id).state_reason, timeout=20)
+    with env.app.app_context():
+        bj = db.session.get(BurstJob, job_id)
+        assert bj is not None
+        [url] = [a for a in bj.spec["argv"] if "/manifest?token=" in a]
+    token = url.split("token=", 1)[1]
+    deadline = time.monotonic() + 10
+    while check_job_token(env.app, token, uid) is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    env.control("PUT", "/quotas", {"project": "demo", "resource": "instances", "limit": 10})
+    env.until(lambda: env.job(job_id).state in DONE, timeout=60)
+    job = env.job(job_id)
+    assert job.state == JobState.COMPLETED.value, job.state_reason
+    digest = sha(b"alpha\n")
+    assert (Path(job.workdir) / "sums.txt").read_text() == f"{digest}  ./a.txt\n"
+
+
 def test_agent_keeps_dataset_paths_and_urls_to_its_gateway(tmp_path: Path) -> None:
     import pytest
 
