@@ -258,3 +258,77 @@ def test_member_operating_status_follows_the_health_monitor(lc: Running) -> None
     assert conn.load_balancer.get_pool(pool.id).operating_status == "ONLINE"
     conn.load_balancer.delete_load_balancer(lb.id, cascade=True)
     conn.compute.delete_server(server)
+
+
+# Key sets of the api-ref samples (openstack/octavia api-ref/source/v2/examples/<name>-show-response.json),
+# transcribed. Octavia renders ``tenant_id`` (deprecated alias of project_id) on every object, and
+# ListenerResponse has ``connection_limit`` although the listener sample leaves it out.
+CHILD_SAMPLE_KEYS = {
+    "listener": {
+        "admin_state_up", "allowed_cidrs", "alpn_protocols", "client_authentication",
+        "client_ca_tls_container_ref", "client_crl_container_ref", "created_at", "default_pool_id",
+        "default_tls_container_ref", "description", "hsts_include_subdomains", "hsts_max_age",
+        "hsts_preload", "id", "insert_headers", "l7policies", "loadbalancers", "name",
+        "operating_status", "project_id", "protocol", "protocol_port", "provisioning_status",
+        "sni_container_refs", "tags", "timeout_client_data", "timeout_member_connect",
+        "timeout_member_data", "timeout_tcp_inspect", "tls_ciphers", "tls_versions", "updated_at",
+    },
+    "pool": {
+        "admin_state_up", "alpn_protocols", "ca_tls_container_ref", "created_at", "crl_container_ref",
+        "description", "healthmonitor_id", "id", "lb_algorithm", "listeners", "loadbalancers",
+        "members", "name", "operating_status", "project_id", "protocol", "provisioning_status",
+        "session_persistence", "tags", "tls_ciphers", "tls_container_ref", "tls_enabled",
+        "tls_versions", "updated_at",
+    },
+    "member": {
+        "address", "admin_state_up", "backup", "created_at", "id", "monitor_address", "monitor_port",
+        "name", "operating_status", "project_id", "protocol_port", "provisioning_status", "subnet_id",
+        "tags", "updated_at", "vnic_type", "weight",
+    },
+    "healthmonitor": {
+        "admin_state_up", "created_at", "delay", "domain_name", "expected_codes", "http_method",
+        "http_version", "id", "max_retries", "max_retries_down", "name", "operating_status", "pools",
+        "project_id", "provisioning_status", "tags", "timeout", "type", "updated_at", "url_path",
+    },
+    "l7policy": {
+        "action", "admin_state_up", "created_at", "description", "id", "listener_id", "name",
+        "operating_status", "position", "project_id", "provisioning_status", "redirect_http_code",
+        "redirect_pool_id", "redirect_prefix", "redirect_url", "rules", "tags", "updated_at",
+    },
+    "rule": {  # l7rule-show-response.json
+        "admin_state_up", "compare_type", "created_at", "id", "invert", "key", "operating_status",
+        "project_id", "provisioning_status", "tags", "type", "updated_at", "value",
+    },
+}  # fmt: skip
+CHILD_EXTRA = {"listener": {"connection_limit"}}
+
+
+def test_child_shapes_match_api_ref(lc: Running) -> None:
+    conn = lc.connect()
+    lbc, wait = conn.load_balancer, {"interval": 0.05, "wait": 10}
+    lb = _lb(conn, "child-shapes")
+    listener = lbc.create_listener(protocol="HTTP", protocol_port=80, loadbalancer_id=lb.id)
+    lbc.wait_for_load_balancer(lb.id, **wait)
+    pool = lbc.create_pool(protocol="HTTP", lb_algorithm="ROUND_ROBIN", listener_id=listener.id)
+    lbc.wait_for_load_balancer(lb.id, **wait)
+    member = lbc.create_member(pool, address="192.0.2.5", protocol_port=80)
+    lbc.wait_for_load_balancer(lb.id, **wait)
+    hm = lbc.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=3)
+    lbc.wait_for_load_balancer(lb.id, **wait)
+    policy = lbc.create_l7_policy(listener_id=listener.id, action="REJECT")
+    lbc.wait_for_load_balancer(lb.id, **wait)
+    rule = lbc.create_l7_rule(policy, type="PATH", compare_type="STARTS_WITH", value="/x")
+    lbc.wait_for_load_balancer(lb.id, **wait)
+    base = f"{lc.server.url}/load-balancer/v2.0/lbaas"
+    paths = {
+        "listener": f"listeners/{listener.id}",
+        "pool": f"pools/{pool.id}",
+        "member": f"pools/{pool.id}/members/{member.id}",
+        "healthmonitor": f"healthmonitors/{hm.id}",
+        "l7policy": f"l7policies/{policy.id}",
+        "rule": f"l7policies/{policy.id}/rules/{rule.id}",
+    }
+    for root, path in paths.items():
+        body = requests.get(f"{base}/{path}", headers={"X-Auth-Token": conn.auth_token}).json()[root]
+        assert set(body) == CHILD_SAMPLE_KEYS[root] | {"tenant_id"} | CHILD_EXTRA.get(root, set()), root
+    lbc.delete_load_balancer(lb.id, cascade=True)
