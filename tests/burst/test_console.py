@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from gateway_kit.burst.feature import burst_cli, pools
+from gateway_kit.burst.feature import pools
 from gateway_kit.burst.pool import META_DEST, META_GATEWAY, META_KIND
+from gateway_kit.cli import main
 from gateway_kit.jobs.states import TERMINAL, JobState
 from tests.burst.conftest import Env, build
 from tests.conftest import login, make_user
@@ -86,7 +87,7 @@ def test_cli_status_and_clean_orphans_dry_run(env: Env) -> None:
     runner = env.app.test_cli_runner()
 
     def cli(*args: str) -> str:
-        result = runner.invoke(burst_cli, list(args))
+        result = runner.invoke(main, ["burst", *args])  # gateway-kit burst ...
         assert result.exit_code == 0, result.output
         return str(result.output)
 
