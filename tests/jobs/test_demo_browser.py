@@ -1,0 +1,277 @@
+"""The jobs issue's demo, in a real browser (headless Chromium) against the real ``gateway-kit demo``.
+
+One demo serves every test of this module:
+
+- alan logs in through the development provider's page, runs the ``sleep`` example from its
+  generated form and, on the job page and without reloading it, watches the state badge go to
+  COMPLETED and the log tail grow; he downloads the output and sees the SUs charged on the usage page;
+- the same through the API with a personal access token created on the profile page (submit, poll,
+  follow the log as Server-Sent Events until the end event, download the output);
+- every page of the navigation renders (no 500, no console error) for a user, an operator and an
+  admin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ..conftest import require_service
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORDS = {"alan": "alan-dev-password", "grace": "grace-dev-password", "ada": "ada-dev-password"}
+ALLOCATION = 0.1  # SUs
+ORDER = ["QUEUED", "STAGING", "SUBMITTED", "RUNNING", "COMPLETED"]
+
+pytestmark = pytest.mark.chromium
+
+
+def sleep_output(n: int) -> str:
+    return "".join(f"second {i + 1} of {n}\n" for i in range(n)) + "done\n"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a ``gateway-kit demo`` started once for the module."""
+    require_service("Chromium", CHROMIUM.exists(),
+                    "install Debian's chromium (apt-get install chromium); .ci/services.sh does")
+    tmp = tmp_path_factory.mktemp("jobs-demo")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GATEWAY_KIT_", "OS_CLIENT_CONFIG"))}
+    env.update(GATEWAY_KIT_JOBS_POLL_INTERVAL="0.3", GATEWAY_KIT_JOBS_LOCAL_GPUS="[]")
+    ready = tmp / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway_kit", "demo", "--port", "0", "--ready-file", str(ready)],
+        cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the demo did not start in 60 s"
+            time.sleep(0.2)
+        yield ready.read_text().strip().rstrip("/")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(demo: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def logged_in(browser: Any, url: str, username: str) -> Any:
+    """A page of a new browser context, logged in as ``username`` through the dev provider."""
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(url + "/")
+    page.click("#login-link")
+    page.click("#provider-dev")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORDS[username])
+    page.click("#sign-in")
+    page.wait_for_selector("#signed-in-as")
+    return page
+
+
+def usage_of(page: Any, url: str, project: str) -> tuple[float, float]:
+    """(SUs used, bar percentage) of ``project`` on the usage page, reached from the navigation."""
+    page.goto(url + "/")
+    page.click("header nav a:text-is('Usage')")
+    card = page.locator(f"#usage-{project}")
+    used = float(card.locator(".su-used").inner_text().replace(",", ""))
+    bar = card.locator("[role=progressbar]").first
+    pct = float(bar.get_attribute("aria-valuenow") or "nan")
+    width = re.search(r"width:\s*([0-9.]+)%", bar.locator("span").get_attribute("style") or "")
+    assert width is not None
+    return used, max(pct, float(width.group(1)))
+
+
+def in_order(states: list[str]) -> bool:
+    ranks = [ORDER.index(s) for s in states]
+    return ranks == sorted(ranks)
+
+
+def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, browser: Any) -> None:
+    # The demo grants 1000 SUs, of which a few CPU-seconds are invisible on a bar: an admin sets
+    # the demo project's allocation to a tenth of an SU first (through the allocations page).
+    admin = logged_in(browser, demo, "ada")
+    admin.click("header nav a:text-is('Allocations')")
+    admin.fill("#alloc-demo input[name=amount]", str(ALLOCATION))
+    admin.click("#alloc-demo button[value=set]")
+    admin.wait_for_selector(".flash.success")
+    admin.context.close()
+
+    page = logged_in(browser, demo, "alan")
+    assert "alan" in page.inner_text("#signed-in-as").lower()
+    used_before, pct_before = usage_of(page, demo, "demo")
+
+    # The catalog, then the sleep example's generated form.
+    page.click("header nav a:text-is('Applications')")
+    page.wait_for_selector("#app-sleep")
+    page.click("#app-sleep a.button")
+    page.wait_for_selector("#job-form")
+    seconds = 5
+    page.fill("#in-seconds", str(seconds))
+    page.fill("#name", "Five seconds")
+    page.click("#job-form summary:text('Resources')")
+    page.fill("#res-walltime", "30")
+    page.click("#job-form button[type=submit]")
+    page.wait_for_selector("#job-state")
+    job_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+    # Watch the badge and the log tail, without reloading.
+    states: list[str] = []
+    logs: list[str] = []
+    deadline = time.monotonic() + 40
+    while True:
+        assert time.monotonic() < deadline, (states, logs)
+        snap = page.evaluate("""() => ({
+            same: window.__sameDocument === true,
+            state: document.querySelector('#job-state').textContent.trim(),
+            log: document.querySelector('#log-stdout').textContent})""")
+        assert snap["same"], f"the job page reloaded (states seen: {states})"
+        if not states or states[-1] != snap["state"]:
+            states.append(snap["state"])
+        if snap["state"] == "COMPLETED":
+            break
+        assert snap["state"] in ORDER, (states, page.inner_text("#job"))
+        if snap["log"].strip() and (not logs or logs[-1] != snap["log"]):
+            logs.append(snap["log"])
+        time.sleep(0.1)
+    assert in_order(states) and states[0] != "COMPLETED" and "RUNNING" in states, states
+    assert len(logs) >= 2, logs  # the tail grew while the job ran
+    assert all(sleep_output(seconds).startswith(s) for s in logs), logs
+    page.wait_for_function("document.querySelector('#log-stdout').textContent.includes('done')")
+    assert page.text_content("#log-stdout") == sleep_output(seconds)
+
+    # The events recorded every transition from QUEUED on.
+    page.wait_for_function("document.querySelector('#events').textContent.includes('COMPLETED')")
+    events = page.inner_text("#events")
+    assert "QUEUED" in events and "RUNNING" in events, events
+
+    # The output, downloaded through the page's link; the SUs charged.
+    page.wait_for_selector("#outputs a:text('stdout.txt')")
+    assert page.locator("#cancel-form").count() == 0 or not page.is_visible("#cancel-form")
+    with page.expect_download() as info:
+        page.click("#outputs a:text('stdout.txt')")
+    assert info.value.suggested_filename == "stdout.txt"
+    assert Path(info.value.path()).read_text() == sleep_output(seconds)
+    page.wait_for_function(
+        "document.querySelector('#job-sus').textContent.includes('charged')")
+    charged = float(page.inner_text("#job-sus").split()[0])
+    assert 0 < charged < 0.01, charged  # about 5 CPU-seconds
+    assert page.evaluate("window.__sameDocument === true")
+
+    used_after, pct_after = usage_of(page, demo, "demo")
+    assert used_after >= used_before + charged - 1e-4, (used_before, used_after, charged)
+    assert pct_after >= pct_before + 100 * charged / ALLOCATION - 0.1, (pct_before, pct_after)
+    assert re.search(r"\balan\b", page.inner_text("#usage-demo"))
+
+    # My jobs lists it.
+    page.click("header nav a:text-is('My jobs')")
+    assert page.locator(f"a[href$='/jobs/{job_id}']").count() >= 1
+    page.context.close()
+
+
+def follow(url: str, headers: dict[str, str]) -> tuple[str, str]:
+    """The log text and the end event's state from the SSE follow endpoint."""
+    text, end = [], None
+    with requests.get(url, headers={**headers, "Accept": "text/event-stream"}, stream=True,
+                      timeout=30) as r:
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        event, data = "message", []
+        for line in r.iter_lines(decode_unicode=True):
+            if line == "":
+                if data:
+                    body = json.loads("\n".join(data))
+                    if event == "end":
+                        end = body["state"]
+                        break
+                    text.append(body["data"])
+                event, data = "message", []
+            elif line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                data.append(line.split(":", 1)[1].lstrip())
+    assert end is not None, "the stream closed without an end event"
+    return "".join(text), end
+
+
+def test_the_same_through_the_api_with_a_token_made_on_the_profile_page(
+        demo: str, browser: Any) -> None:
+    page = logged_in(browser, demo, "alan")
+    page.click("#profile-link")
+    page.fill("input[name=name]", "laptop")
+    page.check("input[name=scopes][value='jobs:read']")
+    page.check("input[name=scopes][value='jobs:write']")
+    page.click("form[action$='/profile/tokens'] button[type=submit]")
+    token = page.inner_text("#new-token code").strip()
+    assert len(token) > 20
+    page.reload()  # shown once only
+    assert token not in page.content() and "laptop" in page.inner_text("#tokens")
+    page.context.close()
+
+    api = demo + "/api/v1"
+    auth = {"Authorization": f"Bearer {token}"}
+    before = {p["project"]: p for p in requests.get(api + "/usage", headers=auth,
+                                                    timeout=10).json()["projects"]}
+    r = requests.post(api + "/jobs", headers={**auth, "Idempotency-Key": "browser-api-1"},
+                      json={"application": "sleep", "inputs": {"seconds": 3}, "name": "API",
+                            "resources": {"walltime": 30}},
+                      timeout=10)
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["state"] in ORDER and job["state"] != "COMPLETED", job
+    job_url = f"{api}/jobs/{job['id']}"
+
+    log, end = follow(job_url + "/logs/follow?stream=stdout", auth)
+    assert end == "COMPLETED" and log == sleep_output(3), (end, log)
+
+    deadline = time.monotonic() + 20
+    while (job := requests.get(job_url, headers=auth, timeout=10).json())["state"] != "COMPLETED":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["su_charged"] is not None and job["su_charged"] > 0, job
+    events = requests.get(job_url + "/events", headers=auth, timeout=10).json()["events"]
+    transitions = [e["to"] for e in events if e["to"]]
+    assert transitions[0] == "QUEUED" and transitions[-1] == "COMPLETED", events
+    assert in_order(transitions), events
+
+    outputs = requests.get(job_url + "/outputs", headers=auth, timeout=10).json()["outputs"]
+    out = next(o for o in outputs if o["path"] == "stdout.txt")
+    body = requests.get(demo + out["url"], headers=auth, timeout=10)
+    assert body.status_code == 200 and body.text == sleep_output(3)
+
+    after = {p["project"]: p for p in requests.get(api + "/usage", headers=auth,
+                                                   timeout=10).json()["projects"]}
+    project = next(p for p in after if after[p]["su_used"] > before[p]["su_used"])
+    assert after[project]["su_used"] == pytest.approx(before[project]["su_used"]
+                                                      + job["su_charged"], abs=1e-5)
+    # Without the token's scope, or without a token, no access.
+    assert requests.get(job_url, timeout=10).status_code in (401, 403)
