@@ -23,9 +23,14 @@ def test_policy_picks_cheapest_fitting_flavor_and_gpu_by_extra_specs() -> None:
          "extra_specs": {"resources:VGPU": "1"}},
         {"name": "g3.large", "vcpus": 16, "ram": 61440,
          "extra_specs": {"pci_passthrough:alias": "a100:1"}})]
-    assert policy.choose_flavor(flavors, policy.Need(1, 2, 1024)).name == "m3.quad"
-    assert policy.choose_flavor(flavors, policy.Need(1, 1, 1024, gpus=1)).name == "g3.small"
-    assert policy.choose_flavor(flavors, policy.Need(1, 8, 1024, gpus=1)).name == "g3.large"
+
+    def name(need: policy.Need) -> str | None:
+        flavor = policy.choose_flavor(flavors, need)
+        return flavor.name if flavor else None
+
+    assert name(policy.Need(1, 2, 1024)) == "m3.quad"
+    assert name(policy.Need(1, 1, 1024, gpus=1)) == "g3.small"
+    assert name(policy.Need(1, 8, 1024, gpus=1)) == "g3.large"
     assert policy.choose_flavor(flavors, policy.Need(1, 1, 1024, gpus=2)) is None
 
 
