@@ -98,6 +98,15 @@ def logged_in(browser: Any, url: str, username: str) -> Any:
     return page
 
 
+def console_problems(page: Any) -> list[str]:
+    """Console errors and uncaught exceptions of ``page`` from now on (a list that grows)."""
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text} ({page.url})")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e} ({page.url})"))
+    return problems
+
+
 def usage_of(page: Any, url: str, project: str) -> tuple[float, float]:
     """(SUs used, bar percentage) of ``project`` on the usage page, reached from the navigation."""
     page.goto(url + "/")
@@ -128,6 +137,7 @@ def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, brows
 
     page = logged_in(browser, demo, "alan")
     assert "alan" in page.inner_text("#signed-in-as").lower()
+    problems = console_problems(page)
     used_before, pct_before = usage_of(page, demo, "demo")
 
     # The catalog, then the sleep example's generated form.
@@ -196,6 +206,7 @@ def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, brows
     # My jobs lists it.
     page.click("header nav a:text-is('My jobs')")
     assert page.locator(f"a[href$='/jobs/{job_id}']").count() >= 1
+    assert not problems, problems
     page.context.close()
 
 
@@ -275,3 +286,27 @@ def test_the_same_through_the_api_with_a_token_made_on_the_profile_page(
                                                       + job["su_charged"], abs=1e-5)
     # Without the token's scope, or without a token, no access.
     assert requests.get(job_url, timeout=10).status_code in (401, 403)
+
+
+@pytest.mark.parametrize("username, role", [("alan", "user"), ("grace", "operator"),
+                                            ("ada", "admin")])
+def test_every_page_of_the_navigation_renders_for_each_role(
+        demo: str, browser: Any, username: str, role: str) -> None:
+    page = logged_in(browser, demo, username)
+    problems = console_problems(page)
+    page.click("#profile-link")
+    assert page.inner_text("#role") == role
+    hrefs = page.eval_on_selector_all("header nav a", "els => els.map(a => a.getAttribute('href'))")
+    hrefs += ["/profile"]
+    assert "/apps" in hrefs and "/usage" in hrefs, hrefs
+    assert ("/admin/allocations" in hrefs) == (role == "admin"), hrefs
+    seen = {}
+    for href in dict.fromkeys(hrefs):
+        response = page.goto(demo + href)
+        assert response is not None
+        page.wait_for_load_state("load")
+        seen[href] = response.status
+        assert page.locator("#signed-in-as").count() == 1, (href, page.content()[:500])
+    assert all(status < 400 for status in seen.values()), seen
+    assert not problems, problems
+    page.context.close()
