@@ -183,18 +183,25 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
               webhook_url=sub.webhook_url, notify_email=sub.notify_email, attempts=0, notified=False,
               su_reserved=worst)
     try:
-        session.add(job)
-        session.flush()
-        if project is not None:
-            accounting.reserve(session, project, worst)
-        session.add(JobEvent(job_id=job.id, from_state=None, to_state=JobState.QUEUED.value,
-                             message=f"submitted by {user.username}"))
+        # The directory first, outside the transaction: the writes below then follow one
+        # another with no file system work in between, so that the database's write lock
+        # (SQLite) and the allocation's row lock (PostgreSQL) are held as briefly as possible.
         workdir.mkdir(parents=True)
         if folder is not None:
             os.replace(folder, workdir / "inputs")
             folder = None
         elif sub.resubmitted_from is not None:
             _copy_inputs(Path(sub.resubmitted_from.workdir), workdir, values)
+        event = JobEvent(from_state=None, to_state=JobState.QUEUED.value,
+                         message=f"submitted by {user.username}")
+        # One transaction: INSERT job, INSERT event, then the atomic reservation last (it
+        # locks the allocation row until the COMMIT that follows at once).
+        session.add(job)
+        session.flush()
+        event.job_id = job.id
+        session.add(event)
+        if project is not None:
+            accounting.reserve(session, project, worst)
         session.commit()
     except IntegrityError as exc:  # the same Idempotency-Key raced us: answer with that job
         session.rollback()
