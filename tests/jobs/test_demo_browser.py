@@ -210,6 +210,29 @@ def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, brows
     page.context.close()
 
 
+def test_user_cancels_a_running_job_from_its_page(demo: str, browser: Any) -> None:
+    page = logged_in(browser, demo, "alan")
+    problems = console_problems(page)
+    page.goto(demo + "/apps/sleep")
+    page.fill("#in-seconds", "60")
+    page.click("#job-form summary:text('Resources')")
+    page.fill("#res-walltime", "90")
+    page.click("#job-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#job-state').textContent.trim() == 'RUNNING'")
+    page.wait_for_function("document.querySelector('#log-stdout').textContent.includes('second 1')")
+    page.click("#cancel-form button[type=submit]")
+    page.wait_for_selector(".flash.success")
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_function(
+        "document.querySelector('#job-state').textContent.trim() == 'CANCELED'", timeout=20000)
+    assert page.evaluate("window.__sameDocument === true")
+    page.wait_for_function("!document.querySelector('#cancel-form')")  # nothing left to cancel
+    page.wait_for_function("document.querySelector('#events').textContent.includes('CANCELED')")
+    assert "done" not in page.text_content("#log-stdout")
+    assert not problems, problems
+    page.context.close()
+
+
 def follow(url: str, headers: dict[str, str]) -> tuple[str, str]:
     """The log text and the end event's state from the SSE follow endpoint."""
     text, end = [], None
