@@ -44,8 +44,10 @@ SETTINGS: list[Setting] = [
     Setting("SLURM_CLOUD_NETWORK", str, "", "Network of elastic nodes ('' = the cloud's default)."),
     Setting("SLURM_CLOUD_KEYPAIR", str, "", "Keypair name for elastic nodes ('' = none)."),
     Setting("SLURM_CLOUD_FLAVORS", dict, {"default": "m3.small"},
-            "Node feature -> flavor for elastic nodes (e.g. {gpu = \"g3.small\", default = "
-            "\"m3.small\"}); a node's first feature found here wins, else 'default'."),
+            "Node feature -> flavor for elastic nodes, as a JSON object (in gateway.toml: "
+            "SLURM_CLOUD_FLAVORS = '{\"gpu\": \"g3.small\", \"default\": \"m3.small\"}'; a TOML "
+            "table would be read as settings SLURM_CLOUD_FLAVORS_GPU...); a node's first feature "
+            "found here wins, else 'gpu' for a node with GPU gres, else 'default'."),
     Setting("SLURM_CLOUD_NODE_PREFIX", str, "", "Prefix of elastic node server names ('' = none)."),
     Setting("SLURM_CLOUD_USER_DATA", str, "", "cloud-init template for elastic nodes ('' = "
             "deploy/slurm/cloud-init.yaml.j2 shipped as gateway_kit/slurm/templates/)."),

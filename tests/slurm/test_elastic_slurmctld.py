@@ -95,14 +95,13 @@ def cloud_hooks(slurm_dir: Path, tmp_path: Path,
             'ENV = "testing"\nCLOUD_NAME = "local"\n'
             f'SLURM_CONF = "{os.environ["SLURM_CONF"]}"\n'
             'SLURM_CLOUD_IMAGE = "Featured-Ubuntu24"\nSLURM_CLOUD_NETWORK = "private"\n'
-            'SLURM_CLOUD_WAIT_SECONDS = 30\n')
+            'SLURM_CLOUD_WAIT_SECONDS = 30\n'
+            'SLURM_CLOUD_FLAVORS = \'{"small": "m3.tiny", "default": "m3.small"}\'\n')
         (tmp_path / "instance").mkdir()
         log = tmp_path / "elastic.log"
         env = {"SLURM_CONF": os.environ["SLURM_CONF"], "OS_CLIENT_CONFIG_FILE": str(clouds),
                "GATEWAY_KIT_CONFIG": str(config), "GATEWAY_KIT_INSTANCE": str(tmp_path / "instance"),
-               "HOME": str(tmp_path),
-               # a TOML table would be flattened into SLURM_CLOUD_FLAVORS_SMALL...: JSON in the env
-               "GATEWAY_KIT_SLURM_CLOUD_FLAVORS": '{"small": "m3.tiny", "default": "m3.small"}'}
+               "HOME": str(tmp_path)}
         for name, text in _hooks(slurm_dir, env, log).items():
             tmp = power / f".{name}.hook.tmp"
             tmp.write_text(text)
