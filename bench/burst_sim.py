@@ -1,12 +1,19 @@
 """Replay a seeded job trace against burst pool policies; print queue waits and SU overhead.
 
-    python bench/burst_sim.py [--seed 7] [--jobs 400] [--boot-median 90] [--boot-p95 300]
+    python bench/burst_sim.py [--seed 7 | --seeds 1..5] [--jobs 400] [--boot-median 90]
+                              [--boot-p95 300] [--max-instances 20] [--idle-timeout auto]
+
+``--seeds`` (``1..5``, ``1,2,7``) prints each seed's table, then the mean over the seeds.
 
 The kit's policy is :func:`gateway_kit.burst.policy.plan` itself (imported, not copied). The
 simulation is event-driven: it jumps from one event to the next (a job arrives, an instance
-finishes booting, a job ends, an idle instance reaches its idle timeout) and calls ``plan`` at
-each, as the executor's reconcile loop does, with a fresh view of the pool (the executor also
+finishes booting, a job ends, the time ``plan`` asked to be woken at -- ``Plan.wake_at``, when an
+idle instance comes due for retirement) and calls ``plan`` at each, as the executor's reconcile
+loop does, with a fresh view of the pool (the executor also
 rebuilds :class:`~gateway_kit.burst.policy.Instance` objects from its database every time).
+
+The kit's pool is told the boot time's mean (``boot_seconds``), as an operator would configure
+it for their cloud; its idle timeout is ``auto`` unless ``--idle-timeout`` gives seconds.
 
 Compared with one-instance-per-job (``jobs_per_instance=1``, idle timeout 0: each job launches
 its own instance, deleted when it ends) and a fixed pool (``--fixed`` m3.medium instances plus
@@ -62,7 +69,6 @@ class Inst:
     jobs: list[Job] = field(default_factory=list)
     #: As the executor's database keeps it: set at launch and when the last job ends.
     idle_since: float | None = None
-    expiry_at: float | None = None
 
 
 @dataclass
@@ -88,7 +94,7 @@ def trace(seed: int, n: int) -> list[Job]:
             gpu = rng.random() < 0.2
             cpus = rng.choice([1, 2, 4]) if not gpu else rng.choice([2, 4])
             run = rng.lognormvariate(math.log(600), 0.8)
-            jobs.append(Job(key, t, run, policy.Need(key, cpus, cpus * 2048, 1 if gpu else 0)))
+            jobs.append(Job(key, t, run, policy.Need(key, cpus, cpus * 2048, 1 if gpu else 0, t)))
             key += 1
     return jobs
 
@@ -114,6 +120,7 @@ def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float],
     seq = serial = 0
     su_inst = 0.0
     launched = 0
+    wakes: set[float] = set()
 
     def push(t: float, kind: str, ref: object) -> None:
         nonlocal seq
@@ -161,7 +168,8 @@ def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float],
                     inst.idle_since = now
             # "expire": nothing to do but plan again (plan retires what has idled long enough)
         view = [policy.Instance(i.key, i.flavor, i.state, [j.need for j in i.jobs],
-                                i.idle_since if not i.jobs else None) for i in insts.values()]
+                                i.idle_since if not i.jobs else None, launched_at=i.born)
+                for i in insts.values()]
         out = policy.plan(pol, FLAVORS, view, [j.need for j in waiting], policy.Quota(), now)
         new: dict[object, Inst] = {}
         for key, flavor in out.launch:
@@ -186,17 +194,14 @@ def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float],
                 continue
             inst = insts.pop(iid)
             su_inst += (now - inst.born) / 3600 * inst.flavor.su_per_hour
-        if not fixed and math.isfinite(pol.idle_timeout):
-            for inst in insts.values():
-                if inst.jobs or inst.idle_since is None:
-                    continue
-                # A hair past the timeout, so that float rounding cannot make plan see it short.
-                # Once past it, an instance plan keeps (the pool's minimum) needs no new event:
-                # only another event (an arrival, an end, a retirement) can change that.
-                due = inst.idle_since + pol.idle_timeout + 1e-6
-                if due > now and inst.expiry_at != due:
-                    inst.expiry_at = due
-                    push(due, "expire", inst.key)
+        if not fixed and out.wake_at is not None and out.wake_at > now:
+            # A hair past it, so that float rounding cannot make plan see it short. A pool
+            # plan keeps past every timeout (its minimum) gets no wake-up: only another event
+            # (an arrival, an end, a retirement) can change that.
+            due = out.wake_at + 1e-6
+            if due not in wakes:
+                wakes.add(due)
+                push(due, "expire", None)
     for inst in insts.values():  # still up at the end (the fixed pool): charged until then
         su_inst += (now - inst.born) / 3600 * inst.flavor.su_per_hour
     unstarted = [j.key for j in jobs if j.start < 0]
@@ -209,41 +214,80 @@ def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float],
     return Result(statistics.mean(waits), p95, (su_inst - su_job) / su_job, launched, steps)
 
 
+def idle_arg(text: str) -> float | None:
+    return None if text == "auto" else float(text)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``1..5`` or ``1,2,7`` (or a mix: ``1..3,7``)."""
+    seeds: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, dots, hi = part.partition("..")
+        seeds.extend(range(int(lo), int(hi) + 1) if dots else [int(lo)])
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seeds")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--seeds", type=parse_seeds, default=None,
+                    help="several seeds (1..5 or 1,2,7): each seed's rows, then their mean")
     ap.add_argument("--jobs", type=int, default=400)
     ap.add_argument("--boot-median", type=float, default=90.0)
     ap.add_argument("--boot-p95", type=float, default=300.0)
     ap.add_argument("--max-instances", type=int, default=20, help="the kit pool's maximum")
-    ap.add_argument("--idle-timeout", type=float, default=600.0, help="the kit pool's, seconds")
+    ap.add_argument("--idle-timeout", type=idle_arg, default=None,
+                    help="the kit pool's, seconds, or auto (the default: the boot time's mean)")
     ap.add_argument("--fixed", type=int, default=6, help="m3.medium instances of the fixed pool")
     ap.add_argument("--fixed-gpu", type=int, default=1, help="g3.small instances of the fixed pool")
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error("--jobs must be at least 1")
     began = time.monotonic()
-    jobs = trace(args.seed, args.jobs)
     boot = (args.boot_median, args.boot_p95)
-    kit = policy.PoolPolicy(max_instances=args.max_instances, idle_timeout=args.idle_timeout)
-    per_job = policy.PoolPolicy(max_instances=10 * len(jobs) + 10, idle_timeout=0,
-                                jobs_per_instance=1)
+    sigma = math.log(boot[1] / boot[0]) / 1.645
+    # The operator's estimate of the cloud's boot time: the distribution's mean.
+    kit = policy.PoolPolicy(max_instances=args.max_instances, idle_timeout=args.idle_timeout,
+                            boot_seconds=boot[0] * math.exp(sigma * sigma / 2))
     fixed_flavors = ("m3.medium",) * args.fixed + ("g3.small",) * args.fixed_gpu
     fixed = policy.PoolPolicy(min_instances=len(fixed_flavors), max_instances=len(fixed_flavors),
                               idle_timeout=float("inf"))
-    gpus = sum(1 for j in jobs if j.need.gpus)
-    span = (jobs[-1].arrive - jobs[0].arrive) / 3600 if jobs else 0.0
-    print(f"{len(jobs)} jobs over {span:.1f} h (seed {args.seed}; {len(jobs) - gpus} CPU, "
-          f"{gpus} GPU), boot median {boot[0]:g} s / p95 {boot[1]:g} s")
-    print(f"{'policy':<30}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}"
-          f"{'instances':>11}")
-    rows = ((f"kit (max {args.max_instances}, idle {args.idle_timeout:g} s)", kit, ()),
-            ("one instance per job", per_job, ()),
-            (f"fixed ({args.fixed} m3.medium + {args.fixed_gpu} g3.small)", fixed, fixed_flavors))
-    for name, pol, flavors in rows:
-        r = simulate(jobs, pol, boot, args.seed, fixed=flavors)
-        print(f"{name:<30}{r.mean_wait:>12.0f}{r.p95_wait:>12.0f}{r.overhead:>12.0%}"
-              f"{r.instances:>11}")
+    idle = "auto" if args.idle_timeout is None else f"{args.idle_timeout:g} s"
+    names = (f"kit (max {args.max_instances}, idle {idle})", "one instance per job",
+             f"fixed ({args.fixed} m3.medium + {args.fixed_gpu} g3.small)")
+    seeds = args.seeds or [args.seed]
+    header = (f"{'policy':<30}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}"
+              f"{'instances':>11}")
+
+    def row(name: str, r: Result) -> str:
+        return (f"{name:<30}{r.mean_wait:>12.0f}{r.p95_wait:>12.0f}{r.overhead:>12.0%}"
+                f"{r.instances:>11.0f}")
+
+    results: list[list[Result]] = []
+    for seed in seeds:
+        jobs = trace(seed, args.jobs)
+        per_job = policy.PoolPolicy(max_instances=10 * len(jobs) + 10, idle_timeout=0,
+                                    jobs_per_instance=1)
+        gpus = sum(1 for j in jobs if j.need.gpus)
+        span = (jobs[-1].arrive - jobs[0].arrive) / 3600 if jobs else 0.0
+        print(f"{len(jobs)} jobs over {span:.1f} h (seed {seed}; {len(jobs) - gpus} CPU, "
+              f"{gpus} GPU), boot median {boot[0]:g} s / p95 {boot[1]:g} s")
+        print(header)
+        rs = [simulate(jobs, pol, boot, seed, fixed=flavors)
+              for pol, flavors in ((kit, ()), (per_job, ()), (fixed, fixed_flavors))]
+        for name, r in zip(names, rs, strict=True):
+            print(row(name, r))
+        results.append(rs)
+    if len(seeds) > 1:
+        print(f"mean over {len(seeds)} seeds ({', '.join(map(str, seeds))})")
+        print(header)
+        for k, name in enumerate(names):
+            rs = [r[k] for r in results]
+            print(row(name, Result(*(statistics.mean(getattr(r, f) for r in rs)
+                                     for f in ("mean_wait", "p95_wait", "overhead",
+                                               "instances", "events")))))  # type: ignore[arg-type]
     print(f"every job started under every policy ({time.monotonic() - began:.1f} s)")
 
 

@@ -338,9 +338,11 @@ class Pool:
             flavor = policy.Flavor(row.flavor, row.vcpus, row.ram_mb, row.gpus, row.su_per_hour)
             state = {"launching": "booting"}.get(row.state, row.state)
             idle = aware(row.idle_since)
+            born = aware(row.created_at)
             instances.append(policy.Instance(
                 key=row.id, flavor=flavor, state=state, jobs=by_instance.get(row.id, []),
-                idle_since=idle.timestamp() if idle and not by_instance.get(row.id) else None))
+                idle_since=idle.timestamp() if idle and not by_instance.get(row.id) else None,
+                launched_at=born.timestamp() if born else None))
         waiting = [need_of(b) for b in jobs if b.state == "waiting"]
         try:
             quota = self.cloud.quota()
@@ -484,8 +486,10 @@ def add_share(bj: BurstJob, row: BurstInstance) -> None:
 
 def need_of(bj: BurstJob) -> policy.Need:
     spec = bj.spec or {}
+    arrived = aware(bj.created_at)
     return policy.Need(key=bj.job_id, cpus=int(spec.get("cpus", 1)),
-                       memory_mb=int(spec.get("memory_mb", 0)), gpus=int(spec.get("gpus", 0)))
+                       memory_mb=int(spec.get("memory_mb", 0)), gpus=int(spec.get("gpus", 0)),
+                       arrived=arrived.timestamp() if arrived else None)
 
 
 def job_panel(session: Session, job: Job) -> dict[str, Any] | None:

@@ -47,3 +47,15 @@ def test_every_job_starts_with_the_executors_plan() -> None:
             assert result.overhead > 0
     finally:
         sys.modules.pop("burst_sim", None)
+
+
+def test_seeds_print_each_seed_and_their_mean() -> None:
+    out = subprocess.run([sys.executable, str(SCRIPT), "--jobs", "40", "--seeds", "1..2,5"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
+    assert [line.split("seed ")[1].split(";")[0] for line in out.splitlines()
+            if "(seed " in line] == ["1", "2", "5"]
+    mean = out.split("mean over 3 seeds (1, 2, 5)")[1]
+    rows = [line for line in mean.splitlines()
+            if line.startswith(("kit (max 20, idle auto)", "one instance per job", "fixed ("))]
+    assert len(rows) == 3, out
+    assert "every job started under every policy" in out
