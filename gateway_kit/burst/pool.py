@@ -382,7 +382,8 @@ class Pool:
             self._create_server(session, row)
         for key in plan.retire:
             row = next(r for r in rows if r.id == key)
-            self.delete_instance(session, row, "idle for the pool's idle timeout"
+            self.delete_instance(session, row, "idle: retired by the pool policy (idle timeout, "
+                                 "no recent demand for it, or replaced at the maximum)"
                                  if row.state != "draining" else "drained")
 
     # -- instance endings -----------------------------------------------------------------
