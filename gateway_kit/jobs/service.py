@@ -14,10 +14,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -127,6 +127,10 @@ def _jobs_dir(app: Flask) -> Path:
     return Path(app.config["JOBS_DIR"])
 
 
+#: The submission's event, a Core INSERT (nothing reads the row back in this request).
+_INSERT_EVENT = insert(cast(Table, JobEvent.__table__))
+
+
 def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     """Validate and queue a job; returns ``(job, created)`` (False: an idempotent repeat)."""
     app = current_app
@@ -192,14 +196,13 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
             folder = None
         elif sub.resubmitted_from is not None:
             _copy_inputs(Path(sub.resubmitted_from.workdir), workdir, values)
-        event = JobEvent(from_state=None, to_state=JobState.QUEUED.value,
-                         message=f"submitted by {user.username}")
         # One transaction: INSERT job, INSERT event, then the atomic reservation last (it
         # locks the allocation row until the COMMIT that follows at once).
         session.add(job)
         session.flush()
-        event.job_id = job.id
-        session.add(event)
+        session.execute(_INSERT_EVENT, {"job_id": job.id, "from_state": None,
+                                        "to_state": JobState.QUEUED.value, "worker": None,
+                                        "message": f"submitted by {user.username}"})
         if project is not None:
             accounting.reserve(session, project, worst)
         session.commit()
