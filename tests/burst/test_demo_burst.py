@@ -20,6 +20,7 @@ import requests
 
 from gateway_kit.jobs.demo import BURST_DESTINATION, BURST_OPTIONS
 from tests.conftest import make_token, make_user
+from tests.demo_support import demo_env, running_demo, stop_process_group
 
 
 @dataclass
@@ -68,46 +69,29 @@ def api_token(instance: Path) -> str:
     return make_token(app, user, ["jobs:read", "jobs:write"])
 
 
+@contextlib.contextmanager
 def run_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
              gateway_toml: str = "") -> Iterator[Demo]:
     """The real ``gateway-kit demo`` (its instance's gateway.toml first written, if given)."""
     instance = tmp_path / "instance"
-    ready = tmp_path / "ready.txt"
     if gateway_toml:
         instance.mkdir(parents=True)
         (instance / "gateway.toml").write_text(gateway_toml)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
+    env = demo_env()
     for key in [k for k in os.environ if k.startswith("GATEWAY_KIT_")]:
         monkeypatch.delenv(key)  # the token app must read the demo's database, nothing else
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway_kit", "demo", "--port", "0", "--instance", str(instance),
-         "--ready-file", str(ready)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not ready.exists():
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "demo did not become ready"
-            time.sleep(0.2)
-        url = ready.read_text().rstrip("/")
+    with running_demo(tmp_path, env=env, instance=instance, ready_timeout=120,
+                      stop_timeout=60) as running:
         token = api_token(instance)
-        yield Demo(proc, instance, url, {"Authorization": f"Bearer {token}"})
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-    assert proc.returncode == 0, out[-4000:]
-    assert "burst         destination 'burst'" in out
+        yield Demo(running.proc, instance, running.url, {"Authorization": f"Bearer {token}"})
+    assert running.proc.returncode == 0, running.output[-4000:]
+    assert "burst         destination 'burst'" in running.output
 
 
 @pytest.fixture()
 def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
-    yield from run_demo(tmp_path, monkeypatch)
+    with run_demo(tmp_path, monkeypatch) as running:
+        yield running
 
 
 def test_demo_burst_example_runs_on_an_instance_the_demo_launched(demo: Demo) -> None:
@@ -162,49 +146,45 @@ def test_sigkill_of_the_worker_mid_burst_loses_nothing(tmp_path: Path,
     table = {"local": {"executor": "local"}, BURST_DESTINATION: BURST_OPTIONS}
     toml = (f"JOBS_LEASE_SECONDS = 2.0\nJOBS_DESTINATIONS_MAP = {toml_inline(table)}\n"
             f'JOBS_ROUTING_RULES = {{sleep = "{BURST_DESTINATION}"}}\n')
-    runs = run_demo(tmp_path, monkeypatch, toml)
-    demo = next(runs)
     replacement: subprocess.Popen[bytes] | None = None
-    try:
-        resp = requests.post(demo.url + "/api/v1/jobs", headers=demo.headers, timeout=10,
-                             json={"application": "sleep", "inputs": {"seconds": 4}})
-        assert resp.status_code == 201 and resp.json()["destination"] == "burst", resp.text
-        job_id = int(resp.json()["id"])
+    with run_demo(tmp_path, monkeypatch, toml) as demo:
+        try:
+            resp = requests.post(demo.url + "/api/v1/jobs", headers=demo.headers, timeout=10,
+                                 json={"application": "sleep", "inputs": {"seconds": 4}})
+            assert resp.status_code == 201 and resp.json()["destination"] == "burst", resp.text
+            job_id = int(resp.json()["id"])
 
-        def stdout() -> str:
-            data: str = demo.get(f"/api/v1/jobs/{job_id}/logs?stream=stdout")["data"]
-            return data
+            def stdout() -> str:
+                data: str = demo.get(f"/api/v1/jobs/{job_id}/logs?stream=stdout")["data"]
+                return data
 
-        # Running on the instance (its log streams) *and* seen RUNNING by the worker (its next
-        # poll of the pool: the log may arrive first).
-        deadline = time.monotonic() + 60
-        while ("second 1 of 4" not in stdout()
-               or demo.get(f"/api/v1/jobs/{job_id}")["state"] != "RUNNING"):
-            assert time.monotonic() < deadline, demo.get(f"/api/v1/jobs/{job_id}")
-            time.sleep(0.2)
-        # Mid-burst: the agent on the instance runs the job; the worker that holds it dies.
-        pid = _demo_worker(demo.instance)
-        environ = dict(item.split("=", 1) for item in
-                       Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
-        os.killpg(pid, signal.SIGKILL)
-        assert demo.get(f"/api/v1/jobs/{job_id}")["state"] == "RUNNING"
-        replacement = subprocess.Popen([sys.executable, "-m", "gateway_kit", "worker"],
-                                       env=environ, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, start_new_session=True)
-        job = demo.wait(job_id, timeout=60)
-        assert job["state"] == "COMPLETED", job["state_reason"]
-        out = stdout()
-        assert out.count("second 1 of 4") == 1 and out.count("done") == 1, out
-        [(state, requeues)] = demo.burst_rows(
-            f"SELECT state, requeues FROM burst_jobs WHERE job_id = {job_id}")
-        assert (state, requeues) == ("done", 0)
-        [(server_id,)] = demo.burst_rows("SELECT server_id FROM burst_instances")
-        agent_jobs = (demo.instance / "localcloud" / "dataplane" / server_id / "rootfs" / "var"
-                      / "lib" / "gateway-kit-agent" / "jobs")
-        assert [d.name for d in agent_jobs.glob(f"job-{job_id}-*")] == [f"job-{job_id}-1"]
-    finally:
-        if replacement is not None:
-            os.killpg(replacement.pid, signal.SIGTERM)
-            replacement.wait(timeout=30)
-        with contextlib.suppress(StopIteration):
-            next(runs)
+            # Running on the instance (its log streams) *and* seen RUNNING by the worker (its next
+            # poll of the pool: the log may arrive first).
+            deadline = time.monotonic() + 60
+            while ("second 1 of 4" not in stdout()
+                   or demo.get(f"/api/v1/jobs/{job_id}")["state"] != "RUNNING"):
+                assert time.monotonic() < deadline, demo.get(f"/api/v1/jobs/{job_id}")
+                time.sleep(0.2)
+            # Mid-burst: the agent on the instance runs the job; the worker that holds it dies.
+            pid = _demo_worker(demo.instance)
+            environ = dict(item.split("=", 1) for item in
+                           Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
+            os.killpg(pid, signal.SIGKILL)
+            assert demo.get(f"/api/v1/jobs/{job_id}")["state"] == "RUNNING"
+            replacement = subprocess.Popen([sys.executable, "-m", "gateway_kit", "worker"],
+                                           env=environ, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, start_new_session=True)
+            job = demo.wait(job_id, timeout=60)
+            assert job["state"] == "COMPLETED", job["state_reason"]
+            out = stdout()
+            assert out.count("second 1 of 4") == 1 and out.count("done") == 1, out
+            [(state, requeues)] = demo.burst_rows(
+                f"SELECT state, requeues FROM burst_jobs WHERE job_id = {job_id}")
+            assert (state, requeues) == ("done", 0)
+            [(server_id,)] = demo.burst_rows("SELECT server_id FROM burst_instances")
+            agent_jobs = (demo.instance / "localcloud" / "dataplane" / server_id / "rootfs" / "var"
+                          / "lib" / "gateway-kit-agent" / "jobs")
+            assert [d.name for d in agent_jobs.glob(f"job-{job_id}-*")] == [f"job-{job_id}-1"]
+        finally:
+            if replacement is not None:
+                stop_process_group(replacement, timeout=30)

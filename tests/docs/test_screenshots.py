@@ -7,9 +7,9 @@ The test always checks that every page renders and yields an image; with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,14 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import require_service
+from ..demo_support import (
+    chromium_browser,
+    demo_env,
+    require_chromium,
+    running_demo,
+    sign_in_on_dev_provider_page,
+    stop_process_group,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SEQSTATS = REPO / "examples" / "seqstats"
 IMAGES = REPO / "docs" / "src" / "images"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SEED = """
 from gateway_kit import create_app
 from gateway_kit.db import upgrade
@@ -38,36 +42,21 @@ seed_demo(app)
 @pytest.mark.chromium
 @pytest.mark.slow
 def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
-    require_service("Chromium", CHROMIUM.exists(),
-                    "install Debian's chromium (apt-get install chromium); .ci/services.sh does")
-    from playwright.sync_api import sync_playwright
-
+    require_chromium()
     instance = tmp_path / "instance"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
-    env.update(PYTHONPATH=str(SEQSTATS), GATEWAY_KIT_CONFIG=str(SEQSTATS / "gateway.toml"),
-               GATEWAY_KIT_JOBS_COMMUNITY_PROJECT="demo", GATEWAY_KIT_JOBS_POLL_INTERVAL="0.3",
-               GATEWAY_KIT_JOBS_LOCAL_GPUS="[]")
+    env = demo_env({"PYTHONPATH": str(SEQSTATS), "GATEWAY_KIT_CONFIG": str(SEQSTATS / "gateway.toml"),
+                    "GATEWAY_KIT_JOBS_COMMUNITY_PROJECT": "demo",
+                    "GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3", "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]"})
     # The demo's own jobs part would replace the plugin list; seed its allocation instead.
     seed = subprocess.run([sys.executable, "-c", SEED.format(instance=str(instance))], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert seed.returncode == 0, seed.stderr
-    ready = tmp_path / "ready"
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "gateway_kit", "demo", "--port", "0", "--only", "devidp",
-         "--only", "localcloud", "--instance", str(instance),
-         "--ready-file", str(ready)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True)
     shots = tmp_path / "shots"
     shots.mkdir()
-    worker: subprocess.Popen[bytes] | None = None
-    try:
-        deadline = time.monotonic() + 90
-        while not ready.exists():
-            assert demo.poll() is None, demo.stdout.read().decode() if demo.stdout else ""
-            assert time.monotonic() < deadline, "the demo did not start in 90 s"
-            time.sleep(0.2)
-        url = ready.read_text().strip().rstrip("/")
+    with contextlib.ExitStack() as stack:
+        url, _, _ = stack.enter_context(running_demo(
+            tmp_path, env=env, instance=instance, ready_timeout=90,
+            args=["--only", "devidp", "--only", "localcloud"]))
         # Our own worker (not the demo's), with ./instance as its instance folder.
         # It launches the burst pool's instances on the demo's local cloud; their agents would
         # call the web app at the demo's URL.
@@ -76,96 +65,79 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
             env={**env, "OS_CLIENT_CONFIG_FILE": str(instance / "localcloud" / "clouds.yaml"),
                  "GATEWAY_KIT_BURST_AGENT_URL": url, "GATEWAY_KIT_BURST_RECONCILE_INTERVAL": "0.5"},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                         headless=True)
-            page = browser.new_page(viewport={"width": 1280, "height": 680})
+        stack.callback(stop_process_group, worker)
+        browser = stack.enter_context(chromium_browser())
+        page = browser.new_page(viewport={"width": 1280, "height": 680})
 
-            def shot(name: str, full_page: bool = False) -> None:
-                page.screenshot(path=str(shots / f"{name}.png"), full_page=full_page)
+        def shot(name: str, full_page: bool = False) -> None:
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=full_page)
 
-            page.goto(url + "/")
-            assert "SeqStats" in page.content()
-            shot("home")
-            page.click("#login-link")
-            page.wait_for_selector("#provider-dev")
-            shot("login")
-            page.click("#provider-dev")
-            page.fill("#username", "ada")
-            page.fill("#password", "ada-dev-password")
-            page.click("#sign-in")
-            page.wait_for_selector("#signed-in-as", timeout=15000)
+        page.goto(url + "/")
+        assert "SeqStats" in page.content()
+        shot("home")
+        page.click("#login-link")
+        page.wait_for_selector("#provider-dev")
+        shot("login")
+        page.click("#provider-dev")
+        sign_in_on_dev_provider_page(page, "ada", "ada-dev-password")
 
-            page.goto(url + "/apps")
-            assert "GC content and lengths" in page.content()
-            shot("applications")
-            page.goto(url + "/apps/composition")
-            page.set_input_files("#in-fasta", str(SEQSTATS / "tests" / "data" / "sample.fasta"))
-            page.fill("#in-bins", "10")
-            page.fill("#name", "Sample contigs")
-            shot("app-form")
-            page.click("#job-form button[type=submit]")
-            page.wait_for_selector("#job-state")
-            try:
-                page.wait_for_function(
-                    "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'",
-                    timeout=60000)
-            except Exception:
-                page.reload()
-                raise AssertionError(page.inner_text("#job")) from None
-            page.wait_for_selector("#outputs a")
-            job_id = page.get_attribute("#job", "data-job")
-            shot("job")
-            page.goto(f"{url}/seqstats/jobs/{job_id}")
-            page.wait_for_selector("#results-table")
-            page.wait_for_function("document.querySelector('#plot').naturalWidth > 0")
-            shot("seqstats-results", full_page=True)
+        page.goto(url + "/apps")
+        assert "GC content and lengths" in page.content()
+        shot("applications")
+        page.goto(url + "/apps/composition")
+        page.set_input_files("#in-fasta", str(SEQSTATS / "tests" / "data" / "sample.fasta"))
+        page.fill("#in-bins", "10")
+        page.fill("#name", "Sample contigs")
+        shot("app-form")
+        page.click("#job-form button[type=submit]")
+        page.wait_for_selector("#job-state")
+        try:
+            page.wait_for_function(
+                "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'",
+                timeout=60000)
+        except Exception:
+            page.reload()
+            raise AssertionError(page.inner_text("#job")) from None
+        page.wait_for_selector("#outputs a")
+        job_id = page.get_attribute("#job", "data-job")
+        shot("job")
+        page.goto(f"{url}/seqstats/jobs/{job_id}")
+        page.wait_for_selector("#results-table")
+        page.wait_for_function("document.querySelector('#plot').naturalWidth > 0")
+        shot("seqstats-results", full_page=True)
 
-            # A dataset with a file: its page lists the files with their SHA-256.
-            page.goto(url + "/datasets/new")
-            page.fill("input[name=name]", "Reference contigs")
-            page.fill("textarea[name=description]", "Assembled contigs shared by the lab.")
-            page.fill("input[name=license]", "CC-BY-4.0")
-            page.click("form button[type=submit]")
-            page.wait_for_selector("#dataset-id")
-            page.set_input_files("input[name=file]",
-                                 str(SEQSTATS / "tests" / "data" / "sample.fasta"))
-            page.click("form[action$='/upload'] button[type=submit]")
-            page.wait_for_selector("#files a:text('sample.fasta')")
-            shot("datasets")
+        # A dataset with a file: its page lists the files with their SHA-256.
+        page.goto(url + "/datasets/new")
+        page.fill("input[name=name]", "Reference contigs")
+        page.fill("textarea[name=description]", "Assembled contigs shared by the lab.")
+        page.fill("input[name=license]", "CC-BY-4.0")
+        page.click("form button[type=submit]")
+        page.wait_for_selector("#dataset-id")
+        page.set_input_files("input[name=file]",
+                             str(SEQSTATS / "tests" / "data" / "sample.fasta"))
+        page.click("form[action$='/upload'] button[type=submit]")
+        page.wait_for_selector("#files a:text('sample.fasta')")
+        shot("datasets")
 
-            # The GPU application is routed to the burst pool: the worker launches an instance.
-            page.goto(url + "/apps/kmers-gpu")
-            page.set_input_files("#in-fasta", str(SEQSTATS / "tests" / "data" / "sample.fasta"))
-            page.fill("#name", "k-mers on a GPU")
-            page.click("#job-form button[type=submit]")
-            page.wait_for_selector("#job-state")
-            deadline = time.monotonic() + 30
-            page.goto(url + "/operator/burst")
-            while page.query_selector(".burst-instances tr.instance") is None:
-                assert time.monotonic() < deadline, page.inner_text("main")
-                time.sleep(0.5)
-                page.reload()
-            shot("burst")
+        # The GPU application is routed to the burst pool: the worker launches an instance.
+        page.goto(url + "/apps/kmers-gpu")
+        page.set_input_files("#in-fasta", str(SEQSTATS / "tests" / "data" / "sample.fasta"))
+        page.fill("#name", "k-mers on a GPU")
+        page.click("#job-form button[type=submit]")
+        page.wait_for_selector("#job-state")
+        deadline = time.monotonic() + 30
+        page.goto(url + "/operator/burst")
+        while page.query_selector(".burst-instances tr.instance") is None:
+            assert time.monotonic() < deadline, page.inner_text("main")
+            time.sleep(0.5)
+            page.reload()
+        shot("burst")
 
-            for path, name in (("/operator/hosting/", "deployments"),
-                               ("/operator/certificates", "certificates")):
-                resp = page.goto(url + path)
-                assert resp is not None and resp.status == 200, (path, resp and resp.status)
-                shot(name)
-            browser.close()
-    finally:
-        for proc in (worker, demo):
-            if proc is None:
-                continue
-            try:  # (a child that already ended must not hide the test's own failure)
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=20)
-            except ProcessLookupError:
-                proc.wait()
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        for path, name in (("/operator/hosting/", "deployments"),
+                           ("/operator/certificates", "certificates")):
+            resp = page.goto(url + path)
+            assert resp is not None and resp.status == 200, (path, resp and resp.status)
+            shot(name)
     names = sorted(p.name for p in shots.glob("*.png"))
     assert len(names) == 10, names
     for p in shots.glob("*.png"):

@@ -14,11 +14,7 @@ One demo serves every test of this module:
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +23,8 @@ from typing import Any
 import pytest
 import requests
 
-from ..conftest import require_service
+from ..demo_support import chromium_browser, demo_env, login_with_dev_provider, require_chromium, running_demo
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PASSWORDS = {"alan": "alan-dev-password", "grace": "grace-dev-password", "ada": "ada-dev-password"}
 ALLOCATION = 0.1  # SUs
 ORDER = ["QUEUED", "STAGING", "SUBMITTED", "RUNNING", "COMPLETED"]
@@ -46,41 +39,17 @@ def sleep_output(n: int) -> str:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a ``gateway-kit demo`` started once for the module."""
-    require_service("Chromium", CHROMIUM.exists(),
-                    "install Debian's chromium (apt-get install chromium); .ci/services.sh does")
-    tmp = tmp_path_factory.mktemp("jobs-demo")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GATEWAY_KIT_", "OS_CLIENT_CONFIG"))}
-    env.update(GATEWAY_KIT_JOBS_POLL_INTERVAL="0.3", GATEWAY_KIT_JOBS_LOCAL_GPUS="[]")
-    ready = tmp / "ready"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway_kit", "demo", "--port", "0", "--ready-file", str(ready)],
-        cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            assert time.monotonic() < deadline, "the demo did not start in 60 s"
-            time.sleep(0.2)
-        yield ready.read_text().strip().rstrip("/")
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    require_chromium()
+    env = demo_env({"GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3", "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]"},
+                   drop=("GATEWAY_KIT_", "OS_CLIENT_CONFIG"))
+    with running_demo(tmp_path_factory.mktemp("jobs-demo"), env=env) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")
 def browser(demo: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with chromium_browser() as b:
         yield b
-        b.close()
 
 
 def logged_in(browser: Any, url: str, username: str) -> Any:
@@ -88,13 +57,7 @@ def logged_in(browser: Any, url: str, username: str) -> Any:
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(15000)
-    page.goto(url + "/")
-    page.click("#login-link")
-    page.click("#provider-dev")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORDS[username])
-    page.click("#sign-in")
-    page.wait_for_selector("#signed-in-as")
+    login_with_dev_provider(page, url, username, PASSWORDS[username])
     return page
 
 
