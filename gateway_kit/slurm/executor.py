@@ -12,10 +12,11 @@ delay a file by a few seconds after the job ends.)
 
 **State.** :meth:`submit` returns ``{"slurm_job_id": "123", "name": "gk-dest-42"}``.
 
-**One command per poll cycle.** The queue calls :meth:`poll` once per job; this executor answers all
-the polls of a cycle from one ``squeue`` over every job it tracks (cached for
-``SLURM_POLL_CACHE_SECONDS``), plus one ``sacct`` for the jobs squeue no longer knows.
-:meth:`poll_many` does the same for a caller holding many states at once.
+**One command per poll cycle.** The queue calls :meth:`poll_many` once per pass with every active job
+of the destination (:meth:`cancel_many` first for the jobs being canceled): one ``squeue`` for all of
+them, plus one ``sacct`` for the jobs squeue no longer knows -- also on a new worker's first pass,
+when this instance tracks nothing yet. A caller that polls job by job with :meth:`poll` is answered
+from one ``squeue`` over every job this instance tracks (cached for ``SLURM_POLL_CACHE_SECONDS``).
 
 **Faults.** Controller unreachable: :meth:`submit` retries ``SLURM_SUBMIT_RETRIES`` times, then raises
 :class:`~.errors.SlurmUnavailable` (the queue retries later); :meth:`poll` reports UNKNOWN, never

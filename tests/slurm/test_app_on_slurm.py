@@ -125,14 +125,15 @@ def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any,
     submissions: Sequence[dict[str, Any]] = [
         {"application": "echo", "inputs": {"message": "hello $(slurm) `id`; *"}},
         {"application": "pi", "inputs": {"samples": 20000, "seed": 7}},
-        *({"application": "sleep", "inputs": {"seconds": 12}} for _ in range(SLEEPERS))]
+        *({"application": "sleep", "inputs": {"seconds": 12}} for _ in range(SLEEPERS)),
+        {"application": "sleep", "inputs": {"seconds": 600}}]  # canceled through the API
     ids: list[int] = []
     for body in submissions:
         r = c.post("/api/v1/jobs", headers=h, json=body)
         assert r.status_code == 201, r.json
         assert r.json["destination"] == "slurm"
         ids.append(r.json["id"])
-    echo_id, pi_id, sleeper_ids = ids[0], ids[1], ids[2:]
+    echo_id, pi_id, sleeper_ids, doomed = ids[0], ids[1], ids[2:-1], ids[-1]
 
     def state(job_id: int) -> str:
         return str(c.get(f"/api/v1/jobs/{job_id}", headers=h).json["state"])
@@ -140,7 +141,7 @@ def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any,
     # -- worker 1: stage, submit, poll until the sleepers are in SLURM -------------------------
     passes: list[tuple[int, Counter[str]]] = []
     run_passes(app, counter, lambda: all(state(i) in ("SUBMITTED", "RUNNING")
-                                         for i in sleeper_ids), 60, passes)
+                                         for i in [*sleeper_ids, doomed]), 60, passes)
     assert sum(p[1]["sbatch"] for p in passes) == len(ids)
     assert any(active >= SLEEPERS and seen["squeue"] == 1 for active, seen in passes), passes
     before = [(a, Counter({k: n for k, n in seen.items() if k != "sbatch"})) for a, seen in passes]
@@ -160,19 +161,26 @@ def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any,
         held = s.scalars(select(Job).where(Job.id.in_(sleeper_ids))).all()
         assert {j.claimed_by for j in held} == {"worker-2"}
 
+    # -- a cancel through the API: scancel and the poll in the same pass ----------------------------
+    assert c.post(f"/api/v1/jobs/{doomed}/cancel", headers=h).status_code == 202
+    run_queue(app)
+    assert counter.take() == Counter({"scancel": 1, "squeue": 1})
+
     # -- on to the end ----------------------------------------------------------------------------
     passes = []
     run_passes(app, counter, lambda: active_count(app) == 0, 120, passes)
-    for active, seen in passes + before:
-        assert seen["squeue"] <= 1 and seen["sacct"] <= 1, (active, dict(seen))
-        assert set(seen) <= {"squeue", "sacct"}, dict(seen)
+    for _active, seen in passes + before:
+        # (scancel again while SLURM still shows the canceled job ending: idempotent)
+        assert seen["squeue"] <= 1 and seen["sacct"] <= 1 and seen["scancel"] <= 1, dict(seen)
+        assert set(seen) <= {"squeue", "sacct", "scancel"}, dict(seen)
     multi = [seen for active, seen in passes if active >= 2]
     assert multi, "no pass polled several active jobs"
     assert all(seen["squeue"] == 1 for seen in multi)
 
     for job_id in ids:
         shown = c.get(f"/api/v1/jobs/{job_id}", headers=h).json
-        assert shown["state"] == JobState.COMPLETED.value, shown
+        wanted = JobState.CANCELED if job_id == doomed else JobState.COMPLETED
+        assert shown["state"] == wanted.value, shown
 
     # -- outputs through the API ------------------------------------------------------------------
     outs = {o["path"]: o for o in c.get(f"/api/v1/jobs/{echo_id}/outputs",
