@@ -149,6 +149,7 @@ class RunningLocalCloud:
     controller: LocalCloudController
     process: subprocess.Popen[bytes] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    dns_port: int | None = None  #: the DNS server's UDP/TCP port (``dns=True``, thread mode)
 
     def connect(self, cloud: str = "local", **kwargs: Any) -> Any:
         """``openstack.connect(cloud=...)`` against this local cloud."""
@@ -189,8 +190,12 @@ def wait_until_up(url: str, timeout: float = 30.0,
 @contextmanager
 def running_local_cloud(state_dir: Path, *, subprocess_mode: bool = False,
                         delay: float = 0.05, mode: str = "time",
-                        seed: Path | None = None) -> Iterator[RunningLocalCloud]:
-    """Start a local cloud (thread or subprocess) and stop it on exit."""
+                        seed: Path | None = None, dns: bool = False) -> Iterator[RunningLocalCloud]:
+    """Start a local cloud (thread or subprocess) and stop it on exit.
+
+    ``dns=True`` (thread mode) also serves the Designate zones over DNS on a free loopback port
+    (:attr:`RunningLocalCloud.dns_port`); the subprocess always runs its DNS server.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     clouds_yaml = state_dir / "clouds.yaml"
     if subprocess_mode:
@@ -221,11 +226,11 @@ def running_local_cloud(state_dir: Path, *, subprocess_mode: bool = False,
 
     config = LocalCloudConfig(state_dir=state_dir, seed=seed,
                               clock=ClockConfig(mode=mode, delay=delay))
-    server = LocalCloudServer(config).start()
+    server = LocalCloudServer(config, dns_port=0 if dns else None).start()
     try:
         server.write_clouds_yaml(clouds_yaml)
         running = RunningLocalCloud(server.url, clouds_yaml, state_dir,
-                                    LocalCloudController(server.url))
+                                    LocalCloudController(server.url), dns_port=server.dns_port)
         running.extra["server"] = server
         yield running
     finally:

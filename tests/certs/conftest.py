@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import openstack
 import pytest
 import requests
 from cryptography import x509
@@ -29,11 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway_kit.localcloud.clock import ClockConfig
-from gateway_kit.localcloud.core import LocalCloudConfig
-from gateway_kit.localcloud.dnsserver import LocalDnsServer
-from gateway_kit.localcloud.server import LocalCloudServer
-from gateway_kit.localcloud.services.dns import start_dns_server
+from gateway_kit.localcloud.testing import RunningLocalCloud, running_local_cloud
 from tests.conftest import make_app, require_service
 
 PEBBLE = Path("/usr/bin/pebble")
@@ -45,15 +40,18 @@ BLOCKED = "blocked.gw-test.org"
 
 @dataclass
 class Cloud:
-    server: LocalCloudServer
-    dns: LocalDnsServer
-    clouds_yaml: Path
+    running: RunningLocalCloud
+
+    @property
+    def dns_port(self) -> int:
+        assert self.running.dns_port is not None
+        return self.running.dns_port
 
     def connect(self, cloud: str = "local") -> Any:
-        return openstack.connect(cloud=cloud)
+        return self.running.connect(cloud)
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        resp = requests.request(method, f"{self.server.url}/_control{path}", json=body, timeout=5)
+        resp = requests.request(method, f"{self.running.url}/_control{path}", json=body, timeout=5)
         resp.raise_for_status()
         return resp.json() if resp.content else None
 
@@ -81,28 +79,17 @@ def _zone(conn: Any, name: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def cloud() -> Iterator[Cloud]:
-    tmp = Path(tempfile.mkdtemp(prefix="gk-certs-lc-"))
-    server = LocalCloudServer(LocalCloudConfig(state_dir=None,
-                                               clock=ClockConfig(delay=0.05))).start()
-    clouds = server.write_clouds_yaml(tmp / "clouds.yaml")
-    old = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    os.environ["OS_CLIENT_CONFIG_FILE"] = str(clouds)
-    dns = start_dns_server(server.cloud)
-    running = Cloud(server, dns, clouds)
-    try:
-        conn = running.connect()
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    with running_local_cloud(tmp_path_factory.mktemp("gk-certs-lc") / "state", delay=0.05,
+                             dns=True) as running, pytest.MonkeyPatch.context() as mp:
+        # The app under test finds the cloud through openstacksdk's environment.
+        mp.setenv("OS_CLIENT_CONFIG_FILE", str(running.clouds_yaml))
+        cloud = Cloud(running)
+        conn = cloud.connect()
         _zone(conn, ZONE)
         _zone(conn, DELEGATED_ZONE)
-        _zone(running.connect("local-alt"), FOREIGN_ZONE)
-        yield running
-    finally:
-        dns.stop()
-        server.stop()
-        if old is None:
-            os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
-        else:
-            os.environ["OS_CLIENT_CONFIG_FILE"] = old
+        _zone(cloud.connect("local-alt"), FOREIGN_ZONE)
+        yield cloud
 
 
 def _free_port() -> int:
@@ -177,7 +164,7 @@ def pebble(cloud: Cloud) -> Iterator[Pebble]:
     log = (work / "pebble.log").open("wb")
     proc = subprocess.Popen(
         [str(PEBBLE), "-config", str(work / "pebble-config.json"),
-         "-dnsserver", f"127.0.0.1:{cloud.dns.port}"],
+         "-dnsserver", f"127.0.0.1:{cloud.dns_port}"],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
     directory = f"https://127.0.0.1:{listen}/dir"
     try:
@@ -209,7 +196,7 @@ def certs_config(cloud: Cloud, pebble: Pebble, **extra: Any) -> dict[str, Any]:
         "CERTS_CA_BUNDLE": pebble.ca_bundle,
         "CERTS_AGREE_TOS": True,
         "CERTS_CONTACT_EMAIL": "ops@gw-test.org",
-        "CERTS_DNS_NAMESERVERS": [f"127.0.0.1:{cloud.dns.port}"],
+        "CERTS_DNS_NAMESERVERS": [f"127.0.0.1:{cloud.dns_port}"],
         "CERTS_DNS_TIMEOUT": 10.0,
         "CERTS_DNS_POLL_INTERVAL": 0.05,
         "CERTS_ACME_TIMEOUT": 30.0,

@@ -21,6 +21,15 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalClou
         yield running
 
 
+@pytest.fixture(scope="module")
+def lc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalCloud]:
+    """Like :func:`cloud`, with the DNS server too (``lc.dns_port``): the Designate, Octavia,
+    Barbican and DNS server tests."""
+    with running_local_cloud(tmp_path_factory.mktemp("lc-dns") / "state", delay=0.05,
+                             dns=True) as running:
+        yield running
+
+
 @pytest.fixture
 def ctl(cloud: RunningLocalCloud) -> Iterator[object]:
     """The cloud's controller, with faults cleared after the test."""

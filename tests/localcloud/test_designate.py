@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -11,12 +10,7 @@ from designateclient import exceptions as dexc
 from designateclient.v2 import client as dclient
 from openstack import exceptions as osexc
 
-from tests.localcloud.lc_services_support import Running, running_cloud
-
-
-@pytest.fixture(scope="module")
-def lc() -> Iterator[Running]:
-    yield from running_cloud()
+from gateway_kit.localcloud.testing import RunningLocalCloud
 
 
 def _zone(conn, name=None, **kw):
@@ -25,7 +19,7 @@ def _zone(conn, name=None, **kw):
     return conn.dns.wait_for_status(zone, "ACTIVE", interval=0.05, wait=10)
 
 
-def test_zone_lifecycle_pending_then_active(lc: Running) -> None:
+def test_zone_lifecycle_pending_then_active(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     zone = conn.dns.create_zone(name="life.example.org.", email="joe@example.org")
     assert (zone.status, zone.action) == ("PENDING", "CREATE")
@@ -40,7 +34,7 @@ def test_zone_lifecycle_pending_then_active(lc: Running) -> None:
     assert conn.dns.find_zone("life.example.org.") is None
 
 
-def test_recordsets_and_find_zone_by_name(lc: Running) -> None:
+def test_recordsets_and_find_zone_by_name(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     zone = _zone(conn, "rs.example.org.")
     assert conn.dns.find_zone("rs.example.org.").id == zone.id
@@ -58,14 +52,14 @@ def test_recordsets_and_find_zone_by_name(lc: Running) -> None:
     ("name", "status"),
     [("no-dot.example.org", 400), ("single.", 400), ("bad_-.example.org.", 400)],
 )
-def test_invalid_zone_names_are_400(lc: Running, name: str, status: int) -> None:
+def test_invalid_zone_names_are_400(lc: RunningLocalCloud, name: str, status: int) -> None:
     conn = lc.connect()
     with pytest.raises(osexc.HttpException) as err:
         conn.dns.create_zone(name=name, email="joe@example.org")
     assert err.value.status_code == status
 
 
-def test_duplicate_zone_and_recordset_409(lc: Running) -> None:
+def test_duplicate_zone_and_recordset_409(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     zone = _zone(conn, "dup.example.org.")
     with pytest.raises(osexc.ConflictException, match="Duplicate Zone"):
@@ -75,7 +69,7 @@ def test_duplicate_zone_and_recordset_409(lc: Running) -> None:
         conn.dns.create_recordset(zone, name="a.dup.example.org.", type="A", records=["192.0.2.2"])
 
 
-def test_recordset_validation(lc: Running) -> None:
+def test_recordset_validation(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     zone = _zone(conn, "val.example.org.")
     cases = [
@@ -92,7 +86,7 @@ def test_recordset_validation(lc: Running) -> None:
         conn.dns.delete_recordset(soa, zone)
 
 
-def test_other_projects_zone_is_invisible(lc: Running) -> None:
+def test_other_projects_zone_is_invisible(lc: RunningLocalCloud) -> None:
     demo, alt = lc.connect(), lc.connect("local-alt")
     zone = _zone(demo, "private.example.org.")
     assert alt.dns.find_zone("private.example.org.") is None
@@ -102,7 +96,7 @@ def test_other_projects_zone_is_invisible(lc: Running) -> None:
         alt.dns.create_zone(name="private.example.org.", email="a@example.org")
 
 
-def test_unknown_ids_and_non_uuid(lc: Running) -> None:
+def test_unknown_ids_and_non_uuid(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     with pytest.raises(osexc.NotFoundException):
         conn.dns.get_zone(str(uuid.uuid4()))
@@ -110,7 +104,7 @@ def test_unknown_ids_and_non_uuid(lc: Running) -> None:
         conn.dns.get_zone("example.org.")
 
 
-def test_zone_quota_413(lc: Running) -> None:
+def test_zone_quota_413(lc: RunningLocalCloud) -> None:
     admin, alt = lc.connect("local-admin"), lc.connect("local-alt")
     alt_project = alt.current_project_id
     admin.dns.update_quota(alt_project, zones=1)
@@ -123,7 +117,7 @@ def test_zone_quota_413(lc: Running) -> None:
         admin.dns.delete_quota(alt_project)
 
 
-def test_designateclient_error_bodies(lc: Running) -> None:
+def test_designateclient_error_bodies(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     client = dclient.Client(session=conn.session)
     client.zones.create("dc.example.org.", email="a@example.org")
@@ -139,9 +133,9 @@ def test_designateclient_error_bodies(lc: Running) -> None:
     assert "www.dc.example.org." in {r["name"] for r in client.recordsets.list("dc.example.org.")}
 
 
-def test_error_body_has_only_designate_keys(lc: Running) -> None:
+def test_error_body_has_only_designate_keys(lc: RunningLocalCloud) -> None:
     token = lc.connect().auth_token
-    resp = requests.get(f"{lc.server.url}/dns/v2/zones/{uuid.uuid4()}", headers={"X-Auth-Token": token})
+    resp = requests.get(f"{lc.url}/dns/v2/zones/{uuid.uuid4()}", headers={"X-Auth-Token": token})
     assert resp.status_code == 404
     assert set(resp.json()) == {"code", "type", "message", "request_id"}
     assert resp.json()["type"] == "zone_not_found"
@@ -153,11 +147,11 @@ def test_error_body_has_only_designate_keys(lc: Running) -> None:
      ("blacklists", "pattern", r"^evil\.example\.$", r"^evil\.example\.$", "(", False)],
 )  # fmt: skip
 def test_tlds_and_blacklists(  # type: ignore[no-untyped-def]
-    lc: Running, path, key, value, clash, invalid, member_reads
+    lc: RunningLocalCloud, path, key, value, clash, invalid, member_reads
 ) -> None:
     admin = {"X-Auth-Token": lc.connect("local-admin").auth_token}
     member = {"X-Auth-Token": lc.connect().auth_token}
-    url = f"{lc.server.url}/dns/v2/{path}"
+    url = f"{lc.url}/dns/v2/{path}"
     created = requests.post(url, json={key: value, "description": "d"}, headers=admin)
     assert created.status_code == 201 and created.json()[key] == value
     item = f"{url}/{created.json()['id']}"
@@ -218,11 +212,11 @@ RECORDSET_SAMPLE_KEYS = {
 LIST_SAMPLE_KEYS = {"links", "metadata"}
 
 
-def test_shapes_match_api_ref_samples(lc: Running) -> None:
+def test_shapes_match_api_ref_samples(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     zone = _zone(conn, "shape.example.org.")
     headers = {"X-Auth-Token": conn.auth_token}
-    base = f"{lc.server.url}/dns/v2"
+    base = f"{lc.url}/dns/v2"
     body = requests.get(f"{base}/zones/{zone.id}", headers=headers).json()
     assert set(body) == ZONE_SAMPLE_KEYS | ZONE_EXTRA_KEYS
     listing = requests.get(f"{base}/zones", headers=headers).json()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import dns.flags
 import dns.message
@@ -13,18 +12,13 @@ import dns.rdatatype
 import pytest
 
 from gateway_kit.localcloud.dnsserver import PublishedRecordset, PublishedZone, answer_query
-from tests.localcloud.lc_services_support import Running, running_cloud
+from gateway_kit.localcloud.testing import RunningLocalCloud
 
 
-@pytest.fixture(scope="module")
-def lc() -> Iterator[Running]:
-    yield from running_cloud()
-
-
-def _ask(lc: Running, name: str, rtype: str, tcp: bool = False) -> dns.message.Message:
+def _ask(lc: RunningLocalCloud, name: str, rtype: str, tcp: bool = False) -> dns.message.Message:
     query = dns.message.make_query(name, rtype)
     send = dns.query.tcp if tcp else dns.query.udp
-    return send(query, "127.0.0.1", port=lc.dns.port, timeout=2)
+    return send(query, "127.0.0.1", port=lc.dns_port, timeout=2)
 
 
 def _until(predicate, timeout: float = 5.0):  # type: ignore[no-untyped-def]
@@ -38,7 +32,7 @@ def _until(predicate, timeout: float = 5.0):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def zone(lc: Running):  # type: ignore[no-untyped-def]
+def zone(lc: RunningLocalCloud):  # type: ignore[no-untyped-def]
     conn = lc.connect()
     zone = conn.dns.create_zone(name="dig.example.org.", email="joe@example.org", ttl=600)
     zone = conn.dns.wait_for_status(zone, "ACTIVE", interval=0.05, wait=10)
@@ -50,7 +44,7 @@ def zone(lc: Running):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("tcp", [False, True])
-def test_a_record_over_udp_and_tcp(lc: Running, zone, tcp: bool) -> None:  # type: ignore[no-untyped-def]
+def test_a_record_over_udp_and_tcp(lc: RunningLocalCloud, zone, tcp: bool) -> None:  # type: ignore[no-untyped-def]
     reply = _ask(lc, "www.dig.example.org.", "A", tcp=tcp)
     assert reply.rcode() == dns.rcode.NOERROR
     assert reply.flags & dns.flags.AA
@@ -58,24 +52,24 @@ def test_a_record_over_udp_and_tcp(lc: Running, zone, tcp: bool) -> None:  # typ
     assert [r.to_text() for r in rrset] == ["192.0.2.7"] and rrset.ttl == 120
 
 
-def test_nxdomain_carries_soa(lc: Running, zone) -> None:  # type: ignore[no-untyped-def]
+def test_nxdomain_carries_soa(lc: RunningLocalCloud, zone) -> None:  # type: ignore[no-untyped-def]
     reply = _ask(lc, "nothing.dig.example.org.", "A")
     assert reply.rcode() == dns.rcode.NXDOMAIN
     assert reply.authority[0].rdtype == dns.rdatatype.SOA
     assert str(reply.authority[0].name) == "dig.example.org."
 
 
-def test_other_type_is_nodata(lc: Running, zone) -> None:  # type: ignore[no-untyped-def]
+def test_other_type_is_nodata(lc: RunningLocalCloud, zone) -> None:  # type: ignore[no-untyped-def]
     reply = _ask(lc, "www.dig.example.org.", "AAAA")
     assert reply.rcode() == dns.rcode.NOERROR
     assert reply.answer == [] and reply.authority[0].rdtype == dns.rdatatype.SOA
 
 
-def test_outside_our_zones_is_refused(lc: Running, zone) -> None:  # type: ignore[no-untyped-def]
+def test_outside_our_zones_is_refused(lc: RunningLocalCloud, zone) -> None:  # type: ignore[no-untyped-def]
     assert _ask(lc, "example.com.", "A").rcode() == dns.rcode.REFUSED
 
 
-def test_txt_appears_when_active_and_goes_on_delete(lc: Running, zone) -> None:  # type: ignore[no-untyped-def]
+def test_txt_appears_when_active_and_goes_on_delete(lc: RunningLocalCloud, zone) -> None:  # type: ignore[no-untyped-def]
     conn = lc.connect()
     rs = conn.dns.create_recordset(
         zone, name="_acme-challenge.dig.example.org.", type="TXT", records=['"token-123"'], ttl=60
@@ -87,12 +81,12 @@ def test_txt_appears_when_active_and_goes_on_delete(lc: Running, zone) -> None: 
     _until(lambda: _ask(lc, "_acme-challenge.dig.example.org.", "TXT").rcode() == dns.rcode.NXDOMAIN)
 
 
-def test_pending_zone_is_not_served(lc: Running) -> None:
+def test_pending_zone_is_not_served(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     zone = conn.dns.create_zone(name="late.example.org.", email="joe@example.org")
-    lc.server.cloud.hold("dns.zone", zone.id)  # keep it PENDING, deterministically
+    lc.extra["server"].cloud.hold("dns.zone", zone.id)  # keep it PENDING, deterministically
     assert _ask(lc, "late.example.org.", "SOA").rcode() == dns.rcode.REFUSED
-    lc.server.cloud.release("dns.zone", zone.id)
+    lc.extra["server"].cloud.release("dns.zone", zone.id)
     _until(lambda: _ask(lc, "late.example.org.", "SOA").answer)
 
 

@@ -6,7 +6,6 @@ import base64
 import datetime
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -17,12 +16,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from openstack import exceptions as osexc
 
-from tests.localcloud.lc_services_support import Running, running_cloud
-
-
-@pytest.fixture(scope="module")
-def lc() -> Iterator[Running]:
-    yield from running_cloud()
+from gateway_kit.localcloud.testing import RunningLocalCloud
 
 
 def _subnet_id(conn) -> str:  # type: ignore[no-untyped-def]
@@ -49,7 +43,7 @@ def _pkcs12() -> bytes:
     return pkcs12.serialize_key_and_certificates(b"gw", key, cert, None, serialization.NoEncryption())
 
 
-def test_lb_tree_and_immutable_while_pending(lc: Running) -> None:
+def test_lb_tree_and_immutable_while_pending(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     lb = _lb(conn)
     assert lb.provisioning_status == "ACTIVE" and lb.vip_address
@@ -86,7 +80,7 @@ def test_lb_tree_and_immutable_while_pending(lc: Running) -> None:
         conn.network.get_port(lb.vip_port_id)
 
 
-def test_bad_requests(lc: Running) -> None:
+def test_bad_requests(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     with pytest.raises(osexc.NotFoundException):
         conn.load_balancer.get_load_balancer(str(uuid.uuid4()))
@@ -104,20 +98,20 @@ def test_bad_requests(lc: Running) -> None:
         alt.load_balancer.get_load_balancer(lb.id)
 
 
-def test_error_body_shape(lc: Running) -> None:
+def test_error_body_shape(lc: RunningLocalCloud) -> None:
     token = lc.connect().auth_token
-    url = f"{lc.server.url}/load-balancer/v2.0/lbaas/loadbalancers/{uuid.uuid4()}"
+    url = f"{lc.url}/load-balancer/v2.0/lbaas/loadbalancers/{uuid.uuid4()}"
     body = requests.get(url, headers={"X-Auth-Token": token}).json()
     assert set(body) == {"faultcode", "faultstring", "debuginfo"}
 
 
-def test_terminated_https_with_barbican(lc: Running) -> None:
+def test_terminated_https_with_barbican(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     lb = _lb(conn, "tls")
     with pytest.raises(osexc.BadRequestException, match="Could not retrieve certificate"):
         conn.load_balancer.create_listener(
             protocol="TERMINATED_HTTPS", protocol_port=443, loadbalancer_id=lb.id,
-            default_tls_container_ref=f"{lc.server.url}/key-manager/v1/secrets/{uuid.uuid4()}",
+            default_tls_container_ref=f"{lc.url}/key-manager/v1/secrets/{uuid.uuid4()}",
         )  # fmt: skip
     junk = conn.key_manager.create_secret(
         name="junk", payload=base64.b64encode(b"nope").decode(), payload_content_type="application/octet-stream",
@@ -177,11 +171,11 @@ LB_SAMPLE_KEYS = {
 LB_EXTRA = {"tenant_id", "vip_sg_ids", "listeners", "pools"}
 
 
-def test_lb_shape_matches_api_ref(lc: Running) -> None:
+def test_lb_shape_matches_api_ref(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     lb = _lb(conn, "shape")
     body = requests.get(
-        f"{lc.server.url}/load-balancer/v2.0/lbaas/loadbalancers/{lb.id}",
+        f"{lc.url}/load-balancer/v2.0/lbaas/loadbalancers/{lb.id}",
         headers={"X-Auth-Token": conn.auth_token},
     ).json()["loadbalancer"]
     assert set(body) == LB_SAMPLE_KEYS | LB_EXTRA
@@ -196,7 +190,7 @@ def _member_status(conn, pool_id: str, member_id: str, want: str, wait: float = 
         time.sleep(0.05)
 
 
-def test_member_operating_status_follows_the_health_monitor(lc: Running) -> None:
+def test_member_operating_status_follows_the_health_monitor(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     wait = {"interval": 0.05, "wait": 10}
     private = conn.network.find_network("private", ignore_missing=False)
@@ -245,7 +239,7 @@ def test_member_operating_status_follows_the_health_monitor(lc: Running) -> None
     conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
     assert _member_status(conn, pool.id, late.id, "OFFLINE") == "OFFLINE"
     status = requests.get(
-        f"{lc.server.url}/load-balancer/v2.0/lbaas/loadbalancers/{lb.id}/status",
+        f"{lc.url}/load-balancer/v2.0/lbaas/loadbalancers/{lb.id}/status",
         headers={"X-Auth-Token": conn.auth_token},
     ).json()["statuses"]["loadbalancer"]
     tree = {m["id"]: m["operating_status"] for m in status["listeners"][0]["pools"][0]["members"]}
@@ -303,7 +297,7 @@ CHILD_SAMPLE_KEYS = {
 CHILD_EXTRA = {"listener": {"connection_limit"}}
 
 
-def test_child_shapes_match_api_ref(lc: Running) -> None:
+def test_child_shapes_match_api_ref(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     lbc, wait = conn.load_balancer, {"interval": 0.05, "wait": 10}
     lb = _lb(conn, "child-shapes")
@@ -319,7 +313,7 @@ def test_child_shapes_match_api_ref(lc: Running) -> None:
     lbc.wait_for_load_balancer(lb.id, **wait)
     rule = lbc.create_l7_rule(policy, type="PATH", compare_type="STARTS_WITH", value="/x")
     lbc.wait_for_load_balancer(lb.id, **wait)
-    base = f"{lc.server.url}/load-balancer/v2.0/lbaas"
+    base = f"{lc.url}/load-balancer/v2.0/lbaas"
     paths = {
         "listener": f"listeners/{listener.id}",
         "pool": f"pools/{pool.id}",
