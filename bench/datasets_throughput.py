@@ -2,13 +2,15 @@
 plain static file server and a plain upload sink serving/receiving the same bytes in the same run.
 
     .venv/bin/python bench/datasets_throughput.py [--size-mb 512] [--rounds 3] [--clients 4]
+                                                  [--upload-only]
 
 Download: the gateway's ``GET /api/v1/datasets/<id>/files/<path>`` (access check, ETag, Range
 support, ``send_file``; gunicorn 4 sync workers) vs ``python -m http.server`` (or nginx when it is
 installed) serving the very file on the datasets root; one client, then ``--clients`` in parallel.
 Upload: the chunk protocol (8 MB chunks, each with its SHA-256 checked by the server, the whole
 file's SHA-256 checked at the end) vs a minimal WSGI sink under the same gunicorn that writes the
-same chunks to disk with no checks. Client-side hashing is done before the clock starts.
+same chunks to disk with no checks, into a new file each round as the gateway does (rewriting one
+file would reuse its cached pages). Client-side hashing is done before the clock starts.
 Everything runs on loopback on this host, so the figures are CPU and page-cache bound.
 """
 
@@ -36,7 +38,7 @@ import os
 ROOT = os.environ["SINK_DIR"]
 def app(environ, start_response):
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    name = os.path.join(ROOT, "upload.bin")
+    name = os.path.join(ROOT, os.path.basename(environ.get("PATH_INFO", "")) or "upload.bin")
     offset = int(environ.get("HTTP_X_OFFSET", "0"))
     fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o600)
     stream = environ["wsgi.input"]
@@ -114,7 +116,8 @@ def request(port: int, method: str, path: str, body: bytes | None = None,
 
 
 def upload_gateway(port: int, token: str, uid: str, name: str, data: bytes,
-                   digests: list[str], whole: str) -> float:
+                   digests: list[str], whole: str) -> tuple[float, tuple[float, float, float]]:
+    """MB/s of one whole upload, and the seconds spent in (start, chunks, complete)."""
     import json
 
     auth = {"Authorization": f"Bearer {token}"}
@@ -124,22 +127,27 @@ def upload_gateway(port: int, token: str, uid: str, name: str, data: bytes,
                           {**auth, "Content-Type": "application/json"})
     assert status == 201, out
     up = json.loads(out)["id"]
+    t1 = time.perf_counter()
     for i, digest in enumerate(digests):
         status, out = request(port, "PUT", f"/api/v1/datasets/{uid}/uploads/{up}/chunks/{i}",
                               data[i * CHUNK:(i + 1) * CHUNK],
                               {**auth, "X-Chunk-SHA256": digest,
                                "Content-Type": "application/octet-stream"})
         assert status == 200, out
+    t2 = time.perf_counter()
     status, out = request(port, "POST", f"/api/v1/datasets/{uid}/uploads/{up}/complete",
                           None, auth)
     assert status == 201, out
-    return len(data) / (time.perf_counter() - t0) / 1e6
+    t3 = time.perf_counter()
+    return len(data) / (t3 - t0) / 1e6, (t1 - t0, t2 - t1, t3 - t2)
 
 
-def upload_sink(port: int, data: bytes) -> float:
+def upload_sink(port: int, data: bytes, name: str) -> float:
+    """MB/s of the same chunks PUT to the plain sink, into a new file ``name`` (as the gateway
+    writes a new file per upload: rewriting one file would reuse its cached pages)."""
     t0 = time.perf_counter()
     for i in range(0, len(data), CHUNK):
-        status, _ = request(port, "PUT", "/", data[i:i + CHUNK], {"X-Offset": str(i)})
+        status, _ = request(port, "PUT", f"/{name}", data[i:i + CHUNK], {"X-Offset": str(i)})
         assert status == 200
     return len(data) / (time.perf_counter() - t0) / 1e6
 
@@ -176,6 +184,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--upload-only", action="store_true",
+                        help="measure the uploads only (no download runs)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gk-bench-data-"))
     procs: list[subprocess.Popen[Any]] = []
@@ -204,9 +214,20 @@ def main() -> None:
         for port in (gw_port, sink_port):
             wait_port(port)
 
-        up_gw = max(upload_gateway(gw_port, token, uid, f"up{r}.bin", data, digests, whole)
-                    for r in range(args.rounds))
-        up_sink = max(upload_sink(sink_port, data) for _ in range(args.rounds))
+        up_gw, phases = max(upload_gateway(gw_port, token, uid, f"up{r}.bin", data, digests,
+                                           whole) for r in range(args.rounds))
+        up_sink = max(upload_sink(sink_port, data, f"up{r}.bin") for r in range(args.rounds))
+        upload_line = (f"{'':<34}{1:>8}{up_gw:>16.0f}{up_sink:>15.0f}{'':>19}"
+                       f"{up_gw / up_sink:>7.2f}\n{'  best gateway upload, seconds:':<34}start "
+                       f"{phases[0]:.3f}, {len(digests)} chunks {phases[1]:.3f}, complete "
+                       f"{phases[2]:.3f}")
+        if args.upload_only:
+            print(f"file {args.size_mb} MiB, gunicorn {args.workers} sync workers, best of "
+                  f"{args.rounds}, MB/s = 10^6 bytes/s, loopback, {os.cpu_count()} CPUs")
+            print(f"{'upload (8 MiB chunks, 1 client)':<34}{'':>8}{'gateway':>16}"
+                  f"{'plain sink':>15}")
+            print(upload_line)
+            return
 
         files_dir = inst / "datasets" / uid / "files"
         nginx = shutil.which("nginx")
@@ -234,7 +255,7 @@ def main() -> None:
             print(f"{'':<34}{clients:>8}{gw:>16.0f}{anon:>15.0f}{static:>19.0f}"
                   f"{gw / static:>7.2f}")
         print(f"{'upload (8 MiB chunks, 1 client)':<34}{'':>8}{'gateway':>16}{'plain sink':>15}")
-        print(f"{'':<34}{1:>8}{up_gw:>16.0f}{up_sink:>15.0f}{'':>19}{up_gw / up_sink:>7.2f}")
+        print(upload_line)
     finally:
         for p in procs:
             p.terminate()
