@@ -49,7 +49,10 @@ class Setting:
     :param help: one line shown by ``gateway-kit config show``.
     :param secret: mask the value wherever it is shown.
     :param choices: the only valid values, if any.
-    :param validate: returns an error message (what would be valid) or ``None``.
+    :param validate: returns an error message (what would be valid) or ``None``; the factories
+        below (:func:`positive`, :func:`at_least`, :func:`between`, :func:`host_port_list`) make
+        the common ones.
+    :param minimum: the smallest valid number, if any (same message as :func:`at_least`).
     """
 
     name: str
@@ -62,8 +65,57 @@ class Setting:
     minimum: float | None = None
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a number greater than 0"
+def _number(n: float) -> str:
+    return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def positive() -> Validator:
+    """Validator: a number greater than 0."""
+
+    def check(value: Any) -> str | None:
+        return None if value > 0 else "a number greater than 0"
+
+    return check
+
+
+def at_least(n: float) -> Validator:
+    """Validator: a number of ``n`` or more."""
+
+    def check(value: Any) -> str | None:
+        return None if value >= n else f"a number of {_number(n)} or more"
+
+    return check
+
+
+def between(low: float, high: float, *, unit: str = "") -> Validator:
+    """Validator: a number greater than ``low`` and at most ``high`` (``low < value <= high``);
+    ``unit`` (e.g. ``"MB"``) is named in the message."""
+    what = f"a number of {unit}" if unit else "a number"
+
+    def check(value: Any) -> str | None:
+        if low < value <= high:
+            return None
+        return f"{what} greater than {_number(low)} and at most {_number(high)}"
+
+    return check
+
+
+def host_port_list(what: str = "") -> Validator:
+    """Validator for a list of ``HOST:PORT`` strings (port digits); ``what`` names the items,
+    e.g. ``"nameserver"``."""
+    items = f"{what} addresses" if what else "addresses"
+
+    def check(value: Any) -> str | None:
+        for item in value:
+            host, _, port = str(item).rpartition(":")
+            if not host or not port.isdigit():
+                return f"a list of HOST:PORT {items} ({item!r} is not)"
+        return None
+
+    return check
+
+
+_positive = positive()
 
 
 CORE_SETTINGS: list[Setting] = [
@@ -171,6 +223,8 @@ def coerce(s: Setting, value: Any, *, from_env: bool = False) -> Any:
         raise bad(_describe(s)) from exc
     if s.choices and out not in s.choices:
         raise bad(_describe(s))
+    if s.minimum is not None and out < s.minimum:
+        raise bad(f"a number of {_number(s.minimum)} or more")
     if s.validate is not None:
         problem = s.validate(out)
         if problem:

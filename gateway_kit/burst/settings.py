@@ -9,15 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..settings import Setting
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a number greater than 0"
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "a number of 0 or more"
+from ..settings import Setting, at_least, positive
 
 
 def _url(value: Any) -> str | None:
@@ -41,20 +33,20 @@ SETTINGS: list[Setting] = [
             "Shell command that installs the kit on an instance whose image lacks it."),
     Setting("BURST_TOKEN_TTL", float, 600.0,
             "Seconds an agent token lives; the agent renews it at half-life.",
-            validate=_positive),
+            validate=positive()),
     Setting("BURST_HEARTBEAT_INTERVAL", float, 5.0,
-            "Seconds between agent heartbeats.", validate=_positive),
+            "Seconds between agent heartbeats.", validate=positive()),
     Setting("BURST_HEARTBEAT_TIMEOUT", float, 60.0,
             "An instance whose agent is silent this long is replaced and its jobs requeued.",
-            validate=_positive),
+            validate=positive()),
     Setting("BURST_BOOT_TIMEOUT", float, 900.0,
             "Seconds from launch until the agent's first heartbeat before the instance counts "
-            "as failed (never ACTIVE, or its agent never started).", validate=_positive),
+            "as failed (never ACTIVE, or its agent never started).", validate=positive()),
     Setting("BURST_MAX_REQUEUES", int, 2,
             "Times a job is requeued after its instance failed before it FAILS.",
-            validate=_non_negative),
+            validate=at_least(0)),
     Setting("BURST_RECONCILE_INTERVAL", float, 5.0,
-            "Seconds between passes of the pool reconciler (worker task).", validate=_positive),
+            "Seconds between passes of the pool reconciler (worker task).", validate=positive()),
     Setting("BURST_GATEWAY_ID", str, "",
             "This gateway's id in instance metadata, to tell its orphans from another "
             "gateway's instances in the same project (empty: derived from SECRET_KEY)."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..settings import Setting
+from ..settings import Setting, host_port_list, positive
 
 #: Directory URL presets: a setting or ``--directory`` may name one of these instead of a URL.
 DIRECTORY_PRESETS: dict[str, str] = {
@@ -13,22 +13,10 @@ DIRECTORY_PRESETS: dict[str, str] = {
 }
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a number greater than 0"
-
-
 def _directory(value: Any) -> str | None:
     if value in DIRECTORY_PRESETS or str(value).startswith(("https://", "http://")):
         return None
     return "an https:// ACME directory URL or a preset (" + ", ".join(DIRECTORY_PRESETS) + ")"
-
-
-def _nameservers(value: Any) -> str | None:
-    for item in value:
-        host, _, port = item.rpartition(":")
-        if not host or not port.isdigit():
-            return f"a list of HOST:PORT nameserver addresses ({item!r} is not)"
-    return None
 
 
 def _fernet_key(value: Any) -> str | None:
@@ -69,23 +57,23 @@ SETTINGS: list[Setting] = [
             "clouds.yaml entry used for Designate, Barbican and Octavia (empty: CLOUD_NAME)."),
     Setting("CERTS_DNS_NAMESERVERS", list, [],
             "HOST:PORT of the nameservers to check TXT visibility on (empty: the zone's own "
-            "authoritative nameservers from Designate, port 53).", validate=_nameservers),
+            "authoritative nameservers from Designate, port 53).", validate=host_port_list("nameserver")),
     Setting("CERTS_DNS_TIMEOUT", float, 300.0,
             "Seconds to wait for a challenge TXT to be ACTIVE in Designate and visible in DNS.",
-            validate=_positive),
+            validate=positive()),
     Setting("CERTS_DNS_POLL_INTERVAL", float, 2.0,
-            "Seconds between two checks while waiting for a TXT record.", validate=_positive),
+            "Seconds between two checks while waiting for a TXT record.", validate=positive()),
     Setting("CERTS_ACME_TIMEOUT", float, 120.0,
             "Seconds to wait for the CA to validate the challenges and issue the certificate.",
-            validate=_positive),
+            validate=positive()),
     Setting("CERTS_KEY_TYPE", str, "ec-p256", "Key type of new certificate keys.",
             choices=("ec-p256", "ec-p384", "rsa-2048", "rsa-4096")),
     Setting("CERTS_RENEW_BEFORE_DAYS", int, 30,
-            "Renew a certificate this many days before it expires.", validate=_positive),
+            "Renew a certificate this many days before it expires.", validate=positive()),
     Setting("CERTS_RENEW_CHECK_INTERVAL", float, 3600.0,
-            "Seconds between two worker passes over the certificates.", validate=_positive),
+            "Seconds between two worker passes over the certificates.", validate=positive()),
     Setting("CERTS_RETRY_BASE_SECONDS", float, 600.0,
-            "Wait after a failed renewal attempt (doubles after each failure).", validate=_positive),
+            "Wait after a failed renewal attempt (doubles after each failure).", validate=positive()),
     Setting("CERTS_RETRY_MAX_SECONDS", float, 86400.0,
-            "Longest wait between two failed renewal attempts.", validate=_positive),
+            "Longest wait between two failed renewal attempts.", validate=positive()),
 ]

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..settings import Setting
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a number greater than 0"
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "a number of 0 or more"
-
+from ..settings import Setting, at_least, positive
 
 SETTINGS: list[Setting] = [
     Setting(
@@ -21,42 +10,42 @@ SETTINGS: list[Setting] = [
         float,
         2.0,
         "Seconds between two status reads while waiting for a cloud resource.",
-        validate=_positive,
+        validate=positive(),
     ),
     Setting(
         "HOSTING_SERVER_TIMEOUT",
         float,
         900.0,
         "Seconds to wait for a server to become ACTIVE (or VERIFY_RESIZE, or deleted).",
-        validate=_positive,
+        validate=positive(),
     ),
     Setting(
         "HOSTING_VOLUME_TIMEOUT",
         float,
         300.0,
         "Seconds to wait for a volume to become available, in-use or deleted.",
-        validate=_positive,
+        validate=positive(),
     ),
     Setting(
         "HOSTING_LB_TIMEOUT",
         float,
         900.0,
         "Seconds to wait for a load balancer to leave PENDING_* (create, update, delete).",
-        validate=_positive,
+        validate=positive(),
     ),
     Setting(
         "HOSTING_DNS_TIMEOUT",
         float,
         300.0,
         "Seconds to wait for a DNS zone or record set to become ACTIVE.",
-        validate=_positive,
+        validate=positive(),
     ),
     Setting(
         "HOSTING_MEMBER_TIMEOUT",
         float,
         300.0,
         "Seconds to wait for a new pool member to be ONLINE during a rolling replace.",
-        validate=_positive,
+        validate=positive(),
     ),
     Setting(
         "HOSTING_MEMBER_HEALTHY",
@@ -69,20 +58,20 @@ SETTINGS: list[Setting] = [
         int,
         6,
         "Attempts of one cloud call when the cloud answers 5xx or 429 (then the call fails).",
-        validate=_positive,
+        validate=positive(),
     ),
     Setting(
         "HOSTING_RETRY_MAX_WAIT",
         float,
         30.0,
         "Longest back-off, in seconds, between two attempts of a cloud call.",
-        validate=_non_negative,
+        validate=at_least(0),
     ),
     Setting(
         "HOSTING_RETRY_BASE_WAIT",
         float,
         0.5,
         "First back-off, in seconds, after a 5xx or 429 (doubles each attempt).",
-        validate=_non_negative,
+        validate=at_least(0),
     ),
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..settings import Setting
+from ..settings import Setting, at_least, positive
 
 #: Keys a provider entry may have (backends may read more from ``extra``).
 PROVIDER_KEYS = {
@@ -81,10 +81,6 @@ def _access_rules(value: Any) -> str | None:
     return None
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a number greater than 0"
-
-
 SETTINGS: list[Setting] = [
     Setting("ADMIN_USERS", list, [],
             "Accounts made admins at login: usernames, verified e-mail addresses, or 'issuer#subject'."),
@@ -106,16 +102,16 @@ SETTINGS: list[Setting] = [
             "collisions get a numeric suffix."),
     Setting("IDENTITY_SESSION_IDLE_MINUTES", int, 120,
             "Sign a browser session out after this many minutes without a request.",
-            validate=_positive),
+            validate=positive()),
     Setting("IDENTITY_SESSION_MAX_HOURS", int, 24,
             "Sign a browser session out this many hours after login, active or not.",
-            validate=_positive),
+            validate=positive()),
     Setting("IDENTITY_TOKEN_MAX_DAYS", int, 365,
-            "Longest lifetime of a personal access token, in days.", validate=_positive),
+            "Longest lifetime of a personal access token, in days.", validate=positive()),
     Setting("IDENTITY_TOKEN_DEFAULT_DAYS", int, 30,
-            "Lifetime of a personal access token when none is given, in days.", validate=_positive),
+            "Lifetime of a personal access token when none is given, in days.", validate=positive()),
     Setting("IDENTITY_ID_TOKEN_LEEWAY", int, 60,
-            "Clock-skew leeway in seconds when checking ID token exp/iat/nbf.", minimum=0),
+            "Clock-skew leeway in seconds when checking ID token exp/iat/nbf.", validate=at_least(0)),
     Setting("IDENTITY_PROVIDER_LOGOUT", bool, True,
             "Also end the session at the provider (end_session_endpoint) on logout."),
 ]

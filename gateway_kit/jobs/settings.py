@@ -7,15 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..settings import Setting
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "a number of 0 or more"
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a number greater than 0"
+from ..settings import Setting, at_least, positive
 
 
 def _destinations(value: Any) -> str | None:
@@ -44,38 +36,38 @@ SETTINGS: list[Setting] = [
             "Routing: application id -> destination name ('*' for the default). Without a rule a "
             "job goes to the first destination its application allows."),
     Setting("JOBS_POLL_INTERVAL", float, 2.0,
-            "Seconds between worker passes over the queue.", validate=_positive),
+            "Seconds between worker passes over the queue.", validate=positive()),
     Setting("JOBS_LEASE_SECONDS", float, 30.0,
             "A job held by a worker that has not heartbeated for this long is recovered by "
-            "another worker.", validate=_positive),
+            "another worker.", validate=positive()),
     Setting("JOBS_CLAIM_BATCH", int, 4, "Most new jobs one worker claims per pass.",
-            validate=_positive),
+            validate=positive()),
     Setting("JOBS_LOCAL_MAX_CONCURRENT", int, 4,
-            "Most jobs the local executor runs at once on this host.", validate=_positive),
+            "Most jobs the local executor runs at once on this host.", validate=positive()),
     Setting("JOBS_LOCAL_CPUS", int, 0,
-            "CPU slots of the local executor (0: the host's CPU count).", validate=_non_negative),
+            "CPU slots of the local executor (0: the host's CPU count).", validate=at_least(0)),
     Setting("JOBS_LOCAL_GPUS", list, ["auto"],
             "GPU ids the local executor may assign (['auto']: detect with 'nvidia-smi -L'; "
             "[]: none)."),
     Setting("JOBS_LOCAL_KILL_GRACE", float, 5.0,
             "Seconds between SIGTERM and SIGKILL when a local job is canceled or times out.",
-            validate=_non_negative),
+            validate=at_least(0)),
     Setting("JOBS_MAX_UPLOAD_MB", float, 100.0,
             "Largest upload accepted for any file input (an application may set less).",
-            validate=_positive),
+            validate=positive()),
     Setting("JOBS_COMMUNITY_PROJECT", str, "",
             "Project whose allocation every signed-in user may charge (a community allocation); "
             "empty: users charge the projects they belong to."),
     Setting("JOBS_WEBHOOK_SECRET", str, "",
             "Key that signs job webhooks (HMAC-SHA256); empty: derived from SECRET_KEY.", secret=True),
     Setting("JOBS_WEBHOOK_TIMEOUT", float, 5.0, "Seconds a webhook delivery may take.",
-            validate=_positive),
+            validate=positive()),
     Setting("JOBS_WEBHOOK_ALLOW_PRIVATE", bool, False,
             "Let job webhooks reach loopback, private, link-local (cloud metadata), multicast and "
             "reserved addresses. Off: such URLs are refused at submission and again at delivery "
             "(server-side request forgery). Only for development and tests with a local receiver."),
     Setting("JOBS_SMTP_HOST", str, "", "SMTP server for job e-mail (empty: no e-mail)."),
-    Setting("JOBS_SMTP_PORT", int, 25, "SMTP port.", validate=_positive),
+    Setting("JOBS_SMTP_PORT", int, 25, "SMTP port.", validate=positive()),
     Setting("JOBS_SMTP_USERNAME", str, "", "SMTP user (empty: no login)."),
     Setting("JOBS_SMTP_PASSWORD", str, "", "SMTP password.", secret=True),
     Setting("JOBS_SMTP_STARTTLS", bool, False, "Use STARTTLS with the SMTP server."),

@@ -7,18 +7,7 @@ destination's table of ``JOBS_DESTINATIONS_MAP``; see :mod:`gateway_kit.slurm.ex
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..settings import Setting
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "a number of 0 or more"
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "a number greater than 0"
-
+from ..settings import Setting, at_least, positive
 
 SETTINGS: list[Setting] = [
     Setting("SLURM_BIN_DIR", str, "", "Folder of the SLURM commands (sbatch, squeue...); '' = PATH."),
@@ -29,16 +18,16 @@ SETTINGS: list[Setting] = [
     Setting("SLURM_SSH_KNOWN_HOSTS", str, "", "known_hosts file with the login node's host key "
             "(the key is always checked)."),
     Setting("SLURM_COMMAND_TIMEOUT", float, 30.0, "Seconds a SLURM command may take.",
-            validate=_positive),
+            validate=positive()),
     Setting("SLURM_SUBMIT_RETRIES", int, 1, "Extra sbatch attempts while the controller is "
-            "unreachable, before the queue retries later.", validate=_non_negative),
+            "unreachable, before the queue retries later.", validate=at_least(0)),
     Setting("SLURM_RETRY_DELAY", float, 2.0, "Seconds between those attempts.",
-            validate=_non_negative),
+            validate=at_least(0)),
     Setting("SLURM_BATCH_TEMPLATE", str, "", "Jinja template of the batch script ('' = the kit's; "
             "see gateway_kit/slurm/commands.py DEFAULT_TEMPLATE)."),
     Setting("SLURM_JOB_NAME_PREFIX", str, "gk", "Prefix of SLURM job names (gk-<destination>-<id>)."),
     Setting("SLURM_POLL_CACHE_SECONDS", float, 1.0, "One squeue answers every poll made within "
-            "this many seconds (one command per poll cycle).", validate=_non_negative),
+            "this many seconds (one command per poll cycle).", validate=at_least(0)),
     # elastic nodes (gateway-kit slurm resume/suspend)
     Setting("SLURM_CLOUD_IMAGE", str, "", "Image of elastic SLURM nodes (name or id)."),
     Setting("SLURM_CLOUD_NETWORK", str, "", "Network of elastic nodes ('' = the cloud's default)."),
@@ -58,5 +47,5 @@ SETTINGS: list[Setting] = [
     Setting("SLURM_CLOUD_SET_NODEADDR", bool, True, "Run 'scontrol update NodeName=.. NodeAddr=..' "
             "with each new server's address."),
     Setting("SLURM_CLOUD_WAIT_SECONDS", float, 600.0, "Longest wait for an elastic node's server "
-            "to become ACTIVE.", validate=_positive),
+            "to become ACTIVE.", validate=positive()),
 ]
