@@ -261,6 +261,32 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return resp
 
 
+#: HTTP reason phrases the OpenStack services put in their error bodies (Keystone's ``title``,
+#: Barbican's ``title``, Glance's webob page), as the services' WSGI stacks spell them.
+HTTP_TITLES: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def http_title(status: int, statuses: Iterable[int] | None = None) -> str:
+    """The reason phrase of ``status`` from :data:`HTTP_TITLES`, or ``"Error"`` for one not in
+    the table or not in ``statuses`` (the statuses a service names; all of them by default)."""
+    if statuses is not None and status not in statuses:
+        return "Error"
+    return HTTP_TITLES.get(status, "Error")
+
+
 def request_json(required: bool = True) -> dict[str, Any]:
     """The request's JSON object body, or a 400 :class:`ApiError`."""
     raw = request.get_data(cache=True)

@@ -21,6 +21,7 @@ from gateway_kit.localcloud.core import (
     LocalCloud,
     Service,
     current_cloud,
+    http_title,
     json_response,
     new_id,
     new_secret,
@@ -40,17 +41,8 @@ APPCRED = "identity.appcred"
 TOKEN = "identity.token"
 
 DEFAULT_DOMAIN = {"id": "default", "name": "Default"}
-_TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
+#: Statuses Keystone's error bodies title (others: "Error").
+_TITLED = (400, 401, 403, 404, 405, 409, 429, 500, 503)
 
 
 def render_error(err: ApiError) -> Response:
@@ -58,7 +50,7 @@ def render_error(err: ApiError) -> Response:
         {
             "error": {
                 "code": err.status,
-                "title": _TITLES.get(err.status, "Error"),
+                "title": http_title(err.status, _TITLED),
                 "message": err.message,
             }
         },

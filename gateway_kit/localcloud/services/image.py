@@ -21,6 +21,7 @@ from gateway_kit.localcloud.core import (
     LocalCloud,
     Service,
     current_cloud,
+    http_title,
     json_response,
     new_id,
     now_iso,
@@ -46,9 +47,7 @@ _CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "comp
 
 def render_error(err: ApiError) -> Response:
     # Glance answers webob error pages; the SDK strips the markup for the message.
-    title = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-             409: "Conflict", 413: "Request Entity Too Large", 415: "Unsupported Media Type",
-             429: "Too Many Requests"}.get(err.status, "Error")
+    title = http_title(err.status, (400, 401, 403, 404, 409, 413, 415, 429))
     body = (f"<html>\n <head>\n  <title>{err.status} {title}</title>\n </head>\n <body>\n"
             f"  <h1>{err.status} {title}</h1>\n  {err.message}<br /><br />\n\n\n\n </body>\n"
             "</html>")

@@ -34,6 +34,7 @@ from gateway_kit.localcloud.core import (
     MicroversionSpec,
     Service,
     current_cloud,
+    http_title,
     json_response,
     new_id,
     require_token,
@@ -50,25 +51,9 @@ SECRET_TYPES = ("symmetric", "public", "private", "passphrase", "certificate", "
 CONTAINER_TYPES = ("generic", "rsa", "certificate")
 CERT_REF_NAMES = ("certificate", "private_key", "private_key_passphrase", "intermediates")
 
-_TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    409: "Conflict",
-    413: "Request Entity Too Large",
-    415: "Unsupported Media Type",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
 def render_barbican_error(err: ApiError) -> Response:
     """Barbican's error body: ``{"code", "title", "description"}``."""
-    title = _TITLES.get(err.status, "Error")
+    title = http_title(err.status)
     return json_response({"code": err.status, "title": title, "description": err.message}, err.status)
 
 
