@@ -115,9 +115,6 @@ def host_port_list(what: str = "") -> Validator:
     return check
 
 
-_positive = positive()
-
-
 CORE_SETTINGS: list[Setting] = [
     Setting("ENV", str, "development", "Run mode; production enforces safe settings.",
             choices=("development", "production", "testing")),
@@ -136,7 +133,7 @@ CORE_SETTINGS: list[Setting] = [
     Setting("PLUGINS", list, [],
             "Importable modules whose init_app(app) extends the gateway (e.g. its applications)."),
     Setting("CLOUD_NAME", str, "local", "Cloud name in clouds.yaml used for hosting and bursting."),
-    Setting("DB_POOL_SIZE", int, 5, "Connection pool size (PostgreSQL).", validate=_positive),
+    Setting("DB_POOL_SIZE", int, 5, "Connection pool size (PostgreSQL).", validate=positive()),
 ]
 
 #: Modules that declare a ``SETTINGS`` list. Feature packages add themselves here.
