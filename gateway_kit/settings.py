@@ -242,12 +242,15 @@ def _unknown(key: str, where: str, known: Iterable[str]) -> ConfigError:
     return ConfigError(f"Unknown setting {key!r} in {where}.{hint}")
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(data: Mapping[str, Any], declared: Mapping[str, Setting],
+             prefix: str = "") -> dict[str, Any]:
+    """Flatten TOML tables into setting names; a table that *is* a dict setting stays whole."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}".upper()
-        if isinstance(value, dict) and not name.endswith(("_MAP", "_RULES", "_PROVIDERS")):
-            out.update(_flatten(value, name + "_"))
+        setting = declared.get(name)
+        if isinstance(value, dict) and not (setting is not None and setting.type is dict):
+            out.update(_flatten(value, declared, name + "_"))
         else:
             out[name] = value
     return out
@@ -280,7 +283,7 @@ def load_settings(
                 f"Config file {path} (from GATEWAY_KIT_CONFIG) does not exist.") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from exc
-        for key, value in _flatten(data).items():
+        for key, value in _flatten(data, declared).items():
             if key not in declared:
                 raise _unknown(key, str(path), declared)
             raw[key] = (value, f"file:{path}", False)

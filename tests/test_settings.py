@@ -88,3 +88,11 @@ def test_create_app_rejects_unknown_override(tmp_path: Path) -> None:
 def test_bad_plugin_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="PLUGINS names module 'no_such_module_xyz'"):
         create_app({"PLUGINS": ["no_such_module_xyz"]}, instance_path=str(tmp_path))
+
+
+def test_dict_settings_are_kept_whole_and_other_tables_flatten(tmp_path: Path) -> None:
+    (tmp_path / "gateway.toml").write_text(
+        '[identity.project_map]\n"astro-lab" = "demo"\n\n[jobs]\npoll_interval = 2.5\n')
+    loaded = load_settings(tmp_path, environ={})
+    assert loaded.values["IDENTITY_PROJECT_MAP"] == {"astro-lab": "demo"}
+    assert loaded.values["JOBS_POLL_INTERVAL"] == 2.5
