@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import tomllib
 from collections.abc import Iterator
@@ -74,30 +73,19 @@ def test_tls_errors_name_the_field() -> None:
 @pytest.fixture(scope="module")
 def tls_cloud() -> Iterator[tuple[Any, Any]]:
     """The certs tests' cloud and Pebble, started for this module only (own OS_CLIENT_CONFIG_FILE)."""
-    from gateway_kit.localcloud.clock import ClockConfig
-    from gateway_kit.localcloud.core import LocalCloudConfig
-    from gateway_kit.localcloud.server import LocalCloudServer
-    from gateway_kit.localcloud.services.dns import start_dns_server
+    from gateway_kit.localcloud.testing import running_local_cloud
     from tests.certs import conftest as certs
 
-    server = LocalCloudServer(LocalCloudConfig(state_dir=None, clock=ClockConfig(delay=0.02))).start()
-    clouds = server.write_clouds_yaml(Path(tempfile.mkdtemp(prefix="gk-tls-")) / "clouds.yaml")
-    old = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    os.environ["OS_CLIENT_CONFIG_FILE"] = str(clouds)
-    dns = start_dns_server(server.cloud)
-    cloud = certs.Cloud(server, dns, clouds)
-    pebbles = certs.pebble.__wrapped__(cloud)  # the certs suite's Pebble, on this cloud's DNS
-    try:
-        certs._zone(cloud.connect(), certs.ZONE)
-        yield cloud, next(pebbles)
-    finally:
-        pebbles.close()
-        dns.stop()
-        server.stop()
-        if old is None:
-            os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
-        else:
-            os.environ["OS_CLIENT_CONFIG_FILE"] = old
+    with running_local_cloud(Path(tempfile.mkdtemp(prefix="gk-tls-")) / "state", delay=0.02,
+                             dns=True) as running, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OS_CLIENT_CONFIG_FILE", str(running.clouds_yaml))
+        cloud = certs.Cloud(running)
+        pebbles = certs.pebble.__wrapped__(cloud)  # the certs suite's Pebble, on this cloud's DNS
+        try:
+            certs._zone(cloud.connect(), certs.ZONE)
+            yield cloud, next(pebbles)
+        finally:
+            pebbles.close()
 
 
 def _spec_file(tmp_path: Path, tls: str) -> Path:
@@ -120,7 +108,7 @@ def test_apply_issues_delivers_then_reuses(tls_cloud: tuple[Any, Any], tmp_path:
 
     cloud, pebble = tls_cloud
     require_service("Pebble", pebble is not None, "install the Debian package 'pebble'")
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.running.clouds_yaml))
     app = make_app(tmp_path, **{**certs_config(cloud, pebble), **FAST})
     path = _spec_file(tmp_path, '[tls]\nnames = ["www", "portal"]\n')
     from click.testing import CliRunner
