@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..db import db
@@ -78,13 +78,6 @@ def create_token(sess: Session, user: User, name: str, scopes: list[str],
     return row, text
 
 
-#: Refresh a token's last_used_at at most this often (one write a minute, not one per request).
-_LAST_USED_EVERY = timedelta(minutes=1)
-#: Built once: the statement is the same for every request (only the digest varies).
-_TOKEN_AND_USER = (select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                   .where(ApiToken.digest == bindparam("digest")).limit(1))
-
-
 def authenticate_token(token: str) -> tuple[User, frozenset[str]]:
     """The token authenticator (``app.extensions["gateway_kit.token_auth"]``)."""
     from .access import ROLE_SCOPES
@@ -93,18 +86,15 @@ def authenticate_token(token: str) -> tuple[User, frozenset[str]]:
     if not token.startswith(TOKEN_PREFIX):
         raise bad
     sess = db.session
-    # One round trip: the token and its owner together (checked below as before).
-    found = sess.execute(_TOKEN_AND_USER, {"digest": digest(token)}).first()
+    row = sess.scalars(select(ApiToken).where(ApiToken.digest == digest(token))).first()
     now = utcnow()
-    if found is None:
+    if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
         raise bad
-    row, user = found
-    if row.revoked_at is not None or _aware(row.expires_at) <= now:
+    user = sess.get(User, row.user_id)
+    if user is None or user.disabled:
         raise bad
-    if user.disabled:
-        raise bad
-    if row.last_used_at is None or now - _aware(row.last_used_at) > _LAST_USED_EVERY:
-        row.last_used_at = now  # at most one write a minute per token
+    if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
+        row.last_used_at = now
         sess.commit()
     return user, frozenset(row.scopes) & ROLE_SCOPES.get(user.role, frozenset())
 

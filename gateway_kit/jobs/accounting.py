@@ -11,9 +11,9 @@ charge, written to the ledger.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Float, Table, bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import QuotaExceeded
@@ -39,27 +39,14 @@ def fmt(su: float) -> str:
     return f"{su:,.2f}"
 
 
-#: The reservation, built once (it runs inside the submission's transaction, while the
-#: allocation row is locked, so it should cost as little as possible).
-#: A Core statement on the table: no ORM bookkeeping (it synchronised nothing anyway).
-_ALLOC = cast(Table, Allocation.__table__)
-_RESERVE = (
-    update(_ALLOC)
-    .where(_ALLOC.c.project_id == bindparam("b_project"),
-           _ALLOC.c.su_granted - _ALLOC.c.su_used - _ALLOC.c.su_reserved
-           >= bindparam("b_amount", type_=Float()))
-    .values(su_reserved=_ALLOC.c.su_reserved + bindparam("b_amount", type_=Float()),
-            updated_at=bindparam("b_now", type_=_ALLOC.c.updated_at.type)))
-
-
 def reserve(session: Session, project: Project, amount: float) -> None:
-    """Reserve ``amount`` SUs on ``project``'s allocation, or raise QuotaExceeded.
-
-    One atomic ``UPDATE ... WHERE available >= amount``: two concurrent submissions cannot
-    overdraw the allocation.
-    """
-    result = session.execute(_RESERVE, {"b_project": project.id, "b_amount": float(amount),
-                                        "b_now": utcnow()})
+    """Reserve ``amount`` SUs on ``project``'s allocation, or raise QuotaExceeded."""
+    result = session.execute(
+        update(Allocation)
+        .where(Allocation.project_id == project.id,
+               Allocation.su_granted - Allocation.su_used - Allocation.su_reserved >= amount)
+        .values(su_reserved=Allocation.su_reserved + amount, updated_at=utcnow())
+        .execution_options(synchronize_session=False))
     if result.rowcount == 1:  # type: ignore[attr-defined]
         return
     alloc = session.scalars(select(Allocation).where(Allocation.project_id == project.id)).first()
@@ -116,17 +103,13 @@ def set_allocation(session: Session, project: Project, amount: float, actor: Use
     return alloc
 
 
-#: Built once (they run on every submission; only the parameters vary).
-_MEMBER_PROJECTS = (select(Project).join(ProjectMember)
-                    .where(ProjectMember.user_id == bindparam("b_user")).order_by(Project.name))
-_PROJECT_NAMED = select(Project).where(Project.name == bindparam("b_name")).limit(1)
-
-
 def chargeable_projects(session: Session, user: User, community: str) -> list[Project]:
     """Projects ``user`` may charge: theirs, and the community project if one is configured."""
-    projects = list(session.scalars(_MEMBER_PROJECTS, {"b_user": user.id}))
+    projects = list(session.scalars(
+        select(Project).join(ProjectMember).where(ProjectMember.user_id == user.id)
+        .order_by(Project.name)))
     if community and all(p.name != community for p in projects):
-        shared = session.scalars(_PROJECT_NAMED, {"b_name": community}).first()
+        shared = session.scalars(select(Project).where(Project.name == community)).first()
         if shared is not None:
             projects.append(shared)
     return projects

@@ -83,14 +83,11 @@ def show_application(app_id: str) -> ResponseReturnValue:
 
 def _job_json(job: Job) -> dict[str, Any]:
     data = job.to_json()
-    # The events, logs and outputs routes are the job's own URL and a suffix (this blueprint):
-    # one URL build instead of four, for every job of a listing.
-    own = url_for("jobs_api.show_job", job_id=job.id)
     data["links"] = {
-        "self": own,
-        "events": f"{own}/events",
-        "logs": f"{own}/logs",
-        "outputs": f"{own}/outputs",
+        "self": url_for("jobs_api.show_job", job_id=job.id),
+        "events": url_for("jobs_api.job_events", job_id=job.id),
+        "logs": url_for("jobs_api.job_logs", job_id=job.id),
+        "outputs": url_for("jobs_api.job_outputs", job_id=job.id),
         "page": url_for("jobs.job_page", job_id=job.id),
     }
     return data
@@ -141,10 +138,9 @@ def _read_submission() -> service.Submission:
 def submit_job() -> ResponseReturnValue:
     sub = _read_submission()
     job, created = service.submit(db.session, _user(), sub)
-    data = _job_json(job)
-    resp = jsonify(data)
+    resp = jsonify(_job_json(job))
     resp.status_code = 201 if created else 200
-    resp.headers["Location"] = data["links"]["self"]
+    resp.headers["Location"] = url_for("jobs_api.show_job", job_id=job.id)
     return resp
 
 

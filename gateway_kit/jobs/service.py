@@ -14,10 +14,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -127,10 +127,6 @@ def _jobs_dir(app: Flask) -> Path:
     return Path(app.config["JOBS_DIR"])
 
 
-#: The submission's event, a Core INSERT (nothing reads the row back in this request).
-_INSERT_EVENT = insert(cast(Table, JobEvent.__table__))
-
-
 def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     """Validate and queue a job; returns ``(job, created)`` (False: an idempotent repeat)."""
     app = current_app
@@ -187,24 +183,18 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
               webhook_url=sub.webhook_url, notify_email=sub.notify_email, attempts=0, notified=False,
               su_reserved=worst)
     try:
-        # The directory first, outside the transaction: the writes below then follow one
-        # another with no file system work in between, so that the database's write lock
-        # (SQLite) and the allocation's row lock (PostgreSQL) are held as briefly as possible.
+        session.add(job)
+        session.flush()
+        if project is not None:
+            accounting.reserve(session, project, worst)
+        session.add(JobEvent(job_id=job.id, from_state=None, to_state=JobState.QUEUED.value,
+                             message=f"submitted by {user.username}"))
         workdir.mkdir(parents=True)
         if folder is not None:
             os.replace(folder, workdir / "inputs")
             folder = None
         elif sub.resubmitted_from is not None:
             _copy_inputs(Path(sub.resubmitted_from.workdir), workdir, values)
-        # One transaction: INSERT job, INSERT event, then the atomic reservation last (it
-        # locks the allocation row until the COMMIT that follows at once).
-        session.add(job)
-        session.flush()
-        session.execute(_INSERT_EVENT, {"job_id": job.id, "from_state": None,
-                                        "to_state": JobState.QUEUED.value, "worker": None,
-                                        "message": f"submitted by {user.username}"})
-        if project is not None:
-            accounting.reserve(session, project, worst)
         session.commit()
     except IntegrityError as exc:  # the same Idempotency-Key raced us: answer with that job
         session.rollback()
