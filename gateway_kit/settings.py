@@ -7,7 +7,8 @@ those modules. Values are loaded in this order, each layer overriding the one be
 1. the declared defaults;
 2. an instance TOML file -- the path in ``GATEWAY_KIT_CONFIG``, else ``<instance>/gateway.toml``.
    Keys are the setting names, case-insensitive; a table flattens with ``_``
-   (``[jobs] max_concurrent = 4`` is ``JOBS_MAX_CONCURRENT``);
+   (``[jobs] max_concurrent = 4`` is ``JOBS_MAX_CONCURRENT``), except a table that is itself a
+   ``dict`` setting (``[identity.project_map]`` is the value of ``IDENTITY_PROJECT_MAP``);
 3. ``GATEWAY_KIT_<NAME>`` environment variables (strings, parsed by the setting's type);
 4. the mapping a caller passes to :func:`gateway_kit.create_app` (tests, the demo).
 
