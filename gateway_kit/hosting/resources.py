@@ -18,6 +18,7 @@ keypair/zone   their name (neither carries tags)
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -567,13 +568,10 @@ class SecgroupHandler(Handler):
     kind = "secgroup"
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
-        def search() -> str | None:
-            for sg in ctx.cloud.conn.network.security_groups(name=d.name, tags=f"{TAG}:key={d.key}"):
-                if owner_from_tags(sg.tags) == (ctx.deployment, d.key):
-                    return str(sg.id)
-            return None
-
-        return ctx.cloud.call(f"look for security group {d.name}", search)
+        return _find_tagged(
+            ctx, d, "security group",
+            lambda: ctx.cloud.conn.network.security_groups(name=d.name, tags=f"{TAG}:key={d.key}"),
+        )
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         net = ctx.cloud.conn.network
@@ -667,13 +665,10 @@ class FloatingIpHandler(Handler):
     kind = "fip"
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
-        def search() -> str | None:
-            for ip in ctx.cloud.conn.network.ips(tags=f"{TAG}:key={d.key}"):
-                if owner_from_tags(ip.tags) == (ctx.deployment, d.key) and ip.id not in exclude:
-                    return str(ip.id)
-            return None
-
-        return ctx.cloud.call(f"look for floating IP {d.name}", search)
+        return _find_tagged(
+            ctx, d, "floating IP",
+            lambda: ctx.cloud.conn.network.ips(tags=f"{TAG}:key={d.key}"), exclude,
+        )
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         net = ctx.cloud.conn.network
@@ -772,13 +767,10 @@ class LoadBalancerHandler(Handler):
     kind = "loadbalancer"
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
-        def search() -> str | None:
-            for lb in ctx.cloud.conn.load_balancer.load_balancers(name=d.name):
-                if owner_from_tags(lb.tags) == (ctx.deployment, d.key) and lb.id not in exclude:
-                    return str(lb.id)
-            return None
-
-        return ctx.cloud.call(f"look for load balancer {d.name}", search)
+        return _find_tagged(
+            ctx, d, "load balancer",
+            lambda: ctx.cloud.conn.load_balancer.load_balancers(name=d.name), exclude,
+        )
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         subnet = ctx.subnet(props["network"])
@@ -851,13 +843,10 @@ class PoolHandler(_LbChild):
     kind = "pool"
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
-        def search() -> str | None:
-            for p in ctx.cloud.conn.load_balancer.pools(name=d.name):
-                if owner_from_tags(p.tags) == (ctx.deployment, d.key):
-                    return str(p.id)
-            return None
-
-        return ctx.cloud.call(f"look for pool {d.name}", search)
+        return _find_tagged(
+            ctx, d, "pool",
+            lambda: ctx.cloud.conn.load_balancer.pools(name=d.name),
+        )
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         pool = self.mutate(
@@ -917,13 +906,10 @@ class MonitorHandler(_LbChild):
     FIELDS = ("url_path", "delay", "timeout", "max_retries", "expected_codes")
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
-        def search() -> str | None:
-            for m in ctx.cloud.conn.load_balancer.health_monitors(name=d.name):
-                if owner_from_tags(m.tags) == (ctx.deployment, d.key):
-                    return str(m.id)
-            return None
-
-        return ctx.cloud.call(f"look for health monitor {d.name}", search)
+        return _find_tagged(
+            ctx, d, "health monitor",
+            lambda: ctx.cloud.conn.load_balancer.health_monitors(name=d.name),
+        )
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         kwargs = {k: props[k] for k in self.FIELDS}
@@ -991,13 +977,10 @@ class ListenerHandler(_LbChild):
     kind = "listener"
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
-        def search() -> str | None:
-            for li in ctx.cloud.conn.load_balancer.listeners(name=d.name):
-                if owner_from_tags(li.tags) == (ctx.deployment, d.key):
-                    return str(li.id)
-            return None
-
-        return ctx.cloud.call(f"look for listener {d.name}", search)
+        return _find_tagged(
+            ctx, d, "listener",
+            lambda: ctx.cloud.conn.load_balancer.listeners(name=d.name),
+        )
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         li = self.mutate(
@@ -1045,13 +1028,10 @@ class L7PolicyHandler(_LbChild):
     kind = "l7policy"
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
-        def search() -> str | None:
-            for p in ctx.cloud.conn.load_balancer.l7_policies(name=d.name):
-                if owner_from_tags(p.tags) == (ctx.deployment, d.key):
-                    return str(p.id)
-            return None
-
-        return ctx.cloud.call(f"look for L7 policy {d.name}", search)
+        return _find_tagged(
+            ctx, d, "L7 policy",
+            lambda: ctx.cloud.conn.load_balancer.l7_policies(name=d.name),
+        )
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         policy = self.mutate(
@@ -1376,3 +1356,17 @@ HANDLERS: dict[str, Handler] = {
 }
 
 __all__ = ["HANDLERS", "CloudError", "Context", "Handler"]
+
+
+def _find_tagged(ctx: Context, d: Desired, what: str, items: Callable[[], Iterable[Any]],
+                 exclude: Collection[str] = ()) -> str | None:
+    """The id of the resource among ``items()`` whose tags name this deployment and key (and
+    that is not in ``exclude``), or None."""
+
+    def search() -> str | None:
+        for item in items():
+            if owner_from_tags(item.tags) == (ctx.deployment, d.key) and item.id not in exclude:
+                return str(item.id)
+        return None
+
+    return ctx.cloud.call(f"look for {what} {d.name}", search)
