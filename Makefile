@@ -19,8 +19,8 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway_kit tests bench
-	$(BIN)/ruff format --check gateway_kit tests bench || true
+	$(BIN)/ruff check gateway_kit tests bench examples docs
+	$(BIN)/ruff format --check gateway_kit tests bench examples docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

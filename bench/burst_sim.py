@@ -40,12 +40,17 @@ from dataclasses import dataclass, field
 
 from gateway_kit.burst import policy
 
-FLAVORS = [policy.make_flavor(f) for f in (
-    {"name": "m3.tiny", "vcpus": 1, "ram": 3072}, {"name": "m3.small", "vcpus": 2, "ram": 6144},
-    {"name": "m3.quad", "vcpus": 4, "ram": 15360}, {"name": "m3.medium", "vcpus": 8, "ram": 30720},
-    {"name": "g3.small", "vcpus": 4, "ram": 15360, "extra_specs": {"resources:VGPU": "1"}},
-    {"name": "g3.large", "vcpus": 16, "ram": 61440,
-     "extra_specs": {"pci_passthrough:alias": "a100:1"}})]
+FLAVORS = [
+    policy.make_flavor(f)
+    for f in (
+        {"name": "m3.tiny", "vcpus": 1, "ram": 3072},
+        {"name": "m3.small", "vcpus": 2, "ram": 6144},
+        {"name": "m3.quad", "vcpus": 4, "ram": 15360},
+        {"name": "m3.medium", "vcpus": 8, "ram": 30720},
+        {"name": "g3.small", "vcpus": 4, "ram": 15360, "extra_specs": {"resources:VGPU": "1"}},
+        {"name": "g3.large", "vcpus": 16, "ram": 61440, "extra_specs": {"pci_passthrough:alias": "a100:1"}},
+    )
+]
 BY_NAME = {f.name: f for f in FLAVORS}
 
 
@@ -102,13 +107,17 @@ def trace(seed: int, n: int) -> list[Job]:
 def job_sus(job: Job) -> float:
     flavor = policy.choose_flavor(FLAVORS, job.need)
     assert flavor is not None, f"no flavor fits job {job.key}"
-    share = max(job.need.cpus / flavor.vcpus, job.need.memory_mb / flavor.ram_mb,
-                job.need.gpus / flavor.gpus if flavor.gpus else 0.0)
+    share = max(
+        job.need.cpus / flavor.vcpus,
+        job.need.memory_mb / flavor.ram_mb,
+        job.need.gpus / flavor.gpus if flavor.gpus else 0.0,
+    )
     return job.run / 3600 * flavor.su_per_hour * min(share, 1.0)
 
 
-def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float], seed: int,
-             fixed: tuple[str, ...] = ()) -> Result:
+def simulate(
+    jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float], seed: int, fixed: tuple[str, ...] = ()
+) -> Result:
     """Run the trace; ``fixed``: flavors of a pool that is up from the first arrival, for good."""
     rng = random.Random(seed)
     sigma = math.log(boot[1] / boot[0]) / 1.645
@@ -167,9 +176,17 @@ def simulate(jobs: list[Job], pol: policy.PoolPolicy, boot: tuple[float, float],
                 if not inst.jobs:
                     inst.idle_since = now
             # "expire": nothing to do but plan again (plan retires what has idled long enough)
-        view = [policy.Instance(i.key, i.flavor, i.state, [j.need for j in i.jobs],
-                                i.idle_since if not i.jobs else None, launched_at=i.born)
-                for i in insts.values()]
+        view = [
+            policy.Instance(
+                i.key,
+                i.flavor,
+                i.state,
+                [j.need for j in i.jobs],
+                i.idle_since if not i.jobs else None,
+                launched_at=i.born,
+            )
+            for i in insts.values()
+        ]
         out = policy.plan(pol, FLAVORS, view, [j.need for j in waiting], policy.Quota(), now)
         new: dict[object, Inst] = {}
         for key, flavor in out.launch:
@@ -232,14 +249,22 @@ def parse_seeds(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--seeds", type=parse_seeds, default=None,
-                    help="several seeds (1..5 or 1,2,7): each seed's rows, then their mean")
+    ap.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default=None,
+        help="several seeds (1..5 or 1,2,7): each seed's rows, then their mean",
+    )
     ap.add_argument("--jobs", type=int, default=400)
     ap.add_argument("--boot-median", type=float, default=90.0)
     ap.add_argument("--boot-p95", type=float, default=300.0)
     ap.add_argument("--max-instances", type=int, default=20, help="the kit pool's maximum")
-    ap.add_argument("--idle-timeout", type=idle_arg, default=None,
-                    help="the kit pool's, seconds, or auto (the default: the boot time's mean)")
+    ap.add_argument(
+        "--idle-timeout",
+        type=idle_arg,
+        default=None,
+        help="the kit pool's, seconds, or auto (the default: the boot time's mean)",
+    )
     ap.add_argument("--fixed", type=int, default=6, help="m3.medium instances of the fixed pool")
     ap.add_argument("--fixed-gpu", type=int, default=1, help="g3.small instances of the fixed pool")
     args = ap.parse_args(argv)
@@ -249,34 +274,42 @@ def main(argv: list[str] | None = None) -> None:
     boot = (args.boot_median, args.boot_p95)
     sigma = math.log(boot[1] / boot[0]) / 1.645
     # The operator's estimate of the cloud's boot time: the distribution's mean.
-    kit = policy.PoolPolicy(max_instances=args.max_instances, idle_timeout=args.idle_timeout,
-                            boot_seconds=boot[0] * math.exp(sigma * sigma / 2))
+    kit = policy.PoolPolicy(
+        max_instances=args.max_instances,
+        idle_timeout=args.idle_timeout,
+        boot_seconds=boot[0] * math.exp(sigma * sigma / 2),
+    )
     fixed_flavors = ("m3.medium",) * args.fixed + ("g3.small",) * args.fixed_gpu
-    fixed = policy.PoolPolicy(min_instances=len(fixed_flavors), max_instances=len(fixed_flavors),
-                              idle_timeout=float("inf"))
+    fixed = policy.PoolPolicy(
+        min_instances=len(fixed_flavors), max_instances=len(fixed_flavors), idle_timeout=float("inf")
+    )
     idle = "auto" if args.idle_timeout is None else f"{args.idle_timeout:g} s"
-    names = (f"kit (max {args.max_instances}, idle {idle})", "one instance per job",
-             f"fixed ({args.fixed} m3.medium + {args.fixed_gpu} g3.small)")
+    names = (
+        f"kit (max {args.max_instances}, idle {idle})",
+        "one instance per job",
+        f"fixed ({args.fixed} m3.medium + {args.fixed_gpu} g3.small)",
+    )
     seeds = args.seeds or [args.seed]
-    header = (f"{'policy':<30}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}"
-              f"{'instances':>11}")
+    header = f"{'policy':<30}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}{'instances':>11}"
 
     def row(name: str, r: Result) -> str:
-        return (f"{name:<30}{r.mean_wait:>12.0f}{r.p95_wait:>12.0f}{r.overhead:>12.0%}"
-                f"{r.instances:>11.0f}")
+        return f"{name:<30}{r.mean_wait:>12.0f}{r.p95_wait:>12.0f}{r.overhead:>12.0%}{r.instances:>11.0f}"
 
     results: list[list[Result]] = []
     for seed in seeds:
         jobs = trace(seed, args.jobs)
-        per_job = policy.PoolPolicy(max_instances=10 * len(jobs) + 10, idle_timeout=0,
-                                    jobs_per_instance=1)
+        per_job = policy.PoolPolicy(max_instances=10 * len(jobs) + 10, idle_timeout=0, jobs_per_instance=1)
         gpus = sum(1 for j in jobs if j.need.gpus)
         span = (jobs[-1].arrive - jobs[0].arrive) / 3600 if jobs else 0.0
-        print(f"{len(jobs)} jobs over {span:.1f} h (seed {seed}; {len(jobs) - gpus} CPU, "
-              f"{gpus} GPU), boot median {boot[0]:g} s / p95 {boot[1]:g} s")
+        print(
+            f"{len(jobs)} jobs over {span:.1f} h (seed {seed}; {len(jobs) - gpus} CPU, "
+            f"{gpus} GPU), boot median {boot[0]:g} s / p95 {boot[1]:g} s"
+        )
         print(header)
-        rs = [simulate(jobs, pol, boot, seed, fixed=flavors)
-              for pol, flavors in ((kit, ()), (per_job, ()), (fixed, fixed_flavors))]
+        rs = [
+            simulate(jobs, pol, boot, seed, fixed=flavors)
+            for pol, flavors in ((kit, ()), (per_job, ()), (fixed, fixed_flavors))
+        ]
         for name, r in zip(names, rs, strict=True):
             print(row(name, r))
         results.append(rs)
@@ -285,9 +318,17 @@ def main(argv: list[str] | None = None) -> None:
         print(header)
         for k, name in enumerate(names):
             rs = [r[k] for r in results]
-            print(row(name, Result(*(statistics.mean(getattr(r, f) for r in rs)
-                                     for f in ("mean_wait", "p95_wait", "overhead",
-                                               "instances", "events")))))  # type: ignore[arg-type]
+            print(
+                row(
+                    name,
+                    Result(
+                        *(
+                            statistics.mean(getattr(r, f) for r in rs)
+                            for f in ("mean_wait", "p95_wait", "overhead", "instances", "events")
+                        )
+                    ),
+                )
+            )  # type: ignore[arg-type]
     print(f"every job started under every policy ({time.monotonic() - began:.1f} s)")
 
 

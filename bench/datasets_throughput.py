@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 8 * 1024 * 1024
 
-SINK = '''
+SINK = """
 import os
 ROOT = os.environ["SINK_DIR"]
 def app(environ, start_response):
@@ -52,7 +52,7 @@ def app(environ, start_response):
     os.close(fd)
     start_response("200 OK", [("Content-Length", "2")])
     return [b"ok"]
-'''
+"""
 
 
 def free_port() -> int:
@@ -85,8 +85,9 @@ def download(port: int, path: str, headers: dict[str, str] | None = None) -> int
     return total
 
 
-def timed_downloads(port: int, path: str, clients: int, rounds: int,
-                    headers: dict[str, str] | None = None) -> float:
+def timed_downloads(
+    port: int, path: str, clients: int, rounds: int, headers: dict[str, str] | None = None
+) -> float:
     """MB/s (10^6 bytes) moved by ``clients`` parallel downloads, best of ``rounds``."""
     best = 0.0
     for _ in range(rounds):
@@ -105,8 +106,9 @@ def timed_downloads(port: int, path: str, clients: int, rounds: int,
     return best
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     conn.request(method, path, body=body, headers=headers or {})
     resp = conn.getresponse()
@@ -115,28 +117,36 @@ def request(port: int, method: str, path: str, body: bytes | None = None,
     return resp.status, data
 
 
-def upload_gateway(port: int, token: str, uid: str, name: str, data: bytes,
-                   digests: list[str], whole: str) -> tuple[float, tuple[float, float, float]]:
+def upload_gateway(
+    port: int, token: str, uid: str, name: str, data: bytes, digests: list[str], whole: str
+) -> tuple[float, tuple[float, float, float]]:
     """MB/s of one whole upload, and the seconds spent in (start, chunks, complete)."""
     import json
 
     auth = {"Authorization": f"Bearer {token}"}
     body = json.dumps({"path": name, "size": len(data), "sha256": whole, "chunk_size": CHUNK})
     t0 = time.perf_counter()
-    status, out = request(port, "POST", f"/api/v1/datasets/{uid}/uploads", body.encode(),
-                          {**auth, "Content-Type": "application/json"})
+    status, out = request(
+        port,
+        "POST",
+        f"/api/v1/datasets/{uid}/uploads",
+        body.encode(),
+        {**auth, "Content-Type": "application/json"},
+    )
     assert status == 201, out
     up = json.loads(out)["id"]
     t1 = time.perf_counter()
     for i, digest in enumerate(digests):
-        status, out = request(port, "PUT", f"/api/v1/datasets/{uid}/uploads/{up}/chunks/{i}",
-                              data[i * CHUNK:(i + 1) * CHUNK],
-                              {**auth, "X-Chunk-SHA256": digest,
-                               "Content-Type": "application/octet-stream"})
+        status, out = request(
+            port,
+            "PUT",
+            f"/api/v1/datasets/{uid}/uploads/{up}/chunks/{i}",
+            data[i * CHUNK : (i + 1) * CHUNK],
+            {**auth, "X-Chunk-SHA256": digest, "Content-Type": "application/octet-stream"},
+        )
         assert status == 200, out
     t2 = time.perf_counter()
-    status, out = request(port, "POST", f"/api/v1/datasets/{uid}/uploads/{up}/complete",
-                          None, auth)
+    status, out = request(port, "POST", f"/api/v1/datasets/{uid}/uploads/{up}/complete", None, auth)
     assert status == 201, out
     t3 = time.perf_counter()
     return len(data) / (t3 - t0) / 1e6, (t1 - t0, t2 - t1, t3 - t2)
@@ -147,7 +157,7 @@ def upload_sink(port: int, data: bytes, name: str) -> float:
     writes a new file per upload: rewriting one file would reuse its cached pages)."""
     t0 = time.perf_counter()
     for i in range(0, len(data), CHUNK):
-        status, _ = request(port, "PUT", f"/{name}", data[i:i + CHUNK], {"X-Offset": str(i)})
+        status, _ = request(port, "PUT", f"/{name}", data[i : i + CHUNK], {"X-Offset": str(i)})
         assert status == 200
     return len(data) / (time.perf_counter() - t0) / 1e6
 
@@ -170,10 +180,8 @@ def setup_gateway(inst: Path) -> tuple[str, str]:
         db.session.flush()
         db.session.add(ProjectMember(project_id=project.id, user_id=user.id, role="manager"))
         db.session.commit()
-        ds = catalog.create(db.session, user, {"name": "bench", "project": "bench",
-                                                "visibility": "public"})
-        _row, token = create_token(db.session, user, "bench",
-                                   ["datasets:read", "datasets:write"], 1)
+        ds = catalog.create(db.session, user, {"name": "bench", "project": "bench", "visibility": "public"})
+        _row, token = create_token(db.session, user, "bench", ["datasets:read", "datasets:write"], 1)
         db.session.commit()
         return ds.uid, token
 
@@ -184,8 +192,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--upload-only", action="store_true",
-                        help="measure the uploads only (no download runs)")
+    parser.add_argument(
+        "--upload-only", action="store_true", help="measure the uploads only (no download runs)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gk-bench-data-"))
     procs: list[subprocess.Popen[Any]] = []
@@ -193,49 +202,100 @@ def main() -> None:
         inst = work / "instance"
         uid, token = setup_gateway(inst)
         data = os.urandom(args.size_mb * 1024 * 1024)
-        digests = [hashlib.sha256(data[i:i + CHUNK]).hexdigest()
-                   for i in range(0, len(data), CHUNK)]
+        digests = [hashlib.sha256(data[i : i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)]
         whole = hashlib.sha256(data).hexdigest()
         # The instance folder is ./instance of gunicorn's working directory.
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "GATEWAY_KIT_ENV": "testing",
-               "GATEWAY_KIT_DATA_PROJECT_QUOTA_GB": "1000", "GATEWAY_KIT_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "GATEWAY_KIT_ENV": "testing",
+            "GATEWAY_KIT_DATA_PROJECT_QUOTA_GB": "1000",
+            "GATEWAY_KIT_LOG_LEVEL": "WARNING",
+        }
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         gw_port, static_port, sink_port = free_port(), free_port(), free_port()
-        procs.append(subprocess.Popen(
-            [gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{gw_port}", "--timeout", "300",
-             "--log-level", "warning", "gateway_kit:create_app()"], cwd=work, env=env))
+        procs.append(
+            subprocess.Popen(
+                [
+                    gunicorn,
+                    "-w",
+                    str(args.workers),
+                    "-b",
+                    f"127.0.0.1:{gw_port}",
+                    "--timeout",
+                    "300",
+                    "--log-level",
+                    "warning",
+                    "gateway_kit:create_app()",
+                ],
+                cwd=work,
+                env=env,
+            )
+        )
         sink_dir = work / "sink"
         sink_dir.mkdir()
         (sink_dir / "sinkapp.py").write_text(SINK)
-        procs.append(subprocess.Popen(
-            [gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{sink_port}", "--timeout",
-             "300", "--log-level", "warning", "--chdir", str(sink_dir), "sinkapp:app"],
-            env={**os.environ, "SINK_DIR": str(sink_dir)}))
+        procs.append(
+            subprocess.Popen(
+                [
+                    gunicorn,
+                    "-w",
+                    str(args.workers),
+                    "-b",
+                    f"127.0.0.1:{sink_port}",
+                    "--timeout",
+                    "300",
+                    "--log-level",
+                    "warning",
+                    "--chdir",
+                    str(sink_dir),
+                    "sinkapp:app",
+                ],
+                env={**os.environ, "SINK_DIR": str(sink_dir)},
+            )
+        )
         for port in (gw_port, sink_port):
             wait_port(port)
 
-        up_gw, phases = max(upload_gateway(gw_port, token, uid, f"up{r}.bin", data, digests,
-                                           whole) for r in range(args.rounds))
+        up_gw, phases = max(
+            upload_gateway(gw_port, token, uid, f"up{r}.bin", data, digests, whole)
+            for r in range(args.rounds)
+        )
         up_sink = max(upload_sink(sink_port, data, f"up{r}.bin") for r in range(args.rounds))
-        upload_line = (f"{'':<34}{1:>8}{up_gw:>16.0f}{up_sink:>15.0f}{'':>19}"
-                       f"{up_gw / up_sink:>7.2f}\n{'  best gateway upload, seconds:':<34}start "
-                       f"{phases[0]:.3f}, {len(digests)} chunks {phases[1]:.3f}, complete "
-                       f"{phases[2]:.3f}")
+        upload_line = (
+            f"{'':<34}{1:>8}{up_gw:>16.0f}{up_sink:>15.0f}{'':>19}"
+            f"{up_gw / up_sink:>7.2f}\n{'  best gateway upload, seconds:':<34}start "
+            f"{phases[0]:.3f}, {len(digests)} chunks {phases[1]:.3f}, complete "
+            f"{phases[2]:.3f}"
+        )
         if args.upload_only:
-            print(f"file {args.size_mb} MiB, gunicorn {args.workers} sync workers, best of "
-                  f"{args.rounds}, MB/s = 10^6 bytes/s, loopback, {os.cpu_count()} CPUs")
-            print(f"{'upload (8 MiB chunks, 1 client)':<34}{'':>8}{'gateway':>16}"
-                  f"{'plain sink':>15}")
+            print(
+                f"file {args.size_mb} MiB, gunicorn {args.workers} sync workers, best of "
+                f"{args.rounds}, MB/s = 10^6 bytes/s, loopback, {os.cpu_count()} CPUs"
+            )
+            print(f"{'upload (8 MiB chunks, 1 client)':<34}{'':>8}{'gateway':>16}{'plain sink':>15}")
             print(upload_line)
             return
 
         files_dir = inst / "datasets" / uid / "files"
         nginx = shutil.which("nginx")
         static_name = "plain http.server"
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(static_port), "--bind", "127.0.0.1",
-             "--directory", str(files_dir)], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "http.server",
+                    str(static_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--directory",
+                    str(files_dir),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         if nginx:
             static_name = "plain http.server (nginx found but not configured by this bench)"
         wait_port(static_port)
@@ -247,13 +307,16 @@ def main() -> None:
             anon = timed_downloads(gw_port, gw_path, clients, args.rounds)
             static = timed_downloads(static_port, "/up0.bin", clients, args.rounds)
             rows.append((clients, gw, anon, static))
-        print(f"file {args.size_mb} MiB, gunicorn {args.workers} sync workers, best of "
-              f"{args.rounds}, MB/s = 10^6 bytes/s, loopback, {os.cpu_count()} CPUs")
-        print(f"{'download':<34}{'clients':>8}{'gateway(token)':>16}{'gateway(anon)':>15}"
-              f"{static_name[:17]:>19}{'ratio':>7}")
+        print(
+            f"file {args.size_mb} MiB, gunicorn {args.workers} sync workers, best of "
+            f"{args.rounds}, MB/s = 10^6 bytes/s, loopback, {os.cpu_count()} CPUs"
+        )
+        print(
+            f"{'download':<34}{'clients':>8}{'gateway(token)':>16}{'gateway(anon)':>15}"
+            f"{static_name[:17]:>19}{'ratio':>7}"
+        )
         for clients, gw, anon, static in rows:
-            print(f"{'':<34}{clients:>8}{gw:>16.0f}{anon:>15.0f}{static:>19.0f}"
-                  f"{gw / static:>7.2f}")
+            print(f"{'':<34}{clients:>8}{gw:>16.0f}{anon:>15.0f}{static:>19.0f}{gw / static:>7.2f}")
         print(f"{'upload (8 MiB chunks, 1 client)':<34}{'':>8}{'gateway':>16}{'plain sink':>15}")
         print(upload_line)
     finally:

@@ -48,8 +48,11 @@ def main() -> None:
     print(f"spec: {args.spec.relative_to(ROOT)}  local cloud delay {args.delay}s, poll {args.poll}s")
     print(f"{'phase':<10} {'wall s':>7} {'calls':>6} {'mutating':>9}  by method")
     try:
-        for phase, fn in (("apply", lambda: engine.apply(spec)), ("re-apply", lambda: engine.apply(spec)),
-                          ("destroy", lambda: engine.destroy(spec.name))):
+        for phase, fn in (
+            ("apply", lambda: engine.apply(spec)),
+            ("re-apply", lambda: engine.apply(spec)),
+            ("destroy", lambda: engine.destroy(spec.name)),
+        ):
             engine.cloud.requests.clear()
             t0 = time.perf_counter()
             fn()

@@ -37,8 +37,7 @@ def minimal_app() -> Any:
 
     engine = make_engine(os.environ["BENCH_DATABASE_URL"], 5)
     meta = MetaData()
-    table = Table("bench_inserts", meta, Column("id", Integer, primary_key=True),
-                  Column("body", String(200)))
+    table = Table("bench_inserts", meta, Column("id", Integer, primary_key=True), Column("body", String(200)))
     app = Flask("minimal")
 
     @app.post("/insert")
@@ -68,16 +67,19 @@ def setup(url: str, inst: Path) -> str:
     from gateway_kit.identity.tokens import create_token
     from gateway_kit.jobs import accounting
 
-    app = create_app({"ENV": "testing", "DATABASE_URL": url, "PLUGINS": ["gateway_kit.jobs.examples"]},
-                     instance_path=str(inst))
+    app = create_app(
+        {"ENV": "testing", "DATABASE_URL": url, "PLUGINS": ["gateway_kit.jobs.examples"]},
+        instance_path=str(inst),
+    )
     upgrade(app)
     meta = MetaData()
     Table("bench_inserts", meta, Column("id", Integer, primary_key=True), Column("body", String(200)))
     meta.create_all(db.engine(app))
     with app.test_request_context():
         s = db.session
-        user = User(username=f"bench{uuid.uuid4().hex[:6]}", display_name="Bench",
-                    email="b@example.org", role="user")
+        user = User(
+            username=f"bench{uuid.uuid4().hex[:6]}", display_name="Bench", email="b@example.org", role="user"
+        )
         project = Project(name=f"bench{uuid.uuid4().hex[:6]}", title="Bench")
         s.add_all([user, project])
         s.flush()
@@ -92,9 +94,24 @@ def setup(url: str, inst: Path) -> str:
 
 def start_gunicorn(target: str, env: dict[str, str], port: int, chdir: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}", "--chdir", str(chdir),
-         "--log-level", "warning", target],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            "4",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--chdir",
+            str(chdir),
+            "--log-level",
+            "warning",
+            target,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -124,8 +141,9 @@ def server_cpu(proc: subprocess.Popen[bytes]) -> float:
         return 0.0
 
 
-def load(port: int, path: str, body: bytes, headers: dict[str, str], seconds: float,
-         concurrency: int) -> tuple[int, int, list[float]]:
+def load(
+    port: int, path: str, body: bytes, headers: dict[str, str], seconds: float, concurrency: int
+) -> tuple[int, int, list[float]]:
     stop = time.monotonic() + seconds
     lat: list[float] = []
     errors = [0]
@@ -174,15 +192,24 @@ def bench(db_name: str, url: str, seconds: float, concurrency: int) -> None:
     try:
         token = setup(url, inst)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
-        env.update(GATEWAY_KIT_INSTANCE_PATH=str(inst), GATEWAY_KIT_DATABASE_URL=url,
-                   GATEWAY_KIT_ENV="testing", GATEWAY_KIT_LOG_LEVEL="WARNING",
-                   GATEWAY_KIT_PLUGINS='["gateway_kit.jobs.examples"]', BENCH_DATABASE_URL=url,
-                   PYTHONPATH=str(ROOT))
+        env.update(
+            GATEWAY_KIT_INSTANCE_PATH=str(inst),
+            GATEWAY_KIT_DATABASE_URL=url,
+            GATEWAY_KIT_ENV="testing",
+            GATEWAY_KIT_LOG_LEVEL="WARNING",
+            GATEWAY_KIT_PLUGINS='["gateway_kit.jobs.examples"]',
+            BENCH_DATABASE_URL=url,
+            PYTHONPATH=str(ROOT),
+        )
         rows = []
         for label, target, path, body, headers in [
-            ("job API  POST /api/v1/jobs", "gateway_kit:create_app()", "/api/v1/jobs",
-             json.dumps({"application": "echo", "inputs": {"message": "hi"}}).encode(),
-             {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}),
+            (
+                "job API  POST /api/v1/jobs",
+                "gateway_kit:create_app()",
+                "/api/v1/jobs",
+                json.dumps({"application": "echo", "inputs": {"message": "hi"}}).encode(),
+                {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            ),
             ("minimal  POST /insert", "jobs_api:minimal_app()", "/insert", b"", {}),
         ]:
             port = free_port()
@@ -197,8 +224,10 @@ def bench(db_name: str, url: str, seconds: float, concurrency: int) -> None:
                 proc.wait(timeout=20)
             rows.append((label, n / seconds, pct(lat, 50), pct(lat, 99), errors, cpu))
         print(f"\n{db_name}: gunicorn -w 4, {concurrency} keep-alive clients, {seconds:g} s each")
-        print(f"  {'endpoint':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-              f" {'server CPU ms/req':>18}")
+        print(
+            f"  {'endpoint':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+            f" {'server CPU ms/req':>18}"
+        )
         for label, rps, p50, p99, errors, cpu in rows:
             print(f"  {label:<30} {rps:9.1f} {p50:8.2f} {p99:8.2f} {errors:7d} {cpu:18.2f}")
         print(f"  ratio job API / minimal INSERT: {rows[0][1] / rows[1][1]:.2f}")

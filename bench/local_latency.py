@@ -41,9 +41,14 @@ def main() -> None:
     from gateway_kit.jobs.service import Submission, submit
 
     work = Path(tempfile.mkdtemp(prefix="gk-latency-"))
-    settings = {"ENV": "testing", "DATABASE_URL": f"sqlite:///{work / 'instance' / 'gw.db'}",
-                "PLUGINS": ["gateway_kit.jobs.examples"], "JOBS_POLL_INTERVAL": args.poll_interval,
-                "JOBS_LOCAL_GPUS": [], "LOG_LEVEL": "WARNING"}
+    settings = {
+        "ENV": "testing",
+        "DATABASE_URL": f"sqlite:///{work / 'instance' / 'gw.db'}",
+        "PLUGINS": ["gateway_kit.jobs.examples"],
+        "JOBS_POLL_INTERVAL": args.poll_interval,
+        "JOBS_LOCAL_GPUS": [],
+        "LOG_LEVEL": "WARNING",
+    }
     app = create_app(settings, instance_path=str(work / "instance"))
     upgrade(app)
     with db.session_scope(app) as s:
@@ -56,16 +61,20 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
     for key, value in settings.items():
         env[f"GATEWAY_KIT_{key}"] = value if isinstance(value, str) else json.dumps(value)
-    worker = subprocess.Popen([sys.executable, "-m", "gateway_kit", "worker"], env=env, cwd=work,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "gateway_kit", "worker"],
+        env=env,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     latencies: list[float] = []
     try:
         time.sleep(2.0)  # the worker's start-up is not part of the figure
         for _ in range(args.jobs):
             with app.app_context():
                 me = db.session.scalars(select(User).where(User.username == "bench")).one()
-                job, _ = submit(db.session, me, Submission(application="echo",
-                                                           inputs={"message": "x"}))
+                job, _ = submit(db.session, me, Submission(application="echo", inputs={"message": "x"}))
                 job_id = job.id
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -85,9 +94,11 @@ def main() -> None:
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] * 1000
-    print(f"local executor, JOBS_POLL_INTERVAL={args.poll_interval:g} s, {len(latencies)} jobs: "
-          f"submit-to-running p50 {p50:.0f} ms, p95 {p95:.0f} ms "
-          f"(min {latencies[0] * 1000:.0f}, max {latencies[-1] * 1000:.0f})")
+    print(
+        f"local executor, JOBS_POLL_INTERVAL={args.poll_interval:g} s, {len(latencies)} jobs: "
+        f"submit-to-running p50 {p50:.0f} ms, p95 {p95:.0f} ms "
+        f"(min {latencies[0] * 1000:.0f}, max {latencies[-1] * 1000:.0f})"
+    )
 
 
 if __name__ == "__main__":

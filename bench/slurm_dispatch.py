@@ -38,16 +38,23 @@ from gateway_kit.slurm.testing import (  # noqa: E402
 
 
 def gateway_run(n: int, poll: float, root: Path) -> tuple[float, int, int]:
-    ex = SlurmExecutor("bench", {"executor": "slurm"},
-                       {"SLURM_POLL_CACHE_SECONDS": poll / 2, "SLURM_SUBMIT_RETRIES": 1,
-                        "SLURM_JOB_NAME_PREFIX": f"gkb{int(time.time())}"})
+    ex = SlurmExecutor(
+        "bench",
+        {"executor": "slurm"},
+        {
+            "SLURM_POLL_CACHE_SECONDS": poll / 2,
+            "SLURM_SUBMIT_RETRIES": 1,
+            "SLURM_JOB_NAME_PREFIX": f"gkb{int(time.time())}",
+        },
+    )
     start = time.monotonic()
     states = []
     for i in range(n):
         d = root / f"g{i}"
         d.mkdir()
-        states.append(ex.submit(JobSpec(job_id=i + 1, argv=["true"], workdir=str(d),
-                                        memory_mb=100, walltime=600)))
+        states.append(
+            ex.submit(JobSpec(job_id=i + 1, argv=["true"], workdir=str(d), memory_mb=100, walltime=600))
+        )
     submit_commands = ex.transport.commands_run
     pending = list(states)
     cycles = 0
@@ -72,13 +79,28 @@ def raw_run(n: int, poll: float, root: Path) -> float:
     start = time.monotonic()
     ids = []
     for i in range(n):
-        out = subprocess.run(["sbatch", "--parsable", "--mem=100M", "--time=10",
-                              f"--output={root}/r{i}.out", "--wrap", "true"],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                "sbatch",
+                "--parsable",
+                "--mem=100M",
+                "--time=10",
+                f"--output={root}/r{i}.out",
+                "--wrap",
+                "true",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         ids.append(out.stdout.strip().split(";")[0])
     while True:
-        out = subprocess.run(["squeue", "--noheader", "--jobs=" + ",".join(ids), "-o", "%i"],
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            ["squeue", "--noheader", "--jobs=" + ",".join(ids), "-o", "%i"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if out.returncode == 0 and not out.stdout.strip():
             break
         if out.returncode != 0 and "Invalid job id" not in out.stderr:
@@ -90,10 +112,10 @@ def raw_run(n: int, poll: float, root: Path) -> float:
 
 
 def commands_per_cycle(active: int) -> int:
-    t = ScriptedTransport([("^squeue", lambda argv, _: result(
-        squeue_lines({i: "RUNNING" for i in requested_ids(argv)})))])
-    ex = SlurmExecutor("count", {"executor": "slurm"}, {"SLURM_POLL_CACHE_SECONDS": 60.0},
-                       transport=t)
+    t = ScriptedTransport(
+        [("^squeue", lambda argv, _: result(squeue_lines({i: "RUNNING" for i in requested_ids(argv)})))]
+    )
+    ex = SlurmExecutor("count", {"executor": "slurm"}, {"SLURM_POLL_CACHE_SECONDS": 60.0}, transport=t)
     states = [{"slurm_job_id": str(10_000 + i)} for i in range(active)]
     ex.poll_many(states)  # first cycle: the worker learns its jobs
     before = t.commands_run
@@ -118,8 +140,10 @@ def main() -> None:
         r_time = raw_run(args.n, args.poll, root)
         g_rate, r_rate = args.n / g_time, args.n / r_time
         print(f"jobs: {args.n} trivial jobs per side, poll every {args.poll}s")
-        print(f"gateway (SlurmExecutor): {g_time:7.2f} s  {g_rate:7.1f} jobs/s  "
-              f"({g_cmds} poll commands over {cycles} cycles)")
+        print(
+            f"gateway (SlurmExecutor): {g_time:7.2f} s  {g_rate:7.1f} jobs/s  "
+            f"({g_cmds} poll commands over {cycles} cycles)"
+        )
         print(f"raw sbatch loop        : {r_time:7.2f} s  {r_rate:7.1f} jobs/s")
         print(f"ratio gateway/raw throughput: {g_rate / r_rate:.2f}")
         shutil.rmtree(root, ignore_errors=True)

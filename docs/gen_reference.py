@@ -60,8 +60,12 @@ def _commands(group: click.Group, ctx: click.Context) -> list[str]:
 def cli_page() -> str:
     from gateway_kit.cli import main
 
-    out = ["# Command-line reference", "",
-           "Generated from the click commands of `gateway-kit` (`gateway_kit.cli.main`).", ""]
+    out = [
+        "# Command-line reference",
+        "",
+        "Generated from the click commands of `gateway-kit` (`gateway_kit.cli.main`).",
+        "",
+    ]
 
     def walk(cmd: click.Command, path: list[str], parent: click.Context | None) -> None:
         ctx = click.Context(cmd, info_name=path[-1], parent=parent)
@@ -92,8 +96,10 @@ def openapi_document() -> dict[str, Any]:
     from gateway_kit.db import upgrade
 
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"ENV": "testing", "PLUGINS": ["gateway_kit.jobs.examples"]},
-                         instance_path=str(Path(tmp) / "instance"))
+        app = create_app(
+            {"ENV": "testing", "PLUGINS": ["gateway_kit.jobs.examples"]},
+            instance_path=str(Path(tmp) / "instance"),
+        )
         upgrade(app)
         resp = app.test_client().get("/api/openapi.json")
         if resp.status_code != 200:
@@ -108,15 +114,21 @@ def openapi_document() -> dict[str, Any]:
 def api_page(doc: dict[str, Any] | None = None) -> str:
     doc = doc or openapi_document()
     info = doc.get("info", {})
-    out = ["# REST API reference", "",
-           f"Generated from the OpenAPI {doc.get('openapi', '')} document the gateway serves at "
-           "`/api/openapi.json` (this build: the kit with its example applications; your gateway's "
-           "document also lists your applications' input schemas). A running gateway shows the "
-           "same document at `/api/docs`.", "",
-           f"**{_cell(info.get('title', ''))}** {info.get('version', '')}", "",
-           "Authenticate with a personal access token, `Authorization: Bearer <token>`, holding the "
-           "scopes listed for each operation (or a browser session plus its CSRF header). Errors "
-           "are `application/problem+json`.", ""]
+    out = [
+        "# REST API reference",
+        "",
+        f"Generated from the OpenAPI {doc.get('openapi', '')} document the gateway serves at "
+        "`/api/openapi.json` (this build: the kit with its example applications; your gateway's "
+        "document also lists your applications' input schemas). A running gateway shows the "
+        "same document at `/api/docs`.",
+        "",
+        f"**{_cell(info.get('title', ''))}** {info.get('version', '')}",
+        "",
+        "Authenticate with a personal access token, `Authorization: Bearer <token>`, holding the "
+        "scopes listed for each operation (or a browser session plus its CSRF header). Errors "
+        "are `application/problem+json`.",
+        "",
+    ]
     by_tag: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for path, item in sorted(doc.get("paths", {}).items()):
         for method, op in item.items():
@@ -132,8 +144,10 @@ def api_page(doc: dict[str, Any] | None = None) -> str:
         out += ["| Method | Path | Summary | Scopes |", "|---|---|---|---|"]
         for path, method, op in by_tag[tag]:
             scopes = sorted({s for req in op.get("security", []) for v in req.values() for s in v})
-            out.append(f"| {method.upper()} | `{path}` | {_cell(op.get('summary', ''))} | "
-                       f"{', '.join(f'`{s}`' for s in scopes)} |")
+            out.append(
+                f"| {method.upper()} | `{path}` | {_cell(op.get('summary', ''))} | "
+                f"{', '.join(f'`{s}`' for s in scopes)} |"
+            )
         out.append("")
         for path, method, op in by_tag[tag]:
             if op.get("description"):

@@ -78,8 +78,9 @@ def kit_errors(fn: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
-             load_dotenv=False, set_debug_flag=False)
+@click.group(
+    cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False, set_debug_flag=False
+)
 @click.version_option(__version__, prog_name="gateway-kit")
 def main() -> None:
     """gateway-kit: build and host science gateways on OpenStack research clouds."""
@@ -98,13 +99,17 @@ def serve(host: str, port: int, debug: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Web port (0: any free).")
-@click.option("--instance", "instance", type=click.Path(path_type=Path), default=None,
-              help="Instance folder (default: ./instance).")
+@click.option(
+    "--instance",
+    "instance",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Instance folder (default: ./instance).",
+)
 @click.option("--only", multiple=True, help="Start only these parts (repeatable).")
 @click.option("--ready-file", type=click.Path(path_type=Path), default=None, hidden=True)
 @kit_errors
-def demo(host: str, port: int, instance: Path | None, only: tuple[str, ...],
-         ready_file: Path | None) -> None:
+def demo(host: str, port: int, instance: Path | None, only: tuple[str, ...], ready_file: Path | None) -> None:
     """Start the whole gateway on the embedded defaults and print the URL to open."""
     from .app import default_instance_path
     from .demo import run_demo
@@ -168,8 +173,10 @@ def new(path: Path, name: str | None) -> None:
 
     created = create_project(path, name)
     click.echo(f"Created {created.name} in {path}.")
-    click.echo(f"Next: cd {path} && python -m venv .venv && .venv/bin/pip install -e '.[test]' "
-               "&& .venv/bin/gateway-kit demo")
+    click.echo(
+        f"Next: cd {path} && python -m venv .venv && .venv/bin/pip install -e '.[test]' "
+        "&& .venv/bin/gateway-kit demo"
+    )
 
 
 @main.command()

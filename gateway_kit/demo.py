@@ -82,14 +82,21 @@ class DemoContext:
         env.update(extra or {})
         return env
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None,
-              log_file: Path | None = None) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, log_file: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start a child in its own process group; its output goes to ``<instance>/logs/NAME.log``."""
         logs = self.instance_path / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = open(log_file or logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        proc = subprocess.Popen(argv, env=self.child_env(env), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            env=self.child_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         out.close()
         self.children.append(proc)
         return proc
@@ -149,8 +156,14 @@ def load_parts(names: list[str] | None = None) -> list[DemoPart]:
     return sorted(parts, key=lambda p: p.order)
 
 
-def run_demo(host: str, port: int, instance_path: Path, config: dict[str, Any],
-             only: list[str] | None = None, ready_file: Path | None = None) -> None:
+def run_demo(
+    host: str,
+    port: int,
+    instance_path: Path,
+    config: dict[str, Any],
+    only: list[str] | None = None,
+    ready_file: Path | None = None,
+) -> None:
     """Start every part, the web app, print the banner, and serve until interrupted."""
     from werkzeug.serving import make_server
 
@@ -165,8 +178,9 @@ def run_demo(host: str, port: int, instance_path: Path, config: dict[str, Any],
     # Parts extend (or setdefault) settings rather than replace what the gateway's settings file
     # and GATEWAY_KIT_* variables declare, so they start from those values.
     loaded = load_settings(instance_path)
-    ctx.settings.update({k: v for k, v in loaded.values.items()
-                         if loaded.sources[k] != "default" and k != "INSTANCE_PATH"})
+    ctx.settings.update(
+        {k: v for k, v in loaded.values.items() if loaded.sources[k] != "default" and k != "INSTANCE_PATH"}
+    )
     ctx.settings["PLUGINS"] = list(loaded.values["PLUGINS"])
     ctx.settings.update(config)
     parts = load_parts(only)

@@ -62,10 +62,12 @@ def init_app(app: Flask) -> None:
         if isinstance(exc, HTTPException | GatewayError):  # pragma: no cover - handled above
             raise exc
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return render_problem({
-            "type": "about:blank",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "Something went wrong on our side. Quote the request id when you report it.",
-            "instance": request.path,
-        })
+        return render_problem(
+            {
+                "type": "about:blank",
+                "title": "Internal error",
+                "status": 500,
+                "detail": "Something went wrong on our side. Quote the request id when you report it.",
+                "instance": request.path,
+            }
+        )

@@ -83,9 +83,7 @@ class ValidationError(GatewayError):
 
     def __init__(self, errors: list[dict[str, str]], user_message: str | None = None) -> None:
         self.errors = errors
-        summary = user_message or "; ".join(
-            f"{e.get('field', '?')}: {e.get('message', '')}" for e in errors
-        )
+        summary = user_message or "; ".join(f"{e.get('field', '?')}: {e.get('message', '')}" for e in errors)
         super().__init__(summary, extra={"errors": errors})
 
 

@@ -62,10 +62,18 @@ def metrics() -> ResponseReturnValue:
 def init_app(app: Flask) -> None:
     registry = CollectorRegistry(auto_describe=True)
     app.extensions["gateway_kit.metrics"] = registry
-    requests_total = Counter("gateway_kit_http_requests", "HTTP requests served",
-                             ["method", "endpoint", "status"], registry=registry)
-    latency = Histogram("gateway_kit_http_request_duration_seconds", "HTTP request latency",
-                        ["method", "endpoint"], registry=registry)
+    requests_total = Counter(
+        "gateway_kit_http_requests",
+        "HTTP requests served",
+        ["method", "endpoint", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "gateway_kit_http_request_duration_seconds",
+        "HTTP request latency",
+        ["method", "endpoint"],
+        registry=registry,
+    )
     as_json = app.config["LOG_FORMAT"] == "json"
 
     @app.before_request
@@ -83,17 +91,21 @@ def init_app(app: Flask) -> None:
         resp.headers["X-Request-ID"] = g.get("request_id", "")
         user = g.get("gk_user")
         record = {
-            "request_id": g.get("request_id"), "method": request.method,
-            "path": request.path, "status": resp.status_code,
-            "duration_ms": round(elapsed * 1000, 2), "user": getattr(user, "id", None),
+            "request_id": g.get("request_id"),
+            "method": request.method,
+            "path": request.path,
+            "status": resp.status_code,
+            "duration_ms": round(elapsed * 1000, 2),
+            "user": getattr(user, "id", None),
             "remote": request.remote_addr,
         }
         # Query strings are never logged: they may carry OAuth codes or tokens.
         if as_json:
             access_log.info(json.dumps(record))
         else:
-            access_log.info("%(request_id)s %(method)s %(path)s %(status)s %(duration_ms)sms "
-                            "user=%(user)s", record)
+            access_log.info(
+                "%(request_id)s %(method)s %(path)s %(status)s %(duration_ms)sms user=%(user)s", record
+            )
         return resp
 
     app.register_blueprint(bp)

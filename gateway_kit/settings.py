@@ -117,22 +117,45 @@ def host_port_list(what: str = "") -> Validator:
 
 
 CORE_SETTINGS: list[Setting] = [
-    Setting("ENV", str, "development", "Run mode; production enforces safe settings.",
-            choices=("development", "production", "testing")),
-    Setting("SECRET_KEY", str, DEV_SECRET_KEY,
-            "Key that signs session cookies and CSRF tokens (32+ random characters in production).",
-            secret=True),
-    Setting("DATABASE_URL", str, lambda s: f"sqlite:///{Path(s['INSTANCE_PATH']) / 'gateway.db'}",
-            "SQLAlchemy URL of the database (SQLite file in the instance folder by default; "
-            "postgresql+psycopg://user:pass@host/db for PostgreSQL).", secret=True),
-    Setting("INSTANCE_PATH", str, "", "Instance folder for the database, uploads and job files "
-            "(set by the app factory; shown for reference)."),
+    Setting(
+        "ENV",
+        str,
+        "development",
+        "Run mode; production enforces safe settings.",
+        choices=("development", "production", "testing"),
+    ),
+    Setting(
+        "SECRET_KEY",
+        str,
+        DEV_SECRET_KEY,
+        "Key that signs session cookies and CSRF tokens (32+ random characters in production).",
+        secret=True,
+    ),
+    Setting(
+        "DATABASE_URL",
+        str,
+        lambda s: f"sqlite:///{Path(s['INSTANCE_PATH']) / 'gateway.db'}",
+        "SQLAlchemy URL of the database (SQLite file in the instance folder by default; "
+        "postgresql+psycopg://user:pass@host/db for PostgreSQL).",
+        secret=True,
+    ),
+    Setting(
+        "INSTANCE_PATH",
+        str,
+        "",
+        "Instance folder for the database, uploads and job files "
+        "(set by the app factory; shown for reference).",
+    ),
     Setting("GATEWAY_NAME", str, "Science Gateway", "Name shown in page titles and navigation."),
     Setting("PUBLIC_URL", str, "", "External base URL of the gateway (e.g. https://portal.example.org)."),
     Setting("LOG_LEVEL", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("LOG_FORMAT", str, "text", "Request log format.", choices=("text", "json")),
-    Setting("PLUGINS", list, [],
-            "Importable modules whose init_app(app) extends the gateway (e.g. its applications)."),
+    Setting(
+        "PLUGINS",
+        list,
+        [],
+        "Importable modules whose init_app(app) extends the gateway (e.g. its applications).",
+    ),
     Setting("CLOUD_NAME", str, "local", "Cloud name in clouds.yaml used for hosting and bursting."),
     Setting("DB_POOL_SIZE", int, 5, "Connection pool size (PostgreSQL).", validate=positive()),
 ]
@@ -171,7 +194,10 @@ def _describe(s: Setting) -> str:
     if s.choices:
         return "one of " + ", ".join(repr(c) for c in s.choices)
     return {
-        str: "a string", int: "an integer", float: "a number", bool: "true or false",
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
         list: "a list of strings (TOML array, or comma-separated in the environment)",
         dict: "a table (TOML) or a JSON object (environment)",
     }.get(s.type, s.type.__name__)
@@ -203,8 +229,11 @@ def coerce(s: Setting, value: Any, *, from_env: bool = False) -> Any:
         elif s.type is list:
             if isinstance(value, str):
                 text = value.strip()
-                out = json.loads(text) if text.startswith("[") else [
-                    v.strip() for v in text.split(",") if v.strip()]
+                out = (
+                    json.loads(text)
+                    if text.startswith("[")
+                    else [v.strip() for v in text.split(",") if v.strip()]
+                )
             else:
                 out = value
             if not isinstance(out, list) or not all(isinstance(v, str) for v in out):
@@ -243,8 +272,7 @@ def _unknown(key: str, where: str, known: Iterable[str]) -> ConfigError:
     return ConfigError(f"Unknown setting {key!r} in {where}.{hint}")
 
 
-def _flatten(data: Mapping[str, Any], declared: Mapping[str, Setting],
-             prefix: str = "") -> dict[str, Any]:
+def _flatten(data: Mapping[str, Any], declared: Mapping[str, Setting], prefix: str = "") -> dict[str, Any]:
     """Flatten TOML tables into setting names; a table that *is* a dict setting stays whole."""
     out: dict[str, Any] = {}
     for key, value in data.items():
@@ -280,8 +308,7 @@ def load_settings(
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ConfigError(
-                f"Config file {path} (from GATEWAY_KIT_CONFIG) does not exist.") from exc
+            raise ConfigError(f"Config file {path} (from GATEWAY_KIT_CONFIG) does not exist.") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from exc
         for key, value in _flatten(data, declared).items():
@@ -292,7 +319,7 @@ def load_settings(
     for var, value in environ.items():
         if not var.startswith(ENV_PREFIX) or var in RESERVED_ENV:
             continue
-        key = var[len(ENV_PREFIX):]
+        key = var[len(ENV_PREFIX) :]
         if key not in declared:
             raise _unknown(var, "the environment", [ENV_PREFIX + k for k in declared])
         raw[key] = (value, f"env:{var}", True)
@@ -327,7 +354,8 @@ def _check_production(values: Mapping[str, Any]) -> None:
         raise ConfigError(
             "Setting SECRET_KEY must be changed in production: it is the development key or shorter "
             "than 32 characters. Generate one with: python -c 'import secrets; "
-            "print(secrets.token_urlsafe(48))'.")
+            "print(secrets.token_urlsafe(48))'."
+        )
 
 
 def mask(s: Setting, value: Any) -> str:

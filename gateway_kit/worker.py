@@ -54,8 +54,7 @@ def run_worker(app: Flask, stop: threading.Event, *, once: bool = False) -> int:
                 with app.app_context():
                     task.run(app)
             except Exception:
-                log.exception("worker task %s failed; it runs again in %.1fs",
-                              task.name, task.interval)
+                log.exception("worker task %s failed; it runs again in %.1fs", task.name, task.interval)
             runs += 1
             next_run[task.name] = time.monotonic() + task.interval
         if once:

@@ -40,9 +40,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
     base = os.environ.get("GK_TEST_POSTGRES_URL", "")
-    require_service("PostgreSQL", bool(base),
-                    "set GK_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:55432/"
-                    "postgres); .ci/services.sh starts one")
+    require_service(
+        "PostgreSQL",
+        bool(base),
+        "set GK_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:55432/"
+        "postgres); .ci/services.sh starts one",
+    )
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -94,8 +97,13 @@ def make_user(app: Any, username: str, role: str = "user", **fields: Any) -> Any
     from gateway_kit.identity.models import User
 
     with db.session_scope(app) as s:
-        user = User(username=username, display_name=fields.pop("display_name", username.title()),
-                    email=fields.pop("email", f"{username}@example.org"), role=role, **fields)
+        user = User(
+            username=username,
+            display_name=fields.pop("display_name", username.title()),
+            email=fields.pop("email", f"{username}@example.org"),
+            role=role,
+            **fields,
+        )
         s.add(user)
     return user
 

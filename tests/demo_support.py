@@ -25,8 +25,14 @@ from typing import Any
 from tests.conftest import require_service
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @dataclass
@@ -40,8 +46,9 @@ class RunningDemo:
         return iter((self.url, self.instance, self.proc))
 
 
-def demo_env(extra: Mapping[str, str] | None = None,
-             drop: tuple[str, ...] = ("GATEWAY_KIT_",)) -> dict[str, str]:
+def demo_env(
+    extra: Mapping[str, str] | None = None, drop: tuple[str, ...] = ("GATEWAY_KIT_",)
+) -> dict[str, str]:
     """This process's environment without variables starting with ``drop``, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.update(extra or {})
@@ -62,10 +69,17 @@ def stop_process_group(proc: subprocess.Popen[Any], timeout: float = 20.0) -> st
 
 
 @contextlib.contextmanager
-def running_demo(tmp_path: Path, *, args: Iterable[str] = (), env: Mapping[str, str] | None = None,
-                 instance: Path | None = None, cwd: Path | None = None,
-                 ready_timeout: float = 60.0, stop_timeout: float = 20.0,
-                 capture: bool = True) -> Iterator[RunningDemo]:
+def running_demo(
+    tmp_path: Path,
+    *,
+    args: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    instance: Path | None = None,
+    cwd: Path | None = None,
+    ready_timeout: float = 60.0,
+    stop_timeout: float = 20.0,
+    capture: bool = True,
+) -> Iterator[RunningDemo]:
     """Run ``gateway-kit demo --port 0`` (``--instance instance`` if given, then ``args``).
 
     :param env: the demo's whole environment (default :func:`demo_env`).
@@ -81,9 +95,15 @@ def running_demo(tmp_path: Path, *, args: Iterable[str] = (), env: Mapping[str, 
         argv += ["--instance", str(instance)]
     argv += [*args, "--ready-file", str(ready)]
     proc = subprocess.Popen(
-        argv, cwd=cwd, env=dict(env) if env is not None else demo_env(),
-        stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        text=True, errors="replace", start_new_session=True)
+        argv,
+        cwd=cwd,
+        env=dict(env) if env is not None else demo_env(),
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     running = RunningDemo("", instance or cwd / "instance", proc)
     try:
         deadline = time.monotonic() + ready_timeout
@@ -98,8 +118,11 @@ def running_demo(tmp_path: Path, *, args: Iterable[str] = (), env: Mapping[str, 
 
 
 def require_chromium() -> None:
-    require_service("Chromium", CHROMIUM.exists(),
-                    "install Debian's chromium (apt-get install chromium); .ci/services.sh does")
+    require_service(
+        "Chromium",
+        CHROMIUM.exists(),
+        "install Debian's chromium (apt-get install chromium); .ci/services.sh does",
+    )
 
 
 @contextlib.contextmanager
@@ -109,8 +132,7 @@ def chromium_browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                     headless=True)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             yield browser
         finally:
@@ -131,8 +153,7 @@ def sign_in_on_dev_provider_page(page: Any, username: str, password: str | None 
     page.wait_for_selector("#signed-in-as", timeout=15000)
 
 
-def login_with_dev_provider(page: Any, base_url: str, username: str,
-                            password: str | None = None) -> None:
+def login_with_dev_provider(page: Any, base_url: str, username: str, password: str | None = None) -> None:
     """From the home page: Log in, the development provider, its form."""
     page.goto(base_url.rstrip("/") + "/")
     page.click("#login-link")

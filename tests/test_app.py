@@ -31,9 +31,10 @@ def test_healthz_ok(client) -> None:
 
 
 def test_healthz_503_when_database_is_down(tmp_path: Path) -> None:
-    app = create_app({"ENV": "testing",
-                      "DATABASE_URL": "postgresql+psycopg://nobody:pw@127.0.0.1:1/none"},
-                     instance_path=str(tmp_path))
+    app = create_app(
+        {"ENV": "testing", "DATABASE_URL": "postgresql+psycopg://nobody:pw@127.0.0.1:1/none"},
+        instance_path=str(tmp_path),
+    )
     resp = app.test_client().get("/healthz")
     assert resp.status_code == 503
     assert resp.get_json()["database"] == "unreachable"

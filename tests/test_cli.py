@@ -14,17 +14,20 @@ from gateway_kit.cli import main
 KIT = [sys.executable, "-m", "gateway_kit"]
 
 
-def run_kit(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_kit(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
     full_env.update(env or {})
-    return subprocess.run(KIT + args, cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(KIT + args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_config_show_lists_every_key_with_source(tmp_path: Path) -> None:
-    res = run_kit(["config", "show"], tmp_path, {"GATEWAY_KIT_GATEWAY_NAME": "Env Portal",
-                                                 "GATEWAY_KIT_SECRET_KEY": "super-secret-value-xyz"})
+    res = run_kit(
+        ["config", "show"],
+        tmp_path,
+        {"GATEWAY_KIT_GATEWAY_NAME": "Env Portal", "GATEWAY_KIT_SECRET_KEY": "super-secret-value-xyz"},
+    )
     assert res.returncode == 0, res.stderr
     out = res.stdout
     assert "Env Portal" in out and "env:GATEWAY_KIT_GATEWAY_NAME" in out
@@ -41,8 +44,9 @@ def test_config_show_lists_every_key_with_source(tmp_path: Path) -> None:
         ({}, {"instance/gateway.toml": "frobnicate = 1\n"}, "Unknown setting 'FROBNICATE'"),
     ],
 )
-def test_bad_configuration_exits_2_with_one_message(tmp_path: Path, env: dict, files: dict,
-                                                    needle: str) -> None:
+def test_bad_configuration_exits_2_with_one_message(
+    tmp_path: Path, env: dict, files: dict, needle: str
+) -> None:
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
@@ -60,8 +64,11 @@ def test_db_upgrade_creates_the_sqlite_database(tmp_path: Path) -> None:
 
 
 def test_db_upgrade_unreachable_database_is_one_clear_message(tmp_path: Path) -> None:
-    res = run_kit(["db", "upgrade"], tmp_path,
-                  {"GATEWAY_KIT_DATABASE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:1/x"})
+    res = run_kit(
+        ["db", "upgrade"],
+        tmp_path,
+        {"GATEWAY_KIT_DATABASE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:1/x"},
+    )
     assert res.returncode != 0
     assert "Cannot connect to the database at postgresql+psycopg://u:***@127.0.0.1:1/x" in res.stderr
     assert "hunter2" not in res.stderr and "Traceback" not in res.stderr
@@ -95,20 +102,46 @@ def test_new_project_installs_and_its_tests_pass(tmp_path: Path) -> None:
     target = tmp_path / "my-portal"
     res = run_kit(["new", str(target), "--name", "My Portal"], tmp_path)
     assert res.returncode == 0, res.stderr
-    for rel in ("pyproject.toml", "gateway.toml", "Procfile", "README.md", ".gitignore",
-                "my_portal/gateway.py", "tests/test_gateway.py"):
+    for rel in (
+        "pyproject.toml",
+        "gateway.toml",
+        "Procfile",
+        "README.md",
+        ".gitignore",
+        "my_portal/gateway.py",
+        "tests/test_gateway.py",
+    ):
         assert (target / rel).is_file(), rel
     site = tmp_path / "site"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                          "--no-build-isolation", "--target", str(site), str(target)],
-                         capture_output=True, text=True, timeout=300)
+    pip = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert pip.returncode == 0, pip.stderr
     assert (site / "my_portal" / "gateway.py").is_file()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
     env["PYTHONPATH"] = str(site)
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            str(target / "tests")], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=300)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(target / "tests")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "3 passed" in tests.stdout
 

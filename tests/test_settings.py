@@ -38,7 +38,10 @@ def test_env_lists_and_bools_parse(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "needle"),
     [
-        ({"GATEWAY_KIT_DB_POOL_SIZE": "many"}, "DB_POOL_SIZE has an invalid value 'many': expected an integer"),
+        (
+            {"GATEWAY_KIT_DB_POOL_SIZE": "many"},
+            "DB_POOL_SIZE has an invalid value 'many': expected an integer",
+        ),
         ({"GATEWAY_KIT_DB_POOL_SIZE": "0"}, "expected a number greater than 0"),
         ({"GATEWAY_KIT_ENV": "prod"}, "expected one of 'development', 'production', 'testing'"),
         ({"GATEWAY_KIT_LOG_LEVL": "INFO"}, "Did you mean GATEWAY_KIT_LOG_LEVEL?"),
@@ -92,7 +95,8 @@ def test_bad_plugin_is_a_config_error(tmp_path: Path) -> None:
 
 def test_dict_settings_are_kept_whole_and_other_tables_flatten(tmp_path: Path) -> None:
     (tmp_path / "gateway.toml").write_text(
-        '[identity.project_map]\n"astro-lab" = "demo"\n\n[jobs]\npoll_interval = 2.5\n')
+        '[identity.project_map]\n"astro-lab" = "demo"\n\n[jobs]\npoll_interval = 2.5\n'
+    )
     loaded = load_settings(tmp_path, environ={})
     assert loaded.values["IDENTITY_PROJECT_MAP"] == {"astro-lab": "demo"}
     assert loaded.values["JOBS_POLL_INTERVAL"] == 2.5

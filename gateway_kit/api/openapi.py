@@ -30,9 +30,13 @@ from .. import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 EXTENSION_KEY = "gateway_kit.openapi"
 _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
-_PARAM_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"},
-                "path": {"type": "string"}, "string": {"type": "string"},
-                "uuid": {"type": "string", "format": "uuid"}}
+_PARAM_TYPES = {
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "path": {"type": "string"},
+    "string": {"type": "string"},
+    "uuid": {"type": "string", "format": "uuid"},
+}
 
 bp = Blueprint("openapi", __name__, template_folder="templates")
 
@@ -40,11 +44,19 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "An RFC 9457 problem document; validation errors list every field.",
     "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "instance": {"type": "string"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
         "request_id": {"type": ["string", "null"]},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"}}}},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
     },
     "required": ["type", "title", "status", "detail"],
 }
@@ -55,10 +67,16 @@ def ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def document(*, summary: str, description: str = "", tags: Iterable[str] = (),
-             scopes: Iterable[str] = (), parameters: Iterable[Mapping[str, Any]] = (),
-             request: Mapping[str, Any] | None = None,
-             responses: Mapping[str, Any] | None = None) -> Callable[[F], F]:
+def document(
+    *,
+    summary: str,
+    description: str = "",
+    tags: Iterable[str] = (),
+    scopes: Iterable[str] = (),
+    parameters: Iterable[Mapping[str, Any]] = (),
+    request: Mapping[str, Any] | None = None,
+    responses: Mapping[str, Any] | None = None,
+) -> Callable[[F], F]:
     """Describe an API view for the OpenAPI document.
 
     :param request: ``{media type: schema}`` of the request body.
@@ -69,9 +87,13 @@ def document(*, summary: str, description: str = "", tags: Iterable[str] = (),
 
     def deco(view: F) -> F:
         view.openapi = {  # type: ignore[attr-defined]
-            "summary": summary, "description": description, "tags": list(tags),
-            "scopes": list(scopes), "parameters": [dict(p) for p in parameters],
-            "request": dict(request) if request else None, "responses": dict(responses or {}),
+            "summary": summary,
+            "description": description,
+            "tags": list(tags),
+            "scopes": list(scopes),
+            "parameters": [dict(p) for p in parameters],
+            "request": dict(request) if request else None,
+            "responses": dict(responses or {}),
         }
         return view
 
@@ -80,8 +102,8 @@ def document(*, summary: str, description: str = "", tags: Iterable[str] = (),
 
 def _registry(app: Flask) -> dict[str, Any]:
     reg: dict[str, Any] = app.extensions.setdefault(
-        EXTENSION_KEY, {"schemas": {"Problem": PROBLEM_SCHEMA}, "paths": {}, "tags": {},
-                        "hooks": []})
+        EXTENSION_KEY, {"schemas": {"Problem": PROBLEM_SCHEMA}, "paths": {}, "tags": {}, "hooks": []}
+    )
     return reg
 
 
@@ -106,23 +128,27 @@ def add_path(app: Flask, path: str, method: str, operation: Mapping[str, Any]) -
 def _response(status: str, value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping) and "description" in value:
         return dict(value)
-    desc = {"200": "OK", "201": "Created", "202": "Accepted", "204": "No content"}.get(
-        status, "Response")
+    desc = {"200": "OK", "201": "Created", "202": "Accepted", "204": "No content"}.get(status, "Response")
     if value is None:
         return {"description": desc}
     return {"description": desc, "content": {"application/json": {"schema": value}}}
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/problem+json": {"schema": ref("Problem")}}}
+    return {"description": description, "content": {"application/problem+json": {"schema": ref("Problem")}}}
 
 
 def operation_for(endpoint: str, rule: str, method: str, meta: Mapping[str, Any]) -> dict[str, Any]:
     params: list[dict[str, Any]] = []
     for conv, name in _CONVERTER.findall(rule):
-        params.append({"name": name, "in": "path", "required": True,
-                       "schema": dict(_PARAM_TYPES.get(conv or "string", {"type": "string"}))})
+        params.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": dict(_PARAM_TYPES.get(conv or "string", {"type": "string"})),
+            }
+        )
     params.extend(copy.deepcopy(meta["parameters"]))
     op: dict[str, Any] = {"operationId": endpoint.replace(".", "_"), "summary": meta["summary"]}
     if meta["description"]:
@@ -132,8 +158,10 @@ def operation_for(endpoint: str, rule: str, method: str, meta: Mapping[str, Any]
     if params:
         op["parameters"] = params
     if meta["request"]:
-        op["requestBody"] = {"required": True, "content": {
-            mt: {"schema": schema} for mt, schema in meta["request"].items()}}
+        op["requestBody"] = {
+            "required": True,
+            "content": {mt: {"schema": schema} for mt, schema in meta["request"].items()},
+        }
     responses = {str(k): _response(str(k), v) for k, v in meta["responses"].items()}
     if not responses:
         responses["200"] = {"description": "OK"}
@@ -163,23 +191,28 @@ def build(app: Flask) -> dict[str, Any]:
             continue
         path = _CONVERTER.sub(lambda m: "{" + m.group(2) + "}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = operation_for(
-                rule.endpoint, rule.rule, method, meta)
+            paths.setdefault(path, {})[method.lower()] = operation_for(rule.endpoint, rule.rule, method, meta)
     for path, ops in reg["paths"].items():
         paths.setdefault(path, {}).update(copy.deepcopy(ops))
     return {
         "openapi": "3.1.0",
-        "info": {"title": f"{app.config['GATEWAY_NAME']} API", "version": __version__,
-                 "description": "The gateway's REST API. Authenticate with a personal access "
-                                "token (Authorization: Bearer ...) or a browser session."},
+        "info": {
+            "title": f"{app.config['GATEWAY_NAME']} API",
+            "version": __version__,
+            "description": "The gateway's REST API. Authenticate with a personal access "
+            "token (Authorization: Bearer ...) or a browser session.",
+        },
         "servers": [{"url": app.config["PUBLIC_URL"].rstrip("/") or "/"}],
         "tags": [{"name": n, "description": d} for n, d in sorted(reg["tags"].items())],
         "paths": paths,
         "components": {
             "schemas": copy.deepcopy(reg["schemas"]),
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer",
-                               "description": "A personal access token with the scopes listed."},
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A personal access token with the scopes listed.",
+                },
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
         },

@@ -44,8 +44,10 @@ from ..jobs.executors.local import LocalExecutor
 log = logging.getLogger("gateway_kit.burst.agent")
 SKIP = (".gk", "inputs", "tmp")
 #: A dataset's manifest URL as :func:`gateway_kit.data.jobinputs.resolve_value` puts it in argv.
-MANIFEST_URL = re.compile(r"https?://[^\s\"'<>]*?/api/v1/datasets/(ds-[A-Za-z0-9_-]+)/manifest"
-                          r"\?token=[A-Za-z0-9_.~%-]+")
+MANIFEST_URL = re.compile(
+    r"https?://[^\s\"'<>]*?/api/v1/datasets/(ds-[A-Za-z0-9_-]+)/manifest"
+    r"\?token=[A-Za-z0-9_.~%-]+"
+)
 DOWNLOAD_TRIES = 3
 CHUNK = 1024 * 1024
 
@@ -94,8 +96,9 @@ class Client:
     token: str
     timeout: float = 30.0
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                content_type: str = "application/json") -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
         if not self.base.startswith(("https://", "http://")):
             raise AgentHTTPError(0, f"the gateway URL {self.base!r} is not http(s)")
         url = self.base.rstrip("/") + "/api/v1/agent" + path
@@ -133,11 +136,15 @@ class Agent:
         token = token_file.read_text().strip() if token_file.exists() else str(config["token"])
         self.client = Client(str(config["gateway"]), token)
         self.heartbeat_every = float(config.get("heartbeat", 5.0))
-        self.executor = LocalExecutor("agent", {
-            "max_concurrent": int(config.get("cpus", 1)) or 1,
-            "cpus": int(config.get("cpus", 1)) or 1,
-            "gpus": [str(i) for i in range(int(config.get("gpus", 0)))],
-        }, {"JOBS_DIR": str(self.root / "jobs"), "INSTANCE_PATH": str(self.root)})
+        self.executor = LocalExecutor(
+            "agent",
+            {
+                "max_concurrent": int(config.get("cpus", 1)) or 1,
+                "cpus": int(config.get("cpus", 1)) or 1,
+                "gpus": [str(i) for i in range(int(config.get("gpus", 0)))],
+            },
+            {"JOBS_DIR": str(self.root / "jobs"), "INSTANCE_PATH": str(self.root)},
+        )
         self.running: dict[int, Running] = {}
         self.stop = threading.Event()
         self.draining = False
@@ -210,34 +217,55 @@ class Agent:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         gateway_dir = str(spec.get("workdir", ""))
-        argv = [a.replace(gateway_dir, str(workdir)) if gateway_dir else a
-                for a in spec["argv"]]
+        argv = [a.replace(gateway_dir, str(workdir)) if gateway_dir else a for a in spec["argv"]]
         try:
             argv = self.stage_datasets(workdir, argv, list(work.get("datasets") or []))
         except DatasetError as exc:
             log.warning("job %s: %s", job_id, exc)
-            self.client.json("POST", f"/jobs/{job_id}/status", {
-                "state": "FAILED", "exit_code": None, "reason": f"dataset input: {exc}",
-                "started": None, "finished": time.time()})
+            self.client.json(
+                "POST",
+                f"/jobs/{job_id}/status",
+                {
+                    "state": "FAILED",
+                    "exit_code": None,
+                    "reason": f"dataset input: {exc}",
+                    "started": None,
+                    "finished": time.time(),
+                },
+            )
             return
-        job = JobSpec(job_id=job_id, argv=argv, workdir=str(workdir),
-                      env=dict(spec.get("env", {})), cpus=int(spec.get("cpus", 1)),
-                      memory_mb=int(spec.get("memory_mb", 1024)), gpus=int(spec.get("gpus", 0)),
-                      walltime=int(spec.get("walltime", 3600)), app_id=str(spec.get("app_id", "")))
+        job = JobSpec(
+            job_id=job_id,
+            argv=argv,
+            workdir=str(workdir),
+            env=dict(spec.get("env", {})),
+            cpus=int(spec.get("cpus", 1)),
+            memory_mb=int(spec.get("memory_mb", 1024)),
+            gpus=int(spec.get("gpus", 0)),
+            walltime=int(spec.get("walltime", 3600)),
+            app_id=str(spec.get("app_id", "")),
+        )
         try:
             state = self.executor.submit(job)
         except Exception as exc:  # report any start failure as the job's, never crash the agent
-            self.client.json("POST", f"/jobs/{job_id}/status", {
-                "state": "FAILED", "exit_code": None, "reason": f"the agent could not start it: "
-                f"{exc}", "started": None, "finished": time.time()})
+            self.client.json(
+                "POST",
+                f"/jobs/{job_id}/status",
+                {
+                    "state": "FAILED",
+                    "exit_code": None,
+                    "reason": f"the agent could not start it: {exc}",
+                    "started": None,
+                    "finished": time.time(),
+                },
+            )
             return
         self.running[job_id] = Running(job_id, job, state)
         log.info("job %s started in %s", job_id, workdir)
 
     # -- datasets ------------------------------------------------------------------------
 
-    def stage_datasets(self, workdir: Path, argv: list[str],
-                       datasets: list[dict[str, Any]]) -> list[str]:
+    def stage_datasets(self, workdir: Path, argv: list[str], datasets: list[dict[str, Any]]) -> list[str]:
         """Download each dataset input into ``inputs/<input name>/`` and put that path in argv.
 
         ``datasets`` (from ``POST /work``) names each dataset input, its dataset id and a
@@ -252,8 +280,7 @@ class Agent:
         for entry in datasets:
             name, uid = str(entry.get("input", "")), str(entry.get("dataset", ""))
             safe_rel(name)
-            urls = sorted({m.group(0) for a in argv for m in MANIFEST_URL.finditer(a)
-                           if m.group(1) == uid})
+            urls = sorted({m.group(0) for a in argv for m in MANIFEST_URL.finditer(a) if m.group(1) == uid})
             if not urls:
                 continue  # not in argv (the same dataset under another input: already there)
             target = workdir / "inputs" / name
@@ -292,8 +319,13 @@ class Agent:
         target.mkdir(parents=True, exist_ok=True)
         for f in files:
             rel = safe_rel(str(f["path"]))
-            self.download(self.on_gateway(str(f["url"])), target / rel, int(f["size"]),
-                          str(f["sha256"]).lower(), f"{uid}/{rel.as_posix()}")
+            self.download(
+                self.on_gateway(str(f["url"])),
+                target / rel,
+                int(f["size"]),
+                str(f["sha256"]).lower(),
+                f"{uid}/{rel.as_posix()}",
+            )
         read_only(target)
         log.info("dataset %s: %d file(s) in %s", uid, len(files), target)
 
@@ -309,7 +341,7 @@ class Agent:
                     break
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 last = f"the manifest: {exc}"
-            time.sleep(min(2.0 ** attempt, 5.0))
+            time.sleep(min(2.0**attempt, 5.0))
         raise DatasetError(last)
 
     def download(self, url: str, dst: Path, size: int, sha256: str, label: str) -> None:
@@ -320,8 +352,10 @@ class Agent:
         for attempt in range(DOWNLOAD_TRIES):
             digest, got = hashlib.sha256(), 0
             try:
-                with urllib.request.urlopen(url, timeout=self.client.timeout) as resp, \
-                        open(part, "wb") as out:  # noqa: S310 - our gateway (on_gateway)
+                with (
+                    urllib.request.urlopen(url, timeout=self.client.timeout) as resp,  # noqa: S310 - our gateway (on_gateway)
+                    open(part, "wb") as out,
+                ):
                     while chunk := resp.read(CHUNK):
                         out.write(chunk)
                         digest.update(chunk)
@@ -337,9 +371,11 @@ class Agent:
                 if got == size and digest.hexdigest() == sha256:
                     os.replace(part, dst)
                     return
-                last = (f"{label}: SHA-256 mismatch (got {got} bytes, sha256 "
-                        f"{digest.hexdigest()}; the manifest says {size} bytes, sha256 {sha256})")
-            time.sleep(min(2.0 ** attempt, 5.0) * 0.25)
+                last = (
+                    f"{label}: SHA-256 mismatch (got {got} bytes, sha256 "
+                    f"{digest.hexdigest()}; the manifest says {size} bytes, sha256 {sha256})"
+                )
+            time.sleep(min(2.0**attempt, 5.0) * 0.25)
         part.unlink(missing_ok=True)
         raise DatasetError(last)
 
@@ -351,9 +387,12 @@ class Agent:
             with open(path, "rb") as f:
                 f.seek(run.offsets[stream])
                 while chunk := f.read(256 * 1024):
-                    self.client.request("PUT", f"/jobs/{run.job_id}/logs/{stream}?offset="
-                                        f"{run.offsets[stream]}", chunk,
-                                        "application/octet-stream")
+                    self.client.request(
+                        "PUT",
+                        f"/jobs/{run.job_id}/logs/{stream}?offset={run.offsets[stream]}",
+                        chunk,
+                        "application/octet-stream",
+                    )
                     run.offsets[stream] += len(chunk)
 
     def advance(self, run: Running) -> None:
@@ -362,9 +401,17 @@ class Agent:
         if not result.state.terminal:
             return
         self.upload_outputs(run)
-        self.client.json("POST", f"/jobs/{run.job_id}/status", {
-            "state": result.state.value, "exit_code": result.exit_code, "reason": result.reason,
-            "started": result.started_at, "finished": result.finished_at})
+        self.client.json(
+            "POST",
+            f"/jobs/{run.job_id}/status",
+            {
+                "state": result.state.value,
+                "exit_code": result.exit_code,
+                "reason": result.reason,
+                "started": result.started_at,
+                "finished": result.finished_at,
+            },
+        )
         self.executor.release(run.state)
         del self.running[run.job_id]
         log.info("job %s ended: %s", run.job_id, result.state.value)
@@ -373,12 +420,19 @@ class Agent:
         root = run.spec.path
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root)
-            if (not path.is_file() or path.is_symlink() or rel.parts[0] in SKIP
-                    or rel.as_posix() in ("stdout.txt", "stderr.txt")):
+            if (
+                not path.is_file()
+                or path.is_symlink()
+                or rel.parts[0] in SKIP
+                or rel.as_posix() in ("stdout.txt", "stderr.txt")
+            ):
                 continue
-            self.client.request("PUT", f"/jobs/{run.job_id}/outputs/"
-                                f"{urllib.parse.quote(rel.as_posix())}", path.read_bytes(),
-                                "application/octet-stream")
+            self.client.request(
+                "PUT",
+                f"/jobs/{run.job_id}/outputs/{urllib.parse.quote(rel.as_posix())}",
+                path.read_bytes(),
+                "application/octet-stream",
+            )
 
     def cancel_all(self) -> None:
         for run in self.running.values():
@@ -394,9 +448,13 @@ def load_config(path: Path) -> dict[str, Any]:
 
 
 @click.command("agent")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False,
-                                                         path_type=Path), required=True,
-              help="The agent's JSON configuration (written by the instance's user data).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The agent's JSON configuration (written by the instance's user data).",
+)
 def agent(config_path: Path) -> None:
     """Run the burst agent on this instance (pulls and runs the gateway's jobs)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(message)s")

@@ -51,8 +51,9 @@ def current_instance() -> BurstInstance:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip().startswith("gka_"):
         raise Unauthorized("An instance agent token is required.")
-    row = db.session.scalars(select(BurstInstance).where(
-        BurstInstance.token_hash == digest(token.strip()))).first()
+    row = db.session.scalars(
+        select(BurstInstance).where(BurstInstance.token_hash == digest(token.strip()))
+    ).first()
     expires = aware(row.token_expires) if row is not None else None
     if row is None or row.state not in LIVE_STATES or expires is None or expires <= utcnow():
         raise Unauthorized("This agent token is unknown, expired or revoked.")
@@ -85,20 +86,37 @@ def heartbeat() -> ResponseReturnValue:
     inst.heartbeat_at = now
     if inst.state == "booting":
         inst.state = "ready"
-    mine = list(db.session.scalars(select(BurstJob).where(
-        BurstJob.instance_id == inst.id, BurstJob.state.in_(("assigned", "running")))))
+    mine = list(
+        db.session.scalars(
+            select(BurstJob).where(
+                BurstJob.instance_id == inst.id, BurstJob.state.in_(("assigned", "running"))
+            )
+        )
+    )
     cancel = [b.job_id for b in mine if b.cancel_requested and b.state == "running"]
     expires = aware(inst.token_expires) or now
     db.session.commit()
-    return jsonify({"instance": inst.id, "state": inst.state, "cancel": cancel,
-                    "drain": inst.state == "draining",
-                    "token_expires_in": max((expires - now).total_seconds(), 0.0)})
+    return jsonify(
+        {
+            "instance": inst.id,
+            "state": inst.state,
+            "cancel": cancel,
+            "drain": inst.state == "draining",
+            "token_expires_in": max((expires - now).total_seconds(), 0.0),
+        }
+    )
 
 
 @bp.post("/token")
-@_doc("Renew the agent token (the old one stops working)",
-      responses={"200": {"type": "object", "properties": {
-          "token": {"type": "string"}, "expires_in": {"type": "number"}}}})
+@_doc(
+    "Renew the agent token (the old one stops working)",
+    responses={
+        "200": {
+            "type": "object",
+            "properties": {"token": {"type": "string"}, "expires_in": {"type": "number"}},
+        }
+    },
+)
 def renew_token() -> ResponseReturnValue:
     inst = current_instance()
     token = new_token()
@@ -110,15 +128,23 @@ def renew_token() -> ResponseReturnValue:
 
 
 @bp.post("/work")
-@_doc("Take the next job assigned to this instance (204: none)",
-      responses={"200": {"type": "object"}, "204": {"description": "No work"}})
+@_doc(
+    "Take the next job assigned to this instance (204: none)",
+    responses={"200": {"type": "object"}, "204": {"description": "No work"}},
+)
 def take_work() -> ResponseReturnValue:
     inst = current_instance()
     if inst.state == "draining":
         return "", 204
-    bj = db.session.scalars(select(BurstJob).where(
-        BurstJob.instance_id == inst.id, BurstJob.state == "assigned",
-        BurstJob.cancel_requested.is_(False)).order_by(BurstJob.job_id)).first()
+    bj = db.session.scalars(
+        select(BurstJob)
+        .where(
+            BurstJob.instance_id == inst.id,
+            BurstJob.state == "assigned",
+            BurstJob.cancel_requested.is_(False),
+        )
+        .order_by(BurstJob.job_id)
+    ).first()
     if bj is None:
         return "", 204
     job = db.session.get(Job, bj.job_id)
@@ -129,13 +155,26 @@ def take_work() -> ResponseReturnValue:
     workdir = Path(job.workdir)
     for stream in LOG_STREAMS:  # a requeued job starts its logs afresh
         (workdir / f"{stream}.txt").write_bytes(b"")
-    inputs = sorted(p.relative_to(workdir / "inputs").as_posix()
-                    for p in (workdir / "inputs").rglob("*") if p.is_file()) \
-        if (workdir / "inputs").is_dir() else []
+    inputs = (
+        sorted(
+            p.relative_to(workdir / "inputs").as_posix()
+            for p in (workdir / "inputs").rglob("*")
+            if p.is_file()
+        )
+        if (workdir / "inputs").is_dir()
+        else []
+    )
     db.session.commit()
     spec = dict(bj.spec)
-    return jsonify({"job_id": bj.job_id, "spec": spec, "inputs": inputs,
-                    "datasets": dataset_inputs(job), "attempt": bj.requeues + 1})
+    return jsonify(
+        {
+            "job_id": bj.job_id,
+            "spec": spec,
+            "inputs": inputs,
+            "datasets": dataset_inputs(job),
+            "attempt": bj.requeues + 1,
+        }
+    )
 
 
 def dataset_inputs(job: Job) -> list[dict[str, str]]:
@@ -162,16 +201,18 @@ def dataset_inputs(job: Job) -> list[dict[str, str]]:
             continue
         entry = {"input": inp.name, "dataset": uid}
         with contextlib.suppress(BuildError):  # data feature off: the URL in argv is all
-            entry["manifest"] = url_for("data_api.manifest", uid=uid, _external=True,
-                                        token=job_token(current_app, job.id, [uid]))
+            entry["manifest"] = url_for(
+                "data_api.manifest", uid=uid, _external=True, token=job_token(current_app, job.id, [uid])
+            )
         out.append(entry)
     return out
 
 
 @bp.get("/jobs/<int:job_id>/inputs/<path:rel>")
-@_doc("Download one of the job's staged inputs",
-      responses={"200": {"description": "The file", "content": {
-          "application/octet-stream": {}}}})
+@_doc(
+    "Download one of the job's staged inputs",
+    responses={"200": {"description": "The file", "content": {"application/octet-stream": {}}}},
+)
 def get_input(job_id: int, rel: str) -> ResponseReturnValue:
     from flask import send_file
 
@@ -184,9 +225,11 @@ def get_input(job_id: int, rel: str) -> ResponseReturnValue:
 
 
 @bp.put("/jobs/<int:job_id>/logs/<stream>")
-@_doc("Write a chunk of the job's stdout or stderr at an offset (idempotent)",
-      parameters=[{"name": "offset", "in": "query", "schema": {"type": "integer"}}],
-      responses={"200": {"type": "object"}})
+@_doc(
+    "Write a chunk of the job's stdout or stderr at an offset (idempotent)",
+    parameters=[{"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+    responses={"200": {"type": "object"}},
+)
 def put_log(job_id: int, stream: str) -> ResponseReturnValue:
     inst = current_instance()
     _bj, job = _running_job(inst, job_id)
@@ -228,12 +271,22 @@ def put_output(job_id: int, rel: str) -> ResponseReturnValue:
 
 
 @bp.post("/jobs/<int:job_id>/status")
-@_doc("Report the job's end (after its outputs were uploaded)",
-      request={"application/json": {"type": "object", "properties": {
-          "state": {"type": "string"}, "exit_code": {"type": ["integer", "null"]},
-          "reason": {"type": "string"}, "started": {"type": ["number", "null"]},
-          "finished": {"type": ["number", "null"]}}}},
-      responses={"200": {"type": "object"}})
+@_doc(
+    "Report the job's end (after its outputs were uploaded)",
+    request={
+        "application/json": {
+            "type": "object",
+            "properties": {
+                "state": {"type": "string"},
+                "exit_code": {"type": ["integer", "null"]},
+                "reason": {"type": "string"},
+                "started": {"type": ["number", "null"]},
+                "finished": {"type": ["number", "null"]},
+            },
+        }
+    },
+    responses={"200": {"type": "object"}},
+)
 def report_status(job_id: int) -> ResponseReturnValue:
     inst = current_instance()
     bj, _job = _running_job(inst, job_id)
@@ -241,14 +294,21 @@ def report_status(job_id: int) -> ResponseReturnValue:
     terminal = ("COMPLETED", "FAILED", "CANCELED", "TIMED_OUT")
     if not isinstance(body, dict) or body.get("state") not in terminal:
         raise ValidationError([{"field": "state", "message": f"must be one of {terminal}"}])
-    bj.result = {"state": body["state"], "exit_code": body.get("exit_code"),
-                 "reason": str(body.get("reason", ""))[:500],
-                 "started": body.get("started"), "finished": body.get("finished")}
+    bj.result = {
+        "state": body["state"],
+        "exit_code": body.get("exit_code"),
+        "reason": str(body.get("reason", ""))[:500],
+        "started": body.get("started"),
+        "finished": body.get("finished"),
+    }
     add_share(bj, inst)
     bj.state, bj.finished_at, bj.instance_id = "done", utcnow(), None
     db.session.flush()
-    busy = db.session.scalar(select(BurstJob.job_id).where(
-        BurstJob.instance_id == inst.id, BurstJob.state.in_(("assigned", "running"))).limit(1))
+    busy = db.session.scalar(
+        select(BurstJob.job_id)
+        .where(BurstJob.instance_id == inst.id, BurstJob.state.in_(("assigned", "running")))
+        .limit(1)
+    )
     if busy is None:
         inst.idle_since = utcnow()
     db.session.commit()

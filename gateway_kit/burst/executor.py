@@ -40,8 +40,7 @@ class BurstExecutor(Executor):
 
     name = "burst"
 
-    def __init__(self, destination: str, options: Mapping[str, Any],
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(self, destination: str, options: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         super().__init__(destination, options, settings)
         self.pool = Pool(destination, options, settings)
 
@@ -57,12 +56,12 @@ class BurstExecutor(Executor):
         except CloudError as exc:
             import logging
 
-            logging.getLogger("gateway_kit.burst").warning("burst pool %s: %s",
-                                                           self.destination, exc.log_message)
+            logging.getLogger("gateway_kit.burst").warning(
+                "burst pool %s: %s", self.destination, exc.log_message
+            )
 
     def submit(self, spec: JobSpec) -> dict[str, Any]:
-        need = policy.Need(key=spec.job_id, cpus=spec.cpus, memory_mb=spec.memory_mb,
-                           gpus=spec.gpus)
+        need = policy.Need(key=spec.job_id, cpus=spec.cpus, memory_mb=spec.memory_mb, gpus=spec.gpus)
         try:
             flavors = self.pool.flavors()
         except CloudError as exc:
@@ -70,16 +69,29 @@ class BurstExecutor(Executor):
 
             raise CapacityExhausted(f"The cloud cannot be reached: {exc.user_message}") from exc
         if policy.choose_flavor(flavors, need, self.pool.policy.flavors) is None:
-            raise ExecutorError(f"No flavor of destination {self.destination} has {spec.cpus} "
-                                f"CPUs, {spec.memory_mb} MiB and {spec.gpus} GPUs.")
+            raise ExecutorError(
+                f"No flavor of destination {self.destination} has {spec.cpus} "
+                f"CPUs, {spec.memory_mb} MiB and {spec.gpus} GPUs."
+            )
         with self.pool.sessions() as session:
             if session.get(BurstJob, spec.job_id) is None:  # idempotent per job id
                 data = asdict(spec)
                 data.pop("options", None)
-                session.add(BurstJob(job_id=spec.job_id, destination=self.destination,
-                                     spec=data, state="waiting", wait_reason="", requeues=0,
-                                     cancel_requested=False, instance_name="", flavor="",
-                                     su_share=0.0, created_at=utcnow()))
+                session.add(
+                    BurstJob(
+                        job_id=spec.job_id,
+                        destination=self.destination,
+                        spec=data,
+                        state="waiting",
+                        wait_reason="",
+                        requeues=0,
+                        cancel_requested=False,
+                        instance_name="",
+                        flavor="",
+                        su_share=0.0,
+                        created_at=utcnow(),
+                    )
+                )
                 session.commit()
         self.reconcile(force=True)
         return {"job_id": spec.job_id, "destination": self.destination}
@@ -92,19 +104,26 @@ class BurstExecutor(Executor):
                 return PollResult(JobState.FAILED, reason="the burst pool has no record of it")
             if bj.state == "done" and bj.result:
                 r = bj.result
-                return PollResult(parse_state(str(r.get("state"))), exit_code=r.get("exit_code"),
-                                  reason=str(r.get("reason", "")), started_at=r.get("started"),
-                                  finished_at=r.get("finished"))
+                return PollResult(
+                    parse_state(str(r.get("state"))),
+                    exit_code=r.get("exit_code"),
+                    reason=str(r.get("reason", "")),
+                    started_at=r.get("started"),
+                    finished_at=r.get("finished"),
+                )
             if bj.state == "running":
                 started = aware(bj.started_at)
-                return PollResult(JobState.RUNNING, reason=f"running on {bj.instance_name} "
-                                  f"({bj.flavor})",
-                                  started_at=started.timestamp() if started else None)
+                return PollResult(
+                    JobState.RUNNING,
+                    reason=f"running on {bj.instance_name} ({bj.flavor})",
+                    started_at=started.timestamp() if started else None,
+                )
             if bj.state == "assigned":
-                return PollResult(JobState.SUBMITTED, reason=f"waiting for instance "
-                                  f"{bj.instance_name} ({bj.flavor}) to start")
-            return PollResult(JobState.SUBMITTED,
-                              reason=f"waiting: {bj.wait_reason or 'for an instance'}")
+                return PollResult(
+                    JobState.SUBMITTED,
+                    reason=f"waiting for instance {bj.instance_name} ({bj.flavor}) to start",
+                )
+            return PollResult(JobState.SUBMITTED, reason=f"waiting: {bj.wait_reason or 'for an instance'}")
 
     def cancel(self, state: Mapping[str, Any]) -> None:
         with self.pool.sessions() as session:

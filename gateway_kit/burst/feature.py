@@ -28,15 +28,19 @@ bp = Blueprint("burst", __name__, template_folder="templates")
 
 def burst_destinations(settings: Any) -> dict[str, dict[str, Any]]:
     table: dict[str, dict[str, Any]] = settings.get("JOBS_DESTINATIONS_MAP", {})
-    return {name: dict(opts) for name, opts in table.items()
-            if isinstance(opts, dict) and opts.get("executor") == "burst"}
+    return {
+        name: dict(opts)
+        for name, opts in table.items()
+        if isinstance(opts, dict) and opts.get("executor") == "burst"
+    }
 
 
 def pools(app: Flask) -> dict[str, Pool]:
     key = "gateway_kit.burst.pools"
     if key not in app.extensions:
-        app.extensions[key] = {name: Pool(name, opts, app.config)
-                               for name, opts in burst_destinations(app.config).items()}
+        app.extensions[key] = {
+            name: Pool(name, opts, app.config) for name, opts in burst_destinations(app.config).items()
+        }
     found: dict[str, Pool] = app.extensions[key]
     return found
 
@@ -50,19 +54,33 @@ def reconcile_all(app: Flask) -> None:
 def pool_rows(destination: str) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
-    for inst in db.session.scalars(select(BurstInstance).where(
-            BurstInstance.destination == destination).order_by(BurstInstance.id.desc())
-            .limit(50)):
-        jobs = [b.job_id for b in db.session.scalars(select(BurstJob).where(
-            BurstJob.instance_id == inst.id, BurstJob.state.in_(("assigned", "running"))))]
+    for inst in db.session.scalars(
+        select(BurstInstance)
+        .where(BurstInstance.destination == destination)
+        .order_by(BurstInstance.id.desc())
+        .limit(50)
+    ):
+        jobs = [
+            b.job_id
+            for b in db.session.scalars(
+                select(BurstJob).where(
+                    BurstJob.instance_id == inst.id, BurstJob.state.in_(("assigned", "running"))
+                )
+            )
+        ]
         idle = aware(inst.idle_since)
         live = inst.state in LIVE_STATES
         created = aware(inst.created_at) or now
-        su = inst.su_charged if inst.settled else (now - created).total_seconds() / 3600 \
-            * inst.su_per_hour
-        rows.append({**inst.to_json(), "jobs": jobs, "live": live, "su_so_far": round(su, 3),
-                     "idle_seconds": int((now - idle).total_seconds()) if idle and live
-                     and not jobs else None})
+        su = inst.su_charged if inst.settled else (now - created).total_seconds() / 3600 * inst.su_per_hour
+        rows.append(
+            {
+                **inst.to_json(),
+                "jobs": jobs,
+                "live": live,
+                "su_so_far": round(su, 3),
+                "idle_seconds": int((now - idle).total_seconds()) if idle and live and not jobs else None,
+            }
+        )
     return rows
 
 
@@ -71,8 +89,14 @@ def pool_rows(destination: str) -> list[dict[str, Any]]:
 def pool_page() -> ResponseReturnValue:
     dests = burst_destinations(current_app.config)
     data = {name: pool_rows(name) for name in dests}
-    waiting = {name: list(db.session.scalars(select(BurstJob).where(
-        BurstJob.destination == name, BurstJob.state == "waiting"))) for name in dests}
+    waiting = {
+        name: list(
+            db.session.scalars(
+                select(BurstJob).where(BurstJob.destination == name, BurstJob.state == "waiting")
+            )
+        )
+        for name in dests
+    }
     return render_template("burst/pool.html", pools=data, waiting=waiting, options=dests)
 
 
@@ -92,11 +116,14 @@ def status_cmd() -> None:
             click.echo("  no live instances")
         for r in rows:
             idle = f" idle {r['idle_seconds']}s" if r["idle_seconds"] is not None else ""
-            click.echo(f"  {r['name']:<28} {r['flavor']:<10} {r['state']:<9} "
-                       f"jobs={','.join(map(str, r['jobs'])) or '-'}{idle} "
-                       f"su={r['su_so_far']:.3f} {r['address']}")
-        waiting = db.session.scalars(select(BurstJob).where(
-            BurstJob.destination == name, BurstJob.state == "waiting")).all()
+            click.echo(
+                f"  {r['name']:<28} {r['flavor']:<10} {r['state']:<9} "
+                f"jobs={','.join(map(str, r['jobs'])) or '-'}{idle} "
+                f"su={r['su_so_far']:.3f} {r['address']}"
+            )
+        waiting = db.session.scalars(
+            select(BurstJob).where(BurstJob.destination == name, BurstJob.state == "waiting")
+        ).all()
         for bj in waiting:
             click.echo(f"  job {bj.job_id} waits: {bj.wait_reason or 'for a pass'}")
 
@@ -109,8 +136,11 @@ def drain_cmd(destination: str) -> None:
     if destination not in burst_destinations(current_app.config):
         raise click.ClickException(f"{destination!r} is not a burst destination.")
     n = 0
-    for inst in db.session.scalars(select(BurstInstance).where(
-            BurstInstance.destination == destination, BurstInstance.state.in_(LIVE_STATES))):
+    for inst in db.session.scalars(
+        select(BurstInstance).where(
+            BurstInstance.destination == destination, BurstInstance.state.in_(LIVE_STATES)
+        )
+    ):
         inst.state = "draining"
         inst.idle_since = inst.idle_since or utcnow()
         n += 1
@@ -124,13 +154,18 @@ def drain_cmd(destination: str) -> None:
 def clean_orphans_cmd(dry_run: bool) -> None:
     """Delete this gateway's burst servers that no live pool instance accounts for."""
     for name, pool in pools(current_app._get_current_object()).items():  # type: ignore[attr-defined]
-        known = {i.server_id for i in db.session.scalars(select(BurstInstance).where(
-            BurstInstance.destination == name, BurstInstance.state.in_(LIVE_STATES)))}
+        known = {
+            i.server_id
+            for i in db.session.scalars(
+                select(BurstInstance).where(
+                    BurstInstance.destination == name, BurstInstance.state.in_(LIVE_STATES)
+                )
+            )
+        }
         for server_id, server in pool.cloud.servers(pool.gateway).items():
             if (server.metadata or {}).get("gk_destination") != name or server_id in known:
                 continue
-            click.echo(f"orphan {server.name} ({server_id}) on {name}"
-                       + ("" if dry_run else ": deleted"))
+            click.echo(f"orphan {server.name} ({server_id}) on {name}" + ("" if dry_run else ": deleted"))
             if not dry_run:
                 pool.cloud.delete(server_id)
 
@@ -139,6 +174,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     init_api(app)
     add_nav(app, "burst.pool_page", "Burst pools", role="operator", order=75)
-    register_task(app, WorkerTask("burst.reconcile", float(app.config["BURST_RECONCILE_INTERVAL"]),
-                                  reconcile_all))
-
+    register_task(
+        app, WorkerTask("burst.reconcile", float(app.config["BURST_RECONCILE_INTERVAL"]), reconcile_all)
+    )

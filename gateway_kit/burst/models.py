@@ -38,8 +38,7 @@ class BurstInstance(Base):
     address: Mapped[str] = mapped_column(String(64), default="")
     #: SHA-256 of the instance's current agent token; NULL once revoked.
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    token_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
-                                                           nullable=True)
+    token_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     active_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -47,37 +46,50 @@ class BurstInstance(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: SUs charged so far, up to ``charged_until``.
     su_charged: Mapped[float] = mapped_column(Float, default=0.0)
-    charged_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
-                                                           nullable=True)
+    charged_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
 
     def to_json(self) -> dict[str, Any]:
         from ..jobs.models import _iso
 
-        return {"id": self.id, "destination": self.destination, "name": self.name,
-                "server_id": self.server_id, "flavor": self.flavor, "vcpus": self.vcpus,
-                "gpus": self.gpus, "su_per_hour": self.su_per_hour, "state": self.state,
-                "reason": self.reason, "address": self.address,
-                "su_charged": round(self.su_charged, 6), "created_at": _iso(self.created_at),
-                "active_at": _iso(self.active_at), "heartbeat_at": _iso(self.heartbeat_at),
-                "idle_since": _iso(self.idle_since), "deleted_at": _iso(self.deleted_at)}
+        return {
+            "id": self.id,
+            "destination": self.destination,
+            "name": self.name,
+            "server_id": self.server_id,
+            "flavor": self.flavor,
+            "vcpus": self.vcpus,
+            "gpus": self.gpus,
+            "su_per_hour": self.su_per_hour,
+            "state": self.state,
+            "reason": self.reason,
+            "address": self.address,
+            "su_charged": round(self.su_charged, 6),
+            "created_at": _iso(self.created_at),
+            "active_at": _iso(self.active_at),
+            "heartbeat_at": _iso(self.heartbeat_at),
+            "idle_since": _iso(self.idle_since),
+            "deleted_at": _iso(self.deleted_at),
+        }
 
 
 #: Burst job states: ``waiting`` (for room), ``assigned`` (to an instance, not yet taken by its
 #: agent), ``running`` (taken), ``done`` (result recorded) -- and ``failed`` (retries spent).
 class BurstJob(Base):
     __tablename__ = "burst_jobs"
-    __table_args__ = (Index("ix_burst_jobs_dest_state", "destination", "state"),
-                      Index("ix_burst_jobs_instance", "instance_id"))
+    __table_args__ = (
+        Index("ix_burst_jobs_dest_state", "destination", "state"),
+        Index("ix_burst_jobs_instance", "instance_id"),
+    )
 
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"),
-                                        primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     destination: Mapped[str] = mapped_column(String(64))
     #: The JobSpec as JSON (what the agent runs).
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(16), default="waiting")
     instance_id: Mapped[int | None] = mapped_column(
-        ForeignKey("burst_instances.id", ondelete="SET NULL"), nullable=True)
+        ForeignKey("burst_instances.id", ondelete="SET NULL"), nullable=True
+    )
     wait_reason: Mapped[str] = mapped_column(Text, default="")
     #: Times the job was put back in the queue after its instance failed.
     requeues: Mapped[int] = mapped_column(Integer, default=0)
@@ -97,8 +109,16 @@ class BurstJob(Base):
     def to_json(self) -> dict[str, Any]:
         from ..jobs.models import _iso
 
-        return {"job_id": self.job_id, "destination": self.destination, "state": self.state,
-                "wait_reason": self.wait_reason, "instance": self.instance_name or None,
-                "flavor": self.flavor or None, "requeues": self.requeues,
-                "su_share": round(self.su_share, 6), "assigned_at": _iso(self.assigned_at),
-                "started_at": _iso(self.started_at), "finished_at": _iso(self.finished_at)}
+        return {
+            "job_id": self.job_id,
+            "destination": self.destination,
+            "state": self.state,
+            "wait_reason": self.wait_reason,
+            "instance": self.instance_name or None,
+            "flavor": self.flavor or None,
+            "requeues": self.requeues,
+            "su_share": round(self.su_share, 6),
+            "assigned_at": _iso(self.assigned_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+        }

@@ -87,8 +87,9 @@ def gpu_count(extra_specs: Mapping[str, Any]) -> int:
     return total
 
 
-def flavor_rate(vcpus: int, gpus: int, extra_specs: Mapping[str, Any],
-                overrides: Mapping[str, Any], name: str) -> float:
+def flavor_rate(
+    vcpus: int, gpus: int, extra_specs: Mapping[str, Any], overrides: Mapping[str, Any], name: str
+) -> float:
     """SUs per hour of a flavor: an override by name, else vCPUs x the family's rate."""
     if name in overrides:
         return float(overrides[name])
@@ -104,9 +105,14 @@ def make_flavor(doc: Mapping[str, Any], overrides: Mapping[str, Any] | None = No
     specs = dict(doc.get("extra_specs") or {})
     gpus = gpu_count(specs)
     name = str(doc["name"])
-    return Flavor(name=name, vcpus=int(doc["vcpus"]), ram_mb=int(doc["ram"]), gpus=gpus,
-                  su_per_hour=flavor_rate(int(doc["vcpus"]), gpus, specs, overrides or {}, name),
-                  id=str(doc.get("id", "")))
+    return Flavor(
+        name=name,
+        vcpus=int(doc["vcpus"]),
+        ram_mb=int(doc["ram"]),
+        gpus=gpus,
+        su_per_hour=flavor_rate(int(doc["vcpus"]), gpus, specs, overrides or {}, name),
+        id=str(doc.get("id", "")),
+    )
 
 
 @dataclass(frozen=True)
@@ -123,18 +129,19 @@ class Need:
 
 
 def fits(flavor: Flavor, need: Need) -> bool:
-    return (flavor.vcpus >= need.cpus and flavor.ram_mb >= need.memory_mb
-            and flavor.gpus >= need.gpus)
+    return flavor.vcpus >= need.cpus and flavor.ram_mb >= need.memory_mb and flavor.gpus >= need.gpus
 
 
-def choose_flavor(flavors: Sequence[Flavor], need: Need,
-                  allowed: Sequence[str] = ()) -> Flavor | None:
+def choose_flavor(flavors: Sequence[Flavor], need: Need, allowed: Sequence[str] = ()) -> Flavor | None:
     """The cheapest flavor (SUs per hour) that fits ``need``; GPU flavors only for GPU jobs.
 
     Ties go to the smaller flavor (fewer vCPUs, less RAM), then the name.
     """
-    pool = [f for f in flavors if (not allowed or f.name in allowed) and fits(f, need)
-            and (need.gpus > 0 or f.gpus == 0)]
+    pool = [
+        f
+        for f in flavors
+        if (not allowed or f.name in allowed) and fits(f, need) and (need.gpus > 0 or f.gpus == 0)
+    ]
     if not pool:
         return None
     return min(pool, key=lambda f: (f.su_per_hour, f.vcpus, f.ram_mb, f.name))
@@ -179,20 +186,22 @@ class PoolPolicy:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> PoolPolicy:
         idle = options.get("idle_timeout", "auto")
-        return cls(min_instances=int(options.get("min_instances", 0)),
-                   max_instances=int(options.get("max_instances", 4)),
-                   idle_timeout=None if idle in (None, "auto") else float(idle),
-                   su_per_hour_cap=float(options.get("su_per_hour_cap", 0.0)),
-                   jobs_per_instance=int(options.get("jobs_per_instance", 0)),
-                   warm_flavor=str(options.get("warm_flavor", "")),
-                   flavors=tuple(str(f) for f in options.get("flavors", ())),
-                   boot_seconds=float(options.get("boot_seconds", 120.0)),
-                   boot_patience=float(options.get("boot_patience", 280.0)),
-                   billing_seconds=float(options.get("billing_seconds", 0.0)),
-                   max_oversize=float(options.get("max_oversize", 2.0)),
-                   pack_reserve=int(options.get("pack_reserve", -1)),
-                   pack_factor=float(options.get("pack_factor", 3.0)),
-                   demand_window=float(options.get("demand_window", 300.0)))
+        return cls(
+            min_instances=int(options.get("min_instances", 0)),
+            max_instances=int(options.get("max_instances", 4)),
+            idle_timeout=None if idle in (None, "auto") else float(idle),
+            su_per_hour_cap=float(options.get("su_per_hour_cap", 0.0)),
+            jobs_per_instance=int(options.get("jobs_per_instance", 0)),
+            warm_flavor=str(options.get("warm_flavor", "")),
+            flavors=tuple(str(f) for f in options.get("flavors", ())),
+            boot_seconds=float(options.get("boot_seconds", 120.0)),
+            boot_patience=float(options.get("boot_patience", 280.0)),
+            billing_seconds=float(options.get("billing_seconds", 0.0)),
+            max_oversize=float(options.get("max_oversize", 2.0)),
+            pack_reserve=int(options.get("pack_reserve", -1)),
+            pack_factor=float(options.get("pack_factor", 3.0)),
+            demand_window=float(options.get("demand_window", 300.0)),
+        )
 
     @property
     def idle_limit(self) -> float:
@@ -220,9 +229,11 @@ class Instance:
     launched_at: float | None = None
 
     def free(self) -> tuple[int, int, int]:
-        return (self.flavor.vcpus - sum(j.cpus for j in self.jobs),
-                self.flavor.ram_mb - sum(j.memory_mb for j in self.jobs),
-                self.flavor.gpus - sum(j.gpus for j in self.jobs))
+        return (
+            self.flavor.vcpus - sum(j.cpus for j in self.jobs),
+            self.flavor.ram_mb - sum(j.memory_mb for j in self.jobs),
+            self.flavor.gpus - sum(j.gpus for j in self.jobs),
+        )
 
     def room_for(self, need: Need, jobs_per_instance: int) -> bool:
         if self.state == "draining":
@@ -231,6 +242,7 @@ class Instance:
             return False
         cpus, ram, gpus = self.free()
         return cpus >= need.cpus and ram >= need.memory_mb and gpus >= need.gpus
+
 
 @dataclass(frozen=True)
 class Quota:
@@ -245,13 +257,17 @@ class Quota:
 
     def blocks(self, flavor: Flavor, extra: tuple[int, int, int] = (0, 0, 0)) -> str | None:
         """Why launching ``flavor`` would pass the quota (None if it fits)."""
-        checks = (("instances", self.instances, self.used_instances + extra[0], 1),
-                  ("cores", self.cores, self.used_cores + extra[1], flavor.vcpus),
-                  ("RAM (MiB)", self.ram_mb, self.used_ram_mb + extra[2], flavor.ram_mb))
+        checks = (
+            ("instances", self.instances, self.used_instances + extra[0], 1),
+            ("cores", self.cores, self.used_cores + extra[1], flavor.vcpus),
+            ("RAM (MiB)", self.ram_mb, self.used_ram_mb + extra[2], flavor.ram_mb),
+        )
         for what, limit, used, want in checks:
             if limit >= 0 and used + want > limit:
-                return (f"the cloud project's quota is full: {what} {used} in use + {want} "
-                        f"for a {flavor.name} > {limit}")
+                return (
+                    f"the cloud project's quota is full: {what} {used} in use + {want} "
+                    f"for a {flavor.name} > {limit}"
+                )
         return None
 
 
@@ -283,15 +299,23 @@ def pool_rate(instances: Sequence[Instance]) -> float:
     return sum(i.flavor.su_per_hour for i in instances)
 
 
-def packing_flavor(flavors: Sequence[Flavor], fit: Flavor, need: Need,
-                   allowed: Sequence[str] = (), factor: float = 3.0) -> Flavor:
+def packing_flavor(
+    flavors: Sequence[Flavor], fit: Flavor, need: Need, allowed: Sequence[str] = (), factor: float = 3.0
+) -> Flavor:
     """A CPU flavor at ``fit``'s SUs per vCPU with room for later jobs (rule 3): the smallest
     with ``factor`` times the CPUs ``need`` asks for, else the largest; ``fit`` for a GPU job."""
     if fit.gpus or not fit.vcpus:
         return fit
     per_cpu = fit.su_per_hour / fit.vcpus
-    same = [f for f in flavors if (not allowed or f.name in allowed) and fits(f, need)
-            and f.gpus == 0 and f.vcpus and abs(f.su_per_hour / f.vcpus - per_cpu) < 1e-9]
+    same = [
+        f
+        for f in flavors
+        if (not allowed or f.name in allowed)
+        and fits(f, need)
+        and f.gpus == 0
+        and f.vcpus
+        and abs(f.su_per_hour / f.vcpus - per_cpu) < 1e-9
+    ]
     big = [f for f in same if f.vcpus >= factor * need.cpus]
     if big:
         return min(big, key=lambda f: (f.vcpus, f.ram_mb, f.name))
@@ -307,8 +331,14 @@ def paid_until(policy: PoolPolicy, inst: Instance, now: float) -> float:
     return inst.launched_at + periods * g
 
 
-def demand_until(policy: PoolPolicy, flavors: Sequence[Flavor], inst: Instance,
-                 arrivals: Sequence[Need], now: float, rank: int = 1) -> float:
+def demand_until(
+    policy: PoolPolicy,
+    flavors: Sequence[Flavor],
+    inst: Instance,
+    arrivals: Sequence[Need],
+    now: float,
+    rank: int = 1,
+) -> float:
     """Until when recent arrivals justify keeping the idle ``inst`` (rule 5, auto mode).
 
     An idle instance costs its rate every second; reusing it saves a boot, ``boot_seconds`` at
@@ -325,8 +355,12 @@ def demand_until(policy: PoolPolicy, flavors: Sequence[Flavor], inst: Instance,
         if need.arrived is None or need.arrived <= now - policy.demand_window:
             continue
         fit = choose_flavor(flavors, need, policy.flavors)
-        if (fit is not None and fits(inst.flavor, need) and (need.gpus > 0) == (inst.flavor.gpus > 0)
-                and inst.flavor.su_per_hour <= policy.max_oversize * fit.su_per_hour):
+        if (
+            fit is not None
+            and fits(inst.flavor, need)
+            and (need.gpus > 0) == (inst.flavor.gpus > 0)
+            and inst.flavor.su_per_hour <= policy.max_oversize * fit.su_per_hour
+        ):
             times.append(need.arrived)
     wanted = rank * max(1, math.ceil(policy.demand_window / policy.boot_seconds - 1e-9))
     if len(times) < wanted:
@@ -349,8 +383,14 @@ def retire_at(policy: PoolPolicy, inst: Instance, now: float, demand: float | No
     return due
 
 
-def plan(policy: PoolPolicy, flavors: Sequence[Flavor], instances: Sequence[Instance],
-         waiting: Sequence[Need], quota: Quota, now: float) -> Plan:
+def plan(
+    policy: PoolPolicy,
+    flavors: Sequence[Flavor],
+    instances: Sequence[Instance],
+    waiting: Sequence[Need],
+    quota: Quota,
+    now: float,
+) -> Plan:
     """Decide placements, launches, waits and retirements (see the module docstring)."""
     out = Plan()
     pool = list(instances)
@@ -368,17 +408,20 @@ def plan(policy: PoolPolicy, flavors: Sequence[Flavor], instances: Sequence[Inst
             return f"{POOL_AT_MAX}: {len(up)} of {policy.max_instances} instances are busy"
         rate = pool_rate([i for i in pool if i.key not in replaced])
         if policy.su_per_hour_cap > 0 and rate + flavor.su_per_hour > policy.su_per_hour_cap + 1e-9:
-            return (f"{SPEND_CAP}: the pool costs {rate:g} SU/h; a {flavor.name} "
-                    f"({flavor.su_per_hour:g} SU/h) would pass the cap of "
-                    f"{policy.su_per_hour_cap:g} SU/h")
+            return (
+                f"{SPEND_CAP}: the pool costs {rate:g} SU/h; a {flavor.name} "
+                f"({flavor.su_per_hour:g} SU/h) would pass the cap of "
+                f"{policy.su_per_hour_cap:g} SU/h"
+            )
         blocked = quota.blocks(flavor, (extra[0], extra[1], extra[2]))
         return f"{QUOTA_FULL}: {blocked}" if blocked else None
 
     def add(flavor: Flavor) -> Instance:
         nonlocal launched
         launched += 1
-        inst = Instance(key=("new", launched), flavor=flavor, state="booting", idle_since=now,
-                        launched_at=now)
+        inst = Instance(
+            key=("new", launched), flavor=flavor, state="booting", idle_since=now, launched_at=now
+        )
         pool.append(inst)
         out.launch.append((inst.key, flavor))
         extra[0] += 1
@@ -399,17 +442,20 @@ def plan(policy: PoolPolicy, flavors: Sequence[Flavor], instances: Sequence[Inst
 
     def rank(inst: Instance, need: Need) -> tuple[int, int, float]:
         # Ready before booting; then the tightest fit (leaves big holes for big jobs); then cost.
-        return ({"ready": 0, "booting": 1}.get(inst.state, 2), inst.free()[0] - need.cpus,
-                inst.flavor.su_per_hour)
+        return (
+            {"ready": 0, "booting": 1}.get(inst.state, 2),
+            inst.free()[0] - need.cpus,
+            inst.flavor.su_per_hour,
+        )
 
     for need in waiting:
         fit = choose_flavor(flavors, need, policy.flavors)
         if fit is None:
-            out.reject[need.key] = (f"{NO_FLAVOR}: no flavor has {need.cpus} CPUs, "
-                                    f"{need.memory_mb} MiB and {need.gpus} GPUs")
+            out.reject[need.key] = (
+                f"{NO_FLAVOR}: no flavor has {need.cpus} CPUs, {need.memory_mb} MiB and {need.gpus} GPUs"
+            )
             continue
-        rooms = [i for i in pool if i.key not in replaced
-                 and i.room_for(need, policy.jobs_per_instance)]
+        rooms = [i for i in pool if i.key not in replaced and i.room_for(need, policy.jobs_per_instance)]
         homes = sorted((i for i in rooms if good(i, need, fit)), key=lambda i: rank(i, need))
         home: Instance | None = homes[0] if homes else None
         if home is None:
@@ -426,9 +472,17 @@ def plan(policy: PoolPolicy, flavors: Sequence[Flavor], instances: Sequence[Inst
             elif not why.startswith(QUOTA_FULL) and math.isfinite(policy.idle_limit):
                 # Rule 4: at the maximum (or the cap), an idle instance of the wrong shape
                 # makes way for one that fits.
-                spare = sorted((i for i in live() if not i.jobs and i.state != "draining"
-                                and i.idle_since is not None and i.key in existing),
-                               key=lambda i: -i.flavor.su_per_hour)
+                spare = sorted(
+                    (
+                        i
+                        for i in live()
+                        if not i.jobs
+                        and i.state != "draining"
+                        and i.idle_since is not None
+                        and i.key in existing
+                    ),
+                    key=lambda i: -i.flavor.su_per_hour,
+                )
                 for victim in spare:
                     replaced.add(victim.key)
                     if can_launch(fit) is None:
@@ -446,12 +500,16 @@ def plan(policy: PoolPolicy, flavors: Sequence[Flavor], instances: Sequence[Inst
     up = live()
     if len(up) < policy.min_instances:
         warm = next((f for f in flavors if f.name == policy.warm_flavor), None) or choose_flavor(
-            flavors, Need(key=None, cpus=1, memory_mb=0), policy.flavors)
+            flavors, Need(key=None, cpus=1, memory_mb=0), policy.flavors
+        )
         while warm is not None and len(up) < policy.min_instances and can_launch(warm) is None:
             up.append(add(warm))
     keep = len(up)
-    idle = [i for i in instances if not i.jobs and i.idle_since is not None
-            and i.state != "draining" and i.key not in replaced]
+    idle = [
+        i
+        for i in instances
+        if not i.jobs and i.idle_since is not None and i.state != "draining" and i.key not in replaced
+    ]
     for inst in sorted(instances, key=lambda i: i.idle_since or now):
         if inst.jobs or inst.idle_since is None or inst.key in replaced:
             continue
@@ -461,10 +519,14 @@ def plan(policy: PoolPolicy, flavors: Sequence[Flavor], instances: Sequence[Inst
         if keep <= policy.min_instances or not math.isfinite(policy.idle_limit):
             continue
         since = inst.idle_since
-        nth = 1 + sum(1 for o in idle if o.flavor.name == inst.flavor.name
-                      and o.idle_since is not None and o.idle_since > since)
-        demand = (demand_until(policy, flavors, inst, arrivals, now, nth)
-                  if policy.idle_timeout is None else None)
+        nth = 1 + sum(
+            1
+            for o in idle
+            if o.flavor.name == inst.flavor.name and o.idle_since is not None and o.idle_since > since
+        )
+        demand = (
+            demand_until(policy, flavors, inst, arrivals, now, nth) if policy.idle_timeout is None else None
+        )
         due = retire_at(policy, inst, now, demand)
         if due <= now + 1e-9:
             out.retire.append(inst.key)

@@ -79,8 +79,9 @@ def gateway_id(settings: Mapping[str, Any]) -> str:
 
 
 def agent_url(settings: Mapping[str, Any]) -> str:
-    return str(settings.get("BURST_AGENT_URL") or settings.get("PUBLIC_URL")
-               or "http://127.0.0.1:5000").rstrip("/")
+    return str(
+        settings.get("BURST_AGENT_URL") or settings.get("PUBLIC_URL") or "http://127.0.0.1:5000"
+    ).rstrip("/")
 
 
 # -- the database, without needing an app -------------------------------------------------------
@@ -141,35 +142,54 @@ class PoolCloud:
             raise CloudError(f"Cloud {self.cloud!r}: {what} failed: {exc}") from exc
 
     def flavors(self, overrides: Mapping[str, Any]) -> list[policy.Flavor]:
-        found = self.call("listing flavors", lambda: list(self.conn.compute.flavors(
-            details=True)))
-        return [policy.make_flavor({"id": f.id, "name": f.name, "vcpus": f.vcpus, "ram": f.ram,
-                                    "extra_specs": f.extra_specs or {}}, overrides)
-                for f in found]
+        found = self.call("listing flavors", lambda: list(self.conn.compute.flavors(details=True)))
+        return [
+            policy.make_flavor(
+                {
+                    "id": f.id,
+                    "name": f.name,
+                    "vcpus": f.vcpus,
+                    "ram": f.ram,
+                    "extra_specs": f.extra_specs or {},
+                },
+                overrides,
+            )
+            for f in found
+        ]
 
     def quota(self) -> policy.Quota:
         limits = self.call("reading limits", self.conn.compute.get_limits).absolute
-        return policy.Quota(instances=int(limits.instances), cores=int(limits.total_cores),
-                            ram_mb=int(limits.total_ram),
-                            used_instances=int(limits.instances_used),
-                            used_cores=int(limits.total_cores_used),
-                            used_ram_mb=int(limits.total_ram_used))
+        return policy.Quota(
+            instances=int(limits.instances),
+            cores=int(limits.total_cores),
+            ram_mb=int(limits.total_ram),
+            used_instances=int(limits.instances_used),
+            used_cores=int(limits.total_cores_used),
+            used_ram_mb=int(limits.total_ram_used),
+        )
 
     def servers(self, gateway: str) -> dict[str, Any]:
         """This gateway's burst servers, by id."""
-        found = self.call("listing servers", lambda: list(self.conn.compute.servers(
-            details=True)))
-        return {s.id: s for s in found
-                if (s.metadata or {}).get(META_KIND) == "1"
-                and (s.metadata or {}).get(META_GATEWAY) == gateway}
+        found = self.call("listing servers", lambda: list(self.conn.compute.servers(details=True)))
+        return {
+            s.id: s
+            for s in found
+            if (s.metadata or {}).get(META_KIND) == "1" and (s.metadata or {}).get(META_GATEWAY) == gateway
+        }
 
-    def create(self, name: str, flavor_id: str, image: str, network: str, user_data: str,
-               metadata: dict[str, str]) -> Any:
+    def create(
+        self, name: str, flavor_id: str, image: str, network: str, user_data: str, metadata: dict[str, str]
+    ) -> Any:
         def go() -> Any:
             img = self.conn.image.find_image(image, ignore_missing=False)
-            args: dict[str, Any] = {"name": name, "flavor_id": flavor_id, "image_id": img.id,
-                                    "metadata": metadata, "tags": [TAG],
-                                    "user_data": base64.b64encode(user_data.encode()).decode()}
+            args: dict[str, Any] = {
+                "name": name,
+                "flavor_id": flavor_id,
+                "image_id": img.id,
+                "metadata": metadata,
+                "tags": [TAG],
+                "user_data": base64.b64encode(user_data.encode()).decode(),
+            }
             if network:
                 net = self.conn.network.find_network(network, ignore_missing=False)
                 args["networks"] = [{"uuid": net.id}]
@@ -180,8 +200,10 @@ class PoolCloud:
         return self.call(f"creating server {name}", go)
 
     def delete(self, server_id: str) -> None:
-        self.call(f"deleting server {server_id}",
-                  lambda: self.conn.compute.delete_server(server_id, ignore_missing=True))
+        self.call(
+            f"deleting server {server_id}",
+            lambda: self.conn.compute.delete_server(server_id, ignore_missing=True),
+        )
 
 
 # -- user data ------------------------------------------------------------------------------------
@@ -195,16 +217,27 @@ def render_user_data(settings: Mapping[str, Any], row: BurstInstance, token: str
     import jinja2
 
     path = template_path()
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(path.parent)),
-                             autoescape=False,  # noqa: S701 - YAML, not HTML
-                             keep_trailing_newline=True)
-    config = {"gateway": agent_url(settings), "token": token, "instance": row.id,
-              "heartbeat": float(settings.get("BURST_HEARTBEAT_INTERVAL", 5.0)),
-              "cpus": row.vcpus, "gpus": row.gpus, "memory_mb": row.ram_mb,
-              "workdir": "/var/lib/gateway-kit-agent"}
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(path.parent)),
+        autoescape=False,  # noqa: S701 - YAML, not HTML
+        keep_trailing_newline=True,
+    )
+    config = {
+        "gateway": agent_url(settings),
+        "token": token,
+        "instance": row.id,
+        "heartbeat": float(settings.get("BURST_HEARTBEAT_INTERVAL", 5.0)),
+        "cpus": row.vcpus,
+        "gpus": row.gpus,
+        "memory_mb": row.ram_mb,
+        "workdir": "/var/lib/gateway-kit-agent",
+    }
     return env.get_template(path.name).render(
-        name=row.name, destination=row.destination, agent_config=config,
-        install=str(settings.get("BURST_AGENT_INSTALL", "pip install gateway-kit")))
+        name=row.name,
+        destination=row.destination,
+        agent_config=config,
+        install=str(settings.get("BURST_AGENT_INSTALL", "pip install gateway-kit")),
+    )
 
 
 # -- the pool ---------------------------------------------------------------------------------
@@ -213,8 +246,7 @@ def render_user_data(settings: Mapping[str, Any], row: BurstInstance, token: str
 class Pool:
     """One destination's pool (see the module docstring)."""
 
-    def __init__(self, destination: str, options: Mapping[str, Any],
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(self, destination: str, options: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         self.destination = destination
         self.options = dict(options)
         self.settings = settings
@@ -242,9 +274,13 @@ class Pool:
             self._schedule(session)
 
     def live(self, session: Session) -> list[BurstInstance]:
-        return list(session.scalars(select(BurstInstance).where(
-            BurstInstance.destination == self.destination,
-            BurstInstance.state.in_(LIVE_STATES)).order_by(BurstInstance.id)))
+        return list(
+            session.scalars(
+                select(BurstInstance)
+                .where(BurstInstance.destination == self.destination, BurstInstance.state.in_(LIVE_STATES))
+                .order_by(BurstInstance.id)
+            )
+        )
 
     def _launch_pending(self, session: Session) -> None:
         """Create the servers of rows recorded as ``launching`` (a crash may have left some)."""
@@ -261,20 +297,25 @@ class Pool:
             row.token_hash = digest(token)
             # The first token must outlive the boot; renewals then give BURST_TOKEN_TTL.
             row.token_expires = utcnow() + timedelta(
-                seconds=self.setting("BURST_BOOT_TIMEOUT", 900) + self.setting(
-                    "BURST_TOKEN_TTL", 600))
+                seconds=self.setting("BURST_BOOT_TIMEOUT", 900) + self.setting("BURST_TOKEN_TTL", 600)
+            )
             session.commit()
             flavor = next((f for f in self.flavors() if f.name == row.flavor), None)
             if flavor is None:
                 self._fail(session, row, f"flavor {row.flavor} no longer exists")
                 return
-            metadata = {META_KIND: "1", META_DEST: self.destination, META_GATEWAY: self.gateway,
-                        META_INSTANCE: str(row.id)}
+            metadata = {
+                META_KIND: "1",
+                META_DEST: self.destination,
+                META_GATEWAY: self.gateway,
+                META_INSTANCE: str(row.id),
+            }
             image = str(self.options.get("image") or self.settings.get("BURST_IMAGE"))
             network = str(self.options.get("network") or self.settings.get("BURST_NETWORK", ""))
             try:
-                server = self.cloud.create(row.name, flavor.id, image, network,
-                                           render_user_data(self.settings, row, token), metadata)
+                server = self.cloud.create(
+                    row.name, flavor.id, image, network, render_user_data(self.settings, row, token), metadata
+                )
             except CloudError as exc:
                 self._fail(session, row, exc.user_message)
                 return
@@ -294,37 +335,54 @@ class Pool:
                 self._fail(session, row, "its server disappeared from the cloud")
                 continue
             if server.status == "ERROR":
-                fault = (server.fault or {}).get("message", "") if isinstance(
-                    server.fault, dict) else ""
-                self._fail(session, row, "its server went into ERROR" + (f": {fault}" if fault
-                                                                         else ""))
+                fault = (server.fault or {}).get("message", "") if isinstance(server.fault, dict) else ""
+                self._fail(session, row, "its server went into ERROR" + (f": {fault}" if fault else ""))
                 continue
             if server.status == "ACTIVE" and row.active_at is None:
                 row.active_at = now
             if server.status == "ACTIVE" and not row.address:
-                row.address = next((str(a["addr"]) for net in (server.addresses or {}).values()
-                                    for a in net if a.get("OS-EXT-IPS:type", "fixed") == "fixed"),
-                                   "")
+                row.address = next(
+                    (
+                        str(a["addr"])
+                        for net in (server.addresses or {}).values()
+                        for a in net
+                        if a.get("OS-EXT-IPS:type", "fixed") == "fixed"
+                    ),
+                    "",
+                )
             created = aware(row.created_at) or now
             if row.state == "booting" and now - created > boot_timeout:
-                self._fail(session, row, (
-                    f"its server never became ACTIVE within {boot_timeout.total_seconds():g} s"
-                    if server.status in BOOTING else
-                    f"its agent never reported within {boot_timeout.total_seconds():g} s"))
+                self._fail(
+                    session,
+                    row,
+                    (
+                        f"its server never became ACTIVE within {boot_timeout.total_seconds():g} s"
+                        if server.status in BOOTING
+                        else f"its agent never reported within {boot_timeout.total_seconds():g} s"
+                    ),
+                )
                 continue
             beat = aware(row.heartbeat_at)
             if row.state in ("ready", "draining") and beat is not None and now - beat > silent:
-                self._fail(session, row, f"its agent sent no heartbeat for "
-                                         f"{(now - beat).total_seconds():.0f} s")
+                self._fail(
+                    session, row, f"its agent sent no heartbeat for {(now - beat).total_seconds():.0f} s"
+                )
                 continue
         session.commit()
 
     def _schedule(self, session: Session) -> None:
         now = utcnow()
         rows = self.live(session)
-        jobs = list(session.scalars(select(BurstJob).where(
-            BurstJob.destination == self.destination,
-            BurstJob.state.in_(("waiting", "assigned", "running"))).order_by(BurstJob.job_id)))
+        jobs = list(
+            session.scalars(
+                select(BurstJob)
+                .where(
+                    BurstJob.destination == self.destination,
+                    BurstJob.state.in_(("waiting", "assigned", "running")),
+                )
+                .order_by(BurstJob.job_id)
+            )
+        )
         for bj in jobs:
             if bj.cancel_requested and bj.state in ("waiting", "assigned"):
                 self._finish_job(session, bj, "CANCELED", "canceled before it started")
@@ -339,10 +397,16 @@ class Pool:
             state = {"launching": "booting"}.get(row.state, row.state)
             idle = aware(row.idle_since)
             born = aware(row.created_at)
-            instances.append(policy.Instance(
-                key=row.id, flavor=flavor, state=state, jobs=by_instance.get(row.id, []),
-                idle_since=idle.timestamp() if idle and not by_instance.get(row.id) else None,
-                launched_at=born.timestamp() if born else None))
+            instances.append(
+                policy.Instance(
+                    key=row.id,
+                    flavor=flavor,
+                    state=state,
+                    jobs=by_instance.get(row.id, []),
+                    idle_since=idle.timestamp() if idle and not by_instance.get(row.id) else None,
+                    launched_at=born.timestamp() if born else None,
+                )
+            )
         waiting = [need_of(b) for b in jobs if b.state == "waiting"]
         try:
             quota = self.cloud.quota()
@@ -356,11 +420,22 @@ class Pool:
         plan = policy.plan(self.policy, flavors, instances, waiting, quota, now.timestamp())
         new_rows: dict[Any, BurstInstance] = {}
         for key, flavor in plan.launch:
-            row = BurstInstance(destination=self.destination, flavor=flavor.name,
-                                vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, gpus=flavor.gpus,
-                                su_per_hour=flavor.su_per_hour, state="launching", reason="",
-                                address="", created_at=now, idle_since=now, su_charged=0.0,
-                                settled=False, name="")
+            row = BurstInstance(
+                destination=self.destination,
+                flavor=flavor.name,
+                vcpus=flavor.vcpus,
+                ram_mb=flavor.ram_mb,
+                gpus=flavor.gpus,
+                su_per_hour=flavor.su_per_hour,
+                state="launching",
+                reason="",
+                address="",
+                created_at=now,
+                idle_since=now,
+                su_charged=0.0,
+                settled=False,
+                name="",
+            )
             session.add(row)
             session.flush()
             row.name = f"gk-burst-{self.destination}-{row.id}"
@@ -382,9 +457,14 @@ class Pool:
             self._create_server(session, row)
         for key in plan.retire:
             row = next(r for r in rows if r.id == key)
-            self.delete_instance(session, row, "idle: retired by the pool policy (idle timeout, "
-                                 "no recent demand for it, or replaced at the maximum)"
-                                 if row.state != "draining" else "drained")
+            self.delete_instance(
+                session,
+                row,
+                "idle: retired by the pool policy (idle timeout, "
+                "no recent demand for it, or replaced at the maximum)"
+                if row.state != "draining"
+                else "drained",
+            )
 
     # -- instance endings -----------------------------------------------------------------
 
@@ -395,14 +475,22 @@ class Pool:
         row.token_hash = None  # first: its agent can report nothing from now on
         session.commit()
         limit = int(self.settings.get("BURST_MAX_REQUEUES", 2))
-        for bj in session.scalars(select(BurstJob).where(
-                BurstJob.instance_id == row.id, BurstJob.state.in_(("assigned", "running")))):
+        for bj in session.scalars(
+            select(BurstJob).where(
+                BurstJob.instance_id == row.id, BurstJob.state.in_(("assigned", "running"))
+            )
+        ):
             self._share(bj, row)
             if bj.cancel_requested:
                 self._finish_job(session, bj, "CANCELED", "canceled")
             elif bj.requeues >= limit:
-                self._finish_job(session, bj, "FAILED", f"instance {row.name} {reason}; the job "
-                                 f"was requeued {bj.requeues} times, which is the limit")
+                self._finish_job(
+                    session,
+                    bj,
+                    "FAILED",
+                    f"instance {row.name} {reason}; the job "
+                    f"was requeued {bj.requeues} times, which is the limit",
+                )
             else:
                 bj.state, bj.instance_id, bj.requeues = "waiting", None, bj.requeues + 1
                 bj.started_at = None
@@ -436,15 +524,20 @@ class Pool:
         row.su_charged, row.charged_until, row.settled = amount, end, True
         project = self._charge_project(session)
         if project is not None and amount > 0:
-            alloc = session.scalars(select(Allocation).where(
-                Allocation.project_id == project)).first()
+            alloc = session.scalars(select(Allocation).where(Allocation.project_id == project)).first()
             if alloc is not None:
                 alloc.su_used += amount
                 alloc.updated_at = utcnow()
-            session.add(LedgerEntry(project_id=project, kind="charge", amount=-amount,
-                                    note=f"burst instance {row.name} ({row.flavor}, "
-                                    f"{(end - start).total_seconds() / 3600:.3f} h) on "
-                                    f"{self.destination}"))
+            session.add(
+                LedgerEntry(
+                    project_id=project,
+                    kind="charge",
+                    amount=-amount,
+                    note=f"burst instance {row.name} ({row.flavor}, "
+                    f"{(end - start).total_seconds() / 3600:.3f} h) on "
+                    f"{self.destination}",
+                )
+            )
         session.commit()
 
     def _charge_project(self, session: Session) -> int | None:
@@ -465,9 +558,13 @@ class Pool:
         now = time.time()
         started = aware(bj.started_at)
         bj.state = "done"
-        bj.result = {"state": state, "exit_code": None, "reason": reason,
-                     "started": started.timestamp() if started else None,
-                     "finished": now}
+        bj.result = {
+            "state": state,
+            "exit_code": None,
+            "reason": reason,
+            "started": started.timestamp() if started else None,
+            "finished": now,
+        }
         bj.finished_at = utcnow()
         bj.instance_id = None
 
@@ -480,17 +577,22 @@ def add_share(bj: BurstJob, row: BurstInstance) -> None:
         return
     seconds = max((utcnow() - start).total_seconds(), 0.0)
     spec = bj.spec or {}
-    fraction = max(int(spec.get("cpus", 1)) / max(row.vcpus, 1),
-                   int(spec.get("gpus", 0)) / row.gpus if row.gpus else 0.0)
+    fraction = max(
+        int(spec.get("cpus", 1)) / max(row.vcpus, 1), int(spec.get("gpus", 0)) / row.gpus if row.gpus else 0.0
+    )
     bj.su_share = round(bj.su_share + seconds / 3600 * row.su_per_hour * min(fraction, 1.0), 6)
 
 
 def need_of(bj: BurstJob) -> policy.Need:
     spec = bj.spec or {}
     arrived = aware(bj.created_at)
-    return policy.Need(key=bj.job_id, cpus=int(spec.get("cpus", 1)),
-                       memory_mb=int(spec.get("memory_mb", 0)), gpus=int(spec.get("gpus", 0)),
-                       arrived=arrived.timestamp() if arrived else None)
+    return policy.Need(
+        key=bj.job_id,
+        cpus=int(spec.get("cpus", 1)),
+        memory_mb=int(spec.get("memory_mb", 0)),
+        gpus=int(spec.get("gpus", 0)),
+        arrived=arrived.timestamp() if arrived else None,
+    )
 
 
 def job_panel(session: Session, job: Job) -> dict[str, Any] | None:

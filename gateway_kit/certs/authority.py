@@ -37,8 +37,9 @@ def new_private_key(kind: str) -> bytes:
         key = ec.generate_private_key(ec.SECP384R1())
     else:
         key = rsa.generate_private_key(public_exponent=65537, key_size=int(kind.split("-")[1]))
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _problem(exc: messages.Error) -> str:
@@ -55,8 +56,10 @@ def translated(action: str) -> Iterator[None]:
     try:
         yield
     except messages.Error as exc:
-        raise AcmeRejected(f"The certificate authority refused to {action}: {_problem(exc)}",
-                           log_message=f"ACME {action}: {exc.typ}: {exc.detail}") from exc
+        raise AcmeRejected(
+            f"The certificate authority refused to {action}: {_problem(exc)}",
+            log_message=f"ACME {action}: {exc.typ}: {exc.detail}",
+        ) from exc
     except acme_errors.ValidationError as exc:
         details = []
         for authzr in exc.failed_authzrs:
@@ -65,13 +68,18 @@ def translated(action: str) -> Iterator[None]:
                     details.append(f"{authzr.body.identifier.value}: {_problem(challb.error)}")
         raise AcmeRejected(
             f"The certificate authority could not validate the DNS challenge: "
-            f"{'; '.join(details) or 'authorization invalid'}") from exc
+            f"{'; '.join(details) or 'authorization invalid'}"
+        ) from exc
     except acme_errors.TimeoutError as exc:
-        raise CertError(f"The certificate authority did not finish ({action}) in time.",
-                        reason="acme_timeout") from exc
+        raise CertError(
+            f"The certificate authority did not finish ({action}) in time.", reason="acme_timeout"
+        ) from exc
     except (requests.exceptions.RequestException, acme_errors.ClientError) as exc:
-        raise CertError(f"Cannot reach the certificate authority to {action}.",
-                        reason="acme_unreachable", log_message=f"ACME {action}: {exc}") from exc
+        raise CertError(
+            f"Cannot reach the certificate authority to {action}.",
+            reason="acme_unreachable",
+            log_message=f"ACME {action}: {exc}",
+        ) from exc
 
 
 @dataclass
@@ -97,8 +105,7 @@ class Authority:
             raise CertError("The ACME account key must be an RSA key.", reason="bad_account_key")
         self.key = JWKRSA(key=loaded)
         self.directory_url = directory_url
-        self.net = client.ClientNetwork(self.key, user_agent=USER_AGENT,
-                                        verify_ssl=ca_bundle or True)  # type: ignore[arg-type]
+        self.net = client.ClientNetwork(self.key, user_agent=USER_AGENT, verify_ssl=ca_bundle or True)  # type: ignore[arg-type]
         with translated("read its directory"):
             directory = client.ClientV2.get_directory(directory_url, self.net)
         self.client = client.ClientV2(directory, self.net)
@@ -110,8 +117,7 @@ class Authority:
 
     def register(self, email: str) -> str:
         """Create (or find, for this key) the account; returns its URI."""
-        reg = messages.NewRegistration.from_data(email=email or None,
-                                                 terms_of_service_agreed=True)
+        reg = messages.NewRegistration.from_data(email=email or None, terms_of_service_agreed=True)
         with translated("register the account"):
             try:
                 regr = self.client.new_account(reg)
@@ -133,11 +139,9 @@ class Authority:
             if authzr.body.status == messages.STATUS_VALID:
                 continue  # authorization reused by the CA
             ident = str(authzr.body.identifier.value)
-            challb = next((c for c in authzr.body.challenges
-                           if isinstance(c.chall, challenges.DNS01)), None)
+            challb = next((c for c in authzr.body.challenges if isinstance(c.chall, challenges.DNS01)), None)
             if challb is None:
-                raise AcmeRejected(f"The certificate authority offers no DNS-01 challenge for "
-                                   f"{ident}.")
+                raise AcmeRejected(f"The certificate authority offers no DNS-01 challenge for {ident}.")
             value = challb.chall.validation(self.key)
             todo.append(Challenge(ident, str(value), challb))
         return orderr, todo
@@ -161,8 +165,9 @@ class Authority:
         """Best effort: give up the order's pending authorizations after a failure."""
         for authzr in orderr.authorizations:
             if authzr.body.status == messages.STATUS_PENDING:
-                with contextlib.suppress(messages.Error, requests.exceptions.RequestException,
-                                         acme_errors.Error):
+                with contextlib.suppress(
+                    messages.Error, requests.exceptions.RequestException, acme_errors.Error
+                ):
                     self.client.deactivate_authorization(authzr)
 
     def revoke(self, cert_pem: bytes, reason: int = 0) -> None:
@@ -179,5 +184,8 @@ def split_chain(fullchain_pem: str) -> tuple[str, str]:
 
 def describe(cert_pem: str) -> dict[str, Any]:
     cert = x509.load_pem_x509_certificate(cert_pem.encode())
-    return {"serial": format(cert.serial_number, "x"),
-            "not_before": cert.not_valid_before_utc, "not_after": cert.not_valid_after_utc}
+    return {
+        "serial": format(cert.serial_number, "x"),
+        "not_before": cert.not_valid_before_utc,
+        "not_after": cert.not_valid_after_utc,
+    }

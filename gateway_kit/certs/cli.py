@@ -41,26 +41,45 @@ def certs() -> None:
 @certs.command("issue")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--staging", is_flag=True, help="Use the staging CA (CERTS_STAGING_DIRECTORY_URL).")
-@click.option("--directory", default=None,
-              help="ACME directory URL or preset (" + ", ".join(DIRECTORY_PRESETS) + ").")
-@click.option("--alias", is_flag=True,
-              help="If no name fits the 64-character common name, add a short alias.")
-@click.option("--load-balancer", default="",
-              help="Deliver to this load balancer (TERMINATED_HTTPS listener on 443).")
-@click.option("--barbican", is_flag=True,
-              help="Store the certificate as a Barbican secret for the VMs to fetch.")
-@click.option("--agree-tos", is_flag=True,
-              help="Agree to the CA's terms of service (same as CERTS_AGREE_TOS).")
+@click.option(
+    "--directory", default=None, help="ACME directory URL or preset (" + ", ".join(DIRECTORY_PRESETS) + ")."
+)
+@click.option(
+    "--alias", is_flag=True, help="If no name fits the 64-character common name, add a short alias."
+)
+@click.option(
+    "--load-balancer", default="", help="Deliver to this load balancer (TERMINATED_HTTPS listener on 443)."
+)
+@click.option(
+    "--barbican", is_flag=True, help="Store the certificate as a Barbican secret for the VMs to fetch."
+)
+@click.option(
+    "--agree-tos", is_flag=True, help="Agree to the CA's terms of service (same as CERTS_AGREE_TOS)."
+)
 @with_appcontext
 @kit_errors
-def issue_cmd(names: tuple[str, ...], staging: bool, directory: str | None, alias: bool,
-              load_balancer: str, barbican: bool, agree_tos: bool) -> None:
+def issue_cmd(
+    names: tuple[str, ...],
+    staging: bool,
+    directory: str | None,
+    alias: bool,
+    load_balancer: str,
+    barbican: bool,
+    agree_tos: bool,
+) -> None:
     """Issue a certificate for NAMES (wildcards such as '*.example.org' allowed)."""
     app = _app()
     if agree_tos:
         app.config["CERTS_AGREE_TOS"] = True
-    out = service.issue(app, list(names), directory=directory, staging=staging, alias=alias,
-                        load_balancer=load_balancer, barbican=barbican)
+    out = service.issue(
+        app,
+        list(names),
+        directory=directory,
+        staging=staging,
+        alias=alias,
+        load_balancer=load_balancer,
+        barbican=barbican,
+    )
     for warning in out.warnings:
         click.secho(f"Warning: {warning}", err=True, fg="yellow")
     click.echo(f"Issued {out.name} for {', '.join(out.names)}; expires {_fmt(out.not_after)}.")
@@ -68,8 +87,7 @@ def issue_cmd(names: tuple[str, ...], staging: bool, directory: str | None, alia
 
 @certs.command("renew")
 @click.argument("name", required=False)
-@click.option("--all", "all_due", is_flag=True,
-              help="Renew every certificate due (what the worker does).")
+@click.option("--all", "all_due", is_flag=True, help="Renew every certificate due (what the worker does).")
 @with_appcontext
 @kit_errors
 def renew_cmd(name: str | None, all_due: bool) -> None:
@@ -115,8 +133,20 @@ def list_cmd(as_json: bool) -> None:
 def show_cmd(name: str, pem: bool) -> None:
     """Show one certificate and its last attempts."""
     info = service.show(_app(), name)
-    for key in ("name", "names", "status", "staging", "directory_url", "serial", "not_after",
-                "days_left", "last_result", "next_attempt_at", "failures", "delivery"):
+    for key in (
+        "name",
+        "names",
+        "status",
+        "staging",
+        "directory_url",
+        "serial",
+        "not_after",
+        "days_left",
+        "last_result",
+        "next_attempt_at",
+        "failures",
+        "delivery",
+    ):
         value = info[key]
         if key == "names":
             value = ", ".join(value)
@@ -127,16 +157,22 @@ def show_cmd(name: str, pem: bool) -> None:
         click.echo(f"{key + ':':<16} {_fmt(value)}")
     click.echo("attempts:")
     for a in info["attempts"]:
-        click.echo(f"  {_fmt(a['started_at'])}  {a['trigger']:<6} {'ok ' if a['ok'] else 'FAIL'} "
-                   f"{a['message']}")
+        click.echo(
+            f"  {_fmt(a['started_at'])}  {a['trigger']:<6} {'ok ' if a['ok'] else 'FAIL'} {a['message']}"
+        )
     if pem:
         click.echo(info["certificate_pem"])
 
 
 @certs.command("revoke")
 @click.argument("name")
-@click.option("--reason", type=click.IntRange(0, 10), default=0, show_default=True,
-              help="RFC 5280 reason code (1: key compromise, 4: superseded, 5: cessation).")
+@click.option(
+    "--reason",
+    type=click.IntRange(0, 10),
+    default=0,
+    show_default=True,
+    help="RFC 5280 reason code (1: key compromise, 4: superseded, 5: cessation).",
+)
 @click.confirmation_option(prompt="Revoke this certificate at the certificate authority?")
 @with_appcontext
 @kit_errors

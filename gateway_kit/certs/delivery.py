@@ -46,8 +46,12 @@ def pkcs12_bundle(name: str, cert_pem: str, chain_pem: str, key_pem: bytes) -> b
     leaf = x509.load_pem_x509_certificate(cert_pem.encode())
     chain = x509.load_pem_x509_certificates(chain_pem.encode()) if chain_pem.strip() else []
     return pkcs12.serialize_key_and_certificates(
-        name.encode(), key, leaf, chain or None,  # type: ignore[arg-type]
-        serialization.NoEncryption())
+        name.encode(),
+        key,  # type: ignore[arg-type]
+        leaf,
+        chain or None,
+        serialization.NoEncryption(),
+    )
 
 
 def secret_name(cert: Certificate) -> str:
@@ -70,20 +74,26 @@ def deliver(app: Flask, conn: Any, cert: Certificate, key_pem: bytes) -> dict[st
     bundle = pkcs12_bundle(cert.name, cert.cert_pem, cert.chain_pem, key_pem)
     try:
         secret = conn.key_manager.create_secret(
-            name=secret_name(cert), secret_type="opaque",
+            name=secret_name(cert),
+            secret_type="opaque",
             payload=base64.b64encode(bundle).decode(),
             payload_content_type="application/octet-stream",
-            payload_content_encoding="base64")
+            payload_content_encoding="base64",
+        )
     except os_exc.SDKException as exc:
-        raise DeliveryError("Barbican refused to store the certificate.",
-                            log_message=f"create_secret {cert.name}: {exc}") from exc
+        raise DeliveryError(
+            "Barbican refused to store the certificate.", log_message=f"create_secret {cert.name}: {exc}"
+        ) from exc
     record = {"mode": mode, "secret_ref": str(secret.secret_ref)}
     if previous.get("pool"):
         record["pool"] = previous["pool"]
     if mode == "load_balancer":
         try:
-            record.update(_to_load_balancer(app, conn, cert.load_balancer, record["secret_ref"],
-                                            previous.get("pool", "")))
+            record.update(
+                _to_load_balancer(
+                    app, conn, cert.load_balancer, record["secret_ref"], previous.get("pool", "")
+                )
+            )
         except DeliveryError:
             # nothing points at the new secret: do not leave it behind
             delete_secret(conn, record["secret_ref"])
@@ -100,8 +110,7 @@ def delete_secret(conn: Any, secret_ref: str) -> None:
         conn.key_manager.delete_secret(secret_ref.rstrip("/").rsplit("/", 1)[-1], ignore_missing=True)
 
 
-def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str,
-                      pool: str = "") -> dict[str, str]:
+def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str, pool: str = "") -> dict[str, str]:
     wait = int(app.config.get("HOSTING_LB_TIMEOUT", 900))
     interval = float(app.config.get("HOSTING_POLL_INTERVAL", 2.0))
     octavia = conn.load_balancer
@@ -110,9 +119,14 @@ def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str,
         if lb is None:
             raise DeliveryError(f"There is no load balancer named {lb_name}.")
         # (the SDK's listener filter is load_balancer_id; check the owner here as well)
-        listener = next((li for li in octavia.listeners(load_balancer_id=lb.id)
-                         if _on(li, lb.id) and li.protocol == "TERMINATED_HTTPS"
-                         and li.protocol_port == LISTENER_PORT), None)
+        listener = next(
+            (
+                li
+                for li in octavia.listeners(load_balancer_id=lb.id)
+                if _on(li, lb.id) and li.protocol == "TERMINATED_HTTPS" and li.protocol_port == LISTENER_PORT
+            ),
+            None,
+        )
         octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
         pools = [p for p in octavia.pools(loadbalancer_id=lb.id) if _on(p, lb.id)]
         out: dict[str, str] = {"load_balancer_id": str(lb.id)}
@@ -129,15 +143,18 @@ def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str,
             if first is None or not _bound(first):
                 pool_id = str(first.id) if first is not None else None
             else:
-                pool_id = _clone_pool(conn, lb, f"{lb_name}-https-pool", first, pools,
-                                      interval, wait)
+                pool_id = _clone_pool(conn, lb, f"{lb_name}-https-pool", first, pools, interval, wait)
         if pool_id:
             out["pool_id"] = pool_id
         if listener is None:
             listener = octavia.create_listener(
-                name=f"{lb_name}-https", loadbalancer_id=lb.id, protocol="TERMINATED_HTTPS",
-                protocol_port=LISTENER_PORT, default_tls_container_ref=secret_ref,
-                default_pool_id=pool_id)
+                name=f"{lb_name}-https",
+                loadbalancer_id=lb.id,
+                protocol="TERMINATED_HTTPS",
+                protocol_port=LISTENER_PORT,
+                default_tls_container_ref=secret_ref,
+                default_pool_id=pool_id,
+            )
         else:
             changes: dict[str, Any] = {"default_tls_container_ref": secret_ref}
             if pool_id and listener.default_pool_id != pool_id:
@@ -145,8 +162,10 @@ def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str,
             octavia.update_listener(listener, **changes)
         octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
     except os_exc.SDKException as exc:
-        raise DeliveryError(f"Octavia refused the TLS listener on load balancer {lb_name}.",
-                            log_message=f"listener on {lb_name}: {exc}") from exc
+        raise DeliveryError(
+            f"Octavia refused the TLS listener on load balancer {lb_name}.",
+            log_message=f"listener on {lb_name}: {exc}",
+        ) from exc
     out["listener_id"] = str(listener.id)
     return out
 
@@ -162,8 +181,9 @@ def _bound(pool: Any) -> bool:
     return bool(getattr(pool, "listeners", None))
 
 
-def _clone_pool(conn: Any, lb: Any, name: str, source: Any, pools: list[Any],
-                interval: float, wait: int) -> str:
+def _clone_pool(
+    conn: Any, lb: Any, name: str, source: Any, pools: list[Any], interval: float, wait: int
+) -> str:
     """A pool of the listener's own, named ``name``: ``source``'s algorithm, members and monitor.
 
     Used when the load balancer's only candidate pool already serves another listener. It is a copy
@@ -176,23 +196,36 @@ def _clone_pool(conn: Any, lb: Any, name: str, source: Any, pools: list[Any],
     if mine is not None:
         return str(mine.id)
     protocol = source.protocol if source.protocol in ("HTTP", "PROXY") else "HTTP"
-    mine = octavia.create_pool(name=name, loadbalancer_id=lb.id, protocol=protocol,
-                               lb_algorithm=source.lb_algorithm)
+    mine = octavia.create_pool(
+        name=name, loadbalancer_id=lb.id, protocol=protocol, lb_algorithm=source.lb_algorithm
+    )
     octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
     for m in octavia.members(source.id):
-        kwargs = {"name": m.name, "address": m.address, "protocol_port": m.protocol_port,
-                  "subnet_id": m.subnet_id, "weight": m.weight}
+        kwargs = {
+            "name": m.name,
+            "address": m.address,
+            "protocol_port": m.protocol_port,
+            "subnet_id": m.subnet_id,
+            "weight": m.weight,
+        }
         octavia.create_member(mine.id, **{k: v for k, v in kwargs.items() if v is not None})
         octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
     if getattr(source, "health_monitor_id", None):
         hm = octavia.get_health_monitor(source.health_monitor_id)
-        kwargs = {"type": hm.type, "delay": hm.delay, "timeout": hm.timeout,
-                  "max_retries": hm.max_retries, "url_path": hm.url_path,
-                  "expected_codes": hm.expected_codes, "http_method": hm.http_method}
+        kwargs = {
+            "type": hm.type,
+            "delay": hm.delay,
+            "timeout": hm.timeout,
+            "max_retries": hm.max_retries,
+            "url_path": hm.url_path,
+            "expected_codes": hm.expected_codes,
+            "http_method": hm.http_method,
+        }
         if hm.type not in ("HTTP", "HTTPS"):
             for key in ("url_path", "expected_codes", "http_method"):
                 kwargs.pop(key)
-        octavia.create_health_monitor(pool_id=mine.id, name=f"{name}-hm",
-                                      **{k: v for k, v in kwargs.items() if v is not None})
+        octavia.create_health_monitor(
+            pool_id=mine.id, name=f"{name}-hm", **{k: v for k, v in kwargs.items() if v is not None}
+        )
         octavia.wait_for_load_balancer(lb.id, interval=interval, wait=wait)
     return str(mine.id)

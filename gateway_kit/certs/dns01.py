@@ -109,8 +109,9 @@ class DesignateChallenges:
             try:
                 zones = list(self.conn.dns.zones(name=candidate))
             except os_exc.SDKException as exc:
-                raise CloudError("Designate is not reachable.",
-                                 log_message=f"listing zones {candidate}: {exc}") from exc
+                raise CloudError(
+                    "Designate is not reachable.", log_message=f"listing zones {candidate}: {exc}"
+                ) from exc
             if zones:
                 return zones[0]
         return None
@@ -145,15 +146,18 @@ class DesignateChallenges:
             if target_zone is None:
                 raise ZoneNotOwned(
                     f"{record_name} is delegated (CNAME) to {delegated_to}, but no DNS zone of "
-                    f"this project on cloud {self.cloud!r} holds {delegated_to}.")
+                    f"this project on cloud {self.cloud!r} holds {delegated_to}."
+                )
             log.info("challenge for %s is delegated to %s", identifier, delegated_to)
-            return Target(identifier, delegated_to, str(target_zone.id), str(target_zone.name),
-                          delegated=True)
+            return Target(
+                identifier, delegated_to, str(target_zone.id), str(target_zone.name), delegated=True
+            )
         if zone is None:
             raise ZoneNotOwned(
                 f"No DNS zone of this project on cloud {self.cloud!r} holds {identifier}: create "
                 f"the zone in Designate, or delegate {record_name} with a CNAME to a name in a "
-                "zone the project owns.")
+                "zone the project owns."
+            )
         return Target(identifier, record_name, str(zone.id), str(zone.name))
 
     # -- 2. publish ---------------------------------------------------------------------------
@@ -167,10 +171,18 @@ class DesignateChallenges:
         # Record first, write second: a crash between the two leaves a row whose record is
         # missing (cleanup ignores it), never a record nobody knows about.
         with db.session_scope(self.app) as sess:
-            rows = [PendingChallenge(cloud=self.cloud, zone_id=rs.target.zone_id,
-                                     record_name=name, value=value,
-                                     certificate_name=self.certificate, owner=owner_id())
-                    for name, rs in self._sets.items() for value in rs.values]
+            rows = [
+                PendingChallenge(
+                    cloud=self.cloud,
+                    zone_id=rs.target.zone_id,
+                    record_name=name,
+                    value=value,
+                    certificate_name=self.certificate,
+                    owner=owner_id(),
+                )
+                for name, rs in self._sets.items()
+                for value in rs.values
+            ]
             sess.add_all(rows)
             sess.flush()
             self._rows = [r.id for r in rows]
@@ -188,9 +200,13 @@ class DesignateChallenges:
             existing = self._existing(zone_id, record_name)
             if existing is None:
                 created = self.conn.dns.create_recordset(
-                    zone_id, name=record_name, type="TXT", ttl=60,
+                    zone_id,
+                    name=record_name,
+                    type="TXT",
+                    ttl=60,
                     records=[_quote(v) for v in values],
-                    description="ACME DNS-01 challenge (gateway-kit; removed after validation)")
+                    description="ACME DNS-01 challenge (gateway-kit; removed after validation)",
+                )
                 return str(created.id)
             have = [str(r) for r in existing.records or []]
             add = [_quote(v) for v in values if _quote(v) not in have]
@@ -201,10 +217,13 @@ class DesignateChallenges:
         except os_exc.ForbiddenException as exc:
             raise ZoneNotOwned(
                 f"The project may not write records in the zone of {record_name}.",
-                log_message=f"create TXT {record_name}: {exc}") from exc
+                log_message=f"create TXT {record_name}: {exc}",
+            ) from exc
         except os_exc.SDKException as exc:
-            raise CloudError(f"Designate refused the challenge record {record_name}.",
-                             log_message=f"create TXT {record_name}: {exc}") from exc
+            raise CloudError(
+                f"Designate refused the challenge record {record_name}.",
+                log_message=f"create TXT {record_name}: {exc}",
+            ) from exc
 
     # -- 3. wait ------------------------------------------------------------------------------
 
@@ -215,13 +234,15 @@ class DesignateChallenges:
             if current.status == "ACTIVE":
                 return current
             if current.status == "ERROR":
-                raise CertError(f"Designate put the challenge record {current.name} in ERROR.",
-                                reason="dns_error")
+                raise CertError(
+                    f"Designate put the challenge record {current.name} in ERROR.", reason="dns_error"
+                )
             if time.monotonic() >= deadline:
                 raise DnsTimeout(
                     f"The challenge record {current.name} stayed {current.status} in Designate "
                     f"for {self.timeout:.0f}s (CERTS_DNS_TIMEOUT); the DNS service may be "
-                    "backed up. Nothing was sent to the certificate authority.")
+                    "backed up. Nothing was sent to the certificate authority."
+                )
             time.sleep(self.interval)
 
     def _nameservers(self, zone_id: str) -> list[tuple[str, int]]:
@@ -236,15 +257,15 @@ class DesignateChallenges:
         for rs in self.conn.dns.recordsets(zone_id, type="NS"):
             for host in rs.records or []:
                 try:
-                    for info in socket.getaddrinfo(str(host).rstrip("."), 53,
-                                                   proto=socket.IPPROTO_UDP):
+                    for info in socket.getaddrinfo(str(host).rstrip("."), 53, proto=socket.IPPROTO_UDP):
                         addresses.append((str(info[4][0]), 53))
                 except OSError:
                     log.warning("nameserver %s of zone %s does not resolve", host, zone_id)
         return addresses
 
-    def _query(self, name: str, rdtype: str, servers: Iterable[tuple[str, int]] | None = None
-               ) -> dns.message.Message:
+    def _query(
+        self, name: str, rdtype: str, servers: Iterable[tuple[str, int]] | None = None
+    ) -> dns.message.Message:
         targets = list(servers) if servers is not None else self._nameservers_any()
         query = dns.message.make_query(name, rdtype)
         last: Exception | None = None
@@ -264,8 +285,7 @@ class DesignateChallenges:
         resolver = dns.resolver.get_default_resolver()
         return [(str(ns), 53) for ns in resolver.nameservers]
 
-    def _visible(self, record_name: str, values: list[str],
-                 servers: list[tuple[str, int]]) -> bool:
+    def _visible(self, record_name: str, values: list[str], servers: list[tuple[str, int]]) -> bool:
         """True when every server answers the TXT ``record_name`` with all ``values``."""
         if not servers:
             return False
@@ -287,8 +307,7 @@ class DesignateChallenges:
         """Wait until every recordset is ACTIVE and served; raise :class:`DnsTimeout` if not."""
         deadline = time.monotonic() + self.timeout
         for name, rs in self._sets.items():
-            self._wait_active(self.conn.dns.get_recordset(rs.recordset_id, rs.target.zone_id),
-                              deadline)
+            self._wait_active(self.conn.dns.get_recordset(rs.recordset_id, rs.target.zone_id), deadline)
             servers = self._nameservers(rs.target.zone_id)
             while not self._visible(name, rs.values, servers):
                 if time.monotonic() >= deadline:
@@ -296,7 +315,8 @@ class DesignateChallenges:
                     raise DnsTimeout(
                         f"The challenge record {name} is ACTIVE in Designate but was not served "
                         f"by the zone's nameservers ({where}) within {self.timeout:.0f}s "
-                        "(CERTS_DNS_TIMEOUT). Nothing was sent to the certificate authority.")
+                        "(CERTS_DNS_TIMEOUT). Nothing was sent to the certificate authority."
+                    )
                 time.sleep(self.interval)
 
     # -- 4. cleanup ---------------------------------------------------------------------------
@@ -322,12 +342,18 @@ def remove_rows(app: Flask, conn: Any, row_ids: Sequence[int]) -> int:
         removed = 0
         for (zone_id, record_name), group in by_record.items():
             try:
-                _remove_values(conn, zone_id, record_name, {r.value for r in group},
-                               float(app.config["CERTS_DNS_TIMEOUT"]),
-                               float(app.config["CERTS_DNS_POLL_INTERVAL"]))
+                _remove_values(
+                    conn,
+                    zone_id,
+                    record_name,
+                    {r.value for r in group},
+                    float(app.config["CERTS_DNS_TIMEOUT"]),
+                    float(app.config["CERTS_DNS_POLL_INTERVAL"]),
+                )
             except (os_exc.SDKException, CertError) as exc:
-                log.warning("could not remove challenge record %s (kept for the next run): %s",
-                            record_name, exc)
+                log.warning(
+                    "could not remove challenge record %s (kept for the next run): %s", record_name, exc
+                )
                 continue
             removed += len(group)
             for row in group:
@@ -335,8 +361,9 @@ def remove_rows(app: Flask, conn: Any, row_ids: Sequence[int]) -> int:
         return removed
 
 
-def _remove_values(conn: Any, zone_id: str, record_name: str, values: set[str],
-                   timeout: float, interval: float) -> None:
+def _remove_values(
+    conn: Any, zone_id: str, record_name: str, values: set[str], timeout: float, interval: float
+) -> None:
     try:
         sets = list(conn.dns.recordsets(zone_id, name=record_name, type="TXT"))
     except os_exc.NotFoundException:
@@ -395,8 +422,7 @@ def cleanup_stale(app: Flask, connect: Callable[[str], Any]) -> int:
     longest = 2 * (float(app.config["CERTS_DNS_TIMEOUT"]) + float(app.config["CERTS_ACME_TIMEOUT"]))
     cutoff = utcnow() - timedelta(seconds=longest)
     with db.session_scope(app) as sess:
-        rows = [(r.id, r.cloud, r.owner, aware(r.created_at))
-                for r in sess.scalars(select(PendingChallenge))]
+        rows = [(r.id, r.cloud, r.owner, aware(r.created_at)) for r in sess.scalars(select(PendingChallenge))]
     by_cloud: dict[str, list[int]] = {}
     for row_id, cloud, owner, created in rows:
         if row_id in _ACTIVE:

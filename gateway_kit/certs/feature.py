@@ -24,8 +24,9 @@ METRIC = "gateway_kit_certificate_days_to_expiry"
 @role_required("operator")
 def certificates_page() -> Any:
     certs = service.list_certificates(current_app._get_current_object())  # type: ignore[attr-defined]
-    return render_template("certs/certificates.html", certs=certs,
-                           renew_before=current_app.config["CERTS_RENEW_BEFORE_DAYS"])
+    return render_template(
+        "certs/certificates.html", certs=certs, renew_before=current_app.config["CERTS_RENEW_BEFORE_DAYS"]
+    )
 
 
 class DaysToExpiry(Collector):
@@ -38,8 +39,9 @@ class DaysToExpiry(Collector):
         yield self._family()
 
     def _family(self) -> GaugeMetricFamily:
-        return GaugeMetricFamily(METRIC, "Days until the certificate expires (negative: expired)",
-                                 labels=["name", "status"])
+        return GaugeMetricFamily(
+            METRIC, "Days until the certificate expires (negative: expired)", labels=["name", "status"]
+        )
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = self._family()
@@ -53,5 +55,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     add_nav(app, "certs.certificates_page", "Certificates", role="operator", order=80)
     metrics_registry(app).register(DaysToExpiry(app))
-    register_task(app, WorkerTask("certs.renew", float(app.config["CERTS_RENEW_CHECK_INTERVAL"]),
-                                  renewal.run))
+    register_task(
+        app, WorkerTask("certs.renew", float(app.config["CERTS_RENEW_CHECK_INTERVAL"]), renewal.run)
+    )

@@ -63,19 +63,16 @@ class Certificate(Base):
     #: Delivery: a load balancer name (TERMINATED_HTTPS on port 443), or "" for VM fetch only.
     load_balancer: Mapped[str] = mapped_column(String(255), default="")
     delivery: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
-                                                             nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_result: Mapped[str] = mapped_column(Text, default="")
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
-                                                             nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                 onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     attempts: Mapped[list[RenewalAttempt]] = relationship(
-        back_populates="certificate", cascade="all, delete-orphan",
-        order_by="RenewalAttempt.id")
+        back_populates="certificate", cascade="all, delete-orphan", order_by="RenewalAttempt.id"
+    )
 
     def days_left(self, now: datetime | None = None) -> float | None:
         end = aware(self.not_after)
@@ -91,7 +88,8 @@ class RenewalAttempt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     certificate_id: Mapped[int] = mapped_column(
-        ForeignKey("certs_certificates.id", ondelete="CASCADE"), index=True)
+        ForeignKey("certs_certificates.id", ondelete="CASCADE"), index=True
+    )
     #: ``issue``, ``renew`` (manual) or ``auto`` (the worker).
     trigger: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -33,7 +33,8 @@ def normalise(name: str) -> str:
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         raise BadName(
             f"{name!r} is not a valid DNS name: use letters, digits and hyphens in dot-separated "
-            "labels of 1-63 characters (a wildcard only as the whole first label, '*.').")
+            "labels of 1-63 characters (a wildcard only as the whole first label, '*.')."
+        )
     if len(body) > 253:
         raise BadName(f"{name!r} is longer than the 253 characters a DNS name may have.")
     return ("*." if wildcard else "") + body
@@ -47,7 +48,7 @@ def short_alias(name: str) -> str:
     room = CN_MAX - len(parent) - len(digest) - 2
     if room < 1:
         return f"{digest}.{parent}"
-    return f"{first[:min(room, 16)].rstrip('-')}-{digest}.{parent}"
+    return f"{first[: min(room, 16)].rstrip('-')}-{digest}.{parent}"
 
 
 @dataclass
@@ -79,21 +80,25 @@ def plan_names(requested: list[str], *, add_alias: bool = False) -> NamePlan:
     if fitting:
         plan.names = [fitting[0]] + [n for n in names if n != fitting[0]]
         plan.warnings.append(
-            f"{names[0]} is longer than {CN_MAX} characters; {fitting[0]} becomes the common name.")
+            f"{names[0]} is longer than {CN_MAX} characters; {fitting[0]} becomes the common name."
+        )
         return plan
     alias = short_alias(names[0])
     if len(alias) > CN_MAX:
         raise BadName(
             f"{names[0]} is longer than the {CN_MAX} characters certificate authorities accept "
-            "for a common name, and so is its parent domain; use a shorter name.")
+            "for a common name, and so is its parent domain; use a shorter name."
+        )
     if not add_alias:
         raise BadName(
             f"{names[0]} is {len(names[0])} characters long; certificate authorities accept at "
             f"most {CN_MAX} in the common name. Add a short alias such as {alias} (it must "
             f"resolve to the same service), e.g. 'gateway-kit certs issue {alias} {names[0]}', "
-            "or pass --alias to add it.")
+            "or pass --alias to add it."
+        )
     plan.names = [alias, *names]
     plan.warnings.append(
         f"{names[0]} is longer than {CN_MAX} characters; added the short alias {alias} as the "
-        "common name (point it at the same service).")
+        "common name (point it at the same service)."
+    )
     return plan

@@ -28,8 +28,7 @@ def due(app: Flask, now: datetime | None = None) -> list[str]:
     horizon = now + timedelta(days=int(app.config["CERTS_RENEW_BEFORE_DAYS"]))
     out = []
     with db.session_scope(app) as sess:
-        for cert in sess.scalars(select(Certificate).where(
-                Certificate.status.in_(("valid", "failed")))):
+        for cert in sess.scalars(select(Certificate).where(Certificate.status.in_(("valid", "failed")))):
             end = aware(cert.not_after)
             wait_until = aware(cert.next_attempt_at)
             if wait_until is not None and wait_until > now:

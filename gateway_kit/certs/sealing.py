@@ -28,10 +28,11 @@ def _fernet(config: Mapping[str, Any]) -> Fernet:
         raise ConfigError(
             "Setting CERTS_ENCRYPTION_KEY must be set in production: it encrypts private keys at "
             "rest. Make one with: python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())'.")
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=b"gateway-kit certs key sealing").derive(
-        str(config["SECRET_KEY"]).encode())
+            "print(Fernet.generate_key().decode())'."
+        )
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"gateway-kit certs key sealing"
+    ).derive(str(config["SECRET_KEY"]).encode())
     return Fernet(base64.urlsafe_b64encode(derived))
 
 
@@ -47,4 +48,6 @@ def unseal(config: Mapping[str, Any], token: str) -> bytes:
     except InvalidToken as exc:
         raise CertError(
             "A stored private key cannot be decrypted: CERTS_ENCRYPTION_KEY (or SECRET_KEY) "
-            "changed since it was written.", reason="key_unreadable") from exc
+            "changed since it was written.",
+            reason="key_unreadable",
+        ) from exc

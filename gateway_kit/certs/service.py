@@ -42,8 +42,7 @@ log = logging.getLogger("gateway_kit.certs")
 
 def directory_url(app: Flask, directory: str | None = None, staging: bool = False) -> str:
     """The ACME directory URL: ``directory`` (URL or preset), else the staging or main setting."""
-    chosen = directory or app.config[
-        "CERTS_STAGING_DIRECTORY_URL" if staging else "CERTS_DIRECTORY_URL"]
+    chosen = directory or app.config["CERTS_STAGING_DIRECTORY_URL" if staging else "CERTS_DIRECTORY_URL"]
     return DIRECTORY_PRESETS.get(chosen, chosen)
 
 
@@ -56,8 +55,10 @@ def connect(name: str) -> Any:
     try:
         return openstack.connect(cloud=name)
     except os_exc.SDKException as exc:
-        raise CloudError(f"Cannot connect to cloud {name!r} (check clouds.yaml).",
-                         log_message=f"openstack.connect({name!r}): {exc}") from exc
+        raise CloudError(
+            f"Cannot connect to cloud {name!r} (check clouds.yaml).",
+            log_message=f"openstack.connect({name!r}): {exc}",
+        ) from exc
 
 
 def _authority(app: Flask, sess: Session, url: str) -> Authority:
@@ -71,13 +72,13 @@ def _authority(app: Flask, sess: Session, url: str) -> Authority:
     if not app.config["CERTS_AGREE_TOS"]:
         raise ConfigError(
             f"Registering an account with {url} requires agreeing to its terms of service: read "
-            "them, then set CERTS_AGREE_TOS = true (or pass --agree-tos).")
+            "them, then set CERTS_AGREE_TOS = true (or pass --agree-tos)."
+        )
     key_pem = new_private_key("rsa-2048")
     auth = Authority(url, key_pem, ca_bundle)
     email = str(app.config["CERTS_CONTACT_EMAIL"])
     uri = auth.register(email)
-    sess.add(AcmeAccount(directory_url=url, uri=uri, email=email,
-                         key_sealed=seal(app.config, key_pem)))
+    sess.add(AcmeAccount(directory_url=url, uri=uri, email=email, key_sealed=seal(app.config, key_pem)))
     sess.commit()
     log.info("registered ACME account %s at %s", uri, url)
     return auth
@@ -93,9 +94,17 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def issue(app: Flask, names: list[str], *, directory: str | None = None, staging: bool = False,
-          alias: bool = False, load_balancer: str = "", barbican: bool = False,
-          pool: str = "") -> Outcome:
+def issue(
+    app: Flask,
+    names: list[str],
+    *,
+    directory: str | None = None,
+    staging: bool = False,
+    alias: bool = False,
+    load_balancer: str = "",
+    barbican: bool = False,
+    pool: str = "",
+) -> Outcome:
     """Order a new certificate for ``names`` (the first that fits becomes its handle).
 
     :param load_balancer: deliver to this load balancer's TERMINATED_HTTPS listener (port 443).
@@ -113,16 +122,24 @@ def issue(app: Flask, names: list[str], *, directory: str | None = None, staging
     with db.session_scope(app) as sess:
         existing = sess.scalar(select(Certificate).where(Certificate.name == plan.names[0]))
         if existing is not None and existing.status != "failed":
-            raise Conflict(f"A certificate named {plan.names[0]} exists; use 'gateway-kit certs "
-                           f"renew {plan.names[0]}'.")
+            raise Conflict(
+                f"A certificate named {plan.names[0]} exists; use 'gateway-kit certs renew {plan.names[0]}'."
+            )
         if existing is not None:
             sess.delete(existing)
             sess.flush()
         mode = "load_balancer" if load_balancer else ("barbican" if barbican else "")
-        cert = Certificate(name=plan.names[0], names=plan.names, directory_url=url,
-                           staging=staging, status="new", load_balancer=load_balancer,
-                           delivery=_target(mode, pool), last_result="",
-                           failures=0)
+        cert = Certificate(
+            name=plan.names[0],
+            names=plan.names,
+            directory_url=url,
+            staging=staging,
+            status="new",
+            load_balancer=load_balancer,
+            delivery=_target(mode, pool),
+            last_result="",
+            failures=0,
+        )
         sess.add(cert)
         sess.flush()
         cert_id = cert.id
@@ -146,8 +163,9 @@ def _target(mode: str, pool: str) -> dict[str, str]:
     return {"mode": mode, **({"pool": pool} if pool else {})}
 
 
-def deliver_to(app: Flask, name: str, *, load_balancer: str, pool: str = "",
-               send: bool = True) -> dict[str, str]:
+def deliver_to(
+    app: Flask, name: str, *, load_balancer: str, pool: str = "", send: bool = True
+) -> dict[str, str]:
     """Make ``load_balancer`` (and ``pool`` on it) the certificate's delivery target.
 
     With ``send``, the stored certificate is delivered there now (no ACME order: for a
@@ -221,8 +239,11 @@ def _obtain(app: Flask, cert_id: int, trigger: str) -> Outcome:
     try:
         outcome = _run_order(app, cert_id, cloud)
     except Exception as exc:
-        message = exc.user_message if isinstance(exc, GatewayError) else (
-            f"internal error ({exc.__class__.__name__}); see the log")
+        message = (
+            exc.user_message
+            if isinstance(exc, GatewayError)
+            else (f"internal error ({exc.__class__.__name__}); see the log")
+        )
         with db.session_scope(app) as sess:
             cert = sess.get(Certificate, cert_id)
             failed = sess.get(RenewalAttempt, attempt_id)
@@ -242,7 +263,8 @@ def _obtain(app: Flask, cert_id: int, trigger: str) -> Outcome:
         if done is not None:
             done.finished_at, done.ok = utcnow(), True
             done.message = "issued, expires " + (
-                outcome.not_after.strftime("%Y-%m-%d %H:%M UTC") if outcome.not_after else "?")
+                outcome.not_after.strftime("%Y-%m-%d %H:%M UTC") if outcome.not_after else "?"
+            )
             if outcome.warnings:
                 done.message += "; " + "; ".join(outcome.warnings)
     return outcome
@@ -296,8 +318,7 @@ def _run_order(app: Flask, cert_id: int, cloud: str) -> Outcome:
                 cert.last_result += f"; delivery failed: {exc.user_message}"
                 warnings.append(f"delivery failed: {exc.user_message}")
                 log.error("delivery of %s failed: %s", cert.name, exc.log_message)
-    log.info("certificate %s issued for %s, expires %s", handle, ", ".join(names),
-             info["not_after"])
+    log.info("certificate %s issued for %s, expires %s", handle, ", ".join(names), info["not_after"])
     return Outcome(handle, names, info["not_after"], warnings)
 
 
@@ -327,8 +348,9 @@ def show(app: Flask, name: str) -> dict[str, Any]:
         cert = _get(sess, name)
         out = summary(cert)
         out["attempts"] = [
-            {"trigger": a.trigger, "started_at": aware(a.started_at), "ok": a.ok,
-             "message": a.message} for a in cert.attempts[-10:]]
+            {"trigger": a.trigger, "started_at": aware(a.started_at), "ok": a.ok, "message": a.message}
+            for a in cert.attempts[-10:]
+        ]
         out["certificate_pem"] = cert.cert_pem
         return out
 
@@ -336,13 +358,21 @@ def show(app: Flask, name: str) -> dict[str, Any]:
 def summary(cert: Certificate) -> dict[str, Any]:
     days = cert.days_left()
     return {
-        "name": cert.name, "names": list(cert.names), "status": cert.status,
-        "staging": cert.staging, "directory_url": cert.directory_url, "serial": cert.serial,
-        "not_after": aware(cert.not_after), "days_left": days,
+        "name": cert.name,
+        "names": list(cert.names),
+        "status": cert.status,
+        "staging": cert.staging,
+        "directory_url": cert.directory_url,
+        "serial": cert.serial,
+        "not_after": aware(cert.not_after),
+        "days_left": days,
         "warning": warning_level(days) if cert.status == "valid" else None,
-        "last_result": cert.last_result, "last_attempt_at": aware(cert.last_attempt_at),
-        "next_attempt_at": aware(cert.next_attempt_at), "failures": cert.failures,
-        "delivery": dict(cert.delivery or {}), "load_balancer": cert.load_balancer,
+        "last_result": cert.last_result,
+        "last_attempt_at": aware(cert.last_attempt_at),
+        "next_attempt_at": aware(cert.next_attempt_at),
+        "failures": cert.failures,
+        "delivery": dict(cert.delivery or {}),
+        "load_balancer": cert.load_balancer,
     }
 
 

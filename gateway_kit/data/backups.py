@@ -86,23 +86,28 @@ def pg_binary(settings: Mapping[str, Any], name: str) -> str:
     else PATH."""
     if settings.get("DATA_PG_BIN_DIR"):
         return str(Path(settings["DATA_PG_BIN_DIR"]) / name)
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    found = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
     if found:
         return found[-1]
     exe = shutil.which(name)
     if exe is None:
-        raise BackupError(f"{name} is not installed: install the PostgreSQL client or set "
-                          "DATA_PG_BIN_DIR.")
+        raise BackupError(f"{name} is not installed: install the PostgreSQL client or set DATA_PG_BIN_DIR.")
     return exe
 
 
 def pg_env(url: URL) -> dict[str, str]:
     """libpq environment for ``url``: the password travels here, never on argv."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update(PGHOST=url.host or "localhost", PGPORT=str(url.port or 5432),
-               PGUSER=url.username or "postgres", PGDATABASE=url.database or "postgres",
-               PGCONNECT_TIMEOUT="10")
+    env.update(
+        PGHOST=url.host or "localhost",
+        PGPORT=str(url.port or 5432),
+        PGUSER=url.username or "postgres",
+        PGDATABASE=url.database or "postgres",
+        PGCONNECT_TIMEOUT="10",
+    )
     if url.password:
         env["PGPASSWORD"] = str(url.password)
     return env
@@ -110,15 +115,25 @@ def pg_env(url: URL) -> dict[str, str]:
 
 def _run(argv: list[str], env: dict[str, str], what: str, timeout: float = 3600) -> None:
     try:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                              check=False, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            argv,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BackupError(f"{what} could not run: {exc.__class__.__name__}.",
-                          log_message=f"{what}: {argv[0]}: {exc}") from exc
+        raise BackupError(
+            f"{what} could not run: {exc.__class__.__name__}.", log_message=f"{what}: {argv[0]}: {exc}"
+        ) from exc
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-3:]
-        raise BackupError(f"{what} failed (exit status {proc.returncode}): {' '.join(tail)}",
-                          log_message=f"{what} failed: {proc.stderr.strip()}")
+        raise BackupError(
+            f"{what} failed (exit status {proc.returncode}): {' '.join(tail)}",
+            log_message=f"{what} failed: {proc.stderr.strip()}",
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -133,8 +148,9 @@ def _stamp(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def backup_database(settings: Mapping[str, Any], url: str | None = None,
-                    now: datetime | None = None) -> Archive:
+def backup_database(
+    settings: Mapping[str, Any], url: str | None = None, now: datetime | None = None
+) -> Archive:
     """Archive the database at ``url`` (default ``DATABASE_URL``); returns the archive."""
     parsed = make_url(url or settings["DATABASE_URL"])
     now = now or datetime.now(UTC)
@@ -147,8 +163,13 @@ def backup_database(settings: Mapping[str, Any], url: str | None = None,
         name = f"db-{_stamp(now)}"
         final = folder / f"{name}.dump"
         partial = folder / f"{name}.dump.partial"
-        argv = [pg_binary(settings, "pg_dump"), "--format=custom", "--no-owner",
-                "--no-privileges", f"--file={partial}"]
+        argv = [
+            pg_binary(settings, "pg_dump"),
+            "--format=custom",
+            "--no-owner",
+            "--no-privileges",
+            f"--file={partial}",
+        ]
         try:
             _run(argv, pg_env(parsed), "pg_dump")
         except BackupError:
@@ -172,9 +193,15 @@ def backup_database(settings: Mapping[str, Any], url: str | None = None,
         raise BackupError(f"Backups support PostgreSQL and SQLite, not {backend}.")
     partial.chmod(0o600)
     os.replace(partial, final)
-    archive = Archive(name=name, kind=kind, created_at=now, size=final.stat().st_size,
-                      sha256=_sha256(final), database=os.path.basename(database),
-                      path=str(final))
+    archive = Archive(
+        name=name,
+        kind=kind,
+        created_at=now,
+        size=final.stat().st_size,
+        sha256=_sha256(final),
+        database=os.path.basename(database),
+        path=str(final),
+    )
     sidecar = folder / f"{name}.json"
     sidecar.write_text(json.dumps(archive.to_json(), indent=2))
     log.info("database backup %s written (%d bytes)", name, archive.size)
@@ -226,9 +253,17 @@ def restore_database(settings: Mapping[str, Any], name: str, target_url: str) ->
     if archive.kind == "pg_dump":
         if backend != "postgresql":
             raise BackupError("A pg_dump archive restores into PostgreSQL only.")
-        argv = [pg_binary(settings, "pg_restore"), "--clean", "--if-exists", "--no-owner",
-                "--no-privileges", "--exit-on-error", "--single-transaction",
-                f"--dbname={target.database}", archive.path]
+        argv = [
+            pg_binary(settings, "pg_restore"),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            f"--dbname={target.database}",
+            archive.path,
+        ]
         _run(argv, pg_env(target), "pg_restore")
     else:
         if backend != "sqlite" or not target.database:
@@ -251,15 +286,20 @@ def health(settings: Mapping[str, Any], now: datetime | None = None) -> Health:
     """Whether the newest archive is as recent as the schedule promises."""
     now = now or datetime.now(UTC)
     archives = list_archives(settings)
-    allowed = timedelta(hours=float(settings["DATA_BACKUP_INTERVAL_HOURS"])
-                        + float(settings["DATA_BACKUP_GRACE_HOURS"]))
+    allowed = timedelta(
+        hours=float(settings["DATA_BACKUP_INTERVAL_HOURS"]) + float(settings["DATA_BACKUP_GRACE_HOURS"])
+    )
     if not archives:
         return Health(None, True, "There is no database backup yet.")
     newest = archives[0]
     age = newest.age(now)
     if age > allowed:
-        return Health(newest, True, f"The newest database backup is {format_age(age)} old; the "
-                      f"schedule allows {format_age(allowed)}. Check the worker's log.")
+        return Health(
+            newest,
+            True,
+            f"The newest database backup is {format_age(age)} old; the "
+            f"schedule allows {format_age(allowed)}. Check the worker's log.",
+        )
     return Health(newest, False, f"The newest database backup is {format_age(age)} old.")
 
 
@@ -294,12 +334,14 @@ class SnapshotInfo:
 
 
 def _cloud_error(exc: Exception, what: str) -> BackupError:
-    return BackupError(f"The cloud refused to {what}: {exc.__class__.__name__}.",
-                       log_message=f"{what}: {exc}")
+    return BackupError(
+        f"The cloud refused to {what}: {exc.__class__.__name__}.", log_message=f"{what}: {exc}"
+    )
 
 
-def snapshot_volume(conn: Any, volume: str, *, keep: int, timeout: float,
-                    now: datetime | None = None) -> tuple[SnapshotInfo, list[str]]:
+def snapshot_volume(
+    conn: Any, volume: str, *, keep: int, timeout: float, now: datetime | None = None
+) -> tuple[SnapshotInfo, list[str]]:
     """Snapshot one volume, wait for it, prune older ones; ``(snapshot, deleted ids)``."""
     from openstack import exceptions as os_exc
 
@@ -307,14 +349,19 @@ def snapshot_volume(conn: Any, volume: str, *, keep: int, timeout: float,
     try:
         vol = conn.block_storage.find_volume(volume, ignore_missing=False)
         snap = conn.block_storage.create_snapshot(
-            volume_id=vol.id, name=f"{SNAPSHOT_PREFIX}{vol.name or vol.id}-{_stamp(now)}",
-            description="gateway-kit scheduled backup", is_forced=True,
-            metadata={SNAPSHOT_TAG: "backup"})
-        snap = conn.block_storage.wait_for_status(snap, status="available", failures=["error"],
-                                                  interval=0.2, wait=timeout)
+            volume_id=vol.id,
+            name=f"{SNAPSHOT_PREFIX}{vol.name or vol.id}-{_stamp(now)}",
+            description="gateway-kit scheduled backup",
+            is_forced=True,
+            metadata={SNAPSHOT_TAG: "backup"},
+        )
+        snap = conn.block_storage.wait_for_status(
+            snap, status="available", failures=["error"], interval=0.2, wait=timeout
+        )
     except os_exc.ResourceTimeout as exc:
-        raise BackupError(f"The snapshot of volume {volume} did not become available within "
-                          f"{timeout:g} s.") from exc
+        raise BackupError(
+            f"The snapshot of volume {volume} did not become available within {timeout:g} s."
+        ) from exc
     except os_exc.SDKException as exc:
         raise _cloud_error(exc, f"snapshot volume {volume}") from exc
     deleted = prune_snapshots(conn, vol.id, keep)
@@ -322,14 +369,20 @@ def snapshot_volume(conn: Any, volume: str, *, keep: int, timeout: float,
 
 
 def _info(snap: Any) -> SnapshotInfo:
-    return SnapshotInfo(id=snap.id, name=snap.name or "", volume_id=snap.volume_id,
-                        status=snap.status, created_at=str(snap.created_at or ""),
-                        size=int(snap.size or 0))
+    return SnapshotInfo(
+        id=snap.id,
+        name=snap.name or "",
+        volume_id=snap.volume_id,
+        status=snap.status,
+        created_at=str(snap.created_at or ""),
+        size=int(snap.size or 0),
+    )
 
 
 def _ours(snap: Any) -> bool:
-    return bool((snap.metadata or {}).get(SNAPSHOT_TAG) == "backup"
-                or (snap.name or "").startswith(SNAPSHOT_PREFIX))
+    return bool(
+        (snap.metadata or {}).get(SNAPSHOT_TAG) == "backup" or (snap.name or "").startswith(SNAPSHOT_PREFIX)
+    )
 
 
 def list_snapshots(conn: Any, volume_id: str | None = None) -> list[SnapshotInfo]:
@@ -339,8 +392,11 @@ def list_snapshots(conn: Any, volume_id: str | None = None) -> list[SnapshotInfo
     query: dict[str, Any] = {"volume_id": volume_id} if volume_id else {}
     try:
         # A snapshot being deleted is gone as far as retention is concerned.
-        snaps = [s for s in conn.block_storage.snapshots(details=True, **query)
-                 if _ours(s) and s.status not in ("deleting", "error_deleting")]
+        snaps = [
+            s
+            for s in conn.block_storage.snapshots(details=True, **query)
+            if _ours(s) and s.status not in ("deleting", "error_deleting")
+        ]
     except os_exc.SDKException as exc:
         raise _cloud_error(exc, "list snapshots") from exc
     if volume_id:
@@ -377,8 +433,12 @@ def snapshot_volumes(settings: Mapping[str, Any], conn: Any | None = None) -> li
     conn = conn or connect(settings)
     made = []
     for volume in volumes:
-        snap, deleted = snapshot_volume(conn, volume, keep=int(settings["DATA_SNAPSHOT_KEEP"]),
-                                        timeout=float(settings["DATA_SNAPSHOT_TIMEOUT"]))
+        snap, deleted = snapshot_volume(
+            conn,
+            volume,
+            keep=int(settings["DATA_SNAPSHOT_KEEP"]),
+            timeout=float(settings["DATA_SNAPSHOT_TIMEOUT"]),
+        )
         log.info("volume %s: snapshot %s; removed %d old ones", volume, snap.id, len(deleted))
         made.append(snap)
     return made

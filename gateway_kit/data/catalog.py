@@ -37,8 +37,9 @@ def new_uid() -> str:
 
 
 def _memberships(session: Session, user: User) -> dict[int, str]:
-    rows = session.execute(select(ProjectMember.project_id, ProjectMember.role)
-                           .where(ProjectMember.user_id == user.id)).all()
+    rows = session.execute(
+        select(ProjectMember.project_id, ProjectMember.role).where(ProjectMember.user_id == user.id)
+    ).all()
     return {pid: role for pid, role in rows}
 
 
@@ -51,10 +52,12 @@ def visible_clause(session: Session, user: User | None) -> ColumnElement[bool]:
         return Dataset.id.is_not(None)
     roles = _memberships(session, user)
     managed = [pid for pid, role in roles.items() if role == "manager"]
-    return or_(public,
-               (Dataset.visibility == "project") & Dataset.project_id.in_(list(roles) or [-1]),
-               (Dataset.visibility == "private") & (
-                   (Dataset.created_by == user.id) | Dataset.project_id.in_(managed or [-1])))
+    return or_(
+        public,
+        (Dataset.visibility == "project") & Dataset.project_id.in_(list(roles) or [-1]),
+        (Dataset.visibility == "private")
+        & ((Dataset.created_by == user.id) | Dataset.project_id.in_(managed or [-1])),
+    )
 
 
 def can_read(session: Session, user: User | None, ds: Dataset) -> bool:
@@ -90,25 +93,41 @@ def get_writable(session: Session, user: User | None, uid: str) -> Dataset:
     """The dataset if ``user`` may change it; NotFound if unseen, Forbidden if only readable."""
     ds = get_readable(session, user, uid)
     if not can_write(session, user, ds):
-        raise Forbidden("Only the dataset's creator, its project's managers and administrators "
-                        "may change it.")
+        raise Forbidden(
+            "Only the dataset's creator, its project's managers and administrators may change it."
+        )
     return ds
 
 
-def search(session: Session, user: User | None, q: str = "", *, project: str | None = None,
-           offset: int = 0, limit: int = 50) -> tuple[list[Dataset], int]:
+def search(
+    session: Session,
+    user: User | None,
+    q: str = "",
+    *,
+    project: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Dataset], int]:
     """Datasets visible to ``user`` whose name, description or license contains ``q``."""
     where = [visible_clause(session, user)]
     if q:
         like = f"%{q.lower().replace('%', '').replace('_', '')}%"
-        where.append(or_(func.lower(Dataset.name).like(like),
-                         func.lower(Dataset.description).like(like),
-                         func.lower(Dataset.license).like(like), Dataset.uid == q))
+        where.append(
+            or_(
+                func.lower(Dataset.name).like(like),
+                func.lower(Dataset.description).like(like),
+                func.lower(Dataset.license).like(like),
+                Dataset.uid == q,
+            )
+        )
     if project:
         where.append(Dataset.project_id.in_(select(Project.id).where(Project.name == project)))
     total = session.scalar(select(func.count()).select_from(Dataset).where(*where)) or 0
-    rows = list(session.scalars(select(Dataset).where(*where).order_by(Dataset.name, Dataset.id)
-                                .offset(offset).limit(limit)))
+    rows = list(
+        session.scalars(
+            select(Dataset).where(*where).order_by(Dataset.name, Dataset.id).offset(offset).limit(limit)
+        )
+    )
     return rows, total
 
 
@@ -116,8 +135,7 @@ def _check_fields(data: Mapping[str, Any], *, creating: bool) -> list[dict[str, 
     errors: list[dict[str, str]] = []
     for key in data:
         if key not in FIELDS:
-            errors.append({"field": key, "message": f"is not a known field (expected "
-                           f"{', '.join(FIELDS)})"})
+            errors.append({"field": key, "message": f"is not a known field (expected {', '.join(FIELDS)})"})
     limits = {"name": 200, "description": 20000, "license": 100, "doi": 200, "project": 64}
     for key, most in limits.items():
         value = data.get(key)
@@ -142,29 +160,46 @@ def create(session: Session, user: User, data: Mapping[str, Any]) -> Dataset:
     """Create an empty dataset owned by one of ``user``'s projects. Commits."""
     errors = _check_fields(data, creating=True)
     roles = _memberships(session, user)
-    projects = {p.name: p for p in session.scalars(select(Project).where(
-        Project.id.in_(list(roles) or [-1])))} if not user.is_admin else {
-        p.name: p for p in session.scalars(select(Project))}
+    projects = (
+        {p.name: p for p in session.scalars(select(Project).where(Project.id.in_(list(roles) or [-1])))}
+        if not user.is_admin
+        else {p.name: p for p in session.scalars(select(Project))}
+    )
     name = data.get("project")
     project: Project | None = None
     if name:
         project = projects.get(str(name))
         if project is None:
-            errors.append({"field": "project", "message": f"you are not a member of project "
-                           f"{name!r} (yours: {', '.join(sorted(projects)) or 'none'})"})
+            errors.append(
+                {
+                    "field": "project",
+                    "message": f"you are not a member of project "
+                    f"{name!r} (yours: {', '.join(sorted(projects)) or 'none'})",
+                }
+            )
     elif len(projects) == 1:
         project = next(iter(projects.values()))
     else:
-        errors.append({"field": "project", "message": "is required: one of "
-                       f"{', '.join(sorted(projects)) or '(you belong to no project)'}"})
+        errors.append(
+            {
+                "field": "project",
+                "message": "is required: one of "
+                f"{', '.join(sorted(projects)) or '(you belong to no project)'}",
+            }
+        )
     if errors:
         raise ValidationError(errors)
     assert project is not None
-    ds = Dataset(uid=new_uid(), name=str(data["name"]).strip(),
-                 description=str(data.get("description") or ""),
-                 license=str(data.get("license") or ""), doi=str(data.get("doi") or ""),
-                 project_id=project.id, created_by=user.id,
-                 visibility=str(data.get("visibility") or "private"))
+    ds = Dataset(
+        uid=new_uid(),
+        name=str(data["name"]).strip(),
+        description=str(data.get("description") or ""),
+        license=str(data.get("license") or ""),
+        doi=str(data.get("doi") or ""),
+        project_id=project.id,
+        created_by=user.id,
+        visibility=str(data.get("visibility") or "private"),
+    )
     session.add(ds)
     session.commit()
     storage.dataset_dir(current_app.config, ds.uid).mkdir(parents=True, exist_ok=True)
@@ -199,8 +234,9 @@ def delete(session: Session, ds: Dataset) -> None:
 
 
 def delete_file(session: Session, ds: Dataset, rel: str) -> None:
-    row = session.scalars(select(DatasetFile).where(DatasetFile.dataset_id == ds.id,
-                                                    DatasetFile.path == rel)).first()
+    row = session.scalars(
+        select(DatasetFile).where(DatasetFile.dataset_id == ds.id, DatasetFile.path == rel)
+    ).first()
     if row is None:
         raise NotFound("No such file.")
     path = storage.file_path(current_app.config, ds.uid, rel)
@@ -220,17 +256,28 @@ def quota_bytes(settings: Mapping[str, Any], project: Project) -> int:
 
 def used_bytes(session: Session, project_id: int) -> int:
     """Bytes of the project's dataset files plus the declared size of its unfinished uploads."""
-    files = session.scalar(select(func.coalesce(func.sum(DatasetFile.size), 0))
-                           .join(Dataset, Dataset.id == DatasetFile.dataset_id)
-                           .where(Dataset.project_id == project_id)) or 0
-    pending = session.scalar(select(func.coalesce(func.sum(Upload.size), 0))
-                             .join(Dataset, Dataset.id == Upload.dataset_id)
-                             .where(Dataset.project_id == project_id)) or 0
+    files = (
+        session.scalar(
+            select(func.coalesce(func.sum(DatasetFile.size), 0))
+            .join(Dataset, Dataset.id == DatasetFile.dataset_id)
+            .where(Dataset.project_id == project_id)
+        )
+        or 0
+    )
+    pending = (
+        session.scalar(
+            select(func.coalesce(func.sum(Upload.size), 0))
+            .join(Dataset, Dataset.id == Upload.dataset_id)
+            .where(Dataset.project_id == project_id)
+        )
+        or 0
+    )
     return int(files) + int(pending)
 
 
-def check_quota(session: Session, settings: Mapping[str, Any], ds: Dataset, adding: int,
-                replacing: int = 0) -> None:
+def check_quota(
+    session: Session, settings: Mapping[str, Any], ds: Dataset, adding: int, replacing: int = 0
+) -> None:
     """Raise QuotaExceeded, with the numbers, unless the project has room for ``adding`` bytes."""
     project = session.get(Project, ds.project_id)
     assert project is not None
@@ -241,8 +288,13 @@ def check_quota(session: Session, settings: Mapping[str, Any], ds: Dataset, addi
             f"Project {project.name} has a dataset quota of {_human(limit)} ({limit} bytes); "
             f"{_human(used)} ({used} bytes) are used or reserved, and this upload needs "
             f"{_human(adding)} ({adding} bytes) more.",
-            extra={"quota_bytes": limit, "used_bytes": used, "requested_bytes": adding,
-                   "project": project.name})
+            extra={
+                "quota_bytes": limit,
+                "used_bytes": used,
+                "requested_bytes": adding,
+                "project": project.name,
+            },
+        )
 
 
 def _human(n: int) -> str:

@@ -29,8 +29,10 @@ def list_cmd() -> None:
     from .models import Dataset
 
     for ds in db.session.query(Dataset).order_by(Dataset.name):
-        click.echo(f"{ds.uid}  {ds.visibility:8} {catalog.human_size(ds.size):>10}  {ds.name}"
-                   + (f"  ({ds.dns_name})" if ds.dns_name else ""))
+        click.echo(
+            f"{ds.uid}  {ds.visibility:8} {catalog.human_size(ds.size):>10}  {ds.name}"
+            + (f"  ({ds.dns_name})" if ds.dns_name else "")
+        )
 
 
 def _dataset(uid: str) -> object:
@@ -61,8 +63,9 @@ def publish_cmd(uid: str, label: str, zone: str | None, target: str | None) -> N
         raise ConfigError("Set DATA_DNS_ZONE and DATA_DNS_TARGET (or pass --zone and --target).")
     ds = _dataset(uid)
     assert isinstance(ds, Dataset)
-    name = publishing.ensure_published(backups.connect(current_app.config), db.session, ds,
-                                       label, zone, target)
+    name = publishing.ensure_published(
+        backups.connect(current_app.config), db.session, ds, label, zone, target
+    )
     click.echo(f"{ds.uid} is published at {name} (CNAME {target}).")
 
 
@@ -77,14 +80,16 @@ def unpublish_cmd(uid: str, zone: str | None) -> None:
 
     ds = _dataset(uid)
     assert isinstance(ds, Dataset)
-    publishing.unpublish(backups.connect(current_app.config), db.session, ds,
-                         zone or current_app.config["DATA_DNS_ZONE"])
+    publishing.unpublish(
+        backups.connect(current_app.config), db.session, ds, zone or current_app.config["DATA_DNS_ZONE"]
+    )
     click.echo(f"{ds.uid} is no longer published.")
 
 
 @click.command("backup")
-@click.option("--snapshots/--no-snapshots", default=True, show_default=True,
-              help="Also snapshot DATA_SNAPSHOT_VOLUMES.")
+@click.option(
+    "--snapshots/--no-snapshots", default=True, show_default=True, help="Also snapshot DATA_SNAPSHOT_VOLUMES."
+)
 @with_appcontext
 @kit_errors
 def db_backup(snapshots: bool) -> None:
@@ -92,8 +97,10 @@ def db_backup(snapshots: bool) -> None:
     settings = current_app.config
     archive = backups.backup_database(settings)
     removed = backups.prune_archives(settings)
-    click.echo(f"Backup {archive.name} written ({catalog.human_size(archive.size)}, sha256 "
-               f"{archive.sha256[:16]}...); {len(removed)} old archive(s) removed.")
+    click.echo(
+        f"Backup {archive.name} written ({catalog.human_size(archive.size)}, sha256 "
+        f"{archive.sha256[:16]}...); {len(removed)} old archive(s) removed."
+    )
     if snapshots:
         for snap in backups.snapshot_volumes(settings):
             click.echo(f"Snapshot {snap.name} ({snap.id}) of volume {snap.volume_id}.")
@@ -109,21 +116,28 @@ def db_backups(as_json: bool) -> None:
     archives = backups.list_archives(settings)
     status = backups.health(settings)
     if as_json:
-        click.echo(json.dumps({"archives": [a.to_json() for a in archives],
-                               "late": status.late, "message": status.message}, indent=2))
+        click.echo(
+            json.dumps(
+                {"archives": [a.to_json() for a in archives], "late": status.late, "message": status.message},
+                indent=2,
+            )
+        )
         return
     for a in archives:
-        click.echo(f"{a.name}  {a.kind:8} {backups.format_age(a.age()):>10} old  "
-                   f"{catalog.human_size(a.size):>10}")
-    click.echo(("WARNING: " if status.late else "") + status.message,
-               err=status.late)
+        click.echo(
+            f"{a.name}  {a.kind:8} {backups.format_age(a.age()):>10} old  {catalog.human_size(a.size):>10}"
+        )
+    click.echo(("WARNING: " if status.late else "") + status.message, err=status.late)
 
 
 @click.command("restore")
 @click.argument("name")
-@click.option("--target-url", required=True,
-              help="Database to restore into (e.g. a scratch database). Use the live "
-                   "DATABASE_URL only with the gateway stopped.")
+@click.option(
+    "--target-url",
+    required=True,
+    help="Database to restore into (e.g. a scratch database). Use the live "
+    "DATABASE_URL only with the gateway stopped.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
 @kit_errors

@@ -29,14 +29,25 @@ def device_path(volume_id: str) -> str:
     return f"/dev/disk/by-id/virtio-{volume_id[:20]}"
 
 
-def user_data_context(volume_id: str | None, web_addresses: Sequence[str], password: str,
-                      db_name: str = "gateway", db_user: str = "gateway") -> dict[str, Any]:
-    return {"database_volume_id": volume_id or "", "web_addresses": list(web_addresses),
-            "db_password": password, "db_name": db_name, "db_user": db_user,
-            "postgres_on_volume_script_b64": base64.b64encode(SCRIPT.read_bytes()).decode()}
+def user_data_context(
+    volume_id: str | None,
+    web_addresses: Sequence[str],
+    password: str,
+    db_name: str = "gateway",
+    db_user: str = "gateway",
+) -> dict[str, Any]:
+    return {
+        "database_volume_id": volume_id or "",
+        "web_addresses": list(web_addresses),
+        "db_password": password,
+        "db_name": db_name,
+        "db_user": db_user,
+        "postgres_on_volume_script_b64": base64.b64encode(SCRIPT.read_bytes()).decode(),
+    }
 
 
-def database_url(host: str, password: str, db_name: str = "gateway", db_user: str = "gateway",
-                 port: int = 5432) -> str:
+def database_url(
+    host: str, password: str, db_name: str = "gateway", db_user: str = "gateway", port: int = 5432
+) -> str:
     """The web VMs' DATABASE_URL for the database VM at ``host``."""
     return f"postgresql+psycopg://{db_user}:{password}@{host}:{port}/{db_name}"

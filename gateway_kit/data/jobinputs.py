@@ -108,8 +108,9 @@ def read_only_view(source: Path, target: Path, marker: Path) -> bool:
     return True
 
 
-def resolve_value(app: Flask, session: Session, ds: Dataset, *, executor: str, job_id: int,
-                  workdir: Path, input_name: str) -> str:
+def resolve_value(
+    app: Flask, session: Session, ds: Dataset, *, executor: str, job_id: int, workdir: Path, input_name: str
+) -> str:
     """What the job sees for dataset ``ds`` (see the module docstring)."""
     source = storage.dataset_dir(app.config, ds.uid)
     if executor == "local":
@@ -127,9 +128,17 @@ def resolve_value(app: Flask, session: Session, ds: Dataset, *, executor: str, j
         return url_for("data_api.manifest", uid=ds.uid, token=token, _external=True)
 
 
-def resolve_inputs(app: Flask, session: Session, *, application: Any, values: Mapping[str, Any],
-                   user_id: int, job_id: int, workdir: Path,
-                   executor: str) -> dict[str, Any]:
+def resolve_inputs(
+    app: Flask,
+    session: Session,
+    *,
+    application: Any,
+    values: Mapping[str, Any],
+    user_id: int,
+    job_id: int,
+    workdir: Path,
+    executor: str,
+) -> dict[str, Any]:
     """``values`` with every dataset input replaced by what the executor can use.
 
     :param application: the job's :class:`~gateway_kit.jobs.apps.Application`.
@@ -144,10 +153,10 @@ def resolve_inputs(app: Flask, session: Session, *, application: Any, values: Ma
         try:
             ds = catalog.get_readable(session, user, values[inp.name])
         except NotFound as exc:
-            raise DatasetInputError(f"Input {inp.name!r}: no such dataset "
-                                    f"{values[inp.name]!r}.") from exc
-        out[inp.name] = resolve_value(app, session, ds, executor=executor, job_id=job_id,
-                                      workdir=workdir, input_name=inp.name)
+            raise DatasetInputError(f"Input {inp.name!r}: no such dataset {values[inp.name]!r}.") from exc
+        out[inp.name] = resolve_value(
+            app, session, ds, executor=executor, job_id=job_id, workdir=workdir, input_name=inp.name
+        )
     return out
 
 
@@ -163,6 +172,13 @@ def job_inputs(app: Flask, application: Any, job: Any) -> dict[str, Any]:
 
     executor = str(destinations(app).options(job.destination).get("executor", "local"))
     with db.session_scope(app) as session:
-        return resolve_inputs(app, session, application=application, values=job.inputs,
-                              user_id=job.user_id, job_id=job.id, workdir=Path(job.workdir),
-                              executor=executor)
+        return resolve_inputs(
+            app,
+            session,
+            application=application,
+            values=job.inputs,
+            user_id=job.user_id,
+            job_id=job.id,
+            workdir=Path(job.workdir),
+            executor=executor,
+        )

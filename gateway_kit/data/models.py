@@ -34,10 +34,8 @@ class Dataset(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     license: Mapped[str] = mapped_column(String(100), default="")
     doi: Mapped[str] = mapped_column(String(200), default="")
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"),
-                                            index=True)
-    created_by: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     visibility: Mapped[str] = mapped_column(String(16), default="private")
     #: The DNS name the dataset is published under (a CNAME to the load balancer), if any.
     dns_name: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
@@ -45,19 +43,28 @@ class Dataset(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     files: Mapped[list[DatasetFile]] = relationship(
-        back_populates="dataset", cascade="all, delete-orphan", order_by="DatasetFile.path")
+        back_populates="dataset", cascade="all, delete-orphan", order_by="DatasetFile.path"
+    )
 
     @property
     def size(self) -> int:
         return sum(f.size for f in self.files)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.uid, "name": self.name, "description": self.description,
-                "license": self.license, "doi": self.doi or None, "visibility": self.visibility,
-                "project_id": self.project_id, "dns_name": self.dns_name,
-                "size": self.size, "created_at": self.created_at.isoformat(),
-                "updated_at": self.updated_at.isoformat(),
-                "files": [f.to_json() for f in self.files]}
+        return {
+            "id": self.uid,
+            "name": self.name,
+            "description": self.description,
+            "license": self.license,
+            "doi": self.doi or None,
+            "visibility": self.visibility,
+            "project_id": self.project_id,
+            "dns_name": self.dns_name,
+            "size": self.size,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "files": [f.to_json() for f in self.files],
+        }
 
 
 class DatasetFile(Base):
@@ -65,8 +72,7 @@ class DatasetFile(Base):
     __table_args__ = (UniqueConstraint("dataset_id", "path"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("data_datasets.id", ondelete="CASCADE"),
-                                            index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("data_datasets.id", ondelete="CASCADE"), index=True)
     #: Relative path inside the dataset (``/``-separated segments, checked by storage.check_path).
     path: Mapped[str] = mapped_column(String(1024))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -85,8 +91,7 @@ class Upload(Base):
     __tablename__ = "data_uploads"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("data_datasets.id", ondelete="CASCADE"),
-                                            index=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("data_datasets.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     path: Mapped[str] = mapped_column(String(1024))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -104,7 +109,8 @@ class Upload(Base):
 class UploadChunk(Base):
     __tablename__ = "data_upload_chunks"
 
-    upload_id: Mapped[str] = mapped_column(ForeignKey("data_uploads.id", ondelete="CASCADE"),
-                                           primary_key=True)
+    upload_id: Mapped[str] = mapped_column(
+        ForeignKey("data_uploads.id", ondelete="CASCADE"), primary_key=True
+    )
     index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sha256: Mapped[str] = mapped_column(String(64))

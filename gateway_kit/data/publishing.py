@@ -30,14 +30,22 @@ def fqdn(label: str, zone: str) -> str:
     """``label`` inside ``zone`` as an absolute name (``label.zone.``)."""
     zone = zone if zone.endswith(".") else zone + "."
     if not _LABEL.match(label):
-        raise ValidationError([{"field": "name", "message": "must be one DNS label: lower-case "
-                                "letters, digits and '-', at most 63, not starting or ending "
-                                "with '-'"}])
+        raise ValidationError(
+            [
+                {
+                    "field": "name",
+                    "message": "must be one DNS label: lower-case "
+                    "letters, digits and '-', at most 63, not starting or ending "
+                    "with '-'",
+                }
+            ]
+        )
     return f"{label}.{zone}"
 
 
-def ensure_published(conn: Any, session: Session, ds: Dataset, label: str, zone: str,
-                     target: str, timeout: float = 300) -> str:
+def ensure_published(
+    conn: Any, session: Session, ds: Dataset, label: str, zone: str, target: str, timeout: float = 300
+) -> str:
     """Point ``label.zone`` at ``target`` (CNAME) and record it on the dataset; the name."""
     from openstack import exceptions as os_exc
 
@@ -47,22 +55,27 @@ def ensure_published(conn: Any, session: Session, ds: Dataset, label: str, zone:
     if other is not None:
         raise Conflict(f"{name} already publishes dataset {other.uid}.")
     try:
-        zone_obj = conn.dns.find_zone(zone if zone.endswith(".") else zone + ".",
-                                      ignore_missing=False)
+        zone_obj = conn.dns.find_zone(zone if zone.endswith(".") else zone + ".", ignore_missing=False)
         rs = conn.dns.find_recordset(zone_obj, name, type="CNAME")
         if rs is None:
-            rs = conn.dns.create_recordset(zone_obj, name=name, type="CNAME", records=[target],
-                                           ttl=300, description=f"gateway-kit dataset {ds.uid}")
+            rs = conn.dns.create_recordset(
+                zone_obj,
+                name=name,
+                type="CNAME",
+                records=[target],
+                ttl=300,
+                description=f"gateway-kit dataset {ds.uid}",
+            )
         elif list(rs.records or []) != [target]:
             rs = conn.dns.update_recordset(rs, records=[target])
-        conn.dns.wait_for_status(rs, status="ACTIVE", failures=["ERROR"], interval=0.2,
-                                 wait=int(timeout))
+        conn.dns.wait_for_status(rs, status="ACTIVE", failures=["ERROR"], interval=0.2, wait=int(timeout))
     except os_exc.ResourceTimeout as exc:
-        raise PublishError(f"The record {name} did not become ACTIVE within {timeout:g} s.") \
-            from exc
+        raise PublishError(f"The record {name} did not become ACTIVE within {timeout:g} s.") from exc
     except os_exc.SDKException as exc:
-        raise PublishError(f"Designate refused the record {name}: {exc.__class__.__name__}.",
-                           log_message=f"publishing {ds.uid} as {name}: {exc}") from exc
+        raise PublishError(
+            f"Designate refused the record {name}: {exc.__class__.__name__}.",
+            log_message=f"publishing {ds.uid} as {name}: {exc}",
+        ) from exc
     ds.dns_name = name
     session.commit()
     return name
@@ -81,7 +94,8 @@ def unpublish(conn: Any, session: Session, ds: Dataset, zone: str) -> None:
             if rs is not None:
                 conn.dns.delete_recordset(rs, zone_obj, ignore_missing=True)
     except os_exc.SDKException as exc:
-        raise PublishError(f"Designate refused to delete {ds.dns_name}.",
-                           log_message=f"unpublishing {ds.uid}: {exc}") from exc
+        raise PublishError(
+            f"Designate refused to delete {ds.dns_name}.", log_message=f"unpublishing {ds.uid}: {exc}"
+        ) from exc
     ds.dns_name = None
     session.commit()

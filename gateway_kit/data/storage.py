@@ -46,9 +46,11 @@ def check_path(path: str) -> str | None:
         if segment in ("", ".", ".."):
             return "must not contain empty, '.' or '..' segments"
         if not _SEGMENT.match(segment) or segment.endswith((" ", ".")):
-            return (f"segment {segment[:40]!r} may only contain letters, digits, '.', '_', '-', "
-                    "'+', '=' and spaces, start with a letter, digit or '_' and not end with "
-                    "a space or '.'")
+            return (
+                f"segment {segment[:40]!r} may only contain letters, digits, '.', '_', '-', "
+                "'+', '=' and spaces, start with a letter, digit or '_' and not end with "
+                "a space or '.'"
+            )
     return None
 
 

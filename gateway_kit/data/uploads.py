@@ -49,9 +49,10 @@ class ChecksumMismatch(ValidationError):
     title = "Checksum mismatch"
 
     def __init__(self, what: str, expected: str, got: str) -> None:
-        super().__init__([{"field": what, "message": f"SHA-256 is {got}, expected {expected}"}],
-                         f"The {what} did not arrive intact: its SHA-256 is {got}, expected "
-                         f"{expected}. Send it again.")
+        super().__init__(
+            [{"field": what, "message": f"SHA-256 is {got}, expected {expected}"}],
+            f"The {what} did not arrive intact: its SHA-256 is {got}, expected {expected}. Send it again.",
+        )
         self.extra.update(expected=expected, received=got)
 
 
@@ -59,16 +60,18 @@ def _max_chunk(settings: Mapping[str, Any]) -> int:
     return int(float(settings["DATA_CHUNK_MB"]) * 1024 * 1024)
 
 
-def start(session: Session, settings: Mapping[str, Any], user: User, ds: Dataset,
-          body: Any) -> tuple[Upload, bool]:
+def start(
+    session: Session, settings: Mapping[str, Any], user: User, ds: Dataset, body: Any
+) -> tuple[Upload, bool]:
     """Open an upload (or answer the one already open for the same file); ``(upload, created)``."""
     if not isinstance(body, dict):
         raise ValidationError([{"field": "", "message": "the body must be a JSON object"}])
     errors: list[dict[str, str]] = []
     for key in body:
         if key not in ("path", "size", "sha256", "chunk_size"):
-            errors.append({"field": key, "message": "is not a known field (expected path, size, "
-                           "sha256, chunk_size)"})
+            errors.append(
+                {"field": key, "message": "is not a known field (expected path, size, sha256, chunk_size)"}
+            )
     path = body.get("path")
     problem = storage.check_path(path) if isinstance(path, str) else "must be a string"
     if problem:
@@ -82,24 +85,34 @@ def start(session: Session, settings: Mapping[str, Any], user: User, ds: Dataset
     most = _max_chunk(settings)
     chunk = body.get("chunk_size", most)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or not MIN_CHUNK <= chunk <= most:
-        errors.append({"field": "chunk_size", "message": f"must be an integer between "
-                       f"{MIN_CHUNK} and {most}"})
+        errors.append(
+            {"field": "chunk_size", "message": f"must be an integer between {MIN_CHUNK} and {most}"}
+        )
     if errors:
         raise ValidationError(errors)
     assert isinstance(path, str) and isinstance(size, int) and isinstance(digest, str)
     digest = digest.lower()
-    existing = session.scalars(select(Upload).where(Upload.dataset_id == ds.id,
-                                                    Upload.path == path)).first()
+    existing = session.scalars(select(Upload).where(Upload.dataset_id == ds.id, Upload.path == path)).first()
     if existing is not None:
         if existing.size == size and existing.sha256 == digest:
             return existing, False
-        raise Conflict(f"An upload of {path!r} with another size or checksum is in progress "
-                       f"(upload {existing.id}); finish or cancel it first.")
-    old = session.scalars(select(DatasetFile).where(DatasetFile.dataset_id == ds.id,
-                                                    DatasetFile.path == path)).first()
+        raise Conflict(
+            f"An upload of {path!r} with another size or checksum is in progress "
+            f"(upload {existing.id}); finish or cancel it first."
+        )
+    old = session.scalars(
+        select(DatasetFile).where(DatasetFile.dataset_id == ds.id, DatasetFile.path == path)
+    ).first()
     catalog.check_quota(session, settings, ds, size, replacing=old.size if old else 0)
-    up = Upload(id=secrets.token_urlsafe(24), dataset_id=ds.id, user_id=user.id, path=path,
-                size=size, sha256=digest, chunk_size=int(chunk))
+    up = Upload(
+        id=secrets.token_urlsafe(24),
+        dataset_id=ds.id,
+        user_id=user.id,
+        path=path,
+        size=size,
+        sha256=digest,
+        chunk_size=int(chunk),
+    )
     session.add(up)
     try:
         session.commit()
@@ -120,35 +133,56 @@ def get(session: Session, ds: Dataset, upload_id: str) -> Upload:
 
 
 def received(session: Session, up: Upload) -> list[int]:
-    return list(session.scalars(select(UploadChunk.index).where(UploadChunk.upload_id == up.id)
-                                .order_by(UploadChunk.index)))
+    return list(
+        session.scalars(
+            select(UploadChunk.index).where(UploadChunk.upload_id == up.id).order_by(UploadChunk.index)
+        )
+    )
 
 
 def status(session: Session, up: Upload) -> dict[str, Any]:
     got = received(session, up)
     have = set(got)
-    return {"id": up.id, "path": up.path, "size": up.size, "sha256": up.sha256,
-            "chunk_size": up.chunk_size, "chunk_count": up.chunk_count, "received": got,
-            "missing": [i for i in range(up.chunk_count) if i not in have],
-            "created_at": up.created_at.isoformat()}
+    return {
+        "id": up.id,
+        "path": up.path,
+        "size": up.size,
+        "sha256": up.sha256,
+        "chunk_size": up.chunk_size,
+        "chunk_count": up.chunk_count,
+        "received": got,
+        "missing": [i for i in range(up.chunk_count) if i not in have],
+        "created_at": up.created_at.isoformat(),
+    }
 
 
-def put_chunk(session: Session, settings: Mapping[str, Any], up: Upload, index: int,
-              stream: IO[bytes], digest: str | None) -> None:
+def put_chunk(
+    session: Session,
+    settings: Mapping[str, Any],
+    up: Upload,
+    index: int,
+    stream: IO[bytes],
+    digest: str | None,
+) -> None:
     """Write chunk ``index``; refuse it (nothing recorded) if its length or SHA-256 is wrong."""
     if not 0 <= index < up.chunk_count:
-        raise ValidationError([{"field": "index", "message": f"must be between 0 and "
-                                f"{up.chunk_count - 1}"}])
+        raise ValidationError([{"field": "index", "message": f"must be between 0 and {up.chunk_count - 1}"}])
     if not digest or not _HEX64.match(digest.lower()):
-        raise ValidationError([{"field": CHUNK_HEADER, "message": "send the chunk's SHA-256 as "
-                                "64 hexadecimal digits in this header"}])
+        raise ValidationError(
+            [
+                {
+                    "field": CHUNK_HEADER,
+                    "message": "send the chunk's SHA-256 as 64 hexadecimal digits in this header",
+                }
+            ]
+        )
     offset = index * up.chunk_size
     expected_len = min(up.chunk_size, up.size - offset)
-    length, got = storage.write_at(storage.part_path(settings, up.id), offset, stream,
-                                   expected_len)
+    length, got = storage.write_at(storage.part_path(settings, up.id), offset, stream, expected_len)
     if length != expected_len:
-        raise ValidationError([{"field": "body", "message": f"chunk {index} must be "
-                                f"{expected_len} bytes; {length} arrived"}])
+        raise ValidationError(
+            [{"field": "body", "message": f"chunk {index} must be {expected_len} bytes; {length} arrived"}]
+        )
     if got != digest.lower():
         raise ChecksumMismatch(f"chunk {index}", digest.lower(), got)
     row = session.get(UploadChunk, (up.id, index))
@@ -162,15 +196,13 @@ def put_chunk(session: Session, settings: Mapping[str, Any], up: Upload, index: 
         session.rollback()
 
 
-def complete(session: Session, settings: Mapping[str, Any], ds: Dataset,
-             up: Upload) -> DatasetFile:
+def complete(session: Session, settings: Mapping[str, Any], ds: Dataset, up: Upload) -> DatasetFile:
     """Verify the whole file's SHA-256 and install it in the dataset (read-only)."""
     have = set(received(session, up))
     missing = [i for i in range(up.chunk_count) if i not in have]
     if missing and up.size > 0:
         shown = ", ".join(str(i) for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
-        raise Conflict(f"{len(missing)} chunk(s) have not arrived yet: {shown}.",
-                       extra={"missing": missing})
+        raise Conflict(f"{len(missing)} chunk(s) have not arrived yet: {shown}.", extra={"missing": missing})
     part = storage.part_path(settings, up.id)
     got = storage.sha256_file(part)
     if got != up.sha256:
@@ -180,8 +212,9 @@ def complete(session: Session, settings: Mapping[str, Any], ds: Dataset,
         raise ChecksumMismatch("file", up.sha256, got)
     target = storage.file_path(settings, ds.uid, up.path)
     storage.install(part, target)
-    row = session.scalars(select(DatasetFile).where(DatasetFile.dataset_id == ds.id,
-                                                    DatasetFile.path == up.path)).first()
+    row = session.scalars(
+        select(DatasetFile).where(DatasetFile.dataset_id == ds.id, DatasetFile.path == up.path)
+    ).first()
     if row is None:
         row = DatasetFile(dataset_id=ds.id, path=up.path, size=up.size, sha256=got)
         session.add(row)

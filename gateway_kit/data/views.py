@@ -38,10 +38,20 @@ def browse() -> ResponseReturnValue:
     q = request.args.get("q", "").strip()
     page = max(1, request.args.get("page", 1, type=int) or 1)
     rows, total = catalog.search(db.session, user, q, offset=(page - 1) * 25, limit=25)
-    names = dict(db.session.query(Project.id, Project.name)
-                 .filter(Project.id.in_({d.project_id for d in rows} or {-1})).all())
-    return render_template("data/browse.html", datasets=rows, total=total, q=q, page=page,
-                           projects=names, human=catalog.human_size)
+    names = dict(
+        db.session.query(Project.id, Project.name)
+        .filter(Project.id.in_({d.project_id for d in rows} or {-1}))
+        .all()
+    )
+    return render_template(
+        "data/browse.html",
+        datasets=rows,
+        total=total,
+        q=q,
+        page=page,
+        projects=names,
+        human=catalog.human_size,
+    )
 
 
 def _my_projects() -> list[Project]:
@@ -68,8 +78,9 @@ def new() -> ResponseReturnValue:
         else:
             flash(f"Dataset {ds.name} created.", "success")
             return redirect(url_for("data.dataset_page", uid=ds.uid))
-    return render_template("data/new.html", projects=_my_projects(), errors=errors,
-                           visibilities=VISIBILITIES, form=request.form), 422 if errors else 200
+    return render_template(
+        "data/new.html", projects=_my_projects(), errors=errors, visibilities=VISIBILITIES, form=request.form
+    ), 422 if errors else 200
 
 
 def _page(ds: Dataset) -> ResponseReturnValue:
@@ -81,10 +92,17 @@ def _page(ds: Dataset) -> ResponseReturnValue:
     if writable and project is not None:
         quota = catalog.quota_bytes(current_app.config, project)
         used = catalog.used_bytes(db.session, project.id)
-    return render_template("data/dataset.html", ds=ds, project=project_name, writable=writable,
-                           quota=quota, used=used, human=catalog.human_size,
-                           visibilities=VISIBILITIES,
-                           chunk_mb=current_app.config["DATA_CHUNK_MB"])
+    return render_template(
+        "data/dataset.html",
+        ds=ds,
+        project=project_name,
+        writable=writable,
+        quota=quota,
+        used=used,
+        human=catalog.human_size,
+        visibilities=VISIBILITIES,
+        chunk_mb=current_app.config["DATA_CHUNK_MB"],
+    )
 
 
 @bp.get("/datasets/<uid>")
@@ -100,8 +118,11 @@ def dataset_update(uid: str) -> ResponseReturnValue:
         catalog.delete(db.session, ds)
         flash(f"Dataset {ds.name} deleted.", "success")
         return redirect(url_for("data.browse"))
-    data = {k: request.form[k] for k in ("name", "description", "license", "doi", "visibility")
-            if k in request.form}
+    data = {
+        k: request.form[k]
+        for k in ("name", "description", "license", "doi", "visibility")
+        if k in request.form
+    }
     catalog.update(db.session, ds, data)
     flash("Saved.", "success")
     return redirect(url_for("data.dataset_page", uid=uid))
@@ -121,15 +142,27 @@ def upload_form(uid: str) -> ResponseReturnValue:
     limit = int(float(current_app.config["DATA_CHUNK_MB"]) * 1024 * 1024)
     data = fs.stream.read(limit + 1)
     if len(data) > limit:
-        flash(f"Files larger than {current_app.config['DATA_CHUNK_MB']:g} MB upload through the "
-              "API (resumable); see the instructions below.", "error")
+        flash(
+            f"Files larger than {current_app.config['DATA_CHUNK_MB']:g} MB upload through the "
+            "API (resumable); see the instructions below.",
+            "error",
+        )
         return redirect(url_for("data.dataset_page", uid=uid))
     path = (request.form.get("folder", "").strip("/") + "/" + fs.filename).lstrip("/")
     digest = hashlib.sha256(data).hexdigest()
     try:
-        up, _ = uploads.start(db.session, current_app.config, user, ds,
-                              {"path": path, "size": len(data), "sha256": digest,
-                               "chunk_size": max(uploads.MIN_CHUNK, min(limit, len(data)))})
+        up, _ = uploads.start(
+            db.session,
+            current_app.config,
+            user,
+            ds,
+            {
+                "path": path,
+                "size": len(data),
+                "sha256": digest,
+                "chunk_size": max(uploads.MIN_CHUNK, min(limit, len(data))),
+            },
+        )
         if data:
             uploads.put_chunk(db.session, current_app.config, up, 0, io.BytesIO(data), digest)
         uploads.complete(db.session, current_app.config, ds, up)
@@ -176,11 +209,17 @@ def backups_page() -> ResponseReturnValue:
             snapshot_error = exc.user_message
         except Exception as exc:  # the cloud's configuration may be missing on this host
             snapshot_error = f"The cloud could not be reached ({exc.__class__.__name__})."
-    return render_template("data/backups.html", archives=archives, health=status,
-                           snapshots=snapshots, snapshot_error=snapshot_error,
-                           format_age=backups.format_age, human=catalog.human_size,
-                           interval=settings["DATA_BACKUP_INTERVAL_HOURS"],
-                           volumes=settings["DATA_SNAPSHOT_VOLUMES"])
+    return render_template(
+        "data/backups.html",
+        archives=archives,
+        health=status,
+        snapshots=snapshots,
+        snapshot_error=snapshot_error,
+        format_age=backups.format_age,
+        human=catalog.human_size,
+        interval=settings["DATA_BACKUP_INTERVAL_HOURS"],
+        volumes=settings["DATA_SNAPSHOT_VOLUMES"],
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -293,6 +293,7 @@ class Cloud:
 
     def _hook(self, conn: Any) -> None:
         _redact_sdk_logs()
+
         def record(resp: Any, *args: Any, **kwargs: Any) -> Any:
             self.requests.add(resp.request.method, resp.request.url, resp.status_code)
             return resp

@@ -569,7 +569,9 @@ class SecgroupHandler(Handler):
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
         return _find_tagged(
-            ctx, d, "security group",
+            ctx,
+            d,
+            "security group",
             lambda: ctx.cloud.conn.network.security_groups(name=d.name, tags=f"{TAG}:key={d.key}"),
         )
 
@@ -666,8 +668,11 @@ class FloatingIpHandler(Handler):
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
         return _find_tagged(
-            ctx, d, "floating IP",
-            lambda: ctx.cloud.conn.network.ips(tags=f"{TAG}:key={d.key}"), exclude,
+            ctx,
+            d,
+            "floating IP",
+            lambda: ctx.cloud.conn.network.ips(tags=f"{TAG}:key={d.key}"),
+            exclude,
         )
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
@@ -768,8 +773,11 @@ class LoadBalancerHandler(Handler):
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
         return _find_tagged(
-            ctx, d, "load balancer",
-            lambda: ctx.cloud.conn.load_balancer.load_balancers(name=d.name), exclude,
+            ctx,
+            d,
+            "load balancer",
+            lambda: ctx.cloud.conn.load_balancer.load_balancers(name=d.name),
+            exclude,
         )
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
@@ -844,7 +852,9 @@ class PoolHandler(_LbChild):
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
         return _find_tagged(
-            ctx, d, "pool",
+            ctx,
+            d,
+            "pool",
             lambda: ctx.cloud.conn.load_balancer.pools(name=d.name),
         )
 
@@ -907,7 +917,9 @@ class MonitorHandler(_LbChild):
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
         return _find_tagged(
-            ctx, d, "health monitor",
+            ctx,
+            d,
+            "health monitor",
             lambda: ctx.cloud.conn.load_balancer.health_monitors(name=d.name),
         )
 
@@ -978,7 +990,9 @@ class ListenerHandler(_LbChild):
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
         return _find_tagged(
-            ctx, d, "listener",
+            ctx,
+            d,
+            "listener",
             lambda: ctx.cloud.conn.load_balancer.listeners(name=d.name),
         )
 
@@ -1029,7 +1043,9 @@ class L7PolicyHandler(_LbChild):
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
         return _find_tagged(
-            ctx, d, "L7 policy",
+            ctx,
+            d,
+            "L7 policy",
             lambda: ctx.cloud.conn.load_balancer.l7_policies(name=d.name),
         )
 
@@ -1358,8 +1374,9 @@ HANDLERS: dict[str, Handler] = {
 __all__ = ["HANDLERS", "CloudError", "Context", "Handler"]
 
 
-def _find_tagged(ctx: Context, d: Desired, what: str, items: Callable[[], Iterable[Any]],
-                 exclude: Collection[str] = ()) -> str | None:
+def _find_tagged(
+    ctx: Context, d: Desired, what: str, items: Callable[[], Iterable[Any]], exclude: Collection[str] = ()
+) -> str | None:
     """The id of the resource among ``items()`` whose tags name this deployment and key (and
     that is not in ``exclude``), or None."""
 

@@ -68,10 +68,12 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Scopes a session-authenticated caller holds, by role.
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "user": frozenset({"jobs:read", "jobs:write", "datasets:read", "datasets:write", "profile"}),
-    "operator": frozenset({"jobs:read", "jobs:write", "datasets:read", "datasets:write",
-                           "profile", "operator"}),
-    "admin": frozenset({"jobs:read", "jobs:write", "datasets:read", "datasets:write",
-                        "profile", "operator", "admin"}),
+    "operator": frozenset(
+        {"jobs:read", "jobs:write", "datasets:read", "datasets:write", "profile", "operator"}
+    ),
+    "admin": frozenset(
+        {"jobs:read", "jobs:write", "datasets:read", "datasets:write", "profile", "operator", "admin"}
+    ),
 }
 #: Refresh a session's last_seen_at at most this often (one write a minute, not one per request).
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -129,8 +131,7 @@ def login_user(user: User, provider: str = "", id_token: str = "") -> UserSessio
     survives it) and a new CSRF token is issued. Commits.
     """
     session.clear()
-    rec = UserSession(id=secrets.token_urlsafe(32), user_id=user.id, provider=provider,
-                      id_token=id_token)
+    rec = UserSession(id=secrets.token_urlsafe(32), user_id=user.id, provider=provider, id_token=id_token)
     db.session.add(rec)
     db.session.commit()
     session[SESSION_USER_KEY] = user.id
@@ -156,9 +157,11 @@ def logout_user() -> UserSession | None:
 
 def revoke_sessions(user_id: int) -> None:
     """End every browser session of a user at once (the caller commits)."""
-    db.session.execute(update(UserSession).where(UserSession.user_id == user_id,
-                                                 UserSession.revoked_at.is_(None))
-                       .values(revoked_at=utcnow()))
+    db.session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 def csrf_token() -> str:
@@ -190,9 +193,11 @@ def _check_csrf() -> None:
         sent = request.form.get(CSRF_FIELD, "")
     expected = session.get(CSRF_SESSION_KEY, "")
     if not (sent and expected and hmac.compare_digest(str(sent), str(expected))):
-        raise Forbidden("The form was missing its security token or it has expired. "
-                        "Reload the page and try again.", reason="csrf_failed",
-                        log_message=f"CSRF check failed on {request.method} {request.path}")
+        raise Forbidden(
+            "The form was missing its security token or it has expired. Reload the page and try again.",
+            reason="csrf_failed",
+            log_message=f"CSRF check failed on {request.method} {request.path}",
+        )
 
 
 def _login_url() -> str:

@@ -35,25 +35,32 @@ def check_access(profile: Profile, rules: Mapping[str, Any]) -> None:
     }
 
     def matches(section: Mapping[str, Any]) -> bool:
-        return any(facts[key] & {str(v).lower() if key == "email_domains" else str(v)
-                                 for v in values}
-                   for key, values in section.items() if values)
+        return any(
+            facts[key] & {str(v).lower() if key == "email_domains" else str(v) for v in values}
+            for key, values in section.items()
+            if values
+        )
 
     deny = rules.get("deny") or {}
     if deny and matches(deny):
-        raise Forbidden("Your account is not allowed to sign in to this gateway.",
-                        log_message=f"login denied by rule: {profile.provider} {profile.subject}")
+        raise Forbidden(
+            "Your account is not allowed to sign in to this gateway.",
+            log_message=f"login denied by rule: {profile.provider} {profile.subject}",
+        )
     allow = rules.get("allow") or {}
     if any(allow.values()) and not matches(allow):
-        raise Forbidden("Your account is not allowed to sign in to this gateway.",
-                        log_message=f"login not allowed by any rule: {profile.provider} "
-                                    f"{profile.subject}")
+        raise Forbidden(
+            "Your account is not allowed to sign in to this gateway.",
+            log_message=f"login not allowed by any rule: {profile.provider} {profile.subject}",
+        )
 
 
 def derive_username(sess: Session, profile: Profile, claims_order: list[str]) -> str:
     """A unique username from the first usable claim; ``name-2``, ``name-3``... on collision."""
-    candidates = [*profile.username_hints,
-                  *(str(profile.claims[c]) for c in claims_order if profile.claims.get(c))]
+    candidates = [
+        *profile.username_hints,
+        *(str(profile.claims[c]) for c in claims_order if profile.claims.get(c)),
+    ]
     base = ""
     for raw in candidates:
         base = _USERNAME_BAD.sub("-", raw.split("@", 1)[0].strip().lower()).strip("-._")[:48]
@@ -67,8 +74,9 @@ def derive_username(sess: Session, profile: Profile, claims_order: list[str]) ->
     return name
 
 
-def _granted_role(profile: Profile, role_rules: Mapping[str, list[str]], admins: list[str],
-                  username: str) -> str:
+def _granted_role(
+    profile: Profile, role_rules: Mapping[str, list[str]], admins: list[str], username: str
+) -> str:
     role = "user"
     for candidate, groups in role_rules.items():
         if set(groups) & set(profile.groups) and ROLE_RANK[candidate] > ROLE_RANK[role]:
@@ -82,16 +90,18 @@ def _granted_role(profile: Profile, role_rules: Mapping[str, list[str]], admins:
     return role
 
 
-def resolve_login(sess: Session, profile: Profile, config: Mapping[str, Any],
-                  link_to: User | None = None) -> User:
+def resolve_login(
+    sess: Session, profile: Profile, config: Mapping[str, Any], link_to: User | None = None
+) -> User:
     """Find or create the account for this login (or link it to ``link_to``); apply roles/projects.
 
     :raises Forbidden: access rules refuse the login, or the account is disabled.
     :raises Conflict: linking an identity that already belongs to another account.
     """
     check_access(profile, config.get("IDENTITY_ACCESS_RULES") or {})
-    ident = sess.scalars(select(Identity).where(Identity.issuer == profile.issuer,
-                                                Identity.subject == profile.subject)).first()
+    ident = sess.scalars(
+        select(Identity).where(Identity.issuer == profile.issuer, Identity.subject == profile.subject)
+    ).first()
     if link_to is not None:
         if ident is not None and ident.user_id != link_to.id:
             raise Conflict("That identity is already linked to another account.")
@@ -99,15 +109,20 @@ def resolve_login(sess: Session, profile: Profile, config: Mapping[str, Any],
     elif ident is not None:
         user = ident.user
     else:
-        user = User(username=derive_username(sess, profile, config["IDENTITY_USERNAME_CLAIMS"]),
-                    display_name=profile.display_name[:200], email=profile.email[:320], role="user")
+        user = User(
+            username=derive_username(sess, profile, config["IDENTITY_USERNAME_CLAIMS"]),
+            display_name=profile.display_name[:200],
+            email=profile.email[:320],
+            role="user",
+        )
         sess.add(user)
         sess.flush()
     if user.disabled:
         raise Forbidden("This account is disabled. Contact the gateway's administrators.")
     if ident is None:
-        ident = Identity(user_id=user.id, provider=profile.provider, issuer=profile.issuer,
-                         subject=profile.subject)
+        ident = Identity(
+            user_id=user.id, provider=profile.provider, issuer=profile.issuer, subject=profile.subject
+        )
         sess.add(ident)
     ident.email = profile.email[:320]
     ident.idp = profile.idp[:512]
@@ -117,8 +132,9 @@ def resolve_login(sess: Session, profile: Profile, config: Mapping[str, Any],
         user.display_name = profile.display_name[:200]
     if profile.email and not user.email:
         user.email = profile.email[:320]
-    role = _granted_role(profile, config.get("IDENTITY_ROLE_RULES") or {},
-                         config.get("ADMIN_USERS") or [], user.username)
+    role = _granted_role(
+        profile, config.get("IDENTITY_ROLE_RULES") or {}, config.get("ADMIN_USERS") or [], user.username
+    )
     if ROLE_RANK[role] > ROLE_RANK.get(user.role, 0):
         user.role = role
     _join_projects(sess, user, profile.groups, config.get("IDENTITY_PROJECT_MAP") or {})
@@ -136,8 +152,11 @@ def _join_projects(sess: Session, user: User, groups: list[str], project_map: Ma
             project = Project(name=pname, title=pname)
             sess.add(project)
             sess.flush()
-        exists = sess.scalars(select(ProjectMember).where(
-            ProjectMember.project_id == project.id, ProjectMember.user_id == user.id)).first()
+        exists = sess.scalars(
+            select(ProjectMember).where(
+                ProjectMember.project_id == project.id, ProjectMember.user_id == user.id
+            )
+        ).first()
         if exists is None:
             sess.add(ProjectMember(project_id=project.id, user_id=user.id, role="member"))
 

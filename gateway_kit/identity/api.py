@@ -28,13 +28,21 @@ def _me() -> User:
 def me() -> ResponseReturnValue:
     user = _me()
     identities = db.session.scalars(select(Identity).where(Identity.user_id == user.id)).all()
-    return jsonify({
-        "id": user.id, "username": user.username, "display_name": user.display_name,
-        "email": user.email, "role": user.role, "scopes": sorted(current_scopes()),
-        "identities": [{"provider": i.provider, "issuer": i.issuer, "subject": i.subject,
-                        "idp": i.idp} for i in identities],
-        "projects": [{"name": m.project.name, "role": m.role} for m in user.memberships],
-    })
+    return jsonify(
+        {
+            "id": user.id,
+            "username": user.username,
+            "display_name": user.display_name,
+            "email": user.email,
+            "role": user.role,
+            "scopes": sorted(current_scopes()),
+            "identities": [
+                {"provider": i.provider, "issuer": i.issuer, "subject": i.subject, "idp": i.idp}
+                for i in identities
+            ],
+            "projects": [{"name": m.project.name, "role": m.role} for m in user.memberships],
+        }
+    )
 
 
 @bp.get("/tokens")
@@ -48,11 +56,14 @@ def list_tokens() -> ResponseReturnValue:
 def create() -> ResponseReturnValue:
     body: Any = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BadRequest("Send a JSON object: {\"name\": ..., \"scopes\": [...], \"days\": 30}.")
+        raise BadRequest('Send a JSON object: {"name": ..., "scopes": [...], "days": 30}.')
     scopes = body.get("scopes") or []
     days = body.get("days")
-    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes) or (
-            days is not None and (not isinstance(days, int) or isinstance(days, bool))):
+    if (
+        not isinstance(scopes, list)
+        or not all(isinstance(s, str) for s in scopes)
+        or (days is not None and (not isinstance(days, int) or isinstance(days, bool)))
+    ):
         raise BadRequest("'scopes' must be a list of strings and 'days' an integer.")
     # A token can only mint tokens no stronger than itself.
     beyond = {s for s in scopes if s in SCOPES} - current_scopes()

@@ -68,8 +68,7 @@ def _reject(why: str) -> Unauthorized:
 
 def api_providers() -> list[IdentityProvider]:
     """The configured providers whose access tokens the API accepts (``api_audience`` set)."""
-    found: dict[str, IdentityProvider] = current_app.extensions.get(
-        "gateway_kit.identity_providers", {})
+    found: dict[str, IdentityProvider] = current_app.extensions.get("gateway_kit.identity_providers", {})
     return [p for p in found.values() if p.api_audience]
 
 
@@ -103,17 +102,18 @@ def _key_set(prov: IdentityProvider, refetch: bool) -> KeySet:
     try:
         if refetch:
             if time.monotonic() - client.jwks_refetched_at < JWKS_REFETCH_INTERVAL:
-                raise _reject(f"{prov.name}: unknown kid (JWKS refetched less than "
-                              f"{JWKS_REFETCH_INTERVAL:g} s ago)")
+                raise _reject(
+                    f"{prov.name}: unknown kid (JWKS refetched less than {JWKS_REFETCH_INTERVAL:g} s ago)"
+                )
             client.jwks_refetched_at = time.monotonic()
         return KeySet.import_key_set(client.fetch_jwk_set(force=refetch))
     except Unauthorized:
         raise
-    except (requests.RequestException, GatewayError, RuntimeError, ValueError, KeyError,
-            JoseError) as exc:
+    except (requests.RequestException, GatewayError, RuntimeError, ValueError, KeyError, JoseError) as exc:
         raise ServiceUnavailable(
             "The identity provider that issued this token cannot be reached right now.",
-            log_message=f"{prov.name}: JWKS unavailable: {exc!r}") from exc
+            log_message=f"{prov.name}: JWKS unavailable: {exc!r}",
+        ) from exc
 
 
 def _scopes(claims: dict[str, Any], claim: str) -> set[str]:
@@ -137,9 +137,10 @@ def authenticate_provider_token(token: str) -> tuple[User, frozenset[str]]:
     if alg not in ALLOWED_ID_TOKEN_ALGS:
         raise _reject(f"algorithm {alg!r} is not allowed")
     iss = unverified.get("iss")
-    prov = next((p for p in providers
-                 if isinstance(iss, str) and p.expected_issuer().rstrip("/") == iss.rstrip("/")),
-                None)
+    prov = next(
+        (p for p in providers if isinstance(iss, str) and p.expected_issuer().rstrip("/") == iss.rstrip("/")),
+        None,
+    )
     if prov is None:
         raise _reject(f"issuer {str(iss)[:200]!r} is not a provider that issues API tokens")
     client = prov.client
@@ -149,7 +150,8 @@ def authenticate_provider_token(token: str) -> tuple[User, frozenset[str]]:
     except (requests.RequestException, GatewayError, ValueError) as exc:
         raise ServiceUnavailable(
             "The identity provider that issued this token cannot be reached right now.",
-            log_message=f"{prov.name}: discovery failed: {exc!r}") from exc
+            log_message=f"{prov.name}: discovery failed: {exc!r}",
+        ) from exc
     registry = JWSRegistry(algorithms=list(ALLOWED_ID_TOKEN_ALGS), strict_check_header=False)
     try:
         try:
@@ -168,8 +170,9 @@ def authenticate_provider_token(token: str) -> tuple[User, frozenset[str]]:
         raise _reject(f"{prov.name}: {exc.error}: {exc.description}") from exc
     claims = decoded.claims
     issuer, subject = str(claims["iss"]), str(claims["sub"])
-    identity = db.session.scalars(select(Identity).where(Identity.issuer == issuer,
-                                                         Identity.subject == subject)).first()
+    identity = db.session.scalars(
+        select(Identity).where(Identity.issuer == issuer, Identity.subject == subject)
+    ).first()
     if identity is None:
         raise _reject(f"{prov.name}: no account is linked to subject {subject[:200]!r}")
     user = db.session.get(User, identity.user_id)

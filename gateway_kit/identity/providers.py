@@ -41,8 +41,18 @@ log = logging.getLogger("gateway_kit.identity")
 ENTRY_POINT_GROUP = "gateway_kit.identity_providers"
 #: Only asymmetric signatures are acceptable for ID tokens from a discovery-configured provider:
 #: ``none`` would accept anything, and HS* would make the client secret a signing key.
-ALLOWED_ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
-                         "ES512", "EdDSA")
+ALLOWED_ID_TOKEN_ALGS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 
 
 class LoginFailed(GatewayError):
@@ -97,10 +107,12 @@ class GatewayOAuthApp(FlaskOAuth2App):  # type: ignore[misc]
             self.server_metadata.pop("_loaded_at", None)
             raise LoginFailed(
                 "The identity provider's discovery document names another issuer.",
-                log_message=f"discovery issuer {issuer!r} != expected {expected!r}")
+                log_message=f"discovery issuer {issuer!r} != expected {expected!r}",
+            )
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         metadata["id_token_signing_alg_values_supported"] = [
-            a for a in offered if a in ALLOWED_ID_TOKEN_ALGS] or ["RS256"]
+            a for a in offered if a in ALLOWED_ID_TOKEN_ALGS
+        ] or ["RS256"]
 
 
 class IdentityProvider(ABC):  # noqa: B024 - complete by design; backends differ by attributes
@@ -126,8 +138,7 @@ class IdentityProvider(ABC):  # noqa: B024 - complete by design; backends differ
         scopes = config.get("scopes") or list(self.default_scopes)
         self.scopes: list[str] = scopes.split() if isinstance(scopes, str) else list(scopes)
         if "openid" not in self.scopes:
-            raise ConfigError(f"Setting IDENTITY_PROVIDERS: provider {name!r} scopes must include "
-                              "'openid'.")
+            raise ConfigError(f"Setting IDENTITY_PROVIDERS: provider {name!r} scopes must include 'openid'.")
         self.groups_claim: str = config.get("groups_claim") or self.default_groups_claim
         #: Audience of our API in this provider's access tokens; empty: the API refuses them
         #: (see :mod:`.provider_tokens`).
@@ -177,14 +188,21 @@ class IdentityProvider(ABC):  # noqa: B024 - complete by design; backends differ
         if isinstance(groups, str):
             groups = [g for g in groups.replace(";", ",").split(",") if g]
         name = claims.get("name") or " ".join(
-            p for p in (claims.get("given_name"), claims.get("family_name")) if p)
+            p for p in (claims.get("given_name"), claims.get("family_name")) if p
+        )
         hints = [str(claims[c]) for c in (self.config.get("username_claims") or []) if claims.get(c)]
         return Profile(
-            provider=self.name, issuer=str(claims["iss"]), subject=str(claims["sub"]),
+            provider=self.name,
+            issuer=str(claims["iss"]),
+            subject=str(claims["sub"]),
             email=str(claims.get("email") or ""),
             email_verified=bool(claims.get("email_verified", False)),
-            display_name=str(name or ""), idp=str(claims.get("idp") or ""),
-            groups=[str(g) for g in groups], username_hints=hints, claims=dict(claims))
+            display_name=str(name or ""),
+            idp=str(claims.get("idp") or ""),
+            groups=[str(g) for g in groups],
+            username_hints=hints,
+            claims=dict(claims),
+        )
 
 
 class OIDCProvider(IdentityProvider):
@@ -253,6 +271,7 @@ def build_providers(config: dict[str, Any]) -> dict[str, IdentityProvider]:
         if cls is None:
             raise ConfigError(
                 f"Setting IDENTITY_PROVIDERS: provider {name!r} has kind {kind!r}, which is not "
-                f"installed; installed kinds: {', '.join(sorted(backends))}.")
+                f"installed; installed kinds: {', '.join(sorted(backends))}."
+            )
         out[name] = cls(name, entry)
     return out

@@ -22,9 +22,21 @@ from ..settings import Setting, at_least, positive
 
 #: Keys a provider entry may have (backends may read more from ``extra``).
 PROVIDER_KEYS = {
-    "kind", "title", "client_id", "client_secret", "client_secret_env", "discovery_url", "issuer",
-    "scopes", "idphint", "selected_idp", "groups_claim", "username_claims", "extra_params",
-    "api_audience", "api_scopes_claim",
+    "kind",
+    "title",
+    "client_id",
+    "client_secret",
+    "client_secret_env",
+    "discovery_url",
+    "issuer",
+    "scopes",
+    "idphint",
+    "selected_idp",
+    "groups_claim",
+    "username_claims",
+    "extra_params",
+    "api_audience",
+    "api_scopes_claim",
 }
 ACCESS_RULE_KEYS = {"providers", "idps", "email_domains", "groups"}
 
@@ -35,8 +47,10 @@ def _providers(value: Any) -> str | None:
             return f"a table per provider; {name!r} is not a table"
         unknown = set(entry) - PROVIDER_KEYS
         if unknown:
-            return (f"provider {name!r} has unknown key(s) {', '.join(sorted(unknown))}; "
-                    f"valid keys: {', '.join(sorted(PROVIDER_KEYS))}")
+            return (
+                f"provider {name!r} has unknown key(s) {', '.join(sorted(unknown))}; "
+                f"valid keys: {', '.join(sorted(PROVIDER_KEYS))}"
+            )
         if not entry.get("kind"):
             return f"provider {name!r} needs kind = 'cilogon', 'custos' or 'oidc'"
         if not entry.get("client_id"):
@@ -48,9 +62,11 @@ def _providers(value: Any) -> str | None:
             if not isinstance(audience, str) or not audience.strip():
                 return f"provider {name!r}: api_audience must be a non-empty string"
             if audience == entry.get("client_id"):
-                return (f"provider {name!r}: api_audience must differ from client_id (ID tokens "
-                        "issued to the gateway are addressed to client_id and must not be "
-                        "usable as API access tokens)")
+                return (
+                    f"provider {name!r}: api_audience must differ from client_id (ID tokens "
+                    "issued to the gateway are addressed to client_id and must not be "
+                    "usable as API access tokens)"
+                )
         claim = entry.get("api_scopes_claim")
         if claim is not None and (not isinstance(claim, str) or not claim.strip()):
             return f"provider {name!r}: api_scopes_claim must be a claim name"
@@ -82,36 +98,89 @@ def _access_rules(value: Any) -> str | None:
 
 
 SETTINGS: list[Setting] = [
-    Setting("ADMIN_USERS", list, [],
-            "Accounts made admins at login: usernames, verified e-mail addresses, or 'issuer#subject'."),
-    Setting("IDENTITY_PROVIDERS", dict, {},
-            "Login providers: name -> {kind = cilogon|custos|oidc, client_id, client_secret, "
-            "discovery_url, scopes, idphint, api_audience, api_scopes_claim, ...}. "
-            "See auth/README.md.",
-            secret=True, validate=_providers),
-    Setting("IDENTITY_ROLE_RULES", dict, {},
-            "Role -> list of groups (CILogon isMemberOf, Custos groups) that grant it at login."),
-    Setting("IDENTITY_PROJECT_MAP", dict, {},
-            "Group -> project name: members of the group join the project at login.",
-            validate=_project_map),
-    Setting("IDENTITY_ACCESS_RULES", dict, {},
-            "Who may log in: {allow = {providers, idps, email_domains, groups}, deny = {...}}; "
-            "deny wins; an empty allow admits everyone.", validate=_access_rules),
-    Setting("IDENTITY_USERNAME_CLAIMS", list, ["preferred_username", "eppn", "email", "name"],
-            "Claims tried in order to derive a new account's username (the part before '@'); "
-            "collisions get a numeric suffix."),
-    Setting("IDENTITY_SESSION_IDLE_MINUTES", int, 120,
-            "Sign a browser session out after this many minutes without a request.",
-            validate=positive()),
-    Setting("IDENTITY_SESSION_MAX_HOURS", int, 24,
-            "Sign a browser session out this many hours after login, active or not.",
-            validate=positive()),
-    Setting("IDENTITY_TOKEN_MAX_DAYS", int, 365,
-            "Longest lifetime of a personal access token, in days.", validate=positive()),
-    Setting("IDENTITY_TOKEN_DEFAULT_DAYS", int, 30,
-            "Lifetime of a personal access token when none is given, in days.", validate=positive()),
-    Setting("IDENTITY_ID_TOKEN_LEEWAY", int, 60,
-            "Clock-skew leeway in seconds when checking ID token exp/iat/nbf.", validate=at_least(0)),
-    Setting("IDENTITY_PROVIDER_LOGOUT", bool, True,
-            "Also end the session at the provider (end_session_endpoint) on logout."),
+    Setting(
+        "ADMIN_USERS",
+        list,
+        [],
+        "Accounts made admins at login: usernames, verified e-mail addresses, or 'issuer#subject'.",
+    ),
+    Setting(
+        "IDENTITY_PROVIDERS",
+        dict,
+        {},
+        "Login providers: name -> {kind = cilogon|custos|oidc, client_id, client_secret, "
+        "discovery_url, scopes, idphint, api_audience, api_scopes_claim, ...}. "
+        "See auth/README.md.",
+        secret=True,
+        validate=_providers,
+    ),
+    Setting(
+        "IDENTITY_ROLE_RULES",
+        dict,
+        {},
+        "Role -> list of groups (CILogon isMemberOf, Custos groups) that grant it at login.",
+    ),
+    Setting(
+        "IDENTITY_PROJECT_MAP",
+        dict,
+        {},
+        "Group -> project name: members of the group join the project at login.",
+        validate=_project_map,
+    ),
+    Setting(
+        "IDENTITY_ACCESS_RULES",
+        dict,
+        {},
+        "Who may log in: {allow = {providers, idps, email_domains, groups}, deny = {...}}; "
+        "deny wins; an empty allow admits everyone.",
+        validate=_access_rules,
+    ),
+    Setting(
+        "IDENTITY_USERNAME_CLAIMS",
+        list,
+        ["preferred_username", "eppn", "email", "name"],
+        "Claims tried in order to derive a new account's username (the part before '@'); "
+        "collisions get a numeric suffix.",
+    ),
+    Setting(
+        "IDENTITY_SESSION_IDLE_MINUTES",
+        int,
+        120,
+        "Sign a browser session out after this many minutes without a request.",
+        validate=positive(),
+    ),
+    Setting(
+        "IDENTITY_SESSION_MAX_HOURS",
+        int,
+        24,
+        "Sign a browser session out this many hours after login, active or not.",
+        validate=positive(),
+    ),
+    Setting(
+        "IDENTITY_TOKEN_MAX_DAYS",
+        int,
+        365,
+        "Longest lifetime of a personal access token, in days.",
+        validate=positive(),
+    ),
+    Setting(
+        "IDENTITY_TOKEN_DEFAULT_DAYS",
+        int,
+        30,
+        "Lifetime of a personal access token when none is given, in days.",
+        validate=positive(),
+    ),
+    Setting(
+        "IDENTITY_ID_TOKEN_LEEWAY",
+        int,
+        60,
+        "Clock-skew leeway in seconds when checking ID token exp/iat/nbf.",
+        validate=at_least(0),
+    ),
+    Setting(
+        "IDENTITY_PROVIDER_LOGOUT",
+        bool,
+        True,
+        "Also end the session at the provider (end_session_endpoint) on logout.",
+    ),
 ]

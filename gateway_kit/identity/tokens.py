@@ -44,8 +44,9 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
-def create_token(sess: Session, user: User, name: str, scopes: list[str],
-                 days: int | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    sess: Session, user: User, name: str, scopes: list[str], days: int | None = None
+) -> tuple[ApiToken, str]:
     """Create a token for ``user``; return the row and the token text (never stored)."""
     from .access import ROLE_SCOPES
 
@@ -57,22 +58,26 @@ def create_token(sess: Session, user: User, name: str, scopes: list[str],
         errors.append({"field": "scopes", "message": "choose at least one scope"})
     for s in scopes:
         if s not in SCOPES:
-            errors.append({"field": "scopes", "message": f"unknown scope {s!r}; valid: "
-                                                        f"{', '.join(SCOPES)}"})
+            errors.append({"field": "scopes", "message": f"unknown scope {s!r}; valid: {', '.join(SCOPES)}"})
         elif s not in allowed:
             errors.append({"field": "scopes", "message": f"your role cannot grant {s!r}"})
     days = cfg["IDENTITY_TOKEN_DEFAULT_DAYS"] if days is None else days
     if not 1 <= days <= cfg["IDENTITY_TOKEN_MAX_DAYS"]:
-        errors.append({"field": "days", "message":
-                       f"between 1 and {cfg['IDENTITY_TOKEN_MAX_DAYS']} days"})
+        errors.append({"field": "days", "message": f"between 1 and {cfg['IDENTITY_TOKEN_MAX_DAYS']} days"})
     name = (name or "").strip()
     if not name or len(name) > 100:
         errors.append({"field": "name", "message": "a name of 1 to 100 characters"})
     if errors:
         raise ValidationError(errors)
     text = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, name=name, digest=digest(text), prefix=text[:10],
-                   scopes=scopes, expires_at=utcnow() + timedelta(days=days))
+    row = ApiToken(
+        user_id=user.id,
+        name=name,
+        digest=digest(text),
+        prefix=text[:10],
+        scopes=scopes,
+        expires_at=utcnow() + timedelta(days=days),
+    )
     sess.add(row)
     sess.flush()
     return row, text
@@ -100,8 +105,13 @@ def authenticate_token(token: str) -> tuple[User, frozenset[str]]:
 
 
 def tokens_of(sess: Session, user_id: int) -> list[ApiToken]:
-    return list(sess.scalars(select(ApiToken).where(ApiToken.user_id == user_id)
-                             .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+    return list(
+        sess.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id)
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
 
 
 def revoke_token(sess: Session, token_id: int, owner_id: int | None) -> ApiToken:
@@ -115,15 +125,21 @@ def revoke_token(sess: Session, token_id: int, owner_id: int | None) -> ApiToken
 
 
 def revoke_all_tokens(sess: Session, user_id: int) -> None:
-    sess.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-                 .values(revoked_at=utcnow()))
+    sess.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 def token_json(row: ApiToken) -> dict[str, Any]:
     now = utcnow()
-    state = ("revoked" if row.revoked_at else "expired" if _aware(row.expires_at) <= now else "active")
+    state = "revoked" if row.revoked_at else "expired" if _aware(row.expires_at) <= now else "active"
     return {
-        "id": row.id, "name": row.name, "prefix": row.prefix, "scopes": list(row.scopes),
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "scopes": list(row.scopes),
         "created_at": _aware(row.created_at).isoformat(),
         "expires_at": _aware(row.expires_at).isoformat(),
         "last_used_at": _aware(row.last_used_at).isoformat() if row.last_used_at else None,

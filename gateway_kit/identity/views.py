@@ -87,11 +87,15 @@ def _begin(prov: IdentityProvider, nxt: str, link_uid: int | None) -> ResponseRe
     session[PENDING_KEY] = {"provider": prov.name, "next": nxt, "link_uid": link_uid}
     try:
         resp: Response = prov.client.authorize_redirect(
-            external_url("identity.callback", name=prov.name), **prov.authorize_params())
+            external_url("identity.callback", name=prov.name), **prov.authorize_params()
+        )
         return resp
     except (requests.RequestException, ValueError) as exc:
-        raise LoginFailed("The identity provider cannot be reached right now. Try again later.",
-                          log_message=f"{prov.name}: discovery failed: {exc}", status=502) from exc
+        raise LoginFailed(
+            "The identity provider cannot be reached right now. Try again later.",
+            log_message=f"{prov.name}: discovery failed: {exc}",
+            status=502,
+        ) from exc
 
 
 @bp.get("/login/<name>")
@@ -112,8 +116,9 @@ def _validated_claims(prov: IdentityProvider) -> tuple[dict[str, Any], str]:
     client = prov.client
     assert client is not None
     if request.args.get("error"):
-        raise LoginFailed("The identity provider did not sign you in "
-                          f"({request.args.get('error', '')[:64]}).")
+        raise LoginFailed(
+            f"The identity provider did not sign you in ({request.args.get('error', '')[:64]})."
+        )
     try:
         metadata = client.load_server_metadata()
         options = {
@@ -122,38 +127,54 @@ def _validated_claims(prov: IdentityProvider) -> tuple[dict[str, Any], str]:
             "sub": {"essential": True},
         }
         token = client.authorize_access_token(
-            claims_options=options, leeway=current_app.config["IDENTITY_ID_TOKEN_LEEWAY"])
+            claims_options=options, leeway=current_app.config["IDENTITY_ID_TOKEN_LEEWAY"]
+        )
     except MismatchingStateError as exc:
-        raise LoginFailed("This login was not started here or has already been used (state "
-                          "mismatch). Start again from the login page.",
-                          log_message=f"{prov.name}: state mismatch") from exc
+        raise LoginFailed(
+            "This login was not started here or has already been used (state "
+            "mismatch). Start again from the login page.",
+            log_message=f"{prov.name}: state mismatch",
+        ) from exc
     except OAuthError as exc:
-        raise LoginFailed(f"The identity provider refused the login ({exc.error}).",
-                          log_message=f"{prov.name}: token endpoint: {exc.error}: "
-                                      f"{exc.description}") from exc
+        raise LoginFailed(
+            f"The identity provider refused the login ({exc.error}).",
+            log_message=f"{prov.name}: token endpoint: {exc.error}: {exc.description}",
+        ) from exc
     except JoseError as exc:
-        raise LoginFailed("The identity provider's ID token failed validation.",
-                          log_message=f"{prov.name}: ID token rejected: {exc.error}: "
-                                      f"{exc.description}") from exc
+        raise LoginFailed(
+            "The identity provider's ID token failed validation.",
+            log_message=f"{prov.name}: ID token rejected: {exc.error}: {exc.description}",
+        ) from exc
     except requests.RequestException as exc:
-        raise LoginFailed("The identity provider cannot be reached right now.", status=502,
-                          log_message=f"{prov.name}: {exc.__class__.__name__}") from exc
+        raise LoginFailed(
+            "The identity provider cannot be reached right now.",
+            status=502,
+            log_message=f"{prov.name}: {exc.__class__.__name__}",
+        ) from exc
     except (ValueError, KeyError) as exc:
-        raise LoginFailed("The identity provider's answer could not be understood.",
-                          log_message=f"{prov.name}: malformed answer: {exc!r}") from exc
+        raise LoginFailed(
+            "The identity provider's answer could not be understood.",
+            log_message=f"{prov.name}: malformed answer: {exc!r}",
+        ) from exc
     if not token.get("id_token") or not token.get("userinfo"):
-        raise LoginFailed("The identity provider sent no ID token.",
-                          log_message=f"{prov.name}: no id_token in token response")
+        raise LoginFailed(
+            "The identity provider sent no ID token.",
+            log_message=f"{prov.name}: no id_token in token response",
+        )
     claims = dict(token["userinfo"])
     if metadata.get("userinfo_endpoint"):
         try:
             extra = dict(client.userinfo())
         except (requests.RequestException, ValueError) as exc:
-            raise LoginFailed("The identity provider's user information is unavailable.",
-                              log_message=f"{prov.name}: userinfo failed: {exc!r}") from exc
+            raise LoginFailed(
+                "The identity provider's user information is unavailable.",
+                log_message=f"{prov.name}: userinfo failed: {exc!r}",
+            ) from exc
         if extra.get("sub") != claims["sub"]:
-            raise LoginFailed("The identity provider's user information is for someone else.",
-                              log_message=f"{prov.name}: userinfo sub mismatch")
+            raise LoginFailed(
+                "The identity provider's user information is for someone else.",
+                log_message=f"{prov.name}: userinfo sub mismatch",
+            )
         claims.update({k: v for k, v in extra.items() if k not in PROTECTED_CLAIMS})
     return claims, str(token["id_token"])
 
@@ -200,19 +221,29 @@ def logout() -> ResponseReturnValue:
         return redirect(home)
     if not metadata.get("end_session_endpoint"):
         return redirect(home)
-    url = prov.client.create_logout_url(post_logout_redirect_uri=home, id_token_hint=id_token,
-                                        client_id=prov.client.client_id)["url"]
+    url = prov.client.create_logout_url(
+        post_logout_redirect_uri=home, id_token_hint=id_token, client_id=prov.client.client_id
+    )["url"]
     return redirect(url)
 
 
 def _profile_page(user: User, new_token: str | None = None) -> Response:
-    identities = db.session.scalars(select(Identity).where(Identity.user_id == user.id)
-                                    .order_by(Identity.id)).all()
-    resp = make_response(render_template(
-        "identity/profile.html", user=user, identities=identities, tokens=tokens_of(db.session, user.id),
-        providers=providers(), scopes=SCOPES, new_token=new_token,
-        default_days=current_app.config["IDENTITY_TOKEN_DEFAULT_DAYS"],
-        max_days=current_app.config["IDENTITY_TOKEN_MAX_DAYS"]))
+    identities = db.session.scalars(
+        select(Identity).where(Identity.user_id == user.id).order_by(Identity.id)
+    ).all()
+    resp = make_response(
+        render_template(
+            "identity/profile.html",
+            user=user,
+            identities=identities,
+            tokens=tokens_of(db.session, user.id),
+            providers=providers(),
+            scopes=SCOPES,
+            new_token=new_token,
+            default_days=current_app.config["IDENTITY_TOKEN_DEFAULT_DAYS"],
+            max_days=current_app.config["IDENTITY_TOKEN_MAX_DAYS"],
+        )
+    )
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -234,8 +265,9 @@ def create_token_form() -> ResponseReturnValue:
         days = int(request.form.get("days") or current_app.config["IDENTITY_TOKEN_DEFAULT_DAYS"])
     except ValueError as exc:
         raise BadRequest("The lifetime must be a whole number of days.") from exc
-    _row, text = create_token(db.session, user, request.form.get("name", ""),
-                              request.form.getlist("scopes"), days)
+    _row, text = create_token(
+        db.session, user, request.form.get("name", ""), request.form.getlist("scopes"), days
+    )
     db.session.commit()
     return _profile_page(user, new_token=text)  # shown this once, never again
 
@@ -259,8 +291,9 @@ def unlink(identity_id: int) -> ResponseReturnValue:
     ident = db.session.get(Identity, identity_id)
     if ident is None or ident.user_id != user.id:
         raise NotFound("No such identity.")
-    count = db.session.scalar(select(func.count()).select_from(Identity)
-                              .where(Identity.user_id == user.id)) or 0
+    count = (
+        db.session.scalar(select(func.count()).select_from(Identity).where(Identity.user_id == user.id)) or 0
+    )
     if count <= 1:
         raise BadRequest("This is your only identity; you could not sign in again without it.")
     db.session.delete(ident)
@@ -276,8 +309,7 @@ def unlink(identity_id: int) -> ResponseReturnValue:
 @role_required("admin")
 def admin_users() -> ResponseReturnValue:
     users = db.session.scalars(select(User).order_by(User.username)).all()
-    counts = dict(db.session.execute(select(Identity.user_id, func.count())
-                                     .group_by(Identity.user_id)).all())
+    counts = dict(db.session.execute(select(Identity.user_id, func.count()).group_by(Identity.user_id)).all())
     return render_template("identity/admin_users.html", users=users, identity_counts=counts)
 
 
@@ -293,12 +325,22 @@ def _target(user_id: int) -> User:
 def admin_user(user_id: int) -> ResponseReturnValue:
     target = _target(user_id)
     identities = db.session.scalars(select(Identity).where(Identity.user_id == target.id)).all()
-    active_sessions = db.session.scalar(
-        select(func.count()).select_from(UserSession)
-        .where(UserSession.user_id == target.id, UserSession.revoked_at.is_(None))) or 0
-    return render_template("identity/admin_user.html", target=target, identities=identities,
-                           tokens=tokens_of(db.session, target.id), roles=ROLES,
-                           active_sessions=active_sessions)
+    active_sessions = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(UserSession)
+            .where(UserSession.user_id == target.id, UserSession.revoked_at.is_(None))
+        )
+        or 0
+    )
+    return render_template(
+        "identity/admin_user.html",
+        target=target,
+        identities=identities,
+        tokens=tokens_of(db.session, target.id),
+        roles=ROLES,
+        active_sessions=active_sessions,
+    )
 
 
 def _not_self(target: User) -> None:

@@ -22,8 +22,7 @@ from .models import Allocation, Job, LedgerEntry, utcnow
 
 
 def rates(destination: Mapping[str, Any]) -> tuple[float, float]:
-    return (float(destination.get("su_per_cpu_hour", 1.0)),
-            float(destination.get("su_per_gpu_hour", 0.0)))
+    return (float(destination.get("su_per_cpu_hour", 1.0)), float(destination.get("su_per_gpu_hour", 0.0)))
 
 
 def cost(destination: Mapping[str, Any], cpus: float, gpus: float, seconds: float) -> float:
@@ -43,21 +42,26 @@ def reserve(session: Session, project: Project, amount: float) -> None:
     """Reserve ``amount`` SUs on ``project``'s allocation, or raise QuotaExceeded."""
     result = session.execute(
         update(Allocation)
-        .where(Allocation.project_id == project.id,
-               Allocation.su_granted - Allocation.su_used - Allocation.su_reserved >= amount)
+        .where(
+            Allocation.project_id == project.id,
+            Allocation.su_granted - Allocation.su_used - Allocation.su_reserved >= amount,
+        )
         .values(su_reserved=Allocation.su_reserved + amount, updated_at=utcnow())
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount == 1:  # type: ignore[attr-defined]
         return
     alloc = session.scalars(select(Allocation).where(Allocation.project_id == project.id)).first()
     if alloc is None:
-        raise QuotaExceeded(f"Project {project.name} has no allocation of service units; ask an "
-                            "administrator for one.")
+        raise QuotaExceeded(
+            f"Project {project.name} has no allocation of service units; ask an administrator for one."
+        )
     raise QuotaExceeded(
         f"Project {project.name} has {fmt(max(alloc.available, 0))} SUs left (after jobs in "
         f"progress); this job may use up to {fmt(amount)} SUs. Ask for fewer resources or a "
         "shorter walltime, or ask for a top-up.",
-        extra={"su_available": round(alloc.available, 6), "su_requested": amount})
+        extra={"su_available": round(alloc.available, 6), "su_requested": amount},
+    )
 
 
 def settle(session: Session, job: Job, charged: float) -> None:
@@ -69,20 +73,33 @@ def settle(session: Session, job: Job, charged: float) -> None:
     if job.project_id is None:
         return
     session.execute(
-        update(Allocation).where(Allocation.project_id == job.project_id)
-        .values(su_reserved=func.max(Allocation.su_reserved - job.su_reserved, 0.0)
-                if session.get_bind().dialect.name == "sqlite"
-                else func.greatest(Allocation.su_reserved - job.su_reserved, 0.0),
-                su_used=Allocation.su_used + charged, updated_at=utcnow())
-        .execution_options(synchronize_session=False))
+        update(Allocation)
+        .where(Allocation.project_id == job.project_id)
+        .values(
+            su_reserved=func.max(Allocation.su_reserved - job.su_reserved, 0.0)
+            if session.get_bind().dialect.name == "sqlite"
+            else func.greatest(Allocation.su_reserved - job.su_reserved, 0.0),
+            su_used=Allocation.su_used + charged,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
     if charged > 0:
-        session.add(LedgerEntry(project_id=job.project_id, job_id=job.id, user_id=job.user_id,
-                                kind="charge", amount=-charged,
-                                note=f"job {job.id} ({job.app_id}) on {job.destination}"))
+        session.add(
+            LedgerEntry(
+                project_id=job.project_id,
+                job_id=job.id,
+                user_id=job.user_id,
+                kind="charge",
+                amount=-charged,
+                note=f"job {job.id} ({job.app_id}) on {job.destination}",
+            )
+        )
 
 
-def set_allocation(session: Session, project: Project, amount: float, actor: User | None,
-                   *, top_up: bool, note: str = "") -> Allocation:
+def set_allocation(
+    session: Session, project: Project, amount: float, actor: User | None, *, top_up: bool, note: str = ""
+) -> Allocation:
     """Set (or add to) a project's granted SUs, with a ledger entry."""
     alloc = session.scalars(select(Allocation).where(Allocation.project_id == project.id)).first()
     if alloc is None:
@@ -98,16 +115,21 @@ def set_allocation(session: Session, project: Project, amount: float, actor: Use
         alloc.su_granted = amount
         kind = "set"
     alloc.updated_at = utcnow()
-    session.add(LedgerEntry(project_id=project.id, kind=kind, amount=delta, note=note,
-                            actor_id=actor.id if actor else None))
+    session.add(
+        LedgerEntry(
+            project_id=project.id, kind=kind, amount=delta, note=note, actor_id=actor.id if actor else None
+        )
+    )
     return alloc
 
 
 def chargeable_projects(session: Session, user: User, community: str) -> list[Project]:
     """Projects ``user`` may charge: theirs, and the community project if one is configured."""
-    projects = list(session.scalars(
-        select(Project).join(ProjectMember).where(ProjectMember.user_id == user.id)
-        .order_by(Project.name)))
+    projects = list(
+        session.scalars(
+            select(Project).join(ProjectMember).where(ProjectMember.user_id == user.id).order_by(Project.name)
+        )
+    )
     if community and all(p.name != community for p in projects):
         shared = session.scalars(select(Project).where(Project.name == community)).first()
         if shared is not None:
@@ -120,5 +142,7 @@ def usage_by_user(session: Session, project_id: int) -> list[tuple[str, float]]:
         select(User.username, func.sum(-LedgerEntry.amount))
         .join(User, User.id == LedgerEntry.user_id)
         .where(LedgerEntry.project_id == project_id, LedgerEntry.kind == "charge")
-        .group_by(User.username).order_by(User.username)).all()
+        .group_by(User.username)
+        .order_by(User.username)
+    ).all()
     return [(name, float(total or 0.0)) for name, total in rows]

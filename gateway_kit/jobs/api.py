@@ -59,17 +59,29 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
 
 
 @bp.get("/applications")
-@document(summary="List applications", tags=["applications"], scopes=["jobs:read"],
-          responses={"200": {"type": "object", "properties": {
-              "applications": {"type": "array", "items": ref("ApplicationSummary")}}}})
+@document(
+    summary="List applications",
+    tags=["applications"],
+    scopes=["jobs:read"],
+    responses={
+        "200": {
+            "type": "object",
+            "properties": {"applications": {"type": "array", "items": ref("ApplicationSummary")}},
+        }
+    },
+)
 @api_auth("jobs:read")
 def list_applications() -> ResponseReturnValue:
     return jsonify({"applications": [a.summary() for a in registry().all()]})
 
 
 @bp.get("/applications/<app_id>")
-@document(summary="Show an application and its input schema", tags=["applications"],
-          scopes=["jobs:read"], responses={"200": ref("Application")})
+@document(
+    summary="Show an application and its input schema",
+    tags=["applications"],
+    scopes=["jobs:read"],
+    responses={"200": ref("Application")},
+)
 @api_auth("jobs:read")
 def show_application(app_id: str) -> ResponseReturnValue:
     application = registry().get(app_id)
@@ -102,38 +114,71 @@ def _read_submission() -> service.Submission:
         request.max_content_length = int((app_limit * 8 + 1) * 1024 * 1024)
         raw = request.form.get("request")
         if raw is None:
-            raise ValidationError([{"field": "request", "message": "multipart submissions carry "
-                                    "the JSON body in a form field named 'request'"}])
+            raise ValidationError(
+                [
+                    {
+                        "field": "request",
+                        "message": "multipart submissions carry "
+                        "the JSON body in a form field named 'request'",
+                    }
+                ]
+            )
         try:
             body = json.loads(raw)
         except ValueError:
             raise ValidationError([{"field": "request", "message": "is not valid JSON"}]) from None
-        uploads = {name: Upload(filename=fs.filename or "", stream=fs.stream)
-                   for name, fs in request.files.items()}
+        uploads = {
+            name: Upload(filename=fs.filename or "", stream=fs.stream) for name, fs in request.files.items()
+        }
         return service.parse_submission(body, uploads, key)
     body = request.get_json(silent=True)
     if body is None:
-        raise ValidationError([{"field": "", "message": "send a JSON object (Content-Type: "
-                                "application/json) or multipart/form-data"}])
+        raise ValidationError(
+            [
+                {
+                    "field": "",
+                    "message": "send a JSON object (Content-Type: application/json) or multipart/form-data",
+                }
+            ]
+        )
     return service.parse_submission(body, None, key)
 
 
 @bp.post("/jobs")
-@document(summary="Submit a job", tags=["jobs"], scopes=["jobs:write"],
-          description="Inputs are checked against the application's schema; every field's "
-          "error is listed in one 422 answer. With an Idempotency-Key header, repeating a "
-          "request answers the job created the first time (200). File inputs: send "
-          "multipart/form-data with the JSON body in the 'request' field and one file part "
-          "per file input.",
-          parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
-                       "schema": {"type": "string", "maxLength": 200}}],
-          request={"application/json": ref("JobSubmission"),
-                   "multipart/form-data": {"type": "object", "properties": {
-                       "request": {"type": "string", "description": "JobSubmission as JSON"}},
-                       "additionalProperties": {"type": "string", "format": "binary"}}},
-          responses={"201": ref("Job"), "200": ref("Job"),
-                     "409": {"description": "Idempotency-Key reused for another request",
-                             "content": {"application/problem+json": {"schema": ref("Problem")}}}})
+@document(
+    summary="Submit a job",
+    tags=["jobs"],
+    scopes=["jobs:write"],
+    description="Inputs are checked against the application's schema; every field's "
+    "error is listed in one 422 answer. With an Idempotency-Key header, repeating a "
+    "request answers the job created the first time (200). File inputs: send "
+    "multipart/form-data with the JSON body in the 'request' field and one file part "
+    "per file input.",
+    parameters=[
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 200},
+        }
+    ],
+    request={
+        "application/json": ref("JobSubmission"),
+        "multipart/form-data": {
+            "type": "object",
+            "properties": {"request": {"type": "string", "description": "JobSubmission as JSON"}},
+            "additionalProperties": {"type": "string", "format": "binary"},
+        },
+    },
+    responses={
+        "201": ref("Job"),
+        "200": ref("Job"),
+        "409": {
+            "description": "Idempotency-Key reused for another request",
+            "content": {"application/problem+json": {"schema": ref("Problem")}},
+        },
+    },
+)
 @api_auth("jobs:write")
 def submit_job() -> ResponseReturnValue:
     sub = _read_submission()
@@ -145,24 +190,37 @@ def submit_job() -> ResponseReturnValue:
 
 
 @bp.get("/jobs")
-@document(summary="List my jobs", tags=["jobs"], scopes=["jobs:read"],
-          parameters=[
-              {"name": "state", "in": "query", "schema": {"enum": [s.value for s in JobState]}},
-              {"name": "application", "in": "query", "schema": {"type": "string"}},
-              {"name": "cursor", "in": "query", "schema": {"type": "string"},
-               "description": "next_cursor of the previous page"},
-              {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                          "maximum": 100}}],
-          responses={"200": {"type": "object", "properties": {
-              "jobs": {"type": "array", "items": ref("Job")},
-              "next_cursor": {"type": ["string", "null"]}}}})
+@document(
+    summary="List my jobs",
+    tags=["jobs"],
+    scopes=["jobs:read"],
+    parameters=[
+        {"name": "state", "in": "query", "schema": {"enum": [s.value for s in JobState]}},
+        {"name": "application", "in": "query", "schema": {"type": "string"}},
+        {
+            "name": "cursor",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "next_cursor of the previous page",
+        },
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    ],
+    responses={
+        "200": {
+            "type": "object",
+            "properties": {
+                "jobs": {"type": "array", "items": ref("Job")},
+                "next_cursor": {"type": ["string", "null"]},
+            },
+        }
+    },
+)
 @api_auth("jobs:read")
 def list_jobs() -> ResponseReturnValue:
     errors = []
     state = request.args.get("state") or None
     if state is not None and state not in JobState.__members__:
-        errors.append({"field": "state", "message": "must be one of "
-                       + ", ".join(s.value for s in JobState)})
+        errors.append({"field": "state", "message": "must be one of " + ", ".join(s.value for s in JobState)})
     cursor_raw = request.args.get("cursor")
     cursor = None
     if cursor_raw:
@@ -173,26 +231,39 @@ def list_jobs() -> ResponseReturnValue:
     if errors:
         raise ValidationError(errors)
     limit = _int_arg("limit", 20, 1, 100)
-    jobs, nxt = service.list_jobs(db.session, _user(), state=state,
-                                  application=request.args.get("application") or None,
-                                  cursor=cursor, limit=limit)
-    return jsonify({"jobs": [_job_json(j) for j in jobs],
-                    "next_cursor": str(nxt) if nxt is not None else None})
+    jobs, nxt = service.list_jobs(
+        db.session,
+        _user(),
+        state=state,
+        application=request.args.get("application") or None,
+        cursor=cursor,
+        limit=limit,
+    )
+    return jsonify(
+        {"jobs": [_job_json(j) for j in jobs], "next_cursor": str(nxt) if nxt is not None else None}
+    )
 
 
 @bp.get("/jobs/<int:job_id>")
-@document(summary="Show a job", tags=["jobs"], scopes=["jobs:read"],
-          responses={"200": ref("Job")})
+@document(summary="Show a job", tags=["jobs"], scopes=["jobs:read"], responses={"200": ref("Job")})
 @api_auth("jobs:read")
 def show_job(job_id: int) -> ResponseReturnValue:
     return jsonify(_job_json(service.get_job(db.session, _user(), job_id)))
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
-@document(summary="Cancel a job", tags=["jobs"], scopes=["jobs:write"],
-          responses={"202": ref("Job"), "409": {
-              "description": "The job has already ended",
-              "content": {"application/problem+json": {"schema": ref("Problem")}}}})
+@document(
+    summary="Cancel a job",
+    tags=["jobs"],
+    scopes=["jobs:write"],
+    responses={
+        "202": ref("Job"),
+        "409": {
+            "description": "The job has already ended",
+            "content": {"application/problem+json": {"schema": ref("Problem")}},
+        },
+    },
+)
 @api_auth("jobs:write")
 def cancel_job(job_id: int) -> ResponseReturnValue:
     job = service.cancel(db.session, _user(), service.get_job(db.session, _user(), job_id))
@@ -200,12 +271,15 @@ def cancel_job(job_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/jobs/<int:job_id>/resubmit")
-@document(summary="Submit a job again with the same inputs (optionally changed)", tags=["jobs"],
-          scopes=["jobs:write"],
-          description="The body may change inputs, resources, name and notifications; uploaded "
-          "files are reused unless uploaded again.",
-          request={"application/json": {"type": "object"}},
-          responses={"201": ref("Job")})
+@document(
+    summary="Submit a job again with the same inputs (optionally changed)",
+    tags=["jobs"],
+    scopes=["jobs:write"],
+    description="The body may change inputs, resources, name and notifications; uploaded "
+    "files are reused unless uploaded again.",
+    request={"application/json": {"type": "object"}},
+    responses={"201": ref("Job")},
+)
 @api_auth("jobs:write")
 def resubmit_job(job_id: int) -> ResponseReturnValue:
     user = _user()
@@ -232,9 +306,14 @@ def resubmit_job(job_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/jobs/<int:job_id>/events")
-@document(summary="A job's state changes and other events", tags=["jobs"], scopes=["jobs:read"],
-          responses={"200": {"type": "object", "properties": {
-              "events": {"type": "array", "items": ref("JobEvent")}}}})
+@document(
+    summary="A job's state changes and other events",
+    tags=["jobs"],
+    scopes=["jobs:read"],
+    responses={
+        "200": {"type": "object", "properties": {"events": {"type": "array", "items": ref("JobEvent")}}}
+    },
+)
 @api_auth("jobs:read")
 def job_events(job_id: int) -> ResponseReturnValue:
     job = service.get_job(db.session, _user(), job_id)
@@ -249,13 +328,17 @@ def _stream_arg() -> str:
 
 
 @bp.get("/jobs/<int:job_id>/logs")
-@document(summary="Read a job's log from an offset", tags=["jobs"], scopes=["jobs:read"],
-          parameters=[
-              {"name": "stream", "in": "query", "schema": {"enum": list(service.LOG_STREAMS)}},
-              {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-              {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                          "maximum": 1048576}}],
-          responses={"200": ref("LogChunk")})
+@document(
+    summary="Read a job's log from an offset",
+    tags=["jobs"],
+    scopes=["jobs:read"],
+    parameters=[
+        {"name": "stream", "in": "query", "schema": {"enum": list(service.LOG_STREAMS)}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1048576}},
+    ],
+    responses={"200": ref("LogChunk")},
+)
 @api_auth("jobs:read")
 def job_logs(job_id: int) -> ResponseReturnValue:
     job = service.get_job(db.session, _user(), job_id)
@@ -264,21 +347,37 @@ def job_logs(job_id: int) -> ResponseReturnValue:
     limit = _int_arg("limit", 65536, 1, 1048576)
     data, nxt = service.read_log(job, stream, offset, limit)
     finished = JobState(job.state) in TERMINAL
-    return jsonify({"stream": stream, "offset": offset, "next_offset": nxt,
-                    "data": data.decode("utf-8", errors="replace"), "state": job.state,
-                    "complete": finished and len(data) < limit})
+    return jsonify(
+        {
+            "stream": stream,
+            "offset": offset,
+            "next_offset": nxt,
+            "data": data.decode("utf-8", errors="replace"),
+            "state": job.state,
+            "complete": finished and len(data) < limit,
+        }
+    )
 
 
 @bp.get("/jobs/<int:job_id>/logs/follow")
-@document(summary="Follow a job's log (Server-Sent Events)", tags=["jobs"], scopes=["jobs:read"],
-          description="Each event's data is a JSON object {offset, data}; the event id is the "
-          "next offset (reconnect with Last-Event-ID or ?offset=). A final 'end' event carries the "
-          "job's terminal state.",
-          parameters=[
-              {"name": "stream", "in": "query", "schema": {"enum": list(service.LOG_STREAMS)}},
-              {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
-          responses={"200": {"description": "An event stream",
-                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+@document(
+    summary="Follow a job's log (Server-Sent Events)",
+    tags=["jobs"],
+    scopes=["jobs:read"],
+    description="Each event's data is a JSON object {offset, data}; the event id is the "
+    "next offset (reconnect with Last-Event-ID or ?offset=). A final 'end' event carries the "
+    "job's terminal state.",
+    parameters=[
+        {"name": "stream", "in": "query", "schema": {"enum": list(service.LOG_STREAMS)}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    ],
+    responses={
+        "200": {
+            "description": "An event stream",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 @api_auth("jobs:read")
 def follow_logs(job_id: int) -> ResponseReturnValue:
     user = _user()
@@ -299,8 +398,11 @@ def follow_logs(job_id: int) -> ResponseReturnValue:
             assert current is not None
             data, nxt = service.read_log(current, stream, offset)
             if data:
-                yield (f"id: {nxt}\ndata: " + json.dumps(
-                    {"offset": offset, "data": data.decode("utf-8", errors="replace")}) + "\n\n")
+                yield (
+                    f"id: {nxt}\ndata: "
+                    + json.dumps({"offset": offset, "data": data.decode("utf-8", errors="replace")})
+                    + "\n\n"
+                )
                 offset = nxt
                 continue
             if JobState(current.state) in TERMINAL:
@@ -309,42 +411,68 @@ def follow_logs(job_id: int) -> ResponseReturnValue:
             yield ": keep-alive\n\n"
             time.sleep(0.5)
 
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(events()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @bp.get("/jobs/<int:job_id>/outputs")
-@document(summary="List a job's output files", tags=["jobs"], scopes=["jobs:read"],
-          responses={"200": {"type": "object", "properties": {
-              "outputs": {"type": "array", "items": ref("OutputFile")}}}})
+@document(
+    summary="List a job's output files",
+    tags=["jobs"],
+    scopes=["jobs:read"],
+    responses={
+        "200": {"type": "object", "properties": {"outputs": {"type": "array", "items": ref("OutputFile")}}}
+    },
+)
 @api_auth("jobs:read")
 def job_outputs(job_id: int) -> ResponseReturnValue:
     job = service.get_job(db.session, _user(), job_id)
-    return jsonify({"outputs": [
-        {**o, "url": url_for("jobs_api.download_output", job_id=job.id, path=o["path"])}
-        for o in service.outputs(job)]})
+    return jsonify(
+        {
+            "outputs": [
+                {**o, "url": url_for("jobs_api.download_output", job_id=job.id, path=o["path"])}
+                for o in service.outputs(job)
+            ]
+        }
+    )
 
 
 @bp.get("/jobs/<int:job_id>/outputs/<path:path>")
-@document(summary="Download an output file", tags=["jobs"], scopes=["jobs:read"],
-          responses={"200": {"description": "The file",
-                             "content": {"application/octet-stream": {
-                                 "schema": {"type": "string", "format": "binary"}}}}})
+@document(
+    summary="Download an output file",
+    tags=["jobs"],
+    scopes=["jobs:read"],
+    responses={
+        "200": {
+            "description": "The file",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 @api_auth("jobs:read")
 def download_output(job_id: int, path: str) -> ResponseReturnValue:
     job = service.get_job(db.session, _user(), job_id)
     file = service.output_path(job, path)
-    return send_file(file, as_attachment=True, download_name=Path(path).name,
-                     mimetype="application/octet-stream")
+    return send_file(
+        file, as_attachment=True, download_name=Path(path).name, mimetype="application/octet-stream"
+    )
 
 
 # -- usage -------------------------------------------------------------------------------------
 
 
 @bp.get("/usage")
-@document(summary="SU allocations and usage of my projects", tags=["accounting"],
-          scopes=["jobs:read"], responses={"200": {"type": "object", "properties": {
-              "projects": {"type": "array", "items": ref("ProjectUsage")}}}})
+@document(
+    summary="SU allocations and usage of my projects",
+    tags=["accounting"],
+    scopes=["jobs:read"],
+    responses={
+        "200": {"type": "object", "properties": {"projects": {"type": "array", "items": ref("ProjectUsage")}}}
+    },
+)
 @api_auth("jobs:read")
 def usage() -> ResponseReturnValue:
     return jsonify({"projects": usage_rows(_user())})
@@ -352,8 +480,7 @@ def usage() -> ResponseReturnValue:
 
 def usage_rows(user: User) -> list[dict[str, Any]]:
     session = db.session
-    projects = accounting.chargeable_projects(session, user,
-                                              current_app.config["JOBS_COMMUNITY_PROJECT"])
+    projects = accounting.chargeable_projects(session, user, current_app.config["JOBS_COMMUNITY_PROJECT"])
     if user.is_admin:
         projects = list(session.scalars(select(Project).order_by(Project.name)))
     out = []
@@ -362,11 +489,20 @@ def usage_rows(user: User) -> list[dict[str, Any]]:
         granted = alloc.su_granted if alloc else 0.0
         used = alloc.su_used if alloc else 0.0
         reserved = alloc.su_reserved if alloc else 0.0
-        out.append({"project": p.name, "title": p.title, "su_granted": round(granted, 6),
-                    "su_used": round(used, 6), "su_reserved": round(reserved, 6),
-                    "su_remaining": round(granted - used, 6),
-                    "users": [{"username": n, "su_used": round(v, 6)}
-                              for n, v in accounting.usage_by_user(session, p.id)]})
+        out.append(
+            {
+                "project": p.name,
+                "title": p.title,
+                "su_granted": round(granted, 6),
+                "su_used": round(used, 6),
+                "su_reserved": round(reserved, 6),
+                "su_remaining": round(granted - used, 6),
+                "users": [
+                    {"username": n, "su_used": round(v, 6)}
+                    for n, v in accounting.usage_by_user(session, p.id)
+                ],
+            }
+        )
     return out
 
 
@@ -375,60 +511,165 @@ def init_app(app: Flask) -> None:
     add_tag(app, "applications", "What can be run, and the inputs each application takes.")
     add_tag(app, "jobs", "Submit, follow, cancel and resubmit jobs; read logs and outputs.")
     add_tag(app, "accounting", "Service units: allocations and usage.")
-    add_schema(app, "ApplicationSummary", {"type": "object", "properties": {
-        "id": {"type": "string"}, "title": {"type": "string"}, "version": {"type": "string"},
-        "description": {"type": "string"}}, "required": ["id", "title", "version"]})
-    add_schema(app, "Application", {"allOf": [ref("ApplicationSummary"), {
-        "type": "object", "properties": {
-            "inputs": {"type": "object", "description": "JSON Schema of the inputs"},
-            "resources": {"type": "object"}, "outputs": {"type": "array",
-                                                         "items": {"type": "string"}},
-            "destinations": {"type": "array", "items": {"type": "string"}}}}]})
-    add_schema(app, "JobSubmission", {
-        "type": "object", "additionalProperties": False, "required": ["application"],
-        "properties": {
-            "application": {"type": "string"},
-            "inputs": {"type": "object", "description": "Values by input name; see the "
-                       "application's input schema (and ApplicationInputs_<id> below)."},
-            "resources": {"type": "object", "additionalProperties": False, "properties": {
-                k: {"type": "integer", "minimum": 0} for k in service.RESOURCE_KEYS}},
-            "project": {"type": "string", "description": "Project to charge (default: the "
-                        "first you may charge)"},
-            "name": {"type": "string", "maxLength": 200},
-            "webhook_url": {"type": "string", "format": "uri",
-                            "description": "POSTed the job (signed) when it ends"},
-            "notify_email": {"type": "boolean"}}})
-    add_schema(app, "Job", {"type": "object", "properties": {
-        "id": {"type": "integer"}, "application": {"type": "string"},
-        "application_version": {"type": "string"}, "name": {"type": "string"},
-        "state": {"enum": [s.value for s in JobState]}, "state_reason": {"type": "string"},
-        "inputs": {"type": "object"}, "resources": {"type": "object"},
-        "destination": {"type": "string"}, "project_id": {"type": ["integer", "null"]},
-        "exit_code": {"type": ["integer", "null"]}, "su_reserved": {"type": "number"},
-        "su_charged": {"type": ["number", "null"]}, "cancel_requested": {"type": "boolean"},
-        "resubmitted_from": {"type": ["integer", "null"]},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "started_at": {"type": ["string", "null"], "format": "date-time"},
-        "finished_at": {"type": ["string", "null"], "format": "date-time"},
-        "links": {"type": "object", "additionalProperties": {"type": "string"}}},
-        "required": ["id", "application", "state"]})
-    add_schema(app, "JobEvent", {"type": "object", "properties": {
-        "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
-        "from": {"type": ["string", "null"]}, "to": {"type": ["string", "null"]},
-        "message": {"type": "string"}, "worker": {"type": ["string", "null"]}}})
-    add_schema(app, "LogChunk", {"type": "object", "properties": {
-        "stream": {"enum": list(service.LOG_STREAMS)}, "offset": {"type": "integer"},
-        "next_offset": {"type": "integer"}, "data": {"type": "string"},
-        "state": {"type": "string"}, "complete": {"type": "boolean"}}})
-    add_schema(app, "OutputFile", {"type": "object", "properties": {
-        "path": {"type": "string"}, "size": {"type": "integer"}, "url": {"type": "string"}}})
-    add_schema(app, "ProjectUsage", {"type": "object", "properties": {
-        "project": {"type": "string"}, "title": {"type": "string"},
-        "su_granted": {"type": "number"}, "su_used": {"type": "number"},
-        "su_reserved": {"type": "number"}, "su_remaining": {"type": "number"},
-        "users": {"type": "array", "items": {"type": "object", "properties": {
-            "username": {"type": "string"}, "su_used": {"type": "number"}}}}}})
+    add_schema(
+        app,
+        "ApplicationSummary",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "title": {"type": "string"},
+                "version": {"type": "string"},
+                "description": {"type": "string"},
+            },
+            "required": ["id", "title", "version"],
+        },
+    )
+    add_schema(
+        app,
+        "Application",
+        {
+            "allOf": [
+                ref("ApplicationSummary"),
+                {
+                    "type": "object",
+                    "properties": {
+                        "inputs": {"type": "object", "description": "JSON Schema of the inputs"},
+                        "resources": {"type": "object"},
+                        "outputs": {"type": "array", "items": {"type": "string"}},
+                        "destinations": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            ]
+        },
+    )
+    add_schema(
+        app,
+        "JobSubmission",
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["application"],
+            "properties": {
+                "application": {"type": "string"},
+                "inputs": {
+                    "type": "object",
+                    "description": "Values by input name; see the "
+                    "application's input schema (and ApplicationInputs_<id> below).",
+                },
+                "resources": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {k: {"type": "integer", "minimum": 0} for k in service.RESOURCE_KEYS},
+                },
+                "project": {
+                    "type": "string",
+                    "description": "Project to charge (default: the first you may charge)",
+                },
+                "name": {"type": "string", "maxLength": 200},
+                "webhook_url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "POSTed the job (signed) when it ends",
+                },
+                "notify_email": {"type": "boolean"},
+            },
+        },
+    )
+    add_schema(
+        app,
+        "Job",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "application": {"type": "string"},
+                "application_version": {"type": "string"},
+                "name": {"type": "string"},
+                "state": {"enum": [s.value for s in JobState]},
+                "state_reason": {"type": "string"},
+                "inputs": {"type": "object"},
+                "resources": {"type": "object"},
+                "destination": {"type": "string"},
+                "project_id": {"type": ["integer", "null"]},
+                "exit_code": {"type": ["integer", "null"]},
+                "su_reserved": {"type": "number"},
+                "su_charged": {"type": ["number", "null"]},
+                "cancel_requested": {"type": "boolean"},
+                "resubmitted_from": {"type": ["integer", "null"]},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+                "started_at": {"type": ["string", "null"], "format": "date-time"},
+                "finished_at": {"type": ["string", "null"], "format": "date-time"},
+                "links": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            "required": ["id", "application", "state"],
+        },
+    )
+    add_schema(
+        app,
+        "JobEvent",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "at": {"type": "string", "format": "date-time"},
+                "from": {"type": ["string", "null"]},
+                "to": {"type": ["string", "null"]},
+                "message": {"type": "string"},
+                "worker": {"type": ["string", "null"]},
+            },
+        },
+    )
+    add_schema(
+        app,
+        "LogChunk",
+        {
+            "type": "object",
+            "properties": {
+                "stream": {"enum": list(service.LOG_STREAMS)},
+                "offset": {"type": "integer"},
+                "next_offset": {"type": "integer"},
+                "data": {"type": "string"},
+                "state": {"type": "string"},
+                "complete": {"type": "boolean"},
+            },
+        },
+    )
+    add_schema(
+        app,
+        "OutputFile",
+        {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "size": {"type": "integer"},
+                "url": {"type": "string"},
+            },
+        },
+    )
+    add_schema(
+        app,
+        "ProjectUsage",
+        {
+            "type": "object",
+            "properties": {
+                "project": {"type": "string"},
+                "title": {"type": "string"},
+                "su_granted": {"type": "number"},
+                "su_used": {"type": "number"},
+                "su_reserved": {"type": "number"},
+                "su_remaining": {"type": "number"},
+                "users": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"username": {"type": "string"}, "su_used": {"type": "number"}},
+                    },
+                },
+            },
+        },
+    )
 
 
 def add_application_schemas(app: Flask) -> None:

@@ -128,9 +128,15 @@ class Resources:
     walltime: ResourceSpec = ResourceSpec(3600, 3600)
 
     def as_dict(self) -> dict[str, dict[str, float]]:
-        return {k: {"default": v.default, "maximum": v.maximum}
-                for k, v in (("cpus", self.cpus), ("memory_mb", self.memory_mb),
-                             ("gpus", self.gpus), ("walltime", self.walltime))}
+        return {
+            k: {"default": v.default, "maximum": v.maximum}
+            for k, v in (
+                ("cpus", self.cpus),
+                ("memory_mb", self.memory_mb),
+                ("gpus", self.gpus),
+                ("walltime", self.walltime),
+            )
+        }
 
 
 @dataclass(frozen=True)
@@ -159,13 +165,16 @@ class Application:
         }
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "version": self.version,
-                "description": self.description}
+        return {"id": self.id, "title": self.title, "version": self.version, "description": self.description}
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.summary(), "inputs": self.inputs_schema(),
-                "resources": self.resources.as_dict(), "outputs": list(self.outputs),
-                "destinations": list(self.destinations)}
+        return {
+            **self.summary(),
+            "inputs": self.inputs_schema(),
+            "resources": self.resources.as_dict(),
+            "outputs": list(self.outputs),
+            "destinations": list(self.destinations),
+        }
 
     # -- building -------------------------------------------------------------------------------
 
@@ -176,14 +185,26 @@ class Application:
         app_id = raw_id if isinstance(raw_id, str) else "?"
         where = f" (in {source})" if source else ""
         if not isinstance(raw_id, str) or not _ID.match(raw_id):
-            raise ConfigError(f"Application {app_id!r}{where}: field 'id' must be lower-case "
-                              "letters, digits, '-' or '_', starting with a letter (at most 64).")
+            raise ConfigError(
+                f"Application {app_id!r}{where}: field 'id' must be lower-case "
+                "letters, digits, '-' or '_', starting with a letter (at most 64)."
+            )
 
         def bad(field_name: str, message: str) -> ConfigError:
             return ConfigError(f"Application {app_id!r}{where}: field {field_name!r} {message}.")
 
-        known = {"id", "title", "version", "description", "inputs", "resources", "command",
-                 "outputs", "destinations", "env"}
+        known = {
+            "id",
+            "title",
+            "version",
+            "description",
+            "inputs",
+            "resources",
+            "command",
+            "outputs",
+            "destinations",
+            "env",
+        }
         for key in data:
             if key not in known:
                 raise bad(key, f"is not a known field (expected one of {', '.join(sorted(known))})")
@@ -212,11 +233,21 @@ class Application:
         destinations = tuple(_strings(bad, data, "destinations"))
         env = data.get("env", {})
         if not isinstance(env, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
             raise bad("env", "must be a table of strings")
-        return cls(id=app_id, title=title, version=str(version), description=description,
-                   inputs=inputs, resources=resources, command=command, outputs=outputs,
-                   destinations=destinations, env=dict(env))
+        return cls(
+            id=app_id,
+            title=title,
+            version=str(version),
+            description=description,
+            inputs=inputs,
+            resources=resources,
+            command=command,
+            outputs=outputs,
+            destinations=destinations,
+            env=dict(env),
+        )
 
 
 Bad = Callable[[str, str], ConfigError]
@@ -249,15 +280,30 @@ def _input(bad: Bad, index: int, raw: Any) -> Input:
         raise bad(f"inputs[{index}]", "must be a table")
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise bad(f"inputs[{index}].name", "must be lower-case letters, digits or '_', "
-                  "starting with a letter")
+        raise bad(
+            f"inputs[{index}].name", "must be lower-case letters, digits or '_', starting with a letter"
+        )
     f = f"inputs.{name}"
-    known = {"name", "type", "label", "help", "required", "default", "pattern", "min_length",
-             "max_length", "minimum", "maximum", "choices", "max_size_mb"}
+    known = {
+        "name",
+        "type",
+        "label",
+        "help",
+        "required",
+        "default",
+        "pattern",
+        "min_length",
+        "max_length",
+        "minimum",
+        "maximum",
+        "choices",
+        "max_size_mb",
+    }
     for key in raw:
         if key not in known:
-            raise bad(f"{f}.{key}", f"is not a known input field (expected one of "
-                      f"{', '.join(sorted(known))})")
+            raise bad(
+                f"{f}.{key}", f"is not a known input field (expected one of {', '.join(sorted(known))})"
+            )
     typ = raw.get("type")
     if typ not in INPUT_TYPES:
         raise bad(f"{f}.type", f"must be one of {', '.join(INPUT_TYPES)} (got {typ!r})")
@@ -278,12 +324,14 @@ def _input(bad: Bad, index: int, raw: Any) -> Input:
     lengths = {}
     for key in ("min_length", "max_length"):
         v = raw.get(key)
-        if v is not None and (typ != "string" or isinstance(v, bool) or not isinstance(v, int)
-                              or v < 0):
+        if v is not None and (typ != "string" or isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise bad(f"{f}.{key}", "is only for string inputs and must be an integer >= 0")
         lengths[key] = v
-    if (lengths["min_length"] is not None and lengths["max_length"] is not None
-            and lengths["min_length"] > lengths["max_length"]):
+    if (
+        lengths["min_length"] is not None
+        and lengths["max_length"] is not None
+        and lengths["min_length"] > lengths["max_length"]
+    ):
         raise bad(f"{f}.min_length", "is greater than max_length")
     bounds = {}
     for key in ("minimum", "maximum"):
@@ -291,8 +339,11 @@ def _input(bad: Bad, index: int, raw: Any) -> Input:
         if v is not None and typ not in ("integer", "float"):
             raise bad(f"{f}.{key}", "is only for integer and float inputs")
         bounds[key] = v
-    if bounds["minimum"] is not None and bounds["maximum"] is not None \
-            and bounds["minimum"] > bounds["maximum"]:
+    if (
+        bounds["minimum"] is not None
+        and bounds["maximum"] is not None
+        and bounds["minimum"] > bounds["maximum"]
+    ):
         raise bad(f"{f}.minimum", "is greater than maximum")
     choices = raw.get("choices", [])
     if typ == "choice":
@@ -303,10 +354,20 @@ def _input(bad: Bad, index: int, raw: Any) -> Input:
     max_size = _number(bad, f"{f}.max_size_mb", raw.get("max_size_mb"))
     if max_size is not None and (typ != "file" or max_size <= 0):
         raise bad(f"{f}.max_size_mb", "is only for file inputs and must be greater than 0")
-    inp = Input(name=name, type=typ, label=raw.get("label", ""), help=raw.get("help", ""),
-                required=required, pattern=pattern, min_length=lengths["min_length"],
-                max_length=lengths["max_length"], minimum=bounds["minimum"],
-                maximum=bounds["maximum"], choices=tuple(choices), max_size_mb=max_size)
+    inp = Input(
+        name=name,
+        type=typ,
+        label=raw.get("label", ""),
+        help=raw.get("help", ""),
+        required=required,
+        pattern=pattern,
+        min_length=lengths["min_length"],
+        max_length=lengths["max_length"],
+        minimum=bounds["minimum"],
+        maximum=bounds["maximum"],
+        choices=tuple(choices),
+        max_size_mb=max_size,
+    )
     default = raw.get("default")
     if default is not None:
         if typ == "file":
@@ -327,8 +388,10 @@ def _resources(bad: Bad, raw: Any) -> Resources:
     base = Resources()
     for key in raw:
         if key not in ("cpus", "memory_mb", "gpus", "walltime") and not key.startswith("max_"):
-            raise bad(f"resources.{key}", "is not a resource (expected cpus, memory_mb, gpus, "
-                      "walltime and their max_* limits)")
+            raise bad(
+                f"resources.{key}",
+                "is not a resource (expected cpus, memory_mb, gpus, walltime and their max_* limits)",
+            )
     for key in ("cpus", "memory_mb", "gpus", "walltime"):
         spec: ResourceSpec = getattr(base, key)
         default = _number(bad, f"resources.{key}", raw.get(key, spec.default))
@@ -357,12 +420,16 @@ def _command(bad: Bad, raw: Any, inputs: Mapping[str, Input]) -> tuple[str | dic
             raise bad(where, "must be a string or a table {if = 'flag', args = [...]}")
         for name in [m.group(1) for m in _PLACEHOLDER.finditer(item) if m.group(1)]:
             if name not in known:
-                raise bad(where, f"refers to {{{name}}}, which is not an input "
-                          f"(inputs: {', '.join(sorted(inputs)) or 'none'})")
+                raise bad(
+                    where,
+                    f"refers to {{{name}}}, which is not an input "
+                    f"(inputs: {', '.join(sorted(inputs)) or 'none'})",
+                )
             inp = inputs.get(name)
             if inp is not None and inp.type == "boolean":
-                raise bad(where, f"uses boolean input {{{name}}} as text; use "
-                          f"{{if = '{name}', args = [...]}}")
+                raise bad(
+                    where, f"uses boolean input {{{name}}} as text; use {{if = '{name}', args = [...]}}"
+                )
 
     for i, item in enumerate(raw):
         where = f"command[{i}]"
@@ -370,8 +437,9 @@ def _command(bad: Bad, raw: Any, inputs: Mapping[str, Input]) -> tuple[str | dic
             flag = item.get("if")
             args = item.get("args")
             if set(item) != {"if", "args"} or not isinstance(args, list) or not args:
-                raise bad(where, "as a table needs exactly 'if' (a boolean input) and 'args' "
-                          "(a non-empty list)")
+                raise bad(
+                    where, "as a table needs exactly 'if' (a boolean input) and 'args' (a non-empty list)"
+                )
             if not isinstance(flag, str) or flag not in inputs or inputs[flag].type != "boolean":
                 raise bad(f"{where}.if", f"must name a boolean input (got {flag!r})")
             for j, arg in enumerate(args):
@@ -385,8 +453,7 @@ def _command(bad: Bad, raw: Any, inputs: Mapping[str, Input]) -> tuple[str | dic
     return tuple(items)
 
 
-def render_argv(app: Application, values: Mapping[str, Any],
-                resources: Mapping[str, Any]) -> list[str]:
+def render_argv(app: Application, values: Mapping[str, Any], resources: Mapping[str, Any]) -> list[str]:
     """Expand the argv template. Each template item is one argv element; no shell ever runs."""
     subst: dict[str, str] = {k: _text(v) for k, v in values.items() if v is not None}
     subst.update({k: str(resources[k]) for k in RESOURCE_PLACEHOLDERS if k in resources})
@@ -437,9 +504,12 @@ class ApplicationRegistry:
             raise ConfigError(f"Application {application.id!r} is defined twice.")
         for dest in application.destinations:
             if dest not in self._destinations:
-                raise _bad(application.id, "destinations",
-                           f"names destination {dest!r}, which is not configured in "
-                           f"JOBS_DESTINATIONS_MAP (configured: {', '.join(self._destinations)})")
+                raise _bad(
+                    application.id,
+                    "destinations",
+                    f"names destination {dest!r}, which is not configured in "
+                    f"JOBS_DESTINATIONS_MAP (configured: {', '.join(self._destinations)})",
+                )
         self._apps[application.id] = application
         return application
 
@@ -458,11 +528,13 @@ def registry(app: Flask | None = None) -> ApplicationRegistry:
     return reg
 
 
-def register_application(app: Flask, definition: Application | Mapping[str, Any],
-                         source: str = "") -> Application:
+def register_application(
+    app: Flask, definition: Application | Mapping[str, Any], source: str = ""
+) -> Application:
     """Add an application to ``app``'s gateway (from a plugin's ``init_app``)."""
-    appdef = definition if isinstance(definition, Application) else Application.from_mapping(
-        definition, source)
+    appdef = (
+        definition if isinstance(definition, Application) else Application.from_mapping(definition, source)
+    )
     return registry(app).add(appdef)
 
 
@@ -480,14 +552,14 @@ def load_toml(path: Path) -> list[Application]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"Setting JOBS_APPLICATION_FILES names {path}, which does not exist.") \
-            from exc
+        raise ConfigError(f"Setting JOBS_APPLICATION_FILES names {path}, which does not exist.") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Application file {path} is not valid TOML: {exc}.") from exc
     tables = data.get("application") if "application" in data else [data]
     if not isinstance(tables, list):
-        raise ConfigError(f"Application file {path}: 'application' must be an array of tables "
-                          "([[application]]).")
+        raise ConfigError(
+            f"Application file {path}: 'application' must be an array of tables ([[application]])."
+        )
     return [Application.from_mapping(t, source=str(path)) for t in tables]
 
 

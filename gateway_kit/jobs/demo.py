@@ -23,13 +23,20 @@ DEMO_SUS = 1000.0
 BURST_DESTINATION = "burst"
 BURST_APP = "burst-hello"
 BURST_OPTIONS: dict[str, Any] = {
-    "executor": "burst", "cloud": "local", "image": "cirros-0.6.2-x86_64-disk",
-    "su_per_cpu_hour": 1.0, "su_per_gpu_hour": 4.0, "min_instances": 0, "max_instances": 2,
-    "idle_timeout": 60.0, "charge_project": DEMO_PROJECT,
+    "executor": "burst",
+    "cloud": "local",
+    "image": "cirros-0.6.2-x86_64-disk",
+    "su_per_cpu_hour": 1.0,
+    "su_per_gpu_hour": 4.0,
+    "min_instances": 0,
+    "max_instances": 2,
+    "idle_timeout": 60.0,
+    "charge_project": DEMO_PROJECT,
 }
 BURST_HELLO = (
     "import os, sys; where = os.getcwd(); print(sys.argv[1]); print('running in', where); "
-    "open('where.txt', 'w').write(where + '\\n')")
+    "open('where.txt', 'w').write(where + '\\n')"
+)
 
 
 class JobsDemoPart:
@@ -47,8 +54,10 @@ class JobsDemoPart:
         ctx.settings["PLUGINS"] = plugins
         ctx.settings.setdefault("JOBS_COMMUNITY_PROJECT", DEMO_PROJECT)
         ctx.settings.setdefault("JOBS_POLL_INTERVAL", 0.5)
-        ctx.say("jobs          example applications: echo, wordcount, sleep, pi, dataset-stats; "
-                f"{DEMO_SUS:g} SUs on project '{DEMO_PROJECT}'")
+        ctx.say(
+            "jobs          example applications: echo, wordcount, sleep, pi, dataset-stats; "
+            f"{DEMO_SUS:g} SUs on project '{DEMO_PROJECT}'"
+        )
         if ctx.settings.get("CLOUD_NAME") == "local" and ctx.web_url:
             add_burst_destination(ctx)
 
@@ -84,29 +93,39 @@ def add_burst_destination(ctx: DemoContext) -> None:
     ctx.settings.setdefault("BURST_AGENT_URL", ctx.web_url)
     ctx.settings.setdefault("BURST_HEARTBEAT_INTERVAL", 2.0)
     ctx.settings.setdefault("BURST_RECONCILE_INTERVAL", 1.0)
-    ctx.say(f"burst         destination '{BURST_DESTINATION}': application '{BURST_APP}' runs on "
-            "local-cloud instances the demo launches (agents call "
-            f"{ctx.settings['BURST_AGENT_URL']}; console: /operator/burst)")
+    ctx.say(
+        f"burst         destination '{BURST_DESTINATION}': application '{BURST_APP}' runs on "
+        "local-cloud instances the demo launches (agents call "
+        f"{ctx.settings['BURST_AGENT_URL']}; console: /operator/burst)"
+    )
 
 
 def burst_app_toml() -> str:
     """The burst example's definition (TOML, so that the web app and the worker both load it)."""
     command = [sys.executable, "-c", literal(BURST_HELLO), "{message}"]
-    return "\n".join([
-        f"id = {json.dumps(BURST_APP)}",
-        'title = "Hello from a burst instance"',
-        'version = "1.0"',
-        'description = "Runs on an on-demand instance of the local cloud that the gateway launches '
-        'for it (the burst destination), and says where it ran."',
-        f"destinations = [{json.dumps(BURST_DESTINATION)}]",
-        f"command = {json.dumps(command)}",
-        'outputs = ["where.txt"]',
-        "[[inputs]]",
-        'name = "message"', 'type = "string"', 'min_length = 1', 'max_length = 500',
-        'default = "Hello from the cloud!"',
-        "[resources]",
-        "cpus = 1", "memory_mb = 256", "walltime = 300",
-        ""])
+    return "\n".join(
+        [
+            f"id = {json.dumps(BURST_APP)}",
+            'title = "Hello from a burst instance"',
+            'version = "1.0"',
+            'description = "Runs on an on-demand instance of the local cloud that the gateway launches '
+            'for it (the burst destination), and says where it ran."',
+            f"destinations = [{json.dumps(BURST_DESTINATION)}]",
+            f"command = {json.dumps(command)}",
+            'outputs = ["where.txt"]',
+            "[[inputs]]",
+            'name = "message"',
+            'type = "string"',
+            "min_length = 1",
+            "max_length = 500",
+            'default = "Hello from the cloud!"',
+            "[resources]",
+            "cpus = 1",
+            "memory_mb = 256",
+            "walltime = 300",
+            "",
+        ]
+    )
 
 
 def seed_demo(app: Flask, **_: Any) -> None:
@@ -119,5 +138,4 @@ def seed_demo(app: Flask, **_: Any) -> None:
             session.flush()
         has = session.scalars(select(Allocation).where(Allocation.project_id == project.id)).first()
         if has is None:
-            accounting.set_allocation(session, project, DEMO_SUS, None, top_up=True,
-                                      note="demo allocation")
+            accounting.set_allocation(session, project, DEMO_SUS, None, top_up=True, note="demo allocation")

@@ -26,25 +26,33 @@ class Destinations:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = settings
         self.table: dict[str, dict[str, Any]] = {
-            name: dict(opts) for name, opts in settings["JOBS_DESTINATIONS_MAP"].items()}
+            name: dict(opts) for name, opts in settings["JOBS_DESTINATIONS_MAP"].items()
+        }
         if not self.table:
-            raise ConfigError("Setting JOBS_DESTINATIONS_MAP is empty: expected at least one "
-                              "destination, e.g. {local = {executor = 'local'}}.")
+            raise ConfigError(
+                "Setting JOBS_DESTINATIONS_MAP is empty: expected at least one "
+                "destination, e.g. {local = {executor = 'local'}}."
+            )
         self.classes: dict[str, type[Executor]] = {}
         for name, opts in self.table.items():
             opts.setdefault("executor", "local")
             for key in ("su_per_cpu_hour", "su_per_gpu_hour"):
                 value = opts.get(key, 0.0)
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise ConfigError(f"Setting JOBS_DESTINATIONS_MAP: destination {name!r} has "
-                                      f"{key} = {value!r}; expected a number >= 0.")
+                    raise ConfigError(
+                        f"Setting JOBS_DESTINATIONS_MAP: destination {name!r} has "
+                        f"{key} = {value!r}; expected a number >= 0."
+                    )
             self.classes[name] = load_executor_class(
-                opts["executor"], f"Setting JOBS_DESTINATIONS_MAP, destination {name!r}")
+                opts["executor"], f"Setting JOBS_DESTINATIONS_MAP, destination {name!r}"
+            )
         self.rules: dict[str, str] = dict(settings["JOBS_ROUTING_RULES"])
         for app_id, dest in self.rules.items():
             if dest not in self.table:
-                raise ConfigError(f"Setting JOBS_ROUTING_RULES routes {app_id!r} to {dest!r}, "
-                                  f"which is not a destination ({', '.join(self.table)}).")
+                raise ConfigError(
+                    f"Setting JOBS_ROUTING_RULES routes {app_id!r} to {dest!r}, "
+                    f"which is not a destination ({', '.join(self.table)})."
+                )
         self._executors: dict[str, Executor] = {}
 
     def __contains__(self, name: object) -> bool:

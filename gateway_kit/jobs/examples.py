@@ -85,52 +85,118 @@ print(f"{total['lines']:>8d} {total['words']:>8d} {total['bytes']:>10d}  {len(ro
 
 def init_app(app: Flask) -> None:
     py = sys.executable
-    register_application(app, {
-        "id": "echo", "title": "Echo", "version": "1.0",
-        "description": "Prints a message (a first job to try: whatever you type arrives as one "
-                       "argument, never through a shell).",
-        "inputs": [{"name": "message", "type": "string", "min_length": 1, "max_length": 500,
-                    "default": "Hello, gateway!", "help": "Any text."}],
-        "resources": {"cpus": 1, "memory_mb": 256, "walltime": 60},
-        "command": [py, "-c", literal(ECHO), "{message}"], "outputs": ["echo.txt"]})
-    register_application(app, {
-        "id": "wordcount", "title": "Word count", "version": "1.0",
-        "description": "Counts the words of an uploaded text file.",
-        "inputs": [
-            {"name": "text", "type": "file", "max_size_mb": 10, "label": "Text file"},
-            {"name": "case_sensitive", "type": "boolean", "required": False},
-            {"name": "top", "type": "integer", "minimum": 1, "maximum": 100, "default": 10,
-             "label": "Most frequent words to list"}],
-        "resources": {"cpus": 1, "memory_mb": 512, "walltime": 120},
-        "command": [py, "-c", literal(WORDCOUNT), "{text}", "{top}",
-                    {"if": "case_sensitive", "args": ["--case"]}],
-        "outputs": ["counts.json"]})
-    register_application(app, {
-        "id": "sleep", "title": "Sleep", "version": "1.0",
-        "description": "Sleeps for N seconds, printing a line each second (try cancel and the "
-                       "walltime).",
-        "inputs": [{"name": "seconds", "type": "integer", "minimum": 0, "maximum": 3600,
-                    "default": 10}],
-        "resources": {"cpus": 1, "memory_mb": 128, "walltime": 120, "max_walltime": 3600},
-        "command": [py, "-c", literal(SLEEP), "{seconds}"]})
-    register_application(app, {
-        "id": "pi", "title": "Estimate pi", "version": "1.0",
-        "description": "A small numeric simulation: estimates pi by sampling the unit square.",
-        "inputs": [
-            {"name": "samples", "type": "integer", "minimum": 1, "maximum": 50_000_000,
-             "default": 1_000_000},
-            {"name": "seed", "type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 42},
-            {"name": "method", "type": "choice", "choices": ["monte-carlo", "grid"],
-             "default": "monte-carlo"}],
-        "resources": {"cpus": 1, "memory_mb": 512, "walltime": 600, "max_cpus": 4},
-        "command": [py, "-c", literal(PI), "{samples}", "{seed}", "{method}"],
-        "outputs": ["result.json"]})
-    register_application(app, {
-        "id": "dataset-stats", "title": "Dataset statistics", "version": "1.0",
-        "description": "Counts the lines, words and bytes of every file in a dataset and computes "
-                       "its SHA-256 (the job reads the dataset in place, read-only).",
-        "inputs": [{"name": "dataset", "type": "dataset", "label": "Dataset",
-                    "help": "A dataset identifier (ds-...), shown on the dataset's page."}],
-        "resources": {"cpus": 1, "memory_mb": 512, "walltime": 600},
-        "command": [py, "-c", literal(DATASET_STATS), "{dataset}"],
-        "outputs": ["stats.json", "stats.tsv"]})
+    register_application(
+        app,
+        {
+            "id": "echo",
+            "title": "Echo",
+            "version": "1.0",
+            "description": "Prints a message (a first job to try: whatever you type arrives as one "
+            "argument, never through a shell).",
+            "inputs": [
+                {
+                    "name": "message",
+                    "type": "string",
+                    "min_length": 1,
+                    "max_length": 500,
+                    "default": "Hello, gateway!",
+                    "help": "Any text.",
+                }
+            ],
+            "resources": {"cpus": 1, "memory_mb": 256, "walltime": 60},
+            "command": [py, "-c", literal(ECHO), "{message}"],
+            "outputs": ["echo.txt"],
+        },
+    )
+    register_application(
+        app,
+        {
+            "id": "wordcount",
+            "title": "Word count",
+            "version": "1.0",
+            "description": "Counts the words of an uploaded text file.",
+            "inputs": [
+                {"name": "text", "type": "file", "max_size_mb": 10, "label": "Text file"},
+                {"name": "case_sensitive", "type": "boolean", "required": False},
+                {
+                    "name": "top",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 100,
+                    "default": 10,
+                    "label": "Most frequent words to list",
+                },
+            ],
+            "resources": {"cpus": 1, "memory_mb": 512, "walltime": 120},
+            "command": [
+                py,
+                "-c",
+                literal(WORDCOUNT),
+                "{text}",
+                "{top}",
+                {"if": "case_sensitive", "args": ["--case"]},
+            ],
+            "outputs": ["counts.json"],
+        },
+    )
+    register_application(
+        app,
+        {
+            "id": "sleep",
+            "title": "Sleep",
+            "version": "1.0",
+            "description": "Sleeps for N seconds, printing a line each second (try cancel and the walltime).",
+            "inputs": [{"name": "seconds", "type": "integer", "minimum": 0, "maximum": 3600, "default": 10}],
+            "resources": {"cpus": 1, "memory_mb": 128, "walltime": 120, "max_walltime": 3600},
+            "command": [py, "-c", literal(SLEEP), "{seconds}"],
+        },
+    )
+    register_application(
+        app,
+        {
+            "id": "pi",
+            "title": "Estimate pi",
+            "version": "1.0",
+            "description": "A small numeric simulation: estimates pi by sampling the unit square.",
+            "inputs": [
+                {
+                    "name": "samples",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 50_000_000,
+                    "default": 1_000_000,
+                },
+                {"name": "seed", "type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 42},
+                {
+                    "name": "method",
+                    "type": "choice",
+                    "choices": ["monte-carlo", "grid"],
+                    "default": "monte-carlo",
+                },
+            ],
+            "resources": {"cpus": 1, "memory_mb": 512, "walltime": 600, "max_cpus": 4},
+            "command": [py, "-c", literal(PI), "{samples}", "{seed}", "{method}"],
+            "outputs": ["result.json"],
+        },
+    )
+    register_application(
+        app,
+        {
+            "id": "dataset-stats",
+            "title": "Dataset statistics",
+            "version": "1.0",
+            "description": "Counts the lines, words and bytes of every file in a dataset and computes "
+            "its SHA-256 (the job reads the dataset in place, read-only).",
+            "inputs": [
+                {
+                    "name": "dataset",
+                    "type": "dataset",
+                    "label": "Dataset",
+                    "help": "A dataset identifier (ds-...), shown on the dataset's page.",
+                }
+            ],
+            "resources": {"cpus": 1, "memory_mb": 512, "walltime": 600},
+            "command": [py, "-c", literal(DATASET_STATS), "{dataset}"],
+            "outputs": ["stats.json", "stats.tsv"],
+        },
+    )

@@ -91,24 +91,26 @@ class Upload:
     stream: IO[bytes]
 
 
-def validate_values(app: Application, raw: Mapping[str, Any], uploads: Mapping[str, Upload],
-                    prefix: str = "inputs") -> tuple[dict[str, Any], Errors]:
+def validate_values(
+    app: Application, raw: Mapping[str, Any], uploads: Mapping[str, Upload], prefix: str = "inputs"
+) -> tuple[dict[str, Any], Errors]:
     """Check the non-file inputs; returns the values (defaults applied) and the errors."""
     errors: Errors = []
     values: dict[str, Any] = {}
     for key in raw:
         inp = app.input(key)
         if inp is None:
-            errors.append({"field": f"{prefix}.{key}", "message": "is not an input of "
-                           f"application {app.id}"})
+            errors.append({"field": f"{prefix}.{key}", "message": f"is not an input of application {app.id}"})
         elif inp.type == "file":
-            errors.append({"field": f"{prefix}.{key}", "message": "is a file: upload it as "
-                           "multipart/form-data"})
+            errors.append(
+                {"field": f"{prefix}.{key}", "message": "is a file: upload it as multipart/form-data"}
+            )
     for key in uploads:
         inp = app.input(key)
         if inp is None or inp.type != "file":
-            errors.append({"field": f"{prefix}.{key}", "message": "is not a file input of "
-                           f"application {app.id}"})
+            errors.append(
+                {"field": f"{prefix}.{key}", "message": f"is not a file input of application {app.id}"}
+            )
     for inp in app.inputs:
         if inp.type == "file":
             if inp.name not in uploads and inp.required:
@@ -144,14 +146,20 @@ def check_filename(name: str) -> str | None:
     if any(ord(c) < 32 for c in name):
         return "file name must not contain control characters"
     if not _SAFE_NAME.match(name):
-        return ("file name may only contain letters, digits, '.', '_', '-' and spaces, and must "
-                "start with a letter or digit")
+        return (
+            "file name may only contain letters, digits, '.', '_', '-' and spaces, and must "
+            "start with a letter or digit"
+        )
     return None
 
 
-def stage_uploads(app: Application, uploads: Mapping[str, Upload], tmp_root: Path,
-                  max_upload_mb: float, prefix: str = "inputs") -> tuple[Path | None, dict[str, Any],
-                                                                        Errors]:
+def stage_uploads(
+    app: Application,
+    uploads: Mapping[str, Upload],
+    tmp_root: Path,
+    max_upload_mb: float,
+    prefix: str = "inputs",
+) -> tuple[Path | None, dict[str, Any], Errors]:
     """Write uploads under a fresh temporary folder, enforcing names and size limits.
 
     Returns the folder (None when there were no uploads), the file values and the errors. On any
@@ -188,8 +196,9 @@ def stage_uploads(app: Application, uploads: Mapping[str, Upload], tmp_root: Pat
                         break
                     out.write(chunk)
             if size > limit:
-                errors.append({"field": field_name,
-                               "message": f"file is larger than the limit of {_num(limit_mb)} MB"})
+                errors.append(
+                    {"field": field_name, "message": f"file is larger than the limit of {_num(limit_mb)} MB"}
+                )
                 continue
             values[name] = {"filename": f"{name}/{up.filename}", "size": size}
         if errors:

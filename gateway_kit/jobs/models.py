@@ -38,7 +38,8 @@ class Job(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     project_id: Mapped[int | None] = mapped_column(
-        ForeignKey("projects.id", ondelete="SET NULL"), nullable=True)
+        ForeignKey("projects.id", ondelete="SET NULL"), nullable=True
+    )
     app_id: Mapped[str] = mapped_column(String(64))
     app_version: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -122,8 +123,14 @@ class JobEvent(Base):
     worker: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "at": _iso(self.at), "from": self.from_state, "to": self.to_state,
-                "message": self.message, "worker": self.worker}
+        return {
+            "id": self.id,
+            "at": _iso(self.at),
+            "from": self.from_state,
+            "to": self.to_state,
+            "message": self.message,
+            "worker": self.worker,
+        }
 
 
 class Worker(Base):
@@ -144,8 +151,7 @@ class Allocation(Base):
     __tablename__ = "allocations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
     su_granted: Mapped[float] = mapped_column(Float, default=0.0)
     su_used: Mapped[float] = mapped_column(Float, default=0.0)
     su_reserved: Mapped[float] = mapped_column(Float, default=0.0)
@@ -168,10 +174,8 @@ class LedgerEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    job_id: Mapped[int | None] = mapped_column(
-        ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     #: ``grant``, ``topup``, ``set`` or ``charge``.
     kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[float] = mapped_column(Float)

@@ -54,8 +54,7 @@ def webhook_key(app: Flask) -> bytes:
     secret: str = app.config["JOBS_WEBHOOK_SECRET"]
     if secret:
         return secret.encode()
-    return hmac.new(app.config["SECRET_KEY"].encode(), b"gateway-kit job webhooks",
-                    hashlib.sha256).digest()
+    return hmac.new(app.config["SECRET_KEY"].encode(), b"gateway-kit job webhooks", hashlib.sha256).digest()
 
 
 def sign(key: bytes, timestamp: str, body: bytes) -> str:
@@ -88,9 +87,14 @@ def address_problem(ip: IPAddress) -> str | None:
         if embedded is not None:
             inner = address_problem(embedded)
             return f"{inner} (embedded in {ip})" if inner else None
-    for kind, hit in (("a loopback", ip.is_loopback), ("an unspecified", ip.is_unspecified),
-                      ("a link-local", ip.is_link_local), ("a multicast", ip.is_multicast),
-                      ("a private", ip.is_private), ("a reserved", ip.is_reserved)):
+    for kind, hit in (
+        ("a loopback", ip.is_loopback),
+        ("an unspecified", ip.is_unspecified),
+        ("a link-local", ip.is_link_local),
+        ("a multicast", ip.is_multicast),
+        ("a private", ip.is_private),
+        ("a reserved", ip.is_reserved),
+    ):
         if hit:
             return f"{kind} address ({ip})"
     if not ip.is_global:
@@ -164,14 +168,16 @@ class _GuardedConnectionMixin:
         for address in addresses:
             try:
                 return urllib3_connection.create_connection(
-                    (address, self.port), self.timeout, source_address=self.source_address,
-                    socket_options=self.socket_options)
+                    (address, self.port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
             except TimeoutError as exc:
                 raise ConnectTimeoutError(self, f"Connection to {self._dns_host} timed out") from exc
             except OSError as exc:
                 last = exc
-        raise NewConnectionError(cast(HTTPConnection, self),
-                                 f"Failed to establish a new connection: {last}")
+        raise NewConnectionError(cast(HTTPConnection, self), f"Failed to establish a new connection: {last}")
 
 
 class _RefusedConnection(NewConnectionError):
@@ -199,8 +205,7 @@ class GuardedAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool,
-                                                   "https": _GuardedHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
 
 
 def webhook_session(allow_private: bool) -> requests.Session:
@@ -235,9 +240,12 @@ def payload(job: Job) -> dict[str, object]:
 def send_webhook(app: Flask, job: Job) -> str:
     body = json.dumps(payload(job), sort_keys=True).encode()
     ts = str(int(time.time()))
-    headers = {"Content-Type": "application/json", "X-GatewayKit-Timestamp": ts,
-               "X-GatewayKit-Signature": sign(webhook_key(app), ts, body),
-               "User-Agent": "gateway-kit-webhook"}
+    headers = {
+        "Content-Type": "application/json",
+        "X-GatewayKit-Timestamp": ts,
+        "X-GatewayKit-Signature": sign(webhook_key(app), ts, body),
+        "User-Agent": "gateway-kit-webhook",
+    }
     allow_private = bool(app.config["JOBS_WEBHOOK_ALLOW_PRIVATE"])
     # Checked again now: the host may resolve elsewhere than at submission (or the URL predates
     # the check). The guarded session then connects only to the addresses it checks itself.
@@ -247,8 +255,13 @@ def send_webhook(app: Flask, job: Job) -> str:
         return f"webhook refused: {problem}"
     try:
         with webhook_session(allow_private) as sess:
-            resp = sess.post(job.webhook_url, data=body, headers=headers,
-                             timeout=app.config["JOBS_WEBHOOK_TIMEOUT"], allow_redirects=False)
+            resp = sess.post(
+                job.webhook_url,
+                data=body,
+                headers=headers,
+                timeout=app.config["JOBS_WEBHOOK_TIMEOUT"],
+                allow_redirects=False,
+            )
     except requests.RequestException as exc:
         refused = _refusal(exc)
         if refused:
@@ -271,8 +284,8 @@ def send_email(app: Flask, job: Job, user: User) -> str:
     msg.set_content(
         f"Your job {job.id} ({job.name or job.app_id}) ended: {job.state}.\n"
         f"{job.state_reason}\n"
-        f"Service units charged: {job.su_charged or 0:.2f}\n"
-        + (f"\n{link}\n" if link else ""))
+        f"Service units charged: {job.su_charged or 0:.2f}\n" + (f"\n{link}\n" if link else "")
+    )
     try:
         with smtplib.SMTP(cfg["JOBS_SMTP_HOST"], cfg["JOBS_SMTP_PORT"], timeout=10) as smtp:
             if cfg["JOBS_SMTP_STARTTLS"]:

@@ -95,14 +95,23 @@ class JobQueue:
         now = utcnow()
         worker = session.get(Worker, self.worker_id)
         if worker is None:
-            session.add(Worker(id=self.worker_id, hostname=socket.gethostname(), pid=os.getpid(),
-                               started_at=now, heartbeat_at=now))
+            session.add(
+                Worker(
+                    id=self.worker_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
         else:
             worker.heartbeat_at = now
         session.execute(
-            update(Job).where(Job.claimed_by == self.worker_id, Job.state.in_(_ACTIVE))
+            update(Job)
+            .where(Job.claimed_by == self.worker_id, Job.state.in_(_ACTIVE))
             .values(lease_until=now + timedelta(seconds=self.lease))
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         session.commit()
 
     def recover(self, session: Session) -> None:
@@ -110,32 +119,53 @@ class JobQueue:
         now = utcnow()
         stale = session.execute(
             select(Job.id, Job.version, Job.claimed_by, Job.state)
-            .where(Job.state.in_(_ACTIVE),
-                   or_(Job.claimed_by.is_(None), Job.lease_until < now))
-            .order_by(Job.id).limit(50)).all()
+            .where(Job.state.in_(_ACTIVE), or_(Job.claimed_by.is_(None), Job.lease_until < now))
+            .order_by(Job.id)
+            .limit(50)
+        ).all()
         for job_id, version, previous, state in stale:
             result = session.execute(
-                update(Job).where(Job.id == job_id, Job.version == version,
-                                  or_(Job.claimed_by.is_(None), Job.lease_until < now))
-                .values(claimed_by=self.worker_id, version=version + 1,
-                        lease_until=now + timedelta(seconds=self.lease))
-                .execution_options(synchronize_session=False))
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.version == version,
+                    or_(Job.claimed_by.is_(None), Job.lease_until < now),
+                )
+                .values(
+                    claimed_by=self.worker_id,
+                    version=version + 1,
+                    lease_until=now + timedelta(seconds=self.lease),
+                )
+                .execution_options(synchronize_session=False)
+            )
             if result.rowcount == 1:  # type: ignore[attr-defined]
-                session.add(JobEvent(job_id=job_id, from_state=state, to_state=state,
-                                     worker=self.worker_id,
-                                     message=f"recovered from worker {previous} (no heartbeat "
-                                     f"for {self.lease:g} s)"))
+                session.add(
+                    JobEvent(
+                        job_id=job_id,
+                        from_state=state,
+                        to_state=state,
+                        worker=self.worker_id,
+                        message=f"recovered from worker {previous} (no heartbeat for {self.lease:g} s)",
+                    )
+                )
                 log.warning("job %s: recovered from worker %s", job_id, previous)
             session.commit()
 
     def claim(self, session: Session) -> list[int]:
         """Move up to ``JOBS_CLAIM_BATCH`` queued jobs to STAGING under this worker."""
-        waiting = session.scalar(select(Job.id).where(
-            Job.claimed_by == self.worker_id, Job.state == JobState.STAGING.value).limit(1))
+        waiting = session.scalar(
+            select(Job.id)
+            .where(Job.claimed_by == self.worker_id, Job.state == JobState.STAGING.value)
+            .limit(1)
+        )
         if waiting is not None:  # a job of ours waits for capacity: leave the rest to others
             return []
-        q = (select(Job.id, Job.version).where(Job.state == JobState.QUEUED.value)
-             .order_by(Job.id).limit(self.batch))
+        q = (
+            select(Job.id, Job.version)
+            .where(Job.state == JobState.QUEUED.value)
+            .order_by(Job.id)
+            .limit(self.batch)
+        )
         if session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         rows = session.execute(q).all()
@@ -143,23 +173,38 @@ class JobQueue:
         won: list[int] = []
         for job_id, version in rows:
             result = session.execute(
-                update(Job).where(Job.id == job_id, Job.version == version,
-                                  Job.state == JobState.QUEUED.value)
-                .values(state=JobState.STAGING.value, claimed_by=self.worker_id,
-                        lease_until=now + timedelta(seconds=self.lease), version=version + 1,
-                        updated_at=now, state_reason="")
-                .execution_options(synchronize_session=False))
+                update(Job)
+                .where(Job.id == job_id, Job.version == version, Job.state == JobState.QUEUED.value)
+                .values(
+                    state=JobState.STAGING.value,
+                    claimed_by=self.worker_id,
+                    lease_until=now + timedelta(seconds=self.lease),
+                    version=version + 1,
+                    updated_at=now,
+                    state_reason="",
+                )
+                .execution_options(synchronize_session=False)
+            )
             if result.rowcount == 1:  # type: ignore[attr-defined]
-                session.add(JobEvent(job_id=job_id, from_state=JobState.QUEUED.value,
-                                     to_state=JobState.STAGING.value, worker=self.worker_id,
-                                     message=f"claimed by worker {self.worker_id}"))
+                session.add(
+                    JobEvent(
+                        job_id=job_id,
+                        from_state=JobState.QUEUED.value,
+                        to_state=JobState.STAGING.value,
+                        worker=self.worker_id,
+                        message=f"claimed by worker {self.worker_id}",
+                    )
+                )
                 won.append(job_id)
         session.commit()
         return won
 
     def held(self, session: Session) -> list[Job]:
-        return list(session.scalars(select(Job).where(
-            Job.claimed_by == self.worker_id, Job.state.in_(_ACTIVE)).order_by(Job.id)))
+        return list(
+            session.scalars(
+                select(Job).where(Job.claimed_by == self.worker_id, Job.state.in_(_ACTIVE)).order_by(Job.id)
+            )
+        )
 
     # -- advancing one job --------------------------------------------------------------------
 
@@ -173,19 +218,28 @@ class JobQueue:
     def spec(self, job: Job) -> JobSpec:
         application = registry(self.app).get(job.app_id)
         if application is None:
-            raise ExecutorError(f"Application {job.app_id!r} is no longer offered by this "
-                                "gateway.")
+            raise ExecutorError(f"Application {job.app_id!r} is no longer offered by this gateway.")
         workdir = Path(job.workdir)
         for name, value in job.inputs.items():
-            if isinstance(value, dict) and "filename" in value and not (
-                    workdir / "inputs" / value["filename"]).is_file():
+            if (
+                isinstance(value, dict)
+                and "filename" in value
+                and not (workdir / "inputs" / value["filename"]).is_file()
+            ):
                 raise ExecutorError(f"The uploaded file of input {name!r} is missing.")
         inputs = job_inputs(self.app, application, job)  # dataset ids -> paths (data feature)
-        return JobSpec(job_id=job.id, argv=render_argv(application, inputs, job.resources),
-                       workdir=str(workdir), env=dict(application.env), app_id=job.app_id,
-                       cpus=int(job.resources["cpus"]), memory_mb=int(job.resources["memory_mb"]),
-                       gpus=int(job.resources["gpus"]), walltime=int(job.resources["walltime"]),
-                       options=destinations(self.app).options(job.destination))
+        return JobSpec(
+            job_id=job.id,
+            argv=render_argv(application, inputs, job.resources),
+            workdir=str(workdir),
+            env=dict(application.env),
+            app_id=job.app_id,
+            cpus=int(job.resources["cpus"]),
+            memory_mb=int(job.resources["memory_mb"]),
+            gpus=int(job.resources["gpus"]),
+            walltime=int(job.resources["walltime"]),
+            options=destinations(self.app).options(job.destination),
+        )
 
     def stage_and_submit(self, session: Session, job: Job) -> None:
         if job.cancel_requested:
@@ -202,9 +256,15 @@ class JobQueue:
         except ExecutorError as exc:
             self.finish(session, job, PollResult(JobState.FAILED, reason=exc.user_message))
             return
-        if not transition(session, job, JobState.SUBMITTED,
-                          f"submitted to {job.destination}", self.worker_id,
-                          executor_state=state, attempts=job.attempts + 1):
+        if not transition(
+            session,
+            job,
+            JobState.SUBMITTED,
+            f"submitted to {job.destination}",
+            self.worker_id,
+            executor_state=state,
+            attempts=job.attempts + 1,
+        ):
             log.warning("job %s changed while submitting; it is polled next pass", job.id)
 
     def poll_destination(self, session: Session, destination: str, jobs: list[Job]) -> None:
@@ -223,8 +283,7 @@ class JobQueue:
             try:
                 results = list(executor.poll_many([job.executor_state or {} for job in jobs]))
                 if len(results) != len(jobs):
-                    raise ExecutorError(f"poll_many answered {len(results)} results for "
-                                        f"{len(jobs)} jobs")
+                    raise ExecutorError(f"poll_many answered {len(results)} results for {len(jobs)} jobs")
             except Exception:
                 log.exception("destination %s: poll_many failed; polling job by job", destination)
                 results = None
@@ -295,13 +354,24 @@ class JobQueue:
         dest = destinations(self.app).options(job.destination)
         charge = accounting.cost(dest, job.resources["cpus"], job.resources["gpus"], seconds)
         new = result.state
-        if current is JobState.QUEUED or (current is JobState.STAGING and new not in
-                                          (JobState.FAILED, JobState.CANCELED)):
+        if current is JobState.QUEUED or (
+            current is JobState.STAGING and new not in (JobState.FAILED, JobState.CANCELED)
+        ):
             new = JobState.FAILED
-        ok = transition(session, job, new, result.reason, self.worker_id,
-                        also=lambda: accounting.settle(session, job, charge),
-                        exit_code=result.exit_code, started_at=started, finished_at=finished,
-                        claimed_by=None, lease_until=None, su_charged=charge)
+        ok = transition(
+            session,
+            job,
+            new,
+            result.reason,
+            self.worker_id,
+            also=lambda: accounting.settle(session, job, charge),
+            exit_code=result.exit_code,
+            started_at=started,
+            finished_at=finished,
+            claimed_by=None,
+            lease_until=None,
+            su_charged=charge,
+        )
         if not ok:
             return
         if job.executor_state:
@@ -315,22 +385,36 @@ class JobQueue:
     def notify(self, session: Session) -> None:
         from .notifications import send_notifications
 
-        pending = session.execute(select(Job.id, Job.version).where(
-            Job.state.in_([s.value for s in TERMINAL]), Job.notified.is_(False),
-            or_(Job.webhook_url != "", Job.notify_email.is_(True))).limit(20)).all()
+        pending = session.execute(
+            select(Job.id, Job.version)
+            .where(
+                Job.state.in_([s.value for s in TERMINAL]),
+                Job.notified.is_(False),
+                or_(Job.webhook_url != "", Job.notify_email.is_(True)),
+            )
+            .limit(20)
+        ).all()
         for job_id, version in pending:
             result = session.execute(
-                update(Job).where(Job.id == job_id, Job.version == version,
-                                  Job.notified.is_(False))
+                update(Job)
+                .where(Job.id == job_id, Job.version == version, Job.notified.is_(False))
                 .values(notified=True, version=version + 1)
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
             session.commit()
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 job = session.get(Job, job_id)
                 assert job is not None
                 for message in send_notifications(self.app, session, job):
-                    session.add(JobEvent(job_id=job_id, from_state=job.state, to_state=job.state,
-                                         message=message, worker=self.worker_id))
+                    session.add(
+                        JobEvent(
+                            job_id=job_id,
+                            from_state=job.state,
+                            to_state=job.state,
+                            message=message,
+                            worker=self.worker_id,
+                        )
+                    )
                 session.commit()
 
 
@@ -346,8 +430,7 @@ def run_queue(app: Flask) -> None:
     queue_for(app).tick()
 
 
-def wait_for(app: Flask, job_id: int, states: set[JobState], timeout: float,
-             tick: bool = True) -> Job:
+def wait_for(app: Flask, job_id: int, states: set[JobState], timeout: float, tick: bool = True) -> Job:
     """Run passes (or just wait) until job ``job_id`` is in one of ``states`` (tests, CLI)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -360,6 +443,5 @@ def wait_for(app: Flask, job_id: int, states: set[JobState], timeout: float,
                 session.expunge(job)
                 return job
         if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} is {job.state}, not in {sorted(states)} after "
-                               f"{timeout} s")
+            raise TimeoutError(f"job {job_id} is {job.state}, not in {sorted(states)} after {timeout} s")
         time.sleep(0.05)

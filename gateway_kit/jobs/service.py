@@ -30,8 +30,7 @@ from .inputs import Errors, Upload, stage_uploads, validate_values
 from .models import Job, JobEvent, utcnow
 from .states import TERMINAL, JobState, check_transition
 
-SUBMIT_FIELDS = ("application", "inputs", "resources", "project", "name", "webhook_url",
-                 "notify_email")
+SUBMIT_FIELDS = ("application", "inputs", "resources", "project", "name", "webhook_url", "notify_email")
 RESOURCE_KEYS = ("cpus", "memory_mb", "gpus", "walltime")
 
 
@@ -51,16 +50,18 @@ class Submission:
     errors: Errors = field(default_factory=list)
 
 
-def parse_submission(body: Any, uploads: Mapping[str, Upload] | None = None,
-                     idempotency_key: str | None = None) -> Submission:
+def parse_submission(
+    body: Any, uploads: Mapping[str, Upload] | None = None, idempotency_key: str | None = None
+) -> Submission:
     """Check the shape of an API body (unknown fields, wrong types); values are checked later."""
     if not isinstance(body, dict):
         raise ValidationError([{"field": "", "message": "the body must be a JSON object"}])
     errors: Errors = []
     for key in body:
         if key not in SUBMIT_FIELDS:
-            errors.append({"field": key, "message": "is not a known field (expected "
-                           f"{', '.join(SUBMIT_FIELDS)})"})
+            errors.append(
+                {"field": key, "message": f"is not a known field (expected {', '.join(SUBMIT_FIELDS)})"}
+            )
     app_id = body.get("application")
     if not isinstance(app_id, str) or not app_id:
         errors.append({"field": "application", "message": "is required (an application id)"})
@@ -81,22 +82,31 @@ def parse_submission(body: Any, uploads: Mapping[str, Upload] | None = None,
         value = body.get(key)
         return value if isinstance(value, typ) else default
 
-    return Submission(application=app_id, inputs=dict(get("inputs", dict, {})),
-                      uploads=dict(uploads or {}), resources=dict(get("resources", dict, {})),
-                      project=get("project", str, None), name=get("name", str, ""),
-                      webhook_url=get("webhook_url", str, ""),
-                      notify_email=get("notify_email", bool, False),
-                      idempotency_key=idempotency_key, errors=errors)
+    return Submission(
+        application=app_id,
+        inputs=dict(get("inputs", dict, {})),
+        uploads=dict(uploads or {}),
+        resources=dict(get("resources", dict, {})),
+        project=get("project", str, None),
+        name=get("name", str, ""),
+        webhook_url=get("webhook_url", str, ""),
+        notify_email=get("notify_email", bool, False),
+        idempotency_key=idempotency_key,
+        errors=errors,
+    )
 
 
-def check_resources(application: Application, raw: Mapping[str, Any]) -> tuple[dict[str, int],
-                                                                                Errors]:
+def check_resources(application: Application, raw: Mapping[str, Any]) -> tuple[dict[str, int], Errors]:
     errors: Errors = []
     out: dict[str, int] = {}
     for key in raw:
         if key not in RESOURCE_KEYS:
-            errors.append({"field": f"resources.{key}", "message": "is not a resource (expected "
-                           f"{', '.join(RESOURCE_KEYS)})"})
+            errors.append(
+                {
+                    "field": f"resources.{key}",
+                    "message": f"is not a resource (expected {', '.join(RESOURCE_KEYS)})",
+                }
+            )
     for key in RESOURCE_KEYS:
         spec = getattr(application.resources, key)
         value = raw.get(key)
@@ -108,8 +118,12 @@ def check_resources(application: Application, raw: Mapping[str, Any]) -> tuple[d
             continue
         floor = 0 if key == "gpus" else 1
         if value < floor or value > spec.maximum:
-            errors.append({"field": f"resources.{key}", "message": f"must be between {floor} and "
-                           f"{int(spec.maximum)} for {application.id}"})
+            errors.append(
+                {
+                    "field": f"resources.{key}",
+                    "message": f"must be between {floor} and {int(spec.maximum)} for {application.id}",
+                }
+            )
             continue
         out[key] = value
     return out, errors
@@ -131,14 +145,14 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     """Validate and queue a job; returns ``(job, created)`` (False: an idempotent repeat)."""
     app = current_app
     if sub.idempotency_key:
-        existing = session.scalars(select(Job).where(
-            Job.user_id == user.id, Job.idempotency_key == sub.idempotency_key)).first()
+        existing = session.scalars(
+            select(Job).where(Job.user_id == user.id, Job.idempotency_key == sub.idempotency_key)
+        ).first()
         if existing is not None:
             return _same_request(existing, sub), False
     application = registry().get(sub.application)
     if application is None:
-        raise ValidationError([{"field": "application",
-                                "message": f"no application {sub.application!r}"}])
+        raise ValidationError([{"field": "application", "message": f"no application {sub.application!r}"}])
     values, errors = validate_values(application, sub.inputs, sub.uploads)
     errors = sub.errors + errors
     resources, res_errors = check_resources(application, sub.resources)
@@ -148,13 +162,23 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     if sub.project:
         project = next((p for p in allowed if p.name == sub.project), None)
         if project is None:
-            errors.append({"field": "project", "message": f"you cannot charge project "
-                           f"{sub.project!r} (yours: {', '.join(p.name for p in allowed) or 'none'})"})
+            errors.append(
+                {
+                    "field": "project",
+                    "message": f"you cannot charge project "
+                    f"{sub.project!r} (yours: {', '.join(p.name for p in allowed) or 'none'})",
+                }
+            )
     elif allowed:
         project = allowed[0]
     else:
-        errors.append({"field": "project", "message": "you belong to no project with an "
-                       "allocation; ask an administrator to add you to one"})
+        errors.append(
+            {
+                "field": "project",
+                "message": "you belong to no project with an "
+                "allocation; ask an administrator to add you to one",
+            }
+        )
     problem = check_webhook(sub.webhook_url, bool(app.config["JOBS_WEBHOOK_ALLOW_PRIVATE"]))
     if problem:
         errors.append({"field": "webhook_url", "message": problem})
@@ -165,8 +189,9 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     files: dict[str, Any] = {}
     file_errors: Errors = []
     if not errors:  # only write uploads for a submission that is otherwise fine
-        folder, files, file_errors = stage_uploads(application, sub.uploads, tmp_root,
-                                                   app.config["JOBS_MAX_UPLOAD_MB"])
+        folder, files, file_errors = stage_uploads(
+            application, sub.uploads, tmp_root, app.config["JOBS_MAX_UPLOAD_MB"]
+        )
     errors += file_errors
     if errors:
         raise ValidationError(errors)
@@ -174,21 +199,41 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     dest_name = destinations().route(application)
     worst = accounting.worst_case(destinations().options(dest_name), resources)
     workdir = _jobs_dir(app) / f"job-{uuid.uuid4().hex[:16]}"
-    job = Job(user_id=user.id, project_id=project.id if project else None,
-              app_id=application.id, app_version=application.version, name=sub.name,
-              inputs=values, resources=resources, destination=dest_name,
-              workdir=str(workdir), state=JobState.QUEUED.value, state_reason="",
-              version=0, cancel_requested=False, idempotency_key=sub.idempotency_key,
-              resubmitted_from=sub.resubmitted_from.id if sub.resubmitted_from else None,
-              webhook_url=sub.webhook_url, notify_email=sub.notify_email, attempts=0, notified=False,
-              su_reserved=worst)
+    job = Job(
+        user_id=user.id,
+        project_id=project.id if project else None,
+        app_id=application.id,
+        app_version=application.version,
+        name=sub.name,
+        inputs=values,
+        resources=resources,
+        destination=dest_name,
+        workdir=str(workdir),
+        state=JobState.QUEUED.value,
+        state_reason="",
+        version=0,
+        cancel_requested=False,
+        idempotency_key=sub.idempotency_key,
+        resubmitted_from=sub.resubmitted_from.id if sub.resubmitted_from else None,
+        webhook_url=sub.webhook_url,
+        notify_email=sub.notify_email,
+        attempts=0,
+        notified=False,
+        su_reserved=worst,
+    )
     try:
         session.add(job)
         session.flush()
         if project is not None:
             accounting.reserve(session, project, worst)
-        session.add(JobEvent(job_id=job.id, from_state=None, to_state=JobState.QUEUED.value,
-                             message=f"submitted by {user.username}"))
+        session.add(
+            JobEvent(
+                job_id=job.id,
+                from_state=None,
+                to_state=JobState.QUEUED.value,
+                message=f"submitted by {user.username}",
+            )
+        )
         workdir.mkdir(parents=True)
         if folder is not None:
             os.replace(folder, workdir / "inputs")
@@ -199,8 +244,9 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     except IntegrityError as exc:  # the same Idempotency-Key raced us: answer with that job
         session.rollback()
         shutil.rmtree(workdir, ignore_errors=True)
-        existing = session.scalars(select(Job).where(
-            Job.user_id == user.id, Job.idempotency_key == sub.idempotency_key)).first()
+        existing = session.scalars(
+            select(Job).where(Job.user_id == user.id, Job.idempotency_key == sub.idempotency_key)
+        ).first()
         if existing is None:
             raise Conflict("The job could not be stored; try again.") from exc
         return _same_request(existing, sub), False
@@ -216,8 +262,9 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
 
 def _same_request(job: Job, sub: Submission) -> Job:
     if job.app_id != sub.application:
-        raise Conflict("This Idempotency-Key was used for a different request (job "
-                       f"{job.id}, application {job.app_id}).")
+        raise Conflict(
+            f"This Idempotency-Key was used for a different request (job {job.id}, application {job.app_id})."
+        )
     return job
 
 
@@ -233,9 +280,15 @@ def _copy_inputs(old: Path, new: Path, values: Mapping[str, Any]) -> None:
 def resubmission(job: Job) -> Submission:
     """A submission with ``job``'s inputs (file inputs reuse its uploaded files)."""
     inputs = {k: v for k, v in job.inputs.items() if not (isinstance(v, dict) and "filename" in v)}
-    return Submission(application=job.app_id, inputs=inputs, resources=dict(job.resources),
-                      name=job.name, webhook_url=job.webhook_url, notify_email=job.notify_email,
-                      resubmitted_from=job)
+    return Submission(
+        application=job.app_id,
+        inputs=inputs,
+        resources=dict(job.resources),
+        name=job.name,
+        webhook_url=job.webhook_url,
+        notify_email=job.notify_email,
+        resubmitted_from=job,
+    )
 
 
 def submit_resubmission(session: Session, user: User, job: Job, sub: Submission) -> Job:
@@ -243,8 +296,11 @@ def submit_resubmission(session: Session, user: User, job: Job, sub: Submission)
     application = registry().get(job.app_id)
     if application is None:
         raise Conflict(f"Application {job.app_id!r} is no longer offered.")
-    kept = {k: v for k, v in job.inputs.items()
-            if isinstance(v, dict) and "filename" in v and k not in sub.uploads}
+    kept = {
+        k: v
+        for k, v in job.inputs.items()
+        if isinstance(v, dict) and "filename" in v and k not in sub.uploads
+    }
     for name in kept:
         if not (Path(job.workdir) / "inputs" / kept[name]["filename"]).is_file():
             raise Conflict(f"The file of input {name!r} of job {job.id} is gone; upload it again.")
@@ -262,9 +318,15 @@ def submit_resubmission(session: Session, user: User, job: Job, sub: Submission)
     return new
 
 
-def transition(session: Session, job: Job, new: JobState, message: str = "",
-               worker: str | None = None, also: Callable[[], None] | None = None,
-               **changes: Any) -> bool:
+def transition(
+    session: Session,
+    job: Job,
+    new: JobState,
+    message: str = "",
+    worker: str | None = None,
+    also: Callable[[], None] | None = None,
+    **changes: Any,
+) -> bool:
     """Move ``job`` to ``new`` if nobody changed it meanwhile (compare-and-set on ``version``).
 
     Records the event, runs ``also`` (more writes for the same transaction) and commits.
@@ -273,17 +335,22 @@ def transition(session: Session, job: Job, new: JobState, message: str = "",
     """
     old = JobState(job.state)
     check_transition(old, new)
-    values = dict(state=new.value, state_reason=message, version=job.version + 1,
-                  updated_at=utcnow(), **changes)
+    values = dict(
+        state=new.value, state_reason=message, version=job.version + 1, updated_at=utcnow(), **changes
+    )
     result = session.execute(
-        update(Job).where(Job.id == job.id, Job.version == job.version).values(**values)
-        .execution_options(synchronize_session=False))
+        update(Job)
+        .where(Job.id == job.id, Job.version == job.version)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         session.refresh(job)
         return False
-    session.add(JobEvent(job_id=job.id, from_state=old.value, to_state=new.value,
-                         message=message, worker=worker))
+    session.add(
+        JobEvent(job_id=job.id, from_state=old.value, to_state=new.value, message=message, worker=worker)
+    )
     if also is not None:
         also()
     session.commit()
@@ -304,23 +371,38 @@ def cancel(session: Session, user: User, job: Job) -> Job:
     for _ in range(5):
         state = JobState(job.state)
         if state in TERMINAL:
-            raise Conflict(f"Job {job.id} has already ended ({state.value}); there is nothing to "
-                           "cancel.")
+            raise Conflict(f"Job {job.id} has already ended ({state.value}); there is nothing to cancel.")
         if state is JobState.QUEUED:
-            if transition(session, job, JobState.CANCELED, f"canceled by {user.username}",
-                          also=lambda: accounting.settle(session, job, 0.0), su_charged=0.0,
-                          finished_at=utcnow(), claimed_by=None, lease_until=None):
+            if transition(
+                session,
+                job,
+                JobState.CANCELED,
+                f"canceled by {user.username}",
+                also=lambda: accounting.settle(session, job, 0.0),
+                su_charged=0.0,
+                finished_at=utcnow(),
+                claimed_by=None,
+                lease_until=None,
+            ):
                 return job
             continue
         if job.cancel_requested:
             return job
         result = session.execute(
-            update(Job).where(Job.id == job.id, Job.version == job.version)
+            update(Job)
+            .where(Job.id == job.id, Job.version == job.version)
             .values(cancel_requested=True, version=job.version + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         if result.rowcount == 1:  # type: ignore[attr-defined]
-            session.add(JobEvent(job_id=job.id, from_state=state.value, to_state=state.value,
-                                 message=f"cancel requested by {user.username}"))
+            session.add(
+                JobEvent(
+                    job_id=job.id,
+                    from_state=state.value,
+                    to_state=state.value,
+                    message=f"cancel requested by {user.username}",
+                )
+            )
             session.commit()
             session.refresh(job)
             return job
@@ -329,9 +411,15 @@ def cancel(session: Session, user: User, job: Job) -> Job:
     raise Conflict("The job changed while canceling it; try again.")
 
 
-def list_jobs(session: Session, user: User, *, state: str | None = None,
-              application: str | None = None, cursor: int | None = None,
-              limit: int = 50) -> tuple[list[Job], int | None]:
+def list_jobs(
+    session: Session,
+    user: User,
+    *,
+    state: str | None = None,
+    application: str | None = None,
+    cursor: int | None = None,
+    limit: int = 50,
+) -> tuple[list[Job], int | None]:
     """The user's jobs, newest first; returns the page and the next cursor (None at the end)."""
     q = select(Job).where(Job.user_id == user.id)
     if state:
@@ -347,8 +435,7 @@ def list_jobs(session: Session, user: User, *, state: str | None = None,
 
 
 def events(session: Session, job: Job) -> list[JobEvent]:
-    return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job.id)
-                                .order_by(JobEvent.id)))
+    return list(session.scalars(select(JobEvent).where(JobEvent.job_id == job.id).order_by(JobEvent.id)))
 
 
 LOG_STREAMS = ("stdout", "stderr")
@@ -376,7 +463,7 @@ def outputs(job: Job) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if (not path.is_file() or path.is_symlink() or rel.startswith((".gk/", "inputs/", "tmp/"))):
+        if not path.is_file() or path.is_symlink() or rel.startswith((".gk/", "inputs/", "tmp/")):
             continue
         if rel in ("stdout.txt", "stderr.txt") or any(fnmatch.fnmatch(rel, g) for g in globs):
             found.append({"path": rel, "size": path.stat().st_size})

@@ -31,10 +31,12 @@ class JobState(enum.StrEnum):
 
 
 TERMINAL: frozenset[JobState] = frozenset(
-    {JobState.COMPLETED, JobState.FAILED, JobState.CANCELED, JobState.TIMED_OUT})
+    {JobState.COMPLETED, JobState.FAILED, JobState.CANCELED, JobState.TIMED_OUT}
+)
 #: States in which the job is held by a worker and an executor knows about it (or is about to).
 ACTIVE: frozenset[JobState] = frozenset(
-    {JobState.STAGING, JobState.SUBMITTED, JobState.RUNNING, JobState.UNKNOWN})
+    {JobState.STAGING, JobState.SUBMITTED, JobState.RUNNING, JobState.UNKNOWN}
+)
 
 _ENDINGS = {JobState.COMPLETED, JobState.FAILED, JobState.CANCELED, JobState.TIMED_OUT}
 
@@ -42,8 +44,7 @@ _ENDINGS = {JobState.COMPLETED, JobState.FAILED, JobState.CANCELED, JobState.TIM
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.STAGING, JobState.CANCELED, JobState.FAILED}),
     # STAGING -> QUEUED: staging was interrupted and the job goes back to the queue.
-    JobState.STAGING: frozenset({JobState.SUBMITTED, JobState.QUEUED, JobState.FAILED,
-                                 JobState.CANCELED}),
+    JobState.STAGING: frozenset({JobState.SUBMITTED, JobState.QUEUED, JobState.FAILED, JobState.CANCELED}),
     JobState.SUBMITTED: frozenset({JobState.RUNNING, JobState.UNKNOWN, *_ENDINGS}),
     JobState.RUNNING: frozenset({JobState.UNKNOWN, *_ENDINGS}),
     JobState.UNKNOWN: frozenset({JobState.SUBMITTED, JobState.RUNNING, *_ENDINGS}),

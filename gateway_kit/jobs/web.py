@@ -30,8 +30,9 @@ from .inputs import Upload, from_form
 from .models import Allocation, LedgerEntry
 from .states import TERMINAL, JobState
 
-bp = Blueprint("jobs", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/static/jobs")
+bp = Blueprint(
+    "jobs", __name__, template_folder="templates", static_folder="static", static_url_path="/static/jobs"
+)
 
 
 def _user() -> User:
@@ -72,18 +73,35 @@ def _form_submission(application: Application) -> service.Submission:
         if text:
             resources[key] = int(text) if text.lstrip("-").isdigit() else text
     return service.Submission(
-        application=application.id, inputs=inputs, uploads=uploads, resources=resources,
-        project=request.form.get("project") or None, name=request.form.get("name", "").strip(),
+        application=application.id,
+        inputs=inputs,
+        uploads=uploads,
+        resources=resources,
+        project=request.form.get("project") or None,
+        name=request.form.get("name", "").strip(),
         webhook_url=request.form.get("webhook_url", "").strip(),
-        notify_email=request.form.get("notify_email") == "on")
+        notify_email=request.form.get("notify_email") == "on",
+    )
 
 
-def _render_form(application: Application, values: dict[str, Any], errors: dict[str, str],
-                 status: int = 200, resubmit_of: Any = None) -> ResponseReturnValue:
-    projects = accounting.chargeable_projects(db.session, _user(),
-                                              current_app.config["JOBS_COMMUNITY_PROJECT"])
-    return render_template("jobs/form.html", application=application, values=values,
-                           errors=errors, projects=projects, resubmit_of=resubmit_of), status
+def _render_form(
+    application: Application,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+    resubmit_of: Any = None,
+) -> ResponseReturnValue:
+    projects = accounting.chargeable_projects(
+        db.session, _user(), current_app.config["JOBS_COMMUNITY_PROJECT"]
+    )
+    return render_template(
+        "jobs/form.html",
+        application=application,
+        values=values,
+        errors=errors,
+        projects=projects,
+        resubmit_of=resubmit_of,
+    ), status
 
 
 def _form_errors(exc: ValidationError) -> dict[str, str]:
@@ -94,9 +112,14 @@ def _form_errors(exc: ValidationError) -> dict[str, str]:
 
 
 def _values_from(sub: service.Submission) -> dict[str, Any]:
-    return {**sub.inputs, **{f"resources.{k}": v for k, v in sub.resources.items()},
-            "name": sub.name, "project": sub.project or "", "webhook_url": sub.webhook_url,
-            "notify_email": sub.notify_email}
+    return {
+        **sub.inputs,
+        **{f"resources.{k}": v for k, v in sub.resources.items()},
+        "name": sub.name,
+        "project": sub.project or "",
+        "webhook_url": sub.webhook_url,
+        "notify_email": sub.notify_email,
+    }
 
 
 @bp.route("/apps/<app_id>", methods=["GET", "POST"])
@@ -123,21 +146,27 @@ def my_jobs() -> ResponseReturnValue:
     if state is not None and state not in JobState.__members__:
         state = None
     cursor = request.args.get("cursor", "")
-    jobs, nxt = service.list_jobs(db.session, _user(), state=state,
-                                  cursor=int(cursor) if cursor.isdigit() else None, limit=25)
-    return render_template("jobs/list.html", jobs=jobs, next_cursor=nxt, state=state,
-                           states=[s.value for s in JobState])
+    jobs, nxt = service.list_jobs(
+        db.session, _user(), state=state, cursor=int(cursor) if cursor.isdigit() else None, limit=25
+    )
+    return render_template(
+        "jobs/list.html", jobs=jobs, next_cursor=nxt, state=state, states=[s.value for s in JobState]
+    )
 
 
 @bp.get("/jobs/<int:job_id>")
 @login_required
 def job_page(job_id: int) -> ResponseReturnValue:
     job = service.get_job(db.session, _user(), job_id)
-    return render_template("jobs/job.html", job=job, events=service.events(db.session, job),
-                           outputs=service.outputs(job), terminal=JobState(job.state) in TERMINAL,
-                           application=registry().get(job.app_id),
-                           projects=service.project_names(db.session, {job.project_id}
-                                                          if job.project_id else set()))
+    return render_template(
+        "jobs/job.html",
+        job=job,
+        events=service.events(db.session, job),
+        outputs=service.outputs(job),
+        terminal=JobState(job.state) in TERMINAL,
+        application=registry().get(job.app_id),
+        projects=service.project_names(db.session, {job.project_id} if job.project_id else set()),
+    )
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
@@ -161,17 +190,16 @@ def resubmit(job_id: int) -> ResponseReturnValue:
         raise NotFound("No such job.")
     application = _application(job.app_id)
     if request.method == "GET":
-        return _render_form(application, _values_from(service.resubmission(job)), {},
-                            resubmit_of=job)
+        return _render_form(application, _values_from(service.resubmission(job)), {}, resubmit_of=job)
     sub = _form_submission(application)
     try:
         new = service.submit_resubmission(db.session, user, job, sub)
     except ValidationError as exc:
-        return _render_form(application, _values_from(sub), _form_errors(exc), 422,
-                            resubmit_of=job)
+        return _render_form(application, _values_from(sub), _form_errors(exc), 422, resubmit_of=job)
     except (QuotaExceeded, Conflict) as exc:
-        return _render_form(application, _values_from(sub), {"": exc.user_message},
-                            exc.status, resubmit_of=job)
+        return _render_form(
+            application, _values_from(sub), {"": exc.user_message}, exc.status, resubmit_of=job
+        )
     flash(f"Job {new.id} submitted (again with the inputs of job {job.id}).", "success")
     return redirect(url_for("jobs.job_page", job_id=new.id))
 
@@ -187,8 +215,9 @@ def usage() -> ResponseReturnValue:
 def admin_allocations() -> ResponseReturnValue:
     session = db.session
     if request.method == "POST":
-        project = session.scalars(select(Project).where(
-            Project.name == request.form.get("project", ""))).first()
+        project = session.scalars(
+            select(Project).where(Project.name == request.form.get("project", ""))
+        ).first()
         if project is None:
             abort(404)
         try:
@@ -199,18 +228,22 @@ def admin_allocations() -> ResponseReturnValue:
             flash("The amount must be a number of SUs, 0 or more.", "error")
             return redirect(url_for("jobs.admin_allocations"))
         top_up = request.form.get("action") == "topup"
-        accounting.set_allocation(session, project, amount, _user(), top_up=top_up,
-                                  note=request.form.get("note", "")[:500])
+        accounting.set_allocation(
+            session, project, amount, _user(), top_up=top_up, note=request.form.get("note", "")[:500]
+        )
         session.commit()
-        flash(f"Project {project.name}: {'added' if top_up else 'set to'} "
-              f"{accounting.fmt(amount)} SUs.", "success")
+        flash(
+            f"Project {project.name}: {'added' if top_up else 'set to'} {accounting.fmt(amount)} SUs.",
+            "success",
+        )
         return redirect(url_for("jobs.admin_allocations"))
     projects = list(session.scalars(select(Project).order_by(Project.name)))
     allocs = {a.project_id: a for a in session.scalars(select(Allocation))}
     ledger = list(session.scalars(select(LedgerEntry).order_by(LedgerEntry.id.desc()).limit(50)))
     names = {p.id: p.name for p in projects}
-    return render_template("jobs/admin_allocations.html", projects=projects, allocs=allocs,
-                           ledger=ledger, names=names)
+    return render_template(
+        "jobs/admin_allocations.html", projects=projects, allocs=allocs, ledger=ledger, names=names
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -23,49 +23,105 @@ def localcloud() -> None:
 
 
 @localcloud.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind (keep it on loopback: the control API is unauthenticated).")
-@click.option("--port", default=18080, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on (0 picks a free one).")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("instance/localcloud"), show_default=True,
-              help="Where the SQLite state lives; a restart with the same directory keeps "
-                   "every resource.")
-@click.option("--seed", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="TOML seed (projects, users, flavors, images, networks, quotas) applied to "
-                   "a new state directory. Default: the packaged seed.toml.")
-@click.option("--clouds-yaml", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write clouds.yaml. Default: STATE_DIR/clouds.yaml.")
-@click.option("--clock", "clock_mode", type=click.Choice(["time", "poll"]), default="time",
-              show_default=True, help="Advance state transitions by wall-clock time or per "
-                                       "read (poll).")
-@click.option("--delay", default=0.5, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds per state transition step (time clock).")
-@click.option("--polls", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Reads per state transition step (poll clock).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind (keep it on loopback: the control API is unauthenticated).",
+)
+@click.option(
+    "--port",
+    default=18080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("instance/localcloud"),
+    show_default=True,
+    help="Where the SQLite state lives; a restart with the same directory keeps every resource.",
+)
+@click.option(
+    "--seed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML seed (projects, users, flavors, images, networks, quotas) applied to "
+    "a new state directory. Default: the packaged seed.toml.",
+)
+@click.option(
+    "--clouds-yaml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write clouds.yaml. Default: STATE_DIR/clouds.yaml.",
+)
+@click.option(
+    "--clock",
+    "clock_mode",
+    type=click.Choice(["time", "poll"]),
+    default="time",
+    show_default=True,
+    help="Advance state transitions by wall-clock time or per read (poll).",
+)
+@click.option(
+    "--delay",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds per state transition step (time clock).",
+)
+@click.option(
+    "--polls",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Reads per state transition step (poll clock).",
+)
 @click.option("--public-url", help="Base URL for links instead of each request's Host.")
-@click.option("--dns-port", default=15353, show_default=True, type=click.IntRange(0, 65535),
-              help="Port of the DNS server answering from the Designate zones (UDP and TCP; "
-                   "0: any free port).")
+@click.option(
+    "--dns-port",
+    default=15353,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the DNS server answering from the Designate zones (UDP and TCP; 0: any free port).",
+)
 @click.option("--no-dns", is_flag=True, help="Do not run the DNS server.")
-@click.option("--dataplane", is_flag=True,
-              help="Run each ACTIVE instance's cloud-config (write_files, runcmd) as local "
-                   "processes on its own 127.100.x.y address (see gateway_kit.localcloud.dataplane).")
-@click.option("--dataplane-root", type=click.Path(file_okay=False, path_type=Path),
-              help="Where instances' directories live with --dataplane. Default: "
-                   "STATE_DIR/dataplane.")
-def serve(host: str, port: int, state_dir: Path, seed: Path | None, clouds_yaml: Path | None,
-          clock_mode: str, delay: float, polls: int, public_url: str | None, dns_port: int,
-          no_dns: bool, dataplane: bool, dataplane_root: Path | None) -> None:
+@click.option(
+    "--dataplane",
+    is_flag=True,
+    help="Run each ACTIVE instance's cloud-config (write_files, runcmd) as local "
+    "processes on its own 127.100.x.y address (see gateway_kit.localcloud.dataplane).",
+)
+@click.option(
+    "--dataplane-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where instances' directories live with --dataplane. Default: STATE_DIR/dataplane.",
+)
+def serve(
+    host: str,
+    port: int,
+    state_dir: Path,
+    seed: Path | None,
+    clouds_yaml: Path | None,
+    clock_mode: str,
+    delay: float,
+    polls: int,
+    public_url: str | None,
+    dns_port: int,
+    no_dns: bool,
+    dataplane: bool,
+    dataplane_root: Path | None,
+) -> None:
     """Serve the local cloud until interrupted and write its clouds.yaml."""
     from gateway_kit.localcloud.server import LocalCloudServer
 
-    config = LocalCloudConfig(state_dir=state_dir, seed=seed,
-                              clock=ClockConfig(mode=clock_mode, delay=delay, polls=polls),
-                              public_url=public_url)
+    config = LocalCloudConfig(
+        state_dir=state_dir,
+        seed=seed,
+        clock=ClockConfig(mode=clock_mode, delay=delay, polls=polls),
+        public_url=public_url,
+    )
     try:
-        server = LocalCloudServer(config, host=host, port=port,
-                                  dns_port=None if no_dns else dns_port)
+        server = LocalCloudServer(config, host=host, port=port, dns_port=None if no_dns else dns_port)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
     path = server.write_clouds_yaml(clouds_yaml or state_dir / "clouds.yaml")
@@ -75,8 +131,10 @@ def serve(host: str, port: int, state_dir: Path, seed: Path | None, clouds_yaml:
 
     signal.signal(signal.SIGTERM, _stop)
     click.echo(f"localcloud: serving {server.url} (state: {state_dir})")
-    click.echo(f"localcloud: clouds.yaml written to {path}; clouds: local, local-admin, "
-               "local-alt, devstack, devstack-admin, devstack-alt")
+    click.echo(
+        f"localcloud: clouds.yaml written to {path}; clouds: local, local-admin, "
+        "local-alt, devstack, devstack-admin, devstack-alt"
+    )
     click.echo(f"localcloud: export OS_CLIENT_CONFIG_FILE={path.resolve()}")
     try:
         server._start_dns()
@@ -84,8 +142,7 @@ def serve(host: str, port: int, state_dir: Path, seed: Path | None, clouds_yaml:
         server.cloud.close()
         raise click.ClickException(f"cannot serve DNS on {host}:{dns_port}: {exc}") from exc
     if server.dns_port is not None:
-        click.echo(f"localcloud: DNS on {host}:{server.dns_port} (dig @{host} -p {server.dns_port} "
-                   "NAME A)")
+        click.echo(f"localcloud: DNS on {host}:{server.dns_port} (dig @{host} -p {server.dns_port} NAME A)")
     if dataplane:
         from gateway_kit.localcloud import dataplane as plane
 

@@ -126,8 +126,9 @@ def set_quota() -> Response:
     except KeyError as exc:
         raise ApiError(404, f"no project {body['project']}") from exc
     cloud.set_quota(project_id, str(body["resource"]), int(body["limit"]))
-    return json_response({"project_id": project_id, "resource": body["resource"],
-                          "limit": int(body["limit"])})
+    return json_response(
+        {"project_id": project_id, "resource": body["resource"], "limit": int(body["limit"])}
+    )
 
 
 @blueprint.put("/clock")

@@ -460,8 +460,11 @@ class LocalCloud:
         counted = observe and self.config.clock.mode == "poll"
         # Persist the advanced state (and the poll counter in poll mode) only if the document
         # still exists: a hook may have deleted it.
-        if (current is not None and (steps or counted)
-                and self.store.get(kind, str(current["id"])) is not None):
+        if (
+            current is not None
+            and (steps or counted)
+            and self.store.get(kind, str(current["id"])) is not None
+        ):
             self.store.put(kind, current)
         return current
 
@@ -510,14 +513,10 @@ class LocalCloud:
 
     def authenticate(self, token: str | None) -> AuthContext:
         if not token:
-            raise ApiError(
-                401, "The request you have made requires authentication.", keystone_shape=True
-            )
+            raise ApiError(401, "The request you have made requires authentication.", keystone_shape=True)
         doc = self.store.get("identity.token", token)
         if doc is None or doc["expires"] <= time.time():
-            raise ApiError(
-                401, "The request you have made requires authentication.", keystone_shape=True
-            )
+            raise ApiError(401, "The request you have made requires authentication.", keystone_shape=True)
         return AuthContext(
             token=token,
             user_id=doc["user_id"],
@@ -668,9 +667,7 @@ def create_app(config: LocalCloudConfig | None = None) -> Flask:
             resp.headers["OpenStack-API-Version"] = f"{spec.service_type} {format_version(mv)}"
             if spec.legacy_header:
                 resp.headers[spec.legacy_header] = format_version(mv)
-            resp.headers["Vary"] = f"OpenStack-API-Version, {spec.legacy_header or ''}".rstrip(
-                ", "
-            )
+            resp.headers["Vary"] = f"OpenStack-API-Version, {spec.legacy_header or ''}".rstrip(", ")
         resp.headers.setdefault("X-OpenStack-Request-ID", "req-" + str(uuid.uuid4()))
         return resp
 

@@ -199,8 +199,14 @@ class DataPlane:
         if rec is None:
             used = {int(r["index"]) for r in self.cloud.store.all(KIND)}
             index = next(i for i in range(1, len(used) + 2) if i not in used)
-            rec = {"id": server["id"], "index": index, "address": address_for(index),
-                   "dir": str(self.root / str(server["id"])), "pgid": None, "power": "off"}
+            rec = {
+                "id": server["id"],
+                "index": index,
+                "address": address_for(index),
+                "dir": str(self.root / str(server["id"])),
+                "pgid": None,
+                "power": "off",
+            }
             self.cloud.store.put(KIND, rec)
         return rec
 
@@ -235,23 +241,30 @@ class DataPlane:
             script = script_for(config)
         (base / "user-script.sh").write_text(script, encoding="utf-8")
         env = {
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent),
-                                     os.environ.get("PATH", os.defpath)]),
-            "HOME": str(rootfs), "INSTANCE_ROOT": str(rootfs), "INSTANCE_ID": str(server["id"]),
-            "INSTANCE_NAME": str(server.get("name", "")), "INSTANCE_IP": str(rec["address"]),
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]),
+            "HOME": str(rootfs),
+            "INSTANCE_ROOT": str(rootfs),
+            "INSTANCE_ID": str(server["id"]),
+            "INSTANCE_NAME": str(server.get("name", "")),
+            "INSTANCE_IP": str(rec["address"]),
             "INSTANCE_FLAVOR": str((server.get("flavor") or {}).get("name", "")),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
         with open(base / "console.log", "ab") as console:
             proc = subprocess.Popen(
-                ["/bin/sh", str(base / "user-script.sh")], cwd=rootfs, env=env,
-                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True)
+                ["/bin/sh", str(base / "user-script.sh")],
+                cwd=rootfs,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
         self._procs[str(server["id"])] = proc
         rec.update(pgid=proc.pid, power="on", boots=int(rec.get("boots", 0)) + 1)
         self.cloud.store.put(KIND, rec)
-        log.info("data plane: instance %s runs at %s (pgid %s)", server["id"], rec["address"],
-                 proc.pid)
+        log.info("data plane: instance %s runs at %s (pgid %s)", server["id"], rec["address"], proc.pid)
 
     def _power_off(self, rec: Doc) -> None:
         pgid = rec.get("pgid")
@@ -260,8 +273,9 @@ class DataPlane:
             _kill_all(pids, pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
             _kill_all(pids, pgid, signal.SIGTERM)
             deadline = time.monotonic() + KILL_GRACE
-            while time.monotonic() < deadline and (_group_alive(pgid) or any(
-                    _pid_alive(pid) for pid, _s in pids)):
+            while time.monotonic() < deadline and (
+                _group_alive(pgid) or any(_pid_alive(pid) for pid, _s in pids)
+            ):
                 self._reap()
                 time.sleep(0.02)
             _kill_all(track(pids, pgid, proc_table()), pgid, signal.SIGKILL)
@@ -325,8 +339,7 @@ class DataPlane:
 
     def start(self) -> DataPlane:
         self.root.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._loop, name="localcloud-dataplane",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="localcloud-dataplane", daemon=True)
         self._thread.start()
         return self
 
@@ -362,8 +375,7 @@ def proc_table() -> dict[int, tuple[int, int]]:
     return table
 
 
-def track(known: list[list[int]], root: int | None,
-          table: dict[int, tuple[int, int]]) -> list[list[int]]:
+def track(known: list[list[int]], root: int | None, table: dict[int, tuple[int, int]]) -> list[list[int]]:
     """The live processes of an instance: those known before (same start time, so not a reused
     pid), the root, and all their descendants. Processes that start a session of their own (the
     job runner does) stay tracked because they are still descendants when first seen."""
@@ -439,7 +451,6 @@ def disable(cloud: LocalCloud) -> None:
     if not isinstance(plane, DataPlane):
         return
     plane.stop()
-    for key, fn in (("compute.boot_hooks", plane.on_boot),
-                    ("compute.destroy_hooks", plane.on_destroy)):
+    for key, fn in (("compute.boot_hooks", plane.on_boot), ("compute.destroy_hooks", plane.on_destroy)):
         with contextlib.suppress(ValueError):
             cloud.extensions.get(key, []).remove(fn)

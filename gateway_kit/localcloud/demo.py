@@ -34,18 +34,36 @@ class LocalCloudPart:
         state_dir = ctx.instance_path / "localcloud"
         clouds_yaml = state_dir / "clouds.yaml"
         self.url = f"http://{ctx.host}:{port}"
-        self.proc = ctx.spawn("localcloud", [
-            sys.executable, "-m", "gateway_kit.localcloud", "serve", "--host", ctx.host,
-            "--port", str(port), "--state-dir", str(state_dir), "--clouds-yaml",
-            str(clouds_yaml), "--dns-port", str(dns_port), "--dataplane"])
+        self.proc = ctx.spawn(
+            "localcloud",
+            [
+                sys.executable,
+                "-m",
+                "gateway_kit.localcloud",
+                "serve",
+                "--host",
+                ctx.host,
+                "--port",
+                str(port),
+                "--state-dir",
+                str(state_dir),
+                "--clouds-yaml",
+                str(clouds_yaml),
+                "--dns-port",
+                str(dns_port),
+                "--dataplane",
+            ],
+        )
         wait_until_up(self.url, timeout=60, process=self.proc)
         ctx.env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
         ctx.settings["CLOUD_NAME"] = "local"
         # Certificates check TXT visibility on the local cloud's DNS server.
         ctx.settings["CERTS_DNS_NAMESERVERS"] = [f"{ctx.host}:{dns_port}"]
         self.dns_port = dns_port
-        ctx.say(f"local cloud   {self.url}/identity  (clouds.yaml: {clouds_yaml}; clouds "
-                "'local', 'local-admin', 'local-alt')")
+        ctx.say(
+            f"local cloud   {self.url}/identity  (clouds.yaml: {clouds_yaml}; clouds "
+            "'local', 'local-admin', 'local-alt')"
+        )
         ctx.say(f"cloud DNS     dig @{ctx.host} -p {dns_port} NAME A")
 
     def stop(self) -> None:

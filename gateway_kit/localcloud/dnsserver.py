@@ -343,9 +343,7 @@ class LocalDnsServer:
                 server.start_thread()
             LOG.info("DNS server listening on %s:%d (UDP and TCP)", self.host, port)
             return
-        raise OSError(
-            f"cannot bind the DNS server on {self.host}:{self._requested_port}: {last_error}"
-        )
+        raise OSError(f"cannot bind the DNS server on {self.host}:{self._requested_port}: {last_error}")
 
     def stop(self) -> None:
         """Stop serving and close both sockets; harmless when not started."""

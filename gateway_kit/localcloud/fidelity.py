@@ -90,8 +90,7 @@ NOT_INCLUDED: dict[str, str] = {
     _F + "identity.v3.test_service": "service catalogue CRUD (see cloud.test_identity)",
     _F + "identity.v3.test_endpoint": "endpoint CRUD (see cloud.test_identity)",
     _F + "block_storage.v3.test_type": "volume type administration: one __DEFAULT__ type only",
-    _F + "block_storage.v3.test_attachment": "Cinder's attachments API (Nova drives "
-    "attachments internally)",
+    _F + "block_storage.v3.test_attachment": "Cinder's attachments API (Nova drives attachments internally)",
     _F + "block_storage.v3.test_backup": "no backup service",
     _F + "compute.v2.test_hypervisor": "no hypervisor/service inventory API",
     _F + "compute.v2.test_service": "no hypervisor/service inventory API",
@@ -162,18 +161,20 @@ def _last_line(text: str) -> str:
 
 def prepare_env(clouds_yaml: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "OS_CLIENT_CONFIG_FILE": str(clouds_yaml),
-        "OS_CLOUD": "devstack-admin",
-        "OPENSTACKSDK_DEMO_CLOUD": "devstack",
-        "OPENSTACKSDK_DEMO_CLOUD_ALT": "devstack-alt",
-        "OPENSTACKSDK_OPERATOR_CLOUD": "devstack-admin",
-        "OPENSTACKSDK_SYSTEM_ADMIN_CLOUD": "devstack-system-admin",
-        "OPENSTACKSDK_FLAVOR": "m1.tiny",
-        "OPENSTACKSDK_IMAGE": "cirros-0.6.2-x86_64-disk",
-        "OPENSTACKSDK_FUNC_TEST_TIMEOUT": "60",
-        "OS_TEST_TIMEOUT": "120",
-    })
+    env.update(
+        {
+            "OS_CLIENT_CONFIG_FILE": str(clouds_yaml),
+            "OS_CLOUD": "devstack-admin",
+            "OPENSTACKSDK_DEMO_CLOUD": "devstack",
+            "OPENSTACKSDK_DEMO_CLOUD_ALT": "devstack-alt",
+            "OPENSTACKSDK_OPERATOR_CLOUD": "devstack-admin",
+            "OPENSTACKSDK_SYSTEM_ADMIN_CLOUD": "devstack-system-admin",
+            "OPENSTACKSDK_FLAVOR": "m1.tiny",
+            "OPENSTACKSDK_IMAGE": "cirros-0.6.2-x86_64-disk",
+            "OPENSTACKSDK_FUNC_TEST_TIMEOUT": "60",
+            "OS_TEST_TIMEOUT": "120",
+        }
+    )
     env.pop("OS_AUTH_URL", None)
     return env
 
@@ -185,21 +186,37 @@ def run(extra_args: list[str] | None = None, include: list[str] | None = None) -
         work = Path(tmp)
         # Several upstream tests read ./CONTRIBUTING.rst as sample image data.
         (work / "CONTRIBUTING.rst").write_text("Sample data for openstacksdk's image tests.\n")
-        config = LocalCloudConfig(state_dir=work / "state",
-                                  clock=ClockConfig(mode="time", delay=0.0),
-                                  seed_data=fidelity_seed())
+        config = LocalCloudConfig(
+            state_dir=work / "state", clock=ClockConfig(mode="time", delay=0.0), seed_data=fidelity_seed()
+        )
         with LocalCloudServer(config) as server:
             clouds = server.write_clouds_yaml(work / "clouds.yaml")
             junit = work / "junit.xml"
             import openstack
 
             site = Path(openstack.__file__).resolve().parent.parent
-            argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                    "--rootdir", str(site),
-                    "-o", "addopts=", "-o", "timeout=120", "--junitxml", str(junit),
-                    "--pyargs", *include, *(extra_args or [])]
-            proc = subprocess.run(argv, cwd=work, env=prepare_env(clouds), check=False,
-                                  capture_output=True, text=True)
+            argv = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "--rootdir",
+                str(site),
+                "-o",
+                "addopts=",
+                "-o",
+                "timeout=120",
+                "--junitxml",
+                str(junit),
+                "--pyargs",
+                *include,
+                *(extra_args or []),
+            ]
+            proc = subprocess.run(
+                argv, cwd=work, env=prepare_env(clouds), check=False, capture_output=True, text=True
+            )
             if not junit.exists():
                 sys.stdout.write(proc.stdout[-5000:] + proc.stderr[-5000:])
                 print("fidelity: pytest produced no report")
@@ -219,10 +236,12 @@ def report(outcome: Outcome) -> int:
     for test_id, message in sorted(outcome.skipped.items()):
         print(f"SKIPPED  {test_id}: {message}")
     rate = 100.0 * len(outcome.passed) / ran if ran else 0.0
-    print(f"fidelity: openstacksdk functional tests: {len(outcome.passed)} passed, "
-          f"{len(outcome.failed)} failed ({len(excluded_failed)} excluded, "
-          f"{len(unexpected)} unexpected), {len(outcome.skipped)} skipped; "
-          f"pass rate {rate:.1f}% of {ran} run")
+    print(
+        f"fidelity: openstacksdk functional tests: {len(outcome.passed)} passed, "
+        f"{len(outcome.failed)} failed ({len(excluded_failed)} excluded, "
+        f"{len(unexpected)} unexpected), {len(outcome.skipped)} skipped; "
+        f"pass rate {rate:.1f}% of {ran} run"
+    )
     return 1 if unexpected or ran == 0 else 0
 
 

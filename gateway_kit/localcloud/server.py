@@ -65,8 +65,7 @@ def clouds_yaml(base_url: str, seed: dict[str, Any], region: str = "RegionOne") 
     return {"clouds": clouds}
 
 
-def write_clouds_yaml(path: Path, base_url: str, seed: dict[str, Any],
-                      region: str = "RegionOne") -> Path:
+def write_clouds_yaml(path: Path, base_url: str, seed: dict[str, Any], region: str = "RegionOne") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# Written by gateway-kit localcloud; credentials of the local cloud's seed.\n"
@@ -95,8 +94,9 @@ class LocalCloudServer:
     Use as a context manager or call :meth:`start` / :meth:`stop`.
     """
 
-    def __init__(self, config: LocalCloudConfig, host: str = "127.0.0.1", port: int = 0,
-                 dns_port: int | None = None) -> None:
+    def __init__(
+        self, config: LocalCloudConfig, host: str = "127.0.0.1", port: int = 0, dns_port: int | None = None
+    ) -> None:
         self._dns_request = dns_port
         self._dns: Any = None
         self.dns_port: int | None = None

@@ -44,9 +44,7 @@ class Store:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            str(path) if path is not None else ":memory:", check_same_thread=False
-        )
+        self._db = sqlite3.connect(str(path) if path is not None else ":memory:", check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -81,8 +79,11 @@ class Store:
     def find_eq(self, kind: str, **fields: Any) -> list[Doc]:
         """Return copies of the documents of a kind whose fields equal the given values."""
         with self._lock:
-            return [copy.deepcopy(d) for d in self._docs.get(kind, {}).values()
-                    if all(d.get(k) == v for k, v in fields.items())]
+            return [
+                copy.deepcopy(d)
+                for d in self._docs.get(kind, {}).values()
+                if all(d.get(k) == v for k, v in fields.items())
+            ]
 
     def count(self, kind: str, predicate: Callable[[Doc], bool] | None = None) -> int:
         with self._lock:

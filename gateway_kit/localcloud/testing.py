@@ -69,11 +69,9 @@ class LocalCloudController:
         self._http = requests.Session()
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        resp = self._http.request(method, f"{self.url}/_control{path}", json=body,
-                                  timeout=self.timeout)
+        resp = self._http.request(method, f"{self.url}/_control{path}", json=body, timeout=self.timeout)
         if resp.status_code >= 400:
-            raise RuntimeError(f"local cloud control {method} {path}: {resp.status_code} "
-                               f"{resp.text}")
+            raise RuntimeError(f"local cloud control {method} {path}: {resp.status_code} {resp.text}")
         return resp.json() if resp.content else None
 
     def state(self) -> dict[str, Any]:
@@ -88,24 +86,49 @@ class LocalCloudController:
     def remove_rule(self, rule_id: int) -> None:
         self._call("DELETE", f"/faults/{rule_id}")
 
-    def error_rate(self, service: str, method: str = "*", rate: float = 1.0, status: int = 500,
-                   *, path: str = "", count: int | None = None, message: str = "") -> int:
+    def error_rate(
+        self,
+        service: str,
+        method: str = "*",
+        rate: float = 1.0,
+        status: int = 500,
+        *,
+        path: str = "",
+        count: int | None = None,
+        message: str = "",
+    ) -> int:
         """Answer ``rate`` of the matching requests with ``status``; return the rule id."""
-        return self.add_rule(service=service, method=method, rate=rate, status=status,
-                             path=path, count=count, message=message)
+        return self.add_rule(
+            service=service, method=method, rate=rate, status=status, path=path, count=count, message=message
+        )
 
-    def throttle(self, service: str, method: str = "*", retry_after: int = 1, rate: float = 1.0,
-                 *, path: str = "", count: int | None = None) -> int:
+    def throttle(
+        self,
+        service: str,
+        method: str = "*",
+        retry_after: int = 1,
+        rate: float = 1.0,
+        *,
+        path: str = "",
+        count: int | None = None,
+    ) -> int:
         """Answer matching requests with 429 Too Many Requests and ``Retry-After``."""
-        return self.add_rule(service=service, method=method, rate=rate, status=429,
-                             retry_after=retry_after, path=path, count=count,
-                             message="Rate limit exceeded; retry later.")
+        return self.add_rule(
+            service=service,
+            method=method,
+            rate=rate,
+            status=429,
+            retry_after=retry_after,
+            path=path,
+            count=count,
+            message="Rate limit exceeded; retry later.",
+        )
 
-    def slow(self, service: str, delay: float, method: str = "*", *, path: str = "",
-             count: int | None = None) -> int:
+    def slow(
+        self, service: str, delay: float, method: str = "*", *, path: str = "", count: int | None = None
+    ) -> int:
         """Delay matching requests by ``delay`` seconds."""
-        return self.add_rule(service=service, method=method, delay=delay, path=path,
-                             count=count)
+        return self.add_rule(service=service, method=method, delay=delay, path=path, count=count)
 
     def fail_next_create(self, kind: str, times: int = 1) -> None:
         """Make the next ``times`` creations of ``kind`` end in the error state."""
@@ -121,13 +144,12 @@ class LocalCloudController:
 
     def set_quota(self, project: str, resource: str, limit: int) -> None:
         """Set a project's (name or id) quota for ``resource``; -1 means unlimited."""
-        self._call("PUT", "/quotas", {"project": project, "resource": resource,
-                                      "limit": limit})
+        self._call("PUT", "/quotas", {"project": project, "resource": resource, "limit": limit})
 
-    def clock(self, mode: str | None = None, delay: float | None = None,
-              polls: int | None = None) -> dict[str, Any]:
-        body = {k: v for k, v in (("mode", mode), ("delay", delay), ("polls", polls))
-                if v is not None}
+    def clock(
+        self, mode: str | None = None, delay: float | None = None, polls: int | None = None
+    ) -> dict[str, Any]:
+        body = {k: v for k, v in (("mode", mode), ("delay", delay), ("polls", polls)) if v is not None}
         result: dict[str, Any] = self._call("PUT", "/clock", body)
         return result
 
@@ -158,8 +180,7 @@ class RunningLocalCloud:
 
         # load_envvars=False: an OS_CLIENT_CONFIG_FILE or OS_CLOUD in the environment must not
         # redirect this connection to another cloud.
-        config = openstack.config.OpenStackConfig(config_files=[str(self.clouds_yaml)],
-                                                  load_envvars=False)
+        config = openstack.config.OpenStackConfig(config_files=[str(self.clouds_yaml)], load_envvars=False)
         region = config.get_one(cloud=cloud, **kwargs)
         return openstack.connection.Connection(config=region)
 
@@ -171,8 +192,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def wait_until_up(url: str, timeout: float = 30.0,
-                  process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until_up(url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
     """Wait until the cloud answers Keystone's version document."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -188,9 +208,15 @@ def wait_until_up(url: str, timeout: float = 30.0,
 
 
 @contextmanager
-def running_local_cloud(state_dir: Path, *, subprocess_mode: bool = False,
-                        delay: float = 0.05, mode: str = "time",
-                        seed: Path | None = None, dns: bool = False) -> Iterator[RunningLocalCloud]:
+def running_local_cloud(
+    state_dir: Path,
+    *,
+    subprocess_mode: bool = False,
+    delay: float = 0.05,
+    mode: str = "time",
+    seed: Path | None = None,
+    dns: bool = False,
+) -> Iterator[RunningLocalCloud]:
     """Start a local cloud (thread or subprocess) and stop it on exit.
 
     ``dns=True`` (thread mode) also serves the Designate zones over DNS on a free loopback port
@@ -200,20 +226,35 @@ def running_local_cloud(state_dir: Path, *, subprocess_mode: bool = False,
     clouds_yaml = state_dir / "clouds.yaml"
     if subprocess_mode:
         port = free_port()
-        argv = [sys.executable, "-m", "gateway_kit.localcloud", "serve", "--port", str(port),
-                "--state-dir", str(state_dir), "--clouds-yaml", str(clouds_yaml),
-                "--clock", mode, "--delay", str(delay), "--dns-port", "0"]
+        argv = [
+            sys.executable,
+            "-m",
+            "gateway_kit.localcloud",
+            "serve",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state_dir),
+            "--clouds-yaml",
+            str(clouds_yaml),
+            "--clock",
+            mode,
+            "--delay",
+            str(delay),
+            "--dns-port",
+            "0",
+        ]
         if seed is not None:
             argv += ["--seed", str(seed)]
         log = (state_dir / "localcloud.log").open("ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         log.close()
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_up(url, process=proc)
-            yield RunningLocalCloud(url, clouds_yaml, state_dir, LocalCloudController(url),
-                                    process=proc)
+            yield RunningLocalCloud(url, clouds_yaml, state_dir, LocalCloudController(url), process=proc)
         finally:
             proc.terminate()
             try:
@@ -224,13 +265,13 @@ def running_local_cloud(state_dir: Path, *, subprocess_mode: bool = False,
         return
     from gateway_kit.localcloud.server import LocalCloudServer
 
-    config = LocalCloudConfig(state_dir=state_dir, seed=seed,
-                              clock=ClockConfig(mode=mode, delay=delay))
+    config = LocalCloudConfig(state_dir=state_dir, seed=seed, clock=ClockConfig(mode=mode, delay=delay))
     server = LocalCloudServer(config, dns_port=0 if dns else None).start()
     try:
         server.write_clouds_yaml(clouds_yaml)
-        running = RunningLocalCloud(server.url, clouds_yaml, state_dir,
-                                    LocalCloudController(server.url), dns_port=server.dns_port)
+        running = RunningLocalCloud(
+            server.url, clouds_yaml, state_dir, LocalCloudController(server.url), dns_port=server.dns_port
+        )
         running.extra["server"] = server
         yield running
     finally:
@@ -246,13 +287,19 @@ def local_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run
 
 
 @pytest.fixture
-def local_cloud_process(tmp_path: Path,
-                        monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningLocalCloud]:
+def local_cloud_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningLocalCloud]:
     """Like :func:`local_cloud`, as a real ``serve`` subprocess."""
     with running_local_cloud(tmp_path / "localcloud", subprocess_mode=True) as cloud:
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml))
         yield cloud
 
 
-__all__ = ["LocalCloudController", "RunningLocalCloud", "free_port", "local_cloud",
-           "local_cloud_process", "running_local_cloud", "wait_until_up"]
+__all__ = [
+    "LocalCloudController",
+    "RunningLocalCloud",
+    "free_port",
+    "local_cloud",
+    "local_cloud_process",
+    "running_local_cloud",
+    "wait_until_up",
+]

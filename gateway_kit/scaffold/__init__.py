@@ -32,7 +32,8 @@ def project_names(path: Path, name: str | None) -> Project:
     if not package or package[0].isdigit() or keyword.iskeyword(package):
         raise ScaffoldError(
             f"Cannot derive a Python package name from the folder name {base!r}: use a folder name "
-            "that starts with a letter, such as 'my-portal'.")
+            "that starts with a letter, such as 'my-portal'."
+        )
     dist = re.sub(r"[^0-9a-zA-Z]+", "-", base).strip("-").lower()
     title = name or " ".join(part.capitalize() for part in re.split(r"[-_ ]+", base) if part)
     return Project(name=title, package=package, dist=dist)
@@ -45,10 +46,15 @@ def create_project(path: Path, name: str | None = None) -> Project:
     if path.is_dir() and any(path.iterdir()):
         raise ScaffoldError(
             f"{path} exists and is not empty: gateway-kit new never overwrites files. "
-            "Choose a new folder, or empty this one.")
+            "Choose a new folder, or empty this one."
+        )
     project = project_names(path, name)
-    env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), undefined=StrictUndefined,
-                      keep_trailing_newline=True, autoescape=False)  # noqa: S701 - not HTML
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - not HTML
+    )
     context = {"project": project, "kit_version": __version__}
     for src in sorted(TEMPLATE_DIR.rglob("*")):
         if src.is_dir() or "__pycache__" in src.parts:

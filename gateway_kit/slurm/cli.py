@@ -35,8 +35,10 @@ def _elastic(log_file: str | None) -> ElasticNodes:
     try:
         conn = openstack.connect(cloud=name)
     except openstack.exceptions.ConfigException as exc:
-        raise ConfigError(f"Cloud {name!r} (setting CLOUD_NAME) is not configured: {exc} "
-                          "(clouds.yaml: OS_CLIENT_CONFIG_FILE or ~/.config/openstack/)") from exc
+        raise ConfigError(
+            f"Cloud {name!r} (setting CLOUD_NAME) is not configured: {exc} "
+            "(clouds.yaml: OS_CLIENT_CONFIG_FILE or ~/.config/openstack/)"
+        ) from exc
     transport = build_transport("elastic", {}, settings)
     return ElasticNodes(conn, transport, settings, report=click.echo)
 
@@ -44,8 +46,9 @@ def _elastic(log_file: str | None) -> ElasticNodes:
 def _finish(actions: list[Any]) -> None:
     failed = [a for a in actions if not a.ok]
     if failed:
-        click.echo(f"{len(failed)} node(s) failed: "
-                   + "; ".join(f"{a.node}: {a.message}" for a in failed), err=True)
+        click.echo(
+            f"{len(failed)} node(s) failed: " + "; ".join(f"{a.node}: {a.message}" for a in failed), err=True
+        )
         sys.exit(1)
 
 
@@ -56,8 +59,12 @@ def slurm() -> None:
 
 @slurm.command()
 @click.argument("nodelist")
-@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
-              help="Also append what was done to this file.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also append what was done to this file.",
+)
 @with_appcontext
 @kit_errors
 def resume(nodelist: str, log_file: str | None) -> None:
@@ -67,8 +74,12 @@ def resume(nodelist: str, log_file: str | None) -> None:
 
 @slurm.command()
 @click.argument("nodelist")
-@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
-              help="Also append what was done to this file.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also append what was done to this file.",
+)
 @with_appcontext
 @kit_errors
 def suspend(nodelist: str, log_file: str | None) -> None:

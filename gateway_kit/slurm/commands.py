@@ -78,6 +78,7 @@ export {{ name }}={{ value | shquote }}
 
 # --- inputs -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class BatchResources:
     """What a job asks for. ``memory_mb`` and ``walltime`` (seconds) ``None``: the cluster default."""
@@ -93,8 +94,12 @@ class BatchResources:
             value = data.get(key, default)
             return None if value is None else int(value)
 
-        return cls(cpus=num("cpus", 1) or 1, memory_mb=num("memory_mb", None),
-                   gpus=num("gpus", 0) or 0, walltime=num("walltime", None))
+        return cls(
+            cpus=num("cpus", 1) or 1,
+            memory_mb=num("memory_mb", None),
+            gpus=num("gpus", 0) or 0,
+            walltime=num("walltime", None),
+        )
 
 
 @dataclass(frozen=True)
@@ -128,8 +133,10 @@ class DestinationOptions:
             if value in (None, ""):
                 return None
             if not isinstance(value, str) or not _SAFE_VALUE.match(value):
-                raise ConfigError(f"{where}: {key!r} must be a SLURM name without spaces or quotes "
-                                  f"(letters, digits and _.,:=@%+/-), not {value!r}.")
+                raise ConfigError(
+                    f"{where}: {key!r} must be a SLURM name without spaces or quotes "
+                    f"(letters, digits and _.,:=@%+/-), not {value!r}."
+                )
             return value
 
         def strings(key: str) -> tuple[str, ...]:
@@ -145,16 +152,23 @@ class DestinationOptions:
             if not _LONG_OPTION.match(option):
                 raise ConfigError(
                     f"{where}: extra option {option!r} must be one long sbatch option such as "
-                    f"'--constraint=avx2' (no spaces, quotes or shell characters).")
+                    f"'--constraint=avx2' (no spaces, quotes or shell characters)."
+                )
         gpu_option = data.get("gpu_option", "gres")
         if gpu_option not in ("gres", "gpus"):
             raise ConfigError(f"{where}: 'gpu_option' must be 'gres' or 'gpus', not {gpu_option!r}.")
         setup = strings("setup")
         if any("\n" in line or "\x00" in line for line in setup):
             raise ConfigError(f"{where}: each 'setup' item must be one line.")
-        return cls(partition=text("partition"), account=text("account"), qos=text("qos"),
-                   extra_options=extra, gpu_option=gpu_option, gpu_type=text("gpu_type"),
-                   setup=setup)
+        return cls(
+            partition=text("partition"),
+            account=text("account"),
+            qos=text("qos"),
+            extra_options=extra,
+            gpu_option=gpu_option,
+            gpu_type=text("gpu_type"),
+            setup=setup,
+        )
 
 
 @dataclass(frozen=True)
@@ -190,6 +204,7 @@ class NativeStatus:
 
 # --- builders -----------------------------------------------------------------------------------
 
+
 def format_walltime(seconds: int) -> str:
     """``--time`` value ``D-HH:MM:SS`` (SLURM rounds up to whole minutes)."""
     if seconds <= 0:
@@ -208,14 +223,21 @@ def job_name(name: str) -> str:
 def sbatch_directives(job: BatchJob) -> list[str]:
     """The options written as ``#SBATCH`` lines, in a stable order."""
     res, dest = job.resources, job.destination
-    out = [f"--job-name={job_name(job.name)}", "--nodes=1", "--ntasks=1",
-           f"--cpus-per-task={max(1, int(res.cpus))}"]
+    out = [
+        f"--job-name={job_name(job.name)}",
+        "--nodes=1",
+        "--ntasks=1",
+        f"--cpus-per-task={max(1, int(res.cpus))}",
+    ]
     if res.memory_mb is not None:
         out.append(f"--mem={int(res.memory_mb)}M")
     if res.gpus:
         kind = f"{dest.gpu_type}:" if dest.gpu_type else ""
-        out.append(f"--gres=gpu:{kind}{int(res.gpus)}" if dest.gpu_option == "gres"
-                   else f"--gpus={kind}{int(res.gpus)}")
+        out.append(
+            f"--gres=gpu:{kind}{int(res.gpus)}"
+            if dest.gpu_option == "gres"
+            else f"--gpus={kind}{int(res.gpus)}"
+        )
     if res.walltime:
         out.append(f"--time={format_walltime(res.walltime)}")
     if dest.partition:
@@ -233,8 +255,11 @@ def _shquote(value: Any) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,  # noqa: S701 (shell, not HTML)
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 (shell, not HTML)
+        keep_trailing_newline=True,
+    )
     env.filters["shquote"] = _shquote
     return env
 
@@ -258,9 +283,16 @@ def render_batch_script(job: BatchJob, template: str = DEFAULT_TEMPLATE) -> str:
     for name in job.environment:
         if not _ENV_NAME.match(name):
             raise ValueError(f"invalid environment variable name {name!r}")
-    return _environment().from_string(template).render(
-        job=job, directives=sbatch_directives(job), command=command_line(job.argv),
-        environment=sorted(job.environment.items()))
+    return (
+        _environment()
+        .from_string(template)
+        .render(
+            job=job,
+            directives=sbatch_directives(job),
+            command=command_line(job.argv),
+            environment=sorted(job.environment.items()),
+        )
+    )
 
 
 def sbatch_argv(job: BatchJob, sbatch: str = "sbatch") -> list[str]:
@@ -270,8 +302,13 @@ def sbatch_argv(job: BatchJob, sbatch: str = "sbatch") -> list[str]:
     spaces need no quoting.
     """
     workdir = job.workdir.rstrip("/") or "/"
-    return [sbatch, "--parsable", f"--chdir={workdir}",
-            f"--output={workdir}/{job.stdout}", f"--error={workdir}/{job.stderr}"]
+    return [
+        sbatch,
+        "--parsable",
+        f"--chdir={workdir}",
+        f"--output={workdir}/{job.stdout}",
+        f"--error={workdir}/{job.stderr}",
+    ]
 
 
 def scancel_argv(job_ids: Iterable[str], scancel: str = "scancel") -> list[str]:
@@ -281,14 +318,25 @@ def scancel_argv(job_ids: Iterable[str], scancel: str = "scancel") -> list[str]:
 def squeue_argv(job_ids: Iterable[str], squeue: str = "squeue") -> list[str]:
     """One ``squeue`` for every job of a poll cycle, finished ones included (``--states=all``)."""
     fmt = ",".join(f"{name}:|" for name in SQUEUE_FIELDS)
-    return [squeue, "--noheader", "--states=all", f"--jobs={','.join(_checked_ids(job_ids))}",
-            f"--Format={fmt}"]
+    return [
+        squeue,
+        "--noheader",
+        "--states=all",
+        f"--jobs={','.join(_checked_ids(job_ids))}",
+        f"--Format={fmt}",
+    ]
 
 
 def sacct_argv(job_ids: Iterable[str], sacct: str = "sacct") -> list[str]:
     """One ``sacct`` for the jobs squeue no longer knows."""
-    return [sacct, "--noheader", "--parsable2", "--allocations",
-            f"--jobs={','.join(_checked_ids(job_ids))}", f"--format={','.join(SACCT_FIELDS)}"]
+    return [
+        sacct,
+        "--noheader",
+        "--parsable2",
+        "--allocations",
+        f"--jobs={','.join(_checked_ids(job_ids))}",
+        f"--format={','.join(SACCT_FIELDS)}",
+    ]
 
 
 def _checked_ids(job_ids: Iterable[str]) -> list[str]:
@@ -302,6 +350,7 @@ def _checked_ids(job_ids: Iterable[str]) -> list[str]:
 
 
 # --- parsers ------------------------------------------------------------------------------------
+
 
 def is_unavailable(stderr: str) -> bool:
     low = stderr.lower()
@@ -328,15 +377,20 @@ def parse_sbatch(returncode: int, stdout: str, stderr: str) -> str:
     """
     if returncode != 0:
         if is_unavailable(stderr):
-            raise SlurmUnavailable("The batch cluster cannot be reached; the job will be retried.",
-                                   log_message=f"sbatch: {stderr.strip()}")
-        raise SubmitRejected(f"SLURM rejected the job: {slurm_message(stderr)}",
-                             log_message=f"sbatch exit {returncode}: {stderr.strip()}")
+            raise SlurmUnavailable(
+                "The batch cluster cannot be reached; the job will be retried.",
+                log_message=f"sbatch: {stderr.strip()}",
+            )
+        raise SubmitRejected(
+            f"SLURM rejected the job: {slurm_message(stderr)}",
+            log_message=f"sbatch exit {returncode}: {stderr.strip()}",
+        )
     first = stdout.strip().splitlines()[-1] if stdout.strip() else ""
     job_id = first.split(";", 1)[0].strip()
     if not _JOB_ID.match(job_id):
-        raise SlurmCommandError("sbatch printed no job id.",
-                                log_message=f"sbatch stdout={stdout!r} stderr={stderr!r}")
+        raise SlurmCommandError(
+            "sbatch printed no job id.", log_message=f"sbatch stdout={stdout!r} stderr={stderr!r}"
+        )
     return job_id
 
 
@@ -376,16 +430,31 @@ def _time(text: str) -> str:
     return "" if text in ("", "N/A", "Unknown", "None") else text
 
 
-def _status(job_id: str, native: str, raw_reason: str, raw_exit: str, nodes: str,
-            source: str, start: str = "", end: str = "") -> NativeStatus:
+def _status(
+    job_id: str,
+    native: str,
+    raw_reason: str,
+    raw_exit: str,
+    nodes: str,
+    source: str,
+    start: str = "",
+    end: str = "",
+) -> NativeStatus:
     state = map_state(native)
     code, sig = _exit_status(raw_exit)
     started = state is JobState.RUNNING or state.terminal  # a pending job's StartTime is a guess
-    return NativeStatus(job_id=job_id, native_state=normalize(native), state=state,
-                        reason=_reason(native, raw_reason.strip(), state), exit_code=code,
-                        signal=sig, nodes=nodes.strip(), source=source,
-                        start=_time(start) if started else "",
-                        end=_time(end) if state.terminal else "")
+    return NativeStatus(
+        job_id=job_id,
+        native_state=normalize(native),
+        state=state,
+        reason=_reason(native, raw_reason.strip(), state),
+        exit_code=code,
+        signal=sig,
+        nodes=nodes.strip(),
+        source=source,
+        start=_time(start) if started else "",
+        end=_time(end) if state.terminal else "",
+    )
 
 
 def parse_squeue(stdout: str) -> dict[str, NativeStatus]:
@@ -397,8 +466,7 @@ def parse_squeue(stdout: str) -> dict[str, NativeStatus]:
         parts = line.split("|")
         if len(parts) < len(SQUEUE_FIELDS):
             continue
-        job_id, native, reason, raw_exit, nodes, start, end = (
-            p.strip() for p in parts[:len(SQUEUE_FIELDS)])
+        job_id, native, reason, raw_exit, nodes, start, end = (p.strip() for p in parts[: len(SQUEUE_FIELDS)])
         out[job_id] = _status(job_id, native, reason, raw_exit, nodes, "squeue", start, end)
     return out
 
@@ -415,8 +483,7 @@ def parse_sacct(stdout: str) -> dict[str, NativeStatus]:
         parts = line.split("|")
         if len(parts) < len(SACCT_FIELDS) or not _JOB_ID.match(parts[0].strip()):
             continue
-        job_id, native, raw_exit, reason, nodes, start, end = (
-            p.strip() for p in parts[:len(SACCT_FIELDS)])
+        job_id, native, raw_exit, reason, nodes, start, end = (p.strip() for p in parts[: len(SACCT_FIELDS)])
         out[job_id] = _status(job_id, native, reason, raw_exit, nodes, "sacct", start, end)
     return out
 

@@ -86,29 +86,40 @@ def flavor_for(node: NodeInfo, flavors: Mapping[str, str]) -> str:
         return flavors["gpu"]
     if "default" in flavors:
         return flavors["default"]
-    raise ConfigError(f"SLURM_CLOUD_FLAVORS has no flavor for node {node.name} (features "
-                      f"{', '.join(node.features) or 'none'}) and no 'default'.")
+    raise ConfigError(
+        f"SLURM_CLOUD_FLAVORS has no flavor for node {node.name} (features "
+        f"{', '.join(node.features) or 'none'}) and no 'default'."
+    )
 
 
 def scontrol_update_addr_argv(node: str, address: str, hostname: str | None = None) -> list[str]:
-    return ["scontrol", "update", f"NodeName={node}", f"NodeAddr={address}",
-            f"NodeHostname={hostname or node}"]
+    return [
+        "scontrol",
+        "update",
+        f"NodeName={node}",
+        f"NodeAddr={address}",
+        f"NodeHostname={hostname or node}",
+    ]
 
 
 def scontrol_down_argv(nodes: str, reason: str) -> list[str]:
     return ["scontrol", "update", f"NodeName={nodes}", "State=DOWN", f"Reason={reason[:200]}"]
 
 
-def render_user_data(template: str, *, node: str, cluster: str, controller: str,
-                     munge_key: bytes, slurm_conf: str) -> str:
+def render_user_data(
+    template: str, *, node: str, cluster: str, controller: str, munge_key: bytes, slurm_conf: str
+) -> str:
     """cloud-init user-data for ``node`` (pure). Secrets travel base64-encoded in ``write_files``."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 (YAML)
     if not re.match(r"^[A-Za-z0-9_.-]+$", node):
         raise ValueError(f"invalid node name {node!r}")
     return env.from_string(template).render(
-        node=node, cluster=cluster, controller=controller,
+        node=node,
+        cluster=cluster,
+        controller=controller,
         munge_key_b64=base64.b64encode(munge_key).decode(),
-        slurm_conf_b64=base64.b64encode(slurm_conf.encode()).decode())
+        slurm_conf_b64=base64.b64encode(slurm_conf.encode()).decode(),
+    )
 
 
 def first_address(addresses: Mapping[str, Any]) -> str:
@@ -131,8 +142,14 @@ class ElasticNodes:
     :param settings: the app's settings (``SLURM_CLOUD_*``).
     """
 
-    def __init__(self, conn: Any, transport: Transport, settings: Mapping[str, Any],
-                 *, report: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        transport: Transport,
+        settings: Mapping[str, Any],
+        *,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
         self.conn = conn
         self.transport = transport
         self.settings = settings
@@ -209,10 +226,13 @@ class ElasticNodes:
             if existing is not None:
                 self.conn.compute.delete_server(existing, ignore_missing=True)
             flavor = self.conn.compute.find_flavor(action.flavor, ignore_missing=False)
-            image = self.conn.image.find_image(str(self.settings.get("SLURM_CLOUD_IMAGE", "")),
-                                               ignore_missing=False)
+            image = self.conn.image.find_image(
+                str(self.settings.get("SLURM_CLOUD_IMAGE", "")), ignore_missing=False
+            )
             attrs: dict[str, Any] = {
-                "name": name, "flavor_id": flavor.id, "image_id": image.id,
+                "name": name,
+                "flavor_id": flavor.id,
+                "image_id": image.id,
                 "metadata": {"gateway_kit_slurm_node": node.name},
                 "user_data": base64.b64encode(self.user_data(node.name).encode()).decode(),
             }
@@ -235,8 +255,9 @@ class ElasticNodes:
         timeout = float(self.settings.get("SLURM_CLOUD_WAIT_SECONDS", 600))
         try:
             server = self.conn.compute.get_server(server_id)
-            server = self.conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
-                                                       interval=0.5, wait=int(timeout))
+            server = self.conn.compute.wait_for_server(
+                server, status="ACTIVE", failures=["ERROR"], interval=0.5, wait=int(timeout)
+            )
         except Exception as exc:  # translated at the cloud boundary
             raise CloudError(f"server {server_id} did not become ACTIVE: {exc}") from exc
         address = first_address(server.addresses or {})
@@ -246,8 +267,11 @@ class ElasticNodes:
 
     def user_data(self, node: str) -> str:
         template_path = str(self.settings.get("SLURM_CLOUD_USER_DATA", "") or "") or str(TEMPLATE)
-        conf_path = (str(self.settings.get("SLURM_CLOUD_SLURM_CONF", "") or "")
-                     or str(self.settings.get("SLURM_CONF", "") or "") or "/etc/slurm/slurm.conf")
+        conf_path = (
+            str(self.settings.get("SLURM_CLOUD_SLURM_CONF", "") or "")
+            or str(self.settings.get("SLURM_CONF", "") or "")
+            or "/etc/slurm/slurm.conf"
+        )
         key_path = str(self.settings.get("SLURM_CLOUD_MUNGE_KEY", "/etc/munge/munge.key"))
         try:
             template = Path(template_path).read_text()
@@ -256,9 +280,14 @@ class ElasticNodes:
         except OSError as exc:
             raise ConfigError(f"Cannot build the elastic node's cloud-init: {exc}") from exc
         pairs = dict(_PAIR.findall(slurm_conf))
-        return render_user_data(template, node=node, cluster=pairs.get("ClusterName", ""),
-                                controller=pairs.get("SlurmctldHost", ""), munge_key=munge_key,
-                                slurm_conf=slurm_conf)
+        return render_user_data(
+            template,
+            node=node,
+            cluster=pairs.get("ClusterName", ""),
+            controller=pairs.get("SlurmctldHost", ""),
+            munge_key=munge_key,
+            slurm_conf=slurm_conf,
+        )
 
     # -- suspend --------------------------------------------------------------------------------
 

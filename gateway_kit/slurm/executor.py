@@ -47,24 +47,28 @@ log = logging.getLogger(__name__)
 MARKER = "slurm.json"
 
 
-def build_transport(destination: str, options: Mapping[str, Any],
-                    settings: Mapping[str, Any]) -> Transport:
+def build_transport(destination: str, options: Mapping[str, Any], settings: Mapping[str, Any]) -> Transport:
     """The transport a destination names (``local`` by default, or ``ssh``)."""
     kind = options.get("transport", "local")
     if kind == "local":
         conf = options.get("slurm_conf") or settings.get("SLURM_CONF") or ""
-        return LocalShell(bin_dir=str(settings.get("SLURM_BIN_DIR", "")),
-                          env={"SLURM_CONF": str(conf)} if conf else None)
+        return LocalShell(
+            bin_dir=str(settings.get("SLURM_BIN_DIR", "")), env={"SLURM_CONF": str(conf)} if conf else None
+        )
     if kind == "ssh":
         host = options.get("ssh_host")
         if not host or not isinstance(host, str):
             raise ConfigError(f"Destination {destination!r}: transport 'ssh' needs 'ssh_host'.")
-        return SSHTransport(host, user=str(options.get("ssh_user", "")),
-                            port=int(options.get("ssh_port", 22)),
-                            key_file=str(settings.get("SLURM_SSH_KEY", "")),
-                            known_hosts=str(settings.get("SLURM_SSH_KNOWN_HOSTS", "")))
-    raise ConfigError(f"Destination {destination!r}: unknown SLURM transport {kind!r}; "
-                      f"choose 'local' or 'ssh'.")
+        return SSHTransport(
+            host,
+            user=str(options.get("ssh_user", "")),
+            port=int(options.get("ssh_port", 22)),
+            key_file=str(settings.get("SLURM_SSH_KEY", "")),
+            known_hosts=str(settings.get("SLURM_SSH_KNOWN_HOSTS", "")),
+        )
+    raise ConfigError(
+        f"Destination {destination!r}: unknown SLURM transport {kind!r}; choose 'local' or 'ssh'."
+    )
 
 
 def _epoch(text: str) -> float | None:
@@ -113,8 +117,14 @@ class SlurmExecutor(Executor):
 
     name = "slurm"
 
-    def __init__(self, destination: str, options: Mapping[str, Any],
-                 settings: Mapping[str, Any], *, transport: Transport | None = None) -> None:
+    def __init__(
+        self,
+        destination: str,
+        options: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        *,
+        transport: Transport | None = None,
+    ) -> None:
         super().__init__(destination, options, settings)
         where = f"Destination {destination!r}"
         self.dest_options = cmd.DestinationOptions.from_mapping(options, where=where)
@@ -143,10 +153,15 @@ class SlurmExecutor(Executor):
 
     def batch_job(self, spec: JobSpec) -> cmd.BatchJob:
         return cmd.BatchJob(
-            name=self.slurm_name(spec), workdir=spec.workdir, argv=tuple(spec.argv),
-            resources=cmd.BatchResources(cpus=spec.cpus, memory_mb=spec.memory_mb, gpus=spec.gpus,
-                                         walltime=spec.walltime or None),
-            destination=self.dest_options, environment=dict(spec.env))
+            name=self.slurm_name(spec),
+            workdir=spec.workdir,
+            argv=tuple(spec.argv),
+            resources=cmd.BatchResources(
+                cpus=spec.cpus, memory_mb=spec.memory_mb, gpus=spec.gpus, walltime=spec.walltime or None
+            ),
+            destination=self.dest_options,
+            environment=dict(spec.env),
+        )
 
     def submit(self, spec: JobSpec) -> dict[str, Any]:
         marker = spec.path / MARKER
@@ -186,24 +201,34 @@ class SlurmExecutor(Executor):
                 if attempt >= self.retries:
                     raise
                 attempt += 1
-                log.warning("slurm: sbatch failed (%s); retry %d/%d in %.1fs", exc.log_message,
-                            attempt, self.retries, self.retry_delay)
+                log.warning(
+                    "slurm: sbatch failed (%s); retry %d/%d in %.1fs",
+                    exc.log_message,
+                    attempt,
+                    self.retries,
+                    self.retry_delay,
+                )
                 time.sleep(self.retry_delay)
                 continue
             except SubmitRejected as exc:
                 if self.dest_options.partition and "partition" in exc.user_message.lower():
-                    exc.user_message = (f"{exc.user_message} (destination {self.destination!r} "
-                                        f"names partition {self.dest_options.partition!r})")
+                    exc.user_message = (
+                        f"{exc.user_message} (destination {self.destination!r} "
+                        f"names partition {self.dest_options.partition!r})"
+                    )
                 raise
             return job_id
 
     def _find_by_name(self, name: str) -> str | None:
-        result = self.transport.run(["squeue", "--noheader", "--states=all", f"--name={name}",
-                                     "--Format=JobID:|"], timeout=self.timeout)
+        result = self.transport.run(
+            ["squeue", "--noheader", "--states=all", f"--name={name}", "--Format=JobID:|"],
+            timeout=self.timeout,
+        )
         if result.returncode != 0:
             if cmd.is_unavailable(result.stderr):
-                raise SlurmUnavailable("The batch cluster cannot be reached.",
-                                       log_message=result.stderr.strip())
+                raise SlurmUnavailable(
+                    "The batch cluster cannot be reached.", log_message=result.stderr.strip()
+                )
             return None
         ids = [ln.split("|")[0].strip() for ln in result.stdout.splitlines() if ln.strip()]
         return ids[-1] if ids else None
@@ -223,8 +248,7 @@ class SlurmExecutor(Executor):
         wanted = {i for i in ids if i}
         with self._lock:
             self._tracked |= wanted
-            fresh = (time.monotonic() - self._snapshot_at < self.cache_seconds
-                     and wanted <= self._snapshot_ids)
+            fresh = time.monotonic() - self._snapshot_at < self.cache_seconds and wanted <= self._snapshot_ids
             if not fresh:
                 self._refresh(sorted(self._tracked, key=_id_key))
             results = [self._result(i) for i in ids]
@@ -272,17 +296,25 @@ class SlurmExecutor(Executor):
         if status is None:
             if self._snapshot_error:
                 log.warning("slurm: cannot poll %s: %s", job_id, self._snapshot_error)
-                return PollResult(JobState.UNKNOWN,
-                                  reason="the batch cluster cannot be reached; still checking")
-            return PollResult(JobState.FAILED, reason=(
-                f"SLURM job {job_id} vanished from the queue and no accounting record was found"))
+                return PollResult(
+                    JobState.UNKNOWN, reason="the batch cluster cannot be reached; still checking"
+                )
+            return PollResult(
+                JobState.FAILED,
+                reason=(f"SLURM job {job_id} vanished from the queue and no accounting record was found"),
+            )
         if status.state is JobState.UNKNOWN:
             return PollResult(JobState.UNKNOWN, reason=f"SLURM state {status.native_state}")
         exit_code = status.exit_code if status.state.terminal else None
         if status.state is JobState.FAILED and status.signal and exit_code in (None, 0):
             exit_code = 128 + status.signal
-        return PollResult(status.state, exit_code=exit_code, reason=describe(status),
-                          started_at=_epoch(status.start), finished_at=_epoch(status.end))
+        return PollResult(
+            status.state,
+            exit_code=exit_code,
+            reason=describe(status),
+            started_at=_epoch(status.start),
+            finished_at=_epoch(status.end),
+        )
 
     # -- cancel / release -----------------------------------------------------------------------
 
@@ -298,8 +330,10 @@ class SlurmExecutor(Executor):
         if result.returncode != 0:
             low = result.stderr.lower()
             if cmd.is_unavailable(result.stderr):
-                raise SlurmUnavailable("The batch cluster cannot be reached to cancel the job.",
-                                       log_message=result.stderr.strip())
+                raise SlurmUnavailable(
+                    "The batch cluster cannot be reached to cancel the job.",
+                    log_message=result.stderr.strip(),
+                )
             if "invalid job id" not in low and "already completing or completed" not in low:
                 raise SlurmCommandError("scancel failed.", log_message=result.stderr.strip())
         with self._lock:

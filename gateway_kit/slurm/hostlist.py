@@ -55,7 +55,7 @@ def _expand_one(pattern: str) -> list[str]:
     pieces: list[list[str]] = []
     pos = 0
     for m in re.finditer(r"\[([^\]]*)\]", pattern):
-        pieces.append([pattern[pos:m.start()]])
+        pieces.append([pattern[pos : m.start()]])
         pieces.append(_expand_ranges(m.group(1)))
         pos = m.end()
     pieces.append([pattern[pos:]])

@@ -37,14 +37,16 @@ class ScriptedTransport(Transport):
         raise AssertionError(f"unexpected command: {line}")
 
 
-def squeue_lines(states: dict[str, str], *, exit_codes: dict[str, int] | None = None,
-                 reasons: dict[str, str] | None = None) -> str:
+def squeue_lines(
+    states: dict[str, str], *, exit_codes: dict[str, int] | None = None, reasons: dict[str, str] | None = None
+) -> str:
     """squeue output in the format of :func:`~gateway_kit.slurm.commands.squeue_argv`."""
     exit_codes, reasons = exit_codes or {}, reasons or {}
     return "".join(
         f"{jid}|{state}|{reasons.get(jid, 'None')}|{exit_codes.get(jid, 0)}|node1|"
         f"2024-01-01T00:00:00|2024-01-01T00:01:00|\n"
-        for jid, state in states.items())
+        for jid, state in states.items()
+    )
 
 
 def requested_ids(argv: Sequence[str]) -> list[str]:

@@ -45,8 +45,7 @@ class Transport(abc.ABC):
     def __init__(self) -> None:
         self.commands_run = 0
 
-    def run(self, argv: Sequence[str], *, stdin: str | None = None,
-            timeout: float = 30.0) -> CommandResult:
+    def run(self, argv: Sequence[str], *, stdin: str | None = None, timeout: float = 30.0) -> CommandResult:
         self.commands_run += 1
         return self._run(list(argv), stdin=stdin, timeout=timeout)
 
@@ -55,20 +54,29 @@ class Transport(abc.ABC):
         """Run ``argv``; raise SlurmUnavailable if it could not be run at all."""
 
 
-def _execute(argv: list[str], shown: Sequence[str], *, stdin: str | None, timeout: float,
-             env: Mapping[str, str] | None) -> CommandResult:
+def _execute(
+    argv: list[str], shown: Sequence[str], *, stdin: str | None, timeout: float, env: Mapping[str, str] | None
+) -> CommandResult:
     start = time.monotonic()
     try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout,
-                              env=dict(env) if env is not None else None, check=False)
+        proc = subprocess.run(
+            argv,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
-        raise SlurmUnavailable("The batch cluster did not answer in time.",
-                               log_message=f"{shown[0]} timed out after {timeout}s") from exc
+        raise SlurmUnavailable(
+            "The batch cluster did not answer in time.", log_message=f"{shown[0]} timed out after {timeout}s"
+        ) from exc
     except FileNotFoundError as exc:
-        raise SlurmUnavailable("The SLURM commands are not installed on this host.",
-                               log_message=f"{argv[0]}: {exc}") from exc
-    return CommandResult(tuple(shown), proc.returncode, proc.stdout, proc.stderr,
-                         time.monotonic() - start)
+        raise SlurmUnavailable(
+            "The SLURM commands are not installed on this host.", log_message=f"{argv[0]}: {exc}"
+        ) from exc
+    return CommandResult(tuple(shown), proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
 
 
 class LocalShell(Transport):
@@ -91,9 +99,17 @@ class LocalShell(Transport):
         return _execute(argv, argv, stdin=stdin, timeout=timeout, env=self.env)
 
 
-def ssh_argv(remote: Sequence[str], *, host: str, user: str = "", port: int = 22,
-             key_file: str = "", known_hosts: str = "", connect_timeout: int = 10,
-             ssh: str = "ssh") -> list[str]:
+def ssh_argv(
+    remote: Sequence[str],
+    *,
+    host: str,
+    user: str = "",
+    port: int = 22,
+    key_file: str = "",
+    known_hosts: str = "",
+    connect_timeout: int = 10,
+    ssh: str = "ssh",
+) -> list[str]:
     """The ``ssh`` argv that runs ``remote`` on ``host`` (pure).
 
     ``BatchMode=yes`` so that it never prompts; host keys are checked (``StrictHostKeyChecking=yes``
@@ -101,8 +117,17 @@ def ssh_argv(remote: Sequence[str], *, host: str, user: str = "", port: int = 22
     """
     if not host or host.startswith("-"):
         raise ValueError(f"invalid ssh host {host!r}")
-    argv = [ssh, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(connect_timeout)}",
-            "-o", "StrictHostKeyChecking=yes", "-p", str(int(port))]
+    argv = [
+        ssh,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={int(connect_timeout)}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-p",
+        str(int(port)),
+    ]
     if key_file:
         argv += ["-i", key_file, "-o", "IdentitiesOnly=yes"]
     if known_hosts:
@@ -117,19 +142,37 @@ class SSHTransport(Transport):
 
     name = "ssh"
 
-    def __init__(self, host: str, *, user: str = "", port: int = 22, key_file: str = "",
-                 known_hosts: str = "", connect_timeout: int = 10, ssh: str = "ssh") -> None:
+    def __init__(
+        self,
+        host: str,
+        *,
+        user: str = "",
+        port: int = 22,
+        key_file: str = "",
+        known_hosts: str = "",
+        connect_timeout: int = 10,
+        ssh: str = "ssh",
+    ) -> None:
         super().__init__()
         self.host, self.user, self.port = host, user, port
         self.key_file, self.known_hosts = key_file, known_hosts
         self.connect_timeout, self.ssh = connect_timeout, ssh
 
     def _run(self, argv: list[str], *, stdin: str | None, timeout: float) -> CommandResult:
-        full = ssh_argv(argv, host=self.host, user=self.user, port=self.port,
-                        key_file=self.key_file, known_hosts=self.known_hosts,
-                        connect_timeout=self.connect_timeout, ssh=self.ssh)
+        full = ssh_argv(
+            argv,
+            host=self.host,
+            user=self.user,
+            port=self.port,
+            key_file=self.key_file,
+            known_hosts=self.known_hosts,
+            connect_timeout=self.connect_timeout,
+            ssh=self.ssh,
+        )
         result = _execute(full, argv, stdin=stdin, timeout=timeout, env=None)
         if result.returncode == SSH_FAILED:
-            raise SlurmUnavailable("The cluster's login node cannot be reached.",
-                                   log_message=f"ssh {self.host}: {result.stderr.strip()}")
+            raise SlurmUnavailable(
+                "The cluster's login node cannot be reached.",
+                log_message=f"ssh {self.host}: {result.stderr.strip()}",
+            )
         return result

@@ -12,15 +12,16 @@ from flask import Blueprint, Flask, current_app, render_template
 
 from .. import __version__, errorpages
 
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/static/gk")
+bp = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/gk"
+)
 
 
-def add_nav(app: Flask, endpoint: str, label: str, role: str | None = "user",
-            order: int = 50) -> None:
+def add_nav(app: Flask, endpoint: str, label: str, role: str | None = "user", order: int = 50) -> None:
     """Add a navigation entry; ``role`` None shows it to everyone, else to users holding it."""
     app.extensions["gateway_kit.nav"].append(
-        {"endpoint": endpoint, "label": label, "role": role, "order": order})
+        {"endpoint": endpoint, "label": label, "role": role, "order": order}
+    )
 
 
 def _nav_for(user: Any) -> list[dict[str, Any]]:

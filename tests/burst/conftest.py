@@ -29,15 +29,28 @@ from gateway_kit.localcloud.server import LocalCloudServer
 from tests.conftest import make_app, make_user
 
 APP = {
-    "id": "wc", "title": "Count bytes", "version": "1.0",
-    "command": ["/bin/sh", "-c",
-                'echo "run $GK_JOB_ID"; wc -c < "$1" > count.txt; sleep "$2"; echo done >&2',
-                "sh", "{data}", "{sleep}"],
+    "id": "wc",
+    "title": "Count bytes",
+    "version": "1.0",
+    "command": [
+        "/bin/sh",
+        "-c",
+        'echo "run $GK_JOB_ID"; wc -c < "$1" > count.txt; sleep "$2"; echo done >&2',
+        "sh",
+        "{data}",
+        "{sleep}",
+    ],
     "outputs": ["count.txt"],
-    "inputs": [{"name": "data", "type": "file"},
-               {"name": "sleep", "type": "string", "default": "0"}],
-    "resources": {"cpus": 1, "max_cpus": 16, "gpus": 0, "max_gpus": 1, "memory_mb": 512,
-                  "max_memory_mb": 200000, "walltime": 600},
+    "inputs": [{"name": "data", "type": "file"}, {"name": "sleep", "type": "string", "default": "0"}],
+    "resources": {
+        "cpus": 1,
+        "max_cpus": 16,
+        "gpus": 0,
+        "max_gpus": 1,
+        "memory_mb": 512,
+        "max_memory_mb": 200000,
+        "walltime": 600,
+    },
 }
 
 
@@ -69,9 +82,12 @@ class Env:
         with self.app.test_request_context():
             user = db.session.get(User, self.user.id)
             assert user is not None
-            sub = Submission(application="wc", inputs={"sleep": sleep},
-                             uploads={"data": Upload("data.txt", io.BytesIO(data))},
-                             resources=dict(resources))
+            sub = Submission(
+                application="wc",
+                inputs={"sleep": sleep},
+                uploads={"data": Upload("data.txt", io.BytesIO(data))},
+                resources=dict(resources),
+            )
             job, _ = submit(db.session, user, sub)
             return int(job.id)
 
@@ -143,18 +159,32 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **pool: Any) -> Itera
     cloud = LocalCloudServer(LocalCloudConfig(clock=ClockConfig(delay=0.05))).start()
     clouds = cloud.write_clouds_yaml(tmp_path / "clouds.yaml")
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
-    plane = dataplane.enable(cloud.cloud, Path(tempfile.mkdtemp(prefix="gk-dp-")),
-                             interval=0.1)
+    plane = dataplane.enable(cloud.cloud, Path(tempfile.mkdtemp(prefix="gk-dp-")), interval=0.1)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    dest = {"executor": "burst", "cloud": "local", "image": "cirros-0.6.2-x86_64-disk",
-            "su_per_cpu_hour": 1.0, "su_per_gpu_hour": 4.0, "max_instances": 3,
-            "idle_timeout": 1.0, "charge_project": "burst-ops", **pool}
-    app = make_app(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'gk.db'}",
-                   JOBS_DESTINATIONS_MAP={"cloud": dest}, BURST_AGENT_URL=url,
-                   BURST_HEARTBEAT_INTERVAL=0.3, BURST_TOKEN_TTL=5.0,
-                   BURST_HEARTBEAT_TIMEOUT=10.0, BURST_BOOT_TIMEOUT=30.0,
-                   JOBS_POLL_INTERVAL=0.1, JOBS_LOCAL_KILL_GRACE=0.5)
+    dest = {
+        "executor": "burst",
+        "cloud": "local",
+        "image": "cirros-0.6.2-x86_64-disk",
+        "su_per_cpu_hour": 1.0,
+        "su_per_gpu_hour": 4.0,
+        "max_instances": 3,
+        "idle_timeout": 1.0,
+        "charge_project": "burst-ops",
+        **pool,
+    }
+    app = make_app(
+        tmp_path,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'gk.db'}",
+        JOBS_DESTINATIONS_MAP={"cloud": dest},
+        BURST_AGENT_URL=url,
+        BURST_HEARTBEAT_INTERVAL=0.3,
+        BURST_TOKEN_TTL=5.0,
+        BURST_HEARTBEAT_TIMEOUT=10.0,
+        BURST_BOOT_TIMEOUT=30.0,
+        JOBS_POLL_INTERVAL=0.1,
+        JOBS_LOCAL_KILL_GRACE=0.5,
+    )
     install_jobs(app)
     from gateway_kit.identity.models import Project, ProjectMember
     from gateway_kit.jobs.accounting import set_allocation

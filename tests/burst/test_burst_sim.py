@@ -12,10 +12,17 @@ SCRIPT = ROOT / "bench" / "burst_sim.py"
 
 
 def test_prints_three_rows() -> None:
-    out = subprocess.run([sys.executable, str(SCRIPT), "--jobs", "40", "--seed", "3"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=30, check=True).stdout
-    rows = [line for line in out.splitlines()
-            if line.startswith(("kit (", "one instance per job", "fixed ("))]
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--jobs", "40", "--seed", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    rows = [
+        line for line in out.splitlines() if line.startswith(("kit (", "one instance per job", "fixed ("))
+    ]
     assert len(rows) == 3, out
     for row in rows:
         assert row.rstrip().endswith(tuple("0123456789")) and "%" in row, row
@@ -38,8 +45,7 @@ def test_every_job_starts_with_the_executors_plan() -> None:
         kit = policy.PoolPolicy(max_instances=3, idle_timeout=120)
         fixed = policy.PoolPolicy(min_instances=2, max_instances=2, idle_timeout=float("inf"))
         # A warm minimum: instances kept past their idle timeout must not spin the event loop.
-        warm = policy.PoolPolicy(min_instances=2, max_instances=4, idle_timeout=60,
-                                 warm_flavor="m3.quad")
+        warm = policy.PoolPolicy(min_instances=2, max_instances=4, idle_timeout=60, warm_flavor="m3.quad")
         for pol, flavors in ((kit, ()), (warm, ()), (fixed, ("m3.quad", "g3.small"))):
             result = sim.simulate(jobs, pol, (90.0, 300.0), 5, fixed=flavors)
             assert all(j.start >= j.arrive for j in jobs)
@@ -50,12 +56,24 @@ def test_every_job_starts_with_the_executors_plan() -> None:
 
 
 def test_seeds_print_each_seed_and_their_mean() -> None:
-    out = subprocess.run([sys.executable, str(SCRIPT), "--jobs", "40", "--seeds", "1..2,5"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
-    assert [line.split("seed ")[1].split(";")[0] for line in out.splitlines()
-            if "(seed " in line] == ["1", "2", "5"]
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--jobs", "40", "--seeds", "1..2,5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert [line.split("seed ")[1].split(";")[0] for line in out.splitlines() if "(seed " in line] == [
+        "1",
+        "2",
+        "5",
+    ]
     mean = out.split("mean over 3 seeds (1, 2, 5)")[1]
-    rows = [line for line in mean.splitlines()
-            if line.startswith(("kit (max 20, idle auto)", "one instance per job", "fixed ("))]
+    rows = [
+        line
+        for line in mean.splitlines()
+        if line.startswith(("kit (max 20, idle auto)", "one instance per job", "fixed ("))
+    ]
     assert len(rows) == 3, out
     assert "every job started under every policy" in out

@@ -31,10 +31,11 @@ def live_rows(page: str) -> dict[str, list[str]]:
     """The live-instances table: instance name -> its cells' text."""
     body = page.split('<table class="burst-instances">', 1)[1].split("</table>", 1)[0]
     rows = {}
-    for name, cells in re.findall(r'<tr class="instance [^"]*" data-name="([^"]+)">(.*?)</tr>',
-                                  body, re.S):
-        rows[name] = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
-                      for c in re.findall(r"<td>(.*?)</td>", cells, re.S)]
+    for name, cells in re.findall(r'<tr class="instance [^"]*" data-name="([^"]+)">(.*?)</tr>', body, re.S):
+        rows[name] = [
+            html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<td>(.*?)</td>", cells, re.S)
+        ]
     return rows
 
 
@@ -97,8 +98,11 @@ def test_cli_status_and_clean_orphans_dry_run(env: Env) -> None:
     [inst] = env.instances()
     out = cli("status")
     line = next(li for li in out.splitlines() if inst.name in li)
-    assert re.search(rf"{re.escape(inst.name)}\s+m3.tiny\s+ready\s+jobs={job_id} su=\d+\.\d{{3}} "
-                     rf"{re.escape(inst.address)}$", line), out
+    assert re.search(
+        rf"{re.escape(inst.name)}\s+m3.tiny\s+ready\s+jobs={job_id} su=\d+\.\d{{3}} "
+        rf"{re.escape(inst.address)}$",
+        line,
+    ), out
     assert "no live instances" not in out
     env.until(lambda: env.job(job_id).state in DONE, timeout=30)
 
@@ -109,13 +113,16 @@ def test_cli_status_and_clean_orphans_dry_run(env: Env) -> None:
     flavor = conn.compute.find_flavor("m3.tiny", ignore_missing=False)
     image = conn.image.find_image("cirros-0.6.2-x86_64-disk", ignore_missing=False)
     orphan = conn.compute.create_server(
-        name="gk-burst-cloud-lost", flavor_id=flavor.id, image_id=image.id, networks="auto",
-        metadata={META_KIND: "1", META_DEST: "cloud", META_GATEWAY: gateway})
+        name="gk-burst-cloud-lost",
+        flavor_id=flavor.id,
+        image_id=image.id,
+        networks="auto",
+        metadata={META_KIND: "1", META_DEST: "cloud", META_GATEWAY: gateway},
+    )
     out = cli("clean-orphans", "--dry-run")
     assert out == f"orphan gk-burst-cloud-lost ({orphan.id}) on cloud\n", out
     assert inst.server_id not in out  # a live pool instance is no orphan
     assert conn.compute.get_server(orphan.id).status != "DELETED"  # a dry run deletes nothing
     out = cli("clean-orphans")
     assert out == f"orphan gk-burst-cloud-lost ({orphan.id}) on cloud: deleted\n", out
-    env.until(lambda: orphan.id not in {s.id for s in conn.compute.servers()}, timeout=10,
-              tick=False)
+    env.until(lambda: orphan.id not in {s.id for s in conn.compute.servers()}, timeout=10, tick=False)

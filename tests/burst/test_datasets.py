@@ -16,11 +16,17 @@ from tests.conftest import login
 
 DONE = {s.value for s in TERMINAL}
 DSUM = {
-    **APP, "id": "dsum", "title": "Checksum a dataset",
-    "command": ["/bin/sh", "-c",
-                'echo "data=$1"; (cd "$1" && find . -type f | sort | xargs sha256sum) > sums.txt; '
-                'if touch "$1/x" 2>/dev/null; then echo WRITE-OK; else echo WRITE-REFUSED; fi',
-                "sh", "{data}"],
+    **APP,
+    "id": "dsum",
+    "title": "Checksum a dataset",
+    "command": [
+        "/bin/sh",
+        "-c",
+        'echo "data=$1"; (cd "$1" && find . -type f | sort | xargs sha256sum) > sums.txt; '
+        'if touch "$1/x" 2>/dev/null; then echo WRITE-OK; else echo WRITE-REFUSED; fi',
+        "sh",
+        "{data}",
+    ],
     "outputs": ["sums.txt"],
     "inputs": [{"name": "data", "type": "dataset"}],
 }
@@ -32,24 +38,31 @@ def sha(data: bytes) -> str:
 
 
 def upload(client: Any, uid: str, path: str, data: bytes) -> None:
-    r = client.post(f"/api/v1/datasets/{uid}/uploads",
-                    json={"path": path, "size": len(data), "sha256": sha(data),
-                          "chunk_size": 64 * 1024})
+    r = client.post(
+        f"/api/v1/datasets/{uid}/uploads",
+        json={"path": path, "size": len(data), "sha256": sha(data), "chunk_size": 64 * 1024},
+    )
     assert r.status_code in (200, 201), r.get_json()
     body = r.get_json()
     for i in body["missing"]:
-        part = data[i * 64 * 1024:(i + 1) * 64 * 1024]
-        assert client.put(f"/api/v1/datasets/{uid}/uploads/{body['id']}/chunks/{i}", data=part,
-                          headers={"X-Chunk-SHA256": sha(part),
-                                   "Content-Type": "application/octet-stream"}
-                          ).status_code == 200
+        part = data[i * 64 * 1024 : (i + 1) * 64 * 1024]
+        assert (
+            client.put(
+                f"/api/v1/datasets/{uid}/uploads/{body['id']}/chunks/{i}",
+                data=part,
+                headers={"X-Chunk-SHA256": sha(part), "Content-Type": "application/octet-stream"},
+            ).status_code
+            == 200
+        )
     done = client.post(f"/api/v1/datasets/{uid}/uploads/{body['id']}/complete")
     assert done.status_code == 201, done.get_json()
 
 
 def dataset(client: Any, name: str, files: dict[str, bytes]) -> str:
-    r = client.post("/api/v1/datasets", json={"name": name, "visibility": "private",
-                                              "project": "science", "license": "CC-BY-4.0"})
+    r = client.post(
+        "/api/v1/datasets",
+        json={"name": name, "visibility": "private", "project": "science", "license": "CC-BY-4.0"},
+    )
     assert r.status_code == 201, r.get_json()
     uid: str = r.get_json()["id"]
     for path, data in files.items():
@@ -65,8 +78,7 @@ def submit(env: Env, uid: str) -> int:
     with env.app.test_request_context():
         user = db.session.get(User, env.user.id)
         assert user is not None
-        job, _ = do_submit(db.session, user, Submission(application="dsum",
-                                                        inputs={"data": uid}))
+        job, _ = do_submit(db.session, user, Submission(application="dsum", inputs={"data": uid}))
         return int(job.id)
 
 
@@ -87,8 +99,11 @@ def test_burst_job_reads_a_dataset(env: Env) -> None:
     job = env.job(job_id)
     workdir = Path(job.workdir)
     stdout = (workdir / "stdout.txt").read_text()
-    assert job.state == JobState.COMPLETED.value, (job.state_reason, stdout,
-                                                   (workdir / "stderr.txt").read_text())
+    assert job.state == JobState.COMPLETED.value, (
+        job.state_reason,
+        stdout,
+        (workdir / "stderr.txt").read_text(),
+    )
     # The job saw the files where the local executor puts them: inputs/<input name>/.
     assert stdout.startswith("data=inputs/data\n"), stdout
     sums = (workdir / "sums.txt").read_text().splitlines()
@@ -118,8 +133,7 @@ def test_burst_job_reads_a_dataset(env: Env) -> None:
     env.until(lambda: env.job(bad).state in DONE, timeout=60)
     job = env.job(bad)
     assert job.state == JobState.FAILED.value, job.state_reason
-    assert "SHA-256 mismatch" in job.state_reason and "a.txt" in job.state_reason, \
-        job.state_reason
+    assert "SHA-256 mismatch" in job.state_reason and "a.txt" in job.state_reason, job.state_reason
 
 
 def test_dataset_token_older_than_its_lifetime_after_a_quota_wait(env: Env) -> None:
@@ -163,11 +177,12 @@ def test_agent_keeps_dataset_paths_and_urls_to_its_gateway(tmp_path: Path) -> No
         with pytest.raises(DatasetError):
             safe_rel(bad)
     assert safe_rel("sub/b.bin") == Path("sub/b.bin")
-    agent = Agent({"gateway": "http://10.0.0.5:8000/gw/", "token": "gka_x", "instance": 1},
-                  tmp_path / "agent")
-    assert agent.on_gateway("https://portal.example.org/gw/api/v1/datasets/ds-1/manifest"
-                            "?token=abc") == ("http://10.0.0.5:8000/gw/api/v1/datasets/ds-1/"
-                                              "manifest?token=abc")
+    agent = Agent(
+        {"gateway": "http://10.0.0.5:8000/gw/", "token": "gka_x", "instance": 1}, tmp_path / "agent"
+    )
+    assert agent.on_gateway("https://portal.example.org/gw/api/v1/datasets/ds-1/manifest?token=abc") == (
+        "http://10.0.0.5:8000/gw/api/v1/datasets/ds-1/manifest?token=abc"
+    )
     with pytest.raises(DatasetError):
         agent.on_gateway("https://elsewhere.example.org/steal?token=abc")
     # A retried job's folder goes even when it holds a read-only dataset.

@@ -36,8 +36,12 @@ class Demo:
         return resp.json()
 
     def submit(self, message: str) -> int:
-        resp = requests.post(self.url + "/api/v1/jobs", headers=self.headers, timeout=10,
-                             json={"application": "burst-hello", "inputs": {"message": message}})
+        resp = requests.post(
+            self.url + "/api/v1/jobs",
+            headers=self.headers,
+            timeout=10,
+            json={"application": "burst-hello", "inputs": {"message": message}},
+        )
         assert resp.status_code == 201, resp.text
         assert resp.json()["destination"] == "burst"
         return int(resp.json()["id"])
@@ -63,15 +67,13 @@ def api_token(instance: Path) -> str:
     """A token for a new user, made with the app's own functions against the demo's database."""
     from gateway_kit import create_app
 
-    app = create_app({"DATABASE_URL": f"sqlite:///{instance / 'gateway.db'}"},
-                     instance_path=str(instance))
+    app = create_app({"DATABASE_URL": f"sqlite:///{instance / 'gateway.db'}"}, instance_path=str(instance))
     user = make_user(app, "burster")
     return make_token(app, user, ["jobs:read", "jobs:write"])
 
 
 @contextlib.contextmanager
-def run_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-             gateway_toml: str = "") -> Iterator[Demo]:
+def run_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gateway_toml: str = "") -> Iterator[Demo]:
     """The real ``gateway-kit demo`` (its instance's gateway.toml first written, if given)."""
     instance = tmp_path / "instance"
     if gateway_toml:
@@ -80,8 +82,7 @@ def run_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     env = demo_env()
     for key in [k for k in os.environ if k.startswith("GATEWAY_KIT_")]:
         monkeypatch.delenv(key)  # the token app must read the demo's database, nothing else
-    with running_demo(tmp_path, env=env, instance=instance, ready_timeout=120,
-                      stop_timeout=60) as running:
+    with running_demo(tmp_path, env=env, instance=instance, ready_timeout=120, stop_timeout=60) as running:
         token = api_token(instance)
         yield Demo(running.proc, instance, running.url, {"Authorization": f"Bearer {token}"})
     assert running.proc.returncode == 0, running.output[-4000:]
@@ -99,14 +100,15 @@ def test_demo_burst_example_runs_on_an_instance_the_demo_launched(demo: Demo) ->
     job = demo.wait(job_id)
     assert job["state"] == "COMPLETED", job["state_reason"]
     [(state, instance_name, flavor)] = demo.burst_rows(
-        f"SELECT state, instance_name, flavor FROM burst_jobs WHERE job_id = {job_id}")
+        f"SELECT state, instance_name, flavor FROM burst_jobs WHERE job_id = {job_id}"
+    )
     assert state == "done" and instance_name.startswith("gk-burst-burst-") and flavor == "m3.tiny"
-    [(address, server_id)] = demo.burst_rows(
-        "SELECT address, server_id FROM burst_instances")
+    [(address, server_id)] = demo.burst_rows("SELECT address, server_id FROM burst_instances")
     assert address.startswith("127.100.")
     # It ran in that instance's directory of the local cloud's data plane.
-    resp = requests.get(f"{demo.url}/api/v1/jobs/{job_id}/logs", headers=demo.headers,
-                        params={"stream": "stdout"}, timeout=10)
+    resp = requests.get(
+        f"{demo.url}/api/v1/jobs/{job_id}/logs", headers=demo.headers, params={"stream": "stdout"}, timeout=10
+    )
     assert resp.status_code == 200, resp.text
     stdout = resp.json()["data"]
     assert stdout.startswith("hello from the test\n"), stdout
@@ -138,19 +140,26 @@ def _demo_worker(instance: Path) -> int:
     return found[0]
 
 
-def test_sigkill_of_the_worker_mid_burst_loses_nothing(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigkill_of_the_worker_mid_burst_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The demo's worker is killed (SIGKILL) while a burst job runs on its instance; another
     worker recovers the job after its lease and it completes, having run exactly once."""
     # The demo's 'sleep' example is routed to the burst destination too; leases are short.
     table = {"local": {"executor": "local"}, BURST_DESTINATION: BURST_OPTIONS}
-    toml = (f"JOBS_LEASE_SECONDS = 2.0\nJOBS_DESTINATIONS_MAP = {toml_inline(table)}\n"
-            f'JOBS_ROUTING_RULES = {{sleep = "{BURST_DESTINATION}"}}\n')
+    toml = (
+        f"JOBS_LEASE_SECONDS = 2.0\nJOBS_DESTINATIONS_MAP = {toml_inline(table)}\n"
+        f'JOBS_ROUTING_RULES = {{sleep = "{BURST_DESTINATION}"}}\n'
+    )
     replacement: subprocess.Popen[bytes] | None = None
     with run_demo(tmp_path, monkeypatch, toml) as demo:
         try:
-            resp = requests.post(demo.url + "/api/v1/jobs", headers=demo.headers, timeout=10,
-                                 json={"application": "sleep", "inputs": {"seconds": 4}})
+            resp = requests.post(
+                demo.url + "/api/v1/jobs",
+                headers=demo.headers,
+                timeout=10,
+                json={"application": "sleep", "inputs": {"seconds": 4}},
+            )
             assert resp.status_code == 201 and resp.json()["destination"] == "burst", resp.text
             job_id = int(resp.json()["id"])
 
@@ -161,29 +170,46 @@ def test_sigkill_of_the_worker_mid_burst_loses_nothing(tmp_path: Path,
             # Running on the instance (its log streams) *and* seen RUNNING by the worker (its next
             # poll of the pool: the log may arrive first).
             deadline = time.monotonic() + 60
-            while ("second 1 of 4" not in stdout()
-                   or demo.get(f"/api/v1/jobs/{job_id}")["state"] != "RUNNING"):
+            while "second 1 of 4" not in stdout() or demo.get(f"/api/v1/jobs/{job_id}")["state"] != "RUNNING":
                 assert time.monotonic() < deadline, demo.get(f"/api/v1/jobs/{job_id}")
                 time.sleep(0.2)
             # Mid-burst: the agent on the instance runs the job; the worker that holds it dies.
             pid = _demo_worker(demo.instance)
-            environ = dict(item.split("=", 1) for item in
-                           Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item)
+            environ = dict(
+                item.split("=", 1)
+                for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
+                if "=" in item
+            )
             os.killpg(pid, signal.SIGKILL)
             assert demo.get(f"/api/v1/jobs/{job_id}")["state"] == "RUNNING"
-            replacement = subprocess.Popen([sys.executable, "-m", "gateway_kit", "worker"],
-                                           env=environ, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL, start_new_session=True)
+            replacement = subprocess.Popen(
+                [sys.executable, "-m", "gateway_kit", "worker"],
+                env=environ,
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             job = demo.wait(job_id, timeout=60)
             assert job["state"] == "COMPLETED", job["state_reason"]
             out = stdout()
             assert out.count("second 1 of 4") == 1 and out.count("done") == 1, out
             [(state, requeues)] = demo.burst_rows(
-                f"SELECT state, requeues FROM burst_jobs WHERE job_id = {job_id}")
+                f"SELECT state, requeues FROM burst_jobs WHERE job_id = {job_id}"
+            )
             assert (state, requeues) == ("done", 0)
             [(server_id,)] = demo.burst_rows("SELECT server_id FROM burst_instances")
-            agent_jobs = (demo.instance / "localcloud" / "dataplane" / server_id / "rootfs" / "var"
-                          / "lib" / "gateway-kit-agent" / "jobs")
+            agent_jobs = (
+                demo.instance
+                / "localcloud"
+                / "dataplane"
+                / server_id
+                / "rootfs"
+                / "var"
+                / "lib"
+                / "gateway-kit-agent"
+                / "jobs"
+            )
             assert [d.name for d in agent_jobs.glob(f"job-{job_id}-*")] == [f"job-{job_id}-1"]
         finally:
             if replacement is not None:

@@ -7,10 +7,16 @@ import pytest
 from gateway_kit.burst import policy
 from gateway_kit.burst.policy import Instance, Need, Plan, PoolPolicy, Quota
 
-FLAVORS = [policy.make_flavor(f) for f in (
-    {"name": "m3.tiny", "vcpus": 1, "ram": 3072}, {"name": "m3.small", "vcpus": 2, "ram": 6144},
-    {"name": "m3.quad", "vcpus": 4, "ram": 15360}, {"name": "m3.medium", "vcpus": 8, "ram": 30720},
-    {"name": "g3.small", "vcpus": 4, "ram": 15360, "extra_specs": {"resources:VGPU": "1"}})]
+FLAVORS = [
+    policy.make_flavor(f)
+    for f in (
+        {"name": "m3.tiny", "vcpus": 1, "ram": 3072},
+        {"name": "m3.small", "vcpus": 2, "ram": 6144},
+        {"name": "m3.quad", "vcpus": 4, "ram": 15360},
+        {"name": "m3.medium", "vcpus": 8, "ram": 30720},
+        {"name": "g3.small", "vcpus": 4, "ram": 15360, "extra_specs": {"resources:VGPU": "1"}},
+    )
+]
 F = {f.name: f for f in FLAVORS}
 NOW = 10_000.0
 
@@ -19,14 +25,25 @@ def job(key: str, cpus: int = 1, gpus: int = 0, arrived: float | None = None) ->
     return Need(key, cpus, cpus * 2048, gpus, arrived)
 
 
-def inst(key: str, flavor: str, state: str = "ready", jobs: tuple[Need, ...] = (),
-         idle_since: float | None = None, launched_at: float | None = NOW - 1000) -> Instance:
-    return Instance(key, F[flavor], state, list(jobs),
-                    None if jobs else (NOW if idle_since is None else idle_since), launched_at)
+def inst(
+    key: str,
+    flavor: str,
+    state: str = "ready",
+    jobs: tuple[Need, ...] = (),
+    idle_since: float | None = None,
+    launched_at: float | None = NOW - 1000,
+) -> Instance:
+    return Instance(
+        key,
+        F[flavor],
+        state,
+        list(jobs),
+        None if jobs else (NOW if idle_since is None else idle_since),
+        launched_at,
+    )
 
 
-def run(pol: PoolPolicy, instances: list[Instance], waiting: list[Need],
-        now: float = NOW) -> Plan:
+def run(pol: PoolPolicy, instances: list[Instance], waiting: list[Need], now: float = NOW) -> Plan:
     return policy.plan(pol, FLAVORS, instances, waiting, Quota(), now)
 
 
@@ -97,8 +114,7 @@ def test_an_idle_instance_of_the_wrong_shape_makes_way_at_the_maximum() -> None:
     assert out.retire == ["idle"] and launched(out) == ["g3.small"]
     assert out.place == {"g": ("new", 1)}
     # A fixed pool (never retired) keeps its instances: the job waits.
-    out = run(PoolPolicy(max_instances=2, idle_timeout=float("inf")), pool,
-              [job("g", 2, gpus=1)])
+    out = run(PoolPolicy(max_instances=2, idle_timeout=float("inf")), pool, [job("g", 2, gpus=1)])
     assert not out.retire and out.wait["g"].startswith(policy.POOL_AT_MAX)
 
 
@@ -124,8 +140,14 @@ def test_auto_idle_timeout_keeps_an_instance_while_jobs_it_fits_arrive() -> None
     others = [inst(f"g{n}", "g3.small", jobs=(need,)) for n, need in enumerate(gpu)]
     assert run(pol, [*others, idle], []).retire == ["tiny"]
     # Past the limit it goes even with demand.
-    out = run(pol, [*[inst(f"b{n}", "m3.tiny", jobs=(need,)) for n, need in enumerate(recent)],
-                    inst("tiny", "m3.tiny", idle_since=NOW - 121)], [])
+    out = run(
+        pol,
+        [
+            *[inst(f"b{n}", "m3.tiny", jobs=(need,)) for n, need in enumerate(recent)],
+            inst("tiny", "m3.tiny", idle_since=NOW - 121),
+        ],
+        [],
+    )
     assert out.retire == ["tiny"]
 
 
@@ -133,8 +155,7 @@ def test_auto_idle_timeout_shares_the_demand_among_idle_instances() -> None:
     pol = PoolPolicy(max_instances=10, boot_seconds=120, demand_window=300)
     recent = tuple(job(f"x{n}", arrived=NOW - 10 * n) for n in range(3))
     busy = [inst(f"b{n}", "m3.tiny", jobs=(need,)) for n, need in enumerate(recent)]
-    idle = [inst("older", "m3.tiny", idle_since=NOW - 20), inst("newer", "m3.tiny",
-                                                               idle_since=NOW - 10)]
+    idle = [inst("older", "m3.tiny", idle_since=NOW - 20), inst("newer", "m3.tiny", idle_since=NOW - 10)]
     # Enough demand for one idle tiny: the most recently idle stays.
     assert run(pol, busy + idle, []).retire == ["older"]
 
@@ -167,7 +188,8 @@ def test_minimum_is_kept_and_topped_up() -> None:
 def test_options_default_to_auto_idle_timeout() -> None:
     assert PoolPolicy.from_options({}).idle_timeout is None
     assert PoolPolicy.from_options({"idle_timeout": "auto"}).idle_timeout is None
-    pol = PoolPolicy.from_options({"idle_timeout": 30, "max_instances": 20,
-                                   "billing_seconds": 3600, "pack_factor": 2})
+    pol = PoolPolicy.from_options(
+        {"idle_timeout": 30, "max_instances": 20, "billing_seconds": 3600, "pack_factor": 2}
+    )
     assert (pol.idle_timeout, pol.idle_limit, pol.reserve) == (30.0, 30.0, 5)
     assert pol.billing_seconds == 3600 and pol.pack_factor == 2

@@ -16,13 +16,20 @@ DONE = {s.value for s in TERMINAL}
 
 
 def test_policy_picks_cheapest_fitting_flavor_and_gpu_by_extra_specs() -> None:
-    flavors = [policy.make_flavor(f) for f in (
-        {"name": "m3.tiny", "vcpus": 1, "ram": 3072},
-        {"name": "m3.quad", "vcpus": 4, "ram": 15360},
-        {"name": "g3.small", "vcpus": 4, "ram": 15360,
-         "extra_specs": {"resources:VGPU": "1"}},
-        {"name": "g3.large", "vcpus": 16, "ram": 61440,
-         "extra_specs": {"pci_passthrough:alias": "a100:1"}})]
+    flavors = [
+        policy.make_flavor(f)
+        for f in (
+            {"name": "m3.tiny", "vcpus": 1, "ram": 3072},
+            {"name": "m3.quad", "vcpus": 4, "ram": 15360},
+            {"name": "g3.small", "vcpus": 4, "ram": 15360, "extra_specs": {"resources:VGPU": "1"}},
+            {
+                "name": "g3.large",
+                "vcpus": 16,
+                "ram": 61440,
+                "extra_specs": {"pci_passthrough:alias": "a100:1"},
+            },
+        )
+    ]
 
     def name(need: policy.Need) -> str | None:
         flavor = policy.choose_flavor(flavors, need)
@@ -87,20 +94,25 @@ def test_agent_token_is_useless_for_other_jobs_and_instances(slow_env: Env) -> N
     token_file = root / "var/lib/gateway-kit-agent/token"
     import json
 
-    token = (token_file.read_text().strip() if token_file.exists() else
-             json.loads((root / "etc/gateway-kit/agent.json").read_text())["token"])
+    token = (
+        token_file.read_text().strip()
+        if token_file.exists()
+        else json.loads((root / "etc/gateway-kit/agent.json").read_text())["token"]
+    )
     auth = {"Authorization": f"Bearer {token}"}
     base = env.gateway_url + "/api/v1/agent"
     assert requests.post(base + "/heartbeat", headers=auth, timeout=5).status_code in (200, 401)
     # Another instance's job: its inputs, its logs, its status -- all 404 (or 401 if rotated).
-    for method, path in (("GET", f"/jobs/{b}/inputs/data.txt"),
-                         ("PUT", f"/jobs/{b}/logs/stdout?offset=0"),
-                         ("POST", f"/jobs/{b}/status")):
-        resp = requests.request(method, base + path, headers=auth, json={"state": "COMPLETED"},
-                                timeout=5)
+    for method, path in (
+        ("GET", f"/jobs/{b}/inputs/data.txt"),
+        ("PUT", f"/jobs/{b}/logs/stdout?offset=0"),
+        ("POST", f"/jobs/{b}/status"),
+    ):
+        resp = requests.request(method, base + path, headers=auth, json={"state": "COMPLETED"}, timeout=5)
         assert resp.status_code in (401, 404), (path, resp.status_code)
     # A user's token is not an agent token.
-    assert requests.post(base + "/work", headers={"Authorization": "Bearer gkp_x"},
-                         timeout=5).status_code == 401
+    assert (
+        requests.post(base + "/work", headers={"Authorization": "Bearer gkp_x"}, timeout=5).status_code == 401
+    )
     env.until(lambda: all(env.job(j).state in DONE for j in (a, b)), timeout=60)
     assert (Path(env.job(b).workdir) / "count.txt").read_text().strip() == "8"

@@ -59,8 +59,7 @@ class Cloud:
         conn = conn or self.connect()
         out = []
         for zone in conn.dns.zones():
-            out += [r for r in conn.dns.recordsets(zone, type="TXT")
-                    if r.name.startswith("_acme-challenge.")]
+            out += [r for r in conn.dns.recordsets(zone, type="TXT") if r.name.startswith("_acme-challenge.")]
         return out
 
     def wait_no_challenge_records(self, timeout: float = 5.0) -> None:
@@ -80,8 +79,12 @@ def _zone(conn: Any, name: str) -> Any:
 
 @pytest.fixture(scope="session")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    with running_local_cloud(tmp_path_factory.mktemp("gk-certs-lc") / "state", delay=0.05,
-                             dns=True) as running, pytest.MonkeyPatch.context() as mp:
+    with (
+        running_local_cloud(
+            tmp_path_factory.mktemp("gk-certs-lc") / "state", delay=0.05, dns=True
+        ) as running,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         # The app under test finds the cloud through openstacksdk's environment.
         mp.setenv("OS_CLIENT_CONFIG_FILE", str(running.clouds_yaml))
         cloud = Cloud(running)
@@ -102,20 +105,30 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
 
 
@@ -131,41 +144,57 @@ class Pebble:
         return resp.content
 
     def intermediate_pem(self) -> bytes:
-        resp = requests.get(f"{self.management_url}/intermediates/0", verify=self.ca_bundle,
-                            timeout=5)
+        resp = requests.get(f"{self.management_url}/intermediates/0", verify=self.ca_bundle, timeout=5)
         resp.raise_for_status()
         return resp.content
 
     def status_by_serial(self, serial_hex: str) -> str:
-        resp = requests.get(f"{self.management_url}/cert-status-by-serial/{serial_hex}",
-                            verify=self.ca_bundle, timeout=5)
+        resp = requests.get(
+            f"{self.management_url}/cert-status-by-serial/{serial_hex}", verify=self.ca_bundle, timeout=5
+        )
         resp.raise_for_status()
         return str(resp.json()["Status"])
 
 
 @pytest.fixture(scope="session")
 def pebble(cloud: Cloud) -> Iterator[Pebble]:
-    require_service("Pebble", PEBBLE.exists(),
-                    "install the Debian package 'pebble' (apt-get install pebble); "
-                    ".ci/services.sh services_install does")
+    require_service(
+        "Pebble",
+        PEBBLE.exists(),
+        "install the Debian package 'pebble' (apt-get install pebble); .ci/services.sh services_install does",
+    )
     work = Path(tempfile.mkdtemp(prefix="gk-pebble-"))
     cert, key = _self_signed(work)
     listen, mgmt = _free_port(), _free_port()
-    config = {"pebble": {
-        "listenAddress": f"127.0.0.1:{listen}", "managementListenAddress": f"127.0.0.1:{mgmt}",
-        "certificate": str(cert), "privateKey": str(key),
-        "httpPort": _free_port(), "tlsPort": _free_port(),
-        "ocspResponderURL": "", "externalAccountBindingRequired": False,
-        "domainBlocklist": [BLOCKED],
-    }}
+    config = {
+        "pebble": {
+            "listenAddress": f"127.0.0.1:{listen}",
+            "managementListenAddress": f"127.0.0.1:{mgmt}",
+            "certificate": str(cert),
+            "privateKey": str(key),
+            "httpPort": _free_port(),
+            "tlsPort": _free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+            "domainBlocklist": [BLOCKED],
+        }
+    }
     (work / "pebble-config.json").write_text(json.dumps(config))
-    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0",
-           "PEBBLE_AUTHZREUSE": "0"}
+    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
     log = (work / "pebble.log").open("wb")
     proc = subprocess.Popen(
-        [str(PEBBLE), "-config", str(work / "pebble-config.json"),
-         "-dnsserver", f"127.0.0.1:{cloud.dns_port}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+        [
+            str(PEBBLE),
+            "-config",
+            str(work / "pebble-config.json"),
+            "-dnsserver",
+            f"127.0.0.1:{cloud.dns_port}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=work,
+    )
     directory = f"https://127.0.0.1:{listen}/dir"
     try:
         deadline = time.monotonic() + 15
@@ -175,8 +204,9 @@ def pebble(cloud: Cloud) -> Iterator[Pebble]:
                 break
             except requests.RequestException:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("Pebble did not start: "
-                                       + (work / "pebble.log").read_text()[-2000:]) from None
+                    raise RuntimeError(
+                        "Pebble did not start: " + (work / "pebble.log").read_text()[-2000:]
+                    ) from None
                 time.sleep(0.05)
         yield Pebble(directory, f"https://127.0.0.1:{mgmt}", str(cert))
     finally:

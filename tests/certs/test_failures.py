@@ -26,8 +26,7 @@ def _pending(app: Any) -> int:
 
 def test_zone_of_another_project(certs_app: Any, cloud: Cloud) -> None:
     name = "portal." + FOREIGN_ZONE.rstrip(".")
-    with pytest.raises(ZoneNotOwned, match=f"No DNS zone of this project on cloud 'local' holds "
-                                           f"{name}"):
+    with pytest.raises(ZoneNotOwned, match=f"No DNS zone of this project on cloud 'local' holds {name}"):
         service.issue(certs_app, [name])
     info = service.show(certs_app, name)
     assert info["status"] == "failed" and "No DNS zone" in info["last_result"]
@@ -36,8 +35,7 @@ def test_zone_of_another_project(certs_app: Any, cloud: Cloud) -> None:
     assert _pending(certs_app) == 0
 
 
-def test_txt_never_active_times_out_and_is_removed(tmp_path: Path, cloud: Cloud,
-                                                   pebble: Pebble) -> None:
+def test_txt_never_active_times_out_and_is_removed(tmp_path: Path, cloud: Cloud, pebble: Pebble) -> None:
     from tests.conftest import make_app
 
     app = make_app(tmp_path, **certs_config(cloud, pebble, CERTS_DNS_TIMEOUT=0.5))
@@ -59,7 +57,8 @@ def test_ca_rejects_the_order(certs_app: Any, cloud: Cloud) -> None:
         service.issue(certs_app, [BLOCKED])
     assert err.value.user_message.startswith(
         "The certificate authority refused to accept the order: Order included an identifier "
-        "for which issuance is forbidden by policy")
+        "for which issuance is forbidden by policy"
+    )
     assert BLOCKED in err.value.user_message
     cloud.wait_no_challenge_records()
     assert _pending(certs_app) == 0
@@ -80,8 +79,7 @@ service.issue(app, ["killed.gw-test.org"])
 """
 
 
-def test_killed_mid_challenge_next_run_cleans_up(tmp_path: Path, cloud: Cloud,
-                                                 pebble: Pebble) -> None:
+def test_killed_mid_challenge_next_run_cleans_up(tmp_path: Path, cloud: Cloud, pebble: Pebble) -> None:
     from tests.conftest import make_app
 
     config = {"ENV": "testing", **certs_config(cloud, pebble)}
@@ -89,8 +87,7 @@ def test_killed_mid_challenge_next_run_cleans_up(tmp_path: Path, cloud: Cloud,
     marker = tmp_path / "marker"
     script = _CHILD.replace("__CONFIG__", repr(config))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen([sys.executable, "-c", script, str(marker),
-                              str(tmp_path / "instance")], env=env)
+    child = subprocess.Popen([sys.executable, "-c", script, str(marker), str(tmp_path / "instance")], env=env)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():

@@ -24,8 +24,7 @@ def _verify_chain(cert_pem: str, chain_pem: str, root_pem: bytes) -> x509.Certif
     return leaf
 
 
-def test_issue_name_and_wildcard_then_renew_and_revoke(certs_app: Any, cloud: Cloud,
-                                                       pebble: Pebble) -> None:
+def test_issue_name_and_wildcard_then_renew_and_revoke(certs_app: Any, cloud: Cloud, pebble: Pebble) -> None:
     out = service.issue(certs_app, [PORTAL, "*." + PORTAL])
     assert out.name == PORTAL and out.names == [PORTAL, "*." + PORTAL]
     info = service.show(certs_app, PORTAL)

@@ -88,8 +88,11 @@ def test_console_and_metrics_show_days_left(certs_app: Any) -> None:
     assert "issued" in page  # last renewal result
     assert "PRIVATE KEY" not in page
     metrics = client.get("/metrics").get_data(as_text=True)
-    line = next(m for m in metrics.splitlines() if m.startswith(
-        'gateway_kit_certificate_days_to_expiry{name="soon.gw-test.org"'))
+    line = next(
+        m
+        for m in metrics.splitlines()
+        if m.startswith('gateway_kit_certificate_days_to_expiry{name="soon.gw-test.org"')
+    )
     assert 10.4 < float(line.rsplit(" ", 1)[1]) < 10.6
 
 
@@ -133,8 +136,9 @@ def test_delegated_challenge_through_cname(certs_app: Any, cloud: Cloud) -> None
     conn = cloud.connect()
     zone = conn.dns.find_zone(ZONE)
     target = "portal-gw." + DELEGATED_ZONE
-    cname = conn.dns.create_recordset(zone, name="_acme-challenge.deleg." + ZONE, type="CNAME",
-                                      records=[target])
+    cname = conn.dns.create_recordset(
+        zone, name="_acme-challenge.deleg." + ZONE, type="CNAME", records=[target]
+    )
     conn.dns.wait_for_status(cname, "ACTIVE", interval=0.05, wait=10)
     try:
         service.issue(certs_app, ["deleg." + ZONE.rstrip(".")])
@@ -177,8 +181,11 @@ def test_load_balancer_delivery(certs_app: Any, cloud: Cloud) -> None:
     service.renew(certs_app, name)
     again = service.show(certs_app, name)["delivery"]
     assert again["listener_id"] == delivery["listener_id"]
-    assert conn.load_balancer.get_listener(again["listener_id"]).default_tls_container_ref == \
-        again["secret_ref"] != delivery["secret_ref"]
+    assert (
+        conn.load_balancer.get_listener(again["listener_id"]).default_tls_container_ref
+        == again["secret_ref"]
+        != delivery["secret_ref"]
+    )
 
 
 def test_load_balancer_delivery_beside_an_http_listener(certs_app: Any, cloud: Cloud) -> None:
@@ -196,17 +203,20 @@ def test_load_balancer_delivery_beside_an_http_listener(certs_app: Any, cloud: C
         octavia.wait_for_load_balancer(lb.id, interval=0.05, wait=20)
 
     settle()
-    pool = octavia.create_pool(name="web-pool", loadbalancer_id=lb.id, protocol="HTTP",
-                               lb_algorithm="LEAST_CONNECTIONS")
+    pool = octavia.create_pool(
+        name="web-pool", loadbalancer_id=lb.id, protocol="HTTP", lb_algorithm="LEAST_CONNECTIONS"
+    )
     settle()
     for address in ("10.0.0.11", "10.0.0.12"):
         octavia.create_member(pool.id, address=address, protocol_port=80, subnet_id=subnet.id)
         settle()
-    octavia.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=2,
-                                  url_path="/healthz")
+    octavia.create_health_monitor(
+        pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=2, url_path="/healthz"
+    )
     settle()
-    http = octavia.create_listener(name="web-http", loadbalancer_id=lb.id, protocol="HTTP",
-                                   protocol_port=80, default_pool_id=pool.id)
+    http = octavia.create_listener(
+        name="web-http", loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80, default_pool_id=pool.id
+    )
     settle()
 
     name = "clone." + ZONE.rstrip(".")
@@ -215,8 +225,10 @@ def test_load_balancer_delivery_beside_an_http_listener(certs_app: Any, cloud: C
     listener = octavia.get_listener(delivery["listener_id"])
     assert listener.default_tls_container_ref == delivery["secret_ref"]
     clone = octavia.get_pool(listener.default_pool_id)
-    assert clone.id != pool.id and clone.name == "web-lb-https-pool" == octavia.get_pool(
-        delivery["pool_id"]).name
+    assert (
+        clone.id != pool.id
+        and clone.name == "web-lb-https-pool" == octavia.get_pool(delivery["pool_id"]).name
+    )
     assert clone.lb_algorithm == "LEAST_CONNECTIONS"
     assert sorted(m.address for m in octavia.members(clone.id)) == ["10.0.0.11", "10.0.0.12"]
     assert octavia.get_health_monitor(clone.health_monitor_id).url_path == "/healthz"

@@ -19,8 +19,13 @@ def test_normalise_names() -> None:
     assert names.normalise("Portal.Example.ORG.") == "portal.example.org"
     assert names.normalise("*.apps.example.org") == "*.apps.example.org"
     assert names.normalise("bücher.example.org") == "xn--bcher-kva.example.org"
-    for bad in ("localhost", "a..example.org", "-x.example.org", "a.*.example.org",
-                "x" * 64 + ".example.org"):
+    for bad in (
+        "localhost",
+        "a..example.org",
+        "-x.example.org",
+        "a.*.example.org",
+        "x" * 64 + ".example.org",
+    ):
         with pytest.raises(BadName):
             names.normalise(bad)
 
@@ -62,11 +67,21 @@ def test_settings_validation_and_presets(tmp_path: Path) -> None:
         create_app({"CERTS_DNS_NAMESERVERS": ["127.0.0.1"]}, instance_path=str(tmp_path))
     app = create_app({"ENV": "testing"}, instance_path=str(tmp_path))
     assert service.directory_url(app) == "https://acme-v02.api.letsencrypt.org/directory"
-    assert service.directory_url(app, staging=True) == \
-        "https://acme-staging-v02.api.letsencrypt.org/directory"
+    assert (
+        service.directory_url(app, staging=True) == "https://acme-staging-v02.api.letsencrypt.org/directory"
+    )
     assert service.directory_url(app, "https://ca.example.org/dir") == "https://ca.example.org/dir"
 
 
 def test_warning_levels() -> None:
-    assert [service.warning_level(d) for d in (None, 45, 30, 20, 14, 8, 7, 1, -2)] == \
-        [None, None, 30, 30, 14, 14, 7, 7, 7]
+    assert [service.warning_level(d) for d in (None, 45, 30, 20, 14, 8, 7, 1, -2)] == [
+        None,
+        None,
+        30,
+        30,
+        14,
+        14,
+        7,
+        7,
+        7,
+    ]

@@ -48,9 +48,14 @@ def data_settings(tmp_path: Path, **extra: Any) -> dict[str, Any]:
     apps = tmp_path / "apps"
     apps.mkdir(exist_ok=True)
     (apps / "wc.toml").write_text(APP_TOML.replace("{python}", sys.executable))
-    return {"JOBS_APPLICATION_FILES": [str(apps)], "JOBS_POLL_INTERVAL": 0.1,
-            "JOBS_LOCAL_GPUS": [], "JOBS_LOCAL_CPUS": 4, "DATA_PROJECT_QUOTA_GB": 0.001,
-            **extra}
+    return {
+        "JOBS_APPLICATION_FILES": [str(apps)],
+        "JOBS_POLL_INTERVAL": 0.1,
+        "JOBS_LOCAL_GPUS": [],
+        "JOBS_LOCAL_CPUS": 4,
+        "DATA_PROJECT_QUOTA_GB": 0.001,
+        **extra,
+    }
 
 
 class World:
@@ -59,12 +64,22 @@ class World:
 
     def __init__(self, tmp_path: Path, **settings: Any) -> None:
         self.app = make_app(tmp_path, **data_settings(tmp_path, **settings))
-        self.users = {name: make_user(self.app, name, role=role) for name, role in (
-            ("alice", "user"), ("carol", "user"), ("bob", "user"), ("olga", "operator"),
-            ("root", "admin"), ("nobody", "user"))}
+        self.users = {
+            name: make_user(self.app, name, role=role)
+            for name, role in (
+                ("alice", "user"),
+                ("carol", "user"),
+                ("bob", "user"),
+                ("olga", "operator"),
+                ("root", "admin"),
+                ("nobody", "user"),
+            )
+        }
         with db.session_scope(self.app) as s:
-            for pname, members in (("astro", [("alice", "member"), ("carol", "manager")]),
-                                   ("bio", [("bob", "member")])):
+            for pname, members in (
+                ("astro", [("alice", "member"), ("carol", "manager")]),
+                ("bio", [("bob", "member")]),
+            ):
                 p = Project(name=pname, title=pname.title())
                 s.add(p)
                 s.flush()
@@ -80,10 +95,13 @@ class World:
     def token(self, name: str, scopes: list[str]) -> dict[str, str]:
         return {"Authorization": "Bearer " + make_token(self.app, self.users[name], scopes)}
 
-    def create(self, client: Any, name: str = "Survey", visibility: str = "private",
-               project: str = "astro") -> str:
-        r = client.post("/api/v1/datasets", json={"name": name, "visibility": visibility,
-                                                  "project": project, "license": "CC-BY-4.0"})
+    def create(
+        self, client: Any, name: str = "Survey", visibility: str = "private", project: str = "astro"
+    ) -> str:
+        r = client.post(
+            "/api/v1/datasets",
+            json={"name": name, "visibility": visibility, "project": project, "license": "CC-BY-4.0"},
+        )
         assert r.status_code == 201, r.get_json()
         uid: str = r.get_json()["id"]
         return uid
@@ -94,17 +112,21 @@ def sha(data: bytes) -> str:
 
 
 def start(client: Any, uid: str, path: str, data: bytes, chunk: int = CHUNK) -> Any:
-    return client.post(f"/api/v1/datasets/{uid}/uploads",
-                       json={"path": path, "size": len(data), "sha256": sha(data),
-                             "chunk_size": chunk})
+    return client.post(
+        f"/api/v1/datasets/{uid}/uploads",
+        json={"path": path, "size": len(data), "sha256": sha(data), "chunk_size": chunk},
+    )
 
 
-def put(client: Any, uid: str, upload: str, index: int, data: bytes, chunk: int = CHUNK,
-        digest: str | None = None) -> Any:
-    part = data[index * chunk:(index + 1) * chunk]
-    return client.put(f"/api/v1/datasets/{uid}/uploads/{upload}/chunks/{index}", data=part,
-                      headers={"X-Chunk-SHA256": digest or sha(part),
-                               "Content-Type": "application/octet-stream"})
+def put(
+    client: Any, uid: str, upload: str, index: int, data: bytes, chunk: int = CHUNK, digest: str | None = None
+) -> Any:
+    part = data[index * chunk : (index + 1) * chunk]
+    return client.put(
+        f"/api/v1/datasets/{uid}/uploads/{upload}/chunks/{index}",
+        data=part,
+        headers={"X-Chunk-SHA256": digest or sha(part), "Content-Type": "application/octet-stream"},
+    )
 
 
 def upload(client: Any, uid: str, path: str, data: bytes, chunk: int = CHUNK) -> Any:

@@ -34,10 +34,11 @@ def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
             for table in metadata.sorted_tables:
                 cols = list(table.c)
                 out[table.name] = sorted(
-                    (tuple(str(v) for v in row) for row in conn.execute(select(*cols))),
-                    key=repr)
+                    (tuple(str(v) for v in row) for row in conn.execute(select(*cols))), key=repr
+                )
             out["alembic_version"] = sorted(
-                conn.execute(text("SELECT version_num FROM alembic_version")).all())
+                conn.execute(text("SELECT version_num FROM alembic_version")).all()
+            )
             return out
     finally:
         engine.dispose()
@@ -62,10 +63,13 @@ def scratch_db() -> Iterator[str]:
         admin.dispose()
 
 
-def test_postgres_backup_and_restore_round_trip(tmp_path: Path, postgres_url: str,
-                                                scratch_db: str,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_postgres_backup_and_restore_round_trip(
+    tmp_path: Path,
+    postgres_url: str,
+    scratch_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # The gateway connects with a password, as it does on the database VM.
     password = "pw-" + secrets.token_urlsafe(12)
     role = f"gk_role_{uuid.uuid4().hex[:8]}"
@@ -75,8 +79,7 @@ def test_postgres_backup_and_restore_round_trip(tmp_path: Path, postgres_url: st
         conn.execute(text(f"GRANT ALL ON SCHEMA public TO {role}"))
         conn.execute(text(f"ALTER SCHEMA public OWNER TO {role}"))
     admin.dispose()
-    url = make_url(postgres_url).set(username=role, password=password).render_as_string(
-        hide_password=False)
+    url = make_url(postgres_url).set(username=role, password=password).render_as_string(hide_password=False)
     world_app = make_app(tmp_path, DATABASE_URL=url, DATA_PROJECT_QUOTA_GB=1.0)
     alice = make_user(world_app, "alice")
     with db.session_scope(world_app) as s:
@@ -88,8 +91,10 @@ def test_postgres_backup_and_restore_round_trip(tmp_path: Path, postgres_url: st
         s.add(ProjectMember(project_id=p.id, user_id=alice.id, role="manager"))
     c = world_app.test_client()
     login(c, alice)
-    r = c.post("/api/v1/datasets", json={"name": "Survey 'quoted'", "project": "astro",
-                                         "description": "line1\nline2"})
+    r = c.post(
+        "/api/v1/datasets",
+        json={"name": "Survey 'quoted'", "project": "astro", "description": "line1\nline2"},
+    )
     assert upload(c, r.get_json()["id"], "x.bin", b"payload").status_code == 201
 
     seen: list[list[str]] = []
@@ -114,8 +119,7 @@ def test_postgres_backup_and_restore_round_trip(tmp_path: Path, postgres_url: st
     assert password not in caplog.text
     restored, source = _rows(scratch_db), _rows(url)
     assert restored == source
-    assert any("Survey 'quoted'" in row for row in [r for rs in restored["data_datasets"]
-                                                    for r in rs])
+    assert any("Survey 'quoted'" in row for row in [r for rs in restored["data_datasets"] for r in rs])
     assert inspect(create_engine(scratch_db)).has_table("data_files")
     with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as conn:
         db.engine(world_app).dispose()
@@ -127,15 +131,19 @@ def test_postgres_backup_and_restore_round_trip(tmp_path: Path, postgres_url: st
 def test_sqlite_backup_restore_retention_and_cli(world: World, tmp_path: Path) -> None:
     app = world.app
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    names = [backups.backup_database(app.config, now=t0 + timedelta(hours=h)).name
-             for h in range(4)]
+    names = [backups.backup_database(app.config, now=t0 + timedelta(hours=h)).name for h in range(4)]
     assert [a.name for a in backups.list_archives(app.config)] == names[::-1]
     assert backups.prune_archives(app.config, keep=2) == [names[1], names[0]]
     assert [a.name for a in backups.list_archives(app.config)] == [names[3], names[2]]
     target = tmp_path / "restored.db"
     backups.restore_database(app.config, names[3], f"sqlite:///{target}")
-    users = create_engine(f"sqlite:///{target}").connect().execute(
-        text("SELECT username FROM users ORDER BY username")).scalars().all()
+    users = (
+        create_engine(f"sqlite:///{target}")
+        .connect()
+        .execute(text("SELECT username FROM users ORDER BY username"))
+        .scalars()
+        .all()
+    )
     assert users == sorted(world.users)
     runner = app.test_cli_runner()
     out = runner.invoke(main, ["db", "backups"])
@@ -144,8 +152,9 @@ def test_sqlite_backup_restore_retention_and_cli(world: World, tmp_path: Path) -
     assert out.exit_code == 0, out.output
     out = runner.invoke(main, ["db", "backups", "--json"])
     assert '"late": false' in out.output
-    out = runner.invoke(main, ["db", "restore", names[2], "--target-url",
-                               f"sqlite:///{tmp_path / 'r2.db'}", "--yes"])
+    out = runner.invoke(
+        main, ["db", "restore", names[2], "--target-url", f"sqlite:///{tmp_path / 'r2.db'}", "--yes"]
+    )
     assert out.exit_code == 0 and "restored" in out.output
     out = runner.invoke(main, ["db", "restore", "db-nope", "--target-url", "sqlite:///x", "--yes"])
     assert out.exit_code == 1 and "No backup named" in out.output
@@ -177,19 +186,23 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalClou
         yield running
 
 
-def test_volume_snapshots_with_retention(cloud: RunningLocalCloud, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_volume_snapshots_with_retention(
+    cloud: RunningLocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conn = cloud.connect()
     bs = conn.block_storage
-    vol = bs.wait_for_status(bs.create_volume(name="gk-database", size=1), "available",
-                             interval=0.05, wait=10)
-    foreign = bs.wait_for_status(bs.create_snapshot(volume_id=vol.id, name="manual"),
-                                 "available", interval=0.05, wait=10)
+    vol = bs.wait_for_status(
+        bs.create_volume(name="gk-database", size=1), "available", interval=0.05, wait=10
+    )
+    foreign = bs.wait_for_status(
+        bs.create_snapshot(volume_id=vol.id, name="manual"), "available", interval=0.05, wait=10
+    )
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     made = []
     for i in range(4):
-        snap, deleted = backups.snapshot_volume(conn, "gk-database", keep=2, timeout=20,
-                                                now=t0 + timedelta(hours=i))
+        snap, deleted = backups.snapshot_volume(
+            conn, "gk-database", keep=2, timeout=20, now=t0 + timedelta(hours=i)
+        )
         assert snap.status == "available"
         made.append(snap.id)
         assert len(deleted) == (1 if i >= 2 else 0)
@@ -210,8 +223,7 @@ def test_volume_snapshots_with_retention(cloud: RunningLocalCloud, tmp_path: Pat
 def test_failed_snapshot_is_reported(cloud: RunningLocalCloud) -> None:
     conn = cloud.connect()
     bs = conn.block_storage
-    vol = bs.wait_for_status(bs.create_volume(name="gk-fail", size=1), "available",
-                             interval=0.05, wait=10)
+    vol = bs.wait_for_status(bs.create_volume(name="gk-fail", size=1), "available", interval=0.05, wait=10)
     cloud.controller.fail_next_create("volume.snapshot")
     try:
         with pytest.raises(backups.BackupError):

@@ -24,10 +24,10 @@ from ..conftest import require_service
 FAKE = {
     # blkid -p -o value -s TYPE|PTTYPE DEV: what the stand-in's label file says; exit 2 if none.
     "blkid": '#!/bin/sh\nfor a; do dev="$a"; done\ncase "$*" in *PTTYPE*) exit 2;; esac\n'
-             '[ -f "$dev/.fstype" ] || exit 2\ncat "$dev/.fstype"\n',
+    '[ -f "$dev/.fstype" ] || exit 2\ncat "$dev/.fstype"\n',
     "mkfs": '#!/bin/sh\nfor a; do dev="$a"; done\n[ -f "$dev/.fstype" ] && '
-            '{ echo "mkfs on a formatted device" >&2; exit 99; }\n'
-            'echo ext4 > "$dev/.fstype"\necho x >> "$GK_TEST_MKFS_COUNT"\n',
+    '{ echo "mkfs on a formatted device" >&2; exit 99; }\n'
+    'echo ext4 > "$dev/.fstype"\necho x >> "$GK_TEST_MKFS_COUNT"\n',
     "mount": '#!/bin/sh\nln -sfn "$1" "$2.link" && rmdir "$2" && mv "$2.link" "$2"\n',
     "is_mounted": '#!/bin/sh\ntest -L "$1"\n',
 }
@@ -48,8 +48,11 @@ def stand_in() -> Iterator[dict[str, str]]:
         pwd.getpwnam("postgres")
     except KeyError:
         have = False
-    require_service("PostgreSQL server binaries (run as root with a postgres user)", have,
-                    "install postgresql and run the tests as root (initdb needs runuser)")
+    require_service(
+        "PostgreSQL server binaries (run as root with a postgres user)",
+        have,
+        "install postgresql and run the tests as root (initdb needs runuser)",
+    )
     # Not under pytest's tmp_path: the postgres user must be able to traverse it.
     root = Path(tempfile.mkdtemp(prefix="gk-pgvol-"))
     root.chmod(0o755)
@@ -60,15 +63,23 @@ def stand_in() -> Iterator[dict[str, str]]:
         (fake / name).chmod(0o755)
     (root / "device").mkdir()
     env = {
-        "PATH": os.environ["PATH"], "LANG": "C.UTF-8",
-        "GK_DEVICE": str(root / "device"), "GK_MOUNTPOINT": str(root / "mnt"),
-        "GK_PRIVATE_IP": "127.0.0.1", "GK_WEB_HOSTS": "127.0.0.1 10.0.0.7",
-        "GK_PG_PORT": str(_free_port()), "GK_PG_BIN": bins[-1],
+        "PATH": os.environ["PATH"],
+        "LANG": "C.UTF-8",
+        "GK_DEVICE": str(root / "device"),
+        "GK_MOUNTPOINT": str(root / "mnt"),
+        "GK_PRIVATE_IP": "127.0.0.1",
+        "GK_WEB_HOSTS": "127.0.0.1 10.0.0.7",
+        "GK_PG_PORT": str(_free_port()),
+        "GK_PG_BIN": bins[-1],
         "GK_PASSWORD_FILE": str(root / "etc" / "db-password"),
         "GK_DATABASE_URL_FILE": str(root / "etc" / "database-url"),
-        "GK_SOCKET_DIR": str(root / "sock"), "GK_FSTAB": str(root / "fstab"),
-        "GK_SERVICE": "pg_ctl", "GK_BLKID": str(fake / "blkid"), "GK_MKFS": str(fake / "mkfs"),
-        "GK_MOUNT": str(fake / "mount"), "GK_IS_MOUNTED": str(fake / "is_mounted"),
+        "GK_SOCKET_DIR": str(root / "sock"),
+        "GK_FSTAB": str(root / "fstab"),
+        "GK_SERVICE": "pg_ctl",
+        "GK_BLKID": str(fake / "blkid"),
+        "GK_MKFS": str(fake / "mkfs"),
+        "GK_MOUNT": str(fake / "mount"),
+        "GK_IS_MOUNTED": str(fake / "is_mounted"),
         "GK_TEST_MKFS_COUNT": str(root / "mkfs-count"),
     }
     try:
@@ -76,27 +87,46 @@ def stand_in() -> Iterator[dict[str, str]]:
     finally:
         data = Path(env["GK_MOUNTPOINT"]) / "postgresql" / "data"
         if (data / "postmaster.pid").exists():
-            subprocess.run(["runuser", "-u", "postgres", "--", f"{bins[-1]}/pg_ctl", "-D",
-                            str(data), "-m", "immediate", "stop"], capture_output=True,
-                           check=False)
+            subprocess.run(
+                [
+                    "runuser",
+                    "-u",
+                    "postgres",
+                    "--",
+                    f"{bins[-1]}/pg_ctl",
+                    "-D",
+                    str(data),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+                capture_output=True,
+                check=False,
+            )
         shutil.rmtree(root, ignore_errors=True)
 
 
 def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["bash", str(dbhost.SCRIPT)], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        ["bash", str(dbhost.SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
 
 def _fingerprint(env: dict[str, str]) -> dict[str, tuple[str, int]]:
     data = Path(env["GK_MOUNTPOINT"]) / "postgresql" / "data"
-    files = [data / "postgresql.conf", data / "gateway-kit.conf", data / "pg_hba.conf",
-             Path(env["GK_PASSWORD_FILE"]), Path(env["GK_DATABASE_URL_FILE"]),
-             Path(env["GK_FSTAB"]), Path(env["GK_DEVICE"]) / ".fstype",
-             data / "PG_VERSION"]
-    return {str(f): (hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_mtime_ns)
-            for f in files}
+    files = [
+        data / "postgresql.conf",
+        data / "gateway-kit.conf",
+        data / "pg_hba.conf",
+        Path(env["GK_PASSWORD_FILE"]),
+        Path(env["GK_DATABASE_URL_FILE"]),
+        Path(env["GK_FSTAB"]),
+        Path(env["GK_DEVICE"]) / ".fstype",
+        data / "PG_VERSION",
+    ]
+    return {str(f): (hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_mtime_ns) for f in files}
 
 
 def test_script_twice_formats_once_and_changes_nothing(stand_in: dict[str, str]) -> None:
@@ -121,8 +151,10 @@ def test_script_twice_formats_once_and_changes_nothing(stand_in: dict[str, str])
     # Only the web VMs, only that database and role, only with a password.
     hba = (Path(env["GK_MOUNTPOINT"]) / "postgresql/data/pg_hba.conf").read_text()
     host_lines = [ln.split() for ln in hba.splitlines() if ln.startswith("host")]
-    assert host_lines == [["host", "gateway", "gateway", "127.0.0.1/32", "scram-sha-256"],
-                          ["host", "gateway", "gateway", "10.0.0.7/32", "scram-sha-256"]]
+    assert host_lines == [
+        ["host", "gateway", "gateway", "127.0.0.1/32", "scram-sha-256"],
+        ["host", "gateway", "gateway", "10.0.0.7/32", "scram-sha-256"],
+    ]
     conf = (Path(env["GK_MOUNTPOINT"]) / "postgresql/data/gateway-kit.conf").read_text()
     assert "listen_addresses = '127.0.0.1'" in conf
     with pytest.raises(psycopg.OperationalError):
@@ -156,17 +188,29 @@ def test_existing_filesystem_is_never_formatted(stand_in: dict[str, str]) -> Non
 def test_template_renders_valid_cloud_config() -> None:
     import jinja2
 
-    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
-        dbhost.TEMPLATE.read_text())
-    base = dict(deployment="demo", role="database", vm="database-1", index=0,
-                hostname="demo-database-1", zone="", fqdn="demo-database-1", roles={},
-                volumes=[], has_volume=True)
-    doc = yaml.safe_load(template.render(**base, **dbhost.user_data_context(
-        "0123456789abcdef0123456789", ["10.0.0.5"], "p" * 64)))
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(dbhost.TEMPLATE.read_text())
+    base = dict(
+        deployment="demo",
+        role="database",
+        vm="database-1",
+        index=0,
+        hostname="demo-database-1",
+        zone="",
+        fqdn="demo-database-1",
+        roles={},
+        volumes=[],
+        has_volume=True,
+    )
+    doc = yaml.safe_load(
+        template.render(
+            **base, **dbhost.user_data_context("0123456789abcdef0123456789", ["10.0.0.5"], "p" * 64)
+        )
+    )
     files = {f["path"]: f for f in doc["write_files"]}
     assert files["/etc/gateway-kit/db-password"]["permissions"] == "0600"
-    assert "GK_VOLUME_ID=0123456789abcdef0123456789" in files[
-        "/etc/gateway-kit/postgres-on-volume.env"]["content"]
-    assert dbhost.device_path("0123456789abcdef0123456789") == \
-        "/dev/disk/by-id/virtio-0123456789abcdef0123"
+    assert (
+        "GK_VOLUME_ID=0123456789abcdef0123456789"
+        in files["/etc/gateway-kit/postgres-on-volume.env"]["content"]
+    )
+    assert dbhost.device_path("0123456789abcdef0123456789") == "/dev/disk/by-id/virtio-0123456789abcdef0123"
     yaml.safe_load(template.render(**base))  # the engine's context alone renders too

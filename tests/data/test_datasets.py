@@ -23,9 +23,12 @@ def test_chunked_upload_interrupted_and_resumed(world: World) -> None:
     # Chunks 2 and 0 arrive, then the connection drops in the middle of chunk 3.
     assert put(c, uid, first["id"], 2, DATA).status_code == 200
     assert put(c, uid, first["id"], 0, DATA).status_code == 200
-    cut = DATA[3 * CHUNK:3 * CHUNK + 100]
-    r = c.put(f"/api/v1/datasets/{uid}/uploads/{first['id']}/chunks/3", data=cut,
-              headers={"X-Chunk-SHA256": sha(DATA[3 * CHUNK:])})
+    cut = DATA[3 * CHUNK : 3 * CHUNK + 100]
+    r = c.put(
+        f"/api/v1/datasets/{uid}/uploads/{first['id']}/chunks/3",
+        data=cut,
+        headers={"X-Chunk-SHA256": sha(DATA[3 * CHUNK :])},
+    )
     assert r.status_code == 422
     # Completing early names what is missing.
     r = c.post(f"/api/v1/datasets/{uid}/uploads/{first['id']}/complete")
@@ -63,9 +66,10 @@ def test_chunk_with_wrong_checksum_is_refused(world: World) -> None:
 def test_file_checksum_mismatch_is_refused_and_nothing_installed(world: World) -> None:
     c = world.client("alice")
     uid = world.create(c)
-    r = c.post(f"/api/v1/datasets/{uid}/uploads",
-               json={"path": "b.bin", "size": len(DATA), "sha256": sha(b"another file"),
-                     "chunk_size": CHUNK})
+    r = c.post(
+        f"/api/v1/datasets/{uid}/uploads",
+        json={"path": "b.bin", "size": len(DATA), "sha256": sha(b"another file"), "chunk_size": CHUNK},
+    )
     up = r.get_json()
     for i in up["missing"]:
         assert put(c, uid, up["id"], i, DATA).status_code == 200
@@ -94,13 +98,27 @@ def test_range_etag_and_content_disposition(world: World) -> None:
     assert c.get(url, headers={"Range": f"bytes={len(DATA) + 5}-"}).status_code == 416
     assert c.get(url, headers={"If-None-Match": f'"{sha(DATA)}"'}).status_code == 304
     # The page route answers the same bytes.
-    assert c.get(f"/datasets/{uid}/files/dir/table.csv",
-                 headers={"Range": "bytes=0-9"}).data == DATA[:10]
+    assert c.get(f"/datasets/{uid}/files/dir/table.csv", headers={"Range": "bytes=0-9"}).data == DATA[:10]
 
 
-@pytest.mark.parametrize("path", ["../escape.txt", "a/../../b", "/etc/passwd", "a\\b",
-                                  "a//b", "./a", "a/./b", "bad\x00name", "a/..", "line\nbreak",
-                                  "-rf", ".hidden/x", "x/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../escape.txt",
+        "a/../../b",
+        "/etc/passwd",
+        "a\\b",
+        "a//b",
+        "./a",
+        "a/./b",
+        "bad\x00name",
+        "a/..",
+        "line\nbreak",
+        "-rf",
+        ".hidden/x",
+        "x/",
+    ],
+)
 def test_path_traversal_and_odd_names_refused(world: World, path: str) -> None:
     c = world.client("alice")
     uid = world.create(c)
@@ -122,23 +140,23 @@ def test_quota_exceeded_refused_with_the_numbers(world: World) -> None:
     c = world.client("alice")
     uid = world.create(c)
     big = 700_000
-    r = c.post(f"/api/v1/datasets/{uid}/uploads",
-               json={"path": "one.bin", "size": big, "sha256": "a" * 64})
+    r = c.post(f"/api/v1/datasets/{uid}/uploads", json={"path": "one.bin", "size": big, "sha256": "a" * 64})
     assert r.status_code == 201  # reserved: 0.7 of the 1 MB quota
-    r = c.post(f"/api/v1/datasets/{uid}/uploads",
-               json={"path": "two.bin", "size": big, "sha256": "b" * 64})
+    r = c.post(f"/api/v1/datasets/{uid}/uploads", json={"path": "two.bin", "size": big, "sha256": "b" * 64})
     assert r.status_code == 403
     problem = r.get_json()
     assert problem["type"].endswith("/quota_exceeded")
     assert (problem["quota_bytes"], problem["used_bytes"], problem["requested_bytes"]) == (
-        1_000_000, big, big)
+        1_000_000,
+        big,
+        big,
+    )
     assert "1000000 bytes" in problem["detail"] and "700000 bytes" in problem["detail"]
     # Another project's quota is its own.
     b = world.client("bob")
     other = world.create(b, project="bio")
     assert c.get("/api/v1/datasets").status_code == 200
-    r = b.post(f"/api/v1/datasets/{other}/uploads",
-               json={"path": "x.bin", "size": big, "sha256": "c" * 64})
+    r = b.post(f"/api/v1/datasets/{other}/uploads", json={"path": "x.bin", "size": big, "sha256": "c" * 64})
     assert r.status_code == 201
 
 
@@ -184,8 +202,7 @@ def test_private_dataset_of_a_project_member_is_hidden_from_other_members(world:
 def test_writes_need_creator_manager_or_admin(world: World) -> None:
     alice = world.client("alice")
     uid = world.create(alice, visibility="project")
-    assert world.client("carol").patch(f"/api/v1/datasets/{uid}",
-                                       json={"license": "MIT"}).status_code == 200
+    assert world.client("carol").patch(f"/api/v1/datasets/{uid}", json={"license": "MIT"}).status_code == 200
     # olga (operator) and a second project member can read but not change it
     for name in ("olga",):
         r = world.client(name).patch(f"/api/v1/datasets/{uid}", json={"license": "x"})
@@ -193,8 +210,9 @@ def test_writes_need_creator_manager_or_admin(world: World) -> None:
     assert world.client("nobody").post("/api/v1/datasets", json={"name": "x"}).status_code == 422
     anonymous = world.client().post("/api/v1/datasets", json={"name": "x"})
     assert anonymous.status_code == 403  # no session: the CSRF check answers first
-    bogus = world.client().post("/api/v1/datasets", json={"name": "x"},
-                                headers={"Authorization": "Bearer not-a-token"})
+    bogus = world.client().post(
+        "/api/v1/datasets", json={"name": "x"}, headers={"Authorization": "Bearer not-a-token"}
+    )
     assert bogus.status_code == 401
     assert world.client("root").delete(f"/api/v1/datasets/{uid}").status_code == 204
 
@@ -229,8 +247,7 @@ def test_search_pages_and_openapi(world: World) -> None:
     assert b"Hidden notes" not in anon.get("/datasets").data
     assert b"Hidden notes" in alice.get("/datasets").data
     assert alice.get("/datasets/new").status_code == 200
-    r = alice.post("/datasets/new", data={"name": "Form made", "project": "astro",
-                                          "visibility": "project"})
+    r = alice.post("/datasets/new", data={"name": "Form made", "project": "astro", "visibility": "project"})
     assert r.status_code == 302
     doc = anon.get("/api/openapi.json").get_json()
     assert "/api/v1/datasets" in doc["paths"] and "Dataset" in doc["components"]["schemas"]
@@ -242,12 +259,20 @@ def test_page_form_upload(world: World) -> None:
 
     alice = world.client("alice")
     uid = world.create(alice)
-    r = alice.post(f"/datasets/{uid}/upload", data={
-        "folder": "notes", "file": (io.BytesIO(b"line\n"), "readme.txt")},
-        content_type="multipart/form-data")
+    r = alice.post(
+        f"/datasets/{uid}/upload",
+        data={"folder": "notes", "file": (io.BytesIO(b"line\n"), "readme.txt")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 302
     files = alice.get(f"/api/v1/datasets/{uid}").get_json()["files"]
-    assert files == [{"path": "notes/readme.txt", "size": 5, "sha256": sha(b"line\n"),
-                      "url": f"/api/v1/datasets/{uid}/files/notes/readme.txt"}]
+    assert files == [
+        {
+            "path": "notes/readme.txt",
+            "size": 5,
+            "sha256": sha(b"line\n"),
+            "url": f"/api/v1/datasets/{uid}/files/notes/readme.txt",
+        }
+    ]
     page = alice.get(f"/datasets/{uid}")
     assert b"notes/readme.txt" in page.data

@@ -19,12 +19,13 @@ TEXT = b"the quick brown fox\njumps over\nthe lazy dog\n"
 
 @pytest.mark.chromium
 @pytest.mark.slow
-def test_user_uploads_a_dataset_runs_an_example_on_it_and_downloads_the_results(
-        tmp_path: Path) -> None:
+def test_user_uploads_a_dataset_runs_an_example_on_it_and_downloads_the_results(tmp_path: Path) -> None:
     # alan's group astro-lab (released by the development provider) makes him a member of the
     # demo's project (the demo's IDENTITY_PROJECT_MAP): his datasets are created in it.
-    env = demo_env({"GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3", "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]"},
-                   drop=("GATEWAY_KIT_", "OS_CLIENT_CONFIG"))
+    env = demo_env(
+        {"GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3", "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]"},
+        drop=("GATEWAY_KIT_", "OS_CLIENT_CONFIG"),
+    )
     sample = tmp_path / "poem.txt"
     sample.write_bytes(TEXT)
     with chromium_browser() as browser, running_demo(tmp_path, env=env) as (url, _, _):
@@ -59,8 +60,8 @@ def test_user_uploads_a_dataset_runs_an_example_on_it_and_downloads_the_results(
         page.wait_for_selector("#job-state")
         try:
             page.wait_for_function(
-                "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'",
-                timeout=40000)
+                "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'", timeout=40000
+            )
         except Exception:
             page.reload()
             raise AssertionError(page.inner_text("#job")) from None
@@ -72,12 +73,20 @@ def test_user_uploads_a_dataset_runs_an_example_on_it_and_downloads_the_results(
         download = info.value
         assert download.suggested_filename == "stats.json"
         stats = json.loads(Path(download.path()).read_text())
-        assert stats["files"] == [{"path": "poem.txt", "lines": 3, "words": 9,
-                                   "bytes": len(TEXT),
-                                   "sha256": hashlib.sha256(TEXT).hexdigest()}]
+        assert stats["files"] == [
+            {
+                "path": "poem.txt",
+                "lines": 3,
+                "words": 9,
+                "bytes": len(TEXT),
+                "sha256": hashlib.sha256(TEXT).hexdigest(),
+            }
+        ]
         assert stats["total"] == {"files": 1, "lines": 3, "words": 9, "bytes": len(TEXT)}
         with page.expect_download() as info:
             page.click("#outputs a:text('stats.tsv')")
         tsv = Path(info.value.path()).read_text().splitlines()
-        assert tsv == ["path\tlines\twords\tbytes\tsha256",
-                       f"poem.txt\t3\t9\t{len(TEXT)}\t{hashlib.sha256(TEXT).hexdigest()}"]
+        assert tsv == [
+            "path\tlines\twords\tbytes\tsha256",
+            f"poem.txt\t3\t9\t{len(TEXT)}\t{hashlib.sha256(TEXT).hexdigest()}",
+        ]

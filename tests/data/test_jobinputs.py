@@ -73,11 +73,13 @@ def test_slurm_and_burst_values(world: World, tmp_path: Path) -> None:
     world.app.config["PUBLIC_URL"] = "https://portal.example.org"
     with world.app.app_context():
         ds = db.session.query(Dataset).filter_by(uid=uid).one()
-        slurm = resolve_value(world.app, db.session, ds, executor="slurm", job_id=7,
-                              workdir=tmp_path, input_name="data")
+        slurm = resolve_value(
+            world.app, db.session, ds, executor="slurm", job_id=7, workdir=tmp_path, input_name="data"
+        )
         assert slurm == f"/shared/datasets/{uid}/files"
-        url = resolve_value(world.app, db.session, ds, executor="burst", job_id=7,
-                            workdir=tmp_path, input_name="data")
+        url = resolve_value(
+            world.app, db.session, ds, executor="burst", job_id=7, workdir=tmp_path, input_name="data"
+        )
     assert url.startswith(f"https://portal.example.org/api/v1/datasets/{uid}/manifest?token=")
     token = url.split("token=", 1)[1]
     assert check_job_token(world.app, token, uid) == 7
@@ -101,17 +103,16 @@ def test_dataset_stats_example_reads_every_file_of_a_dataset(tmp_path: Path) -> 
     files = {"a.txt": b"one two\nthree\n", "sub/b.txt": b"four five six", "sub/c/empty": b""}
     for path, data in files.items():
         assert upload(alice, uid, path, data).status_code == 201
-    r = alice.post("/api/v1/jobs", json={"application": "dataset-stats",
-                                         "inputs": {"dataset": uid}})
+    r = alice.post("/api/v1/jobs", json={"application": "dataset-stats", "inputs": {"dataset": uid}})
     assert r.status_code == 201, r.get_json()
     job = wait_for(world.app, r.get_json()["id"], set(TERMINAL), timeout=60)
     assert job.state == JobState.COMPLETED.value, (Path(job.workdir) / "stderr.txt").read_text()
     stats = json.loads(alice.get(f"/api/v1/jobs/{job.id}/outputs/stats.json").data)
     assert stats["files"] == [
         {"path": "a.txt", "lines": 2, "words": 3, "bytes": 14, "sha256": sha(files["a.txt"])},
-        {"path": "sub/b.txt", "lines": 0, "words": 3, "bytes": 13,
-         "sha256": sha(files["sub/b.txt"])},
-        {"path": "sub/c/empty", "lines": 0, "words": 0, "bytes": 0, "sha256": sha(b"")}]
+        {"path": "sub/b.txt", "lines": 0, "words": 3, "bytes": 13, "sha256": sha(files["sub/b.txt"])},
+        {"path": "sub/c/empty", "lines": 0, "words": 0, "bytes": 0, "sha256": sha(b"")},
+    ]
     assert stats["total"] == {"files": 3, "lines": 2, "words": 6, "bytes": 27}
     tsv = alice.get(f"/api/v1/jobs/{job.id}/outputs/stats.tsv").get_data(as_text=True)
     assert tsv.splitlines()[0] == "path\tlines\twords\tbytes\tsha256"

@@ -27,24 +27,24 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningLo
 def test_publish_cname_idempotent_and_served(cloud: RunningLocalCloud, tmp_path: Path) -> None:
     conn = cloud.connect()
     zone = conn.dns.wait_for_status(
-        conn.dns.create_zone(name="gw.example.org.", email="ops@example.org"), "ACTIVE",
-        interval=0.05, wait=10)
-    world = World(tmp_path, DATA_DNS_ZONE="gw.example.org.",
-                  DATA_DNS_TARGET="portal.gw.example.org.")
+        conn.dns.create_zone(name="gw.example.org.", email="ops@example.org"),
+        "ACTIVE",
+        interval=0.05,
+        wait=10,
+    )
+    world = World(tmp_path, DATA_DNS_ZONE="gw.example.org.", DATA_DNS_TARGET="portal.gw.example.org.")
     alice = world.client("alice")
     uid = world.create(alice, name="Sky atlas", visibility="public")
     runner = world.app.test_cli_runner()
     out = runner.invoke(main, ["datasets", "publish", uid, "atlas"])
     assert out.exit_code == 0, out.output
     rsets = [r for r in conn.dns.recordsets(zone) if r.type == "CNAME"]
-    assert [(r.name, r.records) for r in rsets] == [("atlas.gw.example.org.",
-                                                     ["portal.gw.example.org."])]
+    assert [(r.name, r.records) for r in rsets] == [("atlas.gw.example.org.", ["portal.gw.example.org."])]
     # Again: nothing changes (idempotent); a new target updates the record in place.
     assert runner.invoke(main, ["datasets", "publish", uid, "atlas"]).exit_code == 0
     with world.app.app_context():
         ds = db.session.query(Dataset).filter_by(uid=uid).one()
-        publishing.ensure_published(conn, db.session, ds, "atlas", "gw.example.org",
-                                    "lb2.gw.example.org")
+        publishing.ensure_published(conn, db.session, ds, "atlas", "gw.example.org", "lb2.gw.example.org")
         with pytest.raises(ValidationError):
             publishing.fqdn("Not_A_Label", "gw.example.org.")
     rsets = [r for r in conn.dns.recordsets(zone) if r.type == "CNAME"]
@@ -56,12 +56,10 @@ def test_publish_cname_idempotent_and_served(cloud: RunningLocalCloud, tmp_path:
     out = runner.invoke(main, ["datasets", "unpublish", uid])
     assert out.exit_code == 0, out.output
     assert runner.invoke(main, ["datasets", "unpublish", uid]).exit_code == 0  # already gone
-    assert [r for r in conn.dns.recordsets(zone) if r.type == "CNAME"
-            and r.action != "DELETE"] == []
+    assert [r for r in conn.dns.recordsets(zone) if r.type == "CNAME" and r.action != "DELETE"] == []
 
 
-def test_publish_into_a_missing_zone_fails_cleanly(cloud: RunningLocalCloud,
-                                                   tmp_path: Path) -> None:
+def test_publish_into_a_missing_zone_fails_cleanly(cloud: RunningLocalCloud, tmp_path: Path) -> None:
     world = World(tmp_path, DATA_DNS_ZONE="nozone.example.org.", DATA_DNS_TARGET="lb.example.")
     uid = world.create(world.client("alice"))
     out = world.app.test_cli_runner().invoke(main, ["datasets", "publish", uid, "x"])

@@ -24,8 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 TUTORIAL = DOCS / "src" / "tutorial.md"
-FENCE = re.compile(r"^```\{\.bash \.(tutorial|tutorial-setup|tutorial-cloud)\}\n(.*?)^```$",
-                   re.S | re.M)
+FENCE = re.compile(r"^```\{\.bash \.(tutorial|tutorial-setup|tutorial-cloud)\}\n(.*?)^```$", re.S | re.M)
 
 
 def tutorial_blocks() -> list[tuple[str, str]]:
@@ -33,18 +32,28 @@ def tutorial_blocks() -> list[tuple[str, str]]:
 
 
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
-    pytest.importorskip("mkdocs", reason="MkDocs is not installed: pip install -e '.[docs]' "
-                        "(the dev extra includes it)")
+    pytest.importorskip(
+        "mkdocs", reason="MkDocs is not installed: pip install -e '.[docs]' (the dev extra includes it)"
+    )
     mkdocs = Path(sys.executable).with_name("mkdocs")
     cmd = [str(mkdocs)] if mkdocs.exists() else [sys.executable, "-m", "mkdocs"]
-    res = subprocess.run([*cmd, "build", "--strict", "-f", str(DOCS / "mkdocs.yml"),
-                          "-d", str(tmp_path / "site")], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=180)
+    res = subprocess.run(
+        [*cmd, "build", "--strict", "-f", str(DOCS / "mkdocs.yml"), "-d", str(tmp_path / "site")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     site = tmp_path / "site"
-    for page in ("tutorial/index.html", "reference/settings/index.html",
-                 "reference/cli/index.html", "reference/api/index.html",
-                 "architecture/index.html", "howto/identity-providers/index.html"):
+    for page in (
+        "tutorial/index.html",
+        "reference/settings/index.html",
+        "reference/cli/index.html",
+        "reference/api/index.html",
+        "architecture/index.html",
+        "howto/identity-providers/index.html",
+    ):
         assert (site / page).is_file(), page
     settings = (site / "reference/settings/index.html").read_text()
     assert "JOBS_DESTINATIONS_MAP" in settings and "DATABASE_URL" in settings
@@ -66,8 +75,7 @@ def test_reference_covers_every_setting_and_command() -> None:
     missing = [name for name in all_settings() if f"`{name}`" not in text]
     assert missing == []
     cli = gen_reference.cli_page()
-    for cmd in ("gateway-kit new", "gateway-kit db upgrade", "gateway-kit worker",
-                "gateway-kit config show"):
+    for cmd in ("gateway-kit new", "gateway-kit db upgrade", "gateway-kit worker", "gateway-kit config show"):
         assert f"`{cmd}`" in cli
 
 
@@ -83,13 +91,13 @@ def _offline_install(folder: Path) -> dict[str, str]:
     """What ``python3 -m venv .venv && source .venv/bin/activate && pip install gateway-kit``
     gives, without the network: a venv whose interpreter also sees this checkout's packages."""
     venv = folder / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=60)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     site = next(venv.glob("lib/python*/site-packages"))
     # addsitedir (not a plain path line) so the checkout's own .pth files, such as the editable
     # install of gateway-kit, are processed too.
     (site / "gateway_kit_checkout.pth").write_text(
-        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"
+    )
     py = venv / "bin" / "python"
     scripts = {
         "gateway-kit": f'#!/bin/sh\nexec "{py}" -m gateway_kit "$@"\n',
@@ -100,10 +108,12 @@ def _offline_install(folder: Path) -> dict[str, str]:
         path = venv / "bin" / name
         path.write_text(text)
         path.chmod(0o755)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GATEWAY_KIT_", "PYTHON", "VIRTUAL_ENV"))}
-    env.update(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}:{env.get('PATH', os.defpath)}",
-               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_KIT_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update(
+        VIRTUAL_ENV=str(venv),
+        PATH=f"{venv / 'bin'}:{env.get('PATH', os.defpath)}",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+    )
     return env
 
 
@@ -115,11 +125,14 @@ def test_tutorial_commands_run(tmp_path: Path) -> None:
 
     def script(kinds: str) -> str:
         return "set -euo pipefail\n" + "".join(
-            f"echo '--- tutorial block {i}'\n{body}" for i, (kind, body) in
-            enumerate(tutorial_blocks()) if kind == kinds)
+            f"echo '--- tutorial block {i}'\n{body}"
+            for i, (kind, body) in enumerate(tutorial_blocks())
+            if kind == kinds
+        )
 
-    res = subprocess.run(["bash", "-c", script("tutorial")], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=240)
+    res = subprocess.run(
+        ["bash", "-c", script("tutorial")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-8000:]
     assert "3 passed" in out  # the generated project's own tests
@@ -137,8 +150,14 @@ def test_tutorial_commands_run(tmp_path: Path) -> None:
     with running_local_cloud(project / "instance" / "localcloud") as cloud:
         assert cloud.clouds_yaml == project / "instance" / "localcloud" / "clouds.yaml"
         env = {k: v for k, v in env.items() if not k.startswith("OS_")}
-        res = subprocess.run(["bash", "-c", script("tutorial-cloud")], cwd=project, env=env,
-                             capture_output=True, text=True, timeout=180)
+        res = subprocess.run(
+            ["bash", "-c", script("tutorial-cloud")],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-8000:]
     assert "Plan: 4 to create, 0 to change, 0 to delete." in out

@@ -44,27 +44,53 @@ seed_demo(app)
 def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
     require_chromium()
     instance = tmp_path / "instance"
-    env = demo_env({"PYTHONPATH": str(SEQSTATS), "GATEWAY_KIT_CONFIG": str(SEQSTATS / "gateway.toml"),
-                    "GATEWAY_KIT_JOBS_COMMUNITY_PROJECT": "demo",
-                    "GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3", "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]"})
+    env = demo_env(
+        {
+            "PYTHONPATH": str(SEQSTATS),
+            "GATEWAY_KIT_CONFIG": str(SEQSTATS / "gateway.toml"),
+            "GATEWAY_KIT_JOBS_COMMUNITY_PROJECT": "demo",
+            "GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3",
+            "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]",
+        }
+    )
     # The demo's own jobs part would replace the plugin list; seed its allocation instead.
-    seed = subprocess.run([sys.executable, "-c", SEED.format(instance=str(instance))], env=env,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    seed = subprocess.run(
+        [sys.executable, "-c", SEED.format(instance=str(instance))],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert seed.returncode == 0, seed.stderr
     shots = tmp_path / "shots"
     shots.mkdir()
     with contextlib.ExitStack() as stack:
-        url, _, _ = stack.enter_context(running_demo(
-            tmp_path, env=env, instance=instance, ready_timeout=90,
-            args=["--only", "devidp", "--only", "localcloud"]))
+        url, _, _ = stack.enter_context(
+            running_demo(
+                tmp_path,
+                env=env,
+                instance=instance,
+                ready_timeout=90,
+                args=["--only", "devidp", "--only", "localcloud"],
+            )
+        )
         # Our own worker (not the demo's), with ./instance as its instance folder.
         # It launches the burst pool's instances on the demo's local cloud; their agents would
         # call the web app at the demo's URL.
         worker = subprocess.Popen(
-            [sys.executable, "-m", "gateway_kit", "worker"], cwd=tmp_path,
-            env={**env, "OS_CLIENT_CONFIG_FILE": str(instance / "localcloud" / "clouds.yaml"),
-                 "GATEWAY_KIT_BURST_AGENT_URL": url, "GATEWAY_KIT_BURST_RECONCILE_INTERVAL": "0.5"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [sys.executable, "-m", "gateway_kit", "worker"],
+            cwd=tmp_path,
+            env={
+                **env,
+                "OS_CLIENT_CONFIG_FILE": str(instance / "localcloud" / "clouds.yaml"),
+                "GATEWAY_KIT_BURST_AGENT_URL": url,
+                "GATEWAY_KIT_BURST_RECONCILE_INTERVAL": "0.5",
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         stack.callback(stop_process_group, worker)
         browser = stack.enter_context(chromium_browser())
         page = browser.new_page(viewport={"width": 1280, "height": 680})
@@ -93,8 +119,8 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
         page.wait_for_selector("#job-state")
         try:
             page.wait_for_function(
-                "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'",
-                timeout=60000)
+                "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'", timeout=60000
+            )
         except Exception:
             page.reload()
             raise AssertionError(page.inner_text("#job")) from None
@@ -113,8 +139,7 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
         page.fill("input[name=license]", "CC-BY-4.0")
         page.click("form button[type=submit]")
         page.wait_for_selector("#dataset-id")
-        page.set_input_files("input[name=file]",
-                             str(SEQSTATS / "tests" / "data" / "sample.fasta"))
+        page.set_input_files("input[name=file]", str(SEQSTATS / "tests" / "data" / "sample.fasta"))
         page.click("form[action$='/upload'] button[type=submit]")
         page.wait_for_selector("#files a:text('sample.fasta')")
         shot("datasets")
@@ -133,8 +158,7 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
             page.reload()
         shot("burst")
 
-        for path, name in (("/operator/hosting/", "deployments"),
-                           ("/operator/certificates", "certificates")):
+        for path, name in (("/operator/hosting/", "deployments"), ("/operator/certificates", "certificates")):
             resp = page.goto(url + path)
             assert resp is not None and resp.status == 200, (path, resp and resp.status)
             shot(name)

@@ -18,12 +18,14 @@ from ..demo_support import demo_env, running_demo
 def test_demo_serves_the_projects_plugin_and_runs_its_worker(tmp_path: Path) -> None:
     kit = [sys.executable, "-m", "gateway_kit"]
     env = demo_env()
-    subprocess.run([*kit, "new", "my-portal"], cwd=tmp_path, env=env, check=True, timeout=60,
-                   capture_output=True)
+    subprocess.run(
+        [*kit, "new", "my-portal"], cwd=tmp_path, env=env, check=True, timeout=60, capture_output=True
+    )
     project = tmp_path / "my-portal"
     env["PYTHONPATH"] = str(project)
-    with running_demo(tmp_path, env=env, cwd=project, args=["--only", "jobs", "--only", "worker"],
-                      capture=False) as (url, instance, _):
+    with running_demo(
+        tmp_path, env=env, cwd=project, args=["--only", "jobs", "--only", "worker"], capture=False
+    ) as (url, instance, _):
         assert requests.get(url + "/about", timeout=10).status_code == 200
         time.sleep(2)
         log = (instance / "logs" / "worker.log").read_text()

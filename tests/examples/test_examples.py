@@ -16,8 +16,9 @@ WITH_TESTS = sorted(p.name for p in EXAMPLES.iterdir() if (p / "tests").is_dir()
 
 def test_every_example_is_a_project() -> None:
     assert {"quickstart", "seqstats", "jetstream2"} <= set(WITH_TESTS)
-    for name in [p.name for p in EXAMPLES.iterdir()
-                 if p.is_dir() and p.name not in ("instance", "__pycache__")]:
+    for name in [
+        p.name for p in EXAMPLES.iterdir() if p.is_dir() and p.name not in ("instance", "__pycache__")
+    ]:
         assert (EXAMPLES / name / "README.md").is_file(), name
 
 
@@ -27,9 +28,25 @@ def test_example_suite_passes(name: str, tmp_path: Path) -> None:
     assert (folder / "pyproject.toml").is_file()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
     env["PYTHONPATH"] = str(folder)
-    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "--rootdir", str(folder), "--basetemp", str(tmp_path / "t"),
-                          str(folder / "tests")],
-                         cwd=folder, env=env, capture_output=True, text=True, timeout=240)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(folder),
+            "--basetemp",
+            str(tmp_path / "t"),
+            str(folder / "tests"),
+        ],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
     assert " passed" in res.stdout and "failed" not in res.stdout

@@ -23,8 +23,9 @@ def _spec(**changes: Any) -> Any:
 
 
 def _servers(engine: Engine) -> dict[str, Any]:
-    return {s.name: s for s in engine.cloud.conn.compute.servers(details=True)
-            if s.name.startswith("standard-")}
+    return {
+        s.name: s for s in engine.cloud.conn.compute.servers(details=True) if s.name.startswith("standard-")
+    }
 
 
 def test_scale_resize_replace_extend(engine: Engine, control: Control) -> None:
@@ -39,7 +40,10 @@ def test_scale_resize_replace_extend(engine: Engine, control: Control) -> None:
     # scale down
     plan = engine.apply(_spec())
     assert {c.key for c in plan.changes if c.action == "delete"} == {
-        "server:web-3", "member:web-3", "record:web-3"}
+        "server:web-3",
+        "member:web-3",
+        "record:web-3",
+    }
     assert "standard-web-3" not in _servers(engine)
     assert len(list(conn.load_balancer.members(pool.id))) == 2
 
@@ -58,14 +62,18 @@ def test_scale_resize_replace_extend(engine: Engine, control: Control) -> None:
 
     # image change: rolling replace, one VM at a time, pool never empty
     old = {n: s.id for n, s in _servers(engine).items() if "web" in n}
-    spec = _spec(roles__database__flavor="m3.medium", roles__database__volume__size=80,
-                 roles__web__image="Featured-RockyLinux9")
+    spec = _spec(
+        roles__database__flavor="m3.medium",
+        roles__database__volume__size=80,
+        roles__web__image="Featured-RockyLinux9",
+    )
     engine.apply(spec)
     new = {n: s for n, s in _servers(engine).items() if "web" in n}
     assert set(new) == set(old) and all(new[n].id != old[n] for n in old)
     members = list(conn.load_balancer.members(pool.id))
     assert sorted(m.address for m in members) == sorted(
-        a["addr"] for s in new.values() for net in s.addresses.values() for a in net)
+        a["addr"] for s in new.values() for net in s.addresses.values() for a in net
+    )
     steps = [s for s in engine.steps("standard", 200) if s.action == "replace" and s.key.startswith("server")]
     assert len(steps) == 2 and all(s.state == "done" for s in steps)
     # the journal shows web-1 finished (old one deleted) before web-2 started

@@ -34,8 +34,9 @@ def _started(db: Path) -> bool:
 def _ready(db: Path) -> int:
     try:
         with sqlite3.connect(db) as conn:
-            return int(conn.execute(
-                "SELECT count(*) FROM hosting_resources WHERE status = 'ready'").fetchone()[0])
+            return int(
+                conn.execute("SELECT count(*) FROM hosting_resources WHERE status = 'ready'").fetchone()[0]
+            )
     except sqlite3.Error:
         return 0
 
@@ -48,10 +49,14 @@ def test_sigkill_then_reapply_converges(seed: int, tmp_path: Path, control: Cont
     app = make_app(tmp_path, **FAST)  # migrates the database the subprocess will use
     db = instance / "gateway.db"
     env = {**os.environ, "GATEWAY_KIT_DATABASE_URL": f"sqlite:///{db}", "GATEWAY_KIT_ENV": "testing"}
-    env.update({f"GATEWAY_KIT_{k}": ",".join(v) if isinstance(v, list) else str(v)
-                for k, v in FAST.items()})
-    proc = subprocess.Popen([sys.executable, "-m", "gateway_kit", "deploy", "apply", str(STANDARD)],
-                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env.update({f"GATEWAY_KIT_{k}": ",".join(v) if isinstance(v, list) else str(v) for k, v in FAST.items()})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway_kit", "deploy", "apply", str(STANDARD)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while not _started(db) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -74,8 +79,9 @@ def test_sigkill_then_reapply_converges(seed: int, tmp_path: Path, control: Cont
     conn = engine.cloud.conn
     names: Counter[str] = Counter(s.name for s in conn.compute.servers() if s.name.startswith("standard-"))
     assert names == Counter(["standard-web-1", "standard-web-2", "standard-database-1"])
-    vols: Counter[Any] = Counter(v.name for v in conn.block_storage.volumes()
-                                 if (v.name or "").startswith("standard-"))
+    vols: Counter[Any] = Counter(
+        v.name for v in conn.block_storage.volumes() if (v.name or "").startswith("standard-")
+    )
     assert vols == Counter(["standard-datasets", "standard-database-1-data"])
     assert len(list(conn.load_balancer.load_balancers(name="standard-lb"))) == 1
     assert len(list(conn.network.ips(tags="gateway-kit"))) == 1
@@ -84,6 +90,8 @@ def test_sigkill_then_reapply_converges(seed: int, tmp_path: Path, control: Cont
     assert len(list(conn.load_balancer.members(pool.id))) == 2
     assert engine.orphans() == []
     _, rows = engine.status("standard")
-    assert all(r.recorded == "ready" and not r.drift for r in rows), [(r.key, r.recorded, r.drift) for r in rows]
+    assert all(r.recorded == "ready" and not r.drift for r in rows), [
+        (r.key, r.recorded, r.drift) for r in rows
+    ]
     engine.destroy("standard")
     assert engine.orphans() == []

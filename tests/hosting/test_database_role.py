@@ -64,4 +64,3 @@ def test_database_vm_runs_postgres_on_volume(
     assert f"GATEWAY_KIT_DATABASE_URL={url}" in _user_data(engine, localcloud, "standard-web-3")
     assert password not in caplog.text
     engine.destroy("standard")
-

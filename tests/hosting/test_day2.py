@@ -26,9 +26,15 @@ def test_day2_commands_and_console(engine: Engine, hosting_app: Any, control: Co
     engine.apply(load_spec(STANDARD))
     r = _cli(hosting_app, "vm", "list", "--deployment", "standard")
     assert r.exit_code == 0 and r.output.count("standard-") == 3
-    for action, status in (("lock", "ACTIVE"), ("unlock", "ACTIVE"), ("reboot", "ACTIVE"),
-                           ("suspend", "SUSPENDED"), ("resume", "ACTIVE"),
-                           ("shelve", "SHELVED"), ("unshelve", "ACTIVE")):
+    for action, status in (
+        ("lock", "ACTIVE"),
+        ("unlock", "ACTIVE"),
+        ("reboot", "ACTIVE"),
+        ("suspend", "SUSPENDED"),
+        ("resume", "ACTIVE"),
+        ("shelve", "SHELVED"),
+        ("unshelve", "ACTIVE"),
+    ):
         r = _cli(hosting_app, "vm", action, "standard-web-1")
         assert r.exit_code == 0, r.output
         assert status in r.output
@@ -48,8 +54,10 @@ def test_day2_commands_and_console(engine: Engine, hosting_app: Any, control: Co
     r = _cli(hosting_app, "dns", "add", "gateway.example.org.", "_acme-challenge", "TXT", '"token"')
     assert r.exit_code == 0, r.output
     assert "_acme-challenge" in _cli(hosting_app, "dns", "records", "gateway.example.org").output
-    assert "1 record set" in _cli(hosting_app, "dns", "rm", "gateway.example.org.", "_acme-challenge",
-                                  "TXT").output
+    assert (
+        "1 record set"
+        in _cli(hosting_app, "dns", "rm", "gateway.example.org.", "_acme-challenge", "TXT").output
+    )
     r = _cli(hosting_app, "lb", "status")
     assert "standard-lb" in r.output and "member web-1" in r.output and "listener" in r.output
     r = _cli(hosting_app, "deploy", "status", "standard")

@@ -80,9 +80,13 @@ def test_deleted_outside_is_recreated_and_orphans_found(engine: Engine, control:
     image = conn.image.find_image("cirros-0.6.2-x86_64-disk")
     flavor = conn.compute.find_flavor("m3.tiny")
     net = conn.network.find_network("private")
-    stray = conn.compute.create_server(name="stray", image_id=image.id, flavor_id=flavor.id,
-                                       networks=[{"uuid": net.id}],
-                                       metadata={"gateway_kit_deployment": "gone", "gateway_kit_key": "x"})
+    stray = conn.compute.create_server(
+        name="stray",
+        image_id=image.id,
+        flavor_id=flavor.id,
+        networks=[{"uuid": net.id}],
+        metadata={"gateway_kit_deployment": "gone", "gateway_kit_key": "x"},
+    )
     orphans = engine.orphans()
     assert [o["id"] for o in orphans] == [stray.id]
     engine.orphans(delete=True)

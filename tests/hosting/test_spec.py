@@ -47,8 +47,13 @@ def test_bad_values_are_all_reported() -> None:
     with pytest.raises(ValidationError) as err:
         parse_spec(data)
     fields = {e["field"] for e in err.value.errors}
-    assert {"name", "load_balancer.role", "load_balancer.algorithm", "dns.zone",
-            "volumes.datasets.attach_to"} <= fields
+    assert {
+        "name",
+        "load_balancer.role",
+        "load_balancer.algorithm",
+        "dns.zone",
+        "volumes.datasets.attach_to",
+    } <= fields
     assert "did you mean 'web'" in err.value.user_message
 
 

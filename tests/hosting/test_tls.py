@@ -31,8 +31,11 @@ def _errors(data: dict[str, Any]) -> dict[str, str]:
 
 def test_tls_names_resolve_in_the_zone_and_round_trip() -> None:
     spec = parse_spec(_data(tls={"names": ["www", "portal", "Other.Example.NET."]}), STANDARD.parent)
-    assert spec.tls == Tls(names=("www.gateway.example.org", "portal.gateway.example.org",
-                                  "other.example.net"), listener_port=443, staging=False)
+    assert spec.tls == Tls(
+        names=("www.gateway.example.org", "portal.gateway.example.org", "other.example.net"),
+        listener_port=443,
+        staging=False,
+    )
     assert spec_from_json(spec.to_json()) == spec
     assert parse_spec(_data(), STANDARD.parent).tls is None
 
@@ -76,8 +79,12 @@ def tls_cloud() -> Iterator[tuple[Any, Any]]:
     from gateway_kit.localcloud.testing import running_local_cloud
     from tests.certs import conftest as certs
 
-    with running_local_cloud(Path(tempfile.mkdtemp(prefix="gk-tls-")) / "state", delay=0.02,
-                             dns=True) as running, pytest.MonkeyPatch.context() as mp:
+    with (
+        running_local_cloud(
+            Path(tempfile.mkdtemp(prefix="gk-tls-")) / "state", delay=0.02, dns=True
+        ) as running,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         mp.setenv("OS_CLIENT_CONFIG_FILE", str(running.clouds_yaml))
         cloud = certs.Cloud(running)
         pebbles = certs.pebble.__wrapped__(cloud)  # the certs suite's Pebble, on this cloud's DNS
@@ -98,8 +105,9 @@ def _spec_file(tmp_path: Path, tls: str) -> Path:
     return path
 
 
-def test_apply_issues_delivers_then_reuses(tls_cloud: tuple[Any, Any], tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_apply_issues_delivers_then_reuses(
+    tls_cloud: tuple[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from gateway_kit.certs import service
     from gateway_kit.hosting.engine import engine_for
     from tests.certs.conftest import certs_config, require_service
@@ -125,8 +133,9 @@ def test_apply_issues_delivers_then_reuses(tls_cloud: tuple[Any, Any], tmp_path:
     monkeypatch.setattr("gateway_kit.hosting.cli.engine_for", capture)
 
     def apply(spec: Path) -> Any:
-        return CliRunner().invoke(main, ["deploy", "apply", str(spec)],
-                                  obj=ScriptInfo(create_app=lambda: app))
+        return CliRunner().invoke(
+            main, ["deploy", "apply", str(spec)], obj=ScriptInfo(create_app=lambda: app)
+        )
 
     result = apply(path)
     assert result.exit_code == 0, result.output
@@ -146,8 +155,13 @@ def test_apply_issues_delivers_then_reuses(tls_cloud: tuple[Any, Any], tmp_path:
     main_pool = octavia.find_pool("standard-pool")
     assert https[0].default_pool_id == tls_pool.id == cert["delivery"]["pool_id"]
     assert http[0].default_pool_id == main_pool.id
-    webs = sorted(a["addr"] for s in conn.compute.servers(details=True) if "-web-" in s.name
-                  for net in s.addresses.values() for a in net)
+    webs = sorted(
+        a["addr"]
+        for s in conn.compute.servers(details=True)
+        if "-web-" in s.name
+        for net in s.addresses.values()
+        for a in net
+    )
     for pool in (tls_pool, main_pool):
         assert sorted(m.address for m in octavia.members(pool.id)) == webs and len(webs) == 2
         assert octavia.get_health_monitor(pool.health_monitor_id).url_path == "/healthz"
@@ -197,7 +211,6 @@ def test_apply_issues_delivers_then_reuses(tls_cloud: tuple[Any, Any], tmp_path:
     assert not [s for s in conn.key_manager.secrets() if s.name == secrets[0].name]
 
 
-
 def test_tls_pool_follows_the_web_role(engine: Any, control: Any) -> None:
     """[tls]'s pool is created, scaled, replaced and destroyed with the main pool (no certs here)."""
 
@@ -214,7 +227,8 @@ def test_tls_pool_follows_the_web_role(engine: Any, control: Any) -> None:
 
     plan = engine.apply(spec())
     assert {"pool:tls", "monitor:tls", "member:tls:web-1", "member:tls:web-2"} <= {
-        c.key for c in plan.changes}
+        c.key for c in plan.changes
+    }
     octavia = engine.cloud.conn.load_balancer
     main, tls = octavia.find_pool("standard-pool"), octavia.find_pool("standard-tls-pool")
     assert tls.lb_algorithm == main.lb_algorithm and tls.protocol == "HTTP"
@@ -223,11 +237,19 @@ def test_tls_pool_follows_the_web_role(engine: Any, control: Any) -> None:
 
     plan = engine.apply(spec(count=3))
     assert {c.key for c in plan.changes} == {
-        "server:web-3", "member:web-3", "member:tls:web-3", "record:web-3"}
+        "server:web-3",
+        "member:web-3",
+        "member:tls:web-3",
+        "record:web-3",
+    }
     assert members(tls) == members(main) and len(members(tls)) == 3
     plan = engine.apply(spec())
     assert {c.key for c in plan.changes if c.action == "delete"} == {
-        "server:web-3", "member:web-3", "member:tls:web-3", "record:web-3"}
+        "server:web-3",
+        "member:web-3",
+        "member:tls:web-3",
+        "record:web-3",
+    }
     assert members(tls) == members(main) and len(members(tls)) == 2
 
     # rolling replace: both pools' members move to the new VMs

@@ -31,19 +31,26 @@ def devidp() -> Iterator[str]:
 
 
 def dev_provider_config(issuer: str, **extra: Any) -> dict[str, Any]:
-    return {"kind": "oidc", "title": "Development provider", "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "discovery_url": f"{issuer}/.well-known/openid-configuration",
-            "scopes": ["openid", "email", "profile", "org.cilogon.userinfo"],
-            "groups_claim": "isMemberOf", **extra}
+    return {
+        "kind": "oidc",
+        "title": "Development provider",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "discovery_url": f"{issuer}/.well-known/openid-configuration",
+        "scopes": ["openid", "email", "profile", "org.cilogon.userinfo"],
+        "groups_claim": "isMemberOf",
+        **extra,
+    }
 
 
 @pytest.fixture()
 def idp_app(tmp_path: Path, devidp: str) -> Any:
-    return make_app(tmp_path, IDENTITY_PROVIDERS={"dev": dev_provider_config(devidp)},
-                    IDENTITY_ROLE_RULES={"admin": ["gk-demo-admins"],
-                                         "operator": ["gk-demo-operators"]},
-                    IDENTITY_PROJECT_MAP={"astro-lab": "astro"})
+    return make_app(
+        tmp_path,
+        IDENTITY_PROVIDERS={"dev": dev_provider_config(devidp)},
+        IDENTITY_ROLE_RULES={"admin": ["gk-demo-admins"], "operator": ["gk-demo-operators"]},
+        IDENTITY_PROJECT_MAP={"astro-lab": "astro"},
+    )
 
 
 def start_login(client: Any, provider: str = "dev", next_url: str | None = None) -> str:
@@ -58,15 +65,17 @@ def sign_in_at_provider(authz_url: str, username: str, password: str) -> str:
     browser = requests.Session()
     page = browser.get(authz_url, timeout=10)
     assert page.status_code == 200 and "DEVELOPMENT" in page.text
-    resp = browser.post(authz_url, data={"username": username, "password": password},
-                        allow_redirects=False, timeout=10)
+    resp = browser.post(
+        authz_url, data={"username": username, "password": password}, allow_redirects=False, timeout=10
+    )
     assert resp.status_code == 302, resp.text
     loc = urlsplit(resp.headers["Location"])
     return f"{loc.path}?{loc.query}"
 
 
-def full_login(client: Any, username: str = "alan", password: str | None = None,
-               next_url: str | None = None) -> Any:
+def full_login(
+    client: Any, username: str = "alan", password: str | None = None, next_url: str | None = None
+) -> Any:
     authz = start_login(client, next_url=next_url)
     callback = sign_in_at_provider(authz, username, password or f"{username}-dev-password")
     return client.get(callback)

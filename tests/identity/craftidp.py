@@ -39,22 +39,35 @@ class CraftIdP:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def config(self, **extra: Any) -> dict[str, Any]:
-        return {"kind": "oidc", "title": "Crafted", "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-                "discovery_url": f"{self.issuer}/.well-known/openid-configuration", **extra}
+        return {
+            "kind": "oidc",
+            "title": "Crafted",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "discovery_url": f"{self.issuer}/.well-known/openid-configuration",
+            **extra,
+        }
 
     def claims(self, the_nonce: str, **changes: Any) -> dict[str, Any]:
         now = int(time.time())
-        base = {"iss": self.issuer, "sub": "crafted-user", "aud": CLIENT_ID, "iat": now,
-                "exp": now + 300, "nonce": the_nonce, "name": "Crafted User",
-                "email": "crafted@example.org"}
+        base = {
+            "iss": self.issuer,
+            "sub": "crafted-user",
+            "aud": CLIENT_ID,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": the_nonce,
+            "name": "Crafted User",
+            "email": "crafted@example.org",
+        }
         base.update(changes)
         return {k: v for k, v in base.items() if v is not None}
 
     def id_token(self, mode: str, nonce: str) -> str:
         now = int(time.time())
         sign = lambda claims, key=self.key: jwt.encode(  # noqa: E731
-            {"alg": "RS256", "kid": key.kid}, claims, key)
+            {"alg": "RS256", "kid": key.kid}, claims, key
+        )
         if mode == "ok":
             return sign(self.claims(nonce))
         if mode == "wrong_nonce":
@@ -93,16 +106,18 @@ class CraftIdP:
 
         @app.get("/.well-known/openid-configuration")
         def discovery() -> Any:
-            return jsonify({
-                "issuer": self.issuer,
-                "authorization_endpoint": f"{self.issuer}/authorize",
-                "token_endpoint": f"{self.issuer}/token",
-                "jwks_uri": f"{self.issuer}/jwks.json",
-                "response_types_supported": ["code"],
-                "subject_types_supported": ["public"],
-                # a hostile document advertising every algorithm, none included
-                "id_token_signing_alg_values_supported": ["none", "HS256", "RS256"],
-            })
+            return jsonify(
+                {
+                    "issuer": self.issuer,
+                    "authorization_endpoint": f"{self.issuer}/authorize",
+                    "token_endpoint": f"{self.issuer}/token",
+                    "jwks_uri": f"{self.issuer}/jwks.json",
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    # a hostile document advertising every algorithm, none included
+                    "id_token_signing_alg_values_supported": ["none", "HS256", "RS256"],
+                }
+            )
 
         @app.get("/jwks.json")
         def jwks() -> Any:
@@ -114,8 +129,14 @@ class CraftIdP:
             mode, _, nonce = request.form["code"].partition(".")
             if mode == "no_id_token":
                 return jsonify({"access_token": "at", "token_type": "Bearer", "expires_in": 60})
-            return jsonify({"access_token": "at", "token_type": "Bearer", "expires_in": 60,
-                            "id_token": self.id_token(mode, nonce)})
+            return jsonify(
+                {
+                    "access_token": "at",
+                    "token_type": "Bearer",
+                    "expires_in": 60,
+                    "id_token": self.id_token(mode, nonce),
+                }
+            )
 
     def stop(self) -> None:
         self.server.shutdown()

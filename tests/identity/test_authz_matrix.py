@@ -50,8 +50,12 @@ CASES: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("POST", "/admin/users/{other_user}/enable", {}, ADMIN_POST),
     ("GET", "/api/v1/me", None, API),
     ("GET", "/api/v1/tokens", None, API),
-    ("POST", "/api/v1/tokens", {"name": "t", "scopes": ["profile"]}, {**API, "user": 201, "operator": 201,
-                                                                      "admin": 201}),
+    (
+        "POST",
+        "/api/v1/tokens",
+        {"name": "t", "scopes": ["profile"]},
+        {**API, "user": 201, "operator": 201, "admin": 201},
+    ),
     ("DELETE", "/api/v1/tokens/{other_token}", None, {**dict.fromkeys(ROLES, 404), "anon": 401}),
     ("DELETE", "/api/v1/tokens/{own_token}", None, {**API, "user": 204, "operator": 204, "admin": 204}),
     ("POST", "/profile/tokens/{own_token}/revoke", {}, {**PAGE, "user": 302, "operator": 302, "admin": 302}),
@@ -72,8 +76,12 @@ def _ident(app: Any, user: Any, sub: str) -> int:
 def _token_id(app: Any, user: Any) -> int:
     make_token(app, user, ["profile"])
     with app.app_context():
-        return int(db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)
-                                      .order_by(ApiToken.id.desc())).first() or 0)
+        return int(
+            db.session.scalars(
+                select(ApiToken.id).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+            ).first()
+            or 0
+        )
 
 
 @pytest.mark.parametrize("actor", ROLES)
@@ -81,8 +89,13 @@ def test_matrix(tmp_path: Path, devidp: str, actor: str) -> None:
     app = make_app(tmp_path, IDENTITY_PROVIDERS={"dev": dev_provider_config(devidp)})
     bob = make_user(app, "bob")
     me = make_user(app, "me", role="user" if actor == "anon" else actor)
-    ids = {"other_user": bob.id, "other_token": _token_id(app, bob), "own_token": _token_id(app, me),
-           "other_ident": _ident(app, bob, "bob-sub"), "own_ident": _ident(app, me, "me-sub")}
+    ids = {
+        "other_user": bob.id,
+        "other_token": _token_id(app, bob),
+        "own_token": _token_id(app, me),
+        "other_ident": _ident(app, bob, "bob-sub"),
+        "own_ident": _ident(app, me, "me-sub"),
+    }
     client = app.test_client()
     if actor == "anon":
         client.get("/")
@@ -115,6 +128,9 @@ def test_matrix_covers_every_endpoint(idp_app: Any) -> None:
         path = template.format(other_user=1, other_token=1, own_token=1, other_ident=1, own_ident=1)
         endpoint, _args = adapter.match(path, method=method)
         covered.add(endpoint)
-    existing = {r.endpoint for r in idp_app.url_map.iter_rules()
-                if r.endpoint.split(".")[0] in COVERED_BLUEPRINTS and not r.endpoint.endswith("static")}
+    existing = {
+        r.endpoint
+        for r in idp_app.url_map.iter_rules()
+        if r.endpoint.split(".")[0] in COVERED_BLUEPRINTS and not r.endpoint.endswith("static")
+    }
     assert existing - covered == set(), "add the new endpoints to the matrix"

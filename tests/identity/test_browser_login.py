@@ -11,8 +11,10 @@ from ..demo_support import chromium_browser, running_demo, sign_in_on_dev_provid
 
 @pytest.mark.chromium
 def test_demo_login_through_dev_provider_page(tmp_path: Path) -> None:
-    with chromium_browser() as browser, running_demo(
-            tmp_path, instance=tmp_path / "instance", args=["--only", "devidp"]) as (url, _, _):
+    with (
+        chromium_browser() as browser,
+        running_demo(tmp_path, instance=tmp_path / "instance", args=["--only", "devidp"]) as (url, _, _),
+    ):
         page = browser.new_page()
         page.goto(url)
         page.click("#login-link")

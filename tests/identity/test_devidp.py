@@ -32,10 +32,19 @@ def test_discovery_and_banner(devidp: str) -> None:
 
 
 def test_pkce_is_required(devidp: str) -> None:
-    resp = requests.get(f"{devidp}/authorize", params={
-        "client_id": "gateway-kit-dev", "response_type": "code", "scope": "openid",
-        "redirect_uri": "http://127.0.0.1:5000/login/callback/dev", "state": "s", "nonce": "n",
-    }, allow_redirects=False, timeout=10)
+    resp = requests.get(
+        f"{devidp}/authorize",
+        params={
+            "client_id": "gateway-kit-dev",
+            "response_type": "code",
+            "scope": "openid",
+            "redirect_uri": "http://127.0.0.1:5000/login/callback/dev",
+            "state": "s",
+            "nonce": "n",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
     assert resp.status_code in (302, 400)
     if resp.status_code == 302:
         assert "error=invalid_request" in resp.headers["Location"]

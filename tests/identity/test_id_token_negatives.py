@@ -35,12 +35,14 @@ def craft_app(tmp_path: Path, craft: CraftIdP) -> Any:
 
 def nothing_stored(app: Any) -> bool:
     with app.app_context():
-        return all(db.session.scalar(select(func.count()).select_from(m)) == 0
-                   for m in (User, Identity, UserSession))
+        return all(
+            db.session.scalar(select(func.count()).select_from(m)) == 0 for m in (User, Identity, UserSession)
+        )
 
 
-def crafted_callback(app: Any, mode: str, *, state: str | None = "from-login",
-                     nonce: str | None = None) -> Any:
+def crafted_callback(
+    app: Any, mode: str, *, state: str | None = "from-login", nonce: str | None = None
+) -> Any:
     client = app.test_client()
     params = parse_qs(urlsplit(start_login(client, "craft")).query)
     real_state, real_nonce = params["state"][0], params["nonce"][0]
@@ -59,12 +61,19 @@ def test_crafted_provider_happy_path(craft_app: Any) -> None:
 
 #: Each defect, and the reason the log must give (so each case fails for its own reason).
 DEFECTS = {
-    "wrong_nonce": "Invalid claim: 'nonce'", "missing_nonce": "Missing claim: 'nonce'",
-    "expired": "expired", "not_yet_valid": "not yet valid", "issued_in_future": "issued in the future",
-    "wrong_aud": "Invalid claim: 'aud'", "other_azp": "Invalid claim: 'azp'",
-    "wrong_iss": "Invalid claim: 'iss'", "alg_none": "'none' is not allowed",
-    "hs256_with_client_secret": "'HS256' is not allowed", "tampered": "bad_signature",
-    "unknown_kid": "No key for kid", "no_sub": "Missing claim: 'sub'",
+    "wrong_nonce": "Invalid claim: 'nonce'",
+    "missing_nonce": "Missing claim: 'nonce'",
+    "expired": "expired",
+    "not_yet_valid": "not yet valid",
+    "issued_in_future": "issued in the future",
+    "wrong_aud": "Invalid claim: 'aud'",
+    "other_azp": "Invalid claim: 'azp'",
+    "wrong_iss": "Invalid claim: 'iss'",
+    "alg_none": "'none' is not allowed",
+    "hs256_with_client_secret": "'HS256' is not allowed",
+    "tampered": "bad_signature",
+    "unknown_kid": "No key for kid",
+    "no_sub": "Missing claim: 'sub'",
     "no_id_token": "no id_token",
 }
 
@@ -131,10 +140,19 @@ def test_replayed_code_is_rejected(idp_app: Any) -> None:
         assert db.session.scalar(select(func.count()).select_from(UserSession)) == 1
 
 
-@pytest.mark.parametrize("target", [
-    "https://evil.example/", "//evil.example/x", "/\\evil.example", "\\\\evil.example",
-    "http://localhost.evil.example/", "javascript:alert(1)", "https:evil.example", "/%0d%0aSet-Cookie:x",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "http://localhost.evil.example/",
+        "javascript:alert(1)",
+        "https:evil.example",
+        "/%0d%0aSet-Cookie:x",
+    ],
+)
 def test_open_redirect_next_is_neutralised(target: str, idp_app: Any) -> None:
     with idp_app.test_request_context("/"):
         assert urlsplit(safe_next(target)).netloc == ""
@@ -151,9 +169,19 @@ def test_open_redirect_next_through_full_login(idp_app: Any) -> None:
 
 
 def test_devidp_refuses_unregistered_redirect_uri(devidp: str) -> None:
-    resp = requests.get(f"{devidp}/authorize", params={
-        "client_id": "gateway-kit-dev", "response_type": "code", "scope": "openid",
-        "redirect_uri": "https://evil.example/cb", "state": "s", "nonce": "n",
-        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256",
-    }, allow_redirects=False, timeout=10)
+    resp = requests.get(
+        f"{devidp}/authorize",
+        params={
+            "client_id": "gateway-kit-dev",
+            "response_type": "code",
+            "scope": "openid",
+            "redirect_uri": "https://evil.example/cb",
+            "state": "s",
+            "nonce": "n",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
     assert resp.status_code == 400 and "Location" not in resp.headers

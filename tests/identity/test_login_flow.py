@@ -75,8 +75,9 @@ def test_session_is_rotated_at_login(idp_app: Any) -> None:
 
 def test_wrong_password_stays_at_provider(idp_app: Any) -> None:
     authz = start_login(idp_app.test_client())
-    resp = requests.post(authz, data={"username": "alan", "password": "nope"}, allow_redirects=False,
-                         timeout=10)
+    resp = requests.post(
+        authz, data={"username": "alan", "password": "nope"}, allow_redirects=False, timeout=10
+    )
     assert resp.status_code == 401 and "Location" not in resp.headers
 
 
@@ -88,8 +89,11 @@ def test_logout_ends_session_here_and_at_provider(idp_app: Any, devidp: str) -> 
     loc = resp.headers["Location"]
     assert loc.startswith(f"{devidp}/logout?") and "id_token_hint=" in loc
     assert "post_logout_redirect_uri=http%3A%2F%2Flocalhost%2F" in loc
-    assert requests.get(loc, allow_redirects=False, timeout=10).headers["Location"].startswith(
-        "http://localhost/")
+    assert (
+        requests.get(loc, allow_redirects=False, timeout=10)
+        .headers["Location"]
+        .startswith("http://localhost/")
+    )
     assert client.get("/profile").status_code == 302
     with idp_app.app_context():
         rec = db.session.scalars(select(UserSession)).one()
@@ -136,8 +140,11 @@ def test_access_rules_deny_by_domain(tmp_path: Any, devidp: str) -> None:
     from ..conftest import make_app
     from .conftest import dev_provider_config
 
-    app = make_app(tmp_path, IDENTITY_PROVIDERS={"dev": dev_provider_config(devidp)},
-                   IDENTITY_ACCESS_RULES={"deny": {"email_domains": ["example.org"]}})
+    app = make_app(
+        tmp_path,
+        IDENTITY_PROVIDERS={"dev": dev_provider_config(devidp)},
+        IDENTITY_ACCESS_RULES={"deny": {"email_domains": ["example.org"]}},
+    )
     assert full_login(app.test_client(), "alan").status_code == 403
     assert count(app, User) == 0 and count(app, Identity) == 0
     assert full_login(app.test_client(), "ada").status_code == 302

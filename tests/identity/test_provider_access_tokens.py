@@ -42,20 +42,31 @@ def bearer(token: str) -> dict[str, str]:
 # -- the development provider, over real HTTP ---------------------------------------------------
 
 
-def provider_access_token(issuer: str, username: str, scope: str,
-                          resource: str | None = API_AUDIENCE) -> str:
+def provider_access_token(issuer: str, username: str, scope: str, resource: str | None = API_AUDIENCE) -> str:
     """Run the authorization-code flow (PKCE) against the development provider as a client would;
     return the access token from its token endpoint."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-    query = urlencode({"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT_URI,
-                       "scope": scope, "state": "s", "nonce": secrets.token_urlsafe(8),
-                       "code_challenge": challenge.decode(), "code_challenge_method": "S256"})
-    callback = sign_in_at_provider(f"{issuer}/authorize?{query}", username,
-                                   f"{username}-dev-password")
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "scope": scope,
+            "state": "s",
+            "nonce": secrets.token_urlsafe(8),
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        }
+    )
+    callback = sign_in_at_provider(f"{issuer}/authorize?{query}", username, f"{username}-dev-password")
     code = parse_qs(urlsplit(callback).query)["code"][0]
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": verifier,
+    }
     if resource is not None:
         data["resource"] = resource
     resp = requests.post(f"{issuer}/token", data=data, auth=(CLIENT_ID, CLIENT_SECRET), timeout=10)
@@ -66,8 +77,9 @@ def provider_access_token(issuer: str, username: str, scope: str,
 
 @pytest.fixture()
 def api_app(tmp_path: Path, devidp: str) -> Any:
-    return make_app(tmp_path, IDENTITY_PROVIDERS={
-        "dev": dev_provider_config(devidp, api_audience=API_AUDIENCE)})
+    return make_app(
+        tmp_path, IDENTITY_PROVIDERS={"dev": dev_provider_config(devidp, api_audience=API_AUDIENCE)}
+    )
 
 
 def test_dev_provider_issues_rfc9068_access_tokens_with_the_resource_as_audience(devidp: str) -> None:
@@ -82,9 +94,12 @@ def test_dev_provider_issues_rfc9068_access_tokens_with_the_resource_as_audience
     info = requests.get(f"{devidp}/userinfo", headers=bearer(token), timeout=10)
     assert info.status_code == 200 and info.json()["sub"] == "dev-alan"
     # RFC 8707: a resource that is not an absolute URI is refused with invalid_target
-    resp = requests.post(f"{devidp}/token", data={"grant_type": "authorization_code", "code": "x",
-                                                  "resource": "not a uri"},
-                         auth=(CLIENT_ID, CLIENT_SECRET), timeout=10)
+    resp = requests.post(
+        f"{devidp}/token",
+        data={"grant_type": "authorization_code", "code": "x", "resource": "not a uri"},
+        auth=(CLIENT_ID, CLIENT_SECRET),
+        timeout=10,
+    )
     assert resp.status_code == 400 and resp.json()["error"] == "invalid_target"
 
 
@@ -120,8 +135,9 @@ def test_provider_scopes_are_narrowed_to_the_role(api_app: Any, devidp: str) -> 
     assert api_app.test_client().get("/api/v1/me", headers=bearer(token)).status_code == 403
 
 
-def test_dev_token_without_our_audience_is_401(api_app: Any, devidp: str,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_dev_token_without_our_audience_is_401(
+    api_app: Any, devidp: str, caplog: pytest.LogCaptureFixture
+) -> None:
     full_login(api_app.test_client(), "alan")
     token = provider_access_token(devidp, "alan", "openid profile", resource=None)
     assert api_app.test_client().get("/api/v1/me", headers=bearer(token)).status_code == 401
@@ -129,19 +145,22 @@ def test_dev_token_without_our_audience_is_401(api_app: Any, devidp: str,
     # the gateway's own ID token (aud = client id) is no API token either
     with api_app.app_context():
         from gateway_kit.identity.models import UserSession
+
         id_token = db.session.query(UserSession).one().id_token
     assert api_app.test_client().get("/api/v1/me", headers=bearer(id_token)).status_code == 401
 
 
-def test_dev_token_of_a_subject_without_an_account_is_401(api_app: Any, devidp: str,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_dev_token_of_a_subject_without_an_account_is_401(
+    api_app: Any, devidp: str, caplog: pytest.LogCaptureFixture
+) -> None:
     token = provider_access_token(devidp, "grace", "openid profile")  # grace never logged in here
     assert api_app.test_client().get("/api/v1/me", headers=bearer(token)).status_code == 401
     assert "no account is linked to subject 'dev-grace'" in caplog.text
 
 
 def test_provider_tokens_are_refused_where_no_provider_has_an_api_audience(
-        tmp_path: Path, devidp: str, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, devidp: str, caplog: pytest.LogCaptureFixture
+) -> None:
     app = make_app(tmp_path, IDENTITY_PROVIDERS={"dev": dev_provider_config(devidp)})
     full_login(app.test_client(), "alan")
     token = provider_access_token(devidp, "alan", "openid profile")
@@ -151,8 +170,7 @@ def test_provider_tokens_are_refused_where_no_provider_has_an_api_audience(
 
 def test_api_audience_must_differ_from_the_client_id(tmp_path: Path, devidp: str) -> None:
     with pytest.raises(GatewayError, match="api_audience must differ from client_id"):
-        make_app(tmp_path, IDENTITY_PROVIDERS={"dev": dev_provider_config(devidp,
-                                                                          api_audience=CLIENT_ID)})
+        make_app(tmp_path, IDENTITY_PROVIDERS={"dev": dev_provider_config(devidp, api_audience=CLIENT_ID)})
 
 
 # -- crafted tokens: every defect is a 401 for its own reason ------------------------------------
@@ -171,16 +189,22 @@ def craft_app(tmp_path: Path, craft: CraftIdP) -> Any:
     app = make_app(tmp_path, IDENTITY_PROVIDERS={"craft": craft.config(api_audience=API_AUDIENCE)})
     user = make_user(app, "crafted", role="operator")
     with db.session_scope(app) as s:
-        s.add(Identity(user_id=user.id, provider="craft", issuer=craft.issuer,
-                       subject="crafted-user"))
+        s.add(Identity(user_id=user.id, provider="craft", issuer=craft.issuer, subject="crafted-user"))
     return app
 
 
 def access_claims(craft: CraftIdP, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    base = {"iss": craft.issuer, "sub": "crafted-user", "aud": [API_AUDIENCE, "other-api"],
-            "client_id": "some-cli", "iat": now, "exp": now + 300,
-            "scope": "openid profile jobs:read operator", "jti": secrets.token_hex(8)}
+    base = {
+        "iss": craft.issuer,
+        "sub": "crafted-user",
+        "aud": [API_AUDIENCE, "other-api"],
+        "client_id": "some-cli",
+        "iat": now,
+        "exp": now + 300,
+        "scope": "openid profile jobs:read operator",
+        "jti": secrets.token_hex(8),
+    }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -234,21 +258,26 @@ def test_crafted_access_token_works(craft_app: Any, craft: CraftIdP) -> None:
 
 #: Each defect, and the reason the log must give (so each case fails for its own reason).
 DEFECTS = {
-    "wrong_aud": "Invalid claim: 'aud'", "no_aud": "Missing claim: 'aud'",
-    "expired": "expired", "no_exp": "Missing claim: 'exp'", "not_yet_valid": "not yet valid",
+    "wrong_aud": "Invalid claim: 'aud'",
+    "no_aud": "Missing claim: 'aud'",
+    "expired": "expired",
+    "no_exp": "Missing claim: 'exp'",
+    "not_yet_valid": "not yet valid",
     "issued_in_future": "issued in the future",
     "wrong_iss": "issuer 'https://evil.example' is not a provider",
     "alg_none": "algorithm 'none' is not allowed",
     "hs256_with_client_secret": "algorithm 'HS256' is not allowed",
-    "tampered": "bad_signature", "unknown_kid": "No key for kid: 'key-b'",
+    "tampered": "bad_signature",
+    "unknown_kid": "No key for kid: 'key-b'",
     "unknown_subject": "no account is linked to subject 'someone-else'",
     "garbage": "malformed JWT",
 }
 
 
 @pytest.mark.parametrize("mode", sorted(DEFECTS))
-def test_bad_provider_token_is_401(craft_app: Any, craft: CraftIdP, mode: str,
-                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_provider_token_is_401(
+    craft_app: Any, craft: CraftIdP, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
     resp = craft_app.test_client().get("/api/v1/me", headers=bearer(crafted(craft, mode)))
     assert resp.status_code == 401, (mode, resp.get_data(as_text=True))
     assert resp.mimetype == "application/problem+json"
@@ -257,8 +286,7 @@ def test_bad_provider_token_is_401(craft_app: Any, craft: CraftIdP, mode: str,
     assert DEFECTS[mode] in caplog.text
 
 
-def test_disabled_user_is_401(craft_app: Any, craft: CraftIdP,
-                              caplog: pytest.LogCaptureFixture) -> None:
+def test_disabled_user_is_401(craft_app: Any, craft: CraftIdP, caplog: pytest.LogCaptureFixture) -> None:
     token = crafted(craft, "ok")
     with db.session_scope(craft_app) as s:
         s.query(User).filter_by(username="crafted").one().disabled = True
@@ -266,8 +294,7 @@ def test_disabled_user_is_401(craft_app: Any, craft: CraftIdP,
     assert "is disabled" in caplog.text
 
 
-def test_unknown_kid_refetches_the_jwks_once_then_rotation_works(craft_app: Any,
-                                                                 craft: CraftIdP) -> None:
+def test_unknown_kid_refetches_the_jwks_once_then_rotation_works(craft_app: Any, craft: CraftIdP) -> None:
     client = craft_app.test_client()
     assert client.get("/api/v1/me", headers=bearer(crafted(craft, "ok"))).status_code == 200
     before = craft.jwks_fetches
@@ -286,8 +313,9 @@ def test_unknown_kid_refetches_the_jwks_once_then_rotation_works(craft_app: Any,
     assert craft.jwks_fetches == before + 2
 
 
-def test_unreachable_provider_is_503_not_401(craft_app: Any, craft: CraftIdP,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_provider_is_503_not_401(
+    craft_app: Any, craft: CraftIdP, monkeypatch: pytest.MonkeyPatch
+) -> None:
     prov = craft_app.extensions["gateway_kit.identity_providers"]["craft"]
 
     def down(*_a: Any, **_k: Any) -> Any:
@@ -300,14 +328,16 @@ def test_unreachable_provider_is_503_not_401(craft_app: Any, craft: CraftIdP,
 
 def test_scopes_claim_is_configurable_and_may_be_a_list(tmp_path: Path, craft: CraftIdP) -> None:
     craft.published = [craft.key]
-    app = make_app(tmp_path, IDENTITY_PROVIDERS={"craft": craft.config(
-        api_audience=API_AUDIENCE, api_scopes_claim="scp")})
+    app = make_app(
+        tmp_path,
+        IDENTITY_PROVIDERS={"craft": craft.config(api_audience=API_AUDIENCE, api_scopes_claim="scp")},
+    )
     user = make_user(app, "crafted")  # a plain user: 'operator' is dropped
     with db.session_scope(app) as s:
-        s.add(Identity(user_id=user.id, provider="craft", issuer=craft.issuer,
-                       subject="crafted-user"))
-    claims = access_claims(craft, scope="admin jobs:write",
-                           scp=["profile", "jobs:read", "operator", "not-a-kit-scope"])
+        s.add(Identity(user_id=user.id, provider="craft", issuer=craft.issuer, subject="crafted-user"))
+    claims = access_claims(
+        craft, scope="admin jobs:write", scp=["profile", "jobs:read", "operator", "not-a-kit-scope"]
+    )
     token = jwt.encode({"alg": "RS256", "kid": craft.key.kid}, claims, craft.key)
     me = app.test_client().get("/api/v1/me", headers=bearer(token))
     assert me.status_code == 200 and me.get_json()["scopes"] == ["jobs:read", "profile"]

@@ -22,8 +22,9 @@ def test_every_backend_logs_in_against_the_dev_provider(tmp_path: Path, devidp: 
     cfg = dev_provider_config(devidp, kind=kind, **extra)
     if kind != "oidc":
         cfg.pop("groups_claim")  # use the backend's default (isMemberOf / groups)
-    app = make_app(tmp_path, IDENTITY_PROVIDERS={"dev": cfg},
-                   IDENTITY_ROLE_RULES={"operator": ["gk-demo-operators"]})
+    app = make_app(
+        tmp_path, IDENTITY_PROVIDERS={"dev": cfg}, IDENTITY_ROLE_RULES={"operator": ["gk-demo-operators"]}
+    )
     client = app.test_client()
     authz = client.get("/login/dev").headers["Location"]
     if kind == "cilogon":
@@ -43,18 +44,25 @@ def test_unknown_kind_lists_installed() -> None:
 
 def test_bad_provider_table_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"IDENTITY_PROVIDERS.*client_id"):
-        create_app({"ENV": "testing", "IDENTITY_PROVIDERS": {"x": {"kind": "oidc"}}},
-                   instance_path=str(tmp_path))
+        create_app(
+            {"ENV": "testing", "IDENTITY_PROVIDERS": {"x": {"kind": "oidc"}}}, instance_path=str(tmp_path)
+        )
     with pytest.raises(ConfigError, match="unknown key"):
-        create_app({"ENV": "testing", "IDENTITY_PROVIDERS": {"x": {"kind": "oidc", "client_id": "c",
-                                                                   "secret": "typo"}}},
-                   instance_path=str(tmp_path))
+        create_app(
+            {
+                "ENV": "testing",
+                "IDENTITY_PROVIDERS": {"x": {"kind": "oidc", "client_id": "c", "secret": "typo"}},
+            },
+            instance_path=str(tmp_path),
+        )
 
 
 def test_cilogon_defaults_and_secret_from_environment(tmp_path: Path, monkeypatch: Any) -> None:
     config = tmp_path / "gateway.toml"
-    config.write_text('[identity_providers.cilogon]\nkind = "cilogon"\nclient_id = "cilogon:/client_id/1"\n'
-                      'client_secret_env = "CILOGON_SECRET"\nselected_idp = "https://idp.example.edu"\n')
+    config.write_text(
+        '[identity_providers.cilogon]\nkind = "cilogon"\nclient_id = "cilogon:/client_id/1"\n'
+        'client_secret_env = "CILOGON_SECRET"\nselected_idp = "https://idp.example.edu"\n'
+    )
     monkeypatch.setenv("GATEWAY_KIT_CONFIG", str(config))
     monkeypatch.setenv("CILOGON_SECRET", "s3cret-value")
     app = create_app({"ENV": "testing"}, instance_path=str(tmp_path))

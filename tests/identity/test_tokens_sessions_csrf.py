@@ -72,9 +72,12 @@ def test_token_scopes_validation(app: Any) -> None:
     client = app.test_client()
     login(client, dave)
     assert client.post("/api/v1/tokens", json={"name": "a", "scopes": ["admin"]}).status_code == 403
-    for body in ({"name": "a", "scopes": ["nope"]},
-                 {"name": "a", "scopes": []}, {"name": "", "scopes": ["profile"]},
-                 {"name": "a", "scopes": ["profile"], "days": 100000}):
+    for body in (
+        {"name": "a", "scopes": ["nope"]},
+        {"name": "a", "scopes": []},
+        {"name": "", "scopes": ["profile"]},
+        {"name": "a", "scopes": ["profile"], "days": 100000},
+    ):
         assert client.post("/api/v1/tokens", json=body).status_code == 422, body
 
 
@@ -93,7 +96,9 @@ def test_profile_page_shows_new_token_once(app: Any) -> None:
     frank = make_user(app, "frank")
     client = app.test_client()
     login(client, frank)
-    resp = client.post("/profile/tokens", data={"name": "ci", "scopes": ["jobs:read", "jobs:write"], "days": "5"})
+    resp = client.post(
+        "/profile/tokens", data={"name": "ci", "scopes": ["jobs:read", "jobs:write"], "days": "5"}
+    )
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200 and 'id="new-token"' in html
     token = html.split('id="new-token"')[1].split("<code>")[1].split("</code>")[0]
@@ -110,16 +115,24 @@ def test_missing_or_wrong_csrf_token_is_refused(app: Any) -> None:
     client = app.test_client()
     csrf = login(client, gina)
     del client.environ_base["HTTP_X_CSRF_TOKEN"]
-    cases = [("/logout", {}), ("/profile/tokens", {"name": "x", "scopes": ["profile"]}),
-             ("/logout", {"csrf_token": "wrong"}), ("/profile/link/dev", {})]
+    cases = [
+        ("/logout", {}),
+        ("/profile/tokens", {"name": "x", "scopes": ["profile"]}),
+        ("/logout", {"csrf_token": "wrong"}),
+        ("/profile/link/dev", {}),
+    ]
     for path, data in cases:
         resp = client.post(path, data=data)
         assert resp.status_code == 403 and "security token" in resp.get_data(as_text=True), path
     # session-authenticated API writes need the header too
     resp = client.post("/api/v1/tokens", json={"name": "x", "scopes": ["profile"]})
     assert resp.status_code == 403 and resp.get_json()["type"].endswith("csrf_failed")
-    assert client.post("/api/v1/tokens", json={"name": "x", "scopes": ["profile"]},
-                       headers={"X-CSRF-Token": csrf}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/tokens", json={"name": "x", "scopes": ["profile"]}, headers={"X-CSRF-Token": csrf}
+        ).status_code
+        == 201
+    )
     with app.app_context():
         assert db.session.scalars(select(ApiToken)).all().__len__() == 1
     assert client.get("/profile").status_code == 200  # still signed in: nothing happened
@@ -171,8 +184,10 @@ def test_disabling_a_user_revokes_sessions_and_tokens_at_once(app: Any) -> None:
     assert app.test_client().get("/api/v1/me", headers=bearer(token)).status_code == 401
     with app.app_context():
         assert all(r.revoked_at is not None for r in db.session.scalars(select(ApiToken)))
-        assert all(s.revoked_at is not None for s in db.session.scalars(
-            select(UserSession).where(UserSession.user_id == kim.id)))
+        assert all(
+            s.revoked_at is not None
+            for s in db.session.scalars(select(UserSession).where(UserSession.user_id == kim.id))
+        )
     # enabling again does not resurrect the old session or tokens
     assert admin_browser.post(f"/admin/users/{kim.id}/enable").status_code == 302
     assert kim_browser.get("/profile").status_code == 302
@@ -199,6 +214,8 @@ def test_session_cookie_flags(app: Any) -> None:
 def test_production_cookies_are_secure(tmp_path: Any) -> None:
     from gateway_kit import create_app
 
-    app = create_app({"ENV": "production", "SECRET_KEY": "x" * 40,
-                      "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"}, instance_path=str(tmp_path))
+    app = create_app(
+        {"ENV": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": f"sqlite:///{tmp_path}/p.db"},
+        instance_path=str(tmp_path),
+    )
     assert app.config["SESSION_COOKIE_SECURE"] is True

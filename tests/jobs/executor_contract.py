@@ -71,12 +71,20 @@ class ExecutorContract:
 
     def spec(self, workdir: Path, code: str, *args: str, **kw: Any) -> JobSpec:
         ExecutorContract._next_id += 1
-        return JobSpec(job_id=kw.pop("job_id", ExecutorContract._next_id),
-                       argv=[self.python, "-c", code, *args], workdir=str(workdir), **kw)
+        return JobSpec(
+            job_id=kw.pop("job_id", ExecutorContract._next_id),
+            argv=[self.python, "-c", code, *args],
+            workdir=str(workdir),
+            **kw,
+        )
 
-    def wait(self, executor: Executor, state: dict[str, Any],
-             until: frozenset[JobState] | set[JobState] = TERMINAL,
-             timeout: float | None = None) -> PollResult:
+    def wait(
+        self,
+        executor: Executor,
+        state: dict[str, Any],
+        until: frozenset[JobState] | set[JobState] = TERMINAL,
+        timeout: float | None = None,
+    ) -> PollResult:
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
             result = executor.poll(state)
@@ -91,11 +99,14 @@ class ExecutorContract:
 
     # -- the contract ---------------------------------------------------------------------------
 
-    def test_completes_with_logs_and_outputs(self, executor: Executor,
-                                             make_workdir: Callable[[], Path]) -> None:
+    def test_completes_with_logs_and_outputs(
+        self, executor: Executor, make_workdir: Callable[[], Path]
+    ) -> None:
         wd = make_workdir()
-        code = ("import sys; print('to stdout'); print('to stderr', file=sys.stderr); "
-                "open('result.txt', 'w').write('42')")
+        code = (
+            "import sys; print('to stdout'); print('to stderr', file=sys.stderr); "
+            "open('result.txt', 'w').write('42')"
+        )
         state = executor.submit(self.spec(wd, code))
         json.dumps(state)  # the state is JSON
         result = self.wait(executor, state)
@@ -106,8 +117,7 @@ class ExecutorContract:
         assert (wd / "result.txt").read_text() == "42"
         executor.release(state)
 
-    def test_failure_reports_exit_status(self, executor: Executor,
-                                         make_workdir: Callable[[], Path]) -> None:
+    def test_failure_reports_exit_status(self, executor: Executor, make_workdir: Callable[[], Path]) -> None:
         wd = make_workdir()
         state = executor.submit(self.spec(wd, "import sys; sys.exit(3)"))
         result = self.wait(executor, state)
@@ -116,8 +126,7 @@ class ExecutorContract:
         assert "3" in result.reason
         executor.release(state)
 
-    def test_argv_arrives_literally(self, executor: Executor,
-                                    make_workdir: Callable[[], Path]) -> None:
+    def test_argv_arrives_literally(self, executor: Executor, make_workdir: Callable[[], Path]) -> None:
         wd = make_workdir()
         nasty = ["a b", "; rm -rf /", "$(touch pwned)", "`id`", "x\ny", "'\"", "*", "-n", ""]
         code = "import json, sys; json.dump(sys.argv[1:], open('argv.json', 'w'))"
@@ -127,8 +136,9 @@ class ExecutorContract:
         assert not (wd / "pwned").exists()
         executor.release(state)
 
-    def test_state_restores_in_another_instance(self, executor: Executor,
-                                                make_workdir: Callable[[], Path]) -> None:
+    def test_state_restores_in_another_instance(
+        self, executor: Executor, make_workdir: Callable[[], Path]
+    ) -> None:
         """A restarted worker carries on from the saved JSON state alone."""
         wd = make_workdir()
         state = executor.submit(self.spec(wd, "import time; time.sleep(0.5); print('late')"))
@@ -139,8 +149,7 @@ class ExecutorContract:
         assert "late" in (wd / "stdout.txt").read_text()
         fresh.release(saved)
 
-    def test_submit_is_idempotent(self, executor: Executor,
-                                  make_workdir: Callable[[], Path]) -> None:
+    def test_submit_is_idempotent(self, executor: Executor, make_workdir: Callable[[], Path]) -> None:
         """A second submit of the same job (a recovering worker) returns the same run."""
         wd = make_workdir()
         spec = self.spec(wd, "import time; open('runs.txt', 'a').write('run\\n'); time.sleep(0.5)")
@@ -151,14 +160,17 @@ class ExecutorContract:
         assert (wd / "runs.txt").read_text() == "run\n"
         executor.release(first)
 
-    def test_cancel_ends_the_job_and_its_children(self, executor: Executor,
-                                                  make_workdir: Callable[[], Path]) -> None:
+    def test_cancel_ends_the_job_and_its_children(
+        self, executor: Executor, make_workdir: Callable[[], Path]
+    ) -> None:
         wd = make_workdir()
-        code = ("import subprocess, sys, time\n"
-                "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
-                "open('child.pid', 'w').write(str(child.pid))\n"
-                "print('started', flush=True)\n"
-                "time.sleep(120)\n")
+        code = (
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+            "open('child.pid', 'w').write(str(child.pid))\n"
+            "print('started', flush=True)\n"
+            "time.sleep(120)\n"
+        )
         state = executor.submit(self.spec(wd, code, walltime=300))
         self.wait(executor, state, {JobState.RUNNING})
         deadline = time.monotonic() + self.timeout
@@ -177,8 +189,9 @@ class ExecutorContract:
         assert executor.poll(state).state is JobState.CANCELED
         executor.release(state)
 
-    def test_cancel_after_the_end_changes_nothing(self, executor: Executor,
-                                                  make_workdir: Callable[[], Path]) -> None:
+    def test_cancel_after_the_end_changes_nothing(
+        self, executor: Executor, make_workdir: Callable[[], Path]
+    ) -> None:
         wd = make_workdir()
         state = executor.submit(self.spec(wd, "print('quick')"))
         assert self.wait(executor, state).state is JobState.COMPLETED
@@ -187,17 +200,16 @@ class ExecutorContract:
         executor.release(state)
         executor.release(state)  # idempotent
 
-    def test_walltime_is_enforced(self, executor: Executor,
-                                  make_workdir: Callable[[], Path]) -> None:
+    def test_walltime_is_enforced(self, executor: Executor, make_workdir: Callable[[], Path]) -> None:
         wd = make_workdir()
-        state = executor.submit(self.spec(wd, "import time; time.sleep(300)",
-                                          walltime=self.walltime))
+        state = executor.submit(self.spec(wd, "import time; time.sleep(300)", walltime=self.walltime))
         result = self.wait(executor, state, timeout=self.timeout + self.walltime)
         assert result.state is JobState.TIMED_OUT, result.reason
         executor.release(state)
 
-    def test_a_program_that_cannot_start_fails_cleanly(self, executor: Executor,
-                                                        make_workdir: Callable[[], Path]) -> None:
+    def test_a_program_that_cannot_start_fails_cleanly(
+        self, executor: Executor, make_workdir: Callable[[], Path]
+    ) -> None:
         wd = make_workdir()
         spec = JobSpec(job_id=999_999, argv=["/nonexistent/program", "x"], workdir=str(wd))
         try:
@@ -208,8 +220,9 @@ class ExecutorContract:
         assert result.state is JobState.FAILED
         executor.release(state)
 
-    def test_environment_from_the_spec_reaches_the_job(self, executor: Executor,
-                                                       make_workdir: Callable[[], Path]) -> None:
+    def test_environment_from_the_spec_reaches_the_job(
+        self, executor: Executor, make_workdir: Callable[[], Path]
+    ) -> None:
         wd = make_workdir()
         code = "import os; print(os.environ.get('GK_TEST_VALUE'))"
         state = executor.submit(self.spec(wd, code, env={"GK_TEST_VALUE": "from-spec"}))

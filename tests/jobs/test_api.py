@@ -56,17 +56,35 @@ def test_token_submit_runs_to_completion_with_logs_outputs_and_charge(world: Wor
 
 def test_every_field_error_in_one_problem_document(world: World) -> None:
     c = world.login(world.alice)
-    r = c.post("/api/v1/jobs", json={
-        "application": "argv", "colour": "red",
-        "inputs": {"text": 5, "number": 11, "flag": "yes", "choice": "z", "extra": 1},
-        "resources": {"cpus": 99, "disks": 1, "walltime": "long"}, "webhook_url": "ftp://x"})
+    r = c.post(
+        "/api/v1/jobs",
+        json={
+            "application": "argv",
+            "colour": "red",
+            "inputs": {"text": 5, "number": 11, "flag": "yes", "choice": "z", "extra": 1},
+            "resources": {"cpus": 99, "disks": 1, "walltime": "long"},
+            "webhook_url": "ftp://x",
+        },
+    )
     assert r.status_code == 422 and r.mimetype == "application/problem+json"
     fields = {e["field"] for e in r.json["errors"]}
-    assert fields == {"colour", "inputs.text", "inputs.number", "inputs.flag", "inputs.choice",
-                      "inputs.extra", "resources.cpus", "resources.disks", "resources.walltime",
-                      "webhook_url"}
-    for body, field in [({"application": "nope"}, "application"), ({}, "application"),
-                        ({"application": "echo", "inputs": []}, "inputs")]:
+    assert fields == {
+        "colour",
+        "inputs.text",
+        "inputs.number",
+        "inputs.flag",
+        "inputs.choice",
+        "inputs.extra",
+        "resources.cpus",
+        "resources.disks",
+        "resources.walltime",
+        "webhook_url",
+    }
+    for body, field in [
+        ({"application": "nope"}, "application"),
+        ({}, "application"),
+        ({"application": "echo", "inputs": []}, "inputs"),
+    ]:
         r = c.post("/api/v1/jobs", json=body)
         assert r.status_code == 422 and field in {e["field"] for e in r.json["errors"]}
     r = c.post("/api/v1/jobs", data="not json", content_type="text/plain")
@@ -77,8 +95,10 @@ def test_every_field_error_in_one_problem_document(world: World) -> None:
 def test_shell_metacharacters_and_newlines_arrive_literally(world: World) -> None:
     c = world.login(world.alice)
     nasty = "a; rm -rf ~ && $(touch /tmp/gk-pwned) `id` | cat\nsecond line 'q\" *"
-    r = c.post("/api/v1/jobs", json={"application": "argv", "inputs": {
-        "text": nasty, "number": 3, "flag": True, "choice": "b"}})
+    r = c.post(
+        "/api/v1/jobs",
+        json={"application": "argv", "inputs": {"text": nasty, "number": 3, "flag": True, "choice": "b"}},
+    )
     assert r.status_code == 201, r.json
     job = finish(world, r.json["id"])
     assert job.state == "COMPLETED", job.state_reason
@@ -99,17 +119,26 @@ def test_uploads_path_traversal_and_oversize_are_refused_and_nothing_is_left(wor
     jobs_dir = Path(world.app.config["JOBS_DIR"])
     base = {"application": "argv", "inputs": {"text": "x", "number": 1}}
     for filename in ("../../etc/passwd", "..", "a/b.txt", "..\\evil.txt", ".hidden", "evil$(x).txt"):
-        r = c.post("/api/v1/jobs", data=_multipart(base, upload=(b"data", filename)),
-                   content_type="multipart/form-data")
+        r = c.post(
+            "/api/v1/jobs",
+            data=_multipart(base, upload=(b"data", filename)),
+            content_type="multipart/form-data",
+        )
         assert r.status_code == 422, (filename, r.json)
         assert r.json["errors"][0]["field"] == "inputs.upload"
-    r = c.post("/api/v1/jobs", data=_multipart(base, upload=(b"x" * 20_000, "big.txt")),
-               content_type="multipart/form-data")
+    r = c.post(
+        "/api/v1/jobs",
+        data=_multipart(base, upload=(b"x" * 20_000, "big.txt")),
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 422 and "larger than the limit" in r.json["errors"][0]["message"]
     assert not any((jobs_dir / "tmp").glob("*")) if (jobs_dir / "tmp").exists() else True
     assert not list(jobs_dir.glob("job-*"))
-    r = c.post("/api/v1/jobs", data=_multipart(base, upload=(b"hello", "in put.txt")),
-               content_type="multipart/form-data")
+    r = c.post(
+        "/api/v1/jobs",
+        data=_multipart(base, upload=(b"hello", "in put.txt")),
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 201, r.json
     job = finish(world, r.json["id"])
     argv = json.loads((Path(job.workdir) / "argv.json").read_text())
@@ -121,9 +150,14 @@ def test_uploads_path_traversal_and_oversize_are_refused_and_nothing_is_left(wor
 
 def test_wordcount_with_file_and_resubmit_reuses_it(world: World) -> None:
     c = world.login(world.alice)
-    r = c.post("/api/v1/jobs", data=_multipart(
-        {"application": "wordcount", "inputs": {"top": 2}},
-        text=(b"the cat and the hat and the bat", "t.txt")), content_type="multipart/form-data")
+    r = c.post(
+        "/api/v1/jobs",
+        data=_multipart(
+            {"application": "wordcount", "inputs": {"top": 2}},
+            text=(b"the cat and the hat and the bat", "t.txt"),
+        ),
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 201, r.json
     job = finish(world, r.json["id"])
     assert job.state == "COMPLETED", job.state_reason
@@ -151,8 +185,10 @@ def test_idempotency_key(world: World) -> None:
 
 def test_list_filters_and_cursor_pagination(world: World) -> None:
     c = world.login(world.alice)
-    ids = [c.post("/api/v1/jobs", json={"application": a}).json["id"]
-           for a in ("echo", "sleep", "echo", "echo", "sleep")]
+    ids = [
+        c.post("/api/v1/jobs", json={"application": a}).json["id"]
+        for a in ("echo", "sleep", "echo", "echo", "sleep")
+    ]
     c.post(f"/api/v1/jobs/{ids[1]}/cancel")
     page = c.get("/api/v1/jobs?limit=2").json
     seen = [j["id"] for j in page["jobs"]]
@@ -190,8 +226,9 @@ def test_failed_and_timed_out_jobs(world: World) -> None:
     failed = finish(world, c.post("/api/v1/jobs", json={"application": "fail"}).json["id"])
     assert failed.state == "FAILED" and failed.exit_code == 3 and "exit status 3" in failed.state_reason
     assert "bad" in c.get(f"/api/v1/jobs/{failed.id}/logs?stream=stderr").json["data"]
-    r = c.post("/api/v1/jobs", json={"application": "sleep", "inputs": {"seconds": 30},
-                                     "resources": {"walltime": 1}})
+    r = c.post(
+        "/api/v1/jobs", json={"application": "sleep", "inputs": {"seconds": 30}, "resources": {"walltime": 1}}
+    )
     timed = finish(world, r.json["id"])
     assert timed.state == "TIMED_OUT" and "walltime" in timed.state_reason
 

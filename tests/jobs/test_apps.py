@@ -17,35 +17,40 @@ from .conftest import jobs_settings
 GOOD: dict[str, Any] = {"id": "ok", "title": "OK", "version": "1", "command": ["/bin/true"]}
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"id": "Bad Id"}, "'id'"),
-    ({"command": "echo {x}"}, "'command'"),
-    ({"command": []}, "'command'"),
-    ({"command": ["{msg}"], "inputs": [{"name": "msg", "type": "string"}]}, "'command[0]'"),
-    ({"command": ["/bin/echo", "{nope}"]}, "'command[1]'"),
-    ({"command": ["/bin/echo", {"if": "x", "args": ["-v"]}],
-      "inputs": [{"name": "x", "type": "string"}]}, "'command[1].if'"),
-    ({"command": ["/bin/echo", "{b}"], "inputs": [{"name": "b", "type": "boolean"}]},
-     "'command[1]'"),
-    ({"inputs": [{"name": "x", "type": "colour"}]}, "'inputs.x.type'"),
-    ({"inputs": [{"name": "x", "type": "string", "pattern": "("}]}, "'inputs.x.pattern'"),
-    ({"inputs": [{"name": "x", "type": "integer", "minimum": 5, "maximum": 1}]},
-     "'inputs.x.minimum'"),
-    ({"inputs": [{"name": "x", "type": "choice"}]}, "'inputs.x.choices'"),
-    ({"inputs": [{"name": "x", "type": "integer", "default": "3"}]}, "'inputs.x.default'"),
-    ({"inputs": [{"name": "x", "type": "integer", "maximum": 2, "default": 3}]},
-     "'inputs.x.default'"),
-    ({"inputs": [{"name": "x", "type": "file", "default": "a"}]}, "'inputs.x.default'"),
-    ({"inputs": [{"name": "x", "type": "string", "colour": 1}]}, "'inputs.x.colour'"),
-    ({"inputs": [{"name": "x", "type": "string"}, {"name": "x", "type": "string"}]}, "'inputs'"),
-    ({"inputs": [{"name": "cpus", "type": "integer"}]}, "'inputs'"),
-    ({"resources": {"cpus": 0}}, "'resources.cpus'"),
-    ({"resources": {"cpus": 4, "max_cpus": 2}}, "'resources.max_cpus'"),
-    ({"resources": {"disks": 1}}, "'resources.disks'"),
-    ({"outputs": ["../secrets"]}, "'outputs'"),
-    ({"colour": "red"}, "'colour'"),
-    ({"env": {"A": 1}}, "'env'"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": "Bad Id"}, "'id'"),
+        ({"command": "echo {x}"}, "'command'"),
+        ({"command": []}, "'command'"),
+        ({"command": ["{msg}"], "inputs": [{"name": "msg", "type": "string"}]}, "'command[0]'"),
+        ({"command": ["/bin/echo", "{nope}"]}, "'command[1]'"),
+        (
+            {
+                "command": ["/bin/echo", {"if": "x", "args": ["-v"]}],
+                "inputs": [{"name": "x", "type": "string"}],
+            },
+            "'command[1].if'",
+        ),
+        ({"command": ["/bin/echo", "{b}"], "inputs": [{"name": "b", "type": "boolean"}]}, "'command[1]'"),
+        ({"inputs": [{"name": "x", "type": "colour"}]}, "'inputs.x.type'"),
+        ({"inputs": [{"name": "x", "type": "string", "pattern": "("}]}, "'inputs.x.pattern'"),
+        ({"inputs": [{"name": "x", "type": "integer", "minimum": 5, "maximum": 1}]}, "'inputs.x.minimum'"),
+        ({"inputs": [{"name": "x", "type": "choice"}]}, "'inputs.x.choices'"),
+        ({"inputs": [{"name": "x", "type": "integer", "default": "3"}]}, "'inputs.x.default'"),
+        ({"inputs": [{"name": "x", "type": "integer", "maximum": 2, "default": 3}]}, "'inputs.x.default'"),
+        ({"inputs": [{"name": "x", "type": "file", "default": "a"}]}, "'inputs.x.default'"),
+        ({"inputs": [{"name": "x", "type": "string", "colour": 1}]}, "'inputs.x.colour'"),
+        ({"inputs": [{"name": "x", "type": "string"}, {"name": "x", "type": "string"}]}, "'inputs'"),
+        ({"inputs": [{"name": "cpus", "type": "integer"}]}, "'inputs'"),
+        ({"resources": {"cpus": 0}}, "'resources.cpus'"),
+        ({"resources": {"cpus": 4, "max_cpus": 2}}, "'resources.max_cpus'"),
+        ({"resources": {"disks": 1}}, "'resources.disks'"),
+        ({"outputs": ["../secrets"]}, "'outputs'"),
+        ({"colour": "red"}, "'colour'"),
+        ({"env": {"A": 1}}, "'env'"),
+    ],
+)
 def test_bad_definitions_name_the_app_and_field(change: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError) as err:
         Application.from_mapping({**GOOD, **change})
@@ -96,9 +101,14 @@ command = ["/bin/true"]
     assert two.id == "two"
     res = {"cpus": 2, "memory_mb": 1, "gpus": 0, "walltime": 5}
     assert render_argv(one, {"msg": "a b; c", "v": True}, res) == [
-        "/bin/echo", "--msg=a b; c", "-v", "a b; c", "{literal}", "2"]
-    assert render_argv(one, {"msg": "$(x)", "v": False}, res) == [
-        "/bin/echo", "--msg=$(x)", "{literal}", "2"]
+        "/bin/echo",
+        "--msg=a b; c",
+        "-v",
+        "a b; c",
+        "{literal}",
+        "2",
+    ]
+    assert render_argv(one, {"msg": "$(x)", "v": False}, res) == ["/bin/echo", "--msg=$(x)", "{literal}", "2"]
 
 
 def test_transition_table() -> None:

@@ -40,8 +40,10 @@ def sleep_output(n: int) -> str:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a ``gateway-kit demo`` started once for the module."""
     require_chromium()
-    env = demo_env({"GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3", "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]"},
-                   drop=("GATEWAY_KIT_", "OS_CLIENT_CONFIG"))
+    env = demo_env(
+        {"GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3", "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]"},
+        drop=("GATEWAY_KIT_", "OS_CLIENT_CONFIG"),
+    )
     with running_demo(tmp_path_factory.mktemp("jobs-demo"), env=env) as running:
         yield running.url
 
@@ -64,8 +66,10 @@ def logged_in(browser: Any, url: str, username: str) -> Any:
 def console_problems(page: Any) -> list[str]:
     """Console errors and uncaught exceptions of ``page`` from now on (a list that grows)."""
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text} ({page.url})")
-            if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text} ({page.url})") if m.type == "error" else None,
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e} ({page.url})"))
     return problems
 
@@ -155,8 +159,7 @@ def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, brows
         page.click("#outputs a:text('stdout.txt')")
     assert info.value.suggested_filename == "stdout.txt"
     assert Path(info.value.path()).read_text() == sleep_output(seconds)
-    page.wait_for_function(
-        "document.querySelector('#job-sus').textContent.includes('charged')")
+    page.wait_for_function("document.querySelector('#job-sus').textContent.includes('charged')")
     charged = float(page.inner_text("#job-sus").split()[0])
     assert 0 < charged < 0.01, charged  # about 5 CPU-seconds
     assert page.evaluate("window.__sameDocument === true")
@@ -187,7 +190,8 @@ def test_user_cancels_a_running_job_from_its_page(demo: str, browser: Any) -> No
     page.wait_for_selector(".flash.success")
     page.evaluate("window.__sameDocument = true")
     page.wait_for_function(
-        "document.querySelector('#job-state').textContent.trim() == 'CANCELED'", timeout=20000)
+        "document.querySelector('#job-state').textContent.trim() == 'CANCELED'", timeout=20000
+    )
     assert page.evaluate("window.__sameDocument === true")
     page.wait_for_function("!document.querySelector('#cancel-form')")  # nothing left to cancel
     page.wait_for_function("document.querySelector('#events').textContent.includes('CANCELED')")
@@ -199,8 +203,7 @@ def test_user_cancels_a_running_job_from_its_page(demo: str, browser: Any) -> No
 def follow(url: str, headers: dict[str, str]) -> tuple[str, str]:
     """The log text and the end event's state from the SSE follow endpoint."""
     text, end = [], None
-    with requests.get(url, headers={**headers, "Accept": "text/event-stream"}, stream=True,
-                      timeout=30) as r:
+    with requests.get(url, headers={**headers, "Accept": "text/event-stream"}, stream=True, timeout=30) as r:
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
         event, data = "message", []
         for line in r.iter_lines(decode_unicode=True):
@@ -220,8 +223,7 @@ def follow(url: str, headers: dict[str, str]) -> tuple[str, str]:
     return "".join(text), end
 
 
-def test_the_same_through_the_api_with_a_token_made_on_the_profile_page(
-        demo: str, browser: Any) -> None:
+def test_the_same_through_the_api_with_a_token_made_on_the_profile_page(demo: str, browser: Any) -> None:
     page = logged_in(browser, demo, "alan")
     page.click("#profile-link")
     page.fill("input[name=name]", "laptop")
@@ -236,12 +238,15 @@ def test_the_same_through_the_api_with_a_token_made_on_the_profile_page(
 
     api = demo + "/api/v1"
     auth = {"Authorization": f"Bearer {token}"}
-    before = {p["project"]: p for p in requests.get(api + "/usage", headers=auth,
-                                                    timeout=10).json()["projects"]}
-    r = requests.post(api + "/jobs", headers={**auth, "Idempotency-Key": "browser-api-1"},
-                      json={"application": "sleep", "inputs": {"seconds": 3}, "name": "API",
-                            "resources": {"walltime": 30}},
-                      timeout=10)
+    before = {
+        p["project"]: p for p in requests.get(api + "/usage", headers=auth, timeout=10).json()["projects"]
+    }
+    r = requests.post(
+        api + "/jobs",
+        headers={**auth, "Idempotency-Key": "browser-api-1"},
+        json={"application": "sleep", "inputs": {"seconds": 3}, "name": "API", "resources": {"walltime": 30}},
+        timeout=10,
+    )
     assert r.status_code == 201, r.text
     job = r.json()
     assert job["state"] in ORDER and job["state"] != "COMPLETED", job
@@ -265,19 +270,21 @@ def test_the_same_through_the_api_with_a_token_made_on_the_profile_page(
     body = requests.get(demo + out["url"], headers=auth, timeout=10)
     assert body.status_code == 200 and body.text == sleep_output(3)
 
-    after = {p["project"]: p for p in requests.get(api + "/usage", headers=auth,
-                                                   timeout=10).json()["projects"]}
+    after = {
+        p["project"]: p for p in requests.get(api + "/usage", headers=auth, timeout=10).json()["projects"]
+    }
     project = next(p for p in after if after[p]["su_used"] > before[p]["su_used"])
-    assert after[project]["su_used"] == pytest.approx(before[project]["su_used"]
-                                                      + job["su_charged"], abs=1e-5)
+    assert after[project]["su_used"] == pytest.approx(
+        before[project]["su_used"] + job["su_charged"], abs=1e-5
+    )
     # Without the token's scope, or without a token, no access.
     assert requests.get(job_url, timeout=10).status_code in (401, 403)
 
 
-@pytest.mark.parametrize("username, role", [("alan", "user"), ("grace", "operator"),
-                                            ("ada", "admin")])
+@pytest.mark.parametrize("username, role", [("alan", "user"), ("grace", "operator"), ("ada", "admin")])
 def test_every_page_of_the_navigation_renders_for_each_role(
-        demo: str, browser: Any, username: str, role: str) -> None:
+    demo: str, browser: Any, username: str, role: str
+) -> None:
     page = logged_in(browser, demo, username)
     problems = console_problems(page)
     page.click("#profile-link")

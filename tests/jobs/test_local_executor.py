@@ -19,9 +19,15 @@ from .executor_contract import ExecutorContract
 
 
 def settings(tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    return {"INSTANCE_PATH": str(tmp_path), "JOBS_DIR": str(tmp_path / "jobs"),
-            "JOBS_LOCAL_MAX_CONCURRENT": 8, "JOBS_LOCAL_CPUS": 8, "JOBS_LOCAL_GPUS": [],
-            "JOBS_LOCAL_KILL_GRACE": 1.0, **extra}
+    return {
+        "INSTANCE_PATH": str(tmp_path),
+        "JOBS_DIR": str(tmp_path / "jobs"),
+        "JOBS_LOCAL_MAX_CONCURRENT": 8,
+        "JOBS_LOCAL_CPUS": 8,
+        "JOBS_LOCAL_GPUS": [],
+        "JOBS_LOCAL_KILL_GRACE": 1.0,
+        **extra,
+    }
 
 
 class TestLocalContract(ExecutorContract):
@@ -109,7 +115,9 @@ def test_a_job_outlives_its_killed_supervisor_and_keeps_its_walltime(tmp_path: P
 
 
 def test_nvidia_smi_listing_is_parsed() -> None:
-    text = ("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
-            "GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-2)\n  MIG 1g.10gb Device 0: (UUID: MIG-x)\n")
+    text = (
+        "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
+        "GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-2)\n  MIG 1g.10gb Device 0: (UUID: MIG-x)\n"
+    )
     assert parse_nvidia_smi(text) == ["0", "1"]
     assert parse_nvidia_smi("") == []

@@ -68,17 +68,22 @@ def _until(cond: Callable[[], bool], timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-def test_signed_webhook_and_email_on_completion(world_factory: Callable[..., World],
-                                                hook_server: tuple[str, list[dict[str, Any]]],
-                                                smtp: tuple[int, Inbox]) -> None:
+def test_signed_webhook_and_email_on_completion(
+    world_factory: Callable[..., World],
+    hook_server: tuple[str, list[dict[str, Any]]],
+    smtp: tuple[int, Inbox],
+) -> None:
     url, received = hook_server
     port, inbox = smtp
-    w = world_factory(JOBS_SMTP_HOST="127.0.0.1", JOBS_SMTP_PORT=port,
-                      JOBS_WEBHOOK_SECRET="s3cret", GATEWAY_NAME="Test Gateway",
-                      JOBS_WEBHOOK_ALLOW_PRIVATE=True)  # the receiver is on loopback
+    w = world_factory(
+        JOBS_SMTP_HOST="127.0.0.1",
+        JOBS_SMTP_PORT=port,
+        JOBS_WEBHOOK_SECRET="s3cret",
+        GATEWAY_NAME="Test Gateway",
+        JOBS_WEBHOOK_ALLOW_PRIVATE=True,
+    )  # the receiver is on loopback
     c = w.login(w.alice)
-    r = c.post("/api/v1/jobs", json={"application": "echo", "webhook_url": url,
-                                     "notify_email": True})
+    r = c.post("/api/v1/jobs", json={"application": "echo", "webhook_url": url, "notify_email": True})
     job = wait_for(w.app, r.json["id"], set(TERMINAL), 20)
     queue_for(w.app).tick()  # the pass after the end sends notifications
     _until(lambda: bool(received) and bool(inbox.messages))
@@ -103,8 +108,7 @@ def test_signed_webhook_and_email_on_completion(world_factory: Callable[..., Wor
 def test_unreachable_webhook_is_recorded_not_fatal(world_factory: Callable[..., World]) -> None:
     world = world_factory(JOBS_WEBHOOK_ALLOW_PRIVATE=True)  # a closed port on loopback
     c = world.login(world.alice)
-    r = c.post("/api/v1/jobs", json={"application": "echo",
-                                     "webhook_url": "http://127.0.0.1:9/nothing"})
+    r = c.post("/api/v1/jobs", json={"application": "echo", "webhook_url": "http://127.0.0.1:9/nothing"})
     job = wait_for(world.app, r.json["id"], set(TERMINAL), 20)
     queue_for(world.app).tick()
     assert job.state == "COMPLETED"

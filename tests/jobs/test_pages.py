@@ -36,16 +36,19 @@ def test_catalog_form_submit_job_page_and_usage_bar(world: World) -> None:
 
 def test_form_validation_shows_every_error_and_keeps_values(world: World) -> None:
     c = world.login(world.alice)
-    r = c.post("/apps/argv", data={"text": "x" * 101, "number": "eleven", "choice": "zz",
-                                   "resources.cpus": "9"})
+    r = c.post(
+        "/apps/argv", data={"text": "x" * 101, "number": "eleven", "choice": "zz", "resources.cpus": "9"}
+    )
     assert r.status_code == 422
     html = r.get_data(as_text=True)
     for field in ("inputs.text", "inputs.number", "inputs.choice", "resources.cpus"):
         assert f'data-field="{field}"' in html
     assert 'value="eleven"' in html  # what the user typed is kept
-    r = c.post("/apps/argv", data={"text": "ok", "number": "1",
-                                   "upload": (io.BytesIO(b"x"), "../../etc/passwd")},
-               content_type="multipart/form-data")
+    r = c.post(
+        "/apps/argv",
+        data={"text": "ok", "number": "1", "upload": (io.BytesIO(b"x"), "../../etc/passwd")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 422 and 'data-field="inputs.upload"' in r.get_data(as_text=True)
     assert c.get("/api/v1/jobs").json["jobs"] == []
 
@@ -55,7 +58,7 @@ def test_resubmit_form_is_prefilled_and_editable(world: World) -> None:
     r = c.post("/apps/echo", data={"message": "first"})
     job_id = int(r.headers["Location"].rsplit("/", 1)[1])
     form = c.get(f"/jobs/{job_id}/resubmit").get_data(as_text=True)
-    assert '>first</textarea>' in form
+    assert ">first</textarea>" in form
     r = c.post(f"/jobs/{job_id}/resubmit", data={"message": "second"})
     assert r.status_code == 302
     new_id = int(r.headers["Location"].rsplit("/", 1)[1])
@@ -80,10 +83,18 @@ def test_admin_sets_and_tops_up_allocations_with_ledger(world: World) -> None:
     user = world.login(world.alice)
     assert user.get("/admin/allocations").status_code == 403
     admin = world.other_client(world.admin)
-    assert admin.post("/admin/allocations", data={"project": "astro", "amount": "50",
-                                                  "action": "topup"}).status_code == 302
-    assert admin.post("/admin/allocations", data={"project": "astro", "amount": "-5",
-                                                  "action": "set"}).status_code == 302
+    assert (
+        admin.post(
+            "/admin/allocations", data={"project": "astro", "amount": "50", "action": "topup"}
+        ).status_code
+        == 302
+    )
+    assert (
+        admin.post(
+            "/admin/allocations", data={"project": "astro", "amount": "-5", "action": "set"}
+        ).status_code
+        == 302
+    )
     html = admin.get("/admin/allocations").get_data(as_text=True)
     assert "150.00" in html and "topup" in html
     assert user.get("/api/v1/usage").json["projects"][0]["su_granted"] == 150.0

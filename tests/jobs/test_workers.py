@@ -38,7 +38,8 @@ class Workers:
         extra = tmp_path / "extra-apps"
         extra.mkdir()
         (extra / "count.toml").write_text(
-            COUNT_APP.replace("{python}", sys.executable).replace("{log}", str(self.runs)))
+            COUNT_APP.replace("{python}", sys.executable).replace("{log}", str(self.runs))
+        )
         settings = jobs_settings(tmp_path, DATABASE_URL=database_url, JOBS_LEASE_SECONDS=2.0)
         settings["JOBS_APPLICATION_FILES"] = [*settings["JOBS_APPLICATION_FILES"], str(extra)]
         self.settings = settings
@@ -57,8 +58,13 @@ class Workers:
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         log = open(self.tmp_path / f"{name}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "gateway_kit", "worker"], env=self.env(),
-                                stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp_path)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway_kit", "worker"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp_path,
+        )
         log.close()
         self.procs.append(proc)
         return proc

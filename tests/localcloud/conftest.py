@@ -25,8 +25,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalClou
 def lc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalCloud]:
     """Like :func:`cloud`, with the DNS server too (``lc.dns_port``): the Designate, Octavia,
     Barbican and DNS server tests."""
-    with running_local_cloud(tmp_path_factory.mktemp("lc-dns") / "state", delay=0.05,
-                             dns=True) as running:
+    with running_local_cloud(tmp_path_factory.mktemp("lc-dns") / "state", delay=0.05, dns=True) as running:
         yield running
 
 

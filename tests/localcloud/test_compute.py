@@ -29,8 +29,9 @@ def _network(conn: Connection) -> str:
 
 @pytest.fixture
 def server(conn: Connection) -> Iterator[object]:
-    srv = conn.compute.create_server(name="t-srv", image_id=_image(conn), flavor_id="1",
-                                     networks=[{"uuid": _network(conn)}])
+    srv = conn.compute.create_server(
+        name="t-srv", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
+    )
     srv = conn.compute.wait_for_server(srv, **FAST)
     yield srv
     conn.compute.unlock_server(srv)
@@ -38,20 +39,31 @@ def server(conn: Connection) -> Iterator[object]:
     conn.compute.wait_for_delete(srv, **FAST)
 
 
-def _raw(cloud: RunningLocalCloud, method: str, path: str, mv: str | None = None,
-         **kw: object) -> requests.Response:
+def _raw(
+    cloud: RunningLocalCloud, method: str, path: str, mv: str | None = None, **kw: object
+) -> requests.Response:
     token = cloud.connect("local").session.get_token()
     headers = {"X-Auth-Token": token}
     if mv:
         headers["OpenStack-API-Version"] = f"compute {mv}"
-    return requests.request(method, cloud.url + "/compute/v2.1" + path, headers=headers,
-                            timeout=10, **kw)  # type: ignore[arg-type]
+    return requests.request(method, cloud.url + "/compute/v2.1" + path, headers=headers, timeout=10, **kw)  # type: ignore[arg-type]
 
 
 def test_jetstream_flavors_with_gpu_extra_specs(conn: Connection) -> None:
     flavors = {f.name: f for f in conn.compute.flavors()}
-    assert {"m3.tiny", "m3.small", "m3.quad", "m3.medium", "m3.large", "m3.xl", "m3.2xl",
-            "r3.large", "r3.xl", "g3.small", "g3.large"} <= set(flavors)
+    assert {
+        "m3.tiny",
+        "m3.small",
+        "m3.quad",
+        "m3.medium",
+        "m3.large",
+        "m3.xl",
+        "m3.2xl",
+        "r3.large",
+        "r3.xl",
+        "g3.small",
+        "g3.large",
+    } <= set(flavors)
     assert flavors["g3.small"].extra_specs["resources:VGPU"] == "1"
     assert flavors["g3.large"].extra_specs["pci_passthrough:alias"] == "a100:1"
     assert flavors["m3.tiny"].vcpus == 1
@@ -169,29 +181,31 @@ def test_networks_auto_is_ambiguous_with_two_networks(conn: Connection) -> None:
     conn.network.create_subnet(network_id=net.id, cidr="10.9.0.0/24", ip_version=4)
     try:
         with pytest.raises(osexc.ConflictException, match="Multiple possible networks"):
-            conn.compute.create_server(name="x", image_id=_image(conn), flavor_id="1",
-                                       networks="auto")
+            conn.compute.create_server(name="x", image_id=_image(conn), flavor_id="1", networks="auto")
     finally:
         conn.network.delete_network(net)
 
 
 def test_instance_quota(conn: Connection, ctl: LocalCloudController) -> None:
     ctl.set_quota("demo", "instances", 0)
-    with pytest.raises(osexc.ForbiddenException,
-                       match="Quota exceeded for instances: Requested 1, but already used 0 "
-                             "of 0 instances"):
-        conn.compute.create_server(name="q", image_id=_image(conn), flavor_id="1",
-                                   networks=[{"uuid": _network(conn)}])
+    with pytest.raises(
+        osexc.ForbiddenException,
+        match="Quota exceeded for instances: Requested 1, but already used 0 of 0 instances",
+    ):
+        conn.compute.create_server(
+            name="q", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
+        )
     ctl.set_quota("demo", "instances", 10)
     ctl.set_quota("demo", "cores", 1)
     with pytest.raises(osexc.ForbiddenException, match="Quota exceeded for cores"):
-        conn.compute.create_server(name="q", image_id=_image(conn), flavor_id="8",
-                                   networks=[{"uuid": _network(conn)}])
+        conn.compute.create_server(
+            name="q", image_id=_image(conn), flavor_id="8", networks=[{"uuid": _network(conn)}]
+        )
     ctl.set_quota("demo", "cores", 64)
 
 
 def test_keypairs(conn: Connection) -> None:
-    pub = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq2HkFmXk0lSa0v1bT2Wdq0ZK5Yx0p3C2bDk8e0a1Zb c")
+    pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq2HkFmXk0lSa0v1bT2Wdq0ZK5Yx0p3C2bDk8e0a1Zb c"
     kp = conn.compute.create_keypair(name="kp-test", public_key=pub)
     assert kp.fingerprint.count(":") == 15
     with pytest.raises(osexc.ConflictException, match="already exists"):
@@ -215,16 +229,18 @@ def test_other_project_cannot_see_server(cloud: RunningLocalCloud, server: objec
 
 def test_fail_next_create_and_hold(conn: Connection, ctl: LocalCloudController) -> None:
     ctl.fail_next_create("compute.server")
-    srv = conn.compute.create_server(name="doomed", image_id=_image(conn), flavor_id="1",
-                                     networks=[{"uuid": _network(conn)}])
+    srv = conn.compute.create_server(
+        name="doomed", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
+    )
     with pytest.raises(osexc.ResourceFailure):
         conn.compute.wait_for_server(srv, **FAST)
     failed = conn.compute.get_server(srv.id)
     assert failed.status == "ERROR" and "No valid host" in failed.fault["message"]
     conn.compute.delete_server(failed)
     ctl.hold("compute.server", "next")
-    srv = conn.compute.create_server(name="held", image_id=_image(conn), flavor_id="1",
-                                     networks=[{"uuid": _network(conn)}])
+    srv = conn.compute.create_server(
+        name="held", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
+    )
     with pytest.raises(osexc.ResourceTimeout):
         conn.compute.wait_for_server(srv, interval=0.05, wait=0.5)
     assert conn.compute.get_server(srv.id).status == "BUILD"
@@ -233,8 +249,7 @@ def test_fail_next_create_and_hold(conn: Connection, ctl: LocalCloudController) 
     conn.compute.delete_server(srv)
 
 
-def test_injected_errors_throttle_and_delay(cloud: RunningLocalCloud,
-                                            ctl: LocalCloudController) -> None:
+def test_injected_errors_throttle_and_delay(cloud: RunningLocalCloud, ctl: LocalCloudController) -> None:
     import time
 
     conn = cloud.connect("local")
@@ -257,8 +272,9 @@ def test_injected_errors_throttle_and_delay(cloud: RunningLocalCloud,
 
 def test_poll_clock_advances_per_read(conn: Connection, ctl: LocalCloudController) -> None:
     ctl.clock(mode="poll", polls=2)
-    srv = conn.compute.create_server(name="polled", image_id=_image(conn), flavor_id="1",
-                                     networks=[{"uuid": _network(conn)}])
+    srv = conn.compute.create_server(
+        name="polled", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
+    )
     assert conn.compute.get_server(srv.id).status == "BUILD"
     assert conn.compute.get_server(srv.id).status == "ACTIVE"
     conn.compute.delete_server(srv)

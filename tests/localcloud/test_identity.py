@@ -25,16 +25,27 @@ def test_password_and_appcred_auth_scope_to_their_projects(cloud: RunningLocalCl
 
 
 def test_wrong_password_is_401(cloud: RunningLocalCloud) -> None:
-    resp = requests.post(cloud.url + "/identity/v3/auth/tokens", json={"auth": {"identity": {
-        "methods": ["password"], "password": {"user": {"name": "demo", "domain": {
-            "name": "Default"}, "password": "nope"}}}}}, timeout=5)
+    resp = requests.post(
+        cloud.url + "/identity/v3/auth/tokens",
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": "demo", "domain": {"name": "Default"}, "password": "nope"}},
+                }
+            }
+        },
+        timeout=5,
+    )
     assert resp.status_code == 401
     assert resp.json()["error"]["title"] == "Unauthorized"
     assert "X-Subject-Token" not in resp.headers
 
 
-@pytest.mark.parametrize("path", ["/compute/v2.1/servers", "/networking/v2.0/networks",
-                                  "/image/v2/images", "/identity/v3/projects"])
+@pytest.mark.parametrize(
+    "path",
+    ["/compute/v2.1/servers", "/networking/v2.0/networks", "/image/v2/images", "/identity/v3/projects"],
+)
 def test_missing_or_bad_token_is_401(cloud: RunningLocalCloud, path: str) -> None:
     for headers in ({}, {"X-Auth-Token": "lc-not-a-token"}):
         resp = requests.get(cloud.url + path, headers=headers, timeout=5)
@@ -48,21 +59,32 @@ def test_tokens_expire(tmp_path) -> None:
     from gateway_kit.localcloud.server import LocalCloudServer
 
     with LocalCloudServer(LocalCloudConfig(state_dir=tmp_path, token_ttl=1)) as server:
-        resp = requests.post(server.url + "/identity/v3/auth/tokens", json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": "demo", "domain": {"name": "Default"}, "password": "demo-secret"}}},
-            "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}}, timeout=5)
+        resp = requests.post(
+            server.url + "/identity/v3/auth/tokens",
+            json={
+                "auth": {
+                    "identity": {
+                        "methods": ["password"],
+                        "password": {
+                            "user": {"name": "demo", "domain": {"name": "Default"}, "password": "demo-secret"}
+                        },
+                    },
+                    "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}},
+                }
+            },
+            timeout=5,
+        )
         assert resp.status_code == 201
         token = resp.headers["X-Subject-Token"]
         body = resp.json()["token"]
         assert body["project"]["name"] == "demo"
         assert {r["name"] for r in body["roles"]} >= {"member"}
-        ok = requests.get(server.url + "/compute/v2.1/flavors",
-                          headers={"X-Auth-Token": token}, timeout=5)
+        ok = requests.get(server.url + "/compute/v2.1/flavors", headers={"X-Auth-Token": token}, timeout=5)
         assert ok.status_code == 200
         time.sleep(1.2)
-        expired = requests.get(server.url + "/compute/v2.1/flavors",
-                               headers={"X-Auth-Token": token}, timeout=5)
+        expired = requests.get(
+            server.url + "/compute/v2.1/flavors", headers={"X-Auth-Token": token}, timeout=5
+        )
         assert expired.status_code == 401
 
 
@@ -70,8 +92,11 @@ def test_catalog_follows_request_host(cloud: RunningLocalCloud) -> None:
     conn = cloud.connect("local")
     token = conn.session.get_token()
     port = cloud.url.rsplit(":", 1)[1]
-    resp = requests.get(f"http://127.0.0.1:{port}/identity/v3/auth/catalog",
-                        headers={"X-Auth-Token": token, "Host": "cloud.example:4242"}, timeout=5)
+    resp = requests.get(
+        f"http://127.0.0.1:{port}/identity/v3/auth/catalog",
+        headers={"X-Auth-Token": token, "Host": "cloud.example:4242"},
+        timeout=5,
+    )
     urls = {e["type"]: e["endpoints"][0]["url"] for e in resp.json()["catalog"]}
     assert urls["compute"] == "http://cloud.example:4242/compute/v2.1"
     assert urls["block-storage"].startswith("http://cloud.example:4242/volume/v3/")
@@ -95,15 +120,33 @@ def test_application_credential_lifecycle(cloud: RunningLocalCloud) -> None:
     demo = cloud.connect("local")
     cred = demo.identity.create_application_credential(demo.current_user_id, "ci-cred")
     assert cred.secret
-    resp = requests.post(cloud.url + "/identity/v3/auth/tokens", json={"auth": {"identity": {
-        "methods": ["application_credential"], "application_credential": {
-            "id": cred.id, "secret": cred.secret}}}}, timeout=5)
+    resp = requests.post(
+        cloud.url + "/identity/v3/auth/tokens",
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["application_credential"],
+                    "application_credential": {"id": cred.id, "secret": cred.secret},
+                }
+            }
+        },
+        timeout=5,
+    )
     assert resp.status_code == 201
     assert resp.json()["token"]["application_credential"]["id"] == cred.id
     demo.identity.delete_application_credential(demo.current_user_id, cred.id)
-    again = requests.post(cloud.url + "/identity/v3/auth/tokens", json={"auth": {"identity": {
-        "methods": ["application_credential"], "application_credential": {
-            "id": cred.id, "secret": cred.secret}}}}, timeout=5)
+    again = requests.post(
+        cloud.url + "/identity/v3/auth/tokens",
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["application_credential"],
+                    "application_credential": {"id": cred.id, "secret": cred.secret},
+                }
+            }
+        },
+        timeout=5,
+    )
     assert again.status_code == 401
 
 
@@ -121,5 +164,4 @@ def test_restart_keeps_state(tmp_path) -> None:
         assert conn.block_storage.get_volume(vol.id).status == "available"
 
 
-PUBKEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq2HkFmXk0lSa0v1bT2Wdq0ZK5Yx0p3C2bDk8e0a1Zb "
-          "test@example")
+PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq2HkFmXk0lSa0v1bT2Wdq0ZK5Yx0p3C2bDk8e0a1Zb test@example"

@@ -22,35 +22,104 @@ from gateway_kit.localcloud.testing import RunningLocalCloud
 
 # networks/network-show-response.json
 NETWORK_SAMPLE_KEYS = {
-    "admin_state_up", "availability_zone_hints", "availability_zones", "created_at",
-    "description", "dns_domain", "id", "ipv4_address_scope", "ipv6_address_scope", "is_default",
-    "l2_adjacency", "mtu", "name", "port_security_enabled", "project_id", "pvlan", "qinq",
-    "qos_policy_id", "revision_number", "router:external", "shared", "status", "subnets", "tags",
-    "tenant_id", "updated_at", "vlan_transparent",
+    "admin_state_up",
+    "availability_zone_hints",
+    "availability_zones",
+    "created_at",
+    "description",
+    "dns_domain",
+    "id",
+    "ipv4_address_scope",
+    "ipv6_address_scope",
+    "is_default",
+    "l2_adjacency",
+    "mtu",
+    "name",
+    "port_security_enabled",
+    "project_id",
+    "pvlan",
+    "qinq",
+    "qos_policy_id",
+    "revision_number",
+    "router:external",
+    "shared",
+    "status",
+    "subnets",
+    "tags",
+    "tenant_id",
+    "updated_at",
+    "vlan_transparent",
 }
 NETWORK_NOT_LOADED = {"pvlan": "pvlan", "qinq": "qinq", "vlan_transparent": "vlan-transparent"}
 # networks/network-provider-show-response.json (the admin view, with the provider extension)
 NETWORK_PROVIDER_SAMPLE_KEYS = (NETWORK_SAMPLE_KEYS - {"pvlan"}) | {
-    "provider:network_type", "provider:physical_network", "provider:segmentation_id"}
+    "provider:network_type",
+    "provider:physical_network",
+    "provider:segmentation_id",
+}
 
 # subnets/subnet-show-response.json
 SUBNET_SAMPLE_KEYS = {
-    "allocation_pools", "cidr", "created_at", "description", "dns_nameservers",
-    "dns_publish_fixed_ip", "enable_dhcp", "gateway_ip", "host_routes", "id", "ip_version",
-    "ipv6_address_mode", "ipv6_ra_mode", "name", "network_id", "project_id", "revision_number",
-    "router:external", "segment_id", "service_types", "subnetpool_id", "tags", "tenant_id",
+    "allocation_pools",
+    "cidr",
+    "created_at",
+    "description",
+    "dns_nameservers",
+    "dns_publish_fixed_ip",
+    "enable_dhcp",
+    "gateway_ip",
+    "host_routes",
+    "id",
+    "ip_version",
+    "ipv6_address_mode",
+    "ipv6_ra_mode",
+    "name",
+    "network_id",
+    "project_id",
+    "revision_number",
+    "router:external",
+    "segment_id",
+    "service_types",
+    "subnetpool_id",
+    "tags",
+    "tenant_id",
     "updated_at",
 }
 ALLOCATION_POOL_SAMPLE_KEYS = {"start", "end"}
 
 # ports/port-show-response.json (a project member's view)
 PORT_SAMPLE_KEYS = {
-    "admin_state_up", "allowed_address_pairs", "created_at", "data_plane_status", "description",
-    "device_id", "device_owner", "dns_assignment", "dns_domain", "dns_name", "extra_dhcp_opts",
-    "fixed_ips", "hardware_offload_type", "id", "ip_allocation", "mac_address", "name",
-    "network_id", "port_security_enabled", "project_id", "propagate_uplink_status",
-    "pvlan_community", "pvlan_type", "qos_network_policy_id", "qos_policy_id", "revision_number",
-    "security_groups", "status", "tags", "tenant_id", "updated_at",
+    "admin_state_up",
+    "allowed_address_pairs",
+    "created_at",
+    "data_plane_status",
+    "description",
+    "device_id",
+    "device_owner",
+    "dns_assignment",
+    "dns_domain",
+    "dns_name",
+    "extra_dhcp_opts",
+    "fixed_ips",
+    "hardware_offload_type",
+    "id",
+    "ip_allocation",
+    "mac_address",
+    "name",
+    "network_id",
+    "port_security_enabled",
+    "project_id",
+    "propagate_uplink_status",
+    "pvlan_community",
+    "pvlan_type",
+    "qos_network_policy_id",
+    "qos_policy_id",
+    "revision_number",
+    "security_groups",
+    "status",
+    "tags",
+    "tenant_id",
+    "updated_at",
 }
 PORT_NOT_LOADED = {
     "data_plane_status": "data-plane-status",
@@ -67,8 +136,14 @@ PORT_NOT_LOADED = {
 PORT_EXTRA = {"binding:vnic_type": "binding"}
 # ports/port-bind-show-response.json (the admin view: binding:* and resource_request)
 PORT_ADMIN_SAMPLE_KEYS = PORT_SAMPLE_KEYS | {
-    "binding:host_id", "binding:profile", "binding:vif_details", "binding:vif_type",
-    "binding:vnic_type", "mac_learning_enabled", "resource_request", "trusted",
+    "binding:host_id",
+    "binding:profile",
+    "binding:vif_details",
+    "binding:vif_type",
+    "binding:vnic_type",
+    "mac_learning_enabled",
+    "resource_request",
+    "trusted",
 }
 PORT_ADMIN_NOT_LOADED = {
     **PORT_NOT_LOADED,
@@ -79,36 +154,97 @@ FIXED_IP_SAMPLE_KEYS = {"ip_address", "subnet_id"}
 
 # routers/router-show-response.json
 ROUTER_SAMPLE_KEYS = {
-    "admin_state_up", "availability_zone_hints", "availability_zones", "conntrack_helpers",
-    "created_at", "description", "distributed", "external_gateway_info", "flavor_id", "ha", "id",
-    "name", "project_id", "revision_number", "routes", "service_type_id", "status", "tags",
-    "tenant_id", "updated_at",
+    "admin_state_up",
+    "availability_zone_hints",
+    "availability_zones",
+    "conntrack_helpers",
+    "created_at",
+    "description",
+    "distributed",
+    "external_gateway_info",
+    "flavor_id",
+    "ha",
+    "id",
+    "name",
+    "project_id",
+    "revision_number",
+    "routes",
+    "service_type_id",
+    "status",
+    "tags",
+    "tenant_id",
+    "updated_at",
 }
-ROUTER_NOT_LOADED = {"conntrack_helpers": "l3-conntrack-helper",
-                     "service_type_id": "router-service-type"}
+ROUTER_NOT_LOADED = {"conntrack_helpers": "l3-conntrack-helper", "service_type_id": "router-service-type"}
 GATEWAY_INFO_SAMPLE_KEYS = {"enable_snat", "external_fixed_ips", "network_id"}
 ROUTE_SAMPLE_KEYS = {"destination", "nexthop"}
 
 # floatingips/floatingip-show-response.json
 FIP_SAMPLE_KEYS = {
-    "created_at", "description", "dns_domain", "dns_name", "fixed_ip_address",
-    "floating_ip_address", "floating_network_id", "id", "port_details", "port_forwardings",
-    "port_id", "project_id", "qos_network_policy_id", "qos_policy_id", "revision_number",
-    "router_id", "status", "tags", "tenant_id", "updated_at",
+    "created_at",
+    "description",
+    "dns_domain",
+    "dns_name",
+    "fixed_ip_address",
+    "floating_ip_address",
+    "floating_network_id",
+    "id",
+    "port_details",
+    "port_forwardings",
+    "port_id",
+    "project_id",
+    "qos_network_policy_id",
+    "qos_policy_id",
+    "revision_number",
+    "router_id",
+    "status",
+    "tags",
+    "tenant_id",
+    "updated_at",
 }
-PORT_DETAILS_SAMPLE_KEYS = {"admin_state_up", "device_id", "device_owner", "mac_address", "name",
-                            "network_id", "status"}
+PORT_DETAILS_SAMPLE_KEYS = {
+    "admin_state_up",
+    "device_id",
+    "device_owner",
+    "mac_address",
+    "name",
+    "network_id",
+    "status",
+}
 
 # security-groups/security-group-show-response.json
 SG_SAMPLE_KEYS = {
-    "created_at", "description", "id", "name", "project_id", "revision_number",
-    "security_group_rules", "shared", "stateful", "tags", "tenant_id", "updated_at",
+    "created_at",
+    "description",
+    "id",
+    "name",
+    "project_id",
+    "revision_number",
+    "security_group_rules",
+    "shared",
+    "stateful",
+    "tags",
+    "tenant_id",
+    "updated_at",
 }
 # security-groups/security-group-rule-create-response.json
 RULE_SAMPLE_KEYS = {
-    "belongs_to_default_sg", "created_at", "description", "direction", "ethertype", "id",
-    "port_range_max", "port_range_min", "project_id", "protocol", "remote_address_group_id",
-    "remote_group_id", "remote_ip_prefix", "revision_number", "security_group_id", "tenant_id",
+    "belongs_to_default_sg",
+    "created_at",
+    "description",
+    "direction",
+    "ethertype",
+    "id",
+    "port_range_max",
+    "port_range_min",
+    "project_id",
+    "protocol",
+    "remote_address_group_id",
+    "remote_group_id",
+    "remote_ip_prefix",
+    "revision_number",
+    "security_group_id",
+    "tenant_id",
     "updated_at",
 }
 RULE_EXTRA = {
@@ -118,16 +254,26 @@ RULE_EXTRA = {
 }
 
 # quotas/quotas-list-for-project-response.json
-QUOTA_SAMPLE_KEYS = {"floatingip", "network", "port", "rbac_policy", "router", "security_group",
-                     "security_group_rule", "subnet", "subnetpool"}
+QUOTA_SAMPLE_KEYS = {
+    "floatingip",
+    "network",
+    "port",
+    "rbac_policy",
+    "router",
+    "security_group",
+    "security_group_rule",
+    "subnet",
+    "subnetpool",
+}
 # quotas/quotas-list-response.json adds the project to each entry
 QUOTAS_LIST_EXTRA = {"project_id", "tenant_id"}
 # quota_details/quota-details-show-for-project-response.json
 QUOTA_DETAIL_SAMPLE_KEYS = {"used", "limit", "reserved"}
 
 
-def _expected(sample: set[str], not_loaded: dict[str, str] | None = None,
-              extra: dict[str, str] | None = None) -> set[str]:
+def _expected(
+    sample: set[str], not_loaded: dict[str, str] | None = None, extra: dict[str, str] | None = None
+) -> set[str]:
     return (sample - set(not_loaded or {})) | set(extra or {})
 
 
@@ -140,16 +286,19 @@ def api(cloud: RunningLocalCloud) -> dict[str, Any]:
     sub = conn.network.create_subnet(network_id=net.id, cidr="10.77.0.0/24", ip_version=4)
     port = conn.network.create_port(network_id=net.id)
     public = conn.network.find_network("public", ignore_missing=False)
-    router = conn.network.create_router(name="shapes-r",
-                                        external_gateway_info={"network_id": public.id})
+    router = conn.network.create_router(name="shapes-r", external_gateway_info={"network_id": public.id})
     conn.network.add_interface_to_router(router, subnet=sub.id)
-    conn.network.update_router(router, routes=[{"destination": "10.88.0.0/24",
-                                                "nexthop": "10.77.0.9"}])
+    conn.network.update_router(router, routes=[{"destination": "10.88.0.0/24", "nexthop": "10.77.0.9"}])
     fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
     sg = conn.network.create_security_group(name="shapes-sg")
     rule = conn.network.create_security_group_rule(
-        security_group_id=sg.id, direction="ingress", protocol="tcp", port_range_min=22,
-        port_range_max=22, remote_ip_prefix="0.0.0.0/0")
+        security_group_id=sg.id,
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=22,
+        port_range_max=22,
+        remote_ip_prefix="0.0.0.0/0",
+    )
     base = f"{cloud.url}/networking/v2.0"
 
     def get(path: str, admin: bool = False) -> Any:
@@ -158,15 +307,23 @@ def api(cloud: RunningLocalCloud) -> dict[str, Any]:
         assert resp.status_code == 200, resp.text
         return resp.json()
 
-    ids = {"network": net.id, "subnet": sub.id, "port": port.id, "router": router.id,
-           "floatingip": fip.id, "security_group": sg.id, "security_group_rule": rule.id,
-           "project": conn.current_project_id}
+    ids = {
+        "network": net.id,
+        "subnet": sub.id,
+        "port": port.id,
+        "router": router.id,
+        "floatingip": fip.id,
+        "security_group": sg.id,
+        "security_group_rule": rule.id,
+        "project": conn.current_project_id,
+    }
     extensions = {e["alias"] for e in get("/extensions")["extensions"]}
     return {"get": get, "ids": ids, "extensions": extensions}
 
 
-def _check_extensions(api: dict[str, Any], not_loaded: dict[str, str],
-                      extra: dict[str, str] | None = None) -> None:
+def _check_extensions(
+    api: dict[str, Any], not_loaded: dict[str, str], extra: dict[str, str] | None = None
+) -> None:
     for key, alias in not_loaded.items():
         assert alias not in api["extensions"], f"{key}: {alias} is advertised but not rendered"
     for key, alias in (extra or {}).items():
@@ -216,8 +373,7 @@ def test_router_shape(api: dict[str, Any]) -> None:
     body = get(f"/routers/{api['ids']['router']}")["router"]
     assert set(body) == _expected(ROUTER_SAMPLE_KEYS, ROUTER_NOT_LOADED)
     assert set(body["external_gateway_info"]) == GATEWAY_INFO_SAMPLE_KEYS
-    assert all(set(ip) == FIXED_IP_SAMPLE_KEYS
-               for ip in body["external_gateway_info"]["external_fixed_ips"])
+    assert all(set(ip) == FIXED_IP_SAMPLE_KEYS for ip in body["external_gateway_info"]["external_fixed_ips"])
     assert body["routes"] and all(set(r) == ROUTE_SAMPLE_KEYS for r in body["routes"])
     for listed in get("/routers")["routers"]:
         assert set(listed) == _expected(ROUTER_SAMPLE_KEYS, ROUTER_NOT_LOADED)

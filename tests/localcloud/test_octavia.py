@@ -195,21 +195,26 @@ def test_member_operating_status_follows_the_health_monitor(lc: RunningLocalClou
     wait = {"interval": 0.05, "wait": 10}
     private = conn.network.find_network("private", ignore_missing=False)
     image = conn.image.find_image("cirros-0.6.2-x86_64-disk", ignore_missing=False)
-    server = conn.compute.create_server(name="backend", image_id=image.id, flavor_id="1",
-                                        networks=[{"uuid": private.id}])
+    server = conn.compute.create_server(
+        name="backend", image_id=image.id, flavor_id="1", networks=[{"uuid": private.id}]
+    )
     server = conn.compute.wait_for_server(server, **wait)
     port = next(iter(conn.network.ports(device_id=server.id)))
     backend_ip = port.fixed_ips[0]["ip_address"]
     lb = _lb(conn, "health")
     listener = conn.load_balancer.create_listener(protocol="HTTP", protocol_port=80, loadbalancer_id=lb.id)
     conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
-    pool = conn.load_balancer.create_pool(protocol="HTTP", lb_algorithm="ROUND_ROBIN", listener_id=listener.id)
+    pool = conn.load_balancer.create_pool(
+        protocol="HTTP", lb_algorithm="ROUND_ROBIN", listener_id=listener.id
+    )
     conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
     early = conn.load_balancer.create_member(pool, address=backend_ip, protocol_port=8080)
     conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
     assert _member_status(conn, pool.id, early.id, "NO_MONITOR") == "NO_MONITOR"
 
-    hm = conn.load_balancer.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=3)
+    hm = conn.load_balancer.create_health_monitor(
+        pool_id=pool.id, type="HTTP", delay=5, timeout=3, max_retries=3
+    )
     conn.load_balancer.wait_for_load_balancer(lb.id, **wait)
     assert _member_status(conn, pool.id, early.id, "ONLINE") == "ONLINE"
 

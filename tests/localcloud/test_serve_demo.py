@@ -16,8 +16,15 @@ from gateway_kit.localcloud.testing import RunningLocalCloud, running_local_clou
 
 def test_serve_subprocess_writes_clouds_yaml(local_cloud_process: RunningLocalCloud) -> None:
     clouds = yaml.safe_load(local_cloud_process.clouds_yaml.read_text())["clouds"]
-    assert {"local", "local-admin", "local-alt", "devstack", "devstack-admin",
-            "devstack-alt", "devstack-system-admin"} <= set(clouds)
+    assert {
+        "local",
+        "local-admin",
+        "local-alt",
+        "devstack",
+        "devstack-admin",
+        "devstack-alt",
+        "devstack-system-admin",
+    } <= set(clouds)
     assert clouds["local"]["auth"]["auth_url"] == local_cloud_process.url + "/identity"
     conn = openstack.connect(cloud="local")  # OS_CLIENT_CONFIG_FILE is set by the fixture
     assert conn.compute.find_flavor("g3.small") is not None
@@ -29,8 +36,9 @@ def test_restart_of_the_process_keeps_servers(tmp_path: Path) -> None:
         conn = first.connect()
         image = conn.image.find_image("Featured-Ubuntu24", ignore_missing=False)
         net = conn.network.find_network("private", ignore_missing=False)
-        srv = conn.compute.create_server(name="survivor", image_id=image.id, flavor_id="1",
-                                         networks=[{"uuid": net.id}])
+        srv = conn.compute.create_server(
+            name="survivor", image_id=image.id, flavor_id="1", networks=[{"uuid": net.id}]
+        )
         conn.compute.wait_for_server(srv, interval=0.05, wait=10)
     with running_local_cloud(state, subprocess_mode=True) as second:
         conn = second.connect()
@@ -40,8 +48,7 @@ def test_restart_of_the_process_keeps_servers(tmp_path: Path) -> None:
 
 def test_serve_refuses_a_busy_port(tmp_path: Path, local_cloud: RunningLocalCloud) -> None:
     port = local_cloud.url.rsplit(":", 1)[1]
-    result = CliRunner().invoke(localcloud, ["serve", "--port", port, "--state-dir",
-                                             str(tmp_path / "x")])
+    result = CliRunner().invoke(localcloud, ["serve", "--port", port, "--state-dir", str(tmp_path / "x")])
     assert result.exit_code != 0
     assert "cannot listen" in result.output
 

@@ -22,9 +22,24 @@ def test_serve_answers_dns_for_designate_records(tmp_path: Path, monkeypatch: py
     port = free_port()
     state = tmp_path / "lc"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway_kit.localcloud", "serve", "--port", str(port),
-         "--state-dir", str(state), "--delay", "0.05", "--dns-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "gateway_kit.localcloud",
+            "serve",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state),
+            "--delay",
+            "0.05",
+            "--dns-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         dns_port = None
         deadline = time.monotonic() + 30
@@ -39,8 +54,9 @@ def test_serve_answers_dns_for_designate_records(tmp_path: Path, monkeypatch: py
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(state / "clouds.yaml"))
         conn = openstack.connect(cloud="local")
         zone = conn.dns.create_zone(name="served.example.org.", email="ops@example.org")
-        conn.dns.create_recordset(zone, name="www.served.example.org.", type="A",
-                                  records=["192.0.2.44"], ttl=60)
+        conn.dns.create_recordset(
+            zone, name="www.served.example.org.", type="A", records=["192.0.2.44"], ttl=60
+        )
         query = dns.message.make_query("www.served.example.org.", "A")
         answer = None
         while time.monotonic() < deadline:
@@ -51,8 +67,9 @@ def test_serve_answers_dns_for_designate_records(tmp_path: Path, monkeypatch: py
             time.sleep(0.1)
         assert answer is not None, "the A record never became visible"
         assert answer.answer[0][0].address == "192.0.2.44"
-        tcp = dns.query.tcp(dns.message.make_query("nope.served.example.org.", "A"), "127.0.0.1",
-                            port=dns_port, timeout=2)
+        tcp = dns.query.tcp(
+            dns.message.make_query("nope.served.example.org.", "A"), "127.0.0.1", port=dns_port, timeout=2
+        )
         assert tcp.rcode() == dns.rcode.NXDOMAIN
     finally:
         proc.terminate()

@@ -24,8 +24,26 @@ from tempest.lib.services.volume.v3 import volumes_client as v3_volumes
 
 from gateway_kit.localcloud.testing import RunningLocalCloud, running_local_cloud
 
-COMPUTE_VERSIONS = [None, "2.3", "2.9", "2.16", "2.19", "2.26", "2.47", "2.57", "2.61", "2.63",
-                    "2.71", "2.73", "2.75", "2.79", "2.89", "2.96", "2.98", "2.100"]
+COMPUTE_VERSIONS = [
+    None,
+    "2.3",
+    "2.9",
+    "2.16",
+    "2.19",
+    "2.26",
+    "2.47",
+    "2.57",
+    "2.61",
+    "2.63",
+    "2.71",
+    "2.73",
+    "2.75",
+    "2.79",
+    "2.89",
+    "2.96",
+    "2.98",
+    "2.100",
+]
 VOLUME_VERSIONS = [None, "3.13", "3.48", "3.61", "3.63", "3.65", "3.71"]
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq2HkFmXk0lSa0v1bT2Wdq0ZK5Yx0p3C2bDk8e0a1Zb c"
 
@@ -37,32 +55,42 @@ def lc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalCloud]:
 
 
 def _provider(lc: RunningLocalCloud, user: str) -> auth.KeystoneV3AuthProvider:
-    creds = auth.KeystoneV3Credentials(username=user, password=f"{user}-secret",
-                                       project_name=user, user_domain_name="Default",
-                                       project_domain_name="Default")
+    creds = auth.KeystoneV3Credentials(
+        username=user,
+        password=f"{user}-secret",
+        project_name=user,
+        user_domain_name="Default",
+        project_domain_name="Default",
+    )
     return auth.KeystoneV3AuthProvider(creds, lc.url + "/identity/v3")
 
 
 @pytest.mark.parametrize("user", ["demo", "admin"])
 @pytest.mark.parametrize("mv", COMPUTE_VERSIONS)
-def test_nova_responses_match_tempest_schemas(lc: RunningLocalCloud, mv: str | None,
-                                              user: str) -> None:
+def test_nova_responses_match_tempest_schemas(lc: RunningLocalCloud, mv: str | None, user: str) -> None:
     ap = _provider(lc, user)
-    clients = [cls(ap, "compute", "RegionOne") for cls in (
-        servers_client.ServersClient, flavors_client.FlavorsClient,
-        keypairs_client.KeyPairsClient, limits_client.LimitsClient, quotas_client.QuotasClient)]
+    clients = [
+        cls(ap, "compute", "RegionOne")
+        for cls in (
+            servers_client.ServersClient,
+            flavors_client.FlavorsClient,
+            keypairs_client.KeyPairsClient,
+            limits_client.LimitsClient,
+            quotas_client.QuotasClient,
+        )
+    ]
     for client in clients:
         client.api_microversion = mv
     sc, fc, kc, lcl, qc = clients
     conn = lc.connect("local" if user == "demo" else "local-admin")
     image = conn.image.find_image("cirros-0.6.2-x86_64-disk", ignore_missing=False).id
-    net = conn.network.find_network("private", ignore_missing=True,
-                                    project_id=conn.current_project_id)
+    net = conn.network.find_network("private", ignore_missing=True, project_id=conn.current_project_id)
     if net is None:
         net = conn.network.create_network(name="private")
         conn.network.create_subnet(network_id=net.id, cidr="10.42.0.0/24", ip_version=4)
-    server = sc.create_server(name="schema", imageRef=image, flavorRef="1",
-                              networks=[{"uuid": net.id}])["server"]
+    server = sc.create_server(name="schema", imageRef=image, flavorRef="1", networks=[{"uuid": net.id}])[
+        "server"
+    ]
     sid = server["id"]
     sc.show_server(sid)
     sc.list_servers()
@@ -116,11 +144,13 @@ def test_nova_volume_attachments_match_tempest_schemas(lc: RunningLocalCloud) ->
     conn = lc.connect()
     image = conn.image.find_image("cirros-0.6.2-x86_64-disk", ignore_missing=False).id
     net = conn.network.find_network("private", ignore_missing=False).id
-    sid = sc.create_server(name="att", imageRef=image, flavorRef="1",
-                           networks=[{"uuid": net}])["server"]["id"]
+    sid = sc.create_server(name="att", imageRef=image, flavorRef="1", networks=[{"uuid": net}])["server"][
+        "id"
+    ]
     conn.compute.wait_for_server(conn.compute.get_server(sid), interval=0.05, wait=10)
-    vol = conn.block_storage.wait_for_status(conn.block_storage.create_volume(size=1),
-                                             "available", interval=0.05, wait=10)
+    vol = conn.block_storage.wait_for_status(
+        conn.block_storage.create_volume(size=1), "available", interval=0.05, wait=10
+    )
     sc.attach_volume(sid, volumeId=vol.id)
     sc.list_volume_attachments(sid)
     sc.show_volume_attachment(sid, vol.id)

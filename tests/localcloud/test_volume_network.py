@@ -20,8 +20,7 @@ def test_volume_lifecycle_extend_snapshot(cloud: RunningLocalCloud) -> None:
     assert bs.get_volume(vol).status == "extending"
     vol = bs.wait_for_status(vol, "available", **FAST)
     assert bs.get_volume(vol).size == 3
-    snap = bs.wait_for_status(bs.create_snapshot(volume_id=vol.id, name="s1"), "available",
-                              **FAST)
+    snap = bs.wait_for_status(bs.create_snapshot(volume_id=vol.id, name="s1"), "available", **FAST)
     with pytest.raises(osexc.BadRequestException, match="have snapshots"):
         bs.delete_volume(vol)
     limits = bs.get_limits().absolute
@@ -53,11 +52,13 @@ def test_volume_microversion_fields(cloud: RunningLocalCloud) -> None:
     assert old.headers["OpenStack-API-Version"] == "volume 3.0"
     assert "consumes_quota" not in old.json()["volume"]
     assert "os-vol-tenant-attr:tenant_id" not in old.json()["volume"]
-    new = requests.get(url, headers={"X-Auth-Token": token,
-                                     "OpenStack-API-Version": "volume 3.71"}, timeout=5)
+    new = requests.get(
+        url, headers={"X-Auth-Token": token, "OpenStack-API-Version": "volume 3.71"}, timeout=5
+    )
     assert new.json()["volume"]["consumes_quota"] is True
-    bad = requests.get(url, headers={"X-Auth-Token": token,
-                                     "OpenStack-API-Version": "volume 3.99"}, timeout=5)
+    bad = requests.get(
+        url, headers={"X-Auth-Token": token, "OpenStack-API-Version": "volume 3.99"}, timeout=5
+    )
     assert bad.status_code == 406
 
 
@@ -72,16 +73,18 @@ def test_failed_volume_create(cloud: RunningLocalCloud, ctl: LocalCloudControlle
 
 def test_images_visibility_and_upload(cloud: RunningLocalCloud) -> None:
     demo, alt = cloud.connect(), cloud.connect("local-alt")
-    img = demo.image.create_image(name="private-img", disk_format="qcow2",
-                                  container_format="bare", data=b"bytes!", visibility="private")
+    img = demo.image.create_image(
+        name="private-img", disk_format="qcow2", container_format="bare", data=b"bytes!", visibility="private"
+    )
     assert demo.image.get_image(img).status == "active"
     assert demo.image.get_image(img).checksum
     with pytest.raises(osexc.NotFoundException):
         alt.image.get_image(img.id)
     assert "Featured-Ubuntu24" in {i.name for i in alt.image.images()}
     with pytest.raises(osexc.ForbiddenException):
-        demo.image.create_image(name="pub", disk_format="raw", container_format="bare",
-                                visibility="public", allow_duplicates=True)
+        demo.image.create_image(
+            name="pub", disk_format="raw", container_format="bare", visibility="public", allow_duplicates=True
+        )
     demo.image.delete_image(img)
 
 
@@ -91,9 +94,15 @@ def test_default_security_group_and_duplicate_rule(cloud: RunningLocalCloud) -> 
     assert len(default.security_group_rules) == 4
     sg = net.create_security_group(name="web")
     assert {r["direction"] for r in sg.security_group_rules} == {"egress"}
-    rule = {"security_group_id": sg.id, "direction": "ingress", "ethertype": "IPv4",
-            "protocol": "tcp", "port_range_min": 443, "port_range_max": 443,
-            "remote_ip_prefix": "0.0.0.0/0"}
+    rule = {
+        "security_group_id": sg.id,
+        "direction": "ingress",
+        "ethertype": "IPv4",
+        "protocol": "tcp",
+        "port_range_min": 443,
+        "port_range_max": 443,
+        "remote_ip_prefix": "0.0.0.0/0",
+    }
     net.create_security_group_rule(**rule)
     with pytest.raises(osexc.ConflictException, match="already exists"):
         net.create_security_group_rule(**rule)
@@ -104,8 +113,9 @@ def test_floating_ip_shows_in_nova_addresses(cloud: RunningLocalCloud) -> None:
     conn = cloud.connect()
     image = conn.image.find_image("cirros-0.6.2-x86_64-disk", ignore_missing=False)
     private = conn.network.find_network("private", ignore_missing=False)
-    srv = conn.compute.create_server(name="fip", image_id=image.id, flavor_id="1",
-                                     networks=[{"uuid": private.id}])
+    srv = conn.compute.create_server(
+        name="fip", image_id=image.id, flavor_id="1", networks=[{"uuid": private.id}]
+    )
     srv = conn.compute.wait_for_server(srv, **FAST)
     port = next(iter(conn.network.ports(device_id=srv.id)))
     public = conn.network.find_network("public", ignore_missing=False)
@@ -126,15 +136,21 @@ def test_floating_ip_quota_is_409(cloud: RunningLocalCloud, ctl: LocalCloudContr
     net = cloud.connect().network
     public = net.find_network("public", ignore_missing=False)
     ctl.set_quota("demo", "floatingip", 0)
-    with pytest.raises(osexc.ConflictException, match=r"Quota exceeded for resources: "
-                                                      r"\['floatingip'\]"):
+    with pytest.raises(
+        osexc.ConflictException,
+        match=r"Quota exceeded for resources: "
+        r"\['floatingip'\]",
+    ):
         net.create_ip(floating_network_id=public.id)
     ctl.set_quota("demo", "floatingip", 50)
 
 
 def test_neutron_error_shape(cloud: RunningLocalCloud) -> None:
     conn = cloud.connect()
-    resp = requests.get(f"{cloud.url}/networking/v2.0/networks/private",
-                        headers={"X-Auth-Token": conn.session.get_token()}, timeout=5)
+    resp = requests.get(
+        f"{cloud.url}/networking/v2.0/networks/private",
+        headers={"X-Auth-Token": conn.session.get_token()},
+        timeout=5,
+    )
     assert resp.status_code == 404
     assert resp.json()["NeutronError"]["type"] == "NetworkNotFound"

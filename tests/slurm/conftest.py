@@ -16,16 +16,19 @@ from gateway_kit.jobs.executors.base import JobSpec
 from gateway_kit.slurm.executor import SlurmExecutor
 from tests.conftest import require_service
 
-HOW = ("source .ci/services.sh && services_install && start_slurm (exports GK_TEST_SLURM=1, "
-       "SLURM_CONF and GK_TEST_SLURM_DIR)")
+HOW = (
+    "source .ci/services.sh && services_install && start_slurm (exports GK_TEST_SLURM=1, "
+    "SLURM_CONF and GK_TEST_SLURM_DIR)"
+)
 
 
 def sinfo_answers() -> bool:
     if not os.environ.get("GK_TEST_SLURM") or not shutil.which("sinfo"):
         return False
     try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=15,
-                             check=False)
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=15, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.returncode == 0 and "debug" in out.stdout
@@ -43,16 +46,22 @@ def jobs_root(slurm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return tmp_path_factory.mktemp("slurm-jobs")
 
 
-SETTINGS: dict[str, Any] = {"SLURM_POLL_CACHE_SECONDS": 0.0, "SLURM_SUBMIT_RETRIES": 0,
-                            "SLURM_RETRY_DELAY": 0.2, "SLURM_COMMAND_TIMEOUT": 30.0}
+SETTINGS: dict[str, Any] = {
+    "SLURM_POLL_CACHE_SECONDS": 0.0,
+    "SLURM_SUBMIT_RETRIES": 0,
+    "SLURM_RETRY_DELAY": 0.2,
+    "SLURM_COMMAND_TIMEOUT": 30.0,
+}
 
 
 @pytest.fixture()
 def make_executor(slurm_dir: Path) -> Callable[..., SlurmExecutor]:
     def make(options: dict[str, Any] | None = None, **settings: Any) -> SlurmExecutor:
         opts = {"executor": "slurm", **(options or {})}
-        return SlurmExecutor("ci", opts, {**SETTINGS, **settings,
-                                          "SLURM_JOB_NAME_PREFIX": f"gkt{os.getpid()}"})
+        return SlurmExecutor(
+            "ci", opts, {**SETTINGS, **settings, "SLURM_JOB_NAME_PREFIX": f"gkt{os.getpid()}"}
+        )
+
     return make
 
 
@@ -68,11 +77,13 @@ def make_spec(jobs_root: Path) -> Callable[..., JobSpec]:
         kw.setdefault("memory_mb", 100)
         kw.setdefault("walltime", 300)
         return JobSpec(job_id=job_id, argv=argv, workdir=str(workdir), **kw)
+
     return make
 
 
-def wait_terminal(ex: SlurmExecutor, state: dict[str, Any], timeout: float = 60.0,
-                  interval: float = 0.2) -> Any:
+def wait_terminal(
+    ex: SlurmExecutor, state: dict[str, Any], timeout: float = 60.0, interval: float = 0.2
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         res = ex.poll(state)

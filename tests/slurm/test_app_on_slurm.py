@@ -72,35 +72,48 @@ def counting_executor(app: Any) -> Counting:
 @pytest.fixture()
 def slurm_app(slurm_dir: Path, tmp_path: Path, database_url: str) -> Any:
     return make_jobs_app(
-        tmp_path, DATABASE_URL=database_url,
+        tmp_path,
+        DATABASE_URL=database_url,
         JOBS_DESTINATIONS_MAP={
             "local": {"executor": "local"},
-            "slurm": {"executor": "slurm", "partition": "debug",
-                      "su_per_cpu_hour": SU_PER_CPU_HOUR}},
+            "slurm": {"executor": "slurm", "partition": "debug", "su_per_cpu_hour": SU_PER_CPU_HOUR},
+        },
         JOBS_ROUTING_RULES={"*": "slurm"},
         SLURM_POLL_CACHE_SECONDS=0.0,
         SLURM_SUBMIT_RETRIES=0,
-        SLURM_JOB_NAME_PREFIX=f"gka{int(time.time()) % 100000}")
+        SLURM_JOB_NAME_PREFIX=f"gka{int(time.time()) % 100000}",
+    )
 
 
 def active_count(app: Any) -> int:
     with db.session_scope(app) as s:
-        return len(s.scalars(select(Job.id).where(
-            Job.state.in_([st.value for st in ACTIVE]))).all())
+        return len(s.scalars(select(Job.id).where(Job.state.in_([st.value for st in ACTIVE]))).all())
 
 
 def slurm_times(slurm_job_id: str) -> tuple[float, float]:
     """Start and end of a finished job as SLURM records them (``scontrol show job``)."""
-    out = subprocess.run(["scontrol", "show", "job", "-o", slurm_job_id], capture_output=True,
-                         text=True, check=True, timeout=30).stdout
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o", slurm_job_id],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
     fields = dict(f.split("=", 1) for f in out.split() if "=" in f)
     # SLURM prints local time; the executor reads it the same way.
-    return (datetime.fromisoformat(fields["StartTime"]).timestamp(),
-            datetime.fromisoformat(fields["EndTime"]).timestamp())
+    return (
+        datetime.fromisoformat(fields["StartTime"]).timestamp(),
+        datetime.fromisoformat(fields["EndTime"]).timestamp(),
+    )
 
 
-def run_passes(app: Any, counter: Counting, until: Callable[[], bool], timeout: float,
-               passes: list[tuple[int, Counter[str]]]) -> None:
+def run_passes(
+    app: Any,
+    counter: Counting,
+    until: Callable[[], bool],
+    timeout: float,
+    passes: list[tuple[int, Counter[str]]],
+) -> None:
     """Run queue passes (what a worker does every JOBS_POLL_INTERVAL) until ``until()``;
     record (active jobs before the pass, commands it ran) for each."""
     deadline = time.monotonic() + timeout
@@ -113,8 +126,7 @@ def run_passes(app: Any, counter: Counting, until: Callable[[], bool], timeout: 
 
 
 @pytest.mark.slurm
-def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any,
-                                                             slurm_dir: Path) -> None:
+def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any, slurm_dir: Path) -> None:
     app = slurm_app
     user = make_user(app, "hpcuser")
     seed_project(app, "hpc", [user], 100_000.0)
@@ -126,7 +138,8 @@ def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any,
         {"application": "echo", "inputs": {"message": "hello $(slurm) `id`; *"}},
         {"application": "pi", "inputs": {"samples": 20000, "seed": 7}},
         *({"application": "sleep", "inputs": {"seconds": 12}} for _ in range(SLEEPERS)),
-        {"application": "sleep", "inputs": {"seconds": 600}}]  # canceled through the API
+        {"application": "sleep", "inputs": {"seconds": 600}},
+    ]  # canceled through the API
     ids: list[int] = []
     for body in submissions:
         r = c.post("/api/v1/jobs", headers=h, json=body)
@@ -140,8 +153,13 @@ def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any,
 
     # -- worker 1: stage, submit, poll until the sleepers are in SLURM -------------------------
     passes: list[tuple[int, Counter[str]]] = []
-    run_passes(app, counter, lambda: all(state(i) in ("SUBMITTED", "RUNNING")
-                                         for i in [*sleeper_ids, doomed]), 60, passes)
+    run_passes(
+        app,
+        counter,
+        lambda: all(state(i) in ("SUBMITTED", "RUNNING") for i in [*sleeper_ids, doomed]),
+        60,
+        passes,
+    )
     assert sum(p[1]["sbatch"] for p in passes) == len(ids)
     assert any(active >= SLEEPERS and seen["squeue"] == 1 for active, seen in passes), passes
     before = [(a, Counter({k: n for k, n in seen.items() if k != "sbatch"})) for a, seen in passes]
@@ -156,7 +174,8 @@ def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any,
     run_queue(app)
     first = counter.take()
     assert first == Counter({"squeue": 1}), (
-        f"first pass of the new worker, {active} active jobs: {dict(first)}")
+        f"first pass of the new worker, {active} active jobs: {dict(first)}"
+    )
     with db.session_scope(app) as s:
         held = s.scalars(select(Job).where(Job.id.in_(sleeper_ids))).all()
         assert {j.claimed_by for j in held} == {"worker-2"}
@@ -183,12 +202,10 @@ def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any,
         assert shown["state"] == wanted.value, shown
 
     # -- outputs through the API ------------------------------------------------------------------
-    outs = {o["path"]: o for o in c.get(f"/api/v1/jobs/{echo_id}/outputs",
-                                        headers=h).json["outputs"]}
+    outs = {o["path"]: o for o in c.get(f"/api/v1/jobs/{echo_id}/outputs", headers=h).json["outputs"]}
     body = c.get(outs["echo.txt"]["url"], headers=h)
     assert body.status_code == 200 and body.data.decode() == "hello $(slurm) `id`; *\n"
-    outs = {o["path"]: o for o in c.get(f"/api/v1/jobs/{pi_id}/outputs",
-                                        headers=h).json["outputs"]}
+    outs = {o["path"]: o for o in c.get(f"/api/v1/jobs/{pi_id}/outputs", headers=h).json["outputs"]}
     result = json.loads(c.get(outs["result.json"]["url"], headers=h).data)
     assert result["samples"] == 20000 and 3.0 < result["pi"] < 3.3
     log = c.get(f"/api/v1/jobs/{pi_id}/logs?stream=stdout&offset=0", headers=h).json
@@ -214,9 +231,13 @@ def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any,
 
 def test_queue_restart_polls_all_jobs_with_one_squeue_scripted(tmp_path: Path) -> None:
     """Without a cluster: a new worker's first pass over N SLURM jobs runs one squeue, not N."""
-    app = make_jobs_app(tmp_path, JOBS_DESTINATIONS_MAP={"slurm": {"executor": "slurm"}},
-                        JOBS_ROUTING_RULES={"*": "slurm"}, JOBS_CLAIM_BATCH=50,
-                        SLURM_POLL_CACHE_SECONDS=0.0)
+    app = make_jobs_app(
+        tmp_path,
+        JOBS_DESTINATIONS_MAP={"slurm": {"executor": "slurm"}},
+        JOBS_ROUTING_RULES={"*": "slurm"},
+        JOBS_CLAIM_BATCH=50,
+        SLURM_POLL_CACHE_SECONDS=0.0,
+    )
     user = make_user(app, "u")
     seed_project(app, "p", [user], 1000.0)
     c = app.test_client()
@@ -227,10 +248,15 @@ def test_queue_restart_polls_all_jobs_with_one_squeue_scripted(tmp_path: Path) -
     next_id = iter(range(500, 600))
 
     def scripted(app: Any) -> ScriptedTransport:
-        t = ScriptedTransport([
-            ("^sbatch", lambda argv, _: result(f"{next(next_id)}\n")),
-            ("^squeue", lambda argv, _: result(
-                squeue_lines({i: "RUNNING" for i in requested_ids(argv)})))])
+        t = ScriptedTransport(
+            [
+                ("^sbatch", lambda argv, _: result(f"{next(next_id)}\n")),
+                (
+                    "^squeue",
+                    lambda argv, _: result(squeue_lines({i: "RUNNING" for i in requested_ids(argv)})),
+                ),
+            ]
+        )
         dests = destinations(app)
         dests._executors.pop("slurm", None)
         ex = dests.executor("slurm")
@@ -257,4 +283,5 @@ def test_queue_restart_polls_all_jobs_with_one_squeue_scripted(tmp_path: Path) -
 
 def _epoch(value: datetime) -> float:
     from datetime import UTC
+
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()

@@ -25,35 +25,67 @@ from gateway_kit.slurm.states import NATIVE_STATES, map_state
 from gateway_kit.slurm.transport import ssh_argv
 
 ROOT = Path(__file__).resolve().parents[2]
-NASTY = ["a b", "$(touch /tmp/pwned)", "`id`", "x; rm -rf /", "'quoted'", '"dq"', "new\nline",
-         "*", "$HOME", "a|b&c>d<e", "\\", "--", "-n", "é✓"]
+NASTY = [
+    "a b",
+    "$(touch /tmp/pwned)",
+    "`id`",
+    "x; rm -rf /",
+    "'quoted'",
+    '"dq"',
+    "new\nline",
+    "*",
+    "$HOME",
+    "a|b&c>d<e",
+    "\\",
+    "--",
+    "-n",
+    "é✓",
+]
 
 
 def job(**kw: object) -> cmd.BatchJob:
-    base: dict[str, object] = {"name": "gk-hpc-1", "workdir": "/shared/jobs/1",
-                               "argv": ("/bin/echo", "hi")}
+    base: dict[str, object] = {"name": "gk-hpc-1", "workdir": "/shared/jobs/1", "argv": ("/bin/echo", "hi")}
     base.update(kw)
     return cmd.BatchJob(**base)  # type: ignore[arg-type]
 
 
 def test_directives_from_resources_and_destination() -> None:
-    dest = cmd.DestinationOptions.from_mapping({
-        "partition": "gpu", "account": "TG-ABC123", "qos": "normal",
-        "extra_options": ["--constraint=avx2", "--exclusive"]})
-    d = cmd.sbatch_directives(job(resources=cmd.BatchResources(cpus=4, memory_mb=2048, gpus=2,
-                                                               walltime=3661), destination=dest))
-    assert d == ["--job-name=gk-hpc-1", "--nodes=1", "--ntasks=1", "--cpus-per-task=4", "--mem=2048M",
-                 "--gres=gpu:2", "--time=0-01:01:01", "--partition=gpu", "--account=TG-ABC123",
-                 "--qos=normal", "--constraint=avx2", "--exclusive"]
+    dest = cmd.DestinationOptions.from_mapping(
+        {
+            "partition": "gpu",
+            "account": "TG-ABC123",
+            "qos": "normal",
+            "extra_options": ["--constraint=avx2", "--exclusive"],
+        }
+    )
+    d = cmd.sbatch_directives(
+        job(resources=cmd.BatchResources(cpus=4, memory_mb=2048, gpus=2, walltime=3661), destination=dest)
+    )
+    assert d == [
+        "--job-name=gk-hpc-1",
+        "--nodes=1",
+        "--ntasks=1",
+        "--cpus-per-task=4",
+        "--mem=2048M",
+        "--gres=gpu:2",
+        "--time=0-01:01:01",
+        "--partition=gpu",
+        "--account=TG-ABC123",
+        "--qos=normal",
+        "--constraint=avx2",
+        "--exclusive",
+    ]
 
 
 def test_gpus_option_and_type() -> None:
     dest = cmd.DestinationOptions.from_mapping({"gpu_option": "gpus", "gpu_type": "a100"})
-    assert "--gpus=a100:1" in cmd.sbatch_directives(job(resources=cmd.BatchResources(gpus=1),
-                                                        destination=dest))
+    assert "--gpus=a100:1" in cmd.sbatch_directives(
+        job(resources=cmd.BatchResources(gpus=1), destination=dest)
+    )
     dest = cmd.DestinationOptions.from_mapping({"gpu_type": "a100"})
-    assert "--gres=gpu:a100:3" in cmd.sbatch_directives(job(resources=cmd.BatchResources(gpus=3),
-                                                            destination=dest))
+    assert "--gres=gpu:a100:3" in cmd.sbatch_directives(
+        job(resources=cmd.BatchResources(gpus=3), destination=dest)
+    )
     assert not any("gpu" in d for d in cmd.sbatch_directives(job()))
 
 
@@ -64,12 +96,21 @@ def test_walltime_format() -> None:
         cmd.format_walltime(0)
 
 
-@pytest.mark.parametrize("bad", [
-    {"partition": "debug\n#SBATCH --uid=0"}, {"partition": "a b"}, {"account": "x;id"},
-    {"qos": "$(id)"}, {"extra_options": ["--comment=x y"]}, {"extra_options": ["-x"]},
-    {"extra_options": ["--begin=now\nrm -rf /"]}, {"extra_options": "--mail-user=`id`"},
-    {"gpu_option": "cuda"}, {"setup": ["module load a\nmodule load b"]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"partition": "debug\n#SBATCH --uid=0"},
+        {"partition": "a b"},
+        {"account": "x;id"},
+        {"qos": "$(id)"},
+        {"extra_options": ["--comment=x y"]},
+        {"extra_options": ["-x"]},
+        {"extra_options": ["--begin=now\nrm -rf /"]},
+        {"extra_options": "--mail-user=`id`"},
+        {"gpu_option": "cuda"},
+        {"setup": ["module load a\nmodule load b"]},
+    ],
+)
 def test_destination_values_that_could_inject_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         cmd.DestinationOptions.from_mapping(bad, where="Destination 'hpc'")
@@ -82,8 +123,9 @@ def test_job_name_is_sanitised() -> None:
 
 
 def test_script_quotes_every_argument_and_bash_gives_them_back(tmp_path: Path) -> None:
-    script = cmd.render_batch_script(job(argv=("printf", "%s\\0", *NASTY), workdir=str(tmp_path),
-                                         environment={"GREETING": "$(id) `x` ;"}))
+    script = cmd.render_batch_script(
+        job(argv=("printf", "%s\\0", *NASTY), workdir=str(tmp_path), environment={"GREETING": "$(id) `x` ;"})
+    )
     assert "#SBATCH --job-name=gk-hpc-1" in script
     # Run the body with bash: every argument arrives byte for byte, nothing is executed.
     out = subprocess.run(["bash", "-c", script], capture_output=True, check=True, cwd=tmp_path)
@@ -111,22 +153,36 @@ def test_template_can_be_overridden() -> None:
 
 def test_sbatch_argv_takes_paths_as_arguments() -> None:
     argv = cmd.sbatch_argv(job(workdir="/shared/my jobs/1/"))
-    assert argv == ["sbatch", "--parsable", "--chdir=/shared/my jobs/1",
-                    "--output=/shared/my jobs/1/stdout.txt", "--error=/shared/my jobs/1/stderr.txt"]
+    assert argv == [
+        "sbatch",
+        "--parsable",
+        "--chdir=/shared/my jobs/1",
+        "--output=/shared/my jobs/1/stdout.txt",
+        "--error=/shared/my jobs/1/stderr.txt",
+    ]
 
 
 def test_parse_sbatch() -> None:
     assert cmd.parse_sbatch(0, "123\n", "") == "123"
     assert cmd.parse_sbatch(0, "124;cluster\n", "") == "124"
     with pytest.raises(SubmitRejected) as exc:
-        cmd.parse_sbatch(1, "", "sbatch: error: invalid partition specified: nope\n"
-                                "sbatch: error: Batch job submission failed: Invalid partition name "
-                                "specified\n")
-    assert exc.value.user_message == ("SLURM rejected the job: invalid partition specified: nope; "
-                                      "Invalid partition name specified")
+        cmd.parse_sbatch(
+            1,
+            "",
+            "sbatch: error: invalid partition specified: nope\n"
+            "sbatch: error: Batch job submission failed: Invalid partition name "
+            "specified\n",
+        )
+    assert exc.value.user_message == (
+        "SLURM rejected the job: invalid partition specified: nope; Invalid partition name specified"
+    )
     with pytest.raises(SlurmUnavailable):
-        cmd.parse_sbatch(1, "", "sbatch: error: Batch job submission failed: Unable to contact slurm "
-                                "controller (connect failure)\n")
+        cmd.parse_sbatch(
+            1,
+            "",
+            "sbatch: error: Batch job submission failed: Unable to contact slurm "
+            "controller (connect failure)\n",
+        )
 
 
 def test_squeue_and_sacct_argv_are_one_command_for_many_jobs() -> None:
@@ -143,13 +199,15 @@ def test_squeue_and_sacct_argv_are_one_command_for_many_jobs() -> None:
 
 
 def test_parse_squeue() -> None:
-    out = ("2|COMPLETED|None|0|gknode1|2024-01-01T10:00:00|2024-01-01T10:00:01|\n"
-           "1|FAILED|NonZeroExitCode|768|gknode1|2024-01-01T10:00:00|2024-01-01T10:00:01|\n"
-           "3|TIMEOUT|TimeLimit|0|gknode1|2024-01-01T10:00:00|2024-01-01T10:02:00|\n"
-           "4|RUNNING|None|0|gknode1|2024-01-01T10:00:00|2024-01-01T11:00:00|\n"
-           "5|PENDING|ReqNodeNotAvail, UnavailableNodes:c[1-2]|0||2024-01-01T12:00:00|N/A|\n"
-           "6|CANCELLED|None|15|gknode1|2024-01-01T10:00:00|2024-01-01T10:00:03|\n"
-           "7|OUT_OF_MEMORY|OutOfMemory|0|n|2024-01-01T10:00:00|2024-01-01T10:00:03|\n")
+    out = (
+        "2|COMPLETED|None|0|gknode1|2024-01-01T10:00:00|2024-01-01T10:00:01|\n"
+        "1|FAILED|NonZeroExitCode|768|gknode1|2024-01-01T10:00:00|2024-01-01T10:00:01|\n"
+        "3|TIMEOUT|TimeLimit|0|gknode1|2024-01-01T10:00:00|2024-01-01T10:02:00|\n"
+        "4|RUNNING|None|0|gknode1|2024-01-01T10:00:00|2024-01-01T11:00:00|\n"
+        "5|PENDING|ReqNodeNotAvail, UnavailableNodes:c[1-2]|0||2024-01-01T12:00:00|N/A|\n"
+        "6|CANCELLED|None|15|gknode1|2024-01-01T10:00:00|2024-01-01T10:00:03|\n"
+        "7|OUT_OF_MEMORY|OutOfMemory|0|n|2024-01-01T10:00:00|2024-01-01T10:00:03|\n"
+    )
     st = cmd.parse_squeue(out)
     assert st["2"].state is JobState.COMPLETED and st["2"].exit_code == 0 and st["2"].reason == ""
     assert st["1"].state is JobState.FAILED and st["1"].exit_code == 3
@@ -162,11 +220,13 @@ def test_parse_squeue() -> None:
 
 
 def test_parse_sacct() -> None:
-    out = ("10|COMPLETED|0:0|None|n1|2024-01-01T10:00:00|2024-01-01T10:00:01\n"
-           "11|CANCELLED by 0|0:15|None|n1|2024-01-01T10:00:00|2024-01-01T10:00:01\n"
-           "12|NODE_FAIL|1:0|NodeDown|n1|Unknown|Unknown\n"
-           "13|PREEMPTED|0:0|None|n1|2024-01-01T10:00:00|2024-01-01T10:00:01\n"
-           "13.batch|COMPLETED|0:0|None|n1|x|y\n")
+    out = (
+        "10|COMPLETED|0:0|None|n1|2024-01-01T10:00:00|2024-01-01T10:00:01\n"
+        "11|CANCELLED by 0|0:15|None|n1|2024-01-01T10:00:00|2024-01-01T10:00:01\n"
+        "12|NODE_FAIL|1:0|NodeDown|n1|Unknown|Unknown\n"
+        "13|PREEMPTED|0:0|None|n1|2024-01-01T10:00:00|2024-01-01T10:00:01\n"
+        "13.batch|COMPLETED|0:0|None|n1|x|y\n"
+    )
     st = cmd.parse_sacct(out)
     assert set(st) == {"10", "11", "12", "13"}
     assert st["11"].state is JobState.CANCELED and st["11"].signal == 15
@@ -198,8 +258,9 @@ def test_hostlist_expand_and_compress() -> None:
 
 
 def test_ssh_argv_quotes_the_remote_command() -> None:
-    argv = ssh_argv(["squeue", "--name=a b;id"], host="login.example.org", user="gw",
-                    key_file="/k", known_hosts="/kh")
+    argv = ssh_argv(
+        ["squeue", "--name=a b;id"], host="login.example.org", user="gw", key_file="/k", known_hosts="/kh"
+    )
     assert argv[0] == "ssh" and "BatchMode=yes" in argv and "StrictHostKeyChecking=yes" in argv
     assert argv[argv.index("-i") + 1] == "/k" and "UserKnownHostsFile=/kh" in argv
     assert argv[-3:-1] == ["gw@login.example.org", "--"]
@@ -209,9 +270,11 @@ def test_ssh_argv_quotes_the_remote_command() -> None:
 
 
 def test_elastic_pure_parts() -> None:
-    text = ("NodeName=gkcloud1 Arch=x86_64 CoresPerSocket=1 AvailableFeatures=small "
-            "ActiveFeatures=small Gres=(null) State=IDLE+CLOUD+POWERED_DOWN Reason=a b c\n"
-            "NodeName=g1 AvailableFeatures=(null) Gres=gpu:2 State=IDLE\n")
+    text = (
+        "NodeName=gkcloud1 Arch=x86_64 CoresPerSocket=1 AvailableFeatures=small "
+        "ActiveFeatures=small Gres=(null) State=IDLE+CLOUD+POWERED_DOWN Reason=a b c\n"
+        "NodeName=g1 AvailableFeatures=(null) Gres=gpu:2 State=IDLE\n"
+    )
     nodes = parse_scontrol_nodes(text)
     assert nodes["gkcloud1"].features == ("small",) and not nodes["gkcloud1"].gpus
     assert nodes["g1"].gpus and nodes["g1"].features == ()
@@ -221,10 +284,16 @@ def test_elastic_pure_parts() -> None:
     assert flavor_for(NodeInfo("x", ("big",)), flavors) == "m3.quad"
     with pytest.raises(ConfigError):
         flavor_for(NodeInfo("x"), {})
-    ud = render_user_data((ROOT / "gateway_kit/slurm/templates/cloud-init.yaml.j2").read_text(),
-                          node="gkcloud1", cluster="c", controller="ctl", munge_key=b"\x00Zq9Xk7Secret\n",
-                          slurm_conf="ClusterName=c\n")
+    ud = render_user_data(
+        (ROOT / "gateway_kit/slurm/templates/cloud-init.yaml.j2").read_text(),
+        node="gkcloud1",
+        cluster="c",
+        controller="ctl",
+        munge_key=b"\x00Zq9Xk7Secret\n",
+        slurm_conf="ClusterName=c\n",
+    )
     import yaml
+
     doc = yaml.safe_load(ud)
     files = {f["path"]: f for f in doc["write_files"]}
     assert files["/etc/munge/munge.key"]["permissions"] == "0400"
@@ -233,8 +302,10 @@ def test_elastic_pure_parts() -> None:
     assert doc["hostname"] == "gkcloud1"
     with pytest.raises(ValueError):
         render_user_data("x", node="a\nb", cluster="", controller="", munge_key=b"", slurm_conf="")
-    assert first_address({"private": [{"addr": "10.0.0.5", "version": 4,
-                                       "OS-EXT-IPS:type": "fixed"}]}) == "10.0.0.5"
+    assert (
+        first_address({"private": [{"addr": "10.0.0.5", "version": 4, "OS-EXT-IPS:type": "fixed"}]})
+        == "10.0.0.5"
+    )
 
 
 def test_deploy_template_matches_the_packaged_one() -> None:

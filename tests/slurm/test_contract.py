@@ -32,5 +32,8 @@ class TestSlurmContract(ExecutorContract):
 
     @pytest.fixture()
     def executor(self, slurm_dir: Path) -> SlurmExecutor:  # slurm_dir: require_service("SLURM")
-        return SlurmExecutor("ci", {"executor": "slurm", "partition": "debug"},
-                             {**SETTINGS, "SLURM_JOB_NAME_PREFIX": f"gkc{os.getpid()}"})
+        return SlurmExecutor(
+            "ci",
+            {"executor": "slurm", "partition": "debug"},
+            {**SETTINGS, "SLURM_JOB_NAME_PREFIX": f"gkc{os.getpid()}"},
+        )

@@ -33,10 +33,14 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def test_resume_and_suspend_cloud_nodes(slurm_dir: Path, cloud: Any) -> None:
-    settings = {"SLURM_CLOUD_IMAGE": "Featured-Ubuntu24", "SLURM_CLOUD_NETWORK": "private",
-                "SLURM_CLOUD_FLAVORS": {"small": "m3.tiny", "default": "m3.small"},
-                "SLURM_CLOUD_WAIT_SECONDS": 30, "SLURM_CONF": os.environ["SLURM_CONF"],
-                "SLURM_CLOUD_MUNGE_KEY": "/etc/munge/munge.key"}
+    settings = {
+        "SLURM_CLOUD_IMAGE": "Featured-Ubuntu24",
+        "SLURM_CLOUD_NETWORK": "private",
+        "SLURM_CLOUD_FLAVORS": {"small": "m3.tiny", "default": "m3.small"},
+        "SLURM_CLOUD_WAIT_SECONDS": 30,
+        "SLURM_CONF": os.environ["SLURM_CONF"],
+        "SLURM_CLOUD_MUNGE_KEY": "/etc/munge/munge.key",
+    }
     said: list[str] = []
     el = ElasticNodes(cloud, LocalShell(), settings, report=said.append)
     actions = el.resume("gkcloud[1-2]")
@@ -45,8 +49,9 @@ def test_resume_and_suspend_cloud_nodes(slurm_dir: Path, cloud: Any) -> None:
     assert set(servers) == {"gkcloud1", "gkcloud2"}
     assert all(s.status == "ACTIVE" and s.flavor.original_name == "m3.tiny" for s in servers.values())
     assert servers["gkcloud1"].metadata == {"gateway_kit_slurm_node": "gkcloud1"}
-    node = subprocess.run(["scontrol", "-o", "show", "node", "gkcloud1"], capture_output=True,
-                          text=True, check=True).stdout
+    node = subprocess.run(
+        ["scontrol", "-o", "show", "node", "gkcloud1"], capture_output=True, text=True, check=True
+    ).stdout
     assert f"NodeAddr={actions[0].address}" in node
     assert el.resume("gkcloud1")[0].server == servers["gkcloud1"].id  # idempotent: reused
     assert any("created server" in line for line in said)

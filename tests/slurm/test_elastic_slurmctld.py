@@ -43,16 +43,22 @@ pytestmark = pytest.mark.slurm
 
 CLOUD_NODES = ("gkcloud1", "gkcloud2")
 
-SHIM = ("import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
-        "signal.signal(signal.SIGPIPE, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])")
+SHIM = (
+    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+    "signal.signal(signal.SIGPIPE, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])"
+)
 
 
 def _hooks(d: Path, env: dict[str, str], log: Path) -> dict[str, str]:
     gk = shlex.quote(str(Path(sys.executable).with_name("gateway-kit")))
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    head = (f"#!/bin/bash\n# Installed by tests/slurm/test_elastic_slurmctld.py.\n"
-            f"export PATH=/usr/sbin:/usr/bin:/sbin:/bin {exports}\n")
-    resume = head + f"""\
+    head = (
+        f"#!/bin/bash\n# Installed by tests/slurm/test_elastic_slurmctld.py.\n"
+        f"export PATH=/usr/sbin:/usr/bin:/sbin:/bin {exports}\n"
+    )
+    resume = (
+        head
+        + f"""\
 {gk} slurm resume --log-file {log} "$1" >> {log}.out 2>&1 || exit 1
 # The local cloud boots no OS: a slurmd on this host stands in for each new instance.
 for n in $(scontrol show hostnames "$1"); do
@@ -64,13 +70,17 @@ for n in $(scontrol show hostnames "$1"); do
 done
 exit 0
 """
-    suspend = head + f"""\
+    )
+    suspend = (
+        head
+        + f"""\
 for n in $(scontrol show hostnames "$1"); do
   pidf={d}/slurmd-$n.pid
   [ -f $pidf ] && kill "$(cat $pidf)" 2>/dev/null
 done
 exec {gk} slurm suspend --log-file {log} "$1" >> {log}.out 2>&1
 """
+    )
     return {"resume": resume, "suspend": suspend}
 
 
@@ -84,8 +94,9 @@ def _stop_stand_ins(d: Path) -> None:
 
 
 @pytest.fixture()
-def cloud_hooks(slurm_dir: Path, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Path]]:
+def cloud_hooks(
+    slurm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, Path]]:
     server = LocalCloudServer(LocalCloudConfig(state_dir=None, clock=ClockConfig(delay=0.05))).start()
     power = slurm_dir / "power"
     try:
@@ -95,13 +106,18 @@ def cloud_hooks(slurm_dir: Path, tmp_path: Path,
             'ENV = "testing"\nCLOUD_NAME = "local"\n'
             f'SLURM_CONF = "{os.environ["SLURM_CONF"]}"\n'
             'SLURM_CLOUD_IMAGE = "Featured-Ubuntu24"\nSLURM_CLOUD_NETWORK = "private"\n'
-            'SLURM_CLOUD_WAIT_SECONDS = 30\n'
-            'SLURM_CLOUD_FLAVORS = \'{"small": "m3.tiny", "default": "m3.small"}\'\n')
+            "SLURM_CLOUD_WAIT_SECONDS = 30\n"
+            'SLURM_CLOUD_FLAVORS = \'{"small": "m3.tiny", "default": "m3.small"}\'\n'
+        )
         (tmp_path / "instance").mkdir()
         log = tmp_path / "elastic.log"
-        env = {"SLURM_CONF": os.environ["SLURM_CONF"], "OS_CLIENT_CONFIG_FILE": str(clouds),
-               "GATEWAY_KIT_CONFIG": str(config), "GATEWAY_KIT_INSTANCE": str(tmp_path / "instance"),
-               "HOME": str(tmp_path)}
+        env = {
+            "SLURM_CONF": os.environ["SLURM_CONF"],
+            "OS_CLIENT_CONFIG_FILE": str(clouds),
+            "GATEWAY_KIT_CONFIG": str(config),
+            "GATEWAY_KIT_INSTANCE": str(tmp_path / "instance"),
+            "HOME": str(tmp_path),
+        }
         for name, text in _hooks(slurm_dir, env, log).items():
             tmp = power / f".{name}.hook.tmp"
             tmp.write_text(text)
@@ -124,20 +140,33 @@ def _power_log(d: Path) -> str:
 
 
 def _node_state(node: str) -> str:
-    return subprocess.run(["sinfo", "-h", "-n", node, "-o", "%T"], capture_output=True, text=True,
-                          check=False).stdout.strip()
+    return subprocess.run(
+        ["sinfo", "-h", "-n", node, "-o", "%T"], capture_output=True, text=True, check=False
+    ).stdout.strip()
 
 
 def test_slurmctld_resumes_and_suspends_cloud_nodes_in_the_local_cloud(
-        slurm_dir: Path, cloud_hooks: tuple[Any, Path], tmp_path: Path) -> None:
+    slurm_dir: Path, cloud_hooks: tuple[Any, Path], tmp_path: Path
+) -> None:
     conn, log = cloud_hooks
     before = len(_power_log(slurm_dir))
-    ex = SlurmExecutor("cloud", {"executor": "slurm", "partition": "cloud"},
-                       {**SETTINGS, "SLURM_JOB_NAME_PREFIX": f"gke{os.getpid()}"})
+    ex = SlurmExecutor(
+        "cloud",
+        {"executor": "slurm", "partition": "cloud"},
+        {**SETTINGS, "SLURM_JOB_NAME_PREFIX": f"gke{os.getpid()}"},
+    )
     wd = tmp_path / "job"
     wd.mkdir()
-    state = ex.submit(JobSpec(job_id=1, argv=["sh", "-c", "echo ran on $SLURMD_NODENAME"],
-                              workdir=str(wd), cpus=1, memory_mb=100, walltime=120))
+    state = ex.submit(
+        JobSpec(
+            job_id=1,
+            argv=["sh", "-c", "echo ran on $SLURMD_NODENAME"],
+            workdir=str(wd),
+            cpus=1,
+            memory_mb=100,
+            walltime=120,
+        )
+    )
 
     # slurmctld powers a node up: ResumeProgram -> gateway-kit slurm resume -> a server.
     deadline = time.monotonic() + 90

@@ -13,14 +13,14 @@ from gateway_kit.jobs.states import JobState
 from gateway_kit.slurm.executor import SlurmExecutor
 from gateway_kit.slurm.testing import ScriptedTransport, requested_ids, result, squeue_lines
 
-DOWN = result(stderr="slurm_load_jobs error: Unable to contact slurm controller (connect failure)",
-              rc=1)
+DOWN = result(stderr="slurm_load_jobs error: Unable to contact slurm controller (connect failure)", rc=1)
 
 
 def executor(transport: ScriptedTransport, **settings: Any) -> SlurmExecutor:
     base = {"SLURM_POLL_CACHE_SECONDS": 60.0, "SLURM_SUBMIT_RETRIES": 0, "SLURM_RETRY_DELAY": 0.0}
-    return SlurmExecutor("hpc", {"executor": "slurm", "partition": "debug"}, {**base, **settings},
-                         transport=transport)
+    return SlurmExecutor(
+        "hpc", {"executor": "slurm", "partition": "debug"}, {**base, **settings}, transport=transport
+    )
 
 
 def spec(tmp_path: Path, job_id: int = 1) -> JobSpec:
@@ -31,8 +31,9 @@ def spec(tmp_path: Path, job_id: int = 1) -> JobSpec:
 
 @pytest.mark.parametrize("active", [1, 100, 1000])
 def test_one_squeue_per_poll_cycle(active: int) -> None:
-    t = ScriptedTransport([("^squeue", lambda argv, _: result(
-        squeue_lines({i: "RUNNING" for i in requested_ids(argv)})))])
+    t = ScriptedTransport(
+        [("^squeue", lambda argv, _: result(squeue_lines({i: "RUNNING" for i in requested_ids(argv)})))]
+    )
     ex = executor(t)
     states = [{"slurm_job_id": str(1000 + i)} for i in range(active)]
     # the first cycle of a fresh worker: it learns its jobs (poll_many: one command for all)
@@ -46,8 +47,9 @@ def test_one_squeue_per_poll_cycle(active: int) -> None:
 
 
 def test_a_restarted_worker_needs_one_command_per_cycle_from_its_second_cycle() -> None:
-    t = ScriptedTransport([("^squeue", lambda argv, _: result(
-        squeue_lines({i: "RUNNING" for i in requested_ids(argv)})))])
+    t = ScriptedTransport(
+        [("^squeue", lambda argv, _: result(squeue_lines({i: "RUNNING" for i in requested_ids(argv)})))]
+    )
     ex = executor(t)
     states = [{"slurm_job_id": str(1000 + i)} for i in range(20)]
     for s in states:
@@ -60,8 +62,16 @@ def test_a_restarted_worker_needs_one_command_per_cycle_from_its_second_cycle() 
 
 
 def test_finished_jobs_leave_the_poll_set() -> None:
-    t = ScriptedTransport([("^squeue", lambda argv, _: result(
-        squeue_lines({i: ("COMPLETED" if i == "1" else "RUNNING") for i in requested_ids(argv)})))])
+    t = ScriptedTransport(
+        [
+            (
+                "^squeue",
+                lambda argv, _: result(
+                    squeue_lines({i: ("COMPLETED" if i == "1" else "RUNNING") for i in requested_ids(argv)})
+                ),
+            )
+        ]
+    )
     ex = executor(t, SLURM_POLL_CACHE_SECONDS=0.0)
     ex.poll_many([{"slurm_job_id": "1"}, {"slurm_job_id": "2"}])
     ex.poll({"slurm_job_id": "2"})
@@ -69,10 +79,12 @@ def test_finished_jobs_leave_the_poll_set() -> None:
 
 
 def test_vanished_job_resolved_from_sacct() -> None:
-    t = ScriptedTransport([
-        ("^squeue", result(squeue_lines({"2": "RUNNING"}))),
-        ("^sacct", result("1|NODE_FAIL|0:0|None|n1|2024-01-01T10:00:00|2024-01-01T10:00:01\n")),
-    ])
+    t = ScriptedTransport(
+        [
+            ("^squeue", result(squeue_lines({"2": "RUNNING"}))),
+            ("^sacct", result("1|NODE_FAIL|0:0|None|n1|2024-01-01T10:00:00|2024-01-01T10:00:01\n")),
+        ]
+    )
     ex = executor(t)
     r1, r2 = ex.poll_many([{"slurm_job_id": "1"}, {"slurm_job_id": "2"}])
     assert r1.state is JobState.FAILED and r1.reason.startswith("NODE_FAIL")
@@ -82,10 +94,12 @@ def test_vanished_job_resolved_from_sacct() -> None:
 
 
 def test_vanished_job_without_accounting_fails_with_reason() -> None:
-    t = ScriptedTransport([
-        ("^squeue", result(stderr="slurm_load_jobs error: Invalid job id specified", rc=1)),
-        ("^sacct", result(stderr="Slurm accounting storage is disabled", rc=1)),
-    ])
+    t = ScriptedTransport(
+        [
+            ("^squeue", result(stderr="slurm_load_jobs error: Invalid job id specified", rc=1)),
+            ("^sacct", result(stderr="Slurm accounting storage is disabled", rc=1)),
+        ]
+    )
     ex = executor(t, SLURM_POLL_CACHE_SECONDS=0.0)
     r = ex.poll({"slurm_job_id": "7"})
     assert r.state is JobState.FAILED and "vanished" in r.reason
@@ -105,11 +119,17 @@ def test_unknown_native_state_is_unknown() -> None:
     assert r.state is JobState.UNKNOWN and "WEIRD_NEW_STATE" in r.reason
 
 
-@pytest.mark.parametrize(("native", "state", "reason"), [
-    ("TIMEOUT", JobState.TIMED_OUT, "TIMEOUT"), ("OUT_OF_MEMORY", JobState.FAILED, "OUT_OF_MEMORY"),
-    ("NODE_FAIL", JobState.FAILED, "NODE_FAIL"), ("PREEMPTED", JobState.FAILED, "PREEMPTED"),
-    ("DEADLINE", JobState.TIMED_OUT, "DEADLINE"), ("BOOT_FAIL", JobState.FAILED, "BOOT_FAIL"),
-])
+@pytest.mark.parametrize(
+    ("native", "state", "reason"),
+    [
+        ("TIMEOUT", JobState.TIMED_OUT, "TIMEOUT"),
+        ("OUT_OF_MEMORY", JobState.FAILED, "OUT_OF_MEMORY"),
+        ("NODE_FAIL", JobState.FAILED, "NODE_FAIL"),
+        ("PREEMPTED", JobState.FAILED, "PREEMPTED"),
+        ("DEADLINE", JobState.TIMED_OUT, "DEADLINE"),
+        ("BOOT_FAIL", JobState.FAILED, "BOOT_FAIL"),
+    ],
+)
 def test_reasons_surface(native: str, state: JobState, reason: str) -> None:
     t = ScriptedTransport([("^squeue", result(squeue_lines({"3": native})))])
     r = executor(t).poll({"slurm_job_id": "3"})
@@ -118,9 +138,16 @@ def test_reasons_surface(native: str, state: JobState, reason: str) -> None:
 
 
 def test_submit_retries_while_controller_is_down_then_succeeds(tmp_path: Path) -> None:
-    answers = iter([result(stderr="sbatch: error: Batch job submission failed: Unable to contact "
-                                  "slurm controller (connect failure)", rc=1),
-                    result("42\n")])
+    answers = iter(
+        [
+            result(
+                stderr="sbatch: error: Batch job submission failed: Unable to contact "
+                "slurm controller (connect failure)",
+                rc=1,
+            ),
+            result("42\n"),
+        ]
+    )
     t = ScriptedTransport([("^sbatch", lambda argv, stdin: next(answers))])
     state = executor(t, SLURM_SUBMIT_RETRIES=2).submit(spec(tmp_path))
     assert state["slurm_job_id"] == "42" and t.commands_run == 2
@@ -134,8 +161,17 @@ def test_submit_gives_up_as_capacity_exhausted_so_the_queue_retries(tmp_path: Pa
 
 
 def test_submit_rejected_is_an_executor_error_with_slurms_words(tmp_path: Path) -> None:
-    t = ScriptedTransport([("^sbatch", result(
-        stderr="sbatch: error: Batch job submission failed: Invalid partition name specified", rc=1))])
+    t = ScriptedTransport(
+        [
+            (
+                "^sbatch",
+                result(
+                    stderr="sbatch: error: Batch job submission failed: Invalid partition name specified",
+                    rc=1,
+                ),
+            )
+        ]
+    )
     with pytest.raises(ExecutorError) as exc:
         executor(t).submit(spec(tmp_path))
     assert not isinstance(exc.value, CapacityExhausted)
@@ -156,8 +192,14 @@ def test_submit_is_idempotent_after_a_crash_between_sbatch_and_saving(tmp_path: 
 
 
 def test_cancel_is_one_command_and_idempotent() -> None:
-    t = ScriptedTransport([("^scancel", result(
-        stderr="scancel: error: Kill job error on job id 5: Invalid job id specified", rc=1))])
+    t = ScriptedTransport(
+        [
+            (
+                "^scancel",
+                result(stderr="scancel: error: Kill job error on job id 5: Invalid job id specified", rc=1),
+            )
+        ]
+    )
     ex = executor(t)
     ex.cancel_many([{"slurm_job_id": "5"}, {"slurm_job_id": "6"}])
     ex.cancel({})

@@ -31,14 +31,16 @@ def timeout_job(slurm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> An
     """Submitted when the module starts: SLURM's smallest walltime is one minute, so this job runs
     while the other tests do, and test_timeout (last) collects it."""
     from .conftest import SETTINGS
+
     ex = SlurmExecutor("ci", {"executor": "slurm"}, {**SETTINGS, "SLURM_JOB_NAME_PREFIX": "gkto"})
     d = tmp_path_factory.mktemp("timeout")
     spec = JobSpec(job_id=1, argv=["sleep", "600"], workdir=str(d), walltime=60, memory_mb=100)
     return ex, ex.submit(spec), time.monotonic()
 
 
-def test_submit_run_complete_outputs_in_workdir(make_executor: MakeEx, make_spec: MakeSpec,
-                                                timeout_job: Any) -> None:
+def test_submit_run_complete_outputs_in_workdir(
+    make_executor: MakeEx, make_spec: MakeSpec, timeout_job: Any
+) -> None:
     ex = make_executor({"partition": "debug"})
     spec = make_spec(["sh", "-c", "echo out; echo err >&2; echo data > result.txt"])
     state = ex.submit(spec)
@@ -60,8 +62,9 @@ def test_failure_reports_exit_code(make_executor: MakeEx, make_spec: MakeSpec) -
     assert res.state is JobState.FAILED and res.exit_code == 3 and res.reason == "exit status 3"
 
 
-def test_shell_metacharacters_arrive_literally(make_executor: MakeEx, make_spec: MakeSpec,
-                                               tmp_path: Path) -> None:
+def test_shell_metacharacters_arrive_literally(
+    make_executor: MakeEx, make_spec: MakeSpec, tmp_path: Path
+) -> None:
     canary = tmp_path / "pwned"
     nasty = [f"$(touch {canary})", f"`touch {canary}`", f"; touch {canary}", "a'b\"c", "x\ny", "*"]
     ex = make_executor()
@@ -100,13 +103,17 @@ def test_gpu_request_on_fake_gres(make_executor: MakeEx, make_spec: MakeSpec) ->
     assert (Path(spec.workdir) / "stdout.txt").read_text().startswith("gres=")
 
 
-@pytest.mark.parametrize(("kw", "message"), [
-    ({"gpus": 3}, "Requested node configuration is not available"),
-    ({"cpus": 64}, "More processors requested than permitted"),
-    ({"memory_mb": 10_000_000}, "Memory specification can not be satisfied"),
-])
-def test_impossible_request_rejected_at_submit(make_executor: MakeEx, make_spec: MakeSpec,
-                                               kw: dict[str, int], message: str) -> None:
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"gpus": 3}, "Requested node configuration is not available"),
+        ({"cpus": 64}, "More processors requested than permitted"),
+        ({"memory_mb": 10_000_000}, "Memory specification can not be satisfied"),
+    ],
+)
+def test_impossible_request_rejected_at_submit(
+    make_executor: MakeEx, make_spec: MakeSpec, kw: dict[str, int], message: str
+) -> None:
     with pytest.raises(ExecutorError) as exc:
         make_executor().submit(make_spec(["true"], **kw))
     assert not isinstance(exc.value, CapacityExhausted)
@@ -118,7 +125,8 @@ def test_unknown_partition_is_a_clear_message(make_executor: MakeEx, make_spec: 
         make_executor({"partition": "nope"}).submit(make_spec(["true"]))
     assert exc.value.user_message == (
         "SLURM rejected the job: invalid partition specified: nope; Invalid partition name specified "
-        "(destination 'ci' names partition 'nope')")
+        "(destination 'ci' names partition 'nope')"
+    )
 
 
 def test_many_jobs_one_squeue_per_cycle(make_executor: MakeEx, make_spec: MakeSpec) -> None:

@@ -40,6 +40,7 @@ def _start_ctld(ignore_state: bool) -> None:
 @pytest.fixture()
 def controller(slurm_dir: Path) -> Iterator[Callable[[], None]]:
     """Stops slurmctld on request; always leaves it running afterwards."""
+
     def stop() -> None:
         pid = _ctld_pid(slurm_dir)
         assert pid, "slurmctld is not running"
@@ -54,16 +55,19 @@ def controller(slurm_dir: Path) -> Iterator[Callable[[], None]]:
     if _ctld_pid(slurm_dir) is None:
         _start_ctld(ignore_state=False)
     for _ in range(100):
-        out = subprocess.run(["sinfo", "-h", "-n", "gknode1", "-o", "%T"], capture_output=True,
-                             text=True, check=False)
+        out = subprocess.run(
+            ["sinfo", "-h", "-n", "gknode1", "-o", "%T"], capture_output=True, text=True, check=False
+        )
         if out.stdout.strip() in ("idle", "mixed", "allocated"):
             break
         time.sleep(0.2)
 
 
-def test_controller_down_then_jobs_vanish(controller: Callable[[], None],
-                                          make_executor: Callable[..., SlurmExecutor],
-                                          make_spec: Callable[..., JobSpec]) -> None:
+def test_controller_down_then_jobs_vanish(
+    controller: Callable[[], None],
+    make_executor: Callable[..., SlurmExecutor],
+    make_spec: Callable[..., JobSpec],
+) -> None:
     ex = make_executor(SLURM_SUBMIT_RETRIES=10, SLURM_RETRY_DELAY=0.5, SLURM_COMMAND_TIMEOUT=20.0)
     running = ex.submit(make_spec(["sleep", "300"]))
     assert wait_state(ex, running, JobState.RUNNING).state is JobState.RUNNING
@@ -85,5 +89,6 @@ def test_controller_down_then_jobs_vanish(controller: Callable[[], None],
     # The job submitted before the restart is gone from the queue (and there is no accounting).
     res = ex.poll(running)
     assert res.state is JobState.FAILED
-    assert res.reason == (f"SLURM job {running['slurm_job_id']} vanished from the queue and no "
-                          "accounting record was found")
+    assert res.reason == (
+        f"SLURM job {running['slurm_job_id']} vanished from the queue and no accounting record was found"
+    )

@@ -19,7 +19,8 @@ SPEC = HERE / "deploy.toml"
 ZONE = "bio230001.projects.jetstream-cloud.org."
 
 spec_module = pytest.importorskip(
-    "gateway_kit.hosting.spec", reason="the hosting feature (gateway_kit.hosting) is not installed")
+    "gateway_kit.hosting.spec", reason="the hosting feature (gateway_kit.hosting) is not installed"
+)
 
 
 def test_spec_is_valid() -> None:
@@ -62,9 +63,10 @@ def test_settings_load_in_production(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("GATEWAY_KIT_DATABASE_URL", f"sqlite:///{tmp_path / 'gateway.db'}")
     monkeypatch.setenv("CILOGON_CLIENT_SECRET", "not-a-real-secret")
     # Only the folders move into the test's temporary directory.
-    app = create_app({"DATA_ROOT": str(tmp_path / "datasets"),
-                      "DATA_BACKUP_DIR": str(tmp_path / "backups")},
-                     instance_path=str(tmp_path / "instance"))
+    app = create_app(
+        {"DATA_ROOT": str(tmp_path / "datasets"), "DATA_BACKUP_DIR": str(tmp_path / "backups")},
+        instance_path=str(tmp_path / "instance"),
+    )
     assert app.config["ENV"] == "production" and app.config["CLOUD_NAME"] == "jetstream2"
     assert app.config["BURST_CLOUD"] == "jetstream2"
     assert app.config["IDENTITY_PROVIDERS"]["cilogon"]["kind"] == "cilogon"
@@ -74,17 +76,27 @@ def test_settings_load_in_production(tmp_path: Path, monkeypatch: pytest.MonkeyP
         from gateway_kit.jobs.apps import registry
 
         routes = {a.id: dest.route(a) for a in registry(app).all()}
-    assert routes == {"composition": "local", "dataset-composition": "local", "kmers": "hpc",
-                      "kmers-gpu": "burst"}
+    assert routes == {
+        "composition": "local",
+        "dataset-composition": "local",
+        "kmers": "hpc",
+        "kmers-gpu": "burst",
+    }
 
 
-FAST = {"HOSTING_POLL_INTERVAL": 0.02, "HOSTING_SERVER_TIMEOUT": 20.0,
-        "HOSTING_VOLUME_TIMEOUT": 20.0, "HOSTING_LB_TIMEOUT": 20.0, "HOSTING_DNS_TIMEOUT": 20.0,
-        "HOSTING_MEMBER_TIMEOUT": 20.0, "HOSTING_RETRY_BASE_WAIT": 0.01,
-        "HOSTING_RETRY_MAX_WAIT": 0.05,
-        # The local cloud leaves members added after the health monitor OFFLINE (see
-        # tests/hosting/conftest.py); production waits for ONLINE.
-        "HOSTING_MEMBER_HEALTHY": ["ONLINE", "NO_MONITOR", "OFFLINE"]}
+FAST = {
+    "HOSTING_POLL_INTERVAL": 0.02,
+    "HOSTING_SERVER_TIMEOUT": 20.0,
+    "HOSTING_VOLUME_TIMEOUT": 20.0,
+    "HOSTING_LB_TIMEOUT": 20.0,
+    "HOSTING_DNS_TIMEOUT": 20.0,
+    "HOSTING_MEMBER_TIMEOUT": 20.0,
+    "HOSTING_RETRY_BASE_WAIT": 0.01,
+    "HOSTING_RETRY_MAX_WAIT": 0.05,
+    # The local cloud leaves members added after the health monitor OFFLINE (see
+    # tests/hosting/conftest.py); production waits for ONLINE.
+    "HOSTING_MEMBER_HEALTHY": ["ONLINE", "NO_MONITOR", "OFFLINE"],
+}
 
 
 @pytest.fixture()

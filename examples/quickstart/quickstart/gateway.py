@@ -30,23 +30,42 @@ def about() -> str:
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     add_nav(app, "quickstart.about", "About", role=None, order=90)
-    register_application(app, {
-        "id": "hello",
-        "title": "Hello",
-        "version": "1.0",
-        "description": "Greets someone a few times and writes the greeting to hello.txt.",
-        "inputs": [
-            {"name": "who", "type": "string", "label": "Whom to greet", "min_length": 1,
-             "max_length": 100, "default": "world"},
-            {"name": "times", "type": "integer", "minimum": 1, "maximum": 10, "default": 3,
-             "help": "How many lines to print (1 to 10)."},
-            {"name": "shout", "type": "boolean", "required": False,
-             "help": "Greet in capital letters."},
-        ],
-        # What the job may ask for; a job asking for more is refused before it is queued.
-        "resources": {"cpus": 1, "memory_mb": 128, "walltime": 60},
-        # One argv element per item; user input is never seen by a shell.
-        "command": [sys.executable, str(HELLO_SCRIPT), "{who}", "{times}",
-                    {"if": "shout", "args": ["--shout"]}],
-        "outputs": ["hello.txt"],
-    })
+    register_application(
+        app,
+        {
+            "id": "hello",
+            "title": "Hello",
+            "version": "1.0",
+            "description": "Greets someone a few times and writes the greeting to hello.txt.",
+            "inputs": [
+                {
+                    "name": "who",
+                    "type": "string",
+                    "label": "Whom to greet",
+                    "min_length": 1,
+                    "max_length": 100,
+                    "default": "world",
+                },
+                {
+                    "name": "times",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 10,
+                    "default": 3,
+                    "help": "How many lines to print (1 to 10).",
+                },
+                {"name": "shout", "type": "boolean", "required": False, "help": "Greet in capital letters."},
+            ],
+            # What the job may ask for; a job asking for more is refused before it is queued.
+            "resources": {"cpus": 1, "memory_mb": 128, "walltime": 60},
+            # One argv element per item; user input is never seen by a shell.
+            "command": [
+                sys.executable,
+                str(HELLO_SCRIPT),
+                "{who}",
+                "{times}",
+                {"if": "shout", "args": ["--shout"]},
+            ],
+            "outputs": ["hello.txt"],
+        },
+    )

@@ -13,14 +13,17 @@ HERE = Path(__file__).resolve().parent.parent
 
 @pytest.fixture()
 def app(tmp_path: Path) -> Any:
-    app = create_app({
-        "ENV": "testing",
-        "GATEWAY_NAME": "Quickstart Gateway",
-        "PLUGINS": ["quickstart.gateway"],
-        "JOBS_APPLICATION_FILES": [str(HERE / "applications")],
-        "JOBS_POLL_INTERVAL": 0.1,
-        "JOBS_LOCAL_GPUS": [],
-    }, instance_path=str(tmp_path / "instance"))
+    app = create_app(
+        {
+            "ENV": "testing",
+            "GATEWAY_NAME": "Quickstart Gateway",
+            "PLUGINS": ["quickstart.gateway"],
+            "JOBS_APPLICATION_FILES": [str(HERE / "applications")],
+            "JOBS_POLL_INTERVAL": 0.1,
+            "JOBS_LOCAL_GPUS": [],
+        },
+        instance_path=str(tmp_path / "instance"),
+    )
     upgrade(app)
     return app
 
@@ -31,8 +34,9 @@ def make_user(app: Any, username: str, project: str = "lab", sus: float = 100.0)
     from gateway_kit.jobs import accounting
 
     with db.session_scope(app) as s:
-        user = User(username=username, display_name=username.title(),
-                    email=f"{username}@example.org", role="user")
+        user = User(
+            username=username, display_name=username.title(), email=f"{username}@example.org", role="user"
+        )
         group = Project(name=project, title=project.title())
         s.add_all([user, group])
         s.flush()

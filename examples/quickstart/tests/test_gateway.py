@@ -10,12 +10,15 @@ from gateway_kit.db import upgrade
 
 @pytest.fixture()
 def client(tmp_path):
-    app = create_app({
-        "ENV": "testing",
-        "GATEWAY_NAME": "Quickstart Gateway",
-        "PLUGINS": ["quickstart.gateway"],
-        "JOBS_APPLICATION_FILES": [str(Path(__file__).parent.parent / "applications")],
-    }, instance_path=str(tmp_path))
+    app = create_app(
+        {
+            "ENV": "testing",
+            "GATEWAY_NAME": "Quickstart Gateway",
+            "PLUGINS": ["quickstart.gateway"],
+            "JOBS_APPLICATION_FILES": [str(Path(__file__).parent.parent / "applications")],
+        },
+        instance_path=str(tmp_path),
+    )
     upgrade(app)
     return app.test_client()
 

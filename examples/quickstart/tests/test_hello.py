@@ -21,8 +21,11 @@ def test_submit_hello_through_the_api(app, headers) -> None:
     schema = client.get("/api/v1/applications/hello", headers=headers).json["inputs"]
     assert schema["properties"]["times"]["maximum"] == 10
 
-    resp = client.post("/api/v1/jobs", headers=headers, json={
-        "application": "hello", "inputs": {"who": "Ada; rm -rf ~", "times": 2, "shout": True}})
+    resp = client.post(
+        "/api/v1/jobs",
+        headers=headers,
+        json={"application": "hello", "inputs": {"who": "Ada; rm -rf ~", "times": 2, "shout": True}},
+    )
     assert resp.status_code == 201, resp.json
     job = wait_for(app, resp.json["id"], set(TERMINAL), timeout=30)
     assert job.state == "COMPLETED", job.state_reason
@@ -35,15 +38,17 @@ def test_submit_hello_through_the_api(app, headers) -> None:
 
 
 def test_bad_inputs_are_refused_before_queueing(app, headers) -> None:
-    resp = app.test_client().post("/api/v1/jobs", headers=headers, json={
-        "application": "hello", "inputs": {"times": 11}})
+    resp = app.test_client().post(
+        "/api/v1/jobs", headers=headers, json={"application": "hello", "inputs": {"times": 11}}
+    )
     assert resp.status_code == 422
     assert [e["field"] for e in resp.json["errors"]] == ["inputs.times"]
 
 
 def test_toml_application_runs(app, headers) -> None:
-    resp = app.test_client().post("/api/v1/jobs", headers=headers,
-                                  json={"application": "echo-toml", "inputs": {}})
+    resp = app.test_client().post(
+        "/api/v1/jobs", headers=headers, json={"application": "echo-toml", "inputs": {}}
+    )
     assert resp.status_code == 201, resp.json
     job = wait_for(app, resp.json["id"], set(TERMINAL), timeout=30)
     assert job.state == "COMPLETED", job.state_reason

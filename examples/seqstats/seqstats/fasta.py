@@ -48,8 +48,9 @@ def parse(lines: Iterable[str]) -> Iterator[Record]:
             if not header:
                 raise FastaError(f"line {number}: a '>' header without a sequence id")
         elif header is None:
-            raise FastaError(f"line {number}: sequence data before the first '>' header "
-                             "(is this a FASTA file?)")
+            raise FastaError(
+                f"line {number}: sequence data before the first '>' header (is this a FASTA file?)"
+            )
         else:
             chunks.append("".join(line.split()).upper())
     if header is not None:
@@ -89,8 +90,7 @@ def n50(lengths: Iterable[int]) -> int:
 def summary(records: list[Record]) -> dict[str, float | int]:
     lengths = [r.length for r in records]
     total = sum(lengths)
-    gc_bases = sum(gc_content(r.sequence) * sum(r.sequence.count(b) for b in "ACGT")
-                   for r in records)
+    gc_bases = sum(gc_content(r.sequence) * sum(r.sequence.count(b) for b in "ACGT") for r in records)
     acgt = sum(sum(r.sequence.count(b) for b in "ACGT") for r in records)
     return {
         "sequences": len(records),
@@ -130,7 +130,7 @@ def kmer_counts(records: Iterable[Record], k: int, canonical: bool = False) -> C
     for record in records:
         seq = record.sequence
         for i in range(len(seq) - k + 1):
-            kmer = seq[i:i + k]
+            kmer = seq[i : i + k]
             if kmer.strip("ACGT"):
                 continue
             if canonical:

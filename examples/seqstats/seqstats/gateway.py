@@ -48,19 +48,54 @@ RESULTS = {
 }
 TABLE_ROWS = 100
 
-FASTA_INPUT = {"name": "fasta", "type": "file", "label": "FASTA file", "max_size_mb": 50,
-               "help": "Nucleotide sequences in FASTA format (.fa, .fasta, .fna)."}
-K_INPUT = {"name": "k", "type": "integer", "minimum": 1, "maximum": 12, "default": 4,
-           "label": "k (k-mer length)", "help": "From 1 to 12."}
-TOP_INPUT = {"name": "top", "type": "integer", "minimum": 1, "maximum": 1000, "default": 20,
-             "label": "k-mers to list"}
-CANONICAL_INPUT = {"name": "canonical", "type": "boolean", "required": False,
-                   "help": "Count a k-mer and its reverse complement together."}
+FASTA_INPUT = {
+    "name": "fasta",
+    "type": "file",
+    "label": "FASTA file",
+    "max_size_mb": 50,
+    "help": "Nucleotide sequences in FASTA format (.fa, .fasta, .fna).",
+}
+K_INPUT = {
+    "name": "k",
+    "type": "integer",
+    "minimum": 1,
+    "maximum": 12,
+    "default": 4,
+    "label": "k (k-mer length)",
+    "help": "From 1 to 12.",
+}
+TOP_INPUT = {
+    "name": "top",
+    "type": "integer",
+    "minimum": 1,
+    "maximum": 1000,
+    "default": 20,
+    "label": "k-mers to list",
+}
+CANONICAL_INPUT = {
+    "name": "canonical",
+    "type": "boolean",
+    "required": False,
+    "help": "Count a k-mer and its reverse complement together.",
+}
 COMPOSITION_INPUTS = [
-    {"name": "min_length", "type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0,
-     "label": "Minimum length", "help": "Ignore sequences shorter than this."},
-    {"name": "bins", "type": "integer", "minimum": 5, "maximum": 100, "default": 20,
-     "label": "Histogram bins"},
+    {
+        "name": "min_length",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 10_000_000,
+        "default": 0,
+        "label": "Minimum length",
+        "help": "Ignore sequences shorter than this.",
+    },
+    {
+        "name": "bins",
+        "type": "integer",
+        "minimum": 5,
+        "maximum": 100,
+        "default": 20,
+        "label": "Histogram bins",
+    },
 ]
 OUTPUTS = ["*.tsv", "*.svg", "summary.json"]
 ENV = {"PYTHONPATH": PACKAGE_PARENT}
@@ -69,37 +104,87 @@ ENV = {"PYTHONPATH": PACKAGE_PARENT}
 def applications() -> list[dict[str, Any]]:
     """The definitions (plain mappings: the same fields a TOML file would hold)."""
     return [
-        {"id": "composition", "title": "GC content and lengths", "version": "1.0",
-         "description": "GC content of every sequence and the length distribution of a FASTA "
-                        "file, with N50.",
-         "inputs": [FASTA_INPUT, *COMPOSITION_INPUTS],
-         "resources": {"cpus": 1, "memory_mb": 512, "walltime": 600},
-         "command": [*TOOLS, "composition", "{fasta}", "--min-length", "{min_length}",
-                     "--bins", "{bins}"],
-         "outputs": OUTPUTS, "env": ENV},
-        {"id": "kmers", "title": "k-mer counts", "version": "1.0",
-         "description": "The most frequent k-mers of a FASTA file.",
-         "inputs": [FASTA_INPUT, K_INPUT, TOP_INPUT, CANONICAL_INPUT],
-         "resources": {"cpus": 1, "memory_mb": 1024, "walltime": 1800},
-         "command": [*TOOLS, "kmers", "{fasta}", "--k", "{k}", "--top", "{top}",
-                     {"if": "canonical", "args": ["--canonical"]}],
-         "outputs": OUTPUTS, "env": ENV},
-        {"id": "dataset-composition", "title": "GC content of a dataset", "version": "1.0",
-         "description": "GC content and lengths over every FASTA file of a hosted dataset "
-                        "(upload it once under Datasets, analyse it many times).",
-         "inputs": [{"name": "dataset", "type": "dataset", "label": "Dataset",
-                     "help": "A dataset id (ds-...) you may read."}, *COMPOSITION_INPUTS],
-         "resources": {"cpus": 1, "memory_mb": 1024, "walltime": 1800},
-         "command": [*TOOLS, "composition", "{dataset}", "--min-length", "{min_length}",
-                     "--bins", "{bins}"],
-         "outputs": OUTPUTS, "env": ENV},
-        {"id": "kmers-gpu", "title": "k-mer counts (GPU)", "version": "1.0",
-         "description": "k-mer counts for large inputs on a GPU instance started on demand.",
-         "inputs": [FASTA_INPUT, K_INPUT, TOP_INPUT, CANONICAL_INPUT],
-         "resources": {"cpus": 4, "memory_mb": 8192, "gpus": 1, "walltime": 3600},
-         "command": [*TOOLS, "kmers", "{fasta}", "--k", "{k}", "--top", "{top}", "--report-gpus",
-                     {"if": "canonical", "args": ["--canonical"]}],
-         "outputs": OUTPUTS, "env": ENV},
+        {
+            "id": "composition",
+            "title": "GC content and lengths",
+            "version": "1.0",
+            "description": "GC content of every sequence and the length distribution of a FASTA "
+            "file, with N50.",
+            "inputs": [FASTA_INPUT, *COMPOSITION_INPUTS],
+            "resources": {"cpus": 1, "memory_mb": 512, "walltime": 600},
+            "command": [*TOOLS, "composition", "{fasta}", "--min-length", "{min_length}", "--bins", "{bins}"],
+            "outputs": OUTPUTS,
+            "env": ENV,
+        },
+        {
+            "id": "kmers",
+            "title": "k-mer counts",
+            "version": "1.0",
+            "description": "The most frequent k-mers of a FASTA file.",
+            "inputs": [FASTA_INPUT, K_INPUT, TOP_INPUT, CANONICAL_INPUT],
+            "resources": {"cpus": 1, "memory_mb": 1024, "walltime": 1800},
+            "command": [
+                *TOOLS,
+                "kmers",
+                "{fasta}",
+                "--k",
+                "{k}",
+                "--top",
+                "{top}",
+                {"if": "canonical", "args": ["--canonical"]},
+            ],
+            "outputs": OUTPUTS,
+            "env": ENV,
+        },
+        {
+            "id": "dataset-composition",
+            "title": "GC content of a dataset",
+            "version": "1.0",
+            "description": "GC content and lengths over every FASTA file of a hosted dataset "
+            "(upload it once under Datasets, analyse it many times).",
+            "inputs": [
+                {
+                    "name": "dataset",
+                    "type": "dataset",
+                    "label": "Dataset",
+                    "help": "A dataset id (ds-...) you may read.",
+                },
+                *COMPOSITION_INPUTS,
+            ],
+            "resources": {"cpus": 1, "memory_mb": 1024, "walltime": 1800},
+            "command": [
+                *TOOLS,
+                "composition",
+                "{dataset}",
+                "--min-length",
+                "{min_length}",
+                "--bins",
+                "{bins}",
+            ],
+            "outputs": OUTPUTS,
+            "env": ENV,
+        },
+        {
+            "id": "kmers-gpu",
+            "title": "k-mer counts (GPU)",
+            "version": "1.0",
+            "description": "k-mer counts for large inputs on a GPU instance started on demand.",
+            "inputs": [FASTA_INPUT, K_INPUT, TOP_INPUT, CANONICAL_INPUT],
+            "resources": {"cpus": 4, "memory_mb": 8192, "gpus": 1, "walltime": 3600},
+            "command": [
+                *TOOLS,
+                "kmers",
+                "{fasta}",
+                "--k",
+                "{k}",
+                "--top",
+                "{top}",
+                "--report-gpus",
+                {"if": "canonical", "args": ["--canonical"]},
+            ],
+            "outputs": OUTPUTS,
+            "env": ENV,
+        },
     ]
 
 
@@ -117,9 +202,12 @@ def _job(job_id: int) -> Job:
 def index() -> str:
     user = current_user()
     assert user is not None
-    jobs = db.session.scalars(select(Job).where(Job.user_id == user.id,
-                                                Job.app_id.in_(list(RESULTS)))
-                              .order_by(Job.id.desc()).limit(50)).all()
+    jobs = db.session.scalars(
+        select(Job)
+        .where(Job.user_id == user.id, Job.app_id.in_(list(RESULTS)))
+        .order_by(Job.id.desc())
+        .limit(50)
+    ).all()
     return render_template("seqstats/index.html", jobs=jobs)
 
 
@@ -139,9 +227,15 @@ def results(job_id: int) -> str:
     stats: dict[str, Any] = {}
     if "summary.json" in names:
         stats = json.loads(service.output_path(job, "summary.json").read_text(encoding="utf-8"))
-    return render_template("seqstats/results.html", job=job, header=header, rows=rows,
-                           stats=stats, table_name=table_name,
-                           plot=plot_name if plot_name in names else None)
+    return render_template(
+        "seqstats/results.html",
+        job=job,
+        header=header,
+        rows=rows,
+        stats=stats,
+        table_name=table_name,
+        plot=plot_name if plot_name in names else None,
+    )
 
 
 @bp.route("/jobs/<int:job_id>/plot.svg")

@@ -45,12 +45,20 @@ def composition(args: argparse.Namespace) -> None:
             out.write(f"{r.id}\t{r.length}\t{gc_content(r.sequence):.4f}\n")
     bins = histogram([r.length for r in records], args.bins)
     with open("lengths.svg", "w", encoding="utf-8") as out:
-        out.write(bar_chart([(f"{lo}", n) for lo, _hi, n in bins], "Sequence lengths",
-                            "length (bases, bin start)", "sequences"))
+        out.write(
+            bar_chart(
+                [(f"{lo}", n) for lo, _hi, n in bins],
+                "Sequence lengths",
+                "length (bases, bin start)",
+                "sequences",
+            )
+        )
     stats = summary(records)
     Path("summary.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-    print(f"{stats['sequences']} sequences, {stats['total_length']} bases, "
-          f"GC {stats['gc_content']:.2%}, N50 {stats['n50']}")
+    print(
+        f"{stats['sequences']} sequences, {stats['total_length']} bases, "
+        f"GC {stats['gc_content']:.2%}, N50 {stats['n50']}"
+    )
 
 
 def kmers(args: argparse.Namespace) -> None:

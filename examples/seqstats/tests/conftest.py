@@ -16,8 +16,10 @@ SAMPLE = Path(__file__).resolve().parent / "data" / "sample.fasta"
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     # This project's own gateway.toml, read by the kit's settings loader as in production.
     monkeypatch.setenv("GATEWAY_KIT_CONFIG", str(ROOT / "gateway.toml"))
-    app = create_app({"ENV": "testing", "JOBS_POLL_INTERVAL": 0.1, "JOBS_LOCAL_GPUS": [],
-                      "JOBS_LOCAL_CPUS": 4}, instance_path=str(tmp_path / "instance"))
+    app = create_app(
+        {"ENV": "testing", "JOBS_POLL_INTERVAL": 0.1, "JOBS_LOCAL_GPUS": [], "JOBS_LOCAL_CPUS": 4},
+        instance_path=str(tmp_path / "instance"),
+    )
     upgrade(app)
     return app
 
@@ -28,8 +30,9 @@ def make_user(app: Any, username: str, project: str = "genomics", sus: float = 1
     from gateway_kit.jobs import accounting
 
     with db.session_scope(app) as s:
-        user = User(username=username, display_name=username.title(),
-                    email=f"{username}@example.org", role="user")
+        user = User(
+            username=username, display_name=username.title(), email=f"{username}@example.org", role="user"
+        )
         group = Project(name=project, title=project.title())
         s.add_all([user, group])
         s.flush()

@@ -13,19 +13,23 @@ from gateway_kit.jobs.states import TERMINAL
 from .conftest import SAMPLE, login
 
 
-def submit(client: Any, headers: dict[str, str], app_id: str, inputs: dict[str, Any],
-           fasta: bytes | None = None) -> Any:
+def submit(
+    client: Any, headers: dict[str, str], app_id: str, inputs: dict[str, Any], fasta: bytes | None = None
+) -> Any:
     body = {"application": app_id, "inputs": inputs}
     if fasta is None:
         return client.post("/api/v1/jobs", headers=headers, json=body)
-    return client.post("/api/v1/jobs", headers=headers, content_type="multipart/form-data",
-                       data={"request": json.dumps(body), "fasta": (io.BytesIO(fasta), "reads.fa")})
+    return client.post(
+        "/api/v1/jobs",
+        headers=headers,
+        content_type="multipart/form-data",
+        data={"request": json.dumps(body), "fasta": (io.BytesIO(fasta), "reads.fa")},
+    )
 
 
 def finish(app: Any, job_id: int) -> Any:
     job = wait_for(app, job_id, set(TERMINAL), timeout=60)
-    assert job.state == "COMPLETED", (job.state_reason,
-                                      (Path(job.workdir) / "stderr.txt").read_text())
+    assert job.state == "COMPLETED", (job.state_reason, (Path(job.workdir) / "stderr.txt").read_text())
     return job
 
 
@@ -49,8 +53,9 @@ def test_composition_runs_and_its_results_page_shows_table_and_plot(app, alice, 
     assert resp.status_code == 201, resp.json
     assert resp.json["destination"] == "local"
     job = finish(app, resp.json["id"])
-    outputs = {o["path"] for o in client.get(f"/api/v1/jobs/{job.id}/outputs",
-                                             headers=headers).json["outputs"]}
+    outputs = {
+        o["path"] for o in client.get(f"/api/v1/jobs/{job.id}/outputs", headers=headers).json["outputs"]
+    }
     assert {"composition.tsv", "lengths.svg", "summary.json"} <= outputs
 
     browser = app.test_client()
@@ -100,15 +105,23 @@ def test_not_fasta_fails_with_a_message_in_the_log(app, headers) -> None:
 
 def _upload(client: Any, headers: dict[str, str], uid: str, path: str, data: bytes) -> None:
     digest = hashlib.sha256(data).hexdigest()
-    r = client.post(f"/api/v1/datasets/{uid}/uploads", headers=headers,
-                    json={"path": path, "size": len(data), "sha256": digest,
-                          "chunk_size": 64 * 1024})
+    r = client.post(
+        f"/api/v1/datasets/{uid}/uploads",
+        headers=headers,
+        json={"path": path, "size": len(data), "sha256": digest, "chunk_size": 64 * 1024},
+    )
     assert r.status_code in (200, 201), r.json
     for i in r.json["missing"]:
-        part = data[i * 64 * 1024:(i + 1) * 64 * 1024]
-        put = client.put(f"/api/v1/datasets/{uid}/uploads/{r.json['id']}/chunks/{i}", data=part,
-                         headers={**headers, "X-Chunk-SHA256": hashlib.sha256(part).hexdigest(),
-                                  "Content-Type": "application/octet-stream"})
+        part = data[i * 64 * 1024 : (i + 1) * 64 * 1024]
+        put = client.put(
+            f"/api/v1/datasets/{uid}/uploads/{r.json['id']}/chunks/{i}",
+            data=part,
+            headers={
+                **headers,
+                "X-Chunk-SHA256": hashlib.sha256(part).hexdigest(),
+                "Content-Type": "application/octet-stream",
+            },
+        )
         assert put.status_code == 200, put.json
     done = client.post(f"/api/v1/datasets/{uid}/uploads/{r.json['id']}/complete", headers=headers)
     assert done.status_code == 201, done.json
@@ -116,9 +129,16 @@ def _upload(client: Any, headers: dict[str, str], uid: str, path: str, data: byt
 
 def test_dataset_composition_reads_a_hosted_dataset(app, headers) -> None:
     client = app.test_client()
-    r = client.post("/api/v1/datasets", headers=headers, json={
-        "name": "Reference contigs", "visibility": "project", "project": "genomics",
-        "license": "CC-BY-4.0"})
+    r = client.post(
+        "/api/v1/datasets",
+        headers=headers,
+        json={
+            "name": "Reference contigs",
+            "visibility": "project",
+            "project": "genomics",
+            "license": "CC-BY-4.0",
+        },
+    )
     assert r.status_code == 201, r.json
     uid = r.json["id"]
     _upload(client, headers, uid, "contigs/sample.fasta", SAMPLE.read_bytes())

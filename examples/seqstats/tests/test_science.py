@@ -19,12 +19,18 @@ parse_svg = ET.fromstring
 def test_parse_joins_lines_and_splits_the_header() -> None:
     records = list(fasta.parse(io.StringIO(">a first one\nacg\nT N\n\n;comment\n>b\nGG\n")))
     assert [(r.id, r.description, r.sequence) for r in records] == [
-        ("a", "first one", "ACGTN"), ("b", "", "GG")]
+        ("a", "first one", "ACGTN"),
+        ("b", "", "GG"),
+    ]
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("ACGT\n>a\nA\n", "line 1: sequence data before"), (">\nACGT\n", "line 1: a '>' header"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("ACGT\n>a\nA\n", "line 1: sequence data before"),
+        (">\nACGT\n", "line 1: a '>' header"),
+    ],
+)
 def test_parse_errors_name_the_line(text: str, needle: str) -> None:
     with pytest.raises(fasta.FastaError, match=needle):
         list(fasta.parse(io.StringIO(text)))
@@ -45,8 +51,15 @@ def test_n50_and_summary() -> None:
     assert fasta.n50([2, 3, 4, 5, 6, 7, 8, 9, 10]) == 8
     assert fasta.n50([]) == 0
     stats = fasta.summary([fasta.Record("a", "", "GGCC"), fasta.Record("b", "", "AATTAATT")])
-    assert stats == {"sequences": 2, "total_length": 12, "min_length": 4, "max_length": 8,
-                     "mean_length": 6.0, "n50": 8, "gc_content": round(4 / 12, 4)}
+    assert stats == {
+        "sequences": 2,
+        "total_length": 12,
+        "min_length": 4,
+        "max_length": 8,
+        "mean_length": 6.0,
+        "n50": 8,
+        "gc_content": round(4 / 12, 4),
+    }
 
 
 def test_histogram_covers_every_value_once() -> None:

@@ -30,13 +30,21 @@ from ..tokens import SCOPES as KIT_API_SCOPES
 
 log = logging.getLogger("gateway_kit.devidp")
 
-BANNER = ("DEVELOPMENT OpenID provider: in-memory, plain-text demo passwords, throw-away keys. "
-          "Never use it for real accounts.")
+BANNER = (
+    "DEVELOPMENT OpenID provider: in-memory, plain-text demo passwords, throw-away keys. "
+    "Never use it for real accounts."
+)
 CODE_LIFETIME = 600
 ACCESS_TOKEN_LIFETIME = 3600
 #: OpenID scopes, plus the kit's API scopes so that access tokens can carry them.
-SUPPORTED_SCOPES = ("openid", "email", "profile", "org.cilogon.userinfo", "groups",
-                    *(s for s in KIT_API_SCOPES if s != "profile"))
+SUPPORTED_SCOPES = (
+    "openid",
+    "email",
+    "profile",
+    "org.cilogon.userinfo",
+    "groups",
+    *(s for s in KIT_API_SCOPES if s != "profile"),
+)
 
 
 class DevIdPConfigError(ValueError):
@@ -72,8 +80,12 @@ def _same_loopback_uri(registered: str, candidate: str) -> bool:
     r, c = urlsplit(registered), urlsplit(candidate)
     if not (r.hostname and c.hostname and _is_loopback_host(r.hostname)):
         return False
-    return (r.scheme, r.hostname, r.path, r.query) == (c.scheme, c.hostname, c.path, c.query) \
-        and r.fragment == c.fragment == ""
+    return (r.scheme, r.hostname, r.path, r.query) == (
+        c.scheme,
+        c.hostname,
+        c.path,
+        c.query,
+    ) and r.fragment == c.fragment == ""
 
 
 class StrictS256(CodeChallenge):  # type: ignore[misc]
@@ -85,8 +97,9 @@ class StrictS256(CodeChallenge):  # type: ignore[misc]
     def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
         data = grant.request.payload.data
         if not data.get("code_challenge") or data.get("code_challenge_method") != "S256":
-            raise InvalidRequestError("PKCE is required: send code_challenge with "
-                                      "code_challenge_method=S256.")
+            raise InvalidRequestError(
+                "PKCE is required: send code_challenge with code_challenge_method=S256."
+            )
         super().validate_code_challenge(grant, redirect_uri)
 
 
@@ -201,9 +214,9 @@ class Store:
         self.codes: dict[str, AuthCode] = {}
         self.tokens: dict[str, AccessToken] = {}
         self.lock = threading.Lock()
-        self.key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(8),
-                                                         "use": "sig", "alg": "RS256"},
-                                       private=True)
+        self.key = RSAKey.generate_key(
+            2048, parameters={"kid": secrets.token_hex(8), "use": "sig", "alg": "RS256"}, private=True
+        )
 
     def public_jwks(self) -> dict[str, Any]:
         return dict(KeySet([self.key]).as_dict(private=False))
@@ -246,14 +259,17 @@ def load_users_file(path: Path) -> tuple[dict[str, DevUser], dict[str, DevClient
             raise DevIdPConfigError(f"users file {path}: each [[users]] needs {exc}") from exc
         known = {"username", "password", "sub", "name", "email"}
         users[username] = DevUser(
-            username=username, password=password, sub=str(entry.get("sub") or f"dev-{username}"),
-            name=str(entry.get("name", "")), email=str(entry.get("email", "")),
-            claims={k: v for k, v in entry.items() if k not in known})
+            username=username,
+            password=password,
+            sub=str(entry.get("sub") or f"dev-{username}"),
+            name=str(entry.get("name", "")),
+            email=str(entry.get("email", "")),
+            claims={k: v for k, v in entry.items() if k not in known},
+        )
     clients: dict[str, DevClient] = {}
     for entry in data.get("clients", []):
         if not entry.get("client_id") or not entry.get("redirect_uris"):
-            raise DevIdPConfigError(f"users file {path}: each [[clients]] needs client_id and "
-                                    "redirect_uris")
+            raise DevIdPConfigError(f"users file {path}: each [[clients]] needs client_id and redirect_uris")
         clients[entry["client_id"]] = DevClient(entry)
     if not users or not clients:
         raise DevIdPConfigError(f"users file {path} needs at least one [[users]] and one [[clients]]")
@@ -276,12 +292,17 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
             data = req.payload.data
             with store.lock:
                 store.codes[code] = AuthCode(
-                    code=code, client_id=req.client.client_id,
-                    redirect_uri=req.payload.redirect_uri or "", scope=req.payload.scope or "",
-                    user=req.user, nonce=data.get("nonce"),
+                    code=code,
+                    client_id=req.client.client_id,
+                    redirect_uri=req.payload.redirect_uri or "",
+                    scope=req.payload.scope or "",
+                    user=req.user,
+                    nonce=data.get("nonce"),
                     code_challenge=data.get("code_challenge"),
                     code_challenge_method=data.get("code_challenge_method"),
-                    auth_time=int(time.time()), expires_at=time.time() + CODE_LIFETIME)
+                    auth_time=int(time.time()),
+                    expires_at=time.time() + CODE_LIFETIME,
+                )
 
         def query_authorization_code(self, code: str, client: DevClient) -> AuthCode | None:
             with store.lock:
@@ -303,8 +324,9 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
 
         def exists_nonce(self, nonce: str, req: Any) -> bool:
             with store.lock:
-                return any(c.nonce == nonce and c.client_id == req.payload.client_id
-                           for c in store.codes.values())
+                return any(
+                    c.nonce == nonce and c.client_id == req.payload.client_id for c in store.codes.values()
+                )
 
         def resolve_client_private_key(self, client: DevClient) -> RSAKey:
             return store.key
@@ -339,8 +361,9 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
             pass  # no single sign-on session is kept: every authorization asks for the password
 
         def _is_valid_post_logout_redirect_uri(self, client: DevClient, uri: str) -> bool:
-            return any(_same_loopback_uri(r, uri)
-                       for r in client.client_metadata["post_logout_redirect_uris"])
+            return any(
+                _same_loopback_uri(r, uri) for r in client.client_metadata["post_logout_redirect_uris"]
+            )
 
     class DevAccessTokens(JWTBearerTokenGenerator):  # type: ignore[misc]
         """Access tokens as RFC 9068 JWTs (``typ: at+jwt``), signed with the provider's key.
@@ -352,8 +375,7 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
         def get_jwks(self) -> KeySet:
             return KeySet([store.key])
 
-        def get_audiences(self, client: DevClient, user: DevUser | None,
-                          scope: str) -> list[str]:
+        def get_audiences(self, client: DevClient, user: DevUser | None, scope: str) -> list[str]:
             resources = resource_indicators(request.form.getlist("resource")) or []
             return list(dict.fromkeys([client.client_id, *resources]))
 
@@ -365,14 +387,18 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
     def save_token(token: dict[str, Any], req: Any) -> None:
         with store.lock:
             store.tokens[token["access_token"]] = AccessToken(
-                access_token=token["access_token"], client=req.client, user=req.user,
-                scope=token.get("scope", ""), issued_at=time.time(),
-                expires_in=int(token.get("expires_in", 3600)))
+                access_token=token["access_token"],
+                client=req.client,
+                user=req.user,
+                scope=token.get("scope", ""),
+                issued_at=time.time(),
+                expires_in=int(token.get("expires_in", 3600)),
+            )
 
-    server = AuthorizationServer(app, query_client=lambda cid: store.clients.get(cid),
-                                 save_token=save_token)
+    server = AuthorizationServer(app, query_client=lambda cid: store.clients.get(cid), save_token=save_token)
     server.register_token_generator(
-        "default", DevAccessTokens(issuer, expires_generator=lambda *_: ACCESS_TOKEN_LIFETIME))
+        "default", DevAccessTokens(issuer, expires_generator=lambda *_: ACCESS_TOKEN_LIFETIME)
+    )
     server.register_grant(CodeGrant, [StrictS256(required=True), DevOpenIDCode(require_nonce=True)])
     protector = ResourceProtector()
     protector.register_token_validator(DevBearer())
@@ -391,25 +417,45 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
 
     @app.get("/.well-known/openid-configuration")
     def discovery() -> Response:
-        return jsonify({
-            "issuer": issuer,
-            "authorization_endpoint": f"{issuer}/authorize",
-            "token_endpoint": f"{issuer}/token",
-            "userinfo_endpoint": f"{issuer}/userinfo",
-            "jwks_uri": f"{issuer}/jwks.json",
-            "end_session_endpoint": f"{issuer}/logout",
-            "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post",
-                                                      "none"],
-            "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": list(SUPPORTED_SCOPES),
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "name", "email",
-                                 "email_verified", "preferred_username", "groups", "isMemberOf",
-                                 "idp", "idp_name", "eppn", "affiliation"],
-        })
+        return jsonify(
+            {
+                "issuer": issuer,
+                "authorization_endpoint": f"{issuer}/authorize",
+                "token_endpoint": f"{issuer}/token",
+                "userinfo_endpoint": f"{issuer}/userinfo",
+                "jwks_uri": f"{issuer}/jwks.json",
+                "end_session_endpoint": f"{issuer}/logout",
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                    "none",
+                ],
+                "code_challenge_methods_supported": ["S256"],
+                "scopes_supported": list(SUPPORTED_SCOPES),
+                "claims_supported": [
+                    "sub",
+                    "iss",
+                    "aud",
+                    "exp",
+                    "iat",
+                    "nonce",
+                    "name",
+                    "email",
+                    "email_verified",
+                    "preferred_username",
+                    "groups",
+                    "isMemberOf",
+                    "idp",
+                    "idp_name",
+                    "eppn",
+                    "affiliation",
+                ],
+            }
+        )
 
     @app.get("/jwks.json")
     def jwks() -> Response:
@@ -421,8 +467,9 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
             grant = server.get_consent_grant(end_user=None)
         except OAuth2Error as err:
             # Never redirect to an unverified redirect_uri: show the error here.
-            return render_template("devidp/error.html", banner=BANNER, error=err.error,
-                                   description=err.description), 400
+            return render_template(
+                "devidp/error.html", banner=BANNER, error=err.error, description=err.description
+            ), 400
         error = ""
         if request.method == "POST":
             user = store.users.get(request.form.get("username", ""))
@@ -430,14 +477,23 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
             if user is not None and secrets.compare_digest(user.password, password):
                 return server.create_authorization_response(grant_user=user, grant=grant)
             error = "Unknown username or wrong password."
-        return render_template("devidp/login.html", banner=BANNER, client_id=grant.client.client_id,
-                               error=error, users=sorted(store.users)), (401 if error else 200)
+        return render_template(
+            "devidp/login.html",
+            banner=BANNER,
+            client_id=grant.client.client_id,
+            error=error,
+            users=sorted(store.users),
+        ), (401 if error else 200)
 
     @app.post("/token")
     def token() -> Any:
         if resource_indicators(request.form.getlist("resource")) is None:
-            return jsonify({"error": "invalid_target", "error_description":
-                            "resource must be an absolute URI without a fragment (RFC 8707)"}), 400
+            return jsonify(
+                {
+                    "error": "invalid_target",
+                    "error_description": "resource must be an absolute URI without a fragment (RFC 8707)",
+                }
+            ), 400
         return server.create_token_response()
 
     @app.route("/userinfo", methods=["GET", "POST"])
@@ -447,13 +503,19 @@ def create_devidp_app(users_file: Path, issuer: str) -> Flask:
     @app.route("/logout", methods=["GET", "POST"])
     def end_session() -> Any:
         return server.create_endpoint_response("end_session") or render_template(
-            "devidp/logged_out.html", banner=BANNER)
+            "devidp/logged_out.html", banner=BANNER
+        )
 
     return app
 
 
-def serve_devidp(users_file: Path, host: str = "127.0.0.1", port: int = 0,
-                 force: bool = False, public_host: str | None = None) -> tuple[BaseWSGIServer, str]:
+def serve_devidp(
+    users_file: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    force: bool = False,
+    public_host: str | None = None,
+) -> tuple[BaseWSGIServer, str]:
     """Bind a threaded server (port 0: any free port) and return it with its issuer URL.
 
     The caller runs ``server.serve_forever()``. Non-loopback addresses are refused unless
@@ -462,7 +524,8 @@ def serve_devidp(users_file: Path, host: str = "127.0.0.1", port: int = 0,
     if not _is_loopback_host(host) and not force:
         raise DevIdPConfigError(
             f"refusing to listen on {host}: the development OpenID provider is for loopback only "
-            "(pass --force if you really mean to expose it)")
+            "(pass --force if you really mean to expose it)"
+        )
     load_users_file(users_file)  # fail before binding
     srv = make_server(host, port, Flask("placeholder"), threaded=True)
     shown = public_host or (f"[{host}]" if ":" in host else host)

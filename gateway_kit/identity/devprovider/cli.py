@@ -18,8 +18,14 @@ def devidp() -> None:
 @devidp.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5556, show_default=True, type=int, help="Port (0: any free port).")
-@click.option("--users", "users_file", type=click.Path(path_type=Path, dir_okay=False),
-              default=DEFAULT_USERS, show_default=True, help="TOML file of users and clients.")
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_USERS,
+    show_default=True,
+    help="TOML file of users and clients.",
+)
 @click.option("--force", is_flag=True, help="Listen on a non-loopback address anyway.")
 @click.option("--ready-file", type=click.Path(path_type=Path), default=None, hidden=True)
 def serve(host: str, port: int, users_file: Path, force: bool, ready_file: Path | None) -> None:

@@ -33,15 +33,30 @@ class DevIdPPart:
     def start(self, ctx: DemoContext) -> None:
         port = ctx.free_port()
         issuer = f"http://{ctx.host}:{port}"
-        proc = ctx.spawn("devidp", [sys.executable, "-m", "gateway_kit", "devidp", "serve",
-                                    "--host", ctx.host, "--port", str(port),
-                                    "--users", str(self.users_file)])
+        proc = ctx.spawn(
+            "devidp",
+            [
+                sys.executable,
+                "-m",
+                "gateway_kit",
+                "devidp",
+                "serve",
+                "--host",
+                ctx.host,
+                "--port",
+                str(port),
+                "--users",
+                str(self.users_file),
+            ],
+        )
         deadline = time.monotonic() + self.timeout
         url = f"{issuer}/.well-known/openid-configuration"
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"the development OpenID provider exited (status {proc.returncode});"
-                                   f" see {ctx.instance_path / 'logs/devidp.log'}")
+                raise RuntimeError(
+                    f"the development OpenID provider exited (status {proc.returncode});"
+                    f" see {ctx.instance_path / 'logs/devidp.log'}"
+                )
             try:
                 if requests.get(url, timeout=2).ok:
                     break
@@ -52,8 +67,11 @@ class DevIdPPart:
             time.sleep(0.2)
         providers: dict[str, Any] = dict(ctx.settings.get("IDENTITY_PROVIDERS") or {})
         providers["dev"] = {
-            "kind": "oidc", "title": "Development provider (demo users)",
-            "discovery_url": url, "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET,
+            "kind": "oidc",
+            "title": "Development provider (demo users)",
+            "discovery_url": url,
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": DEMO_CLIENT_SECRET,
             "scopes": ["openid", "email", "profile", "org.cilogon.userinfo"],
             "groups_claim": "isMemberOf",
         }
@@ -70,8 +88,10 @@ class DevIdPPart:
         projects: dict[str, Any] = dict(ctx.settings.get("IDENTITY_PROJECT_MAP") or {})
         projects.setdefault("astro-lab", "demo")
         ctx.settings["IDENTITY_PROJECT_MAP"] = projects
-        ctx.say(f"dev login     {issuer} (DEVELOPMENT ONLY) users: ada / ada-dev-password (admin), "
-                "grace / grace-dev-password (operator), alan / alan-dev-password")
+        ctx.say(
+            f"dev login     {issuer} (DEVELOPMENT ONLY) users: ada / ada-dev-password (admin), "
+            "grace / grace-dev-password (operator), alan / alan-dev-password"
+        )
 
     def stop(self) -> None:
         pass  # the demo context ends the child's process group

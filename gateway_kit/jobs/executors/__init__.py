@@ -20,8 +20,16 @@ from .base import (
 
 GROUP = "gateway_kit.executors"
 
-__all__ = ["GROUP", "CapacityExhausted", "Executor", "ExecutorError", "JobSpec", "PollResult",
-           "installed_executors", "load_executor_class"]
+__all__ = [
+    "GROUP",
+    "CapacityExhausted",
+    "Executor",
+    "ExecutorError",
+    "JobSpec",
+    "PollResult",
+    "installed_executors",
+    "load_executor_class",
+]
 
 
 def installed_executors() -> list[str]:
@@ -34,7 +42,8 @@ def load_executor_class(name: str, where: str = "") -> type[Executor]:
     if not found:
         raise ConfigError(
             f"{where or 'Executor'}: unknown executor {name!r}; installed executors: "
-            f"{', '.join(installed_executors()) or 'none'}.")
+            f"{', '.join(installed_executors()) or 'none'}."
+        )
     cls = found[0].load()  # an import error here is a broken install: let it raise
     if not (isinstance(cls, type) and issubclass(cls, Executor)):
         raise ConfigError(f"Executor {name!r} ({found[0].value}) is not an Executor subclass.")

@@ -136,8 +136,7 @@ class Executor(abc.ABC):
     #: The short name the executor is registered under (entry point ``gateway_kit.executors``).
     name: ClassVar[str] = ""
 
-    def __init__(self, destination: str, options: Mapping[str, Any],
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(self, destination: str, options: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         """
         :param destination: the destination's name.
         :param options: the destination's table from ``JOBS_DESTINATIONS_MAP``.

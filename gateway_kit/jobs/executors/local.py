@@ -43,8 +43,7 @@ def detect_gpus() -> list[str]:
     if exe is None:
         return []
     try:
-        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10,
-                             check=False).stdout
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
     return parse_nvidia_smi(out)
@@ -106,11 +105,9 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def __init__(self, destination: str, options: Mapping[str, Any],
-                 settings: Mapping[str, Any]) -> None:
+    def __init__(self, destination: str, options: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         super().__init__(destination, options, settings)
-        self.max_concurrent = int(options.get("max_concurrent",
-                                              settings.get("JOBS_LOCAL_MAX_CONCURRENT", 4)))
+        self.max_concurrent = int(options.get("max_concurrent", settings.get("JOBS_LOCAL_MAX_CONCURRENT", 4)))
         self.cpus = int(options.get("cpus", settings.get("JOBS_LOCAL_CPUS", 0))) or host_cpus()
         gpus = list(options.get("gpus", settings.get("JOBS_LOCAL_GPUS", ["auto"])))
         self.gpus: list[str] = detect_gpus() if gpus == ["auto"] else [str(g) for g in gpus]
@@ -131,8 +128,9 @@ class LocalExecutor(Executor):
             try:
                 slots = _read(self._slots_file) or {}
                 # Entries of jobs that ended while no worker was there to release them.
-                for key in [k for k, v in slots.items() if (Path(v["workdir"]) / ".gk" /
-                                                            "status.json").exists()]:
+                for key in [
+                    k for k, v in slots.items() if (Path(v["workdir"]) / ".gk" / "status.json").exists()
+                ]:
                     del slots[key]
                 yield slots
                 write_json_atomic(self._slots_file, slots)
@@ -141,11 +139,13 @@ class LocalExecutor(Executor):
 
     def _reserve(self, spec: JobSpec) -> list[str]:
         if spec.cpus > self.cpus:
-            raise ExecutorError(f"The job asks for {spec.cpus} CPUs; destination "
-                                f"{self.destination} has {self.cpus}.")
+            raise ExecutorError(
+                f"The job asks for {spec.cpus} CPUs; destination {self.destination} has {self.cpus}."
+            )
         if spec.gpus > len(self.gpus):
-            raise ExecutorError(f"The job asks for {spec.gpus} GPUs; destination "
-                                f"{self.destination} has {len(self.gpus)}.")
+            raise ExecutorError(
+                f"The job asks for {spec.gpus} GPUs; destination {self.destination} has {len(self.gpus)}."
+            )
         with self._slots() as slots:
             key = str(spec.job_id)
             if key in slots:  # idempotent: a retried submit keeps its slots
@@ -154,12 +154,16 @@ class LocalExecutor(Executor):
             used_cpus = sum(int(v["cpus"]) for v in slots.values())
             used_gpus = {g for v in slots.values() for g in v["gpus"]}
             free_gpus = [g for g in self.gpus if g not in used_gpus]
-            if (len(slots) >= self.max_concurrent or used_cpus + spec.cpus > self.cpus
-                    or len(free_gpus) < spec.gpus):
+            if (
+                len(slots) >= self.max_concurrent
+                or used_cpus + spec.cpus > self.cpus
+                or len(free_gpus) < spec.gpus
+            ):
                 raise CapacityExhausted(
                     f"{len(slots)} jobs run on {self.destination}, using {used_cpus}/{self.cpus} "
-                    f"CPUs and {len(used_gpus)}/{len(self.gpus)} GPUs.")
-            gpus = free_gpus[:spec.gpus]
+                    f"CPUs and {len(used_gpus)}/{len(self.gpus)} GPUs."
+                )
+            gpus = free_gpus[: spec.gpus]
             slots[key] = {"cpus": spec.cpus, "gpus": gpus, "workdir": spec.workdir}
             return gpus
 
@@ -182,13 +186,16 @@ class LocalExecutor(Executor):
         env.setdefault("LANG", "C.UTF-8")
         tmp = spec.path / "tmp"
         tmp.mkdir(exist_ok=True)
-        env.update(HOME=str(spec.path), TMPDIR=str(tmp), GK_JOB_ID=str(spec.job_id),
-                   OMP_NUM_THREADS=str(spec.cpus))
+        env.update(
+            HOME=str(spec.path), TMPDIR=str(tmp), GK_JOB_ID=str(spec.job_id), OMP_NUM_THREADS=str(spec.cpus)
+        )
         if self.gpus:  # hide every GPU from jobs that were not given one
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         env.update(spec.env)
         runner_spec = {
-            "argv": spec.argv, "env": env, "walltime": spec.walltime,
+            "argv": spec.argv,
+            "env": env,
+            "walltime": spec.walltime,
             # An address-space limit breaks CUDA (it reserves huge virtual ranges): GPU jobs
             # rely on the slot model instead.
             "memory_mb": spec.memory_mb if spec.gpus == 0 else 0,
@@ -198,9 +205,12 @@ class LocalExecutor(Executor):
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway_kit.jobs.executors.runner", str(spec.path)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
                 stderr=open(meta / "runner.log", "ab"),  # noqa: SIM115 - the child owns it
-                start_new_session=True, close_fds=True)
+                start_new_session=True,
+                close_fds=True,
+            )
         except OSError as exc:
             self._free(spec.job_id)
             raise ExecutorError(f"Could not start the local runner: {exc}") from exc
@@ -226,9 +236,15 @@ class LocalExecutor(Executor):
             return []
 
     def _state(self, spec: JobSpec, info: Mapping[str, Any], gpus: list[str]) -> dict[str, Any]:
-        return {"job_id": spec.job_id, "workdir": spec.workdir, "pid": info.get("pid"),
-                "start": info.get("start"), "walltime": spec.walltime, "gpus": gpus,
-                "cpus": spec.cpus}
+        return {
+            "job_id": spec.job_id,
+            "workdir": spec.workdir,
+            "pid": info.get("pid"),
+            "start": info.get("start"),
+            "walltime": spec.walltime,
+            "gpus": gpus,
+            "cpus": spec.cpus,
+        }
 
     def poll(self, state: Mapping[str, Any]) -> PollResult:
         proc = self._procs.get(state.get("job_id", -1))
@@ -238,10 +254,14 @@ class LocalExecutor(Executor):
         status = _read(meta / "status.json")
         if status is not None:
             return PollResult(
-                state=JobState(status["state"]) if status["state"] in JobState.__members__
+                state=JobState(status["state"])
+                if status["state"] in JobState.__members__
                 else JobState.UNKNOWN,
-                exit_code=status.get("exit_code"), reason=status.get("reason", ""),
-                started_at=status.get("started"), finished_at=status.get("finished"))
+                exit_code=status.get("exit_code"),
+                reason=status.get("reason", ""),
+                started_at=status.get("started"),
+                finished_at=status.get("finished"),
+            )
         started = _read(meta / "started.json")
         if _alive(state.get("pid"), state.get("start")):
             if started is None:
@@ -254,17 +274,14 @@ class LocalExecutor(Executor):
             # The job outlived its runner: enforce the walltime from here.
             if time.time() > float(started["started"]) + float(state["walltime"]):
                 self._kill_group(int(started["pgid"]))
-                return self._finish(meta, "TIMED_OUT", f"walltime of {state['walltime']} s "
-                                    "reached", started)
+                return self._finish(meta, "TIMED_OUT", f"walltime of {state['walltime']} s reached", started)
             return PollResult(JobState.RUNNING, started_at=started.get("started"))
         return self._finish(meta, "FAILED", "the job's supervisor ended unexpectedly", started)
 
-    def _finish(self, meta: Path, state: str, reason: str,
-                started: Mapping[str, Any] | None) -> PollResult:
+    def _finish(self, meta: Path, state: str, reason: str, started: Mapping[str, Any] | None) -> PollResult:
         began: float | None = started.get("started") if started else None
         ended = time.time()
-        data = {"state": state, "exit_code": None, "reason": reason, "started": began,
-                "finished": ended}
+        data = {"state": state, "exit_code": None, "reason": reason, "started": began, "finished": ended}
         try:
             fd = os.open(meta / "status.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # the runner got there first: its word counts

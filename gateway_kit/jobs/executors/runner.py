@@ -82,15 +82,27 @@ def main(workdir: str) -> int:
     try:
         with open(wd / "stdout.txt", "ab") as out, open(wd / "stderr.txt", "ab") as err:
             child = subprocess.Popen(
-                spec["argv"], cwd=wd, env=spec["env"], stdout=out, stderr=err,
-                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=limits)
+                spec["argv"],
+                cwd=wd,
+                env=spec["env"],
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=limits,
+            )
     except OSError as exc:
-        status.update(state="FAILED", exit_code=None, finished=time.time(),
-                      reason=f"could not start {spec['argv'][0]!r}: {exc.strerror or exc}")
+        status.update(
+            state="FAILED",
+            exit_code=None,
+            finished=time.time(),
+            reason=f"could not start {spec['argv'][0]!r}: {exc.strerror or exc}",
+        )
         write_json_atomic(meta / "status.json", status)
         return 0
-    write_json_atomic(meta / "started.json", {"pgid": child.pid, "started": started,
-                                               "start": proc_start_ticks(child.pid)})
+    write_json_atomic(
+        meta / "started.json", {"pgid": child.pid, "started": started, "start": proc_start_ticks(child.pid)}
+    )
     deadline = started + float(spec["walltime"])
     grace = float(spec.get("kill_grace", 5.0))
     state = ""

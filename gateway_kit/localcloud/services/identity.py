@@ -170,15 +170,14 @@ def user_roles(user_id: str, project_id: str) -> list[Doc]:
     cloud = current_cloud()
     ids = [
         a["role_id"]
-        for a in cloud.list(
-            ASSIGNMENT, lambda a: a["user_id"] == user_id and a["project_id"] == project_id
-        )
+        for a in cloud.list(ASSIGNMENT, lambda a: a["user_id"] == user_id and a["project_id"] == project_id)
     ]
     return [r for r in (cloud.get(ROLE, i) for i in ids) if r is not None]
 
 
-def _issue(user: Doc, project: Doc, roles: list[Doc], methods: list[str],
-           appcred: Doc | None = None) -> Response:
+def _issue(
+    user: Doc, project: Doc, roles: list[Doc], methods: list[str], appcred: Doc | None = None
+) -> Response:
     cloud = current_cloud()
     token = "lc-" + new_secret(32)
     issued = time.time()
@@ -208,8 +207,7 @@ def _issue(user: Doc, project: Doc, roles: list[Doc], methods: list[str],
 
 def _token_body(tok: Doc) -> dict[str, Any]:
     cloud = current_cloud()
-    project = cloud.get(PROJECT, tok["project_id"]) or {"id": tok["project_id"],
-                                                         "name": tok["project_name"]}
+    project = cloud.get(PROJECT, tok["project_id"]) or {"id": tok["project_id"], "name": tok["project_name"]}
     roles = [r for r in cloud.list(ROLE) if r["name"] in tok["roles"]]
     body: dict[str, Any] = {
         "methods": tok["methods"],
@@ -247,9 +245,7 @@ def _version_doc() -> dict[str, Any]:
         "status": "stable",
         "updated": "2020-04-07T00:00:00Z",
         "links": [{"rel": "self", "href": current_cloud().url("/identity/v3/")}],
-        "media-types": [
-            {"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}
-        ],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}],
     }
 
 
@@ -298,14 +294,14 @@ def issue_token() -> Response:
         project = cloud.get(PROJECT, cred["project_id"])
         if user is None or project is None or not user.get("enabled", True):
             raise unauthorized
-        roles = [r for r in user_roles(user["id"], project["id"])
-                 if r["id"] in {x["id"] for x in cred["roles"]}]
+        roles = [
+            r for r in user_roles(user["id"], project["id"]) if r["id"] in {x["id"] for x in cred["roles"]}
+        ]
         return _issue(user, project, roles, ["application_credential"], cred)
     if "password" in methods:
         ref = (identity.get("password") or {}).get("user") or {}
         user = _user(ref)
-        if user is None or user["password_hash"] != _hash(str(ref.get("password", "")),
-                                                          user["id"]):
+        if user is None or user["password_hash"] != _hash(str(ref.get("password", "")), user["id"]):
             raise unauthorized
         if not user.get("enabled", True):
             raise unauthorized
@@ -323,15 +319,15 @@ def issue_token() -> Response:
         project = _project(scope["project"])
     elif scope.get("system") or scope.get("domain"):
         # System and domain scopes are modelled as the admin project for admins.
-        if not any(r["name"] == "admin" for p in cloud.list(PROJECT)
-                   for r in user_roles(user["id"], p["id"])):
+        if not any(
+            r["name"] == "admin" for p in cloud.list(PROJECT) for r in user_roles(user["id"], p["id"])
+        ):
             raise unauthorized
         project = _one(PROJECT, "name", "admin") or _project({"name": "admin"})
     elif user.get("default_project_id"):
         project = _project({"id": user["default_project_id"]})
     else:
-        raise ApiError(401, "An unscoped token cannot be issued by the local cloud; "
-                            "give a project scope.")
+        raise ApiError(401, "An unscoped token cannot be issued by the local cloud; give a project scope.")
     roles = user_roles(user["id"], project["id"])
     if not roles:
         raise ApiError(401, f"User {user['id']} has no access to project {project['id']}.")
@@ -371,15 +367,20 @@ def revoke_token() -> Response:
 @bp.get("/v3/auth/catalog")
 def auth_catalog() -> Response:
     auth = require_token()
-    return json_response({"catalog": current_cloud().catalog(auth.project_id),
-                          "links": _link("/auth/catalog")})
+    return json_response(
+        {"catalog": current_cloud().catalog(auth.project_id), "links": _link("/auth/catalog")}
+    )
 
 
 @bp.get("/v3/auth/projects")
 def auth_projects() -> Response:
     auth = require_token()
-    return json_response({"projects": [project_view(p) for p in _user_projects(auth.user_id)],
-                          "links": _link("/auth/projects")})
+    return json_response(
+        {
+            "projects": [project_view(p) for p in _user_projects(auth.user_id)],
+            "links": _link("/auth/projects"),
+        }
+    )
 
 
 def _user_projects(user_id: str) -> list[Doc]:
@@ -392,8 +393,14 @@ def _user_projects(user_id: str) -> list[Doc]:
 
 
 def _domain_view() -> dict[str, Any]:
-    return {**DEFAULT_DOMAIN, "description": "The default domain", "enabled": True,
-            "tags": [], "options": {}, "links": _link("/domains/default")}
+    return {
+        **DEFAULT_DOMAIN,
+        "description": "The default domain",
+        "enabled": True,
+        "tags": [],
+        "options": {},
+        "links": _link("/domains/default"),
+    }
 
 
 @bp.get("/v3/domains")
@@ -422,8 +429,7 @@ def _list_filter(docs: list[Doc], keys: tuple[str, ...]) -> list[Doc]:
             if key == "enabled":
                 docs = [d for d in docs if str(d.get("enabled", True)).lower() == want.lower()]
             else:
-                docs = [d for d in docs if str(d.get(key, "default" if key == "domain_id"
-                                                      else "")) == want]
+                docs = [d for d in docs if str(d.get(key, "default" if key == "domain_id" else "")) == want]
     return docs
 
 
@@ -433,8 +439,12 @@ def list_projects() -> Response:
     cloud = current_cloud()
     docs = cloud.list(PROJECT) if auth.is_admin else _user_projects(auth.user_id)
     docs = _list_filter(docs, ("name", "domain_id", "enabled", "parent_id"))
-    return json_response({"projects": [project_view(p) for p in docs],
-                          "links": {**_link("/projects"), "next": None, "previous": None}})
+    return json_response(
+        {
+            "projects": [project_view(p) for p in docs],
+            "links": {**_link("/projects"), "next": None, "previous": None},
+        }
+    )
 
 
 def _get_project(project_id: str, auth: AuthContext) -> Doc:
@@ -442,8 +452,7 @@ def _get_project(project_id: str, auth: AuthContext) -> Doc:
     if doc is None:
         raise ApiError(404, f"Could not find project: {project_id}.")
     if not auth.is_admin and doc["id"] != auth.project_id:
-        raise ApiError(403, "You are not authorized to perform the requested action: "
-                            "identity:get_project.")
+        raise ApiError(403, "You are not authorized to perform the requested action: identity:get_project.")
     return doc
 
 
@@ -462,9 +471,12 @@ def create_project() -> Response:
     if not name:
         raise ApiError(400, "Invalid input for field 'name': None is not of type 'string'")
     if _one(PROJECT, "name", name) is not None:
-        raise ApiError(409, f"Conflict occurred attempting to store project - it is not "
-                            f"permitted to have two projects with the same name in the same "
-                            f"domain : {name}.")
+        raise ApiError(
+            409,
+            f"Conflict occurred attempting to store project - it is not "
+            f"permitted to have two projects with the same name in the same "
+            f"domain : {name}.",
+        )
     doc = {
         "id": new_id().replace("-", ""),
         "name": name,
@@ -507,8 +519,12 @@ def list_user_projects(user_id: str) -> Response:
     auth = require_token()
     if auth.user_id != user_id and not auth.is_admin:
         raise ApiError(403, "You are not authorized to perform the requested action.")
-    return json_response({"projects": [project_view(p) for p in _user_projects(user_id)],
-                          "links": _link(f"/users/{user_id}/projects")})
+    return json_response(
+        {
+            "projects": [project_view(p) for p in _user_projects(user_id)],
+            "links": _link(f"/users/{user_id}/projects"),
+        }
+    )
 
 
 # -- users ------------------------------------------------------------------------------
@@ -524,8 +540,7 @@ def list_users() -> Response:
 
 def _get_user(user_id: str, auth: AuthContext) -> Doc:
     if auth.user_id != user_id and not auth.is_admin:
-        raise ApiError(403, "You are not authorized to perform the requested action: "
-                            "identity:get_user.")
+        raise ApiError(403, "You are not authorized to perform the requested action: identity:get_user.")
     doc = current_cloud().get(USER, user_id)
     if doc is None:
         raise ApiError(404, f"Could not find user: {user_id}.")
@@ -547,19 +562,26 @@ def create_user() -> Response:
     if not name:
         raise ApiError(400, "Invalid input for field 'name': None is not of type 'string'")
     if _one(USER, "name", name) is not None:
-        raise ApiError(409, f"Conflict occurred attempting to store user - Duplicate entry "
-                            f"found with name {name} at domain ID default.")
-    doc = _new_user(name, str(body.get("password") or new_secret()),
-                    email=body.get("email"), default_project_id=body.get("default_project_id"),
-                    description=body.get("description"), enabled=body.get("enabled", True))
+        raise ApiError(
+            409,
+            f"Conflict occurred attempting to store user - Duplicate entry "
+            f"found with name {name} at domain ID default.",
+        )
+    doc = _new_user(
+        name,
+        str(body.get("password") or new_secret()),
+        email=body.get("email"),
+        default_project_id=body.get("default_project_id"),
+        description=body.get("description"),
+        enabled=body.get("enabled", True),
+    )
     current_cloud().put(USER, doc)
     return json_response({"user": user_view(doc)}, 201)
 
 
 def _new_user(name: str, password: str, **extra: Any) -> Doc:
     user_id = new_id().replace("-", "")
-    doc = {"id": user_id, "name": name, "domain_id": "default",
-           "password_hash": _hash(password, user_id)}
+    doc = {"id": user_id, "name": name, "domain_id": "default", "password_hash": _hash(password, user_id)}
     doc.update({k: v for k, v in extra.items() if v is not None})
     return doc
 
@@ -640,9 +662,12 @@ def check_grant(project_id: str, user_id: str, role_id: str) -> Response:
     _admin(require_token())
     _assignment_parts(project_id, user_id, role_id)
     if current_cloud().get(ASSIGNMENT, f"{user_id}:{project_id}:{role_id}") is None:
-        raise ApiError(404, f"Could not find role assignment with role: {role_id}, "
-                            f"user or group: {user_id}, project, domain, or system: "
-                            f"{project_id}.")
+        raise ApiError(
+            404,
+            f"Could not find role assignment with role: {role_id}, "
+            f"user or group: {user_id}, project, domain, or system: "
+            f"{project_id}.",
+        )
     return json_response(None, 204)
 
 
@@ -651,17 +676,24 @@ def revoke(project_id: str, user_id: str, role_id: str) -> Response:
     _admin(require_token())
     _assignment_parts(project_id, user_id, role_id)
     if not current_cloud().delete(ASSIGNMENT, f"{user_id}:{project_id}:{role_id}"):
-        raise ApiError(404, f"Could not find role assignment with role: {role_id}, "
-                            f"user or group: {user_id}, project, domain, or system: "
-                            f"{project_id}.")
+        raise ApiError(
+            404,
+            f"Could not find role assignment with role: {role_id}, "
+            f"user or group: {user_id}, project, domain, or system: "
+            f"{project_id}.",
+        )
     return json_response(None, 204)
 
 
 @bp.get("/v3/projects/<project_id>/users/<user_id>/roles")
 def list_grants(project_id: str, user_id: str) -> Response:
     _admin(require_token())
-    return json_response({"roles": [role_view(r) for r in user_roles(user_id, project_id)],
-                          "links": _link(f"/projects/{project_id}/users/{user_id}/roles")})
+    return json_response(
+        {
+            "roles": [role_view(r) for r in user_roles(user_id, project_id)],
+            "links": _link(f"/projects/{project_id}/users/{user_id}/roles"),
+        }
+    )
 
 
 @bp.get("/v3/role_assignments")
@@ -682,9 +714,11 @@ def list_assignments() -> Response:
             "role": {"id": a["role_id"]},
             "user": {"id": a["user_id"]},
             "scope": {"project": {"id": a["project_id"]}},
-            "links": {"assignment": cloud.url(
-                f"/identity/v3/projects/{a['project_id']}/users/{a['user_id']}"
-                f"/roles/{a['role_id']}")},
+            "links": {
+                "assignment": cloud.url(
+                    f"/identity/v3/projects/{a['project_id']}/users/{a['user_id']}/roles/{a['role_id']}"
+                )
+            },
         }
         for a in docs
     ]
@@ -692,8 +726,15 @@ def list_assignments() -> Response:
 
 
 def assign(cloud: LocalCloud, user_id: str, project_id: str, role_id: str) -> None:
-    cloud.put(ASSIGNMENT, {"id": f"{user_id}:{project_id}:{role_id}", "user_id": user_id,
-                           "project_id": project_id, "role_id": role_id})
+    cloud.put(
+        ASSIGNMENT,
+        {
+            "id": f"{user_id}:{project_id}:{role_id}",
+            "user_id": user_id,
+            "project_id": project_id,
+            "role_id": role_id,
+        },
+    )
 
 
 # -- application credentials ------------------------------------------------------------
@@ -701,8 +742,10 @@ def assign(cloud: LocalCloud, user_id: str, project_id: str, role_id: str) -> No
 
 def _own_user(user_id: str, auth: AuthContext) -> None:
     if auth.user_id != user_id:
-        raise ApiError(403, "You are not authorized to perform the requested action: "
-                            "identity:list_application_credentials.")
+        raise ApiError(
+            403,
+            "You are not authorized to perform the requested action: identity:list_application_credentials.",
+        )
 
 
 @bp.get("/v3/users/<user_id>/application_credentials")
@@ -712,8 +755,12 @@ def list_appcreds(user_id: str) -> Response:
     docs = current_cloud().list(APPCRED, lambda c: c["user_id"] == user_id)
     if "name" in request.args:
         docs = [c for c in docs if c["name"] == request.args["name"]]
-    return json_response({"application_credentials": [appcred_view(c) for c in docs],
-                          "links": _link(f"/users/{user_id}/application_credentials")})
+    return json_response(
+        {
+            "application_credentials": [appcred_view(c) for c in docs],
+            "links": _link(f"/users/{user_id}/application_credentials"),
+        }
+    )
 
 
 @bp.get("/v3/users/<user_id>/application_credentials/<cred_id>")
@@ -736,36 +783,56 @@ def create_appcred(user_id: str) -> Response:
         raise ApiError(400, "Invalid input for field 'name': None is not of type 'string'")
     cloud = current_cloud()
     if cloud.list(APPCRED, lambda c: c["user_id"] == user_id and c["name"] == name):
-        raise ApiError(409, "Conflict occurred attempting to store application_credential "
-                            "- Duplicate application credential.")
+        raise ApiError(
+            409,
+            "Conflict occurred attempting to store application_credential "
+            "- Duplicate application credential.",
+        )
     available = {r["name"]: r for r in cloud.list(ROLE) if r["name"] in auth.roles}
     roles = list(available.values())
     if body.get("roles"):
         roles = []
         for ref in body["roles"]:
-            match = [r for r in available.values()
-                     if ref.get("id") == r["id"] or ref.get("name") == r["name"]]
+            match = [
+                r for r in available.values() if ref.get("id") == r["id"] or ref.get("name") == r["name"]
+            ]
             if not match:
-                raise ApiError(403, "You are not authorized to perform the requested action: "
-                                    "roles not held by the user cannot be delegated.")
+                raise ApiError(
+                    403,
+                    "You are not authorized to perform the requested action: "
+                    "roles not held by the user cannot be delegated.",
+                )
             roles.append(match[0])
     secret = str(body.get("secret") or new_secret())
     cred_id = new_id().replace("-", "")
-    doc = make_appcred(cred_id, name, secret, user_id, auth.project_id, roles,
-                       description=body.get("description"),
-                       unrestricted=bool(body.get("unrestricted", False)),
-                       expires_at=body.get("expires_at"))
+    doc = make_appcred(
+        cred_id,
+        name,
+        secret,
+        user_id,
+        auth.project_id,
+        roles,
+        description=body.get("description"),
+        unrestricted=bool(body.get("unrestricted", False)),
+        expires_at=body.get("expires_at"),
+    )
     cloud.put(APPCRED, doc)
     return json_response({"application_credential": appcred_view(doc, secret)}, 201)
 
 
-def make_appcred(cred_id: str, name: str, secret: str, user_id: str, project_id: str,
-                 roles: list[Doc], **extra: Any) -> Doc:
+def make_appcred(
+    cred_id: str, name: str, secret: str, user_id: str, project_id: str, roles: list[Doc], **extra: Any
+) -> Doc:
     from datetime import datetime
 
-    doc: Doc = {"id": cred_id, "name": name, "user_id": user_id, "project_id": project_id,
-                "secret_hash": _hash(secret, cred_id),
-                "roles": [{"id": r["id"], "name": r["name"]} for r in roles]}
+    doc: Doc = {
+        "id": cred_id,
+        "name": name,
+        "user_id": user_id,
+        "project_id": project_id,
+        "secret_hash": _hash(secret, cred_id),
+        "roles": [{"id": r["id"], "name": r["name"]} for r in roles],
+    }
     doc.update({k: v for k, v in extra.items() if v is not None})
     if doc.get("expires_at"):
         text = str(doc["expires_at"]).replace("Z", "+00:00")
@@ -798,9 +865,16 @@ def delete_appcred(user_id: str, cred_id: str) -> Response:
 @bp.get("/v3/services")
 def list_services() -> Response:
     auth = require_token()
-    out = [{"id": e["id"], "type": e["type"], "name": e["name"], "enabled": True,
-            "links": _link("/services/" + e["id"])}
-           for e in current_cloud().catalog(auth.project_id)]
+    out = [
+        {
+            "id": e["id"],
+            "type": e["type"],
+            "name": e["name"],
+            "enabled": True,
+            "links": _link("/services/" + e["id"]),
+        }
+        for e in current_cloud().catalog(auth.project_id)
+    ]
     return json_response({"services": out, "links": _link("/services")})
 
 
@@ -810,8 +884,9 @@ def list_endpoints() -> Response:
     out = []
     for entry in current_cloud().catalog(auth.project_id):
         for ep in entry["endpoints"]:
-            out.append({**ep, "service_id": entry["id"], "enabled": True,
-                        "links": _link("/endpoints/" + ep["id"])})
+            out.append(
+                {**ep, "service_id": entry["id"], "enabled": True, "links": _link("/endpoints/" + ep["id"])}
+            )
     return json_response({"endpoints": out, "links": _link("/endpoints")})
 
 
@@ -819,9 +894,19 @@ def list_endpoints() -> Response:
 def list_regions() -> Response:
     require_token()
     region = current_cloud().config.region
-    return json_response({"regions": [{"id": region, "description": "", "parent_region_id":
-                                       None, "links": _link("/regions/" + region)}],
-                          "links": _link("/regions")})
+    return json_response(
+        {
+            "regions": [
+                {
+                    "id": region,
+                    "description": "",
+                    "parent_region_id": None,
+                    "links": _link("/regions/" + region),
+                }
+            ],
+            "links": _link("/regions"),
+        }
+    )
 
 
 # -- seed and registration --------------------------------------------------------------
@@ -830,9 +915,14 @@ def list_regions() -> Response:
 def seed(cloud: LocalCloud, data: dict[str, Any]) -> None:
     projects: dict[str, Doc] = {}
     for p in data.get("projects", []):
-        doc = {"id": new_id().replace("-", ""), "name": p["name"],
-               "description": p.get("description", ""), "domain_id": "default",
-               "enabled": True, "tags": []}
+        doc = {
+            "id": new_id().replace("-", ""),
+            "name": p["name"],
+            "description": p.get("description", ""),
+            "domain_id": "default",
+            "enabled": True,
+            "tags": [],
+        }
         cloud.put(PROJECT, doc)
         projects[p["name"]] = doc
     roles: dict[str, Doc] = {}
@@ -843,8 +933,13 @@ def seed(cloud: LocalCloud, data: dict[str, Any]) -> None:
     users: dict[str, Doc] = {}
     for u in data.get("users", []):
         default = projects.get(u.get("default_project", ""))
-        doc = _new_user(u["name"], u["password"], email=u.get("email"),
-                        default_project_id=default["id"] if default else None, enabled=True)
+        doc = _new_user(
+            u["name"],
+            u["password"],
+            email=u.get("email"),
+            default_project_id=default["id"] if default else None,
+            enabled=True,
+        )
         cloud.put(USER, doc)
         users[u["name"]] = doc
         for pname, rnames in (u.get("roles") or {}).items():
@@ -853,10 +948,15 @@ def seed(cloud: LocalCloud, data: dict[str, Any]) -> None:
     for c in data.get("application_credentials", []):
         user = users[c["user"]]
         project = projects[c["project"]]
-        held = [roles[r] for r in roles
-                if cloud.get(ASSIGNMENT, f"{user['id']}:{project['id']}:{roles[r]['id']}")]
-        cloud.put(APPCRED, make_appcred(c["id"], c["name"], c["secret"], user["id"],
-                                        project["id"], held, unrestricted=False))
+        held = [
+            roles[r] for r in roles if cloud.get(ASSIGNMENT, f"{user['id']}:{project['id']}:{roles[r]['id']}")
+        ]
+        cloud.put(
+            APPCRED,
+            make_appcred(
+                c["id"], c["name"], c["secret"], user["id"], project["id"], held, unrestricted=False
+            ),
+        )
 
 
 def register(cloud: LocalCloud) -> None:

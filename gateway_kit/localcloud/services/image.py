@@ -33,31 +33,66 @@ bp = Blueprint("image", __name__, url_prefix="/image")
 
 IMAGE = "image.image"
 
-_CORE = ("id", "name", "status", "visibility", "protected", "os_hidden", "owner",
-         "disk_format", "container_format", "size", "virtual_size", "checksum",
-         "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "created_at", "updated_at",
-         "tags")
-_READ_ONLY = ("id", "status", "owner", "size", "virtual_size", "checksum", "os_hash_algo",
-              "os_hash_value", "created_at", "updated_at", "self", "file", "schema",
-              "direct_url", "locations")
-_DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso",
-                 "ploop")
+_CORE = (
+    "id",
+    "name",
+    "status",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "owner",
+    "disk_format",
+    "container_format",
+    "size",
+    "virtual_size",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "min_disk",
+    "min_ram",
+    "created_at",
+    "updated_at",
+    "tags",
+)
+_READ_ONLY = (
+    "id",
+    "status",
+    "owner",
+    "size",
+    "virtual_size",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "created_at",
+    "updated_at",
+    "self",
+    "file",
+    "schema",
+    "direct_url",
+    "locations",
+)
+_DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 _CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 
 
 def render_error(err: ApiError) -> Response:
     # Glance answers webob error pages; the SDK strips the markup for the message.
     title = http_title(err.status, (400, 401, 403, 404, 409, 413, 415, 429))
-    body = (f"<html>\n <head>\n  <title>{err.status} {title}</title>\n </head>\n <body>\n"
-            f"  <h1>{err.status} {title}</h1>\n  {err.message}<br /><br />\n\n\n\n </body>\n"
-            "</html>")
+    body = (
+        f"<html>\n <head>\n  <title>{err.status} {title}</title>\n </head>\n <body>\n"
+        f"  <h1>{err.status} {title}</h1>\n  {err.message}<br /><br />\n\n\n\n </body>\n"
+        "</html>"
+    )
     return Response(body, status=err.status, mimetype="text/html")
 
 
 def _visible(doc: Doc, auth: AuthContext) -> bool:
-    return (auth.is_admin or doc["visibility"] in ("public", "community")
-            or doc["owner"] == auth.project_id
-            or (doc["visibility"] == "shared" and auth.project_id in doc.get("_members", [])))
+    return (
+        auth.is_admin
+        or doc["visibility"] in ("public", "community")
+        or doc["owner"] == auth.project_id
+        or (doc["visibility"] == "shared" and auth.project_id in doc.get("_members", []))
+    )
 
 
 def view(doc: Doc) -> dict[str, Any]:
@@ -106,26 +141,48 @@ def new_image(cloud: LocalCloud, owner: str, body: dict[str, Any]) -> Doc:
     return doc
 
 
-def create_snapshot_image(cloud: LocalCloud, project_id: str, name: str, server: Doc,
-                          metadata: dict[str, Any]) -> Doc:
+def create_snapshot_image(
+    cloud: LocalCloud, project_id: str, name: str, server: Doc, metadata: dict[str, Any]
+) -> Doc:
     """The image a Nova ``createImage`` action makes: ``queued`` -> ``saving`` -> ``active``."""
     base = cloud.store.get(IMAGE, server.get("image_id") or "") or {}
-    doc = new_image(cloud, project_id, {
-        "name": name, "visibility": "private",
-        "disk_format": base.get("disk_format", "qcow2"),
-        "container_format": base.get("container_format", "bare"),
-        "min_disk": base.get("min_disk", 0), "min_ram": base.get("min_ram", 0),
-        "properties": {**metadata, "image_type": "snapshot", "instance_uuid": server["id"],
-                       "base_image_ref": server.get("image_id") or "",
-                       "owner_project_name": "", "user_id": server.get("user_id", "")},
-    })
+    doc = new_image(
+        cloud,
+        project_id,
+        {
+            "name": name,
+            "visibility": "private",
+            "disk_format": base.get("disk_format", "qcow2"),
+            "container_format": base.get("container_format", "bare"),
+            "min_disk": base.get("min_disk", 0),
+            "min_ram": base.get("min_ram", 0),
+            "properties": {
+                **metadata,
+                "image_type": "snapshot",
+                "instance_uuid": server["id"],
+                "base_image_ref": server.get("image_id") or "",
+                "owner_project_name": "",
+                "user_id": server.get("user_id", ""),
+            },
+        },
+    )
     size = int(base.get("size") or 1073741824)
     digest = hashlib.md5(doc["id"].encode(), usedforsecurity=False).hexdigest()
-    cloud.transition(IMAGE, doc, {"status": "saving"},
-                     {"status": "active", "size": size, "virtual_size": size,
-                      "checksum": digest, "os_hash_algo": "sha512",
-                      "os_hash_value": hashlib.sha512(doc["id"].encode()).hexdigest()},
-                     create=True, error={"status": "killed"})
+    cloud.transition(
+        IMAGE,
+        doc,
+        {"status": "saving"},
+        {
+            "status": "active",
+            "size": size,
+            "virtual_size": size,
+            "checksum": digest,
+            "os_hash_algo": "sha512",
+            "os_hash_value": hashlib.sha512(doc["id"].encode()).hexdigest(),
+        },
+        create=True,
+        error={"status": "killed"},
+    )
     cloud.put(IMAGE, doc)
     return doc
 
@@ -140,8 +197,14 @@ def _blob_path(cloud: LocalCloud, image_id: str) -> Path | None:
 @bp.get("/")
 def versions() -> Response:
     url = current_cloud().url("/image/v2/")
-    vals = [{"id": f"v2.{n}", "status": "CURRENT" if n == 16 else "SUPPORTED",
-             "links": [{"rel": "self", "href": url}]} for n in range(16, -1, -1)]
+    vals = [
+        {
+            "id": f"v2.{n}",
+            "status": "CURRENT" if n == 16 else "SUPPORTED",
+            "links": [{"rel": "self", "href": url}],
+        }
+        for n in range(16, -1, -1)
+    ]
     return json_response({"versions": vals}, 300)
 
 
@@ -153,8 +216,7 @@ def list_images() -> Response:
     if "visibility" in args:
         docs = [d for d in docs if d["visibility"] == args["visibility"]]
     elif not auth.is_admin:
-        docs = [d for d in docs if d["visibility"] != "community" or
-                d["owner"] == auth.project_id]
+        docs = [d for d in docs if d["visibility"] != "community" or d["owner"] == auth.project_id]
     for key in ("name", "status", "owner", "disk_format", "container_format", "id"):
         if key in args:
             want = args[key]
@@ -170,23 +232,40 @@ def list_images() -> Response:
     for tag in args.getlist("tag"):
         docs = [d for d in docs if tag in d.get("tags", [])]
     for key in args:
-        if key not in ("name", "status", "owner", "disk_format", "container_format", "id",
-                       "visibility", "os_hidden", "tag", "limit", "marker", "sort_key",
-                       "sort_dir", "sort", "member_status") and key not in _CORE:
+        if (
+            key
+            not in (
+                "name",
+                "status",
+                "owner",
+                "disk_format",
+                "container_format",
+                "id",
+                "visibility",
+                "os_hidden",
+                "tag",
+                "limit",
+                "marker",
+                "sort_key",
+                "sort_dir",
+                "sort",
+                "member_status",
+            )
+            and key not in _CORE
+        ):
             docs = [d for d in docs if str(d.get("properties", {}).get(key)) == args[key]]
     sort_key = args.get("sort_key", "created_at")
-    docs.sort(key=lambda d: str(d.get(sort_key) or ""), reverse=args.get("sort_dir",
-                                                                        "desc") == "desc")
+    docs.sort(key=lambda d: str(d.get(sort_key) or ""), reverse=args.get("sort_dir", "desc") == "desc")
     marker = args.get("marker")
     if marker:
         ids = [d["id"] for d in docs]
         if marker not in ids:
             raise ApiError(400, f"marker {marker} not found")
-        docs = docs[ids.index(marker) + 1:]
+        docs = docs[ids.index(marker) + 1 :]
     body: dict[str, Any] = {"first": "/v2/images", "schema": "/v2/schemas/images"}
     limit = args.get("limit")
     if limit and len(docs) > int(limit):
-        docs = docs[:int(limit)]
+        docs = docs[: int(limit)]
         body["next"] = f"/v2/images?marker={docs[-1]['id']}&limit={limit}"
     body["images"] = [view(d) for d in docs]
     return json_response(body)
@@ -208,14 +287,16 @@ def create_image() -> Response:
         if key in body and key != "id":
             raise ApiError(403, f"Attribute '{key}' is read-only.")
     if body.get("disk_format") not in (None, *_DISK_FORMATS):
-        raise ApiError(400, f"Invalid value '{body['disk_format']}' for parameter "
-                            "'disk_format': Provided object does not match schema "
-                            "'image': ...")
+        raise ApiError(
+            400,
+            f"Invalid value '{body['disk_format']}' for parameter "
+            "'disk_format': Provided object does not match schema "
+            "'image': ...",
+        )
     if body.get("container_format") not in (None, *_CONTAINER_FORMATS):
-        raise ApiError(400, f"Invalid value '{body['container_format']}' for parameter "
-                            "'container_format'")
+        raise ApiError(400, f"Invalid value '{body['container_format']}' for parameter 'container_format'")
     if body.get("visibility") == "public" and not auth.is_admin:
-        raise ApiError(403, 'You are not authorized to complete publicize_image action.')
+        raise ApiError(403, "You are not authorized to complete publicize_image action.")
     cloud = current_cloud()
     if body.get("id") and cloud.store.get(IMAGE, body["id"]):
         raise ApiError(409, f"Image with identifier {body['id']} already exists!")
@@ -294,22 +375,25 @@ def upload(image_id: str) -> Response:
     if doc["owner"] != auth.project_id and not auth.is_admin:
         raise ApiError(403, "You are not permitted to upload data to this image.")
     if doc["status"] != "queued":
-        raise ApiError(409, "Image status transition from "
-                            f"{doc['status']} to saving is not allowed")
+        raise ApiError(409, f"Image status transition from {doc['status']} to saving is not allowed")
     if not doc.get("disk_format") or not doc.get("container_format"):
-        raise ApiError(400, "Properties disk_format, container_format must be set prior to "
-                            "saving data.")
+        raise ApiError(400, "Properties disk_format, container_format must be set prior to saving data.")
     data = request.get_data()
     blob = _blob_path(cloud, image_id)
     if blob is not None:
         blob.parent.mkdir(parents=True, exist_ok=True)
         blob.write_bytes(data)
-    doc.update({
-        "status": "active", "size": len(data), "virtual_size": None,
-        "checksum": hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        "os_hash_algo": "sha512", "os_hash_value": hashlib.sha512(data).hexdigest(),
-        "updated_at": now_iso(),
-    })
+    doc.update(
+        {
+            "status": "active",
+            "size": len(data),
+            "virtual_size": None,
+            "checksum": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            "os_hash_algo": "sha512",
+            "os_hash_value": hashlib.sha512(data).hexdigest(),
+            "updated_at": now_iso(),
+        }
+    )
     cloud.put(IMAGE, doc)
     return json_response(None, 204)
 
@@ -323,8 +407,9 @@ def download(image_id: str) -> Response:
         return json_response(None, 204)
     blob = _blob_path(cloud, image_id)
     data = blob.read_bytes() if blob is not None and blob.exists() else b""
-    return Response(data, mimetype="application/octet-stream",
-                    headers={"Content-MD5": doc.get("checksum") or ""})
+    return Response(
+        data, mimetype="application/octet-stream", headers={"Content-MD5": doc.get("checksum") or ""}
+    )
 
 
 @bp.put("/v2/images/<image_id>/tags/<tag>")
@@ -368,45 +453,75 @@ def image_action(image_id: str, action: str) -> Response:
 def schema(name: str) -> Response:
     require_token()
     if name in ("member", "members"):
-        member = {"name": "member", "properties": {k: {"type": "string"} for k in (
-            "created_at", "updated_at", "image_id", "member_id", "schema", "status")}}
+        member = {
+            "name": "member",
+            "properties": {
+                k: {"type": "string"}
+                for k in ("created_at", "updated_at", "image_id", "member_id", "schema", "status")
+            },
+        }
         if name == "member":
             return json_response(member)
-        return json_response({"name": "members", "properties": {
-            "members": {"type": "array", "items": member}, "schema": {"type": "string"}},
-            "links": [{"rel": "describedby", "href": "{schema}"}]})
+        return json_response(
+            {
+                "name": "members",
+                "properties": {"members": {"type": "array", "items": member}, "schema": {"type": "string"}},
+                "links": [{"rel": "describedby", "href": "{schema}"}],
+            }
+        )
     if name not in ("image", "images"):
         raise ApiError(404, f"Schema {name} not found")
-    image = {"name": "image", "properties": {k: {} for k in _CORE},
-             "additionalProperties": {"type": "string"}}
+    image = {
+        "name": "image",
+        "properties": {k: {} for k in _CORE},
+        "additionalProperties": {"type": "string"},
+    }
     if name == "image":
         return json_response(image)
-    return json_response({"name": "images", "properties": {
-        "images": {"type": "array", "items": image}, "schema": {"type": "string"},
-        "first": {"type": "string"}, "next": {"type": "string"}},
-        "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
-                  {"rel": "describedby", "href": "{schema}"}]})
+    return json_response(
+        {
+            "name": "images",
+            "properties": {
+                "images": {"type": "array", "items": image},
+                "schema": {"type": "string"},
+                "first": {"type": "string"},
+                "next": {"type": "string"},
+            },
+            "links": [
+                {"rel": "first", "href": "{first}"},
+                {"rel": "next", "href": "{next}"},
+                {"rel": "describedby", "href": "{schema}"},
+            ],
+        }
+    )
 
 
 def seed(cloud: LocalCloud, data: dict[str, Any]) -> None:
-    admin = next((p["id"] for p in cloud.store.all("identity.project") if p["name"] == "admin"),
-                 "")
+    admin = next((p["id"] for p in cloud.store.all("identity.project") if p["name"] == "admin"), "")
     for spec in data.get("images", []):
         doc = new_image(cloud, admin, {k: v for k, v in spec.items() if k != "size"})
         size = int(spec.get("size", 0))
-        doc.update({"status": "active", "size": size, "virtual_size": size,
-                    "checksum": hashlib.md5(doc["id"].encode(), usedforsecurity=False)
-                    .hexdigest(), "os_hash_algo": "sha512",
-                    "os_hash_value": hashlib.sha512(doc["id"].encode()).hexdigest()})
+        doc.update(
+            {
+                "status": "active",
+                "size": size,
+                "virtual_size": size,
+                "checksum": hashlib.md5(doc["id"].encode(), usedforsecurity=False).hexdigest(),
+                "os_hash_algo": "sha512",
+                "os_hash_value": hashlib.sha512(doc["id"].encode()).hexdigest(),
+            }
+        )
         cloud.put(IMAGE, doc)
 
 
 def register(cloud: LocalCloud) -> None:
-    cloud.add_service(Service(
-        name="image",
-        prefix="/image",
-        blueprint=bp,
-        catalog=[CatalogEntry("image", "glance", "/image")],
-        render_error=render_error,
-        seed=seed,
-    ))
+    cloud.add_service(
+        Service(
+            name="image",
+            prefix="/image",
+            blueprint=bp,
+            catalog=[CatalogEntry("image", "glance", "/image")],
+            render_error=render_error,
+            seed=seed,
+        )
+    )

@@ -51,6 +51,7 @@ SECRET_TYPES = ("symmetric", "public", "private", "passphrase", "certificate", "
 CONTAINER_TYPES = ("generic", "rsa", "certificate")
 CERT_REF_NAMES = ("certificate", "private_key", "private_key_passphrase", "intermediates")
 
+
 def render_barbican_error(err: ApiError) -> Response:
     """Barbican's error body: ``{"code", "title", "description"}``."""
     title = http_title(err.status)

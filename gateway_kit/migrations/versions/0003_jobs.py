@@ -20,10 +20,10 @@ def upgrade() -> None:
     op.create_table(
         "jobs",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="SET NULL"),
-                  nullable=True),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="SET NULL"), nullable=True
+        ),
         sa.Column("app_id", sa.String(64), nullable=False),
         sa.Column("app_version", sa.String(32), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
@@ -58,8 +58,7 @@ def upgrade() -> None:
     op.create_table(
         "job_events",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("job_id", sa.Integer(), sa.ForeignKey("jobs.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("job_id", sa.Integer(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
         sa.Column("at", TZ, nullable=False),
         sa.Column("from_state", sa.String(16), nullable=True),
         sa.Column("to_state", sa.String(16), nullable=True),
@@ -78,8 +77,13 @@ def upgrade() -> None:
     op.create_table(
         "allocations",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="CASCADE"),
-                  nullable=False, unique=True),
+        sa.Column(
+            "project_id",
+            sa.Integer(),
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            nullable=False,
+            unique=True,
+        ),
         sa.Column("su_granted", sa.Float(), nullable=False),
         sa.Column("su_used", sa.Float(), nullable=False),
         sa.Column("su_reserved", sa.Float(), nullable=False),
@@ -88,12 +92,11 @@ def upgrade() -> None:
     op.create_table(
         "su_ledger",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("job_id", sa.Integer(), sa.ForeignKey("jobs.id", ondelete="SET NULL"),
-                  nullable=True),
-        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="SET NULL"),
-                  nullable=True),
+        sa.Column(
+            "project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("job_id", sa.Integer(), sa.ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("amount", sa.Float(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),

@@ -30,8 +30,12 @@ def upgrade() -> None:
     op.create_table(
         "hosting_resources",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("deployment_id", sa.Integer(),
-                  sa.ForeignKey("hosting_deployments.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "deployment_id",
+            sa.Integer(),
+            sa.ForeignKey("hosting_deployments.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("key", sa.String(128), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("cloud_id", sa.String(64), nullable=True),
@@ -46,8 +50,12 @@ def upgrade() -> None:
     op.create_table(
         "hosting_steps",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("deployment_id", sa.Integer(),
-                  sa.ForeignKey("hosting_deployments.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "deployment_id",
+            sa.Integer(),
+            sa.ForeignKey("hosting_deployments.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("run", sa.Integer(), nullable=False),
         sa.Column("action", sa.String(16), nullable=False),
         sa.Column("key", sa.String(128), nullable=False),

@@ -52,8 +52,12 @@ def upgrade() -> None:
     op.create_table(
         "certs_attempts",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("certificate_id", sa.Integer(),
-                  sa.ForeignKey("certs_certificates.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "certificate_id",
+            sa.Integer(),
+            sa.ForeignKey("certs_certificates.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("trigger", sa.String(16), nullable=False),
         sa.Column("started_at", TZ, nullable=False),
         sa.Column("finished_at", TZ, nullable=True),

@@ -42,18 +42,20 @@ def upgrade() -> None:
         sa.Column("charged_until", TZ, nullable=True),
         sa.Column("settled", sa.Boolean(), nullable=False),
     )
-    op.create_index("ix_burst_instances_dest_state", "burst_instances",
-                    ["destination", "state"])
+    op.create_index("ix_burst_instances_dest_state", "burst_instances", ["destination", "state"])
     op.create_index("ix_burst_instances_token_hash", "burst_instances", ["token_hash"])
     op.create_table(
         "burst_jobs",
-        sa.Column("job_id", sa.Integer(), sa.ForeignKey("jobs.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column("job_id", sa.Integer(), sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("destination", sa.String(64), nullable=False),
         sa.Column("spec", sa.JSON(), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("instance_id", sa.Integer(),
-                  sa.ForeignKey("burst_instances.id", ondelete="SET NULL"), nullable=True),
+        sa.Column(
+            "instance_id",
+            sa.Integer(),
+            sa.ForeignKey("burst_instances.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
         sa.Column("wait_reason", sa.Text(), nullable=False),
         sa.Column("requeues", sa.Integer(), nullable=False),
         sa.Column("cancel_requested", sa.Boolean(), nullable=False),
