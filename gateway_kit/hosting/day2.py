@@ -95,7 +95,7 @@ def vm_action(cloud: Cloud, name_or_id: str, action: str, wait: bool = True) -> 
 
 
 def resize_vm(cloud: Cloud, name_or_id: str, flavor: str) -> str:
-    from .resources import Context, ServerHandler
+    from .handlers import Context, ServerHandler
 
     s = _server(cloud, name_or_id)
     ServerHandler().resize(Context(cloud, ""), s.name, s.id, flavor)

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from ..db import db
 from ..errors import GatewayError, NotFound, QuotaExceeded
 from .cloud import Cloud, CloudNotFound
+from .handlers import HANDLERS, Context
 from .models import Deployment, DeploymentResource, DeploymentStep
 from .plan import (
     RANK,
@@ -45,7 +46,6 @@ from .plan import (
     desired_resources,
     resolve,
 )
-from .resources import HANDLERS, Context
 from .spec import DeploymentSpec, spec_from_json
 from .userdata import DATABASE_ROLE, SECRETS, fill, role_context, seal, sealed_secrets, unseal
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from .cloud import Cloud, CloudNotFound
+from .handlers import HANDLERS, Context, owner_from_tags
 from .plan import META_DEPLOYMENT, META_KEY, TAG
-from .resources import HANDLERS, Context, owner_from_tags
 
 
 def find_orphans(cloud: Cloud, owned: set[str]) -> list[dict[str, Any]]:
