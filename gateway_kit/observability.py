@@ -76,11 +76,13 @@ def init_app(app: Flask) -> None:
     )
     as_json = app.config["LOG_FORMAT"] == "json"
 
-    @app.before_request
     def _start() -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()
+
+    # First of all hooks: a request refused by an earlier hook (413, CSRF) still has its id.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
 
     @app.after_request
     def _finish(resp: Response) -> Response:

@@ -162,6 +162,7 @@ CORE_SETTINGS: list[Setting] = [
 
 #: Modules that declare a ``SETTINGS`` list. Feature packages add themselves here.
 SETTING_MODULES: list[str] = [
+    "gateway_kit.web.settings",
     "gateway_kit.identity.settings",
     "gateway_kit.jobs.settings",
     "gateway_kit.slurm.settings",

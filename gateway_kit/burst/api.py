@@ -27,6 +27,7 @@ from werkzeug.routing import BuildError
 from ..db import db
 from ..errors import BadRequest, NotFound, Unauthorized, ValidationError
 from ..jobs.models import Job, utcnow
+from ..web.bodylimits import body_limit
 from .models import LIVE_STATES, BurstInstance, BurstJob
 from .pool import add_share, aware, digest, new_token
 
@@ -230,6 +231,7 @@ def get_input(job_id: int, rel: str) -> ResponseReturnValue:
     parameters=[{"name": "offset", "in": "query", "schema": {"type": "integer"}}],
     responses={"200": {"type": "object"}},
 )
+@body_limit(MAX_UPLOAD)
 def put_log(job_id: int, stream: str) -> ResponseReturnValue:
     inst = current_instance()
     _bj, job = _running_job(inst, job_id)
@@ -252,6 +254,7 @@ def put_log(job_id: int, stream: str) -> ResponseReturnValue:
 
 @bp.put("/jobs/<int:job_id>/outputs/<path:rel>")
 @_doc("Upload one output file of the job", responses={"200": {"type": "object"}})
+@body_limit(MAX_UPLOAD)
 def put_output(job_id: int, rel: str) -> ResponseReturnValue:
     inst = current_instance()
     _bj, job = _running_job(inst, job_id)

@@ -19,6 +19,7 @@ from ..db import db
 from ..errors import Forbidden, NotFound, Unauthorized, ValidationError
 from ..identity.access import authenticate_api_request, current_scopes, current_user
 from ..identity.models import User
+from ..web.bodylimits import body_limit
 from . import catalog, storage, uploads
 from .jobinputs import check_job_token
 from .models import Dataset, DatasetFile
@@ -337,6 +338,7 @@ def upload_status(uid: str, upload_id: str) -> ResponseReturnValue:
         }
     },
 )
+@body_limit("DATA_CHUNK_MB", slack=0)
 def put_chunk(uid: str, upload_id: str, index: int) -> ResponseReturnValue:
     ds = catalog.get_writable(db.session, _writer(), uid)
     up = uploads.get(db.session, ds, upload_id)

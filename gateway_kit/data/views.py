@@ -25,6 +25,7 @@ from ..errors import GatewayError, ValidationError
 from ..identity.access import current_user, login_required, role_required
 from ..identity.models import Project, ProjectMember
 from ..web import add_nav
+from ..web.bodylimits import body_limit
 from . import backups, catalog, uploads
 from .api import send_dataset_file
 from .models import VISIBILITIES, Dataset
@@ -130,6 +131,7 @@ def dataset_update(uid: str) -> ResponseReturnValue:
 
 @bp.post("/datasets/<uid>/upload")
 @login_required
+@body_limit("DATA_CHUNK_MB")
 def upload_form(uid: str) -> ResponseReturnValue:
     """A file from the page's form, as a one-chunk upload (large files: the API or the CLI)."""
     user = current_user()

@@ -189,9 +189,12 @@ def _check_csrf() -> None:
     if is_api and request.headers.get("Authorization"):
         return  # not an ambient credential: a cross-site page cannot set this header
     sent = request.headers.get(CSRF_HEADER, "")
-    if not sent and not is_api:
-        sent = request.form.get(CSRF_FIELD, "")
     expected = session.get(CSRF_SESSION_KEY, "")
+    # The form is parsed only for a routed request from a signed-in session: a body is never
+    # read before the route and the caller are known (web.bodylimits bounds it in any case).
+    routed = request.routing_exception is None
+    if not sent and not is_api and expected and routed and current_user() is not None:
+        sent = request.form.get(CSRF_FIELD, "")
     if not (sent and expected and hmac.compare_digest(str(sent), str(expected))):
         raise Forbidden(
             "The form was missing its security token or it has expired. Reload the page and try again.",

@@ -27,6 +27,7 @@ from ..db import db
 from ..errors import NotFound, ValidationError
 from ..identity.access import api_auth, current_user
 from ..identity.models import Project, User
+from ..web.bodylimits import body_limit
 from . import accounting, service
 from .apps import registry
 from .inputs import Upload
@@ -180,6 +181,7 @@ def _read_submission() -> service.Submission:
     },
 )
 @api_auth("jobs:write")
+@body_limit("JOBS_MAX_UPLOAD_MB")
 def submit_job() -> ResponseReturnValue:
     sub = _read_submission()
     job, created = service.submit(db.session, _user(), sub)

@@ -23,6 +23,7 @@ from ..errors import Conflict, NotFound, QuotaExceeded, ValidationError
 from ..identity.access import current_user, login_required, role_required
 from ..identity.models import Project, User
 from ..web import add_nav
+from ..web.bodylimits import body_limit
 from . import accounting, service
 from .api import usage_rows
 from .apps import Application, registry
@@ -124,6 +125,7 @@ def _values_from(sub: service.Submission) -> dict[str, Any]:
 
 @bp.route("/apps/<app_id>", methods=["GET", "POST"])
 @login_required
+@body_limit("JOBS_MAX_UPLOAD_MB")
 def submit_form(app_id: str) -> ResponseReturnValue:
     application = _application(app_id)
     if request.method == "GET":

@@ -1,0 +1,137 @@
+"""Defect 1: every body is bounded by its route and read only once the route and caller are known."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from tests.conftest import login, make_user
+
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+HUGE = 2 * 1024 * 1024 * 1024  # more than any route accepts (agent outputs: 1 GiB)
+
+
+class Tripwire(io.RawIOBase):
+    """A request body of ``size`` bytes that counts what the server reads of it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pos = 0
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.size + offset if whence == 2 else self.pos + offset)
+        return self.pos
+
+    def readinto(self, buf: Any) -> int:
+        n = max(0, min(len(buf), 64 * 1024, self.size - self.pos))
+        buf[:n] = b"a" * n
+        self.pos += n
+        self.read_bytes += n
+        return n
+
+
+def _sample_url(rule: Any) -> str:
+    values = {}
+    for name, conv in rule._converters.items():
+        kind = type(conv).__name__
+        values[name] = 1 if kind == "IntegerConverter" else ("a/b" if kind == "PathConverter" else "x")
+    return str(rule.build(values, append_unknown=False)[1])
+
+
+def body_routes(app: Any) -> list[tuple[str, str]]:
+    out = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted(set(rule.methods or ()) & set(BODY_METHODS)):
+            out.append((method, _sample_url(rule)))
+    assert len(out) > 20, "the app should have many routes that take a body"
+    return sorted(out)
+
+
+def _send(client: Any, method: str, url: str, length: int, **kw: Any) -> tuple[Any, Tripwire]:
+    wire = Tripwire(length)
+    resp = client.open(
+        url,
+        method=method,
+        input_stream=wire,
+        content_type=kw.pop("content_type", "application/x-www-form-urlencoded"),
+        **kw,
+    )
+    return resp, wire
+
+
+def test_anonymous_huge_bodies_are_refused_unread_on_every_route(app: Any) -> None:
+    client = app.test_client()
+    for method, url in [*body_routes(app), ("POST", "/no/such/page"), ("POST", "/api/v1/nothing")]:
+        resp, wire = _send(client, method, url, HUGE)
+        assert resp.status_code == 413, (method, url, resp.status_code)
+        assert wire.read_bytes == 0, (method, url)
+        if url.startswith("/api/"):
+            assert resp.mimetype == "application/problem+json", (method, url)
+            assert "accepts at most" in resp.get_json()["detail"]
+
+
+def test_anonymous_small_bodies_are_not_read_before_authentication(app: Any) -> None:
+    client = app.test_client()
+    for method, url in [*body_routes(app), ("POST", "/no/such/page")]:
+        resp, wire = _send(client, method, url, 100)
+        assert resp.status_code in (302, 401, 403, 404, 405), (method, url, resp.status_code)
+        assert wire.read_bytes == 0, (method, url, resp.status_code)
+
+
+def test_signed_in_form_posts_are_bounded_before_the_csrf_check(app: Any) -> None:
+    client = app.test_client()
+    login(client, make_user(app, "ann"))
+    for url in ("/profile/tokens", "/datasets/new", "/datasets/x/upload", "/no/such/page"):
+        resp, wire = _send(client, "POST", url, HUGE)
+        assert resp.status_code == 413, url
+        assert wire.read_bytes == 0
+    # A 404 never parses the form, even for a signed-in caller.
+    resp, wire = _send(client, "POST", "/no/such/page", 1000)
+    assert resp.status_code == 404 and wire.read_bytes == 0
+
+
+@pytest.mark.parametrize("config", [{"REQUEST_MAX_KB": 4}])
+def test_limits_follow_the_settings_and_uploads_get_theirs(tmp_path: Any, config: Any) -> None:
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, DATA_CHUNK_MB=0.5, **config)
+    client = app.test_client()
+    login(client, make_user(app, "ann"))
+    resp, _ = _send(client, "POST", "/profile/tokens", 5 * 1024)
+    assert resp.status_code == 413
+    assert "at most 4 KB" in resp.get_data(as_text=True)
+    # The chunk endpoint accepts exactly one chunk: 0.5 MB passes the limit (and fails later
+    # for the unknown dataset), one byte more does not.
+    resp, _ = _send(client, "PUT", "/api/v1/datasets/x/uploads/y/chunks/0", 512 * 1024)
+    assert resp.status_code == 404
+    resp, wire = _send(client, "PUT", "/api/v1/datasets/x/uploads/y/chunks/0", 512 * 1024 + 1)
+    assert resp.status_code == 413 and wire.read_bytes == 0
+    assert "chunked upload API" in resp.get_json()["detail"]
+
+
+def test_a_body_without_length_stops_at_the_limit(tmp_path: Any) -> None:
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, REQUEST_MAX_KB=8)
+    client = app.test_client()
+    login(client, make_user(app, "ann"))
+    wire = Tripwire(HUGE)
+    resp = client.post(
+        "/api/v1/tokens",
+        content_type="application/json",
+        environ_overrides={"wsgi.input": wire, "wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+    )
+    assert resp.status_code in (400, 413)
+    assert wire.read_bytes <= 8 * 1024 + 64 * 1024
