@@ -14,4 +14,5 @@ FEATURES: list[str] = [
     "gateway_kit.certs.feature",
     "gateway_kit.data.feature",
     "gateway_kit.hosting.feature",
+    "gateway_kit.sessions.feature",
 ]

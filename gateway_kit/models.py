@@ -15,6 +15,7 @@ MODEL_MODULES = [
     "gateway_kit.certs.models",
     "gateway_kit.burst.models",
     "gateway_kit.data.models",
+    "gateway_kit.sessions.models",
 ]
 
 for _name in MODEL_MODULES:

@@ -170,6 +170,7 @@ SETTING_MODULES: list[str] = [
     "gateway_kit.certs.settings",
     "gateway_kit.burst.settings",
     "gateway_kit.data.settings",
+    "gateway_kit.sessions.settings",
 ]
 
 

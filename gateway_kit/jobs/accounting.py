@@ -72,13 +72,39 @@ def settle(session: Session, job: Job, charged: float) -> None:
     """
     if job.project_id is None:
         return
+    settle_reservation(
+        session,
+        job.project_id,
+        reserved=job.su_reserved,
+        charged=charged,
+        user_id=job.user_id,
+        note=f"job {job.id} ({job.app_id}) on {job.destination}",
+        job_id=job.id,
+    )
+
+
+def settle_reservation(
+    session: Session,
+    project_id: int,
+    *,
+    reserved: float,
+    charged: float,
+    user_id: int | None,
+    note: str,
+    job_id: int | None = None,
+) -> None:
+    """Release ``reserved`` SUs of ``project_id``'s allocation and charge ``charged`` to the ledger.
+
+    Jobs settle through :func:`settle`; interactive sessions (:mod:`gateway_kit.sessions`) call this
+    directly with their own note.
+    """
     session.execute(
         update(Allocation)
-        .where(Allocation.project_id == job.project_id)
+        .where(Allocation.project_id == project_id)
         .values(
-            su_reserved=func.max(Allocation.su_reserved - job.su_reserved, 0.0)
+            su_reserved=func.max(Allocation.su_reserved - reserved, 0.0)
             if session.get_bind().dialect.name == "sqlite"
-            else func.greatest(Allocation.su_reserved - job.su_reserved, 0.0),
+            else func.greatest(Allocation.su_reserved - reserved, 0.0),
             su_used=Allocation.su_used + charged,
             updated_at=utcnow(),
         )
@@ -87,12 +113,12 @@ def settle(session: Session, job: Job, charged: float) -> None:
     if charged > 0:
         session.add(
             LedgerEntry(
-                project_id=job.project_id,
-                job_id=job.id,
-                user_id=job.user_id,
+                project_id=project_id,
+                job_id=job_id,
+                user_id=user_id,
                 kind="charge",
                 amount=-charged,
-                note=f"job {job.id} ({job.app_id}) on {job.destination}",
+                note=note,
             )
         )
 

@@ -27,6 +27,14 @@ A TOML file holds one application at the top level, or several as ``[[applicatio
     [resources]
     cpus = 1
     walltime = 600
+
+An **interactive** application (``kind = "interactive"``) starts a web server that users reach
+through the gateway's session proxy (:mod:`gateway_kit.sessions`). Its command may also use
+``{port}``, ``{base_url}`` (``/sessions/<id>/``, ending in ``/``) and ``{token}`` (a secret the
+proxy sends as ``Authorization: token ...``; it never reaches the browser), and it has an
+``[interactive]`` table (see :class:`Interactive`): the readiness path, the activity source, the
+idle timeout and how long the server may take to start. ``resources.walltime`` is the session's
+initial duration and ``resources.max_walltime`` the most it may be extended to.
 """
 
 from __future__ import annotations
@@ -49,6 +57,12 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 #: ``{name}`` is a placeholder; ``{{`` and ``}}`` are literal braces (as in str.format).
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 RESOURCE_PLACEHOLDERS = ("cpus", "memory_mb", "gpus", "walltime")
+#: Values the kit provides to an interactive application's command.
+INTERACTIVE_PLACEHOLDERS = ("port", "base_url", "token")
+KINDS = ("batch", "interactive")
+#: Where an interactive server's last activity comes from: the Jupyter server's ``/api/status``
+#: (as jupyterhub-idle-culler reads it) or the session proxy's own traffic clock.
+ACTIVITY_SOURCES = ("jupyter", "proxy")
 #: A dataset reference: an identifier, never a path on the gateway host.
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 EXTENSION_KEY = "gateway_kit.jobs.apps"
@@ -140,6 +154,23 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Interactive:
+    """How the kit runs an interactive application's server (the ``[interactive]`` table)."""
+
+    #: Path under the session's base URL answered with 2xx/3xx once the server is ready.
+    readiness_path: str = ""
+    #: Seconds the server may take to become ready before the session fails.
+    startup_timeout: float = 120.0
+    #: Seconds without activity after which the session is ended (culled).
+    idle_timeout: float = 3600.0
+    #: ``jupyter`` or ``proxy`` (see :data:`ACTIVITY_SOURCES`).
+    activity: str = "proxy"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class Application:
     id: str
     title: str
@@ -152,6 +183,9 @@ class Application:
     destinations: tuple[str, ...] = ()
     #: Extra environment variables for the job (fixed by the definition, never user input).
     env: Mapping[str, str] = field(default_factory=dict)
+    #: ``batch`` (a job) or ``interactive`` (a session with a web server, see :mod:`gateway_kit.sessions`).
+    kind: str = "batch"
+    interactive: Interactive | None = None
 
     def input(self, name: str) -> Input | None:
         return next((i for i in self.inputs if i.name == name), None)
@@ -168,8 +202,11 @@ class Application:
         return {"id": self.id, "title": self.title, "version": self.version, "description": self.description}
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"interactive": self.interactive.as_dict()} if self.interactive else {}
         return {
             **self.summary(),
+            "kind": self.kind,
+            **extra,
             "inputs": self.inputs_schema(),
             "resources": self.resources.as_dict(),
             "outputs": list(self.outputs),
@@ -204,6 +241,8 @@ class Application:
             "outputs",
             "destinations",
             "env",
+            "kind",
+            "interactive",
         }
         for key in data:
             if key not in known:
@@ -225,7 +264,18 @@ class Application:
         if clash:
             raise bad("inputs", f"uses reserved name(s) {sorted(clash)}")
         resources = _resources(bad, data.get("resources", {}))
-        command = _command(bad, data.get("command"), {i.name: i for i in inputs})
+        kind = data.get("kind", "batch")
+        if kind not in KINDS:
+            raise bad("kind", f"must be one of {', '.join(KINDS)} (got {kind!r})")
+        interactive = _interactive(bad, data.get("interactive")) if kind == "interactive" else None
+        if interactive is not None and set(names) & set(INTERACTIVE_PLACEHOLDERS):
+            raise bad("inputs", f"uses reserved name(s) {sorted(set(names) & set(INTERACTIVE_PLACEHOLDERS))}")
+        if kind == "batch" and "interactive" in data:
+            raise bad("interactive", 'is only for applications with kind = "interactive"')
+        if interactive is not None and any(i.type == "file" for i in inputs):
+            raise bad("inputs", "of an interactive application cannot be files (use a dataset input)")
+        extra = INTERACTIVE_PLACEHOLDERS if kind == "interactive" else ()
+        command = _command(bad, data.get("command"), {i.name: i for i in inputs}, extra)
         outputs = tuple(_strings(bad, data, "outputs"))
         for glob in outputs:
             if glob.startswith("/") or ".." in Path(glob).parts:
@@ -247,6 +297,8 @@ class Application:
             outputs=outputs,
             destinations=destinations,
             env=dict(env),
+            kind=kind,
+            interactive=interactive,
         )
 
 
@@ -409,10 +461,39 @@ def _resources(bad: Bad, raw: Any) -> Resources:
     return Resources(**out)
 
 
-def _command(bad: Bad, raw: Any, inputs: Mapping[str, Input]) -> tuple[str | dict[str, Any], ...]:
+def _interactive(bad: Bad, raw: Any) -> Interactive:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise bad("interactive", "must be a table")
+    known = set(Interactive.__dataclass_fields__)
+    for key in raw:
+        if key not in known:
+            raise bad(f"interactive.{key}", f"is not known (expected one of {', '.join(sorted(known))})")
+    path = raw.get("readiness_path", "")
+    if not isinstance(path, str) or path.startswith("/") or ".." in path.split("/"):
+        raise bad(
+            "interactive.readiness_path", "must be a relative path under the base URL, e.g. 'api/status'"
+        )
+    activity = raw.get("activity", "proxy")
+    if activity not in ACTIVITY_SOURCES:
+        raise bad("interactive.activity", f"must be one of {', '.join(ACTIVITY_SOURCES)} (got {activity!r})")
+    numbers: dict[str, float] = {}
+    for key in ("startup_timeout", "idle_timeout"):
+        value = _number(bad, f"interactive.{key}", raw.get(key, getattr(Interactive, key)))
+        assert value is not None
+        if value <= 0:
+            raise bad(f"interactive.{key}", "must be a number of seconds greater than 0")
+        numbers[key] = float(value)
+    return Interactive(readiness_path=path, activity=activity, **numbers)
+
+
+def _command(
+    bad: Bad, raw: Any, inputs: Mapping[str, Input], extra: tuple[str, ...] = ()
+) -> tuple[str | dict[str, Any], ...]:
     if not isinstance(raw, list | tuple) or not raw:
         raise bad("command", "must be a non-empty argv list (a shell string is not accepted)")
-    known = set(inputs) | set(RESOURCE_PLACEHOLDERS)
+    known = set(inputs) | set(RESOURCE_PLACEHOLDERS) | set(extra)
     items: list[str | dict[str, Any]] = []
 
     def check_str(item: Any, where: str) -> None:
@@ -453,10 +534,19 @@ def _command(bad: Bad, raw: Any, inputs: Mapping[str, Input]) -> tuple[str | dic
     return tuple(items)
 
 
-def render_argv(app: Application, values: Mapping[str, Any], resources: Mapping[str, Any]) -> list[str]:
-    """Expand the argv template. Each template item is one argv element; no shell ever runs."""
+def render_argv(
+    app: Application,
+    values: Mapping[str, Any],
+    resources: Mapping[str, Any],
+    provided: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Expand the argv template. Each template item is one argv element; no shell ever runs.
+
+    ``provided`` holds the kit's values for an interactive application (port, base_url, token).
+    """
     subst: dict[str, str] = {k: _text(v) for k, v in values.items() if v is not None}
     subst.update({k: str(resources[k]) for k in RESOURCE_PLACEHOLDERS if k in resources})
+    subst.update({k: v for k, v in (provided or {}).items() if k in INTERACTIVE_PLACEHOLDERS})
 
     def one(m: re.Match[str]) -> str:
         if m.group(1) is None:
@@ -516,8 +606,10 @@ class ApplicationRegistry:
     def get(self, app_id: str) -> Application | None:
         return self._apps.get(app_id)
 
-    def all(self) -> list[Application]:
-        return sorted(self._apps.values(), key=lambda a: a.title.lower())
+    def all(self, kind: str | None = "batch") -> list[Application]:
+        """The applications of ``kind`` (``None``: every kind), by title."""
+        apps = [a for a in self._apps.values() if kind is None or a.kind == kind]
+        return sorted(apps, key=lambda a: a.title.lower())
 
     def __len__(self) -> int:
         return len(self._apps)

@@ -141,6 +141,30 @@ def _jobs_dir(app: Flask) -> Path:
     return Path(app.config["JOBS_DIR"])
 
 
+def charge_project(session: Session, user: User, requested: str | None) -> tuple[Project | None, Errors]:
+    """The project a submission charges: the one named (if ``user`` may charge it) or their first."""
+    allowed = accounting.chargeable_projects(session, user, current_app.config["JOBS_COMMUNITY_PROJECT"])
+    if requested:
+        project = next((p for p in allowed if p.name == requested), None)
+        if project is None:
+            return None, [
+                {
+                    "field": "project",
+                    "message": f"you cannot charge project "
+                    f"{requested!r} (yours: {', '.join(p.name for p in allowed) or 'none'})",
+                }
+            ]
+        return project, []
+    if allowed:
+        return allowed[0], []
+    return None, [
+        {
+            "field": "project",
+            "message": "you belong to no project with an allocation; ask an administrator to add you to one",
+        }
+    ]
+
+
 def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     """Validate and queue a job; returns ``(job, created)`` (False: an idempotent repeat)."""
     app = current_app
@@ -153,32 +177,22 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     application = registry().get(sub.application)
     if application is None:
         raise ValidationError([{"field": "application", "message": f"no application {sub.application!r}"}])
+    if application.kind != "batch":
+        raise ValidationError(
+            [
+                {
+                    "field": "application",
+                    "message": f"{application.id!r} is an interactive application: launch it as a "
+                    "session (POST /api/v1/sessions) instead of submitting a job",
+                }
+            ]
+        )
     values, errors = validate_values(application, sub.inputs, sub.uploads)
     errors = sub.errors + errors
     resources, res_errors = check_resources(application, sub.resources)
     errors += res_errors
-    project: Project | None = None
-    allowed = accounting.chargeable_projects(session, user, app.config["JOBS_COMMUNITY_PROJECT"])
-    if sub.project:
-        project = next((p for p in allowed if p.name == sub.project), None)
-        if project is None:
-            errors.append(
-                {
-                    "field": "project",
-                    "message": f"you cannot charge project "
-                    f"{sub.project!r} (yours: {', '.join(p.name for p in allowed) or 'none'})",
-                }
-            )
-    elif allowed:
-        project = allowed[0]
-    else:
-        errors.append(
-            {
-                "field": "project",
-                "message": "you belong to no project with an "
-                "allocation; ask an administrator to add you to one",
-            }
-        )
+    project, project_errors = charge_project(session, user, sub.project)
+    errors += project_errors
     problem = check_webhook(sub.webhook_url, bool(app.config["JOBS_WEBHOOK_ALLOW_PRIVATE"]))
     if problem:
         errors.append({"field": "webhook_url", "message": problem})

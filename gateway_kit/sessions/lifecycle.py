@@ -1,0 +1,289 @@
+"""The worker's ``sessions`` task: start queued sessions, wait for readiness, cull, end, charge.
+
+Each pass takes every session that is not terminal, one row lock at a time (``SKIP LOCKED`` on
+PostgreSQL, so several workers share the work), and moves it along:
+
+* ``queued`` -> ``starting``: the launcher places the server, the destination's executor starts
+  the rendered command (a job of that executor, so it gets CPU/GPU slots as jobs do);
+* ``starting`` -> ``ready``: the readiness path answers 2xx/3xx (with the server's token);
+  ``failed`` if the server exits or misses ``startup_timeout``;
+* ``ready`` -> ``ending``: end requested, duration over, or idle longer than the idle timeout --
+  activity comes from the server's own API (``jupyter``: ``/api/status`` ``last_activity``, as
+  jupyterhub-idle-culler reads it) and from the proxy's traffic clock, whichever is later;
+* ``ending`` -> ``ended``: the executor ends the server's process group / job and releases its
+  slots; the wall time since the start is charged at the destination's rates.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import db
+from ..jobs import accounting
+from ..jobs.apps import Application, registry, render_argv
+from ..jobs.destinations import destinations
+from ..jobs.executors.base import CapacityExhausted, ExecutorError, JobSpec
+from ..jobs.states import TERMINAL as JOB_TERMINAL
+from .launchers import launcher_for
+from .models import InteractiveSession, aware, utcnow
+from .service import add_event, finish, idle_for
+from .states import TERMINAL, SessionState
+
+log = logging.getLogger("gateway_kit.sessions")
+#: Added to the executor's hard walltime so that the session's own end (with its charge) comes first.
+HARD_LIMIT_GRACE = 120
+
+
+def base_url(session_id: int) -> str:
+    return f"/sessions/{session_id}/"
+
+
+def executor_job_id(row: InteractiveSession) -> int:
+    """Sessions run as executor jobs with negative ids: they never collide with batch jobs."""
+    return -row.id
+
+
+def run_sessions(app: Flask) -> None:
+    """One pass over the sessions that are not terminal (the worker calls it every interval)."""
+    ids = list(
+        db.session.scalars(
+            select(InteractiveSession.id)
+            .where(InteractiveSession.state.not_in([s.value for s in TERMINAL]))
+            .order_by(InteractiveSession.id)
+        )
+    )
+    db.session.rollback()
+    for sid in ids:
+        try:
+            step(app, db.session, sid)
+        except Exception:
+            db.session.rollback()
+            log.exception("session %s: pass failed; retrying next pass", sid)
+
+
+def step(app: Flask, session: Session, sid: int) -> None:
+    query = select(InteractiveSession).where(InteractiveSession.id == sid)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    row = session.scalars(query).first()
+    if row is None or row.session_state in TERMINAL:
+        session.rollback()
+        return
+    state = row.session_state
+    if state is SessionState.QUEUED:
+        _start(app, session, row)
+    elif state is SessionState.STARTING:
+        _check_starting(app, session, row)
+    elif state is SessionState.READY:
+        _check_ready(app, session, row)
+    if row.session_state is SessionState.ENDING:
+        _stop(app, session, row)
+    session.commit()
+
+
+def _move(session: Session, row: InteractiveSession, new: SessionState, reason: str) -> None:
+    old = row.session_state
+    row.state = new.value
+    row.state_reason = reason
+    row.updated_at = utcnow()
+    add_event(session, row, old, new, reason)
+
+
+def _start(app: Flask, session: Session, row: InteractiveSession) -> None:
+    if row.end_requested:
+        finish(session, row, SessionState.ENDED, "ended before it started", 0.0)
+        return
+    application = registry(app).get(row.app_id)
+    if application is None or application.interactive is None:
+        finish(session, row, SessionState.FAILED, f"application {row.app_id!r} is no longer installed", 0.0)
+        return
+    options = destinations(app).options(row.destination)
+    launcher = launcher_for(options, row.destination)
+    host, port = launcher.place(row.id)
+    token = secrets.token_urlsafe(32)
+    workdir = Path(row.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = render_argv(
+        application,
+        row.inputs,
+        row.resources,
+        {"port": str(port), "base_url": base_url(row.id), "token": token},
+    )
+    spec = JobSpec(
+        job_id=executor_job_id(row),
+        argv=argv,
+        workdir=str(workdir),
+        env=dict(application.env),
+        cpus=int(row.resources["cpus"]),
+        memory_mb=int(row.resources["memory_mb"]),
+        gpus=int(row.resources["gpus"]),
+        walltime=int(application.resources.walltime.maximum)
+        + int(application.interactive.startup_timeout)
+        + HARD_LIMIT_GRACE,
+        app_id=application.id,
+        options=options,
+    )
+    try:
+        state = destinations(app).executor(row.destination).submit(spec)
+    except CapacityExhausted as exc:
+        if row.state_reason != f"waiting for capacity: {exc.user_message}":
+            row.state_reason = f"waiting for capacity: {exc.user_message}"
+        return
+    except ExecutorError as exc:
+        finish(session, row, SessionState.FAILED, f"could not start: {exc.user_message}", 0.0)
+        return
+    row.launcher_state = {"executor": state, "placed": [host, port]}
+    row.backend_host, row.backend_port, row.backend_token = host, port, token
+    row.started_at = utcnow()
+    _move(session, row, SessionState.STARTING, f"starting on {row.destination}")
+
+
+def _executor_ended(app: Flask, row: InteractiveSession) -> str | None:
+    """The executor's reason when the server's job has ended, else None."""
+    state = (row.launcher_state or {}).get("executor")
+    if state is None:
+        return "no server was started"
+    result = destinations(app).executor(row.destination).poll(state)
+    if result.executor_state is not None:
+        row.launcher_state = {**(row.launcher_state or {}), "executor": result.executor_state}
+    if result.state in JOB_TERMINAL:
+        return result.reason or result.state.value.lower()
+    return None
+
+
+def _client() -> httpx.Client:
+    # trust_env=False: never route a loopback/private backend call through an HTTP(S)_PROXY.
+    return httpx.Client(timeout=3.0, trust_env=False, follow_redirects=False)
+
+
+def _url(row: InteractiveSession, path: str) -> str:
+    return f"http://{row.backend_host}:{row.backend_port}{base_url(row.id)}{path}"
+
+
+def _headers(row: InteractiveSession) -> dict[str, str]:
+    return {"Authorization": f"token {row.backend_token}"}
+
+
+def _check_starting(app: Flask, session: Session, row: InteractiveSession) -> None:
+    application = registry(app).get(row.app_id)
+    assert application is not None and application.interactive is not None
+    ended = _executor_ended(app, row)
+    if ended is not None:
+        _fail(app, session, row, f"the server exited before it was ready ({ended}){_log_tail(row)}")
+        return
+    if row.end_requested:
+        _move(session, row, SessionState.ENDING, "ended by its owner")
+        return
+    placed = (row.launcher_state or {}).get("placed") or [row.backend_host, row.backend_port]
+    launcher = launcher_for(destinations(app).options(row.destination), row.destination)
+    located = launcher.locate(row.id, (str(placed[0]), int(placed[1])), row.launcher_state or {})
+    if located is not None:
+        row.backend_host, row.backend_port = located
+        try:
+            with _client() as client:
+                answer = client.get(_url(row, application.interactive.readiness_path), headers=_headers(row))
+            if answer.status_code < 400:
+                row.ready_at = row.last_activity = utcnow()
+                waited = (row.ready_at - aware(row.started_at or row.ready_at)).total_seconds()
+                _move(session, row, SessionState.READY, f"ready after {waited:.1f} s")
+                return
+        except httpx.HTTPError:
+            pass  # not listening yet
+    started = aware(row.started_at or utcnow())
+    if utcnow() - started > timedelta(seconds=application.interactive.startup_timeout):
+        _fail(
+            app,
+            session,
+            row,
+            f"the server was not ready within {application.interactive.startup_timeout:g} s{_log_tail(row)}",
+        )
+
+
+def _fail(app: Flask, session: Session, row: InteractiveSession, reason: str) -> None:
+    _end_server(app, row)
+    finish(session, row, SessionState.FAILED, reason, _charge(app, row))
+
+
+def _log_tail(row: InteractiveSession, limit: int = 400) -> str:
+    """The end of the server's stderr, for the failure reason (the token is masked)."""
+    try:
+        data = (Path(row.workdir) / "stderr.txt").read_bytes()[-limit:]
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace").strip()
+    if row.backend_token:
+        text = text.replace(row.backend_token, "***")
+    return f": ...{text}" if text else ""
+
+
+def _server_activity(application: Application, row: InteractiveSession) -> datetime | None:
+    assert application.interactive is not None
+    if application.interactive.activity != "jupyter":
+        return None
+    try:
+        with _client() as client:
+            answer = client.get(_url(row, "api/status"), headers=_headers(row))
+        value = answer.json().get("last_activity") if answer.status_code == 200 else None
+        return aware(datetime.fromisoformat(value.replace("Z", "+00:00"))) if isinstance(value, str) else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+
+
+def _check_ready(app: Flask, session: Session, row: InteractiveSession) -> None:
+    application = registry(app).get(row.app_id)
+    assert application is not None and application.interactive is not None
+    ended = _executor_ended(app, row)
+    if ended is not None:
+        _fail(app, session, row, f"the server exited ({ended}){_log_tail(row)}")
+        return
+    if row.end_requested:
+        _move(session, row, SessionState.ENDING, "ended by its owner")
+        return
+    ends = row.ends_at
+    if ends is not None and utcnow() >= ends:
+        _move(
+            session, row, SessionState.ENDING, f"its duration of {int(row.resources['walltime'])} s ran out"
+        )
+        return
+    seen = _server_activity(application, row)
+    if seen is not None and (row.last_activity is None or seen > aware(row.last_activity)):
+        row.last_activity = seen
+    idle = idle_for(row)
+    if idle.total_seconds() > row.idle_timeout:
+        _move(
+            session,
+            row,
+            SessionState.ENDING,
+            f"culled: idle for {int(idle.total_seconds())} s (limit {row.idle_timeout:g} s)",
+        )
+
+
+def _end_server(app: Flask, row: InteractiveSession) -> None:
+    state = (row.launcher_state or {}).get("executor")
+    if state is None:
+        return
+    executor = destinations(app).executor(row.destination)
+    executor.cancel(state)
+    executor.release(state)
+
+
+def _charge(app: Flask, row: InteractiveSession) -> float:
+    if row.started_at is None:
+        return 0.0
+    seconds = (utcnow() - aware(row.started_at)).total_seconds()
+    return accounting.cost(
+        destinations(app).options(row.destination), row.resources["cpus"], row.resources["gpus"], seconds
+    )
+
+
+def _stop(app: Flask, session: Session, row: InteractiveSession) -> None:
+    _end_server(app, row)
+    finish(session, row, SessionState.ENDED, row.state_reason or "ended", _charge(app, row))

@@ -1,0 +1,147 @@
+"""Session tables: sessions, their events and their shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db import Base
+from .states import SessionState
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; we only ever store UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else aware(value).isoformat()
+
+
+class InteractiveSession(Base):
+    __tablename__ = "sessions_sessions"
+    __table_args__ = (
+        Index("ix_sessions_sessions_state", "state"),
+        Index("ix_sessions_sessions_user", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="SET NULL"), nullable=True
+    )
+    app_id: Mapped[str] = mapped_column(String(64))
+    app_version: Mapped[str] = mapped_column(String(32))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: cpus, memory_mb, gpus, walltime (the current duration in seconds, extensions included).
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    destination: Mapped[str] = mapped_column(String(64))
+    workdir: Mapped[str] = mapped_column(String(1000), default="")
+    state: Mapped[str] = mapped_column(String(16), default=SessionState.QUEUED.value)
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    #: Opaque JSON owned by the launcher (see launchers.base.Launcher): a pid, a job id...
+    launcher_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: Where the proxy sends traffic once ready (loopback or the cluster's private network).
+    backend_host: Mapped[str] = mapped_column(String(255), default="")
+    backend_port: Mapped[int] = mapped_column(Integer, default=0)
+    #: The server's secret; sent only by the proxy, never shown to anyone.
+    backend_token: Mapped[str] = mapped_column(String(128), default="")
+    end_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    idle_timeout: Mapped[float] = mapped_column(Float, default=3600.0)
+    su_reserved: Mapped[float] = mapped_column(Float, default=0.0)
+    su_charged: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: The latest activity seen (the server's activity API or the proxy's traffic).
+    last_activity: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    @property
+    def session_state(self) -> SessionState:
+        return SessionState(self.state)
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """When the session's duration runs out (counted from its start)."""
+        from datetime import timedelta
+
+        if self.started_at is None:
+            return None
+        return aware(self.started_at) + timedelta(seconds=float(self.resources.get("walltime", 0)))
+
+    def to_json(self) -> dict[str, Any]:
+        ends = self.ends_at
+        return {
+            "id": self.id,
+            "application": self.app_id,
+            "application_version": self.app_version,
+            "state": self.state,
+            "state_reason": self.state_reason,
+            "inputs": self.inputs,
+            "resources": self.resources,
+            "destination": self.destination,
+            "project_id": self.project_id,
+            "idle_timeout": self.idle_timeout,
+            "su_reserved": self.su_reserved,
+            "su_charged": self.su_charged,
+            "end_requested": self.end_requested,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "ready_at": iso(self.ready_at),
+            "ends_at": iso(ends),
+            "last_activity": iso(self.last_activity),
+            "finished_at": iso(self.finished_at),
+        }
+
+
+class SessionEvent(Base):
+    __tablename__ = "sessions_events"
+    __table_args__ = (Index("ix_sessions_events_session", "session_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions_sessions.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": iso(self.at),
+            "from": self.from_state,
+            "to": self.to_state,
+            "message": self.message,
+        }
+
+
+class SessionShare(Base):
+    """Another user the owner lets reach the session through the proxy."""
+
+    __tablename__ = "sessions_shares"
+    __table_args__ = (UniqueConstraint("session_id", "user_id", name="uq_sessions_shares"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions_sessions.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,156 @@
+"""The session pages: interactive applications with a launch form, and "My sessions"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..db import db
+from ..errors import Conflict, GatewayError, QuotaExceeded, ValidationError
+from ..identity.access import current_user, login_required
+from ..identity.models import User
+from ..jobs import accounting
+from ..jobs.apps import registry
+from ..jobs.inputs import from_form
+from ..jobs.service import RESOURCE_KEYS
+from ..web import add_nav
+from . import service
+from .api import connect_url
+
+bp = Blueprint(
+    "sessions",
+    __name__,
+    url_prefix="/interactive",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/sessions",
+)
+
+
+def _user() -> User:
+    user = current_user()
+    assert user is not None
+    return user
+
+
+def _projects(user: User) -> list[str]:
+    from flask import current_app
+
+    return [
+        p.name
+        for p in accounting.chargeable_projects(
+            db.session, user, current_app.config["JOBS_COMMUNITY_PROJECT"]
+        )
+    ]
+
+
+@bp.get("/")
+@login_required
+def my_sessions() -> ResponseReturnValue:
+    user = _user()
+    rows = service.list_sessions(db.session, user)
+    return render_template(
+        "sessions/list.html",
+        sessions=rows,
+        applications=registry().all("interactive"),
+        connect_url=connect_url,
+        time_left=service.time_left,
+        fmt=accounting.fmt,
+    )
+
+
+def _estimate_or_none(app_id: str, resources: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return service.estimate(service.Launch(application=app_id, resources=resources))
+    except GatewayError:
+        return None
+
+
+@bp.get("/launch/<app_id>")
+@login_required
+def launch_form(app_id: str) -> ResponseReturnValue:
+    application = service.interactive_application(app_id)
+    return render_template(
+        "sessions/launch.html",
+        application=application,
+        estimate=_estimate_or_none(app_id, {}),
+        projects=_projects(_user()),
+        errors=[],
+        form={},
+    )
+
+
+@bp.post("/launch/<app_id>")
+@login_required
+def launch(app_id: str) -> ResponseReturnValue:
+    user = _user()
+    application = service.interactive_application(app_id)
+    inputs: dict[str, Any] = {}
+    for inp in application.inputs:
+        value = from_form(inp, request.form.get(inp.name))
+        if value is not None:
+            inputs[inp.name] = value
+    resources: dict[str, Any] = {}
+    for key in RESOURCE_KEYS:
+        text = request.form.get(f"resources.{key}", "").strip()
+        if key == "walltime" and request.form.get("hours", "").strip():
+            text = request.form["hours"].strip()
+            try:
+                resources[key] = round(float(text) * 3600)
+            except ValueError:
+                resources[key] = text
+            continue
+        if text:
+            resources[key] = int(text) if text.lstrip("-").isdigit() else text
+    req = service.Launch(
+        application=app_id, inputs=inputs, resources=resources, project=request.form.get("project") or None
+    )
+    try:
+        row = service.launch(db.session, user, req)
+    except (ValidationError, QuotaExceeded, Conflict) as exc:
+        errors = getattr(exc, "errors", None) or [{"field": "", "message": exc.user_message}]
+        return (
+            render_template(
+                "sessions/launch.html",
+                application=application,
+                estimate=_estimate_or_none(app_id, {}),
+                projects=_projects(user),
+                errors=errors,
+                form=request.form,
+            ),
+            exc.status,
+        )
+    flash(f"Session {row.id} is starting; Connect appears when it is ready.")
+    return redirect(url_for("sessions.my_sessions") + f"#session-{row.id}")
+
+
+@bp.post("/<int:session_id>/end")
+@login_required
+def end(session_id: int) -> ResponseReturnValue:
+    user = _user()
+    row = service.end(db.session, user, service.owned(db.session, user, session_id))
+    flash(f"Session {row.id} is ending.")
+    return redirect(url_for("sessions.my_sessions"))
+
+
+@bp.post("/<int:session_id>/extend")
+@login_required
+def extend(session_id: int) -> ResponseReturnValue:
+    user = _user()
+    row = service.owned(db.session, user, session_id)
+    text = request.form.get("minutes", "").strip()
+    seconds: Any = int(text) * 60 if text.isdigit() else text
+    try:
+        service.extend(db.session, user, row, seconds)
+        flash(f"Session {row.id} extended by {text} minutes.")
+    except (ValidationError, QuotaExceeded, Conflict) as exc:
+        errors = getattr(exc, "errors", None) or [{"message": exc.user_message}]
+        flash("; ".join(e["message"] for e in errors), "error")
+    return redirect(url_for("sessions.my_sessions"))
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    add_nav(app, "sessions.my_sessions", "Sessions", role="user", order=21)
