@@ -35,7 +35,9 @@ APP = {
     "command": [
         "/bin/sh",
         "-c",
-        'echo "run $GK_JOB_ID"; wc -c < "$1" > count.txt; sleep "$2"; echo done >&2',
+        # "sleep" is seconds, or a path: the job then runs until that file exists (a test's gate).
+        'echo "run $GK_JOB_ID"; wc -c < "$1" > count.txt; '
+        'case "$2" in /*) while [ ! -e "$2" ]; do sleep 0.1; done;; *) sleep "$2";; esac; echo done >&2',
         "sh",
         "{data}",
         "{sleep}",

@@ -56,7 +56,8 @@ def test_console_shows_the_instance_come_and_go(slow_idle: Env) -> None:
         return resp.get_data(as_text=True)
 
     assert "No live instances." in page()
-    job_id = env.submit(sleep="3")
+    gate = env.tmp / "gate-console"
+    job_id = env.submit(sleep=str(gate))  # runs until the gate file exists
     env.until(lambda: env.job(job_id).state == JobState.RUNNING.value, timeout=60)
     rows = live_rows(page())
     [(name, cells)] = rows.items()
@@ -66,7 +67,8 @@ def test_console_shows_the_instance_come_and_go(slow_idle: Env) -> None:
     assert re.fullmatch(r"\d+\.\d{3}", cells[5]) and cells[6].startswith("127."), cells
 
     # The job ends: the instance stays, idle, until the idle timeout.
-    env.until(lambda: env.job(job_id).state in DONE, timeout=30)
+    gate.touch()
+    env.until(lambda: env.job(job_id).state in DONE, timeout=60)
     assert env.job(job_id).state == JobState.COMPLETED.value
 
     def idle_cells() -> list[str] | None:
@@ -93,7 +95,8 @@ def test_cli_status_and_clean_orphans_dry_run(env: Env) -> None:
         return str(result.output)
 
     assert cli("status") == "cloud:\n  no live instances\n"
-    job_id = env.submit(sleep="3")
+    gate = env.tmp / "gate-status"
+    job_id = env.submit(sleep=str(gate))  # runs until the gate file exists
     env.until(lambda: env.job(job_id).state == JobState.RUNNING.value, timeout=60)
     [inst] = env.instances()
     out = cli("status")
@@ -104,7 +107,8 @@ def test_cli_status_and_clean_orphans_dry_run(env: Env) -> None:
         line,
     ), out
     assert "no live instances" not in out
-    env.until(lambda: env.job(job_id).state in DONE, timeout=30)
+    gate.touch()
+    env.until(lambda: env.job(job_id).state in DONE, timeout=60)
 
     # A server tagged as this gateway's burst server that no pool instance accounts for.
     with env.app.app_context():

@@ -78,8 +78,9 @@ def slow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
 
 def test_agent_token_is_useless_for_other_jobs_and_instances(slow_env: Env) -> None:
     env = slow_env
-    a = env.submit(b"secret a", sleep="3")
-    b = env.submit(b"secret b", sleep="3", cpus=2)  # a second instance (m3.small)
+    gate = env.tmp / "gate"  # both jobs run until this file exists
+    a = env.submit(b"secret a", sleep=str(gate))
+    b = env.submit(b"secret b", sleep=str(gate), cpus=2)  # a second instance (m3.small)
     env.until(lambda: all(env.job(j).state == "RUNNING" for j in (a, b)), timeout=60)
     # Read instance A's token from its rootfs, as its agent does.
     from sqlalchemy import select
@@ -114,5 +115,6 @@ def test_agent_token_is_useless_for_other_jobs_and_instances(slow_env: Env) -> N
     assert (
         requests.post(base + "/work", headers={"Authorization": "Bearer gkp_x"}, timeout=5).status_code == 401
     )
+    gate.touch()
     env.until(lambda: all(env.job(j).state in DONE for j in (a, b)), timeout=60)
     assert (Path(env.job(b).workdir) / "count.txt").read_text().strip() == "8"

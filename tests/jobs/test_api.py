@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from ..conftest import make_token
 from .conftest import World
 
 
-def finish(w: World, job_id: int, timeout: float = 20) -> Any:
+def finish(w: World, job_id: int, timeout: float = 60) -> Any:
     return wait_for(w.app, job_id, set(TERMINAL), timeout)
 
 
@@ -210,7 +211,12 @@ def test_cancel_queued_running_and_finished(world: World) -> None:
     assert r.status_code == 202 and r.json["state"] == "CANCELED"
     assert c.post(f"/api/v1/jobs/{queued['id']}/cancel").status_code == 409
     running = c.post("/api/v1/jobs", json={"application": "sleep", "inputs": {"seconds": 30}}).json
-    wait_for(world.app, running["id"], {JobState.RUNNING}, 20)
+    job = wait_for(world.app, running["id"], {JobState.RUNNING}, 60)
+    stdout = Path(job.workdir) / "stdout.txt"
+    deadline = time.monotonic() + 60  # RUNNING means started, not yet printed: wait for its line
+    while "second 1 of 30" not in (stdout.read_text() if stdout.exists() else ""):
+        assert time.monotonic() < deadline, "the job never printed its first line"
+        time.sleep(0.05)
     assert c.post(f"/api/v1/jobs/{running['id']}/cancel").json["cancel_requested"] is True
     job = finish(world, running["id"])
     assert job.state == "CANCELED"
