@@ -31,6 +31,7 @@ COMMAND_GROUPS: list[str] = [
     "gateway_kit.burst.feature:burst_cli",
     "gateway_kit.burst.agent:agent",
     "gateway_kit.data.cli:datasets",
+    "gateway_kit.sessions.cli:sessions",
     "gateway_kit.hosting.cli:deploy",
     "gateway_kit.hosting.cli:vm",
     "gateway_kit.hosting.cli:volume",

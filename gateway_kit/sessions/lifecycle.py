@@ -108,7 +108,7 @@ def _start(app: Flask, session: Session, row: InteractiveSession) -> None:
     options = destinations(app).options(row.destination)
     launcher = launcher_for(options, row.destination)
     host, port = launcher.place(row.id)
-    token = secrets.token_urlsafe(32)
+    token = secrets.token_hex(24)  # hex: never starts with "-" (an option to argv parsers)
     workdir = Path(row.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     argv = render_argv(

@@ -100,3 +100,41 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 Launcher = Callable[..., dict[str, Any]]
+
+
+class RunningProxy:
+    """The session proxy under uvicorn in a thread of the test process (same app, same database)."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        from gateway_kit.sessions.proxy import SessionProxy
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proxy = SessionProxy(app)
+        config = uvicorn.Config(
+            self.proxy,
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="on",
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise AssertionError("the session proxy did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
