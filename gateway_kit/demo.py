@@ -5,8 +5,12 @@ worker...) is a class registered under the entry-point group ``gateway_kit.demo_
 to :data:`BUILTIN_PARTS`) and follows :class:`DemoPart`. Parts start in ascending ``order``; each
 may put settings for the gateway into ``ctx.settings`` (passed to later parts' child processes
 as ``GATEWAY_KIT_*`` variables and to the web app), environment variables into ``ctx.env``, start
-child processes with ``ctx.spawn`` and print lines with ``ctx.say``. On Ctrl-C (or SIGTERM) every
-part is stopped in reverse order and every child process group is ended.
+child processes with ``ctx.spawn`` and print lines with ``ctx.say``. On Ctrl-C, SIGINT or SIGTERM
+(handled even when a shell started the demo in the background, where SIGINT starts ignored) every
+part is stopped in reverse order and every child process group is ended. If the demo itself is
+killed (SIGKILL), its children still end: each is started with :func:`~.process_lifetime.die_with_parent`
+and inherits the demo's :class:`~.process_lifetime.Lifeline`, which grandchildren that outlive
+their own parent (local jobs, a killed worker's) watch.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from werkzeug.serving import WSGIRequestHandler
+
+from .process_lifetime import Lifeline, die_with_parent
 
 log = logging.getLogger("gateway_kit.demo")
 
@@ -63,6 +69,8 @@ class DemoContext:
     messages: list[str] = field(default_factory=list)
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     say_fn: Callable[[str], None] = print
+    #: Handed to every child (``GATEWAY_KIT_LIFELINE_FD``); cut when the demo ends, however.
+    lifeline: Lifeline | None = None
 
     def free_port(self) -> int:
         with socket.socket() as s:
@@ -79,13 +87,18 @@ class DemoContext:
         for key, value in self.settings.items():
             env[f"GATEWAY_KIT_{key}"] = value if isinstance(value, str) else json.dumps(value)
         env["GATEWAY_KIT_INSTANCE"] = str(self.instance_path)
+        if self.lifeline is not None:
+            self.lifeline.env(env)
         env.update(extra or {})
         return env
 
     def spawn(
         self, name: str, argv: list[str], env: dict[str, str] | None = None, log_file: Path | None = None
     ) -> subprocess.Popen[bytes]:
-        """Start a child in its own process group; its output goes to ``<instance>/logs/NAME.log``."""
+        """Start a child in its own process group; its output goes to ``<instance>/logs/NAME.log``.
+
+        The child gets SIGTERM when the demo ends, even by SIGKILL (call ``spawn`` from the demo's
+        main thread: the death signal follows the thread that started the child)."""
         logs = self.instance_path / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = open(log_file or logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
@@ -96,6 +109,8 @@ class DemoContext:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+            pass_fds=self.lifeline.fds if self.lifeline is not None else (),
         )
         out.close()
         self.children.append(proc)
@@ -171,7 +186,7 @@ def run_demo(
     from .db import upgrade
     from .settings import load_settings
 
-    ctx = DemoContext(instance_path=instance_path, host=host)
+    ctx = DemoContext(instance_path=instance_path, host=host, lifeline=Lifeline())
     if port == 0:  # parts (burst instances' agents) need the web URL before the app serves
         port = ctx.free_port()
     ctx.web_url = f"http://{host}:{port}"
@@ -187,10 +202,17 @@ def run_demo(
     started: list[DemoPart] = []
     stop = threading.Event()
 
+    serving = threading.Event()
+
     def _signal(_sig: int, _frm: Any) -> None:
         stop.set()
+        if not serving.is_set():  # still starting parts: interrupt that at once
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _signal)
+    # Explicitly: a shell that starts a command in the background (``demo &``) makes it ignore
+    # SIGINT, and Python then installs no KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, _signal)
     server = None
     try:
         for part in parts:
@@ -220,11 +242,13 @@ def run_demo(
             ready_file.write_text(url)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
+        serving.set()
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        serving.set()  # a second signal must not interrupt the clean-up
         print("Stopping the demo...", flush=True)
         if server is not None:
             server.shutdown()
@@ -234,4 +258,6 @@ def run_demo(
             except Exception:
                 log.exception("demo part %s did not stop cleanly", part.name)
         ctx.stop_children()
+        if ctx.lifeline is not None:
+            ctx.lifeline.close()
         print("Stopped.", flush=True)

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ...process_lifetime import lifeline_fds
 from ..settings import host_cpus
 from ..states import JobState
 from .base import CapacityExhausted, Executor, ExecutorError, JobSpec, PollResult
@@ -210,6 +211,7 @@ class LocalExecutor(Executor):
                 stderr=open(meta / "runner.log", "ab"),  # noqa: SIM115 - the child owns it
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=lifeline_fds(),  # under `gateway-kit demo`: jobs end with the demo
             )
         except OSError as exc:
             self._free(spec.job_id)

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway_kit.process_lifetime import exit_with_lifeline
+
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -69,6 +71,9 @@ def main(workdir: str) -> int:
         canceled = True
 
     signal.signal(signal.SIGTERM, on_term)
+    # Under `gateway-kit demo` the job ends with the demo, however the demo ends (not with the
+    # worker, whose successor resumes the job).
+    exit_with_lifeline(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     memory = int(spec.get("memory_mb") or 0)
 
