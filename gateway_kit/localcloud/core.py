@@ -3,7 +3,7 @@
 SERVICE REGISTRATION
 ====================
 
-A service is a module ``gateway_kit/localcloud/services/<name>.py`` with one function::
+A service is a module or package ``gateway_kit/localcloud/services/<name>`` with one function::
 
     def register(cloud: LocalCloud) -> None:
         bp = flask.Blueprint("dns", __name__, url_prefix="/dns")

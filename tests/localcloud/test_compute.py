@@ -112,7 +112,7 @@ def test_server_addresses_and_name_lookup(conn: Connection, server: object) -> N
     assert ports and ports[0].device_owner == "compute:nova"
 
 
-def test_action_state_machine(conn: Connection, server: object) -> None:
+def test_action_state_machine(conn: Connection, server: object, ctl: LocalCloudController) -> None:
     c = conn.compute
     srv = server
     c.stop_server(srv)
@@ -125,8 +125,10 @@ def test_action_state_machine(conn: Connection, server: object) -> None:
     srv = c.wait_for_server(c.get_server(srv.id), status="SUSPENDED", **FAST)
     c.resume_server(srv)
     srv = c.wait_for_server(c.get_server(srv.id), status="ACTIVE", **FAST)
+    ctl.hold("compute.server", srv.id)  # held, the transient state is there to be seen
     c.reboot_server(srv, "HARD")
     assert c.get_server(srv.id).status == "HARD_REBOOT"
+    ctl.release("compute.server", srv.id)
     srv = c.wait_for_server(c.get_server(srv.id), status="ACTIVE", **FAST)
     c.resize_server(srv, "2")
     srv = c.wait_for_server(c.get_server(srv.id), status="VERIFY_RESIZE", **FAST)

@@ -49,6 +49,8 @@ def test_lb_tree_and_immutable_while_pending(lc: RunningLocalCloud) -> None:
     assert lb.provisioning_status == "ACTIVE" and lb.vip_address
     port = conn.network.get_port(lb.vip_port_id)
     assert port.device_owner == "Octavia"
+    # Held, the load balancer stays PENDING_UPDATE however slow this machine is.
+    lc.controller.hold("octavia.loadbalancer", lb.id)
     listener = conn.load_balancer.create_listener(
         name="l1", protocol="HTTP", protocol_port=80, loadbalancer_id=lb.id
     )
@@ -57,6 +59,7 @@ def test_lb_tree_and_immutable_while_pending(lc: RunningLocalCloud) -> None:
         conn.load_balancer.create_pool(
             name="p1", protocol="HTTP", lb_algorithm="ROUND_ROBIN", listener_id=listener.id
         )
+    lc.controller.release("octavia.loadbalancer", lb.id)
     conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.05, wait=10)
     pool = conn.load_balancer.create_pool(
         name="p1", protocol="HTTP", lb_algorithm="ROUND_ROBIN", listener_id=listener.id

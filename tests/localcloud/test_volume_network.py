@@ -16,8 +16,10 @@ def test_volume_lifecycle_extend_snapshot(cloud: RunningLocalCloud) -> None:
     vol = bs.create_volume(name="data", size=2)
     assert vol.status == "creating"
     vol = bs.wait_for_status(vol, "available", **FAST)
+    cloud.controller.hold("volume.volume", vol.id)  # held, "extending" is there to be seen
     bs.extend_volume(vol, 3)
     assert bs.get_volume(vol).status == "extending"
+    cloud.controller.release("volume.volume", vol.id)
     vol = bs.wait_for_status(vol, "available", **FAST)
     assert bs.get_volume(vol).size == 3
     snap = bs.wait_for_status(bs.create_snapshot(volume_id=vol.id, name="s1"), "available", **FAST)

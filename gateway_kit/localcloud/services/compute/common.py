@@ -1,0 +1,137 @@
+"""Nova's shared pieces: the blueprint, resource kinds, the server state table, microversion checks,
+error rendering, admin checks and pagination.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from gateway_kit.localcloud.core import (
+    ApiError,
+    AuthContext,
+    json_response,
+    microversion,
+)
+from gateway_kit.localcloud.store import Doc
+
+bp = Blueprint("compute", __name__, url_prefix="/compute/v2.1")
+
+MIN_MICROVERSION = "2.1"
+#: The highest compute microversion the local cloud implements (Nova 2024.2 "Dalmatian").
+MAX_MICROVERSION = "2.100"
+
+SERVER = "compute.server"
+FLAVOR = "compute.flavor"
+KEYPAIR = "compute.keypair"
+SERVER_GROUP = "compute.server_group"
+
+QUOTA_KEYS = (
+    "instances",
+    "cores",
+    "ram",
+    "key_pairs",
+    "metadata_items",
+    "server_groups",
+    "server_group_members",
+)
+_LEGACY_QUOTAS = {"fixed_ips": -1, "floating_ips": -1, "security_group_rules": -1, "security_groups": -1}
+_INJECTED = {"injected_file_content_bytes": 10240, "injected_file_path_bytes": 255, "injected_files": 5}
+
+#: status -> (vm_state, power_state)
+STATES: dict[str, tuple[str, int]] = {
+    "BUILD": ("building", 0),
+    "ACTIVE": ("active", 1),
+    "SHUTOFF": ("stopped", 4),
+    "SUSPENDED": ("suspended", 7),
+    "PAUSED": ("paused", 3),
+    "SHELVED": ("shelved", 4),
+    "SHELVED_OFFLOADED": ("shelved_offloaded", 4),
+    "VERIFY_RESIZE": ("resized", 1),
+    "ERROR": ("error", 0),
+    "RESCUE": ("rescued", 1),
+}
+
+
+def state(status: str, task: str | None = None, shown: str | None = None) -> dict[str, Any]:
+    """Fields for a server in ``status`` (with a task, shown as ``shown`` meanwhile)."""
+    vm_state, power = STATES[status]
+    return {"status": shown or status, "vm_state": vm_state, "task_state": task, "power_state": power}
+
+
+def mv() -> tuple[int, int]:
+    return microversion()
+
+
+def at_least(version: str) -> bool:
+    major, _, minor = version.partition(".")
+    return mv() >= (int(major), int(minor))
+
+
+_NOVA_CODES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "HTTPMethodNotAllowed",
+    406: "notAcceptable",
+    409: "conflictingRequest",
+    413: "overLimit",
+    429: "overLimit",
+    500: "computeFault",
+    503: "serviceUnavailable",
+}
+
+
+def render_error(err: ApiError) -> Response:
+    code = err.code if err.code in _NOVA_CODES.values() else _NOVA_CODES.get(err.status, "computeFault")
+    return json_response({code: {"code": err.status, "message": err.message}}, err.status)
+
+
+def _conflict(server: Doc, action: str) -> ApiError:
+    if server.get("task_state"):
+        return ApiError(
+            409,
+            f"Cannot '{action}' instance {server['id']} while it is in task_state {server['task_state']}",
+            "conflictingRequest",
+        )
+    return ApiError(
+        409,
+        f"Cannot '{action}' instance {server['id']} while it is in vm_state {server['vm_state']}",
+        "conflictingRequest",
+    )
+
+
+def _locked(server: Doc, auth: AuthContext) -> None:
+    if server.get("locked") and not auth.is_admin:
+        raise ApiError(409, f"Instance {server['id']} is locked", "conflictingRequest")
+
+
+def _paginate_docs(docs: list[Doc]) -> list[Doc]:
+    marker = request.args.get("marker")
+    if marker:
+        ids = [d["id"] for d in docs]
+        if marker not in ids:
+            raise ApiError(400, f"marker [{marker}] not found", "badRequest")
+        docs = docs[ids.index(marker) + 1 :]
+    limit = request.args.get("limit")
+    if limit:
+        docs = docs[: int(limit)]
+    return docs
+
+
+def _admin(auth: AuthContext, rule: str) -> None:
+    if not auth.is_admin:
+        raise ApiError(403, f"Policy doesn't allow {rule} to be performed.", "forbidden")
+
+
+def _paginate_docs_by(docs: list[Doc], key: str) -> list[Doc]:
+    marker = request.args.get("marker")
+    if marker:
+        names = [d[key] for d in docs]
+        if marker not in names:
+            raise ApiError(400, f"marker [{marker}] not found", "badRequest")
+        docs = docs[names.index(marker) + 1 :]
+    limit = request.args.get("limit")
+    return docs[: int(limit)] if limit else docs

@@ -1,0 +1,272 @@
+"""Pools and members."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from flask import Response
+from octavia_lib.common import constants as olc
+
+from gateway_kit.localcloud.core import (
+    ApiError,
+    AuthContext,
+    LocalCloud,
+    current_cloud,
+    json_response,
+)
+
+from .children import _new_child
+from .common import (
+    LB,
+    LISTENER,
+    MEMBER,
+    POOL,
+    Doc,
+    _auth,
+    _body,
+    _check_attrs,
+    _enum,
+    _immutable,
+    _int,
+    _invalid,
+    _lock_lb,
+    _not_found,
+    _project_quota,
+    _str,
+    _uuid,
+    _visible,
+)
+from .health import _arm_member_check, _member_status
+from .listeners import _tls_ref
+from .specs import _render_member, _render_pool
+
+_POOL_ATTRS = (
+    "name",
+    "description",
+    "admin_state_up",
+    "listener_id",
+    "loadbalancer_id",
+    "protocol",
+    "lb_algorithm",
+    "session_persistence",
+    "project_id",
+    "healthmonitor",
+    "members",
+    "tags",
+    "tls_container_ref",
+    "ca_tls_container_ref",
+    "crl_container_ref",
+    "tls_enabled",
+    "tls_ciphers",
+    "tls_versions",
+    "alpn_protocols",
+)
+
+
+def _apply_pool(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, Any]) -> None:
+    if "lb_algorithm" in body:
+        doc["lb_algorithm"] = _enum(body, "lb_algorithm", olc.SUPPORTED_LB_ALGORITHMS, required=True)
+    for key in ("name", "description"):
+        if key in body:
+            doc[key] = _str(body, key) or ""
+    if "admin_state_up" in body:
+        doc["admin_state_up"] = bool(body["admin_state_up"])
+    if "session_persistence" in body:
+        sp = body["session_persistence"]
+        if sp is not None:
+            if not isinstance(sp, dict):
+                raise _invalid("session_persistence", sp, "Wrong type.")
+            _enum(sp, "type", olc.SUPPORTED_SP_TYPES, required=True)
+            if sp["type"] == olc.SESSION_PERSISTENCE_APP_COOKIE and not sp.get("cookie_name"):
+                raise ApiError(
+                    400, "Validation failure: APP_COOKIE session persistence type requires a cookie name."
+                )
+            sp = {
+                "type": sp["type"],
+                "cookie_name": sp.get("cookie_name"),
+                "persistence_timeout": sp.get("persistence_timeout"),
+                "persistence_granularity": sp.get("persistence_granularity"),
+            }
+        doc["session_persistence"] = sp
+    for key in ("tags", "tls_enabled", "tls_ciphers", "tls_versions", "alpn_protocols"):
+        if key in body:
+            doc[key] = body[key]
+    for key in ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref"):
+        if body.get(key) is not None:
+            doc[key] = _tls_ref(cloud, auth, body[key], pkcs12=key == "tls_container_ref")
+
+
+def _create_pool() -> Response:
+    cloud = current_cloud()
+    auth = _auth()
+    body = _body("pool")
+    _check_attrs(body, _POOL_ATTRS, "pool")
+    protocol = _enum(
+        body, "protocol", (*olc.POOL_SUPPORTED_PROTOCOLS, olc.PROTOCOL_TERMINATED_HTTPS), required=True
+    )
+    _enum(body, "lb_algorithm", olc.SUPPORTED_LB_ALGORITHMS, required=True)
+    listener_id = _uuid(body, "listener_id")
+    lb_id = _uuid(body, "loadbalancer_id")
+    if not listener_id and not lb_id:
+        raise ApiError(400, "Validation failure: Either a listener or load balancer must be specified.")
+    listener = None
+    if listener_id:
+        listener = cloud.get(LISTENER, listener_id)
+        if listener is None or not _visible(auth, listener):
+            raise ApiError(400, f"Listener {listener_id} not found.")
+        if lb_id and listener["loadbalancer_id"] != lb_id:
+            raise ApiError(400, "Validation failure: The specified listener and load balancer do not match.")
+        lb_id = listener["loadbalancer_id"]
+        if listener.get("default_pool_id"):
+            raise ApiError(409, "This listener already has a default pool")
+        compatible = {
+            olc.PROTOCOL_HTTP: {olc.PROTOCOL_HTTP, olc.PROTOCOL_PROXY, olc.PROTOCOL_PROXYV2},
+            olc.PROTOCOL_HTTPS: {
+                olc.PROTOCOL_HTTPS,
+                olc.PROTOCOL_PROXY,
+                olc.PROTOCOL_PROXYV2,
+                olc.PROTOCOL_TCP,
+            },
+            olc.PROTOCOL_TERMINATED_HTTPS: {olc.PROTOCOL_HTTP, olc.PROTOCOL_PROXY, olc.PROTOCOL_PROXYV2},
+            olc.PROTOCOL_TCP: {
+                olc.PROTOCOL_TCP,
+                olc.PROTOCOL_HTTP,
+                olc.PROTOCOL_HTTPS,
+                olc.PROTOCOL_PROXY,
+                olc.PROTOCOL_PROXYV2,
+            },
+            olc.PROTOCOL_UDP: {olc.PROTOCOL_UDP},
+            olc.PROTOCOL_SCTP: {olc.PROTOCOL_SCTP},
+        }.get(listener["protocol"], set())
+        if protocol not in compatible:
+            raise ApiError(
+                400,
+                f"Validation failure: The pool protocol '{protocol}' is invalid while the listener "
+                f"protocol is '{listener['protocol']}'.",
+            )
+    lb = cloud.get(LB, str(lb_id))
+    if lb is None or not _visible(auth, lb):
+        raise ApiError(400, f"Load Balancer {lb_id} not found.")
+    if lb["provisioning_status"] != olc.ACTIVE:
+        raise _immutable(lb["id"])
+    _project_quota(cloud, lb["project_id"], "pool", POOL, "Pool")
+    doc = _new_child(auth, lb, body)
+    doc.update(
+        {
+            "description": "",
+            "protocol": protocol,
+            "lb_algorithm": body["lb_algorithm"],
+            "session_persistence": None,
+            "tls_container_ref": None,
+            "ca_tls_container_ref": None,
+            "crl_container_ref": None,
+            "tls_enabled": False,
+            "tls_ciphers": None,
+            "tls_versions": None,
+            "alpn_protocols": None,
+        }
+    )
+    _apply_pool(cloud, auth, doc, body)
+    _lock_lb(cloud, lb)
+    cloud.put(POOL, doc)
+    if listener is not None:
+        listener["default_pool_id"] = doc["id"]
+        listener["provisioning_status"] = olc.PENDING_UPDATE
+        cloud.put(LISTENER, listener)
+    return json_response({"pool": _render_pool(cloud, doc)}, 201)
+
+
+_MEMBER_ATTRS = (
+    "name",
+    "admin_state_up",
+    "address",
+    "protocol_port",
+    "weight",
+    "backup",
+    "subnet_id",
+    "project_id",
+    "monitor_address",
+    "monitor_port",
+    "tags",
+    "request_sriov",
+)
+
+
+def _apply_member(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, Any]) -> None:
+    if "weight" in body:
+        doc["weight"] = _int(body, "weight", 0, 256)
+    if "name" in body:
+        doc["name"] = _str(body, "name") or ""
+    if "admin_state_up" in body:
+        enable = bool(body["admin_state_up"]) and not doc.get("admin_state_up", True)
+        doc["admin_state_up"] = bool(body["admin_state_up"])
+        if enable:
+            _arm_member_check(cloud, doc)
+    if "backup" in body:
+        doc["backup"] = bool(body["backup"])
+    if "monitor_port" in body:
+        doc["monitor_port"] = _int(body, "monitor_port", 1, 65535)
+    if "monitor_address" in body:
+        doc["monitor_address"] = body["monitor_address"]
+    if "tags" in body:
+        doc["tags"] = list(body["tags"] or [])
+
+
+def _pool_for(cloud: LocalCloud, auth: AuthContext, pool_id: str) -> Doc:
+    pool = cloud.get(POOL, pool_id)
+    if pool is None or not _visible(auth, pool) or pool["provisioning_status"] == olc.PENDING_DELETE:
+        raise _not_found("Pool", pool_id)
+    return pool
+
+
+def _create_member(pool_id: str) -> Response:
+    cloud = current_cloud()
+    auth = _auth()
+    pool = _pool_for(cloud, auth, pool_id)
+    body = _body("member")
+    _check_attrs(body, _MEMBER_ATTRS, "member")
+    address = body.get("address")
+    try:
+        ipaddress.ip_address(str(address))
+    except ValueError as exc:
+        raise _invalid("address", address, "Value should be IP address format") from exc
+    port = _int(body, "protocol_port", 1, 65535, required=True)
+    subnet_id = _uuid(body, "subnet_id")
+    if (
+        subnet_id
+        and any(s.name == "network" for s in cloud.services)
+        and cloud.store.get("network.subnet", subnet_id) is None
+    ):
+        raise ApiError(400, f"Subnet {subnet_id} not found.")
+    if cloud.store.find(
+        MEMBER, lambda d: d["pool_id"] == pool_id and d["address"] == address and d["protocol_port"] == port
+    ):
+        raise ApiError(
+            409, f"Another member on this pool is already using ip {address} on protocol_port {port}"
+        )
+    lb = cloud.get(LB, pool["loadbalancer_id"])
+    assert lb is not None
+    if lb["provisioning_status"] != olc.ACTIVE:
+        raise _immutable(lb["id"])
+    _project_quota(cloud, lb["project_id"], "member", MEMBER, "Member")
+    doc = _new_child(auth, lb, body)
+    doc.update(
+        {
+            "pool_id": pool_id,
+            "address": address,
+            "protocol_port": port,
+            "weight": 1,
+            "backup": False,
+            "subnet_id": subnet_id,
+            "monitor_address": None,
+            "monitor_port": None,
+            "vnic_type": "normal",
+        }
+    )
+    _apply_member(cloud, auth, doc, body)
+    _lock_lb(cloud, lb)
+    _arm_member_check(cloud, doc)
+    doc["operating_status"] = _member_status(cloud, doc)
+    cloud.put(MEMBER, doc)
+    return json_response({"member": _render_member(cloud, doc)}, 201)
