@@ -89,7 +89,7 @@ def localcloud() -> None:
     "--dataplane",
     is_flag=True,
     help="Run each ACTIVE instance's cloud-config (write_files, runcmd) as local "
-    "processes on its own 127.100.x.y address (see gateway_kit.localcloud.dataplane).",
+    "processes on its own 127.100.x.y address, with systemd units (see gateway_kit.localcloud.dataplane).",
 )
 @click.option(
     "--dataplane-root",

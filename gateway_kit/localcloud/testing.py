@@ -216,11 +216,15 @@ def running_local_cloud(
     mode: str = "time",
     seed: Path | None = None,
     dns: bool = False,
+    dataplane: bool = False,
 ) -> Iterator[RunningLocalCloud]:
     """Start a local cloud (thread or subprocess) and stop it on exit.
 
     ``dns=True`` (thread mode) also serves the Designate zones over DNS on a free loopback port
     (:attr:`RunningLocalCloud.dns_port`); the subprocess always runs its DNS server.
+    ``dataplane=True`` turns the data plane on (``serve --dataplane``; instances run under
+    ``state_dir/dataplane``, see :mod:`gateway_kit.localcloud.dataplane`); in thread mode
+    ``extra["dataplane"]`` is the :class:`~gateway_kit.localcloud.dataplane.DataPlane`.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     clouds_yaml = state_dir / "clouds.yaml"
@@ -246,6 +250,8 @@ def running_local_cloud(
         ]
         if seed is not None:
             argv += ["--seed", str(seed)]
+        if dataplane:
+            argv += ["--dataplane"]
         log = (state_dir / "localcloud.log").open("ab")
         proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -267,14 +273,22 @@ def running_local_cloud(
 
     config = LocalCloudConfig(state_dir=state_dir, seed=seed, clock=ClockConfig(mode=mode, delay=delay))
     server = LocalCloudServer(config, dns_port=0 if dns else None).start()
+    plane = None
     try:
         server.write_clouds_yaml(clouds_yaml)
         running = RunningLocalCloud(
             server.url, clouds_yaml, state_dir, LocalCloudController(server.url), dns_port=server.dns_port
         )
         running.extra["server"] = server
+        if dataplane:
+            from gateway_kit.localcloud import dataplane as dp
+
+            plane = dp.enable(server.cloud, state_dir / "dataplane", interval=0.1)
+            running.extra["dataplane"] = plane
         yield running
     finally:
+        if plane is not None:
+            dp.disable(server.cloud)
         server.stop()
 
 
@@ -282,6 +296,15 @@ def running_local_cloud(
 def local_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningLocalCloud]:
     """A fresh local cloud in a thread; ``OS_CLIENT_CONFIG_FILE`` points at its clouds.yaml."""
     with running_local_cloud(tmp_path / "localcloud") as cloud:
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml))
+        yield cloud
+
+
+@pytest.fixture
+def local_cloud_dataplane(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningLocalCloud]:
+    """Like :func:`local_cloud`, with the data plane on and the DNS server running: instances run
+    their cloud-config and units (``extra["dataplane"]`` is the data plane)."""
+    with running_local_cloud(tmp_path / "localcloud", dataplane=True, dns=True) as cloud:
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml))
         yield cloud
 
@@ -299,6 +322,7 @@ __all__ = [
     "RunningLocalCloud",
     "free_port",
     "local_cloud",
+    "local_cloud_dataplane",
     "local_cloud_process",
     "running_local_cloud",
     "wait_until_up",
