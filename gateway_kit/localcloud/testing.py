@@ -44,7 +44,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +207,63 @@ def wait_until_up(url: str, timeout: float = 30.0, process: subprocess.Popen[byt
     raise TimeoutError(f"local cloud at {url} did not come up within {timeout} s")
 
 
+def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something true (connection errors count as not yet).
+
+    :raises AssertionError: after ``timeout`` seconds, naming ``what`` and the last answer.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (requests.RequestException, OSError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
+
+
+def boot_server(
+    cloud: RunningLocalCloud,
+    name: str,
+    user_data: str = "",
+    *,
+    network: str = "private",
+    flavor: str = "m3.tiny",
+    image: str = "cirros-0.6.2-x86_64-disk",
+    **kwargs: Any,
+) -> tuple[Any, Any]:
+    """Boot a server through openstacksdk and wait until ACTIVE; ``(connection, server)``.
+
+    With the data plane on, :func:`fixed_address` of it is the instance's ``127.100.x.y``.
+    """
+    import base64
+
+    conn = cloud.connect()
+    server = conn.compute.create_server(
+        name=name,
+        image_id=conn.image.find_image(image, ignore_missing=False).id,
+        flavor_id=conn.compute.find_flavor(flavor, ignore_missing=False).id,
+        networks=[{"uuid": conn.network.find_network(network, ignore_missing=False).id}],
+        user_data=base64.b64encode(user_data.encode()).decode() if user_data else None,
+        **kwargs,
+    )
+    server = conn.compute.wait_for_server(server, wait=120)
+    return conn, conn.compute.get_server(server.id)
+
+
+def fixed_address(server: Any) -> str:
+    """A server's first fixed IPv4 address (from Nova's ``addresses``)."""
+    for addresses in (server.addresses or {}).values():
+        for item in addresses:
+            if item.get("OS-EXT-IPS:type", "fixed") == "fixed" and item.get("version", 4) == 4:
+                return str(item["addr"])
+    raise AssertionError(f"server {server.id} has no fixed IPv4 address")
+
+
 @contextmanager
 def running_local_cloud(
     state_dir: Path,
@@ -320,10 +377,13 @@ def local_cloud_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 __all__ = [
     "LocalCloudController",
     "RunningLocalCloud",
+    "boot_server",
+    "fixed_address",
     "free_port",
     "local_cloud",
     "local_cloud_dataplane",
     "local_cloud_process",
     "running_local_cloud",
+    "wait_until",
     "wait_until_up",
 ]

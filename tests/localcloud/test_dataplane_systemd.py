@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
-from gateway_kit.localcloud.testing import RunningLocalCloud, running_local_cloud
+from gateway_kit.localcloud.testing import (
+    RunningLocalCloud,
+    boot_server,
+    fixed_address,
+    running_local_cloud,
+    wait_until,
+)
 
 USER_DATA = """## template: jinja
 #cloud-config
@@ -45,40 +48,10 @@ runcmd:
 """
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (requests.RequestException, OSError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
 @pytest.fixture(scope="module")
 def dp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalCloud]:
     with running_local_cloud(tmp_path_factory.mktemp("dp") / "state", dataplane=True) as cloud:
         yield cloud
-
-
-def boot(cloud: RunningLocalCloud, name: str, user_data: str) -> Any:
-    conn = cloud.connect()
-    image = conn.image.find_image("cirros-0.6.2-x86_64-disk")
-    flavor = conn.compute.find_flavor("m3.tiny")
-    net = conn.network.find_network("private")
-    server = conn.compute.create_server(
-        name=name,
-        image_id=image.id,
-        flavor_id=flavor.id,
-        networks=[{"uuid": net.id}],
-        user_data=base64.b64encode(user_data.encode()).decode(),
-    )
-    return conn, conn.compute.wait_for_server(server, wait=60)
 
 
 def systemctl(cloud: RunningLocalCloud, server_id: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -87,10 +60,10 @@ def systemctl(cloud: RunningLocalCloud, server_id: str, *args: str) -> subproces
 
 
 def test_unit_from_cloud_config_serves_restarts_and_stops(dp: RunningLocalCloud) -> None:
-    conn, server = boot(dp, "unit-web", USER_DATA)
-    address = server.private_v4 or next(a["addr"] for n in server.addresses.values() for a in n)
+    conn, server = boot_server(dp, "unit-web", USER_DATA)
+    address = fixed_address(server)
     assert address.startswith("127.100.")
-    body = wait_for(
+    body = wait_until(
         lambda: requests.get(f"http://{address}:8080/index.html", timeout=2).text, what="web unit"
     )
     assert body == server.id  # rendered by Jinja, served from the unit's WorkingDirectory
@@ -103,11 +76,11 @@ def test_unit_from_cloud_config_serves_restarts_and_stops(dp: RunningLocalCloud)
     # Restart=on-failure: kill the main process; the supervisor starts it again.
     pid = int(systemctl(dp, server.id, "show", "-p", "MainPID", "web").stdout.strip().split("=")[1])
     os.kill(pid, 9)
-    wait_for(
+    wait_until(
         lambda: systemctl(dp, server.id, "show", "-p", "NRestarts", "web").stdout.strip() == "NRestarts=1",
         what="restart",
     )
-    wait_for(lambda: requests.get(f"http://{address}:8080/", timeout=2).ok, what="web after restart")
+    wait_until(lambda: requests.get(f"http://{address}:8080/", timeout=2).ok, what="web after restart")
 
     stop = systemctl(dp, server.id, "stop", "web")
     assert stop.returncode == 0, stop.stderr
@@ -116,7 +89,7 @@ def test_unit_from_cloud_config_serves_restarts_and_stops(dp: RunningLocalCloud)
     missing = systemctl(dp, server.id, "status", "nope")
     assert missing.returncode == 4 and "could not be found" in missing.stdout
 
-    log = wait_for(
+    log = wait_until(
         lambda: (
             "status=active" in conn.compute.get_server_console_output(server)["output"]
             and conn.compute.get_server_console_output(server)["output"]
@@ -127,7 +100,7 @@ def test_unit_from_cloud_config_serves_restarts_and_stops(dp: RunningLocalCloud)
 
     # Stopping the server stops its units; starting it starts the enabled unit again.
     systemctl(dp, server.id, "start", "web")
-    wait_for(lambda: requests.get(f"http://{address}:8080/", timeout=2).ok, what="web started")
+    wait_until(lambda: requests.get(f"http://{address}:8080/", timeout=2).ok, what="web started")
     conn.compute.stop_server(server)
     conn.compute.wait_for_server(server, status="SHUTOFF", wait=60)
 
@@ -138,17 +111,17 @@ def test_unit_from_cloud_config_serves_restarts_and_stops(dp: RunningLocalCloud)
             return True
         return False
 
-    wait_for(refused, what="unit stopped with the server")
+    wait_until(refused, what="unit stopped with the server")
     conn.compute.start_server(server)
     conn.compute.wait_for_server(server, status="ACTIVE", wait=60)
-    wait_for(lambda: requests.get(f"http://{address}:8080/", timeout=2).ok, what="enabled unit at boot")
+    wait_until(lambda: requests.get(f"http://{address}:8080/", timeout=2).ok, what="enabled unit at boot")
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=60)
-    wait_for(refused, what="unit gone with the server")
+    wait_until(refused, what="unit gone with the server")
 
 
 def test_systemctl_needs_the_instance_token(dp: RunningLocalCloud, tmp_path: Path) -> None:
-    _conn, server = boot(dp, "unit-token", "#cloud-config\n")
+    _conn, server = boot_server(dp, "unit-token", "#cloud-config\n")
     control = dp.state_dir / "dataplane" / server.id / "systemd" / "control.json"
     assert oct(control.stat().st_mode & 0o777) == "0o600"
     forged = tmp_path / "control.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -18,6 +19,14 @@ from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.dataplane import cloudconfig
 from gateway_kit.localcloud.dataplane.procs import group_alive, kill_all, pid_alive, proc_table, track
 from gateway_kit.localcloud.dataplane.systemd import Instance, Supervisor
+from gateway_kit.localcloud.dataplane.traffic import (
+    Binding,
+    Handler,
+    Traffic,
+    forwarder,
+    listening_now,
+    port_allows,
+)
 from gateway_kit.localcloud.store import Doc
 
 log = logging.getLogger(__name__)
@@ -28,6 +37,7 @@ KIND = "dataplane.instance"
 SERVER = "compute.server"
 PORT = "network.port"
 FLOATINGIP = "network.floatingip"
+RULE = "network.security_group_rule"
 #: The block instance addresses come from: 127.100.0.0/16.
 ADDRESS_PREFIX = (127, 100)
 RUNNING = frozenset({"ACTIVE", "VERIFY_RESIZE", "RESIZE", "REBUILD", "MIGRATING", "RESCUE"})
@@ -55,6 +65,9 @@ class DataPlane:
     interval: float = 0.2
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
+    traffic: Traffic = field(default_factory=Traffic)
+    #: Functions adding bindings (load balancers): ``fn(cloud, wanted)`` under the cloud's lock.
+    binders: list[Any] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -100,6 +113,9 @@ class DataPlane:
         if port["fixed_ips"][0]["ip_address"] != rec["address"]:
             port["fixed_ips"][0] = {**port["fixed_ips"][0], "ip_address": rec["address"]}
             self.cloud.store.put(PORT, port)
+            for fip in self.cloud.store.find(FLOATINGIP, lambda f: f.get("port_id") == port["id"]):
+                fip["fixed_ip_address"] = rec["address"]
+                self.cloud.store.put(FLOATINGIP, fip)
 
     # -- processes -------------------------------------------------------------------------
 
@@ -246,6 +262,47 @@ class DataPlane:
                 elif status not in RUNNING and rec.get("power") != "off":
                     self._power_off(rec)
             self._reap()
+            wanted = self.floating_bindings()
+            for binder in self.binders:
+                binder(self.cloud, wanted)
+        self.traffic.apply(wanted)
+
+    def floating_bindings(self) -> dict[Binding, Handler]:
+        """Listeners on floating IPs associated with servers' ports (see :mod:`.traffic`)."""
+        wanted: dict[Binding, Handler] = {}
+        fips = [f for f in self.cloud.store.all(FLOATINGIP) if f.get("port_id")]
+        if not fips:
+            return wanted
+        table = listening_now()
+        rules = self.cloud.store.all(RULE)
+        for fip in fips:
+            port = self.cloud.store.get(PORT, str(fip["port_id"]))
+            if port is None or not str(port.get("device_owner", "")).startswith("compute:"):
+                continue
+            target = str((port.get("fixed_ips") or [{}])[0].get("ip_address", ""))
+            if not target or not port.get("admin_state_up", True):
+                continue
+            groups = set(port.get("security_groups") or [])
+            mine = [r for r in rules if r.get("security_group_id") in groups]
+            version = hash(
+                json.dumps(
+                    [port.get("port_security_enabled", True), sorted(groups), mine],
+                    sort_keys=True,
+                    default=str,
+                )
+            )
+            for number in sorted(table.get(target, ())):
+                if not port_allows(port, mine, number, None):
+                    continue
+                key = f"fip {fip['id']} -> {target}:{number} sg {version}"
+
+                def allow(client: str, port: Doc = port, rules: list[Doc] = mine, n: int = number) -> bool:
+                    return port_allows(port, rules, n, client)
+
+                wanted[Binding(str(fip["floating_ip_address"]), number, key)] = forwarder(
+                    target, number, allow
+                )
+        return wanted
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -257,6 +314,8 @@ class DataPlane:
     def start(self) -> DataPlane:
         self.root.mkdir(parents=True, exist_ok=True)
         self.supervisor.start()
+        self.traffic.root = os.geteuid() == 0
+        self.traffic.start()
         self._thread = threading.Thread(target=self._loop, name="localcloud-dataplane", daemon=True)
         self._thread.start()
         return self
@@ -270,6 +329,7 @@ class DataPlane:
             for rec in self.cloud.store.all(KIND):
                 self._power_off(rec)
         self.supervisor.stop()
+        self.traffic.stop()
 
     def address(self, server_id: str) -> str | None:
         rec = self.cloud.store.get(KIND, server_id)
