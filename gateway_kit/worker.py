@@ -5,29 +5,51 @@ queue, certificate renewal and backups are such tasks. ``gateway-kit worker`` ca
 :func:`run_worker`, which runs every task at its interval until stopped (SIGTERM/SIGINT). A task's
 exception is logged and the task runs again at its next turn: one failing task never stops the
 others.
+
+A task may run sooner than its interval: when its ``run`` returns True (it left work for another
+pass), and when its ``waker`` (file descriptors the worker waits on) becomes readable -- the job
+queue is woken this way by submissions and by local jobs starting and ending
+(:mod:`gateway_kit.jobs.wakeup`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import select
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import Flask
 
 log = logging.getLogger("gateway_kit.worker")
 
 
+class Waker(Protocol):
+    """What wakes a task early: readable file descriptors, drained before the task runs."""
+
+    def filenos(self) -> list[int]: ...
+
+    def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class WorkerTask:
     #: Short name shown in logs.
     name: str
-    #: Seconds between runs.
+    #: Most seconds between runs.
     interval: float
-    #: Called inside an app context; returns nothing.
-    run: Callable[[Flask], None]
+    #: Called inside an app context; returns True when it left work for another pass now.
+    run: Callable[[Flask], bool | None]
+    #: Opens (inside an app context) what wakes the task before its interval; None: nothing.
+    waker: Callable[[Flask], Waker] | None = None
 
 
 def register_task(app: Flask, task: WorkerTask) -> None:
@@ -39,26 +61,96 @@ def tasks(app: Flask) -> list[WorkerTask]:
     return registered
 
 
+def _open_wakers(app: Flask) -> dict[str, Waker]:
+    wakers: dict[str, Waker] = {}
+    for task in tasks(app):
+        if task.waker is None:
+            continue
+        try:
+            with app.app_context():
+                wakers[task.name] = task.waker(app)
+        except Exception:
+            log.exception("worker task %s: no wake-ups (runs every %.1fs)", task.name, task.interval)
+    return wakers
+
+
 def run_worker(app: Flask, stop: threading.Event, *, once: bool = False) -> int:
     """Run every registered task until ``stop`` is set; returns the number of task runs."""
     next_run = {t.name: 0.0 for t in tasks(app)}
     runs = 0
     if not tasks(app):
         log.info("no worker tasks are registered; idling")
-    while not stop.is_set():
-        now = time.monotonic()
-        for task in tasks(app):
-            if now < next_run[task.name]:
-                continue
-            try:
-                with app.app_context():
-                    task.run(app)
-            except Exception:
-                log.exception("worker task %s failed; it runs again in %.1fs", task.name, task.interval)
-            runs += 1
-            next_run[task.name] = time.monotonic() + task.interval
-        if once:
-            break
-        wait = min((t - time.monotonic() for t in next_run.values()), default=1.0)
-        stop.wait(max(0.05, min(wait, 1.0)))
+    wakers = {} if once else _open_wakers(app)
+    signals = _signal_pipe() if wakers else None
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            for task in tasks(app):
+                if now < next_run[task.name]:
+                    continue
+                more = False
+                try:
+                    with app.app_context():
+                        more = bool(task.run(app))
+                except Exception:
+                    log.exception("worker task %s failed; it runs again in %.1fs", task.name, task.interval)
+                runs += 1
+                next_run[task.name] = 0.0 if more else time.monotonic() + task.interval
+            if once:
+                break
+            wait = max(0.0, min((t - time.monotonic() for t in next_run.values()), default=1.0))
+            _wait(stop, wakers, next_run, min(wait, 1.0), signals)
+    finally:
+        for waker in wakers.values():
+            waker.close()
+        if signals is not None:
+            signal.set_wakeup_fd(-1)
+            for fd in signals:
+                os.close(fd)
     return runs
+
+
+def _signal_pipe() -> tuple[int, int] | None:
+    """A pipe that a signal (SIGTERM stopping the worker) writes to, ending a wait at once.
+
+    Only the main thread may set it; elsewhere the wait ends within a second anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    try:
+        signal.set_wakeup_fd(write_end)
+    except ValueError:
+        os.close(read_end)
+        os.close(write_end)
+        return None
+    return read_end, write_end
+
+
+def _wait(
+    stop: threading.Event,
+    wakers: dict[str, Waker],
+    next_run: dict[str, float],
+    timeout: float,
+    signals: tuple[int, int] | None,
+) -> None:
+    """Sleep up to ``timeout``; a task whose waker fires is due at once."""
+    if not wakers:
+        stop.wait(max(0.05, timeout))
+        return
+    if timeout <= 0 or stop.is_set():
+        return
+    owner = {fd: name for name, waker in wakers.items() for fd in waker.filenos()}
+    watched = list(owner) + ([signals[0]] if signals else [])
+    try:
+        readable, _, _ = select.select(watched, [], [], timeout)
+    except (OSError, ValueError):  # a descriptor closed under us: fall back to sleeping
+        stop.wait(timeout)
+        return
+    if signals and signals[0] in readable:
+        with contextlib.suppress(BlockingIOError):
+            os.read(signals[0], 512)
+    for name in {owner[fd] for fd in readable if fd in owner}:
+        wakers[name].drain()
+        next_run[name] = 0.0

@@ -12,6 +12,7 @@ from .apps import ApplicationRegistry, load_files
 from .destinations import EXTENSION_KEY as DEST_KEY
 from .destinations import Destinations
 from .queue import run_queue
+from .wakeup import Waker
 
 
 def init_app(app: Flask) -> None:
@@ -22,4 +23,4 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     web.init_app(app)
     add_hook(app, api.add_application_schemas)
-    register_task(app, WorkerTask("jobs", float(app.config["JOBS_POLL_INTERVAL"]), run_queue))
+    register_task(app, WorkerTask("jobs", float(app.config["JOBS_POLL_INTERVAL"]), run_queue, waker=Waker))

@@ -1,12 +1,14 @@
 """The durable queue, worker side: claim, stage, submit, poll, recover, charge, notify.
 
-Every ``gateway-kit worker`` runs :meth:`JobQueue.tick` each ``JOBS_POLL_INTERVAL`` seconds. A
-pass:
+Every ``gateway-kit worker`` runs :meth:`JobQueue.tick` each ``JOBS_POLL_INTERVAL`` seconds, at
+once when woken (a submission, a local job starting or ending: :mod:`.wakeup`), and again right
+away after a pass that changed something. A pass:
 
-1. **heartbeats**: records the worker and extends the lease (``lease_until``) of every job it holds;
-2. **recovers** jobs in an active state whose lease ran out (their worker died) -- the executor state
-   saved with the job lets this worker carry on polling, and ``submit`` being idempotent makes
-   re-staging safe;
+1. **heartbeats** (at most once a second): records the worker and extends the lease
+   (``lease_until``) of every job it holds;
+2. **recovers** (at most once a second) jobs in an active state whose lease ran out (their
+   worker died) -- the executor state saved with the job lets this worker carry on polling, and
+   ``submit`` being idempotent makes re-staging safe;
 3. **claims** queued jobs: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, then (on every
    database) an atomic compare-and-set ``UPDATE ... WHERE id = ? AND version = ? AND state =
    'QUEUED'`` that moves the job to STAGING and names the worker -- only one worker can win it;
@@ -69,14 +71,25 @@ class JobQueue:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = float(app.config["JOBS_LEASE_SECONDS"])
         self.batch = int(app.config["JOBS_CLAIM_BATCH"])
+        #: Seconds between heartbeats and recovery scans (passes may run much more often).
+        self.housekeeping = min(1.0, float(app.config["JOBS_POLL_INTERVAL"]), self.lease / 3)
+        self._housekept = float("-inf")
+        #: Whether the pass under way changed something (then another pass runs at once).
+        self._changed = False
 
     # -- one pass ----------------------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
+        """One pass; returns True when it changed something, so that another pass runs now."""
+        self._changed = False
         with db.session_scope(self.app) as session:
-            self.heartbeat(session)
-            self.recover(session)
-            self.claim(session)
+            periodic = time.monotonic() - self._housekept >= self.housekeeping
+            if periodic:
+                self._housekept = time.monotonic()
+                self.heartbeat(session)
+                self.recover(session)
+            if self.claim(session):
+                self._changed = True
             polled: dict[str, list[Job]] = {}
             for job in self.held(session):
                 if JobState(job.state) in _POLLED:
@@ -89,7 +102,9 @@ class JobQueue:
                     log.exception("job %s: advancing failed; trying again next pass", job.id)
             for destination, jobs in polled.items():
                 self.poll_destination(session, destination, jobs)
-            self.notify(session)
+            if periodic or self._changed:
+                self.notify(session)
+        return self._changed
 
     def heartbeat(self, session: Session) -> None:
         now = utcnow()
@@ -374,6 +389,7 @@ class JobQueue:
         )
         if not ok:
             return
+        self._changed = True
         if job.executor_state:
             try:
                 destinations(self.app).executor(job.destination).release(job.executor_state)
@@ -425,9 +441,9 @@ def queue_for(app: Flask) -> JobQueue:
     return found
 
 
-def run_queue(app: Flask) -> None:
-    """The worker task registered by the jobs feature."""
-    queue_for(app).tick()
+def run_queue(app: Flask) -> bool:
+    """The worker task registered by the jobs feature (True: run again now)."""
+    return queue_for(app).tick()
 
 
 def wait_for(app: Flask, job_id: int, states: set[JobState], timeout: float, tick: bool = True) -> Job:

@@ -29,6 +29,7 @@ from .destinations import destinations
 from .inputs import Errors, Upload, stage_uploads, validate_values
 from .models import Job, JobEvent, utcnow
 from .states import TERMINAL, JobState, check_transition
+from .wakeup import announce, wake_local
 
 SUBMIT_FIELDS = ("application", "inputs", "resources", "project", "name", "webhook_url", "notify_email")
 RESOURCE_KEYS = ("cpus", "memory_mb", "gpus", "walltime")
@@ -254,6 +255,7 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
             folder = None
         elif sub.resubmitted_from is not None:
             _copy_inputs(Path(sub.resubmitted_from.workdir), workdir, values)
+        announce(session)
         session.commit()
     except IntegrityError as exc:  # the same Idempotency-Key raced us: answer with that job
         session.rollback()
@@ -271,6 +273,7 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+    wake_local(app)
     return job, True
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway_kit.jobs.executors import CapacityExhausted, ExecutorError, load_executor_class
-from gateway_kit.jobs.executors.local import LocalExecutor, parse_nvidia_smi
+from gateway_kit.jobs.executors.local import LocalExecutor, _alive, parse_nvidia_smi
 from gateway_kit.jobs.states import JobState
 
 from .executor_contract import ExecutorContract
@@ -108,7 +109,10 @@ def test_a_job_outlives_its_killed_supervisor_and_keeps_its_walltime(tmp_path: P
     state = ex.submit(c.spec(wd, "import time; time.sleep(600)", walltime=600))
     c.wait(ex, state, {JobState.RUNNING})
     os.kill(state["pid"], signal.SIGKILL)  # the runner dies; the job's group lives on
-    os.waitpid(state["pid"], 0)  # gone (this test process started it)
+    deadline = time.monotonic() + 30  # gone (its launcher reaps it)
+    while _alive(state["pid"], state["start"]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _alive(state["pid"], state["start"])
     assert ex.poll(state).state is JobState.RUNNING
     # The walltime comes from the saved state: a state whose walltime has passed is enforced
     # by the executor itself now (the clock is not raced: 600 s is far away, 0 s is behind us).

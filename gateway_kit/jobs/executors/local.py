@@ -1,7 +1,9 @@
 """The ``local`` executor: jobs as process groups on the gateway host.
 
-Each job runs under a small supervisor (:mod:`.runner`) started in a session of its own, so jobs
-survive the worker that started them and a restarted worker picks them up from the saved state.
+Each job runs under a small supervisor (:mod:`.runner`) in a session of its own, so jobs survive
+the worker that started them and a restarted worker picks them up from the saved state. Supervisors
+are forked by one long-lived launcher per executor (``runner.py --serve``, standard library only):
+a launch costs about a millisecond instead of a Python start-up per job.
 CPUs and GPUs are slots shared by every worker on the host (a lock file in ``JOBS_DIR``); GPU jobs
 get ``CUDA_VISIBLE_DEVICES`` naming the GPUs assigned to them.
 
@@ -16,18 +18,23 @@ import fcntl
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ...process_lifetime import lifeline_fds
+from ...process_lifetime import LIFELINE_ENV, lifeline_fds
 from ..settings import host_cpus
 from ..states import JobState
+from ..wakeup import wake_dir
+from . import runner
 from .base import CapacityExhausted, Executor, ExecutorError, JobSpec, PollResult
 from .runner import write_json_atomic
 
@@ -36,6 +43,8 @@ log = logging.getLogger("gateway_kit.jobs.local")
 #: Environment passed through from the worker to jobs. Nothing else: the worker's environment
 #: holds the gateway's secrets (database URL, secret key) and jobs run user-chosen inputs.
 PASS_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
+#: Seconds the launcher may take to answer one launch.
+LAUNCH_TIMEOUT = 10.0
 
 
 def detect_gpus() -> list[str]:
@@ -101,6 +110,71 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data
 
 
+class Launcher:
+    """The executor's end of ``runner.py --serve``: started on first use, restarted if it died.
+
+    The launcher gets only ``PATH``, ``LANG`` and the demo's lifeline from the worker's
+    environment: nothing it (or a supervisor it forks) holds is a gateway secret.
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = {k: os.environ[k] for k in ("PATH", "LANG", LIFELINE_ENV) if k in os.environ}
+        with open(self.log_path, "ab") as log_file:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", runner.__file__, "--serve"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=lifeline_fds(),  # under `gateway-kit demo`: jobs end with the demo
+            )
+        # When the executor goes, the launcher reads EOF and exits; its supervisors live on.
+        weakref.finalize(self, Launcher._stop, proc)
+        return proc
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[bytes]) -> None:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+    def launch(self, workdir: Path) -> dict[str, Any]:
+        """Start the supervisor of ``workdir`` (or find the one started before); its pid and start."""
+        request = (json.dumps({"workdir": str(workdir)}) + "\n").encode()
+        with self._lock:
+            for attempt in (1, 2):
+                proc = self._proc
+                if proc is None or proc.poll() is not None:
+                    proc = self._proc = self._start()
+                assert proc.stdin is not None and proc.stdout is not None
+                try:
+                    proc.stdin.write(request)
+                    proc.stdin.flush()
+                    ready, _, _ = select.select([proc.stdout], [], [], LAUNCH_TIMEOUT)
+                    line = proc.stdout.readline() if ready else b""
+                except OSError:
+                    line = b""
+                if line:
+                    answer: dict[str, Any] = json.loads(line)
+                    if "error" in answer:
+                        raise ExecutorError(f"Could not start the local runner: {answer['error']}")
+                    return answer
+                log.warning("the local launcher did not answer (attempt %d); restarting it", attempt)
+                proc.kill()
+                proc.wait()
+                self._proc = None
+        raise ExecutorError("The local launcher does not answer (see .launcher.log in the jobs folder).")
+
+
 class LocalExecutor(Executor):
     """Runs each job as a process group on this host. See the module docstring."""
 
@@ -117,8 +191,8 @@ class LocalExecutor(Executor):
         root.mkdir(parents=True, exist_ok=True)
         self._slots_file = root / ".local-slots.json"
         self._lock_file = root / ".local-slots.lock"
-        #: Runners this instance started, polled so that they are reaped (no zombies).
-        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._wake_dir = str(wake_dir(settings)) if settings.get("JOBS_DIR") else None
+        self._launcher = Launcher(root / ".launcher.log")
 
     # -- slots, shared by every worker on this host ---------------------------------------------
 
@@ -201,34 +275,14 @@ class LocalExecutor(Executor):
             # rely on the slot model instead.
             "memory_mb": spec.memory_mb if spec.gpus == 0 else 0,
             "kill_grace": self.kill_grace,
+            "wake_dir": self._wake_dir,
         }
         write_json_atomic(meta / "spec.json", runner_spec)
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway_kit.jobs.executors.runner", str(spec.path)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=open(meta / "runner.log", "ab"),  # noqa: SIM115 - the child owns it
-                start_new_session=True,
-                close_fds=True,
-                pass_fds=lifeline_fds(),  # under `gateway-kit demo`: jobs end with the demo
-            )
-        except OSError as exc:
+            info = self._launcher.launch(spec.path)
+        except ExecutorError:
             self._free(spec.job_id)
-            raise ExecutorError(f"Could not start the local runner: {exc}") from exc
-        self._procs[spec.job_id] = proc
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            info = _read(meta / "runner.json")
-            if info is not None:
-                return self._state(spec, info, gpus)
-            if proc.poll() is not None:
-                break
-            time.sleep(0.01)
-        info = _read(meta / "runner.json")
-        if info is None:
-            self._free(spec.job_id)
-            raise ExecutorError("The local runner did not start (see .gk/runner.log).")
+            raise
         return self._state(spec, info, gpus)
 
     def _reserve_quietly(self, spec: JobSpec) -> list[str]:
@@ -249,9 +303,6 @@ class LocalExecutor(Executor):
         }
 
     def poll(self, state: Mapping[str, Any]) -> PollResult:
-        proc = self._procs.get(state.get("job_id", -1))
-        if proc is not None and proc.poll() is not None:
-            del self._procs[state["job_id"]]
         meta = Path(state["workdir"]) / ".gk"
         status = _read(meta / "status.json")
         if status is not None:
