@@ -47,6 +47,9 @@ def jupyterlab_command(python: str) -> list[str]:
         # The proxy forwards the browser's Host (the gateway's name): not a local address.
         "--ServerApp.allow_remote_access=True",
         "--ServerApp.root_dir=.",
+        # The local executor runs servers as the gateway's own user (root in containers and CI).
+        "--allow-root",
+        "--LabApp.extension_manager=readonly",
         # No calls to the internet from the server: no news feed, no update check.
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",

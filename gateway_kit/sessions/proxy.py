@@ -222,8 +222,13 @@ class SessionProxy:
 
     def _authorize(self, login: str, sid: int) -> Target | None:
         # The gateway's own session machinery decides who the cookie belongs to (signature,
-        # server-side record, idle and absolute limits, disabled accounts).
-        with self.app.test_request_context("/", headers={"Cookie": f"{self.cookie_name}={login}"}):
+        # server-side record, idle and absolute limits, disabled accounts). A fresh app context
+        # every time: the caller's context may hold one (the CLI's), and reusing its ``g`` would
+        # reuse the first caller's identity for everyone.
+        with (
+            self.app.app_context(),
+            self.app.test_request_context("/", headers={"Cookie": f"{self.cookie_name}={login}"}),
+        ):
             user = current_user()
             if user is None:
                 return None

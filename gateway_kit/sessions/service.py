@@ -100,6 +100,12 @@ def estimate(launch: Launch) -> dict[str, Any]:
     }
 
 
+def idle_timeout(declared: float) -> float:
+    """The application's idle timeout, within the site's cap (``SESSIONS_MAX_IDLE_TIMEOUT``)."""
+    cap = float(current_app.config["SESSIONS_MAX_IDLE_TIMEOUT"])
+    return min(declared, cap) if cap > 0 else declared
+
+
 def live_count(session: Session, user: User) -> int:
     return int(
         session.scalar(
@@ -141,7 +147,7 @@ def launch(session: Session, user: User, req: Launch) -> InteractiveSession:
         backend_port=0,
         backend_token="",
         end_requested=False,
-        idle_timeout=application.interactive.idle_timeout,
+        idle_timeout=idle_timeout(application.interactive.idle_timeout),
         su_reserved=worst,
     )
     try:

@@ -43,6 +43,13 @@ SETTINGS: list[Setting] = [
         validate=at_least(1),
     ),
     Setting(
+        "SESSIONS_MAX_IDLE_TIMEOUT",
+        float,
+        0.0,
+        "The site's cap on every application's idle timeout, in seconds (0: each application's own).",
+        validate=at_least(0),
+    ),
+    Setting(
         "SESSIONS_PROXY_URL",
         str,
         "",

@@ -110,3 +110,14 @@ def test_ended_session_is_gone_from_the_proxy(world: World, tmp_path: Any) -> No
         assert _get(url, _cookie(world.client)).status_code == 404
     finally:
         proxy.stop()
+
+
+def test_each_decision_is_for_its_own_caller(proxied: tuple[World, RunningProxy, InteractiveSession]) -> None:
+    """Inside an app context (as under the CLI) one caller's identity never serves another."""
+    world, proxy, row = proxied
+    alice = world.client.get_cookie("session").value
+    bob = world.bob_client.get_cookie("session").value
+    with world.app.app_context():
+        assert proxy.proxy._authorize(alice, row.id) is not None
+        assert proxy.proxy._authorize(bob, row.id) is None
+        assert proxy.proxy._authorize(alice, row.id) is not None
