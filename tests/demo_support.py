@@ -139,6 +139,20 @@ def chromium_browser() -> Iterator[Any]:
             browser.close()
 
 
+def wait_until(page: Any, expression: str, timeout: float = 30000) -> None:
+    """Poll a JavaScript expression on ``page`` until it is true (``timeout`` in ms).
+
+    Use this instead of ``page.wait_for_function``: Playwright's polling evaluates the predicate
+    with ``eval``, which the gateway's Content-Security-Policy (no ``unsafe-eval``) refuses;
+    ``page.evaluate`` goes through the DevTools protocol and is not subject to the CSP.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{expression} was not true within {timeout / 1000:g} s")
+        page.wait_for_timeout(100)
+
+
 def dev_password(username: str) -> str:
     """The development provider's password of its demo accounts (alan, grace, ada)."""
     return f"{username}-dev-password"

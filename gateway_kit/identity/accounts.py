@@ -74,18 +74,31 @@ def derive_username(sess: Session, profile: Profile, claims_order: list[str]) ->
     return name
 
 
-def _granted_role(
-    profile: Profile, role_rules: Mapping[str, list[str]], admins: list[str], username: str
-) -> str:
+def bootstrap_admin(profile: Profile, admins: list[str], providers: Mapping[str, Any]) -> bool:
+    """Whether ``ADMIN_USERS`` names this login.
+
+    Only identities nobody else can claim count: the exact ``issuer#subject`` pair, or an e-mail
+    address that the provider verified (``email_verified``) and that lies in one of the
+    provider's ``authoritative_email_domains`` (an organisation's own IdP for its own domain).
+    Never a username (chosen at first login) and never an e-mail from any other provider.
+    """
+    bootstrap = {a.strip() for a in admins}
+    if f"{profile.issuer}#{profile.subject}" in bootstrap:
+        return True
+    if not (profile.email and profile.email_verified and "@" in profile.email):
+        return False
+    entry = providers.get(profile.provider) or {}
+    domains = {str(d).strip().lower() for d in entry.get("authoritative_email_domains") or []}
+    email = profile.email.strip().lower()
+    return email.rsplit("@", 1)[1] in domains and email in {a.lower() for a in bootstrap}
+
+
+def _granted_role(profile: Profile, config: Mapping[str, Any]) -> str:
     role = "user"
-    for candidate, groups in role_rules.items():
+    for candidate, groups in (config.get("IDENTITY_ROLE_RULES") or {}).items():
         if set(groups) & set(profile.groups) and ROLE_RANK[candidate] > ROLE_RANK[role]:
             role = candidate
-    bootstrap = {a.strip().lower() for a in admins}
-    keys = {username.lower(), f"{profile.issuer}#{profile.subject}".lower()}
-    if profile.email and profile.email_verified:
-        keys.add(profile.email.lower())
-    if bootstrap & keys:
+    if bootstrap_admin(profile, config.get("ADMIN_USERS") or [], config.get("IDENTITY_PROVIDERS") or {}):
         role = "admin"
     return role
 
@@ -132,9 +145,7 @@ def resolve_login(
         user.display_name = profile.display_name[:200]
     if profile.email and not user.email:
         user.email = profile.email[:320]
-    role = _granted_role(
-        profile, config.get("IDENTITY_ROLE_RULES") or {}, config.get("ADMIN_USERS") or [], user.username
-    )
+    role = _granted_role(profile, config)
     if ROLE_RANK[role] > ROLE_RANK.get(user.role, 0):
         user.role = role
     _join_projects(sess, user, profile.groups, config.get("IDENTITY_PROJECT_MAP") or {})

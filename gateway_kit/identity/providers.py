@@ -196,7 +196,7 @@ class IdentityProvider(ABC):  # noqa: B024 - complete by design; backends differ
             issuer=str(claims["iss"]),
             subject=str(claims["sub"]),
             email=str(claims.get("email") or ""),
-            email_verified=bool(claims.get("email_verified", False)),
+            email_verified=claims.get("email_verified") in (True, "true"),  # not bool("false")
             display_name=str(name or ""),
             idp=str(claims.get("idp") or ""),
             groups=[str(g) for g in groups],
@@ -235,8 +235,8 @@ class CILogonProvider(IdentityProvider):
 
     def profile(self, claims: dict[str, Any]) -> Profile:
         prof = super().profile(claims)
-        # CILogon releases e-mail addresses asserted by the home institution.
-        prof.email_verified = prof.email_verified or bool(prof.email and claims.get("idp"))
+        # An institution-asserted e-mail is not taken as verified: any IdP in the federation may
+        # assert any address (only an ``email_verified`` claim counts, see accounts.bootstrap_admin).
         if not prof.username_hints and claims.get("eppn"):
             prof.username_hints = [str(claims["eppn"])]
         return prof

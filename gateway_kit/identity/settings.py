@@ -37,6 +37,7 @@ PROVIDER_KEYS = {
     "extra_params",
     "api_audience",
     "api_scopes_claim",
+    "authoritative_email_domains",
 }
 ACCESS_RULE_KEYS = {"providers", "idps", "email_domains", "groups"}
 
@@ -67,9 +68,32 @@ def _providers(value: Any) -> str | None:
                     "issued to the gateway are addressed to client_id and must not be "
                     "usable as API access tokens)"
                 )
+        domains = entry.get("authoritative_email_domains")
+        if domains is not None and (
+            not isinstance(domains, list) or not all(isinstance(d, str) and d.strip() for d in domains)
+        ):
+            return f"provider {name!r}: authoritative_email_domains must be a list of domains"
         claim = entry.get("api_scopes_claim")
         if claim is not None and (not isinstance(claim, str) or not claim.strip()):
             return f"provider {name!r}: api_scopes_claim must be a claim name"
+    return None
+
+
+def _admin_users(value: Any) -> str | None:
+    # Why no usernames: a username is chosen at first login, so whoever logs in first with a
+    # listed name would become admin. An e-mail counts only from an authoritative provider.
+    for entry in value:
+        text = str(entry).strip()
+        issuer, sep, subject = text.partition("#")
+        if sep and issuer.startswith(("https://", "http://")) and subject:
+            continue
+        if "@" in text and not sep and "." in text.rsplit("@", 1)[-1]:
+            continue
+        return (
+            f"'issuer#subject' pairs (e.g. 'https://cilogon.org#http://cilogon.org/serverA/users/1234') "
+            f"or e-mail addresses in a provider's authoritative_email_domains; {text!r} is neither "
+            "(usernames are not accepted: anyone could claim an unused one at first login)"
+        )
     return None
 
 
@@ -102,7 +126,10 @@ SETTINGS: list[Setting] = [
         "ADMIN_USERS",
         list,
         [],
-        "Accounts made admins at login: usernames, verified e-mail addresses, or 'issuer#subject'.",
+        "Accounts made admins at login: 'issuer#subject' pairs, or e-mail addresses verified by a "
+        "provider whose authoritative_email_domains hold their domain (never usernames). "
+        "See auth/README.md.",
+        validate=_admin_users,
     ),
     Setting(
         "IDENTITY_PROVIDERS",

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, render_template
 
 from .. import __version__, errorpages
-from . import bodylimits
+from . import bodylimits, headers
 
 bp = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/gk"
@@ -60,6 +60,7 @@ def home() -> str:
 
 def init_app(app: Flask) -> None:
     bodylimits.init_app(app)
+    headers.init_app(app)
     app.register_blueprint(bp)
     errorpages.init_app(app)
     add_nav(app, "web.home", "Home", role=None, order=0)

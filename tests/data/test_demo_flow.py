@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ..demo_support import chromium_browser, demo_env, login_with_dev_provider, running_demo
+from ..demo_support import chromium_browser, demo_env, login_with_dev_provider, running_demo, wait_until
 
 TEXT = b"the quick brown fox\njumps over\nthe lazy dog\n"
 
@@ -59,8 +59,8 @@ def test_user_uploads_a_dataset_runs_an_example_on_it_and_downloads_the_results(
         page.click("#job-form button[type=submit]")
         page.wait_for_selector("#job-state")
         try:
-            page.wait_for_function(
-                "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'", timeout=40000
+            wait_until(
+                page, "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'", timeout=40000
             )
         except Exception:
             page.reload()

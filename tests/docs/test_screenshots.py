@@ -24,6 +24,7 @@ from ..demo_support import (
     running_demo,
     sign_in_on_dev_provider_page,
     stop_process_group,
+    wait_until,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,8 +119,8 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
         page.click("#job-form button[type=submit]")
         page.wait_for_selector("#job-state")
         try:
-            page.wait_for_function(
-                "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'", timeout=60000
+            wait_until(
+                page, "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'", timeout=60000
             )
         except Exception:
             page.reload()
@@ -129,7 +130,7 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
         shot("job")
         page.goto(f"{url}/seqstats/jobs/{job_id}")
         page.wait_for_selector("#results-table")
-        page.wait_for_function("document.querySelector('#plot').naturalWidth > 0")
+        wait_until(page, "document.querySelector('#plot').naturalWidth > 0")
         shot("seqstats-results", full_page=True)
 
         # A dataset with a file: its page lists the files with their SHA-256.

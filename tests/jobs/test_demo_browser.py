@@ -23,7 +23,14 @@ from typing import Any
 import pytest
 import requests
 
-from ..demo_support import chromium_browser, demo_env, login_with_dev_provider, require_chromium, running_demo
+from ..demo_support import (
+    chromium_browser,
+    demo_env,
+    login_with_dev_provider,
+    require_chromium,
+    running_demo,
+    wait_until,
+)
 
 PASSWORDS = {"alan": "alan-dev-password", "grace": "grace-dev-password", "ada": "ada-dev-password"}
 ALLOCATION = 0.1  # SUs
@@ -144,11 +151,11 @@ def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, brows
     assert in_order(states) and states[0] != "COMPLETED" and "RUNNING" in states, states
     assert len(logs) >= 2, logs  # the tail grew while the job ran
     assert all(sleep_output(seconds).startswith(s) for s in logs), logs
-    page.wait_for_function("document.querySelector('#log-stdout').textContent.includes('done')")
+    wait_until(page, "document.querySelector('#log-stdout').textContent.includes('done')")
     assert page.text_content("#log-stdout") == sleep_output(seconds)
 
     # The events recorded every transition from QUEUED on.
-    page.wait_for_function("document.querySelector('#events').textContent.includes('COMPLETED')")
+    wait_until(page, "document.querySelector('#events').textContent.includes('COMPLETED')")
     events = page.inner_text("#events")
     assert "QUEUED" in events and "RUNNING" in events, events
 
@@ -159,7 +166,7 @@ def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, brows
         page.click("#outputs a:text('stdout.txt')")
     assert info.value.suggested_filename == "stdout.txt"
     assert Path(info.value.path()).read_text() == sleep_output(seconds)
-    page.wait_for_function("document.querySelector('#job-sus').textContent.includes('charged')")
+    wait_until(page, "document.querySelector('#job-sus').textContent.includes('charged')")
     charged = float(page.inner_text("#job-sus").split()[0])
     assert 0 < charged < 0.01, charged  # about 5 CPU-seconds
     assert page.evaluate("window.__sameDocument === true")
@@ -184,17 +191,15 @@ def test_user_cancels_a_running_job_from_its_page(demo: str, browser: Any) -> No
     page.click("#job-form summary:text('Resources')")
     page.fill("#res-walltime", "90")
     page.click("#job-form button[type=submit]")
-    page.wait_for_function("document.querySelector('#job-state').textContent.trim() == 'RUNNING'")
-    page.wait_for_function("document.querySelector('#log-stdout').textContent.includes('second 1')")
+    wait_until(page, "document.querySelector('#job-state').textContent.trim() == 'RUNNING'")
+    wait_until(page, "document.querySelector('#log-stdout').textContent.includes('second 1')")
     page.click("#cancel-form button[type=submit]")
     page.wait_for_selector(".flash.success")
     page.evaluate("window.__sameDocument = true")
-    page.wait_for_function(
-        "document.querySelector('#job-state').textContent.trim() == 'CANCELED'", timeout=20000
-    )
+    wait_until(page, "document.querySelector('#job-state').textContent.trim() == 'CANCELED'", timeout=20000)
     assert page.evaluate("window.__sameDocument === true")
-    page.wait_for_function("!document.querySelector('#cancel-form')")  # nothing left to cancel
-    page.wait_for_function("document.querySelector('#events').textContent.includes('CANCELED')")
+    wait_until(page, "!document.querySelector('#cancel-form')")  # nothing left to cancel
+    wait_until(page, "document.querySelector('#events').textContent.includes('CANCELED')")
     assert "done" not in page.text_content("#log-stdout")
     assert not problems, problems
     page.context.close()

@@ -30,7 +30,7 @@ def test_catalog_form_submit_job_page_and_usage_bar(world: World) -> None:
     mine = c.get("/jobs").get_data(as_text=True)
     assert f"/jobs/{job_id}" in mine
     usage = c.get("/usage").get_data(as_text=True)
-    width = re.search(r'id="usage-astro".*?width: ([0-9.]+)%', usage, re.S)
+    width = re.search(r'id="usage-astro".*?data-width="([0-9.]+)"', usage, re.S)
     assert width is not None and 'role="progressbar"' in usage
 
 
