@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import QuotaExceeded
@@ -111,8 +111,8 @@ def settle_reservation(
         .execution_options(synchronize_session=False)
     )
     if charged > 0:
-        session.add(
-            LedgerEntry(
+        session.execute(
+            insert(LedgerEntry).values(
                 project_id=project_id,
                 job_id=job_id,
                 user_id=user_id,

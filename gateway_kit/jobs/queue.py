@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..data.jobinputs import job_inputs
@@ -82,7 +82,14 @@ class JobQueue:
     def tick(self) -> bool:
         """One pass; returns True when it changed something, so that another pass runs now."""
         self._changed = False
-        with db.session_scope(self.app) as session:
+        # One connection for the whole pass: its many short transactions reuse it (no pool
+        # checkout and pre-ping round trip per commit on PostgreSQL).
+        with db.engine(self.app).connect() as conn, Session(bind=conn, expire_on_commit=False) as session:
+            self._pass(session)
+        return self._changed
+
+    def _pass(self, session: Session) -> None:
+        try:
             periodic = time.monotonic() - self._housekept >= self.housekeeping
             if periodic:
                 self._housekept = time.monotonic()
@@ -104,7 +111,10 @@ class JobQueue:
                 self.poll_destination(session, destination, jobs)
             if periodic or self._changed:
                 self.notify(session)
-        return self._changed
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
     def heartbeat(self, session: Session) -> None:
         now = utcnow()
@@ -201,16 +211,21 @@ class JobQueue:
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
-                session.add(
-                    JobEvent(
-                        job_id=job_id,
-                        from_state=JobState.QUEUED.value,
-                        to_state=JobState.STAGING.value,
-                        worker=self.worker_id,
-                        message=f"claimed by worker {self.worker_id}",
-                    )
-                )
                 won.append(job_id)
+        if won:
+            session.execute(
+                insert(JobEvent),
+                [
+                    {
+                        "job_id": job_id,
+                        "from_state": JobState.QUEUED.value,
+                        "to_state": JobState.STAGING.value,
+                        "worker": self.worker_id,
+                        "message": f"claimed by worker {self.worker_id}",
+                    }
+                    for job_id in won
+                ],
+            )
         session.commit()
         return won
 

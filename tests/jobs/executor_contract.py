@@ -174,7 +174,10 @@ class ExecutorContract:
         state = executor.submit(self.spec(wd, code, walltime=300))
         self.wait(executor, state, {JobState.RUNNING})
         deadline = time.monotonic() + self.timeout
-        while not (wd / "child.pid").exists() and time.monotonic() < deadline:
+        # The file exists before its pid is written: wait for the content.
+        while time.monotonic() < deadline and not (
+            (wd / "child.pid").exists() and (wd / "child.pid").read_text().strip()
+        ):
             time.sleep(0.05)
         executor.cancel(state)
         result = self.wait(executor, state)

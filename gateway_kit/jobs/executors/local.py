@@ -36,7 +36,6 @@ from ..states import JobState
 from ..wakeup import wake_dir
 from . import runner
 from .base import CapacityExhausted, Executor, ExecutorError, JobSpec, PollResult
-from .runner import write_json_atomic
 
 log = logging.getLogger("gateway_kit.jobs.local")
 
@@ -208,7 +207,13 @@ class LocalExecutor(Executor):
                 ]:
                     del slots[key]
                 yield slots
-                write_json_atomic(self._slots_file, slots)
+                # Rewritten in place (every reader holds the lock) and cut to length after
+                # writing: on ext4 a rename over the old file or a truncation to zero flushes
+                # it to disk (auto_da_alloc), milliseconds twice per job.
+                fd = os.open(self._slots_file, os.O_RDWR | os.O_CREAT, 0o600)
+                with open(fd, "r+", encoding="utf-8") as f:
+                    f.write(json.dumps(slots))
+                    f.truncate()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -277,7 +282,8 @@ class LocalExecutor(Executor):
             "kill_grace": self.kill_grace,
             "wake_dir": self._wake_dir,
         }
-        write_json_atomic(meta / "spec.json", runner_spec)
+        # No reader before the launch below (a retried submit writes it again): no atomic rename.
+        (meta / "spec.json").write_text(json.dumps(runner_spec), encoding="utf-8")
         try:
             info = self._launcher.launch(spec.path)
         except ExecutorError:
