@@ -335,6 +335,15 @@ class DataPlane:
         rec = self.cloud.store.get(KIND, server_id)
         return str(rec["address"]) if rec else None
 
+    def port_for(self, address: str, port: int) -> int | None:
+        """The port the data plane really listens on for ``address:port`` (``10000 + port`` for a
+        port below 1024 it may not bind; see :mod:`.traffic`), or ``None`` when nothing listens."""
+        return self.traffic.actual_port(address, port)
+
+    def mapped_ports(self) -> dict[tuple[str, int], int]:
+        """Every ``(address, port)`` served on another port."""
+        return self.traffic.mapped_ports()
+
     def directory(self, server_id: str) -> Path:
         return self.root / server_id
 
@@ -353,6 +362,9 @@ def enable(cloud: LocalCloud, root: Path, interval: float = 0.2) -> DataPlane:
     cloud.extensions["compute.console_log"] = plane.console_log
     cloud.reset_hooks.append(lambda c: plane_reset(plane))
     cloud.extensions[EXTENSION_KEY] = plane
+    from gateway_kit.localcloud.dataplane import balancer
+
+    balancer.attach(plane)
     return plane.start()
 
 
@@ -368,6 +380,9 @@ def disable(cloud: LocalCloud) -> None:
     if not isinstance(plane, DataPlane):
         return
     plane.stop()
+    for key in ("octavia.member_health", "octavia.stats"):
+        cloud.extensions.pop(key, None)
+    plane.binders.clear()
     if cloud.extensions.get("compute.console_log") == plane.console_log:
         del cloud.extensions["compute.console_log"]
     for key, fn in (("compute.boot_hooks", plane.on_boot), ("compute.destroy_hooks", plane.on_destroy)):

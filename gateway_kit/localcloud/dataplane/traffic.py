@@ -231,8 +231,10 @@ class Traffic:
         for bound in self._bound.values():
             bound.server.close()
         self._bound.clear()
-        for task in list(self._tasks):
-            task.cancel()
+        current = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is not current:
+                task.cancel()
 
 
 # -- byte pumps ------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from .common import (
     _not_found,
     _unknown_attr,
 )
+from .health import stats
 
 # -- quotas, providers, flavors, availability zones, amphorae ------------------------------------
 
@@ -376,17 +377,7 @@ def _amphora_stats(amp_id: str) -> Response:
 def _listener_stats(rid: str) -> Response:
     cloud = current_cloud()
     _get(cloud, _auth(), LISTENER, rid, "Listener")
-    return json_response(
-        {
-            "stats": {
-                "bytes_in": 0,
-                "bytes_out": 0,
-                "active_connections": 0,
-                "total_connections": 0,
-                "request_errors": 0,
-            }
-        }
-    )
+    return json_response({"stats": stats(cloud, LISTENER, rid)})
 
 
 def _versions() -> Response:

@@ -18,6 +18,22 @@ from .common import HM, LISTENER, MEMBER, POOL, Doc
 # -- member health (see the module docstring) ---------------------------------------------------
 
 MEMBER_CHECKED = "octavia.member_checked"
+#: ``fn(cloud, member) -> "ONLINE"|"ERROR"|"OFFLINE"|None``: a data plane's health verdict.
+MEMBER_HEALTH = "octavia.member_health"
+#: ``fn(cloud, kind, id) -> dict | None``: a data plane's traffic counters.
+STATS = "octavia.stats"
+ZERO_STATS = dict.fromkeys(
+    ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors"), 0
+)
+
+
+def stats(cloud: LocalCloud, kind: str, rid: str) -> dict[str, int]:
+    """A load balancer's or listener's ``/stats``: the data plane's counters, else zeros."""
+    counters = cloud.extensions.get(STATS)
+    found = counters(cloud, kind, rid) if counters is not None else None
+    return dict(found) if found else dict(ZERO_STATS)
+
+
 _SERVER = "compute.server"
 _PORT = "network.port"
 
@@ -68,6 +84,11 @@ def _member_status(cloud: LocalCloud, member: Doc) -> str:
         return str(olc.OFFLINE)
     if _pool_monitor(cloud, member["pool_id"]) is None:
         return str(olc.NO_MONITOR)
+    probe = cloud.extensions.get(MEMBER_HEALTH)
+    if probe is not None:  # the data plane's monitors really probe
+        verdict: str | None = probe(cloud, member)
+        if verdict is not None:
+            return verdict
     if not member.get("_hm_checked"):
         return str(olc.OFFLINE)
     return str(olc.ONLINE if _backend_up(cloud, member) else olc.ERROR)

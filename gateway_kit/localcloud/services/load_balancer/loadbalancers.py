@@ -39,7 +39,7 @@ from .common import (
     _str,
     _uuid,
 )
-from .health import _refresh_operating
+from .health import _refresh_operating, stats
 from .specs import _render_lb
 
 # -- load balancers ------------------------------------------------------------------------------
@@ -264,17 +264,7 @@ def _delete_lb(rid: str) -> Response:
 def _lb_stats(rid: str) -> Response:
     cloud = current_cloud()
     _get(cloud, _auth(), LB, rid, "Load Balancer")
-    return json_response(
-        {
-            "stats": {
-                "bytes_in": 0,
-                "bytes_out": 0,
-                "active_connections": 0,
-                "total_connections": 0,
-                "request_errors": 0,
-            }
-        }
-    )
+    return json_response({"stats": stats(cloud, LB, rid)})
 
 
 def _lb_status(rid: str) -> Response:

@@ -1,0 +1,228 @@
+"""Load balancers carry traffic on the data plane: balancing, health monitors, TLS, L7, stats."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import itertools
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from gateway_kit.localcloud.dataplane.balancer import expected, parse_head, rule_matches
+from gateway_kit.localcloud.testing import (
+    RunningLocalCloud,
+    boot_server,
+    fixed_address,
+    running_local_cloud,
+    wait_until,
+)
+
+#: A backend that answers with its instance id and the X-Forwarded-* headers it received.
+ECHO = """## template: jinja
+#cloud-config
+write_files:
+  - path: /opt/echo.py
+    content: |
+      import sys
+      from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+      class H(BaseHTTPRequestHandler):
+          def do_GET(self):
+              fwd = ",".join(f"{k}={v}" for k, v in self.headers.items() if k.lower().startswith("x-forwarded"))
+              body = f"{{ v1.instance_id }} {self.path} {fwd}".encode()
+              self.send_response(200)
+              self.send_header("Content-Length", str(len(body)))
+              self.end_headers()
+              self.wfile.write(body)
+          def log_message(self, *args):
+              pass
+      ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+  - path: /etc/systemd/system/echo.service
+    content: |
+      [Service]
+      ExecStart=/usr/bin/env python3 /opt/echo.py {{ v1.local_ipv4 }} 8080
+      Restart=on-failure
+      [Install]
+      WantedBy=multi-user.target
+runcmd:
+  - systemctl enable --now echo
+"""
+
+
+def test_pure_http_pieces() -> None:
+    assert expected("200", 200) and expected("200,202", 202) and expected("200-204", 203)
+    assert not expected("200-204", 301)
+    method, target, version, headers = parse_head(
+        b"GET /a/b.css?x=1 HTTP/1.1\r\nHost: gw.example.org:80\r\nCookie: s=1; t=2"
+    )
+    assert (method, target, version) == ("GET", "/a/b.css?x=1", "HTTP/1.1")
+    rule = {"type": "HOST_NAME", "compare_type": "EQUAL_TO", "value": "gw.example.org"}
+    assert rule_matches(rule, headers, target)
+    assert not rule_matches({**rule, "invert": True}, headers, target)
+    assert rule_matches({"type": "FILE_TYPE", "compare_type": "EQUAL_TO", "value": "css"}, headers, target)
+    assert rule_matches({"type": "PATH", "compare_type": "STARTS_WITH", "value": "/a/"}, headers, target)
+    assert rule_matches(
+        {"type": "COOKIE", "key": "t", "compare_type": "REGEX", "value": "^2$"}, headers, target
+    )
+    assert not rule_matches(
+        {"type": "HEADER", "key": "X-No", "compare_type": "CONTAINS", "value": ""}, headers, target
+    )
+
+
+def _pkcs12(name: str) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return pkcs12.serialize_key_and_certificates(b"lb", key, cert, None, serialization.NoEncryption())
+
+
+def _peer_cn(address: str, port: int, server_name: str) -> str:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((address, port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    cert = x509.load_der_x509_certificate(der)
+    return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+@pytest.fixture(scope="module")
+def dp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalCloud]:
+    with running_local_cloud(tmp_path_factory.mktemp("dpb") / "state", dataplane=True) as cloud:
+        yield cloud
+
+
+def _active(conn: Any, lb: Any) -> None:
+    conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.1, wait=60)
+
+
+def test_http_listener_balances_probes_and_terminates_tls(dp: RunningLocalCloud) -> None:
+    conn = dp.connect()
+    plane = dp.extra["dataplane"]
+    group = conn.network.create_security_group(name="echo")
+    conn.network.create_security_group_rule(
+        security_group_id=group.id, direction="ingress", protocol="tcp",
+        port_range_min=8080, port_range_max=8080, remote_ip_prefix="10.0.0.0/26",
+    )  # fmt: skip
+    servers = [boot_server(dp, f"echo-{n}", ECHO, security_groups=[{"name": "echo"}])[1] for n in (1, 2)]
+    for server in servers:
+        wait_until(
+            lambda s=server: requests.get(f"http://{fixed_address(s)}:8080/", timeout=2).ok, what="echo"
+        )
+    subnet = next(s for s in conn.network.subnets() if s.cidr == "10.0.0.0/26")
+    lb = conn.load_balancer.create_load_balancer(name="web", vip_subnet_id=subnet.id)
+    _active(conn, lb)
+    listener = conn.load_balancer.create_listener(
+        loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80,
+        insert_headers={"X-Forwarded-For": "true", "X-Forwarded-Proto": "true"},
+    )  # fmt: skip
+    _active(conn, lb)
+    pool = conn.load_balancer.create_pool(
+        listener_id=listener.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN"
+    )
+    _active(conn, lb)
+    for server in servers:
+        conn.load_balancer.create_member(
+            pool, address=fixed_address(server), protocol_port=8080, subnet_id=subnet.id
+        )
+        _active(conn, lb)
+    conn.load_balancer.create_health_monitor(
+        pool_id=pool.id, type="HTTP", delay=2, timeout=2, max_retries=1, max_retries_down=2, url_path="/", expected_codes="200",
+    )  # fmt: skip
+    _active(conn, lb)
+    fip = conn.network.create_ip(floating_network_id=conn.network.find_network("public").id)
+    conn.network.update_ip(fip, port_id=conn.load_balancer.get_load_balancer(lb.id).vip_port_id)
+
+    def members_online() -> bool:
+        return all(m.operating_status == "ONLINE" for m in conn.load_balancer.members(pool))
+
+    wait_until(members_online, what="both members ONLINE")
+    address = fip.floating_ip_address
+    port = wait_until(lambda: plane.port_for(address, 80), what="listener on the floating IP")
+    url = f"http://{address}:{port}/x"
+    bodies = [requests.get(url, timeout=10).text for _ in range(6)]
+    ids = [b.split()[0] for b in bodies]
+    assert set(ids) == {s.id for s in servers}
+    assert all(a != b for a, b in itertools.pairwise(ids)), ids  # round robin alternates
+    assert "X-Forwarded-For=127.0.0.1" in bodies[0] and "X-Forwarded-Proto=http" in bodies[0]
+
+    # Stop one backend: its member turns ERROR; requests meanwhile fail at most once (in flight).
+    conn.compute.stop_server(servers[0])
+    failures = 0
+    for _ in range(400):
+        try:
+            assert requests.get(url, timeout=10).ok
+        except (requests.RequestException, AssertionError):
+            failures += 1
+        states = {m.address: m.operating_status for m in conn.load_balancer.members(pool)}
+        if states[fixed_address(servers[0])] == "ERROR":
+            break
+    assert states == {fixed_address(servers[0]): "ERROR", fixed_address(servers[1]): "ONLINE"}
+    assert failures <= 1
+    assert {requests.get(url, timeout=10).text.split()[0] for _ in range(3)} == {servers[1].id}
+    assert conn.load_balancer.get_pool(pool.id).operating_status == "DEGRADED"
+
+    stats = conn.load_balancer.get_load_balancer_statistics(lb.id)
+    assert stats.total_connections >= 9 and stats.bytes_in > 0 and stats.bytes_out > 0
+
+    # TERMINATED_HTTPS with the certificate of a Barbican PKCS#12 bundle, SNI picking another.
+    secrets = [
+        conn.key_manager.create_secret(
+            name=name,
+            payload=base64.b64encode(_pkcs12(name)).decode(),
+            payload_content_type="application/octet-stream",
+            payload_content_encoding="base64",
+            secret_type="opaque",
+        )
+        for name in ("web.example.org", "other.example.org")
+    ]
+    tls = conn.load_balancer.create_listener(
+        loadbalancer_id=lb.id, protocol="TERMINATED_HTTPS", protocol_port=443,
+        default_tls_container_ref=secrets[0].secret_ref, sni_container_refs=[secrets[1].secret_ref],
+        insert_headers={"X-Forwarded-Proto": "true"},
+    )  # fmt: skip
+    _active(conn, lb)
+    tls_pool = conn.load_balancer.create_pool(
+        listener_id=tls.id, protocol="HTTP", lb_algorithm="LEAST_CONNECTIONS"
+    )
+    _active(conn, lb)
+    conn.load_balancer.create_member(tls_pool, address=fixed_address(servers[1]), protocol_port=8080)
+    _active(conn, lb)
+    tport = wait_until(lambda: plane.port_for(address, 443), what="TLS listener")
+    assert _peer_cn(address, tport, "web.example.org") == "web.example.org"
+    assert _peer_cn(address, tport, "other.example.org") == "other.example.org"
+    answer = requests.get(f"https://{address}:{tport}/secure", timeout=10, verify=False)
+    assert answer.text.startswith(servers[1].id) and "X-Forwarded-Proto=https" in answer.text
+
+    # An L7 policy rejects a path; a disabled listener carries nothing.
+    policy = conn.load_balancer.create_l7_policy(listener_id=listener.id, action="REJECT", position=1)
+    _active(conn, lb)
+    conn.load_balancer.create_l7_rule(policy, type="PATH", compare_type="STARTS_WITH", value="/admin")
+    _active(conn, lb)
+    wait_until(
+        lambda: requests.get(f"http://{address}:{port}/admin", timeout=10).status_code == 403, what="REJECT"
+    )
+    assert requests.get(url, timeout=10).ok
+    conn.load_balancer.update_listener(tls, admin_state_up=False)
+    _active(conn, lb)
+    wait_until(lambda: plane.port_for(address, 443) is None, what="disabled listener closed")
