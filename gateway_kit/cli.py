@@ -85,6 +85,17 @@ def kit_errors(fn: F) -> F:
 @click.version_option(__version__, prog_name="gateway-kit")
 def main() -> None:
     """gateway-kit: build and host science gateways on OpenStack research clouds."""
+    use_project_settings()
+
+
+def use_project_settings() -> None:
+    """Every command of a gateway project reads its ``./gateway.toml`` (as ``demo`` does), unless
+    ``GATEWAY_KIT_CONFIG`` names another file."""
+    gateway_toml = Path.cwd() / "gateway.toml"
+    if gateway_toml.is_file():
+        import os
+
+        os.environ.setdefault("GATEWAY_KIT_CONFIG", str(gateway_toml))
 
 
 @main.command()
@@ -117,11 +128,6 @@ def demo(host: str, port: int, instance: Path | None, only: tuple[str, ...], rea
 
     inst = (instance or default_instance_path()).resolve()
     config: dict[str, Any] = {}
-    gateway_toml = Path.cwd() / "gateway.toml"
-    if gateway_toml.is_file():
-        import os
-
-        os.environ.setdefault("GATEWAY_KIT_CONFIG", str(gateway_toml))
     run_demo(host, port, inst, config, list(only) or None, ready_file)
 
 
@@ -175,7 +181,7 @@ def new(path: Path, name: str | None) -> None:
     created = create_project(path, name)
     click.echo(f"Created {created.name} in {path}.")
     click.echo(
-        f"Next: cd {path} && python -m venv .venv && .venv/bin/pip install -e '.[test]' "
+        f"Next: cd {path} && python -m venv .venv && .venv/bin/pip install --find-links wheels -e '.[test]' "
         "&& .venv/bin/gateway-kit demo"
     )
 

@@ -79,6 +79,7 @@ def running_demo(
     ready_timeout: float = 60.0,
     stop_timeout: float = 20.0,
     capture: bool = True,
+    argv0: Iterable[str] = (sys.executable, "-m", "gateway_kit"),
 ) -> Iterator[RunningDemo]:
     """Run ``gateway-kit demo --port 0`` (``--instance instance`` if given, then ``args``).
 
@@ -87,10 +88,12 @@ def running_demo(
         ``cwd/instance``.
     :param capture: keep its output (for failure messages and :attr:`RunningDemo.output`);
         ``False`` sends it to /dev/null.
+    :param argv0: the command (default: this interpreter's gateway_kit; an installed kit's
+        ``gateway-kit`` script for a packaging test).
     """
     cwd = cwd or tmp_path
     ready = tmp_path / "ready"
-    argv = [sys.executable, "-m", "gateway_kit", "demo", "--port", "0"]
+    argv = [*argv0, "demo", "--port", "0"]
     if instance is not None:
         argv += ["--instance", str(instance)]
     argv += [*args, "--ready-file", str(ready)]

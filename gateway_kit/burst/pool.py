@@ -210,7 +210,7 @@ class PoolCloud:
 
 
 def template_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "deploy" / "cloud-init" / "burst-agent.yaml.j2"
+    return Path(__file__).resolve().parents[1] / "hosting" / "cloudinit" / "burst-agent.yaml.j2"
 
 
 def render_user_data(settings: Mapping[str, Any], row: BurstInstance, token: str) -> str:

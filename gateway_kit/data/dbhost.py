@@ -1,6 +1,6 @@
 """Database hosting: the template context of the ``database`` role's cloud-init.
 
-``deploy/cloud-init/postgres-on-volume.yaml.j2`` installs ``postgres-on-volume.sh`` and runs it
+``gateway_kit/hosting/cloudinit/postgres-on-volume.yaml.j2`` installs ``postgres-on-volume.sh`` and runs it
 (see the script's header for what it does and guarantees). The hosting engine renders the
 template with :func:`user_data_context` merged into its usual context; the same ``password``
 goes into the web VMs' ``DATABASE_URL`` (:func:`database_url`), so it reaches them through their
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "cloud-init" / "postgres-on-volume.sh"
+SCRIPT = Path(__file__).resolve().parents[1] / "hosting" / "cloudinit" / "postgres-on-volume.sh"
 TEMPLATE = SCRIPT.with_name("postgres-on-volume.yaml.j2")
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from ..db import db
 from ..errors import GatewayError, NotFound, QuotaExceeded
+from . import cloudinit
 from .cloud import Cloud, CloudNotFound
 from .handlers import HANDLERS, Context
 from .models import Deployment, DeploymentResource, DeploymentStep
@@ -101,13 +102,13 @@ def render_user_data(spec: DeploymentSpec) -> Callable[[str, str, int], str]:
         assert r.cloud_init is not None
         zone = spec.dns.zone if spec.dns else ""
         if r.cloud_init not in cache:
-            path = Path(spec.base_dir) / r.cloud_init
+            path = cloudinit.resolve(r.cloud_init, spec.base_dir)
             try:
                 cache[r.cloud_init] = env.from_string(path.read_text())
             except OSError as exc:
                 hint = (
                     " database.yaml.j2 was retired (it formatted the volume unconditionally): use "
-                    "deploy/cloud-init/postgres-on-volume.yaml.j2."
+                    'cloud_init = "gateway-kit:postgres-on-volume".'
                     if Path(r.cloud_init).name == "database.yaml.j2"
                     else ""
                 )
@@ -169,7 +170,13 @@ class Engine:
     # -- plan ----------------------------------------------------------------------------
 
     def plan(self, spec: DeploymentSpec, refresh: bool = True) -> Plan:
-        """What ``apply`` would do; sends no mutating request."""
+        """What ``apply`` would do; sends no mutating request.
+
+        :raises ConfigError: (with ``refresh``) the spec's cloud is not in clouds.yaml, even when
+            nothing is recorded yet to read from it.
+        """
+        if refresh:
+            _ = self.cloud.conn  # reads clouds.yaml (no request): a missing cloud fails here
         with self._session() as s:
             dep = self._deployment(s, spec.name)
             rows = {r.key: r for r in dep.resources} if dep else {}

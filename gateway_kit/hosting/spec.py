@@ -21,7 +21,7 @@ A spec names everything a gateway's hosting needs (see ``deploy/examples/standar
     count = 2
     flavor = "m3.small"
     image = "Featured-Ubuntu24"
-    cloud_init = "../cloud-init/web.yaml.j2"   # relative to the spec file
+    cloud_init = "gateway-kit:web"    # the kit's template, or a path relative to the spec file
     floating_ip = false
     [roles.web.volume]                 # one volume per VM of the role (optional)
     size = 20
@@ -78,6 +78,7 @@ from typing import Any
 from ..certs.errors import BadName
 from ..certs.names import normalise
 from ..errors import ValidationError
+from . import cloudinit
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 ROLE_RE = re.compile(r"^[a-z][a-z0-9]{0,19}$")
@@ -486,7 +487,7 @@ _ROLE_KEYS = {
     "count": "number of VMs",
     "flavor": "a flavor name",
     "image": "an image name or id",
-    "cloud_init": "a Jinja2 cloud-init template",
+    "cloud_init": "a Jinja2 cloud-init template (a path, or gateway-kit:<name> for the kit's own)",
     "floating_ip": "true or false",
     "volume": "a table with size",
     "metadata": "a table of strings",
@@ -507,6 +508,10 @@ def _roles(c: _Checker, data: Any) -> tuple[Role, ...]:
         flavor = c.string(t, p, "flavor") or ""
         image = c.string(t, p, "image") or ""
         ci = c.string(t, p, "cloud_init")
+        builtin = (ci or "").removeprefix(cloudinit.PREFIX)
+        if ci and ci.startswith(cloudinit.PREFIX) and builtin not in cloudinit.names():
+            known = ", ".join(cloudinit.PREFIX + n for n in cloudinit.names())
+            c.error(f"{p}.cloud_init", f"the kit has no template {ci!r}; it has {known}")
         fip = c.boolean(t, p, "floating_ip", False)
         vol: VolumeSpec | None = None
         if "volume" in t:

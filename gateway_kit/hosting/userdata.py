@@ -1,7 +1,7 @@
 """What cloud-init templates get beyond the spec: the database role's context and its secret.
 
-The ``database`` role runs PostgreSQL on its own volume (``deploy/cloud-init/
-postgres-on-volume.yaml.j2``, :mod:`gateway_kit.data.dbhost`); the other roles get the
+The ``database`` role runs PostgreSQL on its own volume (``gateway-kit:
+postgres-on-volume``, :mod:`gateway_kit.data.dbhost`); the other roles get the
 ``database_url`` to reach it. Some of that is only known during ``apply`` (the volume's id, the
 private subnet) and one part is secret (the gateway role's password), so templates are rendered
 with **placeholders** -- ``${volume:database-1.id}``, ``${subnet.cidr}``,

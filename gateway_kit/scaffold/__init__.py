@@ -1,7 +1,8 @@
 """``gateway-kit new``: render a new gateway project from the templates in ``template/``.
 
 Every file under ``template/`` is a Jinja2 template (suffix ``.j2`` stripped); ``__package__`` in a
-path becomes the project's Python package name.
+path becomes the project's Python package name. The running kit's wheel goes into ``wheels/``
+(:mod:`.wheels`), so the project's dependency on gateway-kit resolves on a fresh machine.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .. import __version__
 from ..errors import ScaffoldError
+from .wheels import kit_wheel
 
 TEMPLATE_DIR = Path(__file__).parent / "template"
+#: The project's folder holding the kit's wheel (``pip install --find-links wheels``).
+WHEELS = "wheels"
 
 
 @dataclass
@@ -67,4 +71,5 @@ def create_project(path: Path, name: str | None = None) -> Project:
         target.parent.mkdir(parents=True, exist_ok=True)
         text = env.get_template(rel).render(**context)
         target.write_text(text, encoding="utf-8")
+    kit_wheel(path / WHEELS)
     return project

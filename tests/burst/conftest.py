@@ -1,7 +1,7 @@
 """A gateway served over HTTP, a local cloud over HTTP with its data plane, one burst destination.
 
 Instances of the local cloud really run their user data: the agent started by
-``deploy/cloud-init/burst-agent.yaml.j2`` pulls work from the gateway served here.
+``gateway_kit/hosting/cloudinit/burst-agent.yaml.j2`` pulls work from the gateway served here.
 """
 
 from __future__ import annotations

@@ -72,3 +72,18 @@ def test_classify_changes() -> None:
     with pytest.raises(ValidationError):
         classify("volume", {"size": 2}, {"size": 1})
     assert classify("recordset", {"records": ["1"]}, {"records": ["2"]})[0] == "update"
+
+
+def test_kit_templates_are_named_and_an_unknown_one_lists_them() -> None:
+    from gateway_kit.hosting import cloudinit
+
+    spec = load_spec(STANDARD)
+    path = cloudinit.resolve(spec.role("database").cloud_init or "", spec.base_dir)
+    assert path.is_relative_to(cloudinit.FOLDER) and path.is_file()
+    data = _data()
+    data["roles"]["web"]["cloud_init"] = "gateway-kit:nginx"
+    with pytest.raises(ValidationError) as err:
+        parse_spec(data)
+    fields = {e["field"]: e["message"] for e in err.value.errors}
+    assert "gateway-kit:web" in fields["roles.web.cloud_init"]
+    assert "gateway-kit:postgres-on-volume" in fields["roles.web.cloud_init"]
