@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from ..cli import kit_errors
+from ..errors import GatewayError
 from . import day2
 from .cloud import Cloud, Timeouts
 from .engine import Engine, engine_for
@@ -77,6 +78,29 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def left_behind(name: str, spec: Path) -> str:
+    """For an apply that failed: what the deployment holds now, and the commands that go on."""
+    from sqlalchemy import select
+
+    from ..db import db
+    from .models import Deployment
+
+    dep = db.session.scalars(select(Deployment).where(Deployment.name == name)).first()
+    rows = [] if dep is None else [r for r in dep.resources if r.cloud_id]
+    ready = sum(1 for r in rows if r.status == "ready")
+    if not rows:
+        left = f"Deployment {name} holds no cloud resource."
+    else:
+        pending = sorted(r.key for r in rows if r.status != "ready")
+        left = f"Deployment {name} holds {len(rows)} cloud resources, {ready} ready" + (
+            f" ({', '.join(pending)} not)." if pending else "."
+        )
+    return (
+        f"{left} Continue with `gateway-kit deploy apply {spec}` (it resumes), see them with "
+        f"`gateway-kit deploy status {name}`, or delete them with `gateway-kit deploy destroy {name}`."
+    )
+
+
 # -- deploy ----------------------------------------------------------------------------------
 
 
@@ -110,7 +134,11 @@ def deploy_apply(spec: Path, rollback_on_failure: bool, no_refresh: bool) -> Non
     """
     s = load_spec(spec)
     engine = _engine(s.cloud, progress=True)
-    plan = engine.apply(s, rollback_on_failure=rollback_on_failure, refresh=not no_refresh)
+    try:
+        plan = engine.apply(s, rollback_on_failure=rollback_on_failure, refresh=not no_refresh)
+    except GatewayError as exc:
+        exc.user_message = f"{exc.user_message}\n{left_behind(s.name, spec)}"
+        raise
     click.echo(plan.render())
     if not plan.empty:
         click.echo(f"Deployment {s.name} is ready.")
