@@ -161,6 +161,40 @@ def serve(
         server.cloud.close()
 
 
+@localcloud.command("resolve")
+@click.argument("name")
+@click.option("--dns-host", default="127.0.0.1", show_default=True, help="The local cloud's DNS server.")
+@click.option("--dns-port", default=15353, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("instance/localcloud"),
+    show_default=True,
+    help="The cloud's state directory (for the data plane's port map).",
+)
+@click.option(
+    "--dataplane-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The data plane's directory if not STATE_DIR/dataplane.",
+)
+def resolve(name: str, dns_host: str, dns_port: int, state_dir: Path, dataplane_root: Path | None) -> None:
+    """Print NAME's address from the local DNS server and how to reach it (curl, Chromium)."""
+    from gateway_kit.localcloud.dataplane import names
+
+    try:
+        addresses = names.resolve(name, dns_host, dns_port)
+    except OSError as exc:
+        raise click.ClickException(f"{exc}; is 'gateway-kit localcloud serve' running?") from exc
+    if not addresses:
+        raise click.ClickException(
+            f"{name} has no A record in the local cloud's zones (create a recordset in Designate)"
+        )
+    mapped = names.read_ports(dataplane_root or state_dir / "dataplane")
+    for address in addresses:
+        for line in names.hints(name.rstrip("."), address, mapped):
+            click.echo(line)
+
+
 @localcloud.command("fidelity")
 @click.argument("pytest_args", nargs=-1)
 def fidelity(pytest_args: tuple[str, ...]) -> None:

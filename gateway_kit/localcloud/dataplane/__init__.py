@@ -15,6 +15,11 @@ module                 owns
                        instance data, ``#cloud-config`` keys, ``packages`` checked against dpkg
 ``systemd.py``         the unit supervisor behind each instance's ``systemctl``/``journalctl``
 ``systemctl.py``       the client those shims run
+``traffic.py``         the asyncio loop holding every listening socket; floating IPs forwarding
+                       to instances as security groups allow; privileged port mapping
+``balancer.py``        Octavia listeners carrying traffic, health monitors probing
+``volumes.py``         Cinder volumes as directories linked into instances; snapshots; quota
+``names.py``           ``gateway-kit localcloud resolve``: DNS answers and curl/Chromium hints
 ``procs.py``           /proc bookkeeping: an instance's processes, ending process groups
 =====================  ==========================================================================
 
@@ -50,11 +55,13 @@ extension point), the data plane:
 * ``bootcmd``: run like ``runcmd``, before it, in the same script.
 * ``packages``: each name the host's dpkg does not list as installed is reported in the console
   log (the instance shares the host's software; nothing is installed).
+* ``mounts``: an entry naming an attached volume's device puts the volume at its mount point
+  (see :mod:`.volumes`).
 * A user data that starts with ``#!`` is run as that script (no cloud-config parsing).
 
 **Ignored** (named in the console log): ``package_update``, ``package_upgrade``, ``apt``,
-``yum_repos``, ``snap``, ``users``, ``groups``, ``ssh_*``, ``chpasswd``, ``mounts``, ``disk_setup``,
-``fs_setup``, ``power_state``, ``final_message``, ``timezone``, ``hostname``, ``manage_etc_hosts``
+``yum_repos``, ``snap``, ``users``, ``groups``, ``ssh_*``, ``chpasswd``, ``disk_setup``, ``fs_setup``,
+``power_state``, ``final_message``, ``timezone``, ``hostname``, ``manage_etc_hosts``
 and anything else.
 
 **Lifecycle.** The data plane follows Nova's status (a background thread also applies due state

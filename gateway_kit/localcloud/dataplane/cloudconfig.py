@@ -29,8 +29,8 @@ import yaml
 log = logging.getLogger(__name__)
 
 JINJA_HEADER = "## template: jinja"
-#: Keys of cloud-config the data plane acts on; ``packages`` is checked, every other key ignored.
-HONOURED = ("write_files", "runcmd", "bootcmd", "packages")
+#: Keys of cloud-config the data plane acts on (``packages`` is checked, ``mounts`` places volumes).
+HONOURED = ("write_files", "runcmd", "bootcmd", "packages", "mounts")
 DPKG_STATUS = Path("/var/lib/dpkg/status")
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway_kit.localcloud.core import LocalCloud
-from gateway_kit.localcloud.dataplane import cloudconfig
+from gateway_kit.localcloud.dataplane import cloudconfig, names
+from gateway_kit.localcloud.dataplane import volumes as vols
 from gateway_kit.localcloud.dataplane.procs import group_alive, kill_all, pid_alive, proc_table, track
 from gateway_kit.localcloud.dataplane.systemd import Instance, Supervisor
 from gateway_kit.localcloud.dataplane.traffic import (
@@ -66,6 +67,8 @@ class DataPlane:
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
     traffic: Traffic = field(default_factory=Traffic)
+    _mapped: dict[tuple[str, int], int] = field(default_factory=dict)
+    volumes: vols.Volumes | None = None
     #: Functions adding bindings (load balancers): ``fn(cloud, wanted)`` under the cloud's lock.
     binders: list[Any] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -146,6 +149,7 @@ class DataPlane:
                     f"cloud-init: package {name} is not installed on this host (the local cloud's "
                     "instances share the host's software); install it there or its services may fail"
                 )
+            rec["mounts"] = vols.mount_points(config)
             cloudconfig.write_files(rootfs, list(config.get("write_files") or []))
             script = cloudconfig.script_for(config)
         (base / "user-script.sh").write_text(script, encoding="utf-8")
@@ -262,10 +266,21 @@ class DataPlane:
                 elif status not in RUNNING and rec.get("power") != "off":
                     self._power_off(rec)
             self._reap()
+            if self.volumes is not None:
+                by_id = {str(r["id"]): r for r in self.cloud.store.all(KIND)}
+                before = {k: list(r.get("volume_links") or []) for k, r in by_id.items()}
+                self.volumes.sync(self.cloud, by_id)
+                for key, rec in by_id.items():
+                    if rec.get("volume_links") != before[key]:
+                        self.cloud.store.put(KIND, rec)
             wanted = self.floating_bindings()
             for binder in self.binders:
                 binder(self.cloud, wanted)
         self.traffic.apply(wanted)
+        mapped = self.traffic.mapped_ports()
+        if mapped != self._mapped:
+            self._mapped = mapped
+            names.write_ports(self.root, mapped)
 
     def floating_bindings(self) -> dict[Binding, Handler]:
         """Listeners on floating IPs associated with servers' ports (see :mod:`.traffic`)."""
@@ -313,6 +328,7 @@ class DataPlane:
 
     def start(self) -> DataPlane:
         self.root.mkdir(parents=True, exist_ok=True)
+        self.volumes = vols.Volumes(self.root)
         self.supervisor.start()
         self.traffic.root = os.geteuid() == 0
         self.traffic.start()
