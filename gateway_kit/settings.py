@@ -33,7 +33,7 @@ from .modules import import_optional
 
 ENV_PREFIX = "GATEWAY_KIT_"
 #: Environment variables with the prefix that are not settings.
-RESERVED_ENV = {"GATEWAY_KIT_CONFIG", "GATEWAY_KIT_INSTANCE"}
+RESERVED_ENV = {"GATEWAY_KIT_CONFIG", "GATEWAY_KIT_INSTANCE", "GATEWAY_KIT_LIFELINE_FD"}
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 
 Validator = Callable[[Any], str | None]

@@ -100,3 +100,9 @@ def test_dict_settings_are_kept_whole_and_other_tables_flatten(tmp_path: Path) -
     loaded = load_settings(tmp_path, environ={})
     assert loaded.values["IDENTITY_PROJECT_MAP"] == {"astro-lab": "demo"}
     assert loaded.values["JOBS_POLL_INTERVAL"] == 2.5
+
+
+def test_the_demo_lifeline_variable_is_not_a_setting(tmp_path: Path) -> None:
+    # Every child of the demo (worker, session proxy) gets it; it must not stop their start-up.
+    loaded = load_settings(tmp_path, environ={"GATEWAY_KIT_LIFELINE_FD": "5:1234"})
+    assert "LIFELINE_FD" not in loaded.values
