@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import QuotaExceeded
@@ -38,17 +38,21 @@ def fmt(su: float) -> str:
     return f"{su:,.2f}"
 
 
+#: Built once (no statement construction and cache-key work per submission).
+_RESERVE = (
+    update(Allocation)
+    .where(
+        Allocation.project_id == bindparam("b_project"),
+        Allocation.su_granted - Allocation.su_used - Allocation.su_reserved >= bindparam("amount"),
+    )
+    .values(su_reserved=Allocation.su_reserved + bindparam("amount"), updated_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
 def reserve(session: Session, project: Project, amount: float) -> None:
     """Reserve ``amount`` SUs on ``project``'s allocation, or raise QuotaExceeded."""
-    result = session.execute(
-        update(Allocation)
-        .where(
-            Allocation.project_id == project.id,
-            Allocation.su_granted - Allocation.su_used - Allocation.su_reserved >= amount,
-        )
-        .values(su_reserved=Allocation.su_reserved + amount, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_RESERVE, {"b_project": project.id, "amount": amount, "now": utcnow()})
     if result.rowcount == 1:  # type: ignore[attr-defined]
         return
     alloc = session.scalars(select(Allocation).where(Allocation.project_id == project.id)).first()

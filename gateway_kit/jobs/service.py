@@ -239,24 +239,28 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
         su_reserved=worst,
     )
     try:
-        session.add(job)
-        session.flush()
-        if project is not None:
-            accounting.reserve(session, project, worst)
-        session.add(
-            JobEvent(
-                job_id=job.id,
-                from_state=None,
-                to_state=JobState.QUEUED.value,
-                message=f"submitted by {user.username}",
-            )
-        )
+        # Files first, outside the transaction: on SQLite the first write below takes the
+        # database's write lock until COMMIT, so nothing but the three statements runs under it.
         workdir.mkdir(parents=True)
         if folder is not None:
             os.replace(folder, workdir / "inputs")
             folder = None
         elif sub.resubmitted_from is not None:
             _copy_inputs(Path(sub.resubmitted_from.workdir), workdir, values)
+        session.add(job)
+        session.flush()
+        session.execute(
+            _INSERT_EVENT,
+            {
+                "job_id": job.id,
+                "from_state": None,
+                "to_state": JobState.QUEUED.value,
+                "message": f"submitted by {user.username}",
+                "worker": None,
+            },
+        )
+        if project is not None:  # last: the allocation row is the one all submitters contend for
+            accounting.reserve(session, project, worst)
         announce(session)
         session.commit()
     except IntegrityError as exc:  # the same Idempotency-Key raced us: answer with that job
