@@ -6,9 +6,12 @@ sessions get their devices as GPU jobs do. A launcher adds what only an interact
 the address its server listens on, which the session proxy connects to.
 
 **Lifecycle.** :meth:`Launcher.place` is called once, before the executor's ``submit``, and
-returns the host and port the server must listen on (they reach the command as ``{port}``);
-:meth:`Launcher.locate` is called on each pass while the session starts, with the executor's
-state, and returns the address once it is known (a remote node reports it) or ``None``.
+returns the host and port the server must listen on (the port reaches the command as ``{port}``),
+or ``None`` when the node chooses them (then ``{port}`` is :data:`.nodeserver.PORT_MARK`);
+:meth:`Launcher.wrap` may wrap the rendered command (the ``slurm`` launcher runs it under
+:mod:`.nodeserver`, which reports the node's address, as Open OnDemand's batch connect does);
+:meth:`Launcher.locate` is called on each pass while the session starts and returns the address
+once it is known, or ``None``.
 
 Launchers are picked by the destination's executor short name (entry-point group
 ``gateway_kit.session_launchers``); an executor without a launcher cannot run sessions, and
@@ -18,9 +21,12 @@ launching there fails with a message naming the ones that can.
 from __future__ import annotations
 
 import abc
+import json
 import socket
+import sys
 from collections.abc import Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import ValidationError
@@ -36,12 +42,14 @@ class Launcher(abc.ABC):
         self.options = dict(options)
 
     @abc.abstractmethod
-    def place(self, session_id: int) -> tuple[str, int]:
-        """The host and port the session's server will listen on."""
+    def place(self, session_id: int) -> tuple[str, int] | None:
+        """The host and port the session's server will listen on, or None: the node picks them."""
 
-    def locate(
-        self, session_id: int, placed: tuple[str, int], executor_state: Mapping[str, Any]
-    ) -> tuple[str, int] | None:
+    def wrap(self, argv: list[str], workdir: Path) -> list[str]:
+        """The command the executor runs for the rendered ``argv``; default: ``argv`` itself."""
+        return argv
+
+    def locate(self, placed: tuple[str, int] | None, workdir: Path) -> tuple[str, int] | None:
         """The server's address once known; default: where it was placed."""
         return placed
 
@@ -51,15 +59,51 @@ class LocalLauncher(Launcher):
 
     name = "local"
 
-    def place(self, session_id: int) -> tuple[str, int]:
+    def place(self, session_id: int) -> tuple[str, int] | None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port: int = s.getsockname()[1]
         return "127.0.0.1", port
 
 
+ADDRESS_FILE = ".gk/session-address.json"
+
+
+class SlurmLauncher(Launcher):
+    """Servers in SLURM batch jobs: the node picks a port and reports its address in the job's
+    directory (shared with the gateway, as the ``slurm`` executor requires).
+
+    Destination options: ``session_bind`` (the address servers listen on, default ``0.0.0.0``),
+    ``session_host`` (the host the proxy connects to, default the bind address or the node's
+    name), ``session_python`` (the Python on the nodes, default the gateway's own).
+    """
+
+    name = "slurm"
+
+    def place(self, session_id: int) -> tuple[str, int] | None:
+        return None
+
+    def wrap(self, argv: list[str], workdir: Path) -> list[str]:
+        python = str(self.options.get("session_python") or sys.executable)
+        wrapper = [python, "-m", "gateway_kit.sessions.nodeserver"]
+        wrapper += ["--bind", str(self.options.get("session_bind", "0.0.0.0"))]
+        if self.options.get("session_host"):
+            wrapper += ["--report-host", str(self.options["session_host"])]
+        return [*wrapper, "--address-file", str(workdir / ADDRESS_FILE), "--", *argv]
+
+    def locate(self, placed: tuple[str, int] | None, workdir: Path) -> tuple[str, int] | None:
+        try:
+            data = json.loads((workdir / ADDRESS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # not written yet
+        host, port = data.get("host"), data.get("port")
+        if not isinstance(host, str) or not host or not isinstance(port, int) or not 0 < port < 65536:
+            return None
+        return host, port
+
+
 def installed_launchers() -> dict[str, type[Launcher]]:
-    found: dict[str, type[Launcher]] = {"local": LocalLauncher}
+    found: dict[str, type[Launcher]] = {"local": LocalLauncher, "slurm": SlurmLauncher}
     for ep in entry_points(group=GROUP):
         found[ep.name] = ep.load()
     return found

@@ -34,6 +34,7 @@ from ..jobs.executors.base import CapacityExhausted, ExecutorError, JobSpec
 from ..jobs.states import TERMINAL as JOB_TERMINAL
 from .launchers import launcher_for
 from .models import InteractiveSession, aware, utcnow
+from .nodeserver import PORT_MARK
 from .service import add_event, finish, idle_for
 from .states import TERMINAL, SessionState
 
@@ -107,16 +108,18 @@ def _start(app: Flask, session: Session, row: InteractiveSession) -> None:
         return
     options = destinations(app).options(row.destination)
     launcher = launcher_for(options, row.destination)
-    host, port = launcher.place(row.id)
+    placed = launcher.place(row.id)
     token = secrets.token_hex(24)  # hex: never starts with "-" (an option to argv parsers)
     workdir = Path(row.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    argv = render_argv(
+    port_text = str(placed[1]) if placed is not None else PORT_MARK
+    rendered = render_argv(
         application,
         row.inputs,
         row.resources,
-        {"port": str(port), "base_url": base_url(row.id), "token": token},
+        {"port": port_text, "base_url": base_url(row.id), "token": token},
     )
+    argv = launcher.wrap(rendered, workdir)
     spec = JobSpec(
         job_id=executor_job_id(row),
         argv=argv,
@@ -140,8 +143,9 @@ def _start(app: Flask, session: Session, row: InteractiveSession) -> None:
     except ExecutorError as exc:
         finish(session, row, SessionState.FAILED, f"could not start: {exc.user_message}", 0.0)
         return
-    row.launcher_state = {"executor": state, "placed": [host, port]}
-    row.backend_host, row.backend_port, row.backend_token = host, port, token
+    row.launcher_state = {"executor": state, "placed": list(placed) if placed is not None else None}
+    row.backend_host, row.backend_port = placed if placed is not None else ("", 0)
+    row.backend_token = token
     row.started_at = utcnow()
     _move(session, row, SessionState.STARTING, f"starting on {row.destination}")
 
@@ -182,9 +186,10 @@ def _check_starting(app: Flask, session: Session, row: InteractiveSession) -> No
     if row.end_requested:
         _move(session, row, SessionState.ENDING, "ended by its owner")
         return
-    placed = (row.launcher_state or {}).get("placed") or [row.backend_host, row.backend_port]
+    raw = (row.launcher_state or {}).get("placed")
+    placed = (str(raw[0]), int(raw[1])) if raw else None
     launcher = launcher_for(destinations(app).options(row.destination), row.destination)
-    located = launcher.locate(row.id, (str(placed[0]), int(placed[1])), row.launcher_state or {})
+    located = launcher.locate(placed, Path(row.workdir))
     if located is not None:
         row.backend_host, row.backend_port = located
         try:
