@@ -171,7 +171,7 @@ class RunningLocalCloud:
     controller: LocalCloudController
     process: subprocess.Popen[bytes] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    dns_port: int | None = None  #: the DNS server's UDP/TCP port (``dns=True``, thread mode)
+    dns_port: int | None = None  #: the DNS server's UDP/TCP port (``dns=True``, or a subprocess)
 
     def connect(self, cloud: str = "local", **kwargs: Any) -> Any:
         """``openstack.connect(cloud=...)`` against this local cloud."""
@@ -287,6 +287,7 @@ def running_local_cloud(
     clouds_yaml = state_dir / "clouds.yaml"
     if subprocess_mode:
         port = free_port()
+        dns_port = free_port()
         argv = [
             sys.executable,
             "-m",
@@ -303,7 +304,7 @@ def running_local_cloud(
             "--delay",
             str(delay),
             "--dns-port",
-            "0",
+            str(dns_port),
         ]
         if seed is not None:
             argv += ["--seed", str(seed)]
@@ -317,7 +318,9 @@ def running_local_cloud(
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_up(url, process=proc)
-            yield RunningLocalCloud(url, clouds_yaml, state_dir, LocalCloudController(url), process=proc)
+            yield RunningLocalCloud(
+                url, clouds_yaml, state_dir, LocalCloudController(url), process=proc, dns_port=dns_port
+            )
         finally:
             proc.terminate()
             try:

@@ -1,7 +1,8 @@
 """Load balancers on the data plane: listeners that carry traffic and health monitors that probe.
 
 **Addresses.** When the data plane first sees a load balancer, its VIP gets a loopback address of
-its own, ``127.101.x.y``: the load balancer's ``vip_address``, its VIP port's fixed IP and the
+its own, ``127.101.<block>.y`` (see :func:`.instances.cloud_block`): the load balancer's
+``vip_address``, its VIP port's fixed IP and the
 floating IPs on that port follow (as a server's fixed IP becomes ``127.100.x.y`` at boot). Every
 enabled listener of an enabled load balancer listens on the VIP address and on each floating IP
 associated with the VIP port, at its ``protocol_port`` (ports below 1024 without root: see
@@ -179,9 +180,9 @@ def where(cloud: LocalCloud, kind: str, key: str, value: Any) -> list[Doc]:
     return cloud.store.find(kind, lambda d: d.get(key) == value)
 
 
-def vip_address_for(index: int) -> str:
+def vip_address_for(index: int, block: int = 0) -> str:
     third, fourth = divmod(index - 1, 254)
-    return f"{VIP_PREFIX[0]}.{VIP_PREFIX[1]}.{third}.{fourth + 1}"
+    return f"{VIP_PREFIX[0]}.{VIP_PREFIX[1]}.{(block + third) % 256}.{fourth + 1}"
 
 
 def _ms(value: Any, default: float) -> float:
@@ -310,7 +311,7 @@ class Balancer:
         if rec is None:
             used = {int(r["index"]) for r in cloud.store.all(VIP_KIND)}
             index = next(i for i in range(1, len(used) + 2) if i not in used)
-            rec = {"id": lb["id"], "index": index, "address": vip_address_for(index)}
+            rec = {"id": lb["id"], "index": index, "address": vip_address_for(index, self.plane.block)}
             cloud.store.put(VIP_KIND, rec)
         if lb.get("vip_address") == rec["address"]:
             return

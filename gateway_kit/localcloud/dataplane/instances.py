@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ EXTENSION_KEY = "dataplane"
 KIND = "dataplane.instance"
 SERVER = "compute.server"
 PORT = "network.port"
+SUBNET = "network.subnet"
 FLOATINGIP = "network.floatingip"
 RULE = "network.security_group_rule"
 #: The block instance addresses come from: 127.100.0.0/16.
@@ -46,11 +48,42 @@ FROZEN = frozenset({"SUSPENDED", "PAUSED"})
 KILL_GRACE = 3.0
 
 
-def address_for(index: int) -> str:
-    """The ``index``-th instance address (1-based), skipping .0 and .255 host parts."""
+def address_for(index: int, block: int = 0) -> str:
+    """The ``index``-th instance address (1-based) of a cloud whose block is ``block`` (0-255),
+    skipping .0 and .255 host parts: ``127.100.<block>.1`` first."""
     per = 254
     third, fourth = divmod(index - 1, per)
-    return f"{ADDRESS_PREFIX[0]}.{ADDRESS_PREFIX[1]}.{third}.{fourth + 1}"
+    return f"{ADDRESS_PREFIX[0]}.{ADDRESS_PREFIX[1]}.{(block + third) % 256}.{fourth + 1}"
+
+
+BLOCK_KIND = "dataplane.block"
+EXTERNAL_CIDR = "127.64.0.0/16"
+
+
+def cloud_block(cloud: LocalCloud) -> int:
+    """This cloud's block of loopback space, picked at random once and kept in its state, so that
+    several clouds on one machine (parallel test runs) do not share addresses: instances get
+    ``127.100.<block>.y``, load balancer VIPs ``127.101.<block>.y``, and the allocation pool of an
+    external subnet of ``127.64.0.0/16`` that still spans all of it becomes ``127.64.<block>.2-254``."""
+    rec = cloud.store.get(BLOCK_KIND, "block")
+    if rec is None:
+        rec = {"id": "block", "block": secrets.randbelow(254) + 1}
+        cloud.store.put(BLOCK_KIND, rec)
+    block = int(rec["block"])
+    for subnet in cloud.store.find(SUBNET, lambda d: d.get("cidr") == EXTERNAL_CIDR):
+        pools = subnet.get("allocation_pools") or []
+        if (
+            len(pools) == 1
+            and pools[0].get("start") in ("127.64.0.1", "127.64.0.2")
+            and pools[0].get("end")
+            in (
+                "127.64.255.254",
+                "127.64.255.255",
+            )
+        ):
+            subnet["allocation_pools"] = [{"start": f"127.64.{block}.2", "end": f"127.64.{block}.254"}]
+            cloud.store.put(SUBNET, subnet)
+    return block
 
 
 @dataclass
@@ -64,6 +97,7 @@ class DataPlane:
     cloud: LocalCloud
     root: Path
     interval: float = 0.2
+    block: int = 0
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
     traffic: Traffic = field(default_factory=Traffic)
@@ -98,7 +132,7 @@ class DataPlane:
             rec = {
                 "id": server["id"],
                 "index": index,
-                "address": address_for(index),
+                "address": address_for(index, self.block),
                 "dir": str(self.root / str(server["id"])),
                 "pgid": None,
                 "power": "off",
@@ -372,7 +406,9 @@ def enable(cloud: LocalCloud, root: Path, interval: float = 0.2) -> DataPlane:
     existing = cloud.extensions.get(EXTENSION_KEY)
     if isinstance(existing, DataPlane):
         return existing
-    plane = DataPlane(cloud=cloud, root=root, interval=interval)
+    with cloud.lock:
+        block = cloud_block(cloud)
+    plane = DataPlane(cloud=cloud, root=root, interval=interval, block=block)
     cloud.extensions.setdefault("compute.boot_hooks", []).append(plane.on_boot)
     cloud.extensions.setdefault("compute.destroy_hooks", []).append(plane.on_destroy)
     cloud.extensions["compute.console_log"] = plane.console_log
