@@ -39,7 +39,8 @@ answered by the load balancer itself with 4xx/5xx).
 ``ONLINE``; ``max_retries_down`` failures in a row make it ``ERROR``; a member is ``OFFLINE`` until
 its first verdict. ``delay`` and ``timeout`` are scaled by the cloud's clock (``clock.delay /
 0.5``: real seconds with the default clock, a tenth in the test fixtures), with at least 0.2 s
-between probes and 1 s per probe. The verdicts drive the API's ``operating_status`` and the pools'
+between probes and 5 s per probe (a busy machine must not fail a probe; a stopped backend
+refuses at once). The verdicts drive the API's ``operating_status`` and the pools'
 roll-up. The member's security groups apply to probes and traffic alike (source: the VIP address).
 """
 
@@ -390,7 +391,7 @@ class Balancer:
                         address=address,
                         port=port,
                         delay=max(0.2, float(hm.get("delay", 5)) * scale),
-                        timeout=max(1.0, float(hm.get("timeout", 5)) * scale),
+                        timeout=max(5.0, float(hm.get("timeout", 5)) * scale),
                         rise=max(1, int(hm.get("max_retries", 1))),
                         fall=max(1, int(hm.get("max_retries_down", 3))),
                         method=str(hm.get("http_method") or "GET"),
