@@ -286,6 +286,17 @@ class Application:
             isinstance(k, str) and isinstance(v, str) for k, v in env.items()
         ):
             raise bad("env", "must be a table of strings")
+        for name, value in env.items():
+            used = [m.group(1) for m in _PLACEHOLDER.finditer(value) if m.group(1)]
+            allowed = INTERACTIVE_PLACEHOLDERS if kind == "interactive" else ()
+            for placeholder in used:
+                if placeholder not in allowed:
+                    raise bad(
+                        f"env.{name}",
+                        f"refers to {{{placeholder}}}; environment values may use only "
+                        f"{', '.join('{' + p + '}' for p in allowed) or 'no placeholders'}"
+                        + ("" if allowed else " (in batch applications)"),
+                    )
         return cls(
             id=app_id,
             title=title,
@@ -564,6 +575,20 @@ def render_argv(
         else:
             argv.append(expand(item))
     return argv
+
+
+def render_env(app: Application, provided: Mapping[str, str]) -> dict[str, str]:
+    """The application's environment with the kit's values (``{token}``...) filled in.
+
+    Passing the token in the environment keeps it out of the process list (argv is world-readable).
+    """
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) is None:
+            return m.group(0)[0]
+        return provided.get(m.group(1), "")
+
+    return {k: _PLACEHOLDER.sub(one, v) for k, v in app.env.items()}
 
 
 def literal(text: str) -> str:

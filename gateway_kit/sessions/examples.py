@@ -30,6 +30,8 @@ JUPYTERLAB = {
         "max_walltime": 8 * 3600,
     },
     "interactive": {"readiness_path": "api/status", "activity": "jupyter", "idle_timeout": 1800},
+    # In the environment, not argv: the process list is readable by every local user.
+    "env": {"JUPYTER_TOKEN": "{token}"},
 }
 
 
@@ -43,7 +45,6 @@ def jupyterlab_command(python: str) -> list[str]:
         "--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         "--ServerApp.base_url={base_url}",
-        "--IdentityProvider.token={token}",
         # The proxy forwards the browser's Host (the gateway's name): not a local address.
         "--ServerApp.allow_remote_access=True",
         "--ServerApp.root_dir=.",
@@ -65,6 +66,7 @@ HELLO_WEB = {
     "and base URL works as a session.",
     "resources": {"cpus": 1, "memory_mb": 512, "walltime": 1800, "max_walltime": 4 * 3600},
     "interactive": {"readiness_path": "api/status", "activity": "proxy", "idle_timeout": 900},
+    "env": {"HELLO_WEB_TOKEN": "{token}"},
 }
 
 
@@ -84,8 +86,6 @@ def init_app(app: Flask) -> None:
                 "{port}",
                 "--base-url",
                 "{base_url}",
-                "--token",
-                "{token}",
             ],
         },
     )

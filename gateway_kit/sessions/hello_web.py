@@ -1,9 +1,10 @@
 """A tiny interactive web app (the second packaged example): a page and a WebSocket echo.
 
-Run by the kit as ``python -m gateway_kit.sessions.hello_web --port P --base-url /sessions/N/
---token T``. It proves an interactive definition is not Jupyter-specific: any server that listens
-on ``{port}``, serves under ``{base_url}`` and checks ``{token}`` works. Every request must carry
-``Authorization: token T`` (the session proxy adds it); others get 403.
+Run by the kit as ``python -m gateway_kit.sessions.hello_web --port P --base-url /sessions/N/``
+with the token in ``HELLO_WEB_TOKEN``. It proves an interactive definition is not
+Jupyter-specific: any server that listens on ``{port}``, serves under ``{base_url}`` and checks
+``{token}`` works. Every request must carry ``Authorization: token T`` (the session proxy adds
+it); others get 403.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import hmac
 import html
+import os
 import signal
 from http import HTTPStatus
 
@@ -29,9 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--base-url", required=True)
-    parser.add_argument("--token", required=True)
     args = parser.parse_args(argv)
-    asyncio.run(run(args.port, args.base_url, args.token))
+    token = os.environ.get("HELLO_WEB_TOKEN", "")
+    if not token:
+        parser.error("HELLO_WEB_TOKEN is not set")
+    asyncio.run(run(args.port, args.base_url, token))
 
 
 async def run(port: int, base_url: str, token: str) -> None:

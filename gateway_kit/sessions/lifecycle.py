@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from ..db import db
 from ..jobs import accounting
-from ..jobs.apps import Application, registry, render_argv
+from ..jobs.apps import Application, registry, render_argv, render_env
 from ..jobs.destinations import destinations
 from ..jobs.executors.base import CapacityExhausted, ExecutorError, JobSpec
 from ..jobs.states import TERMINAL as JOB_TERMINAL
@@ -113,18 +113,14 @@ def _start(app: Flask, session: Session, row: InteractiveSession) -> None:
     workdir = Path(row.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     port_text = str(placed[1]) if placed is not None else PORT_MARK
-    rendered = render_argv(
-        application,
-        row.inputs,
-        row.resources,
-        {"port": port_text, "base_url": base_url(row.id), "token": token},
-    )
+    provided = {"port": port_text, "base_url": base_url(row.id), "token": token}
+    rendered = render_argv(application, row.inputs, row.resources, provided)
     argv = launcher.wrap(rendered, workdir)
     spec = JobSpec(
         job_id=executor_job_id(row),
         argv=argv,
         workdir=str(workdir),
-        env=dict(application.env),
+        env=render_env(application, provided),
         cpus=int(row.resources["cpus"]),
         memory_mb=int(row.resources["memory_mb"]),
         gpus=int(row.resources["gpus"]),

@@ -47,9 +47,8 @@ def init_app(app: Any) -> None:
     from gateway_kit.sessions.examples import HELLO_WEB
 
     cmd = [sys.executable, "-m", "gateway_kit.sessions.hello_web", "--port", "{port}"]
-    cmd += ["--base-url", "{base_url}", "--token", "{token}"]
-    assert HELLO_WEB["kind"] == "interactive"
-    register_application(app, {**QUICK_CULL, "command": cmd})
+    cmd += ["--base-url", "{base_url}"]
+    register_application(app, {**QUICK_CULL, "command": cmd, "env": HELLO_WEB["env"]})
 
 
 class World:

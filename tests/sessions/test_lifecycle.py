@@ -52,6 +52,9 @@ def test_launch_ready_end_and_charge(world: World) -> None:
     assert shown.get_json()["links"]["connect"].endswith(f"/sessions/{row.id}/")
     assert 0 < shown.get_json()["time_left"] <= 1800
     pgid = int((Path(row.workdir) / ".gk" / "started.json").read_text().split('"pgid": ')[1].split(",")[0])
+    # The token reaches the server in its environment, never on its command line (world-readable).
+    assert row.backend_token not in Path(f"/proc/{pgid}/cmdline").read_text()
+    assert f"HELLO_WEB_TOKEN={row.backend_token}" in Path(f"/proc/{pgid}/environ").read_text()
 
     r = world.client.delete(f"/api/v1/sessions/{row.id}")
     assert r.status_code == 202 and r.get_json()["end_requested"] is True
