@@ -49,6 +49,9 @@ def init_app(app: Any) -> None:
     cmd = [sys.executable, "-m", "gateway_kit.sessions.hello_web", "--port", "{port}"]
     cmd += ["--base-url", "{base_url}"]
     register_application(app, {**QUICK_CULL, "command": cmd, "env": HELLO_WEB["env"]})
+    gpu = {**QUICK_CULL, "id": "gpu-web", "title": "GPU web", "interactive": {"readiness_path": "api/status"}}
+    gpu["resources"] = {**QUICK_CULL["resources"], "gpus": 1, "max_gpus": 2}
+    register_application(app, {**gpu, "command": cmd, "env": HELLO_WEB["env"]})
 
 
 class World:
