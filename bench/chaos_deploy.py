@@ -283,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=0.02, help="local cloud's transition delay (s)")
     parser.add_argument("--json", action="store_true", help="also print the totals as one JSON line")
     args = parser.parse_args(argv)
+    # Started in the background by a shell, SIGINT starts ignored: take it (and SIGTERM) back, so
+    # either ends the run early with the totals of the trials done.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     from gateway_kit import create_app
     from gateway_kit.db import upgrade

@@ -12,6 +12,7 @@ Migrations live in ``gateway_kit/migrations`` and may have several heads (one br
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from .errors import ConfigError, DatabaseError
+
+log = logging.getLogger("gateway_kit.db")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -105,7 +108,14 @@ class Database:
     def _teardown(self, _exc: BaseException | None) -> None:
         sess = g.pop("gk_db_session", None)
         if sess is not None:
-            sess.close()
+            try:
+                sess.close()
+            except DBAPIError:
+                # The server went away mid-request (a restart): the answer is already made
+                # (a 503 when the request needed the database); drop the dead connection.
+                log.warning("database connection lost while closing a session; discarded")
+                with contextlib.suppress(DBAPIError):
+                    sess.invalidate()
 
     @contextlib.contextmanager
     def session_scope(self, app: Flask | None = None) -> Iterator[Session]:

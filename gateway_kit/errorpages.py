@@ -6,11 +6,15 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from .errors import GatewayError
+from .errors import DatabaseError, GatewayError
 
 log = logging.getLogger("gateway_kit.errors")
+
+#: Seconds a client is told to wait (``Retry-After``) when a 503 answers for a passing outage.
+RETRY_AFTER_SECONDS = 5
 
 
 def wants_json() -> bool:
@@ -39,7 +43,22 @@ def init_app(app: Flask) -> None:
         resp = render_problem(exc.to_problem(request.path))
         if exc.status == 401 and request.path.startswith("/api/"):
             resp.headers["WWW-Authenticate"] = 'Bearer realm="gateway-kit"'
+        if exc.status == 503:
+            resp.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         return resp
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_down(exc: OperationalError | InterfaceError) -> Response:
+        # The database restarting, unreachable or (SQLite) locked: a passing outage, not a bug.
+        # The driver's message can name the server's address; it goes to the log only.
+        reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else ""
+        return _gateway_error(
+            DatabaseError(
+                "The database is not answering for a moment; try again in a few seconds.",
+                log_message=f"database unavailable ({type(exc.orig or exc).__name__}: {reason})",
+            )
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -14,6 +14,7 @@ import os
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -25,6 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import inspect as sa_inspect
 
 from .db import db
 from .errors import DatabaseError
@@ -84,6 +86,14 @@ def init_app(app: Flask) -> None:
     # First of all hooks: a request refused by an earlier hook (413, CSRF) still has its id.
     app.before_request_funcs.setdefault(None, []).insert(0, _start)
 
+    def _user_id(user: Any) -> Any:
+        # From the identity map, not the row: after a commit the row is expired and reading it
+        # would query the database, which may be the thing that just failed (the log line stays).
+        state = sa_inspect(user, raiseerr=False) if user is not None else None
+        if state is not None and state.identity:
+            return state.identity[0]
+        return getattr(user, "id", None)
+
     @app.after_request
     def _finish(resp: Response) -> Response:
         elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
@@ -98,7 +108,7 @@ def init_app(app: Flask) -> None:
             "path": request.path,
             "status": resp.status_code,
             "duration_ms": round(elapsed * 1000, 2),
-            "user": getattr(user, "id", None),
+            "user": _user_id(user),
             "remote": request.remote_addr,
         }
         # Query strings are never logged: they may carry OAuth codes or tokens.

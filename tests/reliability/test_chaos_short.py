@@ -41,3 +41,17 @@ def test_deploy_chaos_short() -> None:
     assert t["trials"] == 1 and t["faults"] == {"5xx": 1, "429": 1, "server_error": 1}, t["output"]
     bad = {k: t[k] for k in ("duplicates", "orphans", "leaks", "stuck", "unclear_messages") if t[k]}
     assert bad == {} and t["returncode"] == 0, t["output"]
+
+
+def test_job_chaos_short() -> None:
+    t = run_bench("chaos_jobs.py", "--trials", "1", "--seed", "3")
+    assert t["trials"] == 2 and t["worker_kills"] + t["db_restarts"] >= 1, t["output"]
+    bad = {k: t[k] for k in ("lost", "doubled", "failed", "ledger_problems") if t[k]}
+    assert bad == {} and t["returncode"] == 0, t["output"]
+
+
+def test_soak_short() -> None:
+    t = run_bench("soak_api.py", "--duration", "15", "--outage", "2", "--clients", "2")
+    assert t["accepted"] > 0 and any(k.endswith(" 503") for k in t["by_status"]), t["output"]
+    assert t["status_500"] == 0 and t["status_503_without_retry_after"] == 0, t["output"]
+    assert t["lost"] == 0 and t["returncode"] == 0, t["output"]
