@@ -15,7 +15,7 @@ from .db import db
 from .errors import ConfigError
 from .features import FEATURES
 from .modules import import_optional
-from .settings import load_settings
+from .settings import alias_values, load_settings
 
 log = logging.getLogger("gateway_kit")
 
@@ -29,6 +29,7 @@ def build_app(config: Mapping[str, Any] | None, instance_path: str | None) -> Fl
     loaded = load_settings(inst, config)
     app = Flask("gateway_kit", instance_path=str(inst), instance_relative_config=True)
     app.config.update(loaded.values)
+    app.config.update(alias_values(loaded.values))
     app.config["GK_SETTING_SOURCES"] = loaded.sources
     app.config["TESTING"] = loaded.values["ENV"] == "testing"
     app.config["SESSION_COOKIE_HTTPONLY"] = True

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +31,8 @@ from typing import Any
 
 from .errors import ConfigError
 from .modules import import_optional
+
+log = logging.getLogger("gateway_kit.settings")
 
 ENV_PREFIX = "GATEWAY_KIT_"
 #: Environment variables with the prefix that are not settings.
@@ -54,6 +57,10 @@ class Setting:
         below (:func:`positive`, :func:`at_least`, :func:`between`, :func:`host_port_list`) make
         the common ones.
     :param minimum: the smallest valid number, if any (same message as :func:`at_least`).
+    :param aliases: deprecated earlier names still accepted in every layer (with a warning in the
+        log); the app's config also holds the value under them (:func:`alias_values`), so code
+        that reads an old name keeps working. The current name wins over an alias given in the
+        same layer.
     """
 
     name: str
@@ -64,6 +71,7 @@ class Setting:
     choices: tuple[Any, ...] | None = None
     validate: Validator | None = None
     minimum: float | None = None
+    aliases: tuple[str, ...] = ()
 
 
 def _number(n: float) -> str:
@@ -116,6 +124,25 @@ def host_port_list(what: str = "") -> Validator:
     return check
 
 
+def fernet_key(value: Any) -> str | None:
+    """Validator: empty, or a Fernet key."""
+    if not value:
+        return None
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        return (
+            "a Fernet key (32 url-safe base64 bytes; make one with: python -c 'from "
+            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+    return None
+
+
 CORE_SETTINGS: list[Setting] = [
     Setting(
         "ENV",
@@ -156,7 +183,22 @@ CORE_SETTINGS: list[Setting] = [
         [],
         "Importable modules whose init_app(app) extends the gateway (e.g. its applications).",
     ),
-    Setting("CLOUD_NAME", str, "local", "Cloud name in clouds.yaml used for hosting and bursting."),
+    Setting(
+        "CLOUD_NAME",
+        str,
+        "local",
+        "clouds.yaml entry of the cloud the gateway uses (a feature's <FEATURE>_CLOUD_NAME overrides it).",
+    ),
+    Setting(
+        "ENCRYPTION_KEY",
+        str,
+        "",
+        "Fernet key that encrypts secrets at rest (private keys, database passwords; empty: "
+        "derived from SECRET_KEY; set it explicitly in production).",
+        secret=True,
+        validate=fernet_key,
+        aliases=("CERTS_ENCRYPTION_KEY",),
+    ),
     Setting("DB_POOL_SIZE", int, 5, "Connection pool size (PostgreSQL).", validate=positive()),
 ]
 
@@ -188,6 +230,11 @@ def all_settings() -> dict[str, Setting]:
     return found
 
 
+def alias_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each deprecated alias with its setting's loaded value (for code that reads an old name)."""
+    return {alias: values[s.name] for s in all_settings().values() for alias in s.aliases if s.name in values}
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -205,12 +252,16 @@ def _describe(s: Setting) -> str:
     }.get(s.type, s.type.__name__)
 
 
-def coerce(s: Setting, value: Any, *, from_env: bool = False) -> Any:
-    """Parse and validate ``value`` for setting ``s``; raise ConfigError on failure."""
+def coerce(s: Setting, value: Any, *, from_env: bool = False, given_as: str | None = None) -> Any:
+    """Parse and validate ``value`` for setting ``s``; raise ConfigError on failure.
+
+    :param given_as: the deprecated alias the value was given under, named in the message.
+    """
     shown = "***" if s.secret else repr(value)
+    named = f"{s.name} (given as {given_as})" if given_as and given_as != s.name else s.name
 
     def bad(what: str) -> ConfigError:
-        return ConfigError(f"Setting {s.name} has an invalid value {shown}: expected {what}.")
+        return ConfigError(f"Setting {named} has an invalid value {shown}: expected {what}.")
 
     try:
         if s.type is bool:
@@ -302,8 +353,23 @@ def load_settings(
     """Load every declared setting through the four layers and validate it."""
     environ = os.environ if environ is None else environ
     declared = all_settings()
+    aliases = {alias: s.name for s in declared.values() for alias in s.aliases}
+    known = {**declared, **{alias: declared[name] for alias, name in aliases.items()}}
     loaded = LoadedSettings()
-    raw: dict[str, tuple[Any, str, bool]] = {}
+    #: name -> (value, source, from the environment, the key it was given as)
+    raw: dict[str, tuple[Any, str, bool, str]] = {}
+
+    def layer(entries: list[tuple[str, Any, str, bool]]) -> None:
+        """Apply one layer's ``(key, value, source, from_env)``; the current name beats an alias."""
+        current: dict[str, tuple[Any, str, bool, str]] = {}
+        for key, value, source, from_env in entries:
+            name = aliases.get(key, key)
+            if name != key:
+                log.warning("Setting %s is deprecated; use %s (%s).", key, name, source)
+                current.setdefault(name, (value, source, from_env, key))
+            else:
+                current[name] = (value, source, from_env, key)
+        raw.update(current)
 
     path = config_file_path(instance_path, environ)
     if path is not None:
@@ -313,30 +379,36 @@ def load_settings(
             raise ConfigError(f"Config file {path} (from GATEWAY_KIT_CONFIG) does not exist.") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from exc
-        for key, value in _flatten(data, declared).items():
-            if key not in declared:
+        entries = []
+        for key, value in _flatten(data, known).items():
+            if key not in known:
                 raise _unknown(key, str(path), declared)
-            raw[key] = (value, f"file:{path}", False)
+            entries.append((key, value, f"file:{path}", False))
+        layer(entries)
 
+    entries = []
     for var, value in environ.items():
         if not var.startswith(ENV_PREFIX) or var in RESERVED_ENV:
             continue
         key = var[len(ENV_PREFIX) :]
-        if key not in declared:
+        if key not in known:
             raise _unknown(var, "the environment", [ENV_PREFIX + k for k in declared])
-        raw[key] = (value, f"env:{var}", True)
+        entries.append((key, value, f"env:{var}", True))
+    layer(entries)
 
+    entries = []
     for key, value in (overrides or {}).items():
         key = key.upper()
-        if key not in declared:
+        if key not in known:
             raise _unknown(key, "the configuration passed to create_app", declared)
-        raw[key] = (value, "override", False)
+        entries.append((key, value, "override", False))
+    layer(entries)
 
-    raw.setdefault("INSTANCE_PATH", (str(instance_path), "default", False))
+    raw.setdefault("INSTANCE_PATH", (str(instance_path), "default", False, "INSTANCE_PATH"))
     for name, s in declared.items():
         if name in raw:
-            value, source, from_env = raw[name]
-            loaded.values[name] = coerce(s, value, from_env=from_env)
+            value, source, from_env, given_as = raw[name]
+            loaded.values[name] = coerce(s, value, from_env=from_env, given_as=given_as)
             loaded.sources[name] = source
     for name, s in declared.items():
         if name not in loaded.values:

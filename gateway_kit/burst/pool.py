@@ -40,7 +40,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import CloudError
+from ..cloud import Advice, Cloud, Timeouts, cloud_name
+from ..errors import CloudError, ConfigError
 from ..jobs.models import Allocation, Job, LedgerEntry, utcnow
 from . import policy
 from .models import LIVE_STATES, BurstInstance, BurstJob
@@ -117,32 +118,35 @@ def pool_lock(settings: Mapping[str, Any], destination: str) -> Iterator[None]:
 # -- the cloud ------------------------------------------------------------------------------------
 
 
+#: What burst's cloud errors tell an operator to do.
+ADVICE = Advice(
+    quota="Free some {which} or lower the destination's max_instances; queued jobs wait meanwhile.",
+    busy="The pool tries again on its next tick.",
+    config="Set {setting} (or the destination's 'cloud') to an entry of the file named by "
+    "OS_CLIENT_CONFIG_FILE (see deploy/clouds.yaml.example).",
+)
+
+
 class PoolCloud:
     """The few cloud calls the pool makes, in openstacksdk's vocabulary; errors as CloudError."""
 
     def __init__(self, cloud: str) -> None:
         self.cloud = cloud
-        self._conn: Any = None
+        # One attempt per call: the pool's own tick is the retry.
+        self._cloud = Cloud(cloud, Timeouts(retry_attempts=1), advice=ADVICE, setting="BURST_CLOUD_NAME")
 
     @property
     def conn(self) -> Any:
-        if self._conn is None:
-            import openstack
-
-            try:
-                self._conn = openstack.connect(cloud=self.cloud)
-            except Exception as exc:  # openstacksdk raises many types; translate them here
-                raise CloudError(f"Cannot connect to cloud {self.cloud!r}: {exc}") from exc
-        return self._conn
+        try:
+            return self._cloud.conn
+        except ConfigError as exc:  # the pool's callers handle a cloud it cannot reach as CloudError
+            raise CloudError(exc.user_message) from exc
 
     def call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            raise CloudError(f"Cloud {self.cloud!r}: {what} failed: {exc}") from exc
+        return self._cloud.call(what, lambda: fn(*args, **kwargs))
 
     def flavors(self, overrides: Mapping[str, Any]) -> list[policy.Flavor]:
-        found = self.call("listing flavors", lambda: list(self.conn.compute.flavors(details=True)))
+        found = self.call("list flavors", lambda: list(self.conn.compute.flavors(details=True)))
         return [
             policy.make_flavor(
                 {
@@ -158,7 +162,7 @@ class PoolCloud:
         ]
 
     def quota(self) -> policy.Quota:
-        limits = self.call("reading limits", self.conn.compute.get_limits).absolute
+        limits = self.call("read limits", self.conn.compute.get_limits).absolute
         return policy.Quota(
             instances=int(limits.instances),
             cores=int(limits.total_cores),
@@ -170,7 +174,7 @@ class PoolCloud:
 
     def servers(self, gateway: str) -> dict[str, Any]:
         """This gateway's burst servers, by id."""
-        found = self.call("listing servers", lambda: list(self.conn.compute.servers(details=True)))
+        found = self.call("list servers", lambda: list(self.conn.compute.servers(details=True)))
         return {
             s.id: s
             for s in found
@@ -197,11 +201,11 @@ class PoolCloud:
                 args["networks"] = "auto"
             return self.conn.compute.create_server(**args)
 
-        return self.call(f"creating server {name}", go)
+        return self.call(f"create server {name}", go)
 
     def delete(self, server_id: str) -> None:
         self.call(
-            f"deleting server {server_id}",
+            f"delete server {server_id}",
             lambda: self.conn.compute.delete_server(server_id, ignore_missing=True),
         )
 
@@ -251,7 +255,7 @@ class Pool:
         self.options = dict(options)
         self.settings = settings
         self.policy = policy.PoolPolicy.from_options(options)
-        self.cloud = PoolCloud(str(options.get("cloud") or settings.get("BURST_CLOUD", "local")))
+        self.cloud = PoolCloud(str(options.get("cloud") or cloud_name(settings, "burst")))
         self.gateway = gateway_id(settings)
         self.sessions = sessions(settings)
         self._flavors: list[policy.Flavor] | None = None

@@ -20,10 +20,12 @@ def _url(value: Any) -> str | None:
 
 SETTINGS: list[Setting] = [
     Setting(
-        "BURST_CLOUD",
+        "BURST_CLOUD_NAME",
         str,
-        "local",
-        "clouds.yaml entry of the cloud burst instances run in (a destination may set 'cloud' instead).",
+        "",
+        "clouds.yaml entry of the cloud burst instances run in (empty: CLOUD_NAME; a destination "
+        "may set 'cloud' instead).",
+        aliases=("BURST_CLOUD",),
     ),
     Setting(
         "BURST_AGENT_URL",

@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import openstack
 from acme import crypto_util
 from flask import Flask
-from openstack import exceptions as os_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import cloud
 from ..db import db
 from ..errors import CloudError, ConfigError, Conflict, GatewayError, NotFound
 from . import delivery, dns01
@@ -47,18 +46,15 @@ def directory_url(app: Flask, directory: str | None = None, staging: bool = Fals
 
 
 def cloud_name(app: Flask) -> str:
-    return str(app.config.get("CERTS_CLOUD_NAME") or app.config["CLOUD_NAME"])
+    return cloud.cloud_name(app.config, "certs")
 
 
 def connect(name: str) -> Any:
-    """An openstacksdk connection to clouds.yaml entry ``name``."""
+    """An openstacksdk connection to clouds.yaml entry ``name`` (through :mod:`gateway_kit.cloud`)."""
     try:
-        return openstack.connect(cloud=name)
-    except os_exc.SDKException as exc:
-        raise CloudError(
-            f"Cannot connect to cloud {name!r} (check clouds.yaml).",
-            log_message=f"openstack.connect({name!r}): {exc}",
-        ) from exc
+        return cloud.Cloud(name, setting="CERTS_CLOUD_NAME or CLOUD_NAME").conn
+    except ConfigError as exc:
+        raise CloudError(exc.user_message, log_message=f"connect to cloud {name!r}: {exc}") from exc
 
 
 def _authority(app: Flask, sess: Session, url: str) -> Authority:

@@ -19,24 +19,6 @@ def _directory(value: Any) -> str | None:
     return "an https:// ACME directory URL or a preset (" + ", ".join(DIRECTORY_PRESETS) + ")"
 
 
-def _fernet_key(value: Any) -> str | None:
-    if not value:
-        return None
-    import base64
-    import binascii
-
-    try:
-        raw = base64.urlsafe_b64decode(value.encode())
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
-        return (
-            "a Fernet key (32 url-safe base64 bytes; make one with: python -c 'from "
-            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
-        )
-    return None
-
-
 SETTINGS: list[Setting] = [
     Setting(
         "CERTS_DIRECTORY_URL",
@@ -71,15 +53,6 @@ SETTINGS: list[Setting] = [
         False,
         "Agree to the certificate authority's terms of service when registering the account "
         "(required; read them at the directory's meta.termsOfService).",
-    ),
-    Setting(
-        "CERTS_ENCRYPTION_KEY",
-        str,
-        "",
-        "Fernet key that encrypts ACME account and certificate private keys at rest (empty: "
-        "derived from SECRET_KEY; set it explicitly in production).",
-        secret=True,
-        validate=_fernet_key,
     ),
     Setting(
         "CERTS_CLOUD_NAME",

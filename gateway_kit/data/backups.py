@@ -420,9 +420,10 @@ def prune_snapshots(conn: Any, volume_id: str, keep: int) -> list[str]:
 
 
 def connect(settings: Mapping[str, Any]) -> Any:
-    import openstack
+    """An openstacksdk connection to the gateway's cloud (through :mod:`gateway_kit.cloud`)."""
+    from .. import cloud
 
-    return openstack.connect(cloud=settings["CLOUD_NAME"])
+    return cloud.connect(settings, "data").conn
 
 
 def snapshot_volumes(settings: Mapping[str, Any], conn: Any | None = None) -> list[SnapshotInfo]:

@@ -11,8 +11,8 @@ The change digest of a server's user data is taken over the text *with* placehol
 stable from plan to apply and from run to run, holds no secret, and the database VM is not
 replaced because a web VM's address or the password's storage changed.
 
-The password is generated once per deployment, sealed (:mod:`gateway_kit.certs.sealing`, key
-``CERTS_ENCRYPTION_KEY`` or derived from ``SECRET_KEY``) and kept in the deployment's record under
+The password is generated once per deployment, sealed (:mod:`gateway_kit.sealing`, key
+``ENCRYPTION_KEY`` or derived from ``SECRET_KEY``) and kept in the deployment's record under
 :data:`SECRETS`; it is never logged, journalled or shown by ``deploy status``.
 """
 
@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .. import sealing
 from ..data import dbhost
 from ..errors import ConfigError, GatewayError
 from .spec import DeploymentSpec
@@ -99,19 +100,14 @@ def sealed_secrets(record: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 def seal(config: Mapping[str, Any], value: str) -> str:
-    from ..certs.sealing import seal as _seal
-
-    return _seal(config, value.encode())
+    return sealing.seal(config, value.encode())
 
 
 def unseal(config: Mapping[str, Any], token: str) -> str:
-    from ..certs.errors import CertError
-    from ..certs.sealing import unseal as _unseal
-
     try:
-        return _unseal(config, token).decode()
-    except CertError as exc:
+        return sealing.unseal(config, token).decode()
+    except sealing.UnreadableSecret as exc:
         raise ConfigError(
-            "The deployment's database password cannot be decrypted: CERTS_ENCRYPTION_KEY (or "
+            "The deployment's database password cannot be decrypted: ENCRYPTION_KEY (or "
             "SECRET_KEY) changed since it was stored. Restore the old key."
         ) from exc

@@ -17,13 +17,12 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..cli import kit_errors
-from ..errors import ConfigError
 from .elastic import ElasticNodes
 from .executor import build_transport
 
 
 def _elastic(log_file: str | None) -> ElasticNodes:
-    import openstack
+    from .. import cloud
 
     settings = current_app.config
     if log_file:
@@ -31,14 +30,7 @@ def _elastic(log_file: str | None) -> ElasticNodes:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logging.getLogger("gateway_kit.slurm").addHandler(handler)
         logging.getLogger("gateway_kit.slurm").setLevel(logging.INFO)
-    name = settings.get("CLOUD_NAME", "local")
-    try:
-        conn = openstack.connect(cloud=name)
-    except openstack.exceptions.ConfigException as exc:
-        raise ConfigError(
-            f"Cloud {name!r} (setting CLOUD_NAME) is not configured: {exc} "
-            "(clouds.yaml: OS_CLIENT_CONFIG_FILE or ~/.config/openstack/)"
-        ) from exc
+    conn = cloud.connect(settings, "slurm").conn
     transport = build_transport("elastic", {}, settings)
     return ElasticNodes(conn, transport, settings, report=click.echo)
 

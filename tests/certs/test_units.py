@@ -54,7 +54,7 @@ def test_sealing_round_trip_and_key_rules() -> None:
         sealing.unseal(other, token)
     derived = {"CERTS_ENCRYPTION_KEY": "", "SECRET_KEY": "dev", "ENV": "development"}
     assert sealing.unseal(derived, sealing.seal(derived, b"k")) == b"k"
-    with pytest.raises(ConfigError, match="CERTS_ENCRYPTION_KEY must be set in production"):
+    with pytest.raises(ConfigError, match="ENCRYPTION_KEY must be set in production"):
         sealing.seal({**derived, "ENV": "production"}, b"k")
 
 
