@@ -211,7 +211,13 @@ def server_cpu(proc: subprocess.Popen[bytes]) -> float:
 
 
 def load(
-    port: int, path: str, body: bytes, headers: dict[str, str], seconds: float, concurrency: int
+    port: int,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    seconds: float,
+    concurrency: int,
+    method: str = "POST",
 ) -> tuple[int, int, list[float]]:
     stop = time.monotonic() + seconds
     lat: list[float] = []
@@ -225,7 +231,7 @@ def load(
         while time.monotonic() < stop:
             t0 = time.perf_counter()
             try:
-                conn.request("POST", path, body=body, headers=headers)
+                conn.request(method, path, body=body or None, headers=headers)
                 resp = conn.getresponse()
                 resp.read()
                 ok = resp.status in (200, 201)
