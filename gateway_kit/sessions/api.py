@@ -13,7 +13,7 @@ from ..errors import ValidationError
 from ..identity.access import api_auth, current_user
 from ..identity.models import User
 from ..jobs.apps import registry
-from . import service
+from . import service, workshops
 from .models import InteractiveSession
 
 bp = Blueprint("sessions_api", __name__, url_prefix="/api/v1/sessions")
@@ -225,6 +225,71 @@ def unshare(session_id: int, username: str) -> ResponseReturnValue:
     return jsonify({"shared_with": service.shared_with(db.session, row)})
 
 
+# -- workshops ---------------------------------------------------------------------------------
+
+wbp = Blueprint("workshops_api", __name__, url_prefix="/api/v1/workshops")
+
+
+@wbp.post("")
+@document(
+    summary="Create a workshop (instructors: managers of the paying project)",
+    tags=["sessions"],
+    scopes=["jobs:write"],
+    request={
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "application": {"type": "string"},
+            "resources": {"type": "object"},
+            "seats": {"type": "integer", "minimum": 1},
+            "starts_at": {"type": "string", "format": "date-time"},
+            "ends_at": {"type": "string", "format": "date-time"},
+            "project": {"type": "string"},
+        },
+        "required": ["title", "application", "seats", "starts_at", "ends_at", "project"],
+    },
+    responses={"201": ref("Workshop")},
+)
+@api_auth("jobs:write")
+def create_workshop() -> ResponseReturnValue:
+    workshop = workshops.create(db.session, _user(), request.get_json(silent=True))
+    response = jsonify(workshop_json(workshop))
+    response.status_code = 201
+    return response
+
+
+@wbp.get("/<int:workshop_id>")
+@document(
+    summary="A workshop: seats, who is connected, SUs spent (its instructor only)",
+    tags=["sessions"],
+    scopes=["jobs:read"],
+    responses={"200": ref("Workshop")},
+)
+@api_auth("jobs:read")
+def show_workshop(workshop_id: int) -> ResponseReturnValue:
+    return jsonify(workshop_json(workshops.get_for_instructor(db.session, _user(), workshop_id)))
+
+
+@wbp.post("/join")
+@document(
+    summary="Join a workshop with its code: a seat and a session in one call",
+    tags=["sessions"],
+    scopes=["jobs:write"],
+    request={"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]},
+    responses={"200": ref("Session")},
+)
+@api_auth("jobs:write")
+def join_workshop() -> ResponseReturnValue:
+    _workshop, row = workshops.join(db.session, _user(), _body().get("code"))
+    return jsonify(session_json(row))
+
+
+def workshop_json(workshop: Any) -> dict[str, Any]:
+    data = workshops.to_json(db.session, workshop)
+    data["links"] = {"join": url_for("sessions.join_page", code=workshop.join_code, _external=True)}
+    return data
+
+
 SESSION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -251,6 +316,25 @@ SESSION_SCHEMA: dict[str, Any] = {
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.register_blueprint(wbp)
+    add_schema(
+        app,
+        "Workshop",
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "title": {"type": "string"},
+                "application": {"type": "string"},
+                "seats": {"type": "integer"},
+                "seats_taken": {"type": "integer"},
+                "connected": {"type": "integer"},
+                "su_spent": {"type": "number"},
+                "join_code": {"type": "string"},
+                "students": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    )
     add_tag(
         app,
         "sessions",

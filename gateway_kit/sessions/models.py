@@ -145,3 +145,35 @@ class SessionShare(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions_sessions.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Workshop(Base):
+    """A time window in which up to ``seats`` students each get a session of one application,
+    charged to the instructor's project. Students join with ``join_code``."""
+
+    __tablename__ = "sessions_workshops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    instructor_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    app_id: Mapped[str] = mapped_column(String(64))
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seats: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    join_code: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WorkshopSeat(Base):
+    __tablename__ = "sessions_workshop_seats"
+    __table_args__ = (UniqueConstraint("workshop_id", "user_id", name="uq_sessions_workshop_seats"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workshop_id: Mapped[int] = mapped_column(ForeignKey("sessions_workshops.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sessions_sessions.id", ondelete="SET NULL"), nullable=True
+    )
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -118,13 +118,20 @@ def live_count(session: Session, user: User) -> int:
     )
 
 
-def launch(session: Session, user: User, req: Launch) -> InteractiveSession:
-    """Validate, reserve the SUs of the full duration and queue a session; commits."""
+def launch(
+    session: Session, user: User, req: Launch, *, paid_by: Project | None = None, note: str = ""
+) -> InteractiveSession:
+    """Validate, reserve the SUs of the full duration and queue a session; commits.
+
+    ``paid_by``: the project charged instead of one of ``user``'s (a workshop's seat).
+    """
     application = interactive_application(req.application)
     assert application.interactive is not None
     values, errors = validate_values(application, req.inputs, {})
     resource_values, res_errors = check_resources(application, req.resources)
-    project, project_errors = charge_project(session, user, req.project)
+    project, project_errors = (
+        (paid_by, []) if paid_by is not None else charge_project(session, user, req.project)
+    )
     errors += res_errors + project_errors
     if errors:
         raise ValidationError(errors)
@@ -156,7 +163,7 @@ def launch(session: Session, user: User, req: Launch) -> InteractiveSession:
         row.workdir = str(Path(current_app.config["SESSIONS_DIR"]) / f"session-{row.id}")
         if project is not None:
             accounting.reserve(session, project, worst)
-        add_event(session, row, None, SessionState.QUEUED, f"launched by {user.username}")
+        add_event(session, row, None, SessionState.QUEUED, f"launched by {user.username}{note}")
         session.commit()
     except BaseException:
         session.rollback()

@@ -50,6 +50,20 @@ SETTINGS: list[Setting] = [
         validate=at_least(0),
     ),
     Setting(
+        "SESSIONS_WORKSHOP_MAX_SEATS",
+        int,
+        200,
+        "The most seats one workshop may have.",
+        validate=at_least(1),
+    ),
+    Setting(
+        "SESSIONS_WORKSHOP_EARLY_JOIN",
+        float,
+        900.0,
+        "Seconds before a workshop's start from which students may join.",
+        validate=at_least(0),
+    ),
+    Setting(
         "SESSIONS_PROXY_URL",
         str,
         "",

@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 
 from ..db import db
-from ..errors import Conflict, GatewayError, QuotaExceeded, ValidationError
+from ..errors import Conflict, GatewayError, NotFound, QuotaExceeded, ValidationError
 from ..identity.access import current_user, login_required
 from ..identity.models import User
 from ..jobs import accounting
@@ -16,7 +16,7 @@ from ..jobs.apps import registry
 from ..jobs.inputs import from_form
 from ..jobs.service import RESOURCE_KEYS
 from ..web import add_nav
-from . import service
+from . import service, workshops
 from .api import connect_url
 
 bp = Blueprint(
@@ -149,6 +149,43 @@ def extend(session_id: int) -> ResponseReturnValue:
         errors = getattr(exc, "errors", None) or [{"message": exc.user_message}]
         flash("; ".join(e["message"] for e in errors), "error")
     return redirect(url_for("sessions.my_sessions"))
+
+
+@bp.get("/join/<code>")
+@login_required
+def join_page(code: str) -> ResponseReturnValue:
+    from sqlalchemy import select
+
+    from .models import Workshop
+
+    workshop = db.session.scalars(select(Workshop).where(Workshop.join_code == code)).first()
+    if workshop is None:
+        raise NotFound("No workshop has this join code.")
+    return render_template("sessions/join.html", workshop=workshop, code=code)
+
+
+@bp.post("/join/<code>")
+@login_required
+def join(code: str) -> ResponseReturnValue:
+    try:
+        _workshop, row = workshops.join(db.session, _user(), code)
+    except Conflict as exc:
+        flash(exc.user_message, "error")
+        return redirect(url_for("sessions.join_page", code=code))
+    flash(f"Your workshop session {row.id} is starting; Connect appears when it is ready.")
+    return redirect(url_for("sessions.my_sessions") + f"#session-{row.id}")
+
+
+@bp.get("/workshops/<int:workshop_id>")
+@login_required
+def workshop_page(workshop_id: int) -> ResponseReturnValue:
+    workshop = workshops.get_for_instructor(db.session, _user(), workshop_id)
+    return render_template(
+        "sessions/workshop.html",
+        workshop=workshop,
+        data=workshops.to_json(db.session, workshop),
+        join_url=url_for("sessions.join_page", code=workshop.join_code, _external=True),
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,77 @@
+"""Workshops: an instructor (manager of the paying project) books 5 seats; 5 students join with the
+code and each gets a running session; a sixth finds it full; only the instructor sees the seats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from gateway_kit.db import db
+from gateway_kit.identity.models import ProjectMember
+
+from ..conftest import login, make_user
+from .conftest import World
+
+
+def test_five_seats_five_sessions(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    try:
+        now = datetime.now(UTC)
+        body = {
+            "title": "Intro to notebooks",
+            "application": "hello-web",
+            "resources": {"walltime": 1800},
+            "seats": 5,
+            "starts_at": (now + timedelta(minutes=5)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+            "project": "astro",
+        }
+        # A plain member of the project is no instructor.
+        r = world.client.post("/api/v1/workshops", json=body)
+        assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "project"
+        with world.app.app_context():
+            db.session.execute(update(ProjectMember).values(role="manager"))
+            db.session.commit()
+        r = world.client.post("/api/v1/workshops", json={**body, "seats": 0, "ends_at": body["starts_at"]})
+        assert {e["field"] for e in r.get_json()["errors"]} == {"seats", "ends_at"}
+        r = world.client.post("/api/v1/workshops", json=body)
+        assert r.status_code == 201, r.get_json()
+        workshop = r.get_json()
+        code = workshop["join_code"]
+        assert workshop["links"]["join"].endswith(f"/interactive/join/{code}")
+
+        students = []
+        for i in range(6):
+            student = make_user(world.app, f"student{i}")
+            client = world.app.test_client()
+            login(client, student)
+            students.append(client)
+        assert students[0].post("/api/v1/workshops/join", json={"code": "wrong"}).status_code == 404
+        ids = []
+        for client in students[:5]:
+            r = client.post("/api/v1/workshops/join", json={"code": code})
+            assert r.status_code == 200, r.get_json()
+            ids.append(r.get_json()["id"])
+            # Joining again is the same seat and session (one click, twice).
+            assert client.post("/api/v1/workshops/join", json={"code": code}).get_json()["id"] == ids[-1]
+        r = students[5].post("/api/v1/workshops/join", json={"code": code})
+        assert r.status_code == 409 and "full (5 seats)" in r.get_json()["detail"]
+        for sid in ids:
+            row = world.run_until(sid, {"ready", "failed"})
+            assert row.state == "ready", row.state_reason
+            assert row.project_id is not None  # the workshop's project pays, not the student
+        seen = world.client.get(f"/api/v1/workshops/{workshop['id']}").get_json()
+        assert seen["seats_taken"] == 5 and seen["connected"] == 5
+        assert sorted(s["username"] for s in seen["students"]) == [f"student{i}" for i in range(5)]
+        # Students see their own session, not the workshop's seats.
+        assert students[0].get(f"/api/v1/workshops/{workshop['id']}").status_code == 404
+        page = world.client.get(f"/interactive/workshops/{workshop['id']}")
+        assert page.status_code == 200 and b"5 connected" in page.data.replace(
+            b'<span id="connected">', b""
+        ).replace(b"</span>", b"")
+        join_page = students[5].get(f"/interactive/join/{code}")
+        assert join_page.status_code == 200 and b"Intro to notebooks" in join_page.data
+    finally:
+        world.end_all()
