@@ -129,7 +129,7 @@ def main() -> None:
         row = db.session.get(InteractiveSession, sid)
         assert row is not None
         direct = f"http://127.0.0.1:{row.backend_port}/sessions/{sid}/"
-        token = row.backend_token
+        token = row.token(app.config)
     with app.test_request_context():
         login_user(db.session.get(User, uid))  # type: ignore[arg-type]
         cookie = app.session_interface.get_signing_serializer(app).dumps(dict(flask_session))  # type: ignore[attr-defined]

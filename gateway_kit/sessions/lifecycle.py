@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -141,7 +141,7 @@ def _start(app: Flask, session: Session, row: InteractiveSession) -> None:
         return
     row.launcher_state = {"executor": state, "placed": list(placed) if placed is not None else None}
     row.backend_host, row.backend_port = placed if placed is not None else ("", 0)
-    row.backend_token = token
+    row.set_token(app.config, token)
     row.started_at = utcnow()
     _move(session, row, SessionState.STARTING, f"starting on {row.destination}")
 
@@ -169,7 +169,7 @@ def _url(row: InteractiveSession, path: str) -> str:
 
 
 def _headers(row: InteractiveSession) -> dict[str, str]:
-    return {"Authorization": f"token {row.backend_token}"}
+    return {"Authorization": f"token {row.token(current_app.config)}"}
 
 
 def _check_starting(app: Flask, session: Session, row: InteractiveSession) -> None:
@@ -220,8 +220,9 @@ def _log_tail(row: InteractiveSession, limit: int = 400) -> str:
     except OSError:
         return ""
     text = data.decode("utf-8", "replace").strip()
-    if row.backend_token:
-        text = text.replace(row.backend_token, "***")
+    token = row.token(current_app.config)
+    if token:
+        text = text.replace(token, "***")
     return f": ...{text}" if text else ""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base
+from ..sealing import seal, unseal
 from .states import SessionState
 
 
@@ -62,8 +64,9 @@ class InteractiveSession(Base):
     #: Where the proxy sends traffic once ready (loopback or the cluster's private network).
     backend_host: Mapped[str] = mapped_column(String(255), default="")
     backend_port: Mapped[int] = mapped_column(Integer, default=0)
-    #: The server's secret; sent only by the proxy, never shown to anyone.
-    backend_token: Mapped[str] = mapped_column(String(128), default="")
+    #: The server's secret, sealed at rest (:mod:`gateway_kit.sealing`); sent only by the proxy and
+    #: the worker, never shown to anyone. Use :meth:`token` and :meth:`set_token`.
+    backend_token: Mapped[str] = mapped_column(String(512), default="")
     end_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idle_timeout: Mapped[float] = mapped_column(Float, default=3600.0)
     su_reserved: Mapped[float] = mapped_column(Float, default=0.0)
@@ -75,6 +78,15 @@ class InteractiveSession(Base):
     #: The latest activity seen (the server's activity API or the proxy's traffic).
     last_activity: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    def token(self, config: Mapping[str, Any]) -> str:
+        """The server's token, unsealed ("" before the server starts)."""
+        if not self.backend_token:
+            return ""
+        return unseal(config, self.backend_token, "A session's server token").decode()
+
+    def set_token(self, config: Mapping[str, Any], token: str) -> None:
+        self.backend_token = seal(config, token.encode())
 
     @property
     def session_state(self) -> SessionState:

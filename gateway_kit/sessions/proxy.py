@@ -237,7 +237,7 @@ class SessionProxy:
                 return None
             if not may_connect(db.session, user, row):
                 return None
-            return Target(row.id, row.backend_host, row.backend_port, row.backend_token)
+            return Target(row.id, row.backend_host, row.backend_port, row.token(self.app.config))
 
     # -- activity ------------------------------------------------------------------------------
 

@@ -42,19 +42,18 @@ def test_launch_ready_end_and_charge(world: World) -> None:
     assert row.backend_host == "127.0.0.1" and row.backend_port > 0
     # The server answers only with its token, which the API never shows.
     url = f"http://127.0.0.1:{row.backend_port}/sessions/{row.id}/"
+    token = row.token(world.app.config)
+    assert len(token) == 48 and token not in row.backend_token  # sealed at rest
     assert httpx.get(url, trust_env=False).status_code == 403
-    assert (
-        httpx.get(url, headers={"Authorization": f"token {row.backend_token}"}, trust_env=False).status_code
-        == 200
-    )
+    assert httpx.get(url, headers={"Authorization": f"token {token}"}, trust_env=False).status_code == 200
     shown = world.client.get(f"/api/v1/sessions/{row.id}")
-    assert row.backend_token not in shown.get_data(as_text=True)
+    assert token not in shown.get_data(as_text=True)
     assert shown.get_json()["links"]["connect"].endswith(f"/sessions/{row.id}/")
     assert 0 < shown.get_json()["time_left"] <= 1800
     pgid = int((Path(row.workdir) / ".gk" / "started.json").read_text().split('"pgid": ')[1].split(",")[0])
     # The token reaches the server in its environment, never on its command line (world-readable).
-    assert row.backend_token not in Path(f"/proc/{pgid}/cmdline").read_text()
-    assert f"HELLO_WEB_TOKEN={row.backend_token}" in Path(f"/proc/{pgid}/environ").read_text()
+    assert token not in Path(f"/proc/{pgid}/cmdline").read_text()
+    assert f"HELLO_WEB_TOKEN={token}" in Path(f"/proc/{pgid}/environ").read_text()
 
     r = world.client.delete(f"/api/v1/sessions/{row.id}")
     assert r.status_code == 202 and r.get_json()["end_requested"] is True

@@ -50,7 +50,8 @@ def test_http_reaches_the_owner_only(proxied: tuple[World, RunningProxy, Interac
     # The server got the other cookie but neither the gateway's session cookie nor the caller's
     # Authorization; its token never comes back.
     assert "theme=dark" in r.text and "session=" not in r.text
-    assert row.backend_token not in r.text and row.backend_token not in str(r.headers)
+    token = row.token(world.app.config)
+    assert token not in r.text and token not in str(r.headers) and token not in row.backend_token
     assert str(row.backend_port) not in str(r.headers)
     # Everyone else: 404, whether the session exists or not.
     for cookie in ("", bob, "session=forged"):
