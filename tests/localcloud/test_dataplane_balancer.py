@@ -181,6 +181,7 @@ def test_http_listener_balances_probes_and_terminates_tls(dp: RunningLocalCloud)
     assert failures <= 1
     assert {requests.get(url, timeout=10).text.split()[0] for _ in range(3)} == {servers[1].id}
     assert conn.load_balancer.get_pool(pool.id).operating_status == "DEGRADED"
+    assert conn.load_balancer.get_load_balancer(lb.id).operating_status == "DEGRADED"  # the roll-up
 
     stats = conn.load_balancer.get_load_balancer_statistics(lb.id)
     assert stats.total_connections >= 9 and stats.bytes_in > 0 and stats.bytes_out > 0

@@ -136,3 +136,33 @@ def test_systemctl_needs_the_instance_token(dp: RunningLocalCloud, tmp_path: Pat
         check=False,
     )
     assert result.returncode == 1 and "Access denied" in result.stdout + result.stderr
+
+
+def test_units_end_when_the_cloud_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of ``serve --dataplane`` leaves no unit behind (PR_SET_PDEATHSIG)."""
+    import signal
+
+    with running_local_cloud(tmp_path / "lc", subprocess_mode=True, dataplane=True) as cloud:
+        _conn, server = boot_server(cloud, "orphan-check", USER_DATA)
+        shim = cloud.state_dir / "dataplane" / server.id / "bin" / "systemctl"
+
+        def main_pid() -> int:
+            out = subprocess.run(
+                [str(shim), "show", "-p", "MainPID", "web"], capture_output=True, text=True, timeout=60
+            )
+            return int(out.stdout.strip().split("=")[1] or 0)
+
+        pid = wait_until(main_pid, what="the unit's main process")
+        assert cloud.process is not None
+        cloud.process.send_signal(signal.SIGKILL)
+        cloud.process.wait(timeout=30)
+
+        def gone() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+        wait_until(gone, what="the unit ended with the cloud")

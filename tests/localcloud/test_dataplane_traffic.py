@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -103,3 +104,38 @@ def test_floating_ip_reaches_the_server_where_security_groups_allow(dp: RunningL
     assert wait_until(refused, what="refusal for a client outside the rule's range")
     conn.network.update_ip(fip, port_id=None)
     conn.compute.delete_server(server)
+
+
+def test_privileged_ports_are_mapped_when_they_cannot_be_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without root, binding :81 fails; the data plane serves it on 10081 (or the next free port)."""
+    import asyncio
+    import socket
+
+    from gateway_kit.localcloud.dataplane import traffic
+
+    real = asyncio.start_server
+
+    async def unprivileged(handler: Any, host: str, port: int, **kw: Any) -> Any:
+        if port < 1024:
+            raise PermissionError(13, "Permission denied")
+        return await real(handler, host, port, **kw)
+
+    monkeypatch.setattr(traffic.asyncio, "start_server", unprivileged)
+
+    async def hello(reader: Any, writer: Any) -> None:
+        writer.write(b"hello")
+        await writer.drain()
+        writer.close()
+
+    plane = traffic.Traffic().start()
+    try:
+        plane.apply({traffic.Binding("127.0.0.1", 81, "test"): hello})
+        actual = plane.actual_port("127.0.0.1", 81)
+        assert actual is not None and actual >= 10081
+        assert plane.mapped_ports() == {("127.0.0.1", 81): actual}
+        with socket.create_connection(("127.0.0.1", actual), timeout=10) as conn:
+            assert conn.recv(5) == b"hello"
+        plane.apply({})
+        assert plane.actual_port("127.0.0.1", 81) is None
+    finally:
+        plane.stop()

@@ -53,6 +53,7 @@ import json
 import logging
 import re
 import ssl
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -480,8 +481,8 @@ class Balancer:
         refs = [listener.get("default_tls_container_ref"), *(listener.get("sni_container_refs") or [])]
         return hashlib.sha256(json.dumps(refs).encode()).hexdigest()[:12]
 
-    def _load_cert(self, cloud: LocalCloud, project_id: str, ref: str, name: str) -> Path:
-        """Write the PEM chain + key of a Barbican ref to a 0600 file; its path."""
+    def _load_cert(self, cloud: LocalCloud, project_id: str, ref: str) -> bytes:
+        """The PEM certificate chain and key of a Barbican ref (PKCS#12 secret or container)."""
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -510,27 +511,30 @@ class Balancer:
                 secret = cloud.store.get(key_manager.SECRET, str(sid)) if sid else None
                 if secret is not None:
                     pem += (key_manager.secret_payload(secret) or b"").rstrip(b"\n") + b"\n"
+        return pem
+
+    def _context(self, pem: bytes) -> ssl.SSLContext:
+        """A server context from PEM certificate(s) and key. ``load_cert_chain`` wants a file: the
+        key is written to a 0600 file in the data plane's ``tls/`` folder and removed at once."""
         assert self.tls_dir is not None
         self.tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.tls_dir / f"{name}.pem"
-        with open(path, "wb", opener=lambda p, f: __import__("os").open(p, f, 0o600)) as out:
-            out.write(pem)
-        return path
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.NamedTemporaryFile(dir=self.tls_dir, suffix=".pem") as f:  # created 0600
+            f.write(pem)
+            f.flush()
+            ctx.load_cert_chain(f.name)
+        return ctx
 
     def _ssl_context(self, cloud: LocalCloud, listener: Doc) -> ssl.SSLContext:
         from cryptography import x509
 
         project = str(listener.get("project_id", ""))
-        default = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        default.load_cert_chain(
-            self._load_cert(cloud, project, str(listener["default_tls_container_ref"]), listener["id"])
-        )
+        default = self._context(self._load_cert(cloud, project, str(listener["default_tls_container_ref"])))
         by_name: dict[str, ssl.SSLContext] = {}
-        for n, ref in enumerate(listener.get("sni_container_refs") or []):
-            path = self._load_cert(cloud, project, str(ref), f"{listener['id']}-sni{n}")
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(path)
-            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        for ref in listener.get("sni_container_refs") or []:
+            pem = self._load_cert(cloud, project, str(ref))
+            ctx = self._context(pem)
+            cert = x509.load_pem_x509_certificate(pem)
             names = [a.value for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
             with contextlib.suppress(x509.ExtensionNotFound):
                 names += cert.extensions.get_extension_for_class(

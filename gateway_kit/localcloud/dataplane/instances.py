@@ -191,7 +191,7 @@ class DataPlane:
         self.supervisor.power_on(Instance(str(server["id"]), base, rootfs, dict(env)))
         env["PATH"] = os.pathsep.join([str(base / "bin"), env["PATH"]])  # systemctl, journalctl
         with open(console, "ab") as out:
-            proc = subprocess.Popen(
+            proc = self.supervisor.spawner.popen(
                 ["/bin/sh", str(base / "user-script.sh")],
                 cwd=rootfs,
                 env=env,
@@ -363,6 +363,7 @@ class DataPlane:
     def start(self) -> DataPlane:
         self.root.mkdir(parents=True, exist_ok=True)
         self.volumes = vols.Volumes(self.root)
+        self.supervisor.spawner.start()
         self.supervisor.start()
         self.traffic.root = os.geteuid() == 0
         self.traffic.start()
@@ -379,6 +380,7 @@ class DataPlane:
             for rec in self.cloud.store.all(KIND):
                 self._power_off(rec)
         self.supervisor.stop()
+        self.supervisor.spawner.stop()
         self.traffic.stop()
 
     def address(self, server_id: str) -> str | None:

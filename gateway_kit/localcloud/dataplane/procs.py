@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
+import subprocess
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
+
+from gateway_kit.process_lifetime import die_with_parent
 
 
 def proc_table() -> dict[int, tuple[int, int]]:
@@ -84,3 +90,50 @@ def end_group(pgid: int, grace: float, reap: Any = None) -> None:
             reap()
         time.sleep(0.02)
     kill_all(track(pids, pgid, proc_table()), pgid, signal.SIGKILL)
+
+
+class Spawner:
+    """Starts the data plane's processes from one long-lived thread, each with
+    ``PR_SET_PDEATHSIG`` (:func:`gateway_kit.process_lifetime.die_with_parent`): the kernel sends
+    SIGTERM to an instance's script and to each unit's main process when that thread ends -- with
+    the data plane, or with the cloud's process however it ends (even SIGKILL). Starting them from
+    the thread that asked (a request thread for a boot, a ``systemctl`` connection thread) would tie
+    them to that thread's short life instead.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Callable[[], Any], list[Any], threading.Event] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Spawner:
+        self._thread = threading.Thread(target=self._run, name="localcloud-spawner", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, box, done = item
+            try:
+                box.append(fn())
+            except BaseException as exc:  # handed back to the caller, which raises it
+                box.append(exc)
+            done.set()
+
+    def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """``subprocess.Popen(argv, **kwargs)`` started from the spawner's thread."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or thread is threading.current_thread():
+            return subprocess.Popen(argv, **kwargs)
+        box: list[Any] = []
+        done = threading.Event()
+        self._queue.put((lambda: subprocess.Popen(argv, preexec_fn=die_with_parent(), **kwargs), box, done))
+        done.wait()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        proc: subprocess.Popen[bytes] = box[0]
+        return proc
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5)

@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway_kit.localcloud.dataplane.cloudconfig import rootfs_path
-from gateway_kit.localcloud.dataplane.procs import end_group, group_alive
+from gateway_kit.localcloud.dataplane.procs import Spawner, end_group, group_alive
 
 log = logging.getLogger(__name__)
 
@@ -277,8 +277,9 @@ class UnitState:
 class Supervisor:
     """Runs the units of every instance of one data plane; serves the ``systemctl`` shims."""
 
-    def __init__(self, interval: float = 0.1) -> None:
+    def __init__(self, interval: float = 0.1, spawner: Spawner | None = None) -> None:
         self.interval = interval
+        self.spawner = spawner or Spawner()
         self.address = f"\0gk-localcloud-systemd-{os.getpid()}-{secrets.token_hex(6)}"
         self._lock = threading.RLock()
         self._instances: dict[str, Instance] = {}
@@ -438,7 +439,7 @@ class Supervisor:
         if not cwd.is_dir():
             raise RuntimeError(f"WorkingDirectory {unit.working_directory} does not exist")
         with open(self._journal(instance, unit.name), "ab") as journal:
-            proc = subprocess.Popen(
+            proc = self.spawner.popen(
                 argv,
                 cwd=cwd,
                 env=env,

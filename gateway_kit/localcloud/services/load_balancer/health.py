@@ -113,6 +113,18 @@ def _pool_status(cloud: LocalCloud, pool: Doc) -> str:
     return str(olc.ERROR if len(down) == len(members) else olc.DEGRADED)
 
 
+def lb_operating(cloud: LocalCloud, lb: Doc) -> str:
+    """A load balancer's ``operating_status``; with a data plane's real monitors, Octavia's health
+    manager roll-up: ``DEGRADED`` while one of its enabled pools is ``ERROR`` or ``DEGRADED``."""
+    status = str(lb.get("operating_status"))
+    if status != olc.ONLINE or cloud.extensions.get(MEMBER_HEALTH) is None:
+        return status
+    for pool in cloud.store.find(POOL, lambda d: d.get("loadbalancer_id") == lb["id"]):
+        if pool.get("admin_state_up", True) and _pool_status(cloud, pool) in (olc.ERROR, olc.DEGRADED):
+            return str(olc.DEGRADED)
+    return status
+
+
 _OPERATING: dict[str, Callable[[LocalCloud, Doc], str]] = {
     LISTENER: _listener_status,
     POOL: _pool_status,

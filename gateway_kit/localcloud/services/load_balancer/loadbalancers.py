@@ -39,7 +39,7 @@ from .common import (
     _str,
     _uuid,
 )
-from .health import _refresh_operating, stats
+from .health import _refresh_operating, lb_operating, stats
 from .specs import _render_lb
 
 # -- load balancers ------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ def _lb_status(rid: str) -> Response:
                 "loadbalancer": {
                     "id": lb["id"],
                     "name": lb["name"],
-                    "operating_status": lb["operating_status"],
+                    "operating_status": lb_operating(cloud, lb),
                     "provisioning_status": lb["provisioning_status"],
                     "listeners": listeners,
                 }

@@ -60,7 +60,10 @@ _LB_KEYS = (
 
 
 def _render_lb(cloud: LocalCloud, doc: Doc) -> dict[str, Any]:
+    from .health import lb_operating
+
     out = _base(doc, _LB_KEYS)
+    out["operating_status"] = lb_operating(cloud, doc)
     out["listeners"] = _ids(cloud.store.find(LISTENER, lambda d: d["loadbalancer_id"] == doc["id"]))
     out["pools"] = _ids(cloud.store.find(POOL, lambda d: d["loadbalancer_id"] == doc["id"]))
     return out
