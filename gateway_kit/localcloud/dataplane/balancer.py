@@ -12,7 +12,8 @@ associated with the VIP port, at its ``protocol_port`` (ports below 1024 without
 ``HTTP`` and ``TERMINATED_HTTPS`` (TLS ends here, with the certificate of
 ``default_tls_container_ref`` -- a Barbican PKCS#12 secret or certificate container -- and the
 ``sni_container_refs`` chosen by the client's SNI name) read each request's head, apply the
-listener's L7 policies (by ``position``; all rules of a policy must match; ``HOST_NAME``, ``PATH``,
+listener's L7 policies (by ``position``; all rules of a policy must match, and a policy without
+rules matches nothing; ``HOST_NAME``, ``PATH``,
 ``FILE_TYPE``, ``HEADER``, ``COOKIE`` with ``EQUAL_TO``/``STARTS_WITH``/``ENDS_WITH``/``CONTAINS``/
 ``REGEX`` and ``invert``; actions ``REJECT`` -> 403, ``REDIRECT_TO_URL``, ``REDIRECT_PREFIX`` ->
 ``redirect_http_code`` (302 by default), ``REDIRECT_TO_POOL``), add ``insert_headers``
@@ -667,8 +668,8 @@ class Balancer:
         counters.bytes_in += len(head)
         pool_id = view.default_pool
         for policy, rules in view.policies:
-            if not all(rule_matches(r, headers, target) for r in rules):
-                continue
+            if not rules or not all(rule_matches(r, headers, target) for r in rules):
+                continue  # as in Octavia, a policy without rules matches nothing
             action = policy.get("action")
             code = int(policy.get("redirect_http_code") or 302)
             if action == "REJECT":
