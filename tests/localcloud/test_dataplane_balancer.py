@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import itertools
 import socket
@@ -227,3 +228,57 @@ def test_http_listener_balances_probes_and_terminates_tls(dp: RunningLocalCloud)
     conn.load_balancer.update_listener(tls, admin_state_up=False)
     _active(conn, lb)
     wait_until(lambda: plane.port_for(address, 443) is None, what="disabled listener closed")
+
+
+def test_tcp_listener_source_ip_disabled_member_and_connection_limit(dp: RunningLocalCloud) -> None:
+    conn = dp.connect()
+    group = conn.network.find_security_group("echo") or conn.network.create_security_group(name="echo")
+    with contextlib.suppress(Exception):  # the rule may exist from the test above
+        conn.network.create_security_group_rule(
+            security_group_id=group.id, direction="ingress", protocol="tcp",
+            port_range_min=8080, port_range_max=8080, remote_ip_prefix="10.0.0.0/26",
+        )  # fmt: skip
+    servers = [boot_server(dp, f"tcp-{n}", ECHO, security_groups=[{"name": "echo"}])[1] for n in (1, 2)]
+    for server in servers:
+        wait_until(
+            lambda s=server: requests.get(f"http://{fixed_address(s)}:8080/", timeout=2).ok, what="echo"
+        )
+    subnet = next(s for s in conn.network.subnets() if s.cidr == "10.0.0.0/26")
+    lb = conn.load_balancer.create_load_balancer(name="tcp", vip_subnet_id=subnet.id)
+    _active(conn, lb)
+    listener = conn.load_balancer.create_listener(
+        loadbalancer_id=lb.id, protocol="TCP", protocol_port=9000, connection_limit=1
+    )
+    _active(conn, lb)
+    pool = conn.load_balancer.create_pool(listener_id=listener.id, protocol="TCP", lb_algorithm="SOURCE_IP")
+    _active(conn, lb)
+    members = []
+    for server in servers:
+        members.append(
+            conn.load_balancer.create_member(pool, address=fixed_address(server), protocol_port=8080)
+        )
+        _active(conn, lb)
+    vip = conn.load_balancer.get_load_balancer(lb.id).vip_address
+    assert vip.startswith("127.101.")
+    url = f"http://{vip}:9000/"
+    first = wait_until(lambda: requests.get(url, timeout=10).text.split()[0], what="TCP listener")
+    assert {requests.get(url, timeout=10).text.split()[0] for _ in range(4)} == {
+        first
+    }  # same source, same member
+
+    # connection_limit=1: while one connection is open, another is refused.
+    with socket.create_connection((vip, 9000), timeout=10) as held:
+        held.sendall(b"")
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=10)
+    wait_until(lambda: requests.get(url, timeout=10).ok, what="a connection once the first is closed")
+
+    # A disabled member carries nothing.
+    chosen = next(m for m, s in zip(members, servers, strict=True) if s.id == first)
+    conn.load_balancer.update_member(chosen, pool, admin_state_up=False)
+    _active(conn, lb)
+    other = next(s.id for s in servers if s.id != first)
+    wait_until(
+        lambda: requests.get(url, timeout=10).text.split()[0] == other, what="the disabled member left"
+    )
+    assert {requests.get(url, timeout=10).text.split()[0] for _ in range(3)} == {other}

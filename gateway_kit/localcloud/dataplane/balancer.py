@@ -27,7 +27,8 @@ up: ``ROUND_ROBIN`` (weights other than 0 count as equal), ``LEAST_CONNECTIONS``
 connections this data plane has open to it), ``SOURCE_IP`` (a hash of the client address). A
 member that refuses the connection is skipped for the next one (HAProxy's ``redispatch``), so a
 backend that stops answering costs no request that was not already in flight.
-``connection_limit`` (-1: none) resets connections beyond it; ``timeout_member_connect`` bounds
+``connection_limit`` (-1: none): a connection beyond it waits for a free slot at most
+``timeout_member_connect`` (HAProxy queues it), then it is reset; ``timeout_member_connect`` bounds
 the connection to a member, ``timeout_client_data``/``timeout_member_data`` end a side idle that
 long. A disabled load balancer, listener, pool or member carries nothing. ``/stats`` of a
 listener or load balancer counts the real bytes and connections (``request_errors``: requests
@@ -568,9 +569,17 @@ class Balancer:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             view = self.views.get(listener_id)
             counters = self.counters.setdefault(listener_id, Counters())
-            if view is None or (0 <= view.connection_limit <= counters.active):
+            if view is None:
                 reset(writer)
                 return
+            # Beyond connection_limit a connection waits for a free slot (HAProxy queues it), at
+            # most timeout_member_connect, then it is reset.
+            deadline = asyncio.get_running_loop().time() + view.connect_timeout
+            while 0 <= view.connection_limit <= counters.active:
+                if asyncio.get_running_loop().time() > deadline:
+                    reset(writer)
+                    return
+                await asyncio.sleep(0.01)
             counters.active += 1
             counters.total += 1
             try:
