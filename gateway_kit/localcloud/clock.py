@@ -10,10 +10,12 @@ ports" or "mark the zone's recordsets ACTIVE"). Steps fire in order:
   scheduled);
 * in ``"poll"`` mode, each step fires on the ``polls``-th read of the resource after the previous.
 
-Nothing runs in the background: transitions are applied when a resource is read through
-:meth:`gateway_kit.localcloud.core.LocalCloud.get` / ``.list``. A *held* resource never advances
-until released (fault injection). Because the queue is part of the document, a restart keeps
-pending transitions.
+Nothing runs in the background: in ``"time"`` mode every due transition is applied before
+each request the cloud answers (:meth:`gateway_kit.localcloud.core.LocalCloud.settle_due`), so
+a state never waits for someone to read that resource; in ``"poll"`` mode transitions advance
+when the resource is read through :meth:`gateway_kit.localcloud.core.LocalCloud.get` /
+``.list``. A *held* resource never advances until released (fault injection). Because the
+queue is part of the document, a restart keeps pending transitions.
 """
 
 from __future__ import annotations

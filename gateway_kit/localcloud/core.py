@@ -20,9 +20,12 @@ The module name goes into :data:`SERVICE_MODULES`; :func:`create_app` imports ea
 exists and calls its ``register``. A module listed there that is not installed is skipped (and
 logged); a module that fails to import is an error.
 
-**Routes.** All routes live on the service's blueprint, whose ``url_prefix`` equals ``prefix``
-(``/dns``, ``/load-balancer``, ``/key-manager``; mine are ``/identity``, ``/compute/v2.1``,
-``/image``, ``/volume/v3``, ``/networking``). The blueprint also answers its *unversioned
+**Routes.** All routes live on the service's blueprint, registered through one
+:class:`gateway_kit.localcloud.rest.Routes` table (decorators ``@routes.get(rule)`` or
+``routes.add(rule, view, "GET", args=...)``; real endpoint names, version prefixes); the same
+module has the shared body, pagination, filter and quota helpers. The blueprint's
+``url_prefix`` equals ``prefix`` (``/dns``, ``/load-balancer``, ``/key-manager``, ``/identity``,
+``/compute/v2.1``, ``/image``, ``/volume/v3``, ``/networking``). The blueprint also answers its *unversioned
 version-discovery document* at ``""`` (the prefix itself; the SDK fetches it without a token).
 Build every URL (discovery ``self`` links, ``links`` in bodies, ``secret_ref``...) with
 :meth:`LocalCloud.url` (``cloud.url("/dns/v2")`` -> ``http://127.0.0.1:PORT/dns/v2``), which uses
@@ -39,8 +42,9 @@ project never sees another's; ``auth.is_admin`` may see all (``all_projects``).
 
 **Persistence.** Resources are JSON documents filed under a *kind* (use ``"<service>.<noun>"``,
 e.g. ``"dns.zone"``): ``cloud.put(kind, doc)``, ``cloud.get(kind, id)`` (``None`` if absent),
-``cloud.list(kind, predicate=None)``, ``cloud.delete(kind, id)``. ``get``/``list`` apply due
-state transitions first, so always read through them. Keys starting with ``_`` are internal.
+``cloud.list(kind, predicate=None)``, ``cloud.delete(kind, id)``. Before each request the core
+applies every transition that is due (:meth:`LocalCloud.settle_due`), and ``get``/``list`` apply
+them too, so a resource's state follows the clock, never who reads it. Keys starting with ``_`` are internal.
 Ids: :func:`new_id`; timestamps: :func:`now_iso`. Every request runs under ``cloud.lock`` (one
 request at a time mutates state), so read-modify-write in a view is atomic.
 
@@ -314,6 +318,15 @@ def require_token() -> AuthContext:
     return current_cloud().authenticate(request.headers.get("X-Auth-Token"))
 
 
+def request_id() -> str:
+    """The current request's id (``req-<uuid>``, answered in ``X-OpenStack-Request-ID``; Nova's
+    instance actions are keyed by it)."""
+    rid: str | None = g.get("lc_request_id")
+    if rid is None:
+        rid = g.lc_request_id = "req-" + str(uuid.uuid4())
+    return rid
+
+
 def microversion() -> tuple[int, int]:
     """The microversion of the current request (for services with a :class:`MicroversionSpec`)."""
     mv: tuple[int, int] = g.get("lc_microversion", (0, 0))
@@ -438,6 +451,19 @@ class LocalCloud:
                 clock.lc(doc)["held"] = True
         clock.enqueue(doc, step_list)
         return doc
+
+    def settle_due(self) -> None:
+        """Apply every transition that is due by the clock, whatever the request reads.
+
+        Runs before each request (``"time"`` mode), so a resource reaches its next state when
+        its time comes, not when someone happens to read it: a snapshot deleted a second ago
+        no longer blocks its volume's delete although nobody listed snapshots meanwhile. In
+        ``"poll"`` mode the reads of a resource are its clock, so nothing is settled here.
+        """
+        if self.config.clock.mode != "time":
+            return
+        for kind, doc in self.store.pending():
+            self._settle(kind, doc, observe=False)
 
     def settle_now(self, kind: str, doc: Doc) -> Doc | None:
         """Apply due transitions without counting a read."""
@@ -649,6 +675,7 @@ def create_app(config: LocalCloudConfig | None = None) -> Flask:
     def _before() -> Response | None:
         svc = cloud.service_for_path(request.path)
         g.lc_service = svc
+        g.lc_request_id = "req-" + str(uuid.uuid4())
         if svc is None:
             return None
         for rule in request.environ.get("localcloud.faults", []):
@@ -668,7 +695,7 @@ def create_app(config: LocalCloudConfig | None = None) -> Flask:
             if spec.legacy_header:
                 resp.headers[spec.legacy_header] = format_version(mv)
             resp.headers["Vary"] = f"OpenStack-API-Version, {spec.legacy_header or ''}".rstrip(", ")
-        resp.headers.setdefault("X-OpenStack-Request-ID", "req-" + str(uuid.uuid4()))
+        resp.headers.setdefault("X-OpenStack-Request-ID", request_id())
         return resp
 
     @app.errorhandler(ApiError)
@@ -710,6 +737,8 @@ def create_app(config: LocalCloudConfig | None = None) -> Flask:
             if delay:
                 time.sleep(delay)
         with cloud.lock:
+            if svc is not None:
+                cloud.settle_due()
             return list(inner(environ, start_response))
 
     app.wsgi_app = locked_wsgi  # type: ignore[method-assign]

@@ -85,6 +85,17 @@ class Store:
                 if all(d.get(k) == v for k, v in fields.items())
             ]
 
+    def pending(self) -> list[tuple[str, Doc]]:
+        """Copies of the documents (of every kind) that have state transitions queued and are
+        not held, with their kinds, oldest first."""
+        with self._lock:
+            return [
+                (kind, copy.deepcopy(d))
+                for kind, bucket in self._docs.items()
+                for d in bucket.values()
+                if d.get("_lc", {}).get("queue") and not d["_lc"].get("held")
+            ]
+
     def count(self, kind: str, predicate: Callable[[Doc], bool] | None = None) -> int:
         with self._lock:
             docs = self._docs.get(kind, {}).values()

@@ -58,7 +58,7 @@ from gateway_kit.localcloud.core import LocalCloudConfig
 
 
 class LocalCloudController:
-    """Client of a local cloud's control API.
+    """Client of a local cloud's control API (the one every test uses).
 
     :param url: the cloud's base URL (``http://127.0.0.1:PORT``).
     """
@@ -68,11 +68,15 @@ class LocalCloudController:
         self.timeout = timeout
         self._http = requests.Session()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One request to the control API (``path`` under ``/_control``); its JSON answer, or
+        ``RuntimeError`` naming the status and body when it is refused."""
         resp = self._http.request(method, f"{self.url}/_control{path}", json=body, timeout=self.timeout)
         if resp.status_code >= 400:
             raise RuntimeError(f"local cloud control {method} {path}: {resp.status_code} {resp.text}")
         return resp.json() if resp.content else None
+
+    _call = call
 
     def state(self) -> dict[str, Any]:
         """Faults, clock and services now in force."""
@@ -134,9 +138,9 @@ class LocalCloudController:
         """Make the next ``times`` creations of ``kind`` end in the error state."""
         self._call("POST", "/fail-next-create", {"kind": kind, "times": times})
 
-    def hold(self, kind: str, id_or_next: str = "next") -> None:
-        """Hold a resource (or the next one created) in its transitional state."""
-        self._call("POST", "/hold", {"kind": kind, "id": id_or_next})
+    def hold(self, kind: str, id_or_next: str = "next", times: int = 1) -> None:
+        """Hold a resource (or the next ``times`` created) in its transitional state."""
+        self._call("POST", "/hold", {"kind": kind, "id": id_or_next, "times": times})
 
     def release(self, kind: str, resource_id: str) -> None:
         """Let a held resource continue its transitions."""

@@ -134,11 +134,9 @@ class Env:
             return rows
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        import requests
+        from gateway_kit.localcloud.testing import LocalCloudController
 
-        resp = requests.request(method, self.cloud.url + "/_control" + path, json=body, timeout=10)
-        assert resp.status_code < 300, resp.text
-        return resp.json() if resp.content else None
+        return LocalCloudController(self.cloud.url).call(method, path, body)
 
 
 def install_jobs(app: Flask) -> None:

@@ -51,9 +51,7 @@ class Cloud:
         return self.running.connect(cloud)
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        resp = requests.request(method, f"{self.running.url}/_control{path}", json=body, timeout=5)
-        resp.raise_for_status()
-        return resp.json() if resp.content else None
+        return self.running.controller.call(method, path, body)
 
     def challenge_records(self, conn: Any | None = None) -> list[Any]:
         conn = conn or self.connect()

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from gateway_kit.hosting.engine import Engine, engine_for
 from gateway_kit.localcloud.clock import ClockConfig
 from gateway_kit.localcloud.core import LocalCloudConfig
 from gateway_kit.localcloud.server import LocalCloudServer
+from gateway_kit.localcloud.testing import LocalCloudController
 
 from ..conftest import make_app
 
@@ -30,39 +30,6 @@ FAST = {
     "HOSTING_RETRY_BASE_WAIT": 0.01,
     "HOSTING_RETRY_MAX_WAIT": 0.05,
 }
-
-
-class Control:
-    """The local cloud's /_control API (faults, holds, quotas, reset)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url + "/_control"
-
-    def _do(self, method: str, path: str, body: Any = None) -> Any:
-        r = requests.request(method, self.url + path, json=body, timeout=10)
-        r.raise_for_status()
-        return r.json() if r.content else None
-
-    def fault(self, **rule: Any) -> Any:
-        return self._do("POST", "/faults", rule)
-
-    def clear(self) -> None:
-        self._do("DELETE", "/faults")
-
-    def fail_next_create(self, kind: str, times: int = 1) -> None:
-        self._do("POST", "/fail-next-create", {"kind": kind, "times": times})
-
-    def hold_next(self, kind: str, times: int = 1) -> None:
-        self._do("POST", "/hold", {"kind": kind, "id": "next", "times": times})
-
-    def quota(self, resource: str, limit: int, project: str = "demo") -> None:
-        self._do("PUT", "/quotas", {"project": project, "resource": resource, "limit": limit})
-
-    def clock(self, **cfg: Any) -> None:
-        self._do("PUT", "/clock", cfg)
-
-    def reset(self) -> None:
-        self._do("POST", "/reset", {"resources": True})
 
 
 @pytest.fixture(scope="session")
@@ -83,16 +50,16 @@ def localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloudS
 
 
 @pytest.fixture()
-def control(localcloud: LocalCloudServer) -> Iterator[Control]:
-    ctl = Control(localcloud.url)
-    ctl.reset()
+def control(localcloud: LocalCloudServer) -> Iterator[LocalCloudController]:
+    ctl = LocalCloudController(localcloud.url)
+    ctl.reset(resources=True)
     ctl.clock(mode="time", delay=0.02)
     yield ctl
-    ctl.clear()
+    ctl.clear_faults()
 
 
 @pytest.fixture()
-def hosting_app(tmp_path: Path, control: Control, monkeypatch: pytest.MonkeyPatch) -> Any:
+def hosting_app(tmp_path: Path, control: LocalCloudController, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", os.environ["OS_CLIENT_CONFIG_FILE"])
     return make_app(tmp_path, **FAST)
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from gateway_kit.hosting.engine import Engine
 from gateway_kit.hosting.spec import parse_spec
+from gateway_kit.localcloud.testing import LocalCloudController
 
-from .conftest import STANDARD, Control
+from .conftest import STANDARD
 
 
 def _spec(**changes: Any) -> Any:
@@ -28,7 +29,7 @@ def _servers(engine: Engine) -> dict[str, Any]:
     }
 
 
-def test_scale_resize_replace_extend(engine: Engine, control: Control) -> None:
+def test_scale_resize_replace_extend(engine: Engine, control: LocalCloudController) -> None:
     engine.apply(_spec())
     conn = engine.cloud.conn
     pool = conn.load_balancer.find_pool("standard-pool")

@@ -17,8 +17,9 @@ import pytest
 
 from gateway_kit.hosting.engine import engine_for
 from gateway_kit.hosting.spec import load_spec
+from gateway_kit.localcloud.testing import LocalCloudController
 
-from .conftest import FAST, STANDARD, Control, make_app
+from .conftest import FAST, STANDARD, make_app
 
 
 def _started(db: Path) -> bool:
@@ -43,7 +44,7 @@ def _ready(db: Path) -> int:
 
 # GK_CRASH_SEEDS=50 for a longer soak; CI runs six.
 @pytest.mark.parametrize("seed", range(1, 1 + int(os.environ.get("GK_CRASH_SEEDS", "6"))))
-def test_sigkill_then_reapply_converges(seed: int, tmp_path: Path, control: Control) -> None:
+def test_sigkill_then_reapply_converges(seed: int, tmp_path: Path, control: LocalCloudController) -> None:
     rng = random.Random(seed)
     instance = tmp_path / "instance"
     app = make_app(tmp_path, **FAST)  # migrates the database the subprocess will use

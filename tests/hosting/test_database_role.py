@@ -14,8 +14,9 @@ from gateway_kit.hosting.spec import load_spec
 from gateway_kit.hosting.userdata import SECRETS
 from gateway_kit.localcloud.dataplane import decode_user_data
 from gateway_kit.localcloud.services.compute import SERVER
+from gateway_kit.localcloud.testing import LocalCloudController
 
-from .conftest import STANDARD, Control
+from .conftest import STANDARD
 
 
 def _user_data(engine: Engine, localcloud: Any, name: str) -> str:
@@ -25,7 +26,7 @@ def _user_data(engine: Engine, localcloud: Any, name: str) -> str:
 
 
 def test_database_vm_runs_postgres_on_volume(
-    engine: Engine, control: Control, localcloud: Any, caplog: pytest.LogCaptureFixture
+    engine: Engine, control: LocalCloudController, localcloud: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     spec = load_spec(STANDARD)

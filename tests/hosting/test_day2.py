@@ -10,9 +10,10 @@ from click.testing import CliRunner
 from gateway_kit.cli import main
 from gateway_kit.hosting.engine import Engine
 from gateway_kit.hosting.spec import load_spec
+from gateway_kit.localcloud.testing import LocalCloudController
 
 from ..conftest import login, make_user
-from .conftest import STANDARD, Control
+from .conftest import STANDARD
 
 
 def _cli(app: Any, *args: str) -> Any:
@@ -22,7 +23,7 @@ def _cli(app: Any, *args: str) -> Any:
     return runner.invoke(main, list(args), obj=ScriptInfo(create_app=lambda: app), catch_exceptions=False)
 
 
-def test_day2_commands_and_console(engine: Engine, hosting_app: Any, control: Control) -> None:
+def test_day2_commands_and_console(engine: Engine, hosting_app: Any, control: LocalCloudController) -> None:
     engine.apply(load_spec(STANDARD))
     r = _cli(hosting_app, "vm", "list", "--deployment", "standard")
     assert r.exit_code == 0 and r.output.count("standard-") == 3

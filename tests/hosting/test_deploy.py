@@ -8,8 +8,9 @@ import dns.resolver
 
 from gateway_kit.hosting.engine import Engine
 from gateway_kit.hosting.spec import load_spec
+from gateway_kit.localcloud.testing import LocalCloudController
 
-from .conftest import STANDARD, Control
+from .conftest import STANDARD
 
 
 def _resolve(server: Any, name: str) -> list[str]:
@@ -64,7 +65,9 @@ def test_apply_noop_status_destroy(engine: Engine, localcloud: Any) -> None:
     assert engine.orphans() == []
 
 
-def test_deleted_outside_is_recreated_and_orphans_found(engine: Engine, control: Control) -> None:
+def test_deleted_outside_is_recreated_and_orphans_found(
+    engine: Engine, control: LocalCloudController
+) -> None:
     spec = load_spec(STANDARD)
     engine.apply(spec)
     conn = engine.cloud.conn

@@ -298,3 +298,27 @@ def test_volume_attachment_drives_cinder(conn: Connection, server: object) -> No
     bs.wait_for_status(vol, "available", **FAST)
     bs.delete_volume(vol)
     bs.wait_for_delete(vol, **FAST)
+
+
+def test_security_groups_interfaces_password_and_actions(
+    cloud: RunningLocalCloud, conn: Connection, server: object
+) -> None:
+    c = conn.compute
+    sid = server.id  # type: ignore[attr-defined]
+    # Ansible's server module reads the server's groups on every run.
+    groups = _raw(cloud, "GET", f"/servers/{sid}/os-security-groups").json()["security_groups"]
+    assert [g["name"] for g in groups] == ["default"]
+    assert all(r["parent_group_id"] == groups[0]["id"] for r in groups[0]["rules"])
+    assert c.get_server_password(server) == ""
+    c.clear_server_password(server)
+    net = conn.network.find_network("private", ignore_missing=False)
+    iface = c.create_server_interface(server, net_id=net.id)
+    assert iface.port_id in [i.port_id for i in c.server_interfaces(server)]
+    bad = _raw(cloud, "POST", f"/servers/{sid}/os-interface", json={"interfaceAttachment": {}})
+    assert bad.status_code == 400 and "port_id" in bad.json()["badRequest"]["message"]
+    c.delete_server_interface(iface, server=server)
+    assert conn.network.find_port(iface.port_id) is None  # Nova made it, so Nova deletes it
+    actions = [a.action for a in c.server_actions(server)]
+    assert actions == ["detach_interface", "attach_interface", "create"]
+    diag = _raw(cloud, "GET", f"/servers/{sid}/diagnostics")
+    assert diag.status_code == 403  # admin only, as Nova's default policy

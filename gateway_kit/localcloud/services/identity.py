@@ -29,9 +29,11 @@ from gateway_kit.localcloud.core import (
     request_json,
     require_token,
 )
+from gateway_kit.localcloud.rest import Routes
 from gateway_kit.localcloud.store import Doc
 
 bp = Blueprint("identity", __name__, url_prefix="/identity")
+routes = Routes(bp)
 
 PROJECT = "identity.project"
 USER = "identity.user"
@@ -249,14 +251,14 @@ def _version_doc() -> dict[str, Any]:
     }
 
 
-@bp.get("")
-@bp.get("/")
+@routes.get("")
+@routes.get("/")
 def versions() -> Response:
     return json_response({"versions": {"values": [_version_doc()]}}, 300)
 
 
-@bp.get("/v3")
-@bp.get("/v3/")
+@routes.get("/v3")
+@routes.get("/v3/")
 def version_v3() -> Response:
     return json_response({"version": _version_doc()})
 
@@ -264,7 +266,7 @@ def version_v3() -> Response:
 # -- tokens -----------------------------------------------------------------------------
 
 
-@bp.post("/v3/auth/tokens")
+@routes.post("/v3/auth/tokens")
 def issue_token() -> Response:
     body = request_json()
     auth = body.get("auth")
@@ -342,21 +344,21 @@ def _subject() -> Doc:
     return tok
 
 
-@bp.get("/v3/auth/tokens")
+@routes.get("/v3/auth/tokens")
 def validate_token() -> Response:
     require_token()
     tok = _subject()
     return json_response({"token": _token_body(tok)}, 200, {"X-Subject-Token": tok["id"]})
 
 
-@bp.route("/v3/auth/tokens", methods=["HEAD"])
+@routes.route("/v3/auth/tokens", "HEAD")
 def check_token() -> Response:
     require_token()
     _subject()
     return json_response(None, 200)
 
 
-@bp.delete("/v3/auth/tokens")
+@routes.delete("/v3/auth/tokens")
 def revoke_token() -> Response:
     require_token()
     tok = _subject()
@@ -364,7 +366,7 @@ def revoke_token() -> Response:
     return json_response(None, 204)
 
 
-@bp.get("/v3/auth/catalog")
+@routes.get("/v3/auth/catalog")
 def auth_catalog() -> Response:
     auth = require_token()
     return json_response(
@@ -372,7 +374,7 @@ def auth_catalog() -> Response:
     )
 
 
-@bp.get("/v3/auth/projects")
+@routes.get("/v3/auth/projects")
 def auth_projects() -> Response:
     auth = require_token()
     return json_response(
@@ -403,7 +405,7 @@ def _domain_view() -> dict[str, Any]:
     }
 
 
-@bp.get("/v3/domains")
+@routes.get("/v3/domains")
 def list_domains() -> Response:
     require_token()
     name = request.args.get("name")
@@ -411,7 +413,7 @@ def list_domains() -> Response:
     return json_response({"domains": doms, "links": _link("/domains")})
 
 
-@bp.get("/v3/domains/<domain_id>")
+@routes.get("/v3/domains/<domain_id>")
 def get_domain(domain_id: str) -> Response:
     require_token()
     if domain_id != "default":
@@ -433,7 +435,7 @@ def _list_filter(docs: list[Doc], keys: tuple[str, ...]) -> list[Doc]:
     return docs
 
 
-@bp.get("/v3/projects")
+@routes.get("/v3/projects")
 def list_projects() -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -456,13 +458,13 @@ def _get_project(project_id: str, auth: AuthContext) -> Doc:
     return doc
 
 
-@bp.get("/v3/projects/<project_id>")
+@routes.get("/v3/projects/<project_id>")
 def get_project(project_id: str) -> Response:
     auth = require_token()
     return json_response({"project": project_view(_get_project(project_id, auth))})
 
 
-@bp.post("/v3/projects")
+@routes.post("/v3/projects")
 def create_project() -> Response:
     auth = require_token()
     _admin(auth)
@@ -489,7 +491,7 @@ def create_project() -> Response:
     return json_response({"project": project_view(doc)}, 201)
 
 
-@bp.patch("/v3/projects/<project_id>")
+@routes.patch("/v3/projects/<project_id>")
 def update_project(project_id: str) -> Response:
     auth = require_token()
     _admin(auth)
@@ -502,7 +504,7 @@ def update_project(project_id: str) -> Response:
     return json_response({"project": project_view(doc)})
 
 
-@bp.delete("/v3/projects/<project_id>")
+@routes.delete("/v3/projects/<project_id>")
 def delete_project(project_id: str) -> Response:
     auth = require_token()
     _admin(auth)
@@ -514,7 +516,7 @@ def delete_project(project_id: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.get("/v3/users/<user_id>/projects")
+@routes.get("/v3/users/<user_id>/projects")
 def list_user_projects(user_id: str) -> Response:
     auth = require_token()
     if auth.user_id != user_id and not auth.is_admin:
@@ -530,7 +532,7 @@ def list_user_projects(user_id: str) -> Response:
 # -- users ------------------------------------------------------------------------------
 
 
-@bp.get("/v3/users")
+@routes.get("/v3/users")
 def list_users() -> Response:
     auth = require_token()
     _admin(auth)
@@ -547,13 +549,13 @@ def _get_user(user_id: str, auth: AuthContext) -> Doc:
     return doc
 
 
-@bp.get("/v3/users/<user_id>")
+@routes.get("/v3/users/<user_id>")
 def get_user(user_id: str) -> Response:
     auth = require_token()
     return json_response({"user": user_view(_get_user(user_id, auth))})
 
 
-@bp.post("/v3/users")
+@routes.post("/v3/users")
 def create_user() -> Response:
     auth = require_token()
     _admin(auth)
@@ -586,7 +588,7 @@ def _new_user(name: str, password: str, **extra: Any) -> Doc:
     return doc
 
 
-@bp.patch("/v3/users/<user_id>")
+@routes.patch("/v3/users/<user_id>")
 def update_user(user_id: str) -> Response:
     auth = require_token()
     doc = _get_user(user_id, auth)
@@ -602,7 +604,7 @@ def update_user(user_id: str) -> Response:
     return json_response({"user": user_view(doc)})
 
 
-@bp.delete("/v3/users/<user_id>")
+@routes.delete("/v3/users/<user_id>")
 def delete_user(user_id: str) -> Response:
     auth = require_token()
     _admin(auth)
@@ -619,14 +621,14 @@ def delete_user(user_id: str) -> Response:
 # -- roles and assignments --------------------------------------------------------------
 
 
-@bp.get("/v3/roles")
+@routes.get("/v3/roles")
 def list_roles() -> Response:
     require_token()
     docs = _list_filter(current_cloud().list(ROLE), ("name",))
     return json_response({"roles": [role_view(r) for r in docs], "links": _link("/roles")})
 
 
-@bp.get("/v3/roles/<role_id>")
+@routes.get("/v3/roles/<role_id>")
 def get_role(role_id: str) -> Response:
     require_token()
     doc = current_cloud().get(ROLE, role_id)
@@ -649,7 +651,7 @@ def _assignment_parts(project_id: str, user_id: str, role_id: str) -> tuple[Doc,
     return project, user, role
 
 
-@bp.put("/v3/projects/<project_id>/users/<user_id>/roles/<role_id>")
+@routes.put("/v3/projects/<project_id>/users/<user_id>/roles/<role_id>")
 def grant(project_id: str, user_id: str, role_id: str) -> Response:
     _admin(require_token())
     _assignment_parts(project_id, user_id, role_id)
@@ -657,7 +659,7 @@ def grant(project_id: str, user_id: str, role_id: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.route("/v3/projects/<project_id>/users/<user_id>/roles/<role_id>", methods=["HEAD", "GET"])
+@routes.route("/v3/projects/<project_id>/users/<user_id>/roles/<role_id>", "HEAD", "GET")
 def check_grant(project_id: str, user_id: str, role_id: str) -> Response:
     _admin(require_token())
     _assignment_parts(project_id, user_id, role_id)
@@ -671,7 +673,7 @@ def check_grant(project_id: str, user_id: str, role_id: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.delete("/v3/projects/<project_id>/users/<user_id>/roles/<role_id>")
+@routes.delete("/v3/projects/<project_id>/users/<user_id>/roles/<role_id>")
 def revoke(project_id: str, user_id: str, role_id: str) -> Response:
     _admin(require_token())
     _assignment_parts(project_id, user_id, role_id)
@@ -685,7 +687,7 @@ def revoke(project_id: str, user_id: str, role_id: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.get("/v3/projects/<project_id>/users/<user_id>/roles")
+@routes.get("/v3/projects/<project_id>/users/<user_id>/roles")
 def list_grants(project_id: str, user_id: str) -> Response:
     _admin(require_token())
     return json_response(
@@ -696,7 +698,7 @@ def list_grants(project_id: str, user_id: str) -> Response:
     )
 
 
-@bp.get("/v3/role_assignments")
+@routes.get("/v3/role_assignments")
 def list_assignments() -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -748,7 +750,7 @@ def _own_user(user_id: str, auth: AuthContext) -> None:
         )
 
 
-@bp.get("/v3/users/<user_id>/application_credentials")
+@routes.get("/v3/users/<user_id>/application_credentials")
 def list_appcreds(user_id: str) -> Response:
     auth = require_token()
     _own_user(user_id, auth)
@@ -763,7 +765,7 @@ def list_appcreds(user_id: str) -> Response:
     )
 
 
-@bp.get("/v3/users/<user_id>/application_credentials/<cred_id>")
+@routes.get("/v3/users/<user_id>/application_credentials/<cred_id>")
 def get_appcred(user_id: str, cred_id: str) -> Response:
     auth = require_token()
     _own_user(user_id, auth)
@@ -773,7 +775,7 @@ def get_appcred(user_id: str, cred_id: str) -> Response:
     return json_response({"application_credential": appcred_view(doc)})
 
 
-@bp.post("/v3/users/<user_id>/application_credentials")
+@routes.post("/v3/users/<user_id>/application_credentials")
 def create_appcred(user_id: str) -> Response:
     auth = require_token()
     _own_user(user_id, auth)
@@ -845,7 +847,7 @@ def make_appcred(
     return doc
 
 
-@bp.delete("/v3/users/<user_id>/application_credentials/<cred_id>")
+@routes.delete("/v3/users/<user_id>/application_credentials/<cred_id>")
 def delete_appcred(user_id: str, cred_id: str) -> Response:
     auth = require_token()
     _own_user(user_id, auth)
@@ -862,7 +864,7 @@ def delete_appcred(user_id: str, cred_id: str) -> Response:
 # -- services and endpoints (read-only, from the catalog) -------------------------------
 
 
-@bp.get("/v3/services")
+@routes.get("/v3/services")
 def list_services() -> Response:
     auth = require_token()
     out = [
@@ -878,7 +880,7 @@ def list_services() -> Response:
     return json_response({"services": out, "links": _link("/services")})
 
 
-@bp.get("/v3/endpoints")
+@routes.get("/v3/endpoints")
 def list_endpoints() -> Response:
     auth = require_token()
     out = []
@@ -890,7 +892,7 @@ def list_endpoints() -> Response:
     return json_response({"endpoints": out, "links": _link("/endpoints")})
 
 
-@bp.get("/v3/regions")
+@routes.get("/v3/regions")
 def list_regions() -> Response:
     require_token()
     region = current_cloud().config.region

@@ -27,9 +27,11 @@ from gateway_kit.localcloud.core import (
     now_iso,
     require_token,
 )
+from gateway_kit.localcloud.rest import Routes, after_marker, limited
 from gateway_kit.localcloud.store import Doc
 
 bp = Blueprint("image", __name__, url_prefix="/image")
+routes = Routes(bp)
 
 IMAGE = "image.image"
 
@@ -193,8 +195,8 @@ def _blob_path(cloud: LocalCloud, image_id: str) -> Path | None:
     return cloud.config.state_dir / "images" / image_id
 
 
-@bp.get("")
-@bp.get("/")
+@routes.get("")
+@routes.get("/")
 def versions() -> Response:
     url = current_cloud().url("/image/v2/")
     vals = [
@@ -208,7 +210,7 @@ def versions() -> Response:
     return json_response({"versions": vals}, 300)
 
 
-@bp.get("/v2/images")
+@routes.get("/v2/images")
 def list_images() -> Response:
     auth = require_token()
     docs = [d for d in current_cloud().list(IMAGE) if _visible(d, auth)]
@@ -256,28 +258,23 @@ def list_images() -> Response:
             docs = [d for d in docs if str(d.get("properties", {}).get(key)) == args[key]]
     sort_key = args.get("sort_key", "created_at")
     docs.sort(key=lambda d: str(d.get(sort_key) or ""), reverse=args.get("sort_dir", "desc") == "desc")
-    marker = args.get("marker")
-    if marker:
-        ids = [d["id"] for d in docs]
-        if marker not in ids:
-            raise ApiError(400, f"marker {marker} not found")
-        docs = docs[ids.index(marker) + 1 :]
+    docs = after_marker(docs, args.get("marker"), not_found=lambda m: ApiError(400, f"marker {m} not found"))
     body: dict[str, Any] = {"first": "/v2/images", "schema": "/v2/schemas/images"}
     limit = args.get("limit")
-    if limit and len(docs) > int(limit):
-        docs = docs[: int(limit)]
+    if limit and len(docs) > len(page := limited(docs, limit)):
+        docs = page
         body["next"] = f"/v2/images?marker={docs[-1]['id']}&limit={limit}"
     body["images"] = [view(d) for d in docs]
     return json_response(body)
 
 
-@bp.get("/v2/images/<image_id>")
+@routes.get("/v2/images/<image_id>")
 def get_image(image_id: str) -> Response:
     auth = require_token()
     return json_response(view(_lookup(image_id, auth)))
 
 
-@bp.post("/v2/images")
+@routes.post("/v2/images")
 def create_image() -> Response:
     auth = require_token()
     from gateway_kit.localcloud.core import request_json
@@ -305,7 +302,7 @@ def create_image() -> Response:
     return json_response(view(doc), 201, {"Location": cloud.url(f"/image/v2/images/{doc['id']}")})
 
 
-@bp.patch("/v2/images/<image_id>")
+@routes.patch("/v2/images/<image_id>")
 def update_image(image_id: str) -> Response:
     auth = require_token()
     import json
@@ -351,7 +348,7 @@ def update_image(image_id: str) -> Response:
     return json_response(view(doc))
 
 
-@bp.delete("/v2/images/<image_id>")
+@routes.delete("/v2/images/<image_id>")
 def delete_image(image_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -367,7 +364,7 @@ def delete_image(image_id: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.put("/v2/images/<image_id>/file")
+@routes.put("/v2/images/<image_id>/file")
 def upload(image_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -398,7 +395,7 @@ def upload(image_id: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.get("/v2/images/<image_id>/file")
+@routes.get("/v2/images/<image_id>/file")
 def download(image_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -412,7 +409,7 @@ def download(image_id: str) -> Response:
     )
 
 
-@bp.put("/v2/images/<image_id>/tags/<tag>")
+@routes.put("/v2/images/<image_id>/tags/<tag>")
 def add_tag(image_id: str, tag: str) -> Response:
     auth = require_token()
     doc = _lookup(image_id, auth)
@@ -422,7 +419,7 @@ def add_tag(image_id: str, tag: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.delete("/v2/images/<image_id>/tags/<tag>")
+@routes.delete("/v2/images/<image_id>/tags/<tag>")
 def remove_tag(image_id: str, tag: str) -> Response:
     auth = require_token()
     doc = _lookup(image_id, auth)
@@ -433,7 +430,7 @@ def remove_tag(image_id: str, tag: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.post("/v2/images/<image_id>/actions/<action>")
+@routes.post("/v2/images/<image_id>/actions/<action>")
 def image_action(image_id: str, action: str) -> Response:
     auth = require_token()
     doc = _lookup(image_id, auth)
@@ -449,7 +446,7 @@ def image_action(image_id: str, action: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.get("/v2/schemas/<name>")
+@routes.get("/v2/schemas/<name>")
 def schema(name: str) -> Response:
     require_token()
     if name in ("member", "members"):

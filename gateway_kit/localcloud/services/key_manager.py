@@ -1,12 +1,16 @@
-"""Barbican v1 (key manager) for the local cloud, under ``/key-manager``, as far as Octavia's
-``TERMINATED_HTTPS`` listeners need it.
+"""Barbican v1 (key manager) for the local cloud, under ``/key-manager``: what Octavia's
+``TERMINATED_HTTPS`` listeners and ``openstack secret ...`` need.
 
 * ``GET /key-manager`` (300, version list) and ``GET /key-manager/v1/`` (the microversion
   document openstacksdk probes with ``OpenStack-API-Version: key-manager 1.1``);
 * secrets: store (``payload`` with ``payload_content_type`` and, for binary content,
   ``payload_content_encoding: base64``), list, metadata, ``/payload``, delete;
-* containers: ``generic`` and ``certificate`` (secret refs named ``certificate``,
-  ``private_key``, ``intermediates``, ``private_key_passphrase``), create, list, show, delete.
+* containers: ``generic``, ``rsa`` and ``certificate`` (secret refs named ``certificate``,
+  ``private_key``, ``intermediates``, ``private_key_passphrase``), create, list, show, delete;
+* orders: ``key`` (a symmetric key: AES, HMAC) and ``asymmetric`` (an RSA key pair as an ``rsa``
+  container); ``PENDING`` until the cloud's clock turns them ``ACTIVE``, when the key is made
+  (fault injection can make them ``ERROR``); ``certificate`` orders (deprecated) are refused;
+* the collections also answer with a trailing slash, as python-barbicanclient sends them.
 
 Secrets and containers belong to the caller's project; another project's answer 404 like
 Barbican without ACLs. Payloads are stored base64-encoded in the store. Errors use Barbican's
@@ -20,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import time
 import uuid
 from typing import Any
@@ -39,6 +44,7 @@ from gateway_kit.localcloud.core import (
     new_id,
     require_token,
 )
+from gateway_kit.localcloud.rest import Routes
 
 __all__ = ["lookup_ref", "register", "render_barbican_error"]
 
@@ -203,9 +209,7 @@ def _list_secrets() -> Response:
     name = request.args.get("name")
     if name:
         docs = [d for d in docs if d.get("name") == name]
-    offset = int(request.args.get("offset", 0))
-    limit = int(request.args.get("limit", 10))
-    page = docs[offset : offset + limit]
+    page = _offset_page(docs)
     return json_response({"secrets": [_render_secret(d) for d in page], "total": len(docs)})
 
 
@@ -222,14 +226,26 @@ def _show_secret(secret_id: str) -> Response:
 def _payload_response(doc: Doc, accept: str | None) -> Response:
     if doc.get("payload") is None:
         raise ApiError(404, "No payload found for this secret.")
+    data = base64.b64decode(doc["payload"])
+    if accept and accept.split(";")[0].strip() == "text/plain" and _utf8(data):
+        # Barbican decodes any stored payload as UTF-8 text when asked for text/plain (what
+        # ``openstack secret get --payload`` asks for, whatever the secret was stored as).
+        return Response(data, status=200, content_type="text/plain")
     if (
         accept
         and accept not in ("*/*", doc["content_type"])
         and not accept.startswith(doc["content_type"].split(";")[0])
     ):
         raise ApiError(406, f"Wrong payload content-type: {accept}")
-    data = base64.b64decode(doc["payload"])
     return Response(data, status=200, content_type=doc["content_type"])
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _secret_payload(secret_id: str) -> Response:
@@ -327,9 +343,7 @@ def _list_containers() -> Response:
     cloud = current_cloud()
     auth = require_token()
     docs = cloud.list(CONTAINER, lambda d: d["project_id"] == auth.project_id)
-    offset = int(request.args.get("offset", 0))
-    limit = int(request.args.get("limit", 10))
-    page = docs[offset : offset + limit]
+    page = _offset_page(docs)
     return json_response({"containers": [_render_container(d) for d in page], "total": len(docs)})
 
 
@@ -347,6 +361,196 @@ def _delete_container(container_id: str) -> Response:
     doc = _owned(cloud, CONTAINER, container_id, auth.project_id, "Container")
     cloud.delete(CONTAINER, doc["id"])
     return Response(status=204)
+
+
+# -- orders ----------------------------------------------------------------------------------
+
+ORDER = "keymanager.order"
+ORDER_DONE = "keymanager.order_done"
+#: Algorithms and key sizes an order may ask for, per order type.
+ORDER_ALGORITHMS: dict[str, dict[str, tuple[int, ...]]] = {
+    "key": {
+        "aes": (128, 192, 256),
+        "hmacsha1": (128, 160, 256),
+        "hmacsha256": (256,),
+        "hmacsha384": (384,),
+        "hmacsha512": (512,),
+    },
+    "asymmetric": {"rsa": (1024, 2048, 3072, 4096)},
+}
+
+
+def _render_order(doc: Doc) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": doc["type"],
+        "meta": doc["meta"],
+        "status": doc["status"],
+        "sub_status": "Unknown",
+        "sub_status_message": "Unknown",
+        "order_ref": _url(f"/orders/{doc['id']}"),
+        "creator_id": doc["creator_id"],
+        "created": doc["created"],
+        "updated": doc["updated"],
+    }
+    if doc.get("secret_id"):
+        out["secret_ref"] = _url(f"/secrets/{doc['secret_id']}")
+    if doc.get("container_id"):
+        out["container_ref"] = _url(f"/containers/{doc['container_id']}")
+    if doc["status"] == "ERROR":
+        out["error_status_code"] = doc.get("error_status_code", "500")
+        out["error_reason"] = doc.get("error_reason", "Process TypeOrder failure seen")
+    return out
+
+
+def _create_order() -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    body = _body()
+    otype = body.get("type")
+    if otype not in ORDER_ALGORITHMS:
+        raise _invalid("Order", f"{otype!r} is not one of {list(ORDER_ALGORITHMS)}", "type")
+    meta = body.get("meta")
+    if not isinstance(meta, dict):
+        raise _invalid("Order", "'meta' is a required property", "meta")
+    algorithm = str(meta.get("algorithm") or "").lower()
+    sizes = ORDER_ALGORITHMS[otype].get(algorithm)
+    if sizes is None:
+        raise _invalid(
+            "Order", f"algorithm {algorithm!r} is not one of {list(ORDER_ALGORITHMS[otype])}", "algorithm"
+        )
+    bit_length = meta.get("bit_length")
+    if not isinstance(bit_length, int) or isinstance(bit_length, bool) or bit_length not in sizes:
+        raise _invalid("Order", f"bit_length must be one of {list(sizes)} for {algorithm}", "bit_length")
+    content_type = meta.get("payload_content_type") or "application/octet-stream"
+    if content_type != "application/octet-stream":
+        raise _invalid(
+            "Order", "payload_content_type must be application/octet-stream", "payload_content_type"
+        )
+    now = _now()
+    doc: Doc = {
+        "id": new_id(),
+        "project_id": auth.project_id,
+        "creator_id": auth.user_id,
+        "type": otype,
+        "meta": {
+            "name": meta.get("name"),
+            "algorithm": algorithm,
+            "bit_length": bit_length,
+            "mode": meta.get("mode"),
+            "expiration": meta.get("expiration"),
+            "payload_content_type": content_type,
+        },
+        "status": "PENDING",
+        "secret_id": None,
+        "container_id": None,
+        "created": now,
+        "updated": now,
+    }
+    cloud.transition(
+        ORDER,
+        doc,
+        {"status": "ACTIVE", "_hook": ORDER_DONE},
+        create=True,
+        error={"status": "ERROR", "error_status_code": "500", "error_reason": "Injected failure"},
+    )
+    cloud.put(ORDER, doc)
+    ref = _url(f"/orders/{doc['id']}")
+    return json_response({"order_ref": ref}, 202, {"Location": ref})
+
+
+def _new_secret(order: Doc, secret_type: str, data: bytes, name: str | None) -> Doc:
+    meta = order["meta"]
+    return {
+        "id": new_id(),
+        "project_id": order["project_id"],
+        "creator_id": order["creator_id"],
+        "name": name,
+        "secret_type": secret_type,
+        "algorithm": meta["algorithm"],
+        "bit_length": meta["bit_length"],
+        "mode": meta.get("mode"),
+        "expiration": meta.get("expiration"),
+        "content_type": "application/octet-stream",
+        "payload": base64.b64encode(data).decode("ascii"),
+        "created": _now(),
+        "updated": _now(),
+    }
+
+
+def _order_done(cloud: LocalCloud, kind: str, order: Doc) -> Doc:
+    """The order's generation step (when it turns ACTIVE): make its key or key pair."""
+    meta = order["meta"]
+    if order["type"] == "key":
+        secret = _new_secret(order, "symmetric", os.urandom(meta["bit_length"] // 8), meta.get("name"))
+        cloud.put(SECRET, secret)
+        order["secret_id"] = secret["id"]
+    else:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=meta["bit_length"])
+        private = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        refs = []
+        for ref_name, secret_type, data in (
+            ("private_key", "private", private),
+            ("public_key", "public", public),
+        ):
+            secret = _new_secret(order, secret_type, data, meta.get("name"))
+            cloud.put(SECRET, secret)
+            refs.append({"name": ref_name, "secret_id": secret["id"]})
+        container: Doc = {
+            "id": new_id(),
+            "project_id": order["project_id"],
+            "creator_id": order["creator_id"],
+            "name": meta.get("name"),
+            "type": "rsa",
+            "secret_refs": refs,
+            "created": _now(),
+            "updated": _now(),
+        }
+        cloud.put(CONTAINER, container)
+        order["container_id"] = container["id"]
+    order["updated"] = _now()
+    return order
+
+
+def _list_orders() -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    docs = cloud.list(ORDER, lambda d: d["project_id"] == auth.project_id)
+    page = _offset_page(docs)
+    return json_response({"orders": [_render_order(d) for d in page], "total": len(docs)})
+
+
+def _show_order(order_id: str) -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    return json_response(_render_order(_owned(cloud, ORDER, order_id, auth.project_id, "Order")))
+
+
+def _delete_order(order_id: str) -> Response:
+    cloud = current_cloud()
+    auth = require_token()
+    doc = _owned(cloud, ORDER, order_id, auth.project_id, "Order")
+    cloud.delete(ORDER, doc["id"])
+    return Response(status=204)
+
+
+def _offset_page(docs: list[Doc]) -> list[Doc]:
+    """Barbican's ``offset``/``limit`` paging (limit 10 by default); bad numbers are a 400."""
+    try:
+        offset = int(request.args.get("offset", 0))
+        limit = int(request.args.get("limit", 10))
+    except ValueError as exc:
+        raise ApiError(400, "offset and limit must be non-negative integers") from exc
+    if offset < 0 or limit < 0:
+        raise ApiError(400, "offset and limit must be non-negative integers")
+    return docs[offset : offset + limit]
 
 
 # -- for other services ----------------------------------------------------------------------
@@ -384,21 +588,32 @@ def secret_payload(doc: Doc) -> bytes | None:
 def register(cloud: LocalCloud) -> None:
     """Register Barbican under ``/key-manager`` (see :mod:`gateway_kit.localcloud.core`)."""
     bp = flask.Blueprint("key_manager", __name__, url_prefix="/key-manager")
-    bp.add_url_rule("", "versions", _versions, methods=["GET"])
-    bp.add_url_rule("/", "versions_slash", _versions, methods=["GET"])
-    bp.add_url_rule("/v1", "v1", _v1, methods=["GET"])
-    bp.add_url_rule("/v1/", "v1_slash", _v1, methods=["GET"])
-    bp.add_url_rule("/v1/secrets", "list_secrets", _list_secrets, methods=["GET"])
-    bp.add_url_rule("/v1/secrets", "create_secret", _create_secret, methods=["POST"])
-    bp.add_url_rule("/v1/secrets/<secret_id>", "show_secret", _show_secret, methods=["GET"])
-    bp.add_url_rule("/v1/secrets/<secret_id>", "delete_secret", _delete_secret, methods=["DELETE"])
-    bp.add_url_rule("/v1/secrets/<secret_id>/payload", "secret_payload", _secret_payload, methods=["GET"])
-    bp.add_url_rule("/v1/containers", "list_containers", _list_containers, methods=["GET"])
-    bp.add_url_rule("/v1/containers", "create_container", _create_container, methods=["POST"])
-    bp.add_url_rule("/v1/containers/<container_id>", "show_container", _show_container, methods=["GET"])
-    bp.add_url_rule(
-        "/v1/containers/<container_id>", "delete_container", _delete_container, methods=["DELETE"]
-    )
+    routes = Routes(bp)
+    routes.add("", _versions, "GET", name="versions")
+    routes.add("/", _versions, "GET", name="versions_slash")
+    routes.add("/v1", _v1, "GET", name="v1")
+    routes.add("/v1/", _v1, "GET", name="v1_slash")
+    routes.add("/v1/secrets", _list_secrets, "GET", name="list_secrets")
+    routes.add("/v1/secrets", _create_secret, "POST", name="create_secret")
+    routes.add("/v1/secrets/<secret_id>", _show_secret, "GET", name="show_secret")
+    routes.add("/v1/secrets/<secret_id>", _delete_secret, "DELETE", name="delete_secret")
+    routes.add("/v1/secrets/<secret_id>/payload", _secret_payload, "GET", name="secret_payload")
+    routes.add("/v1/containers", _list_containers, "GET", name="list_containers")
+    routes.add("/v1/containers", _create_container, "POST", name="create_container")
+    routes.add("/v1/containers/<container_id>", _show_container, "GET", name="show_container")
+    routes.add("/v1/containers/<container_id>", _delete_container, "DELETE", name="delete_container")
+    routes.add("/v1/orders", _list_orders, "GET", name="list_orders")
+    routes.add("/v1/orders", _create_order, "POST", name="create_order")
+    routes.add("/v1/orders/<order_id>", _show_order, "GET", name="show_order")
+    routes.add("/v1/orders/<order_id>", _delete_order, "DELETE", name="delete_order")
+    # python-barbicanclient posts to (and lists) the collections with a trailing slash.
+    routes.add("/v1/secrets/", _list_secrets, "GET", name="list_secrets_slash")
+    routes.add("/v1/secrets/", _create_secret, "POST", name="create_secret_slash")
+    routes.add("/v1/containers/", _list_containers, "GET", name="list_containers_slash")
+    routes.add("/v1/containers/", _create_container, "POST", name="create_container_slash")
+    routes.add("/v1/orders/", _list_orders, "GET", name="list_orders_slash")
+    routes.add("/v1/orders/", _create_order, "POST", name="create_order_slash")
+    cloud.add_hook(ORDER_DONE, _order_done)
     cloud.add_service(
         Service(
             name="key_manager",

@@ -32,9 +32,11 @@ from gateway_kit.localcloud.core import (
     request_json,
     require_token,
 )
+from gateway_kit.localcloud.rest import Routes, after_marker, limited
 from gateway_kit.localcloud.store import Doc
 
 bp = Blueprint("volume", __name__, url_prefix="/volume/v3")
+routes = Routes(bp)
 
 MIN_MICROVERSION = "3.0"
 #: The highest block-storage microversion the local cloud implements.
@@ -416,8 +418,8 @@ def _version_doc() -> dict[str, Any]:
     }
 
 
-@bp.get("")
-@bp.get("/")
+@routes.get("")
+@routes.get("/")
 def versions() -> Response:
     return json_response({"versions": [_version_doc()]})
 
@@ -444,15 +446,10 @@ def _filter_sort(docs: list[Doc]) -> list[Doc]:
         if isinstance(want_meta, dict):
             docs = [d for d in docs if all(d.get("metadata", {}).get(k) == v for k, v in want_meta.items())]
     docs.sort(key=lambda d: d["created_at"], reverse=True)
-    marker = args.get("marker")
-    if marker:
-        ids = [d["id"] for d in docs]
-        if marker not in ids:
-            raise ApiError(400, f"Invalid marker: {marker}", "badRequest")
-        docs = docs[ids.index(marker) + 1 :]
-    if args.get("limit"):
-        docs = docs[: int(args["limit"])]
-    return docs
+    docs = after_marker(
+        docs, args.get("marker"), not_found=lambda m: ApiError(400, f"Invalid marker: {m}", "badRequest")
+    )
+    return limited(docs, args.get("limit"))
 
 
 def _list_volumes(project_id: str, detail: bool) -> Response:
@@ -471,19 +468,19 @@ def _list_volumes(project_id: str, detail: bool) -> Response:
     return json_response(body)
 
 
-@bp.get("/<project_id>/volumes", defaults={"detail": False})
-@bp.get("/<project_id>/volumes/detail", defaults={"detail": True})
+@routes.get("/<project_id>/volumes", defaults={"detail": False})
+@routes.get("/<project_id>/volumes/detail", defaults={"detail": True})
 def list_volumes(project_id: str, detail: bool) -> Response:
     return _list_volumes(project_id, detail)
 
 
-@bp.get("/<project_id>/volumes/<volume_id>")
+@routes.get("/<project_id>/volumes/<volume_id>")
 def get_volume(project_id: str, volume_id: str) -> Response:
     auth = _scope(project_id)
     return json_response({"volume": volume_view(_volume(current_cloud(), auth, volume_id), auth)})
 
 
-@bp.post("/<project_id>/volumes")
+@routes.post("/<project_id>/volumes")
 def create_volume(project_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
@@ -560,7 +557,7 @@ def create_volume(project_id: str) -> Response:
     return json_response({"volume": volume_view(doc, auth)}, 202)
 
 
-@bp.put("/<project_id>/volumes/<volume_id>")
+@routes.put("/<project_id>/volumes/<volume_id>")
 def update_volume(project_id: str, volume_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
@@ -569,7 +566,7 @@ def update_volume(project_id: str, volume_id: str) -> Response:
     return json_response({"volume": volume_view(doc, auth)})
 
 
-@bp.delete("/<project_id>/volumes/<volume_id>")
+@routes.delete("/<project_id>/volumes/<volume_id>")
 def delete_volume(project_id: str, volume_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
@@ -592,7 +589,7 @@ def delete_volume(project_id: str, volume_id: str) -> Response:
     return _start_delete(cloud, VOLUME, doc)
 
 
-@bp.post("/<project_id>/volumes/<volume_id>/action")
+@routes.post("/<project_id>/volumes/<volume_id>/action")
 def volume_action(project_id: str, volume_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
@@ -674,7 +671,7 @@ def _metadata_doc(kind: str, project_id: str, res_id: str) -> tuple[LocalCloud, 
     return cloud, doc
 
 
-@bp.get("/<project_id>/<coll>/<res_id>/metadata")
+@routes.get("/<project_id>/<coll>/<res_id>/metadata")
 def get_metadata(project_id: str, coll: str, res_id: str) -> Response:
     kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
     if kind is None:
@@ -683,7 +680,7 @@ def get_metadata(project_id: str, coll: str, res_id: str) -> Response:
     return json_response({"metadata": doc.get("metadata", {})})
 
 
-@bp.route("/<project_id>/<coll>/<res_id>/metadata", methods=["POST", "PUT"])
+@routes.route("/<project_id>/<coll>/<res_id>/metadata", "POST", "PUT")
 def set_metadata(project_id: str, coll: str, res_id: str) -> Response:
     kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
     if kind is None:
@@ -697,7 +694,7 @@ def set_metadata(project_id: str, coll: str, res_id: str) -> Response:
     return json_response({"metadata": doc["metadata"]})
 
 
-@bp.get("/<project_id>/<coll>/<res_id>/metadata/<key>")
+@routes.get("/<project_id>/<coll>/<res_id>/metadata/<key>")
 def get_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Response:
     kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
     if kind is None:
@@ -708,7 +705,7 @@ def get_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Response
     return json_response({"meta": {key: doc["metadata"][key]}})
 
 
-@bp.put("/<project_id>/<coll>/<res_id>/metadata/<key>")
+@routes.put("/<project_id>/<coll>/<res_id>/metadata/<key>")
 def set_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Response:
     kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
     if kind is None:
@@ -722,7 +719,7 @@ def set_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Response
     return json_response({"meta": meta})
 
 
-@bp.delete("/<project_id>/<coll>/<res_id>/metadata/<key>")
+@routes.delete("/<project_id>/<coll>/<res_id>/metadata/<key>")
 def delete_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Response:
     kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
     if kind is None:
@@ -748,19 +745,19 @@ def _list_snapshots(project_id: str, detail: bool) -> Response:
     return json_response({"snapshots": items})
 
 
-@bp.get("/<project_id>/snapshots", defaults={"detail": False})
-@bp.get("/<project_id>/snapshots/detail", defaults={"detail": True})
+@routes.get("/<project_id>/snapshots", defaults={"detail": False})
+@routes.get("/<project_id>/snapshots/detail", defaults={"detail": True})
 def list_snapshots(project_id: str, detail: bool) -> Response:
     return _list_snapshots(project_id, detail)
 
 
-@bp.get("/<project_id>/snapshots/<snapshot_id>")
+@routes.get("/<project_id>/snapshots/<snapshot_id>")
 def get_snapshot(project_id: str, snapshot_id: str) -> Response:
     auth = _scope(project_id)
     return json_response({"snapshot": snapshot_view(_snapshot(current_cloud(), auth, snapshot_id), auth)})
 
 
-@bp.post("/<project_id>/snapshots")
+@routes.post("/<project_id>/snapshots")
 def create_snapshot(project_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
@@ -800,7 +797,7 @@ def create_snapshot(project_id: str) -> Response:
     return json_response({"snapshot": snapshot_view(doc, auth, extended=False)}, 202)
 
 
-@bp.put("/<project_id>/snapshots/<snapshot_id>")
+@routes.put("/<project_id>/snapshots/<snapshot_id>")
 def update_snapshot(project_id: str, snapshot_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
@@ -809,7 +806,7 @@ def update_snapshot(project_id: str, snapshot_id: str) -> Response:
     return json_response({"snapshot": snapshot_view(doc, auth, extended=False)})
 
 
-@bp.delete("/<project_id>/snapshots/<snapshot_id>")
+@routes.delete("/<project_id>/snapshots/<snapshot_id>")
 def delete_snapshot(project_id: str, snapshot_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
@@ -823,7 +820,7 @@ def delete_snapshot(project_id: str, snapshot_id: str) -> Response:
     return _start_delete(cloud, SNAPSHOT, doc)
 
 
-@bp.post("/<project_id>/snapshots/<snapshot_id>/action")
+@routes.post("/<project_id>/snapshots/<snapshot_id>/action")
 def snapshot_action(project_id: str, snapshot_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
@@ -847,13 +844,13 @@ def snapshot_action(project_id: str, snapshot_id: str) -> Response:
 # -- types, zones, limits, quotas -------------------------------------------------------
 
 
-@bp.get("/<project_id>/types")
+@routes.get("/<project_id>/types")
 def list_types(project_id: str) -> Response:
     _scope(project_id)
     return json_response({"volume_types": [DEFAULT_TYPE]})
 
 
-@bp.get("/<project_id>/types/<type_id>")
+@routes.get("/<project_id>/types/<type_id>")
 def get_type(project_id: str, type_id: str) -> Response:
     _scope(project_id)
     if type_id not in (DEFAULT_TYPE["id"], "default", DEFAULT_TYPE["name"]):
@@ -861,13 +858,13 @@ def get_type(project_id: str, type_id: str) -> Response:
     return json_response({"volume_type": DEFAULT_TYPE})
 
 
-@bp.get("/<project_id>/os-availability-zone")
+@routes.get("/<project_id>/os-availability-zone")
 def availability_zones(project_id: str) -> Response:
     _scope(project_id)
     return json_response({"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]})
 
 
-@bp.get("/<project_id>/limits")
+@routes.get("/<project_id>/limits")
 def limits(project_id: str) -> Response:
     auth = _scope(project_id)
     cloud = current_cloud()
@@ -909,7 +906,7 @@ def _quota_values(cloud: LocalCloud, target: str, usage: bool) -> dict[str, Any]
     return out
 
 
-@bp.get("/<project_id>/os-quota-sets/<target>")
+@routes.get("/<project_id>/os-quota-sets/<target>")
 def get_quota_set(project_id: str, target: str) -> Response:
     auth = _scope(project_id)
     if target != auth.project_id and not auth.is_admin:
@@ -918,7 +915,7 @@ def get_quota_set(project_id: str, target: str) -> Response:
     return json_response({"quota_set": _quota_values(current_cloud(), target, usage)})
 
 
-@bp.get("/<project_id>/os-quota-sets/<target>/defaults")
+@routes.get("/<project_id>/os-quota-sets/<target>/defaults")
 def get_quota_defaults(project_id: str, target: str) -> Response:
     _scope(project_id)
     defaults = current_cloud().seed_data.get("quotas", {}).get("volume", {})
@@ -927,7 +924,7 @@ def get_quota_defaults(project_id: str, target: str) -> Response:
     return json_response({"quota_set": out})
 
 
-@bp.put("/<project_id>/os-quota-sets/<target>")
+@routes.put("/<project_id>/os-quota-sets/<target>")
 def update_quota_set(project_id: str, target: str) -> Response:
     auth = _scope(project_id)
     if not auth.is_admin:
@@ -948,7 +945,7 @@ def update_quota_set(project_id: str, target: str) -> Response:
     return json_response({"quota_set": out})
 
 
-@bp.delete("/<project_id>/os-quota-sets/<target>")
+@routes.delete("/<project_id>/os-quota-sets/<target>")
 def delete_quota_set(project_id: str, target: str) -> Response:
     auth = _scope(project_id)
     if not auth.is_admin:

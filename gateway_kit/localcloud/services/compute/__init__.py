@@ -21,7 +21,9 @@ server's cloud-config as local processes. Without a data plane a server runs not
 
 **Layout.** ``common`` (blueprint, kinds, state table, errors), one module per resource
 (``flavors``, ``keypairs``, ``servers`` with ``views`` for rendering and listing,
-``subresources``, ``attachments``, ``admin``, ``quotas``, ``proxies``, ``discovery``), the
+``subresources`` (consoles, addresses, metadata, tags, security groups, diagnostics,
+password), ``interfaces``, ``instance_actions``, ``attachments``, ``admin``, ``quotas``,
+``proxies``, ``discovery``), the
 state machine (``actions`` queues transitions, ``lifecycle`` holds the hooks that fire them
 and the cross-service effects), and ``registration``.
 """
@@ -34,6 +36,8 @@ from . import (
     attachments,  # noqa: F401  (registers its routes)
     discovery,  # noqa: F401  (registers its routes)
     flavors,  # noqa: F401  (registers its routes)
+    instance_actions,  # noqa: F401  (registers its routes)
+    interfaces,  # noqa: F401  (registers its routes)
     keypairs,  # noqa: F401  (registers its routes)
     proxies,  # noqa: F401  (registers its routes)
     quotas,  # noqa: F401  (registers its routes)

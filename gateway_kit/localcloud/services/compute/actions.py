@@ -21,11 +21,12 @@ from gateway_kit.localcloud.core import (
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 
-from .common import FLAVOR, SERVER, _admin, _conflict, _locked, at_least, bp, state
+from .common import FLAVOR, SERVER, _admin, _conflict, _locked, at_least, routes, state
 from .flavors import _flavor_visible
+from .instance_actions import UNRECORDED, record_action
 from .quotas import _check_compute_quota
 from .servers import _trimmed_view
-from .views import _server
+from .views import _server, security_group_names
 
 # -- servers: actions -------------------------------------------------------------------
 
@@ -311,14 +312,22 @@ def _add_sg(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
 @action("removeSecurityGroup")
 def _remove_sg(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
     name = str((arg or {}).get("name", ""))
-    if name not in doc.get("security_groups", []):
+    # Clients send a name or an id (openstackclient resolves names to ids first).
+    found = [
+        g
+        for g in cloud.list(neutron.SG)
+        if g["project_id"] == doc["project_id"] and name in (g["name"], g["id"])
+    ]
+    if found:
+        name = found[0]["name"]
+    if name not in security_group_names(cloud, doc):
         raise ApiError(404, f"Security group {name} not associated with the instance", "itemNotFound")
-    found = [g for g in cloud.list(neutron.SG) if g["project_id"] == doc["project_id"] and g["name"] == name]
     for port in cloud.store.find(neutron.PORT, lambda p: p["device_id"] == doc["id"]):
         if found and found[0]["id"] in port["security_groups"]:
             port["security_groups"].remove(found[0]["id"])
             cloud.put(neutron.PORT, port)
-    doc["security_groups"].remove(name)
+    if name in doc.get("security_groups", []):
+        doc["security_groups"].remove(name)
 
 
 @action("changePassword")
@@ -339,7 +348,7 @@ def _reset_state(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> No
 _NO_LOCK_CHECK = {"lock", "unlock", "os-getConsoleOutput", "os-resetState", "createImage"}
 
 
-@bp.post("/servers/<server_id>/action")
+@routes.post("/servers/<server_id>/action")
 def server_action(server_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -357,5 +366,7 @@ def server_action(server_id: str) -> Response:
         _locked(doc, auth)
     resp = fn(cloud, auth, doc, arg)
     if cloud.store.get(SERVER, doc["id"]) is not None:
+        if name not in UNRECORDED:
+            record_action(doc, name, auth)
         cloud.put(SERVER, doc)
     return resp if resp is not None else json_response(None, 202)

@@ -17,7 +17,7 @@ from gateway_kit.localcloud.core import (
 )
 from gateway_kit.localcloud.store import Doc
 
-from .common import SERVER, SERVER_GROUP, _admin, _paginate_docs, at_least, bp
+from .common import SERVER, SERVER_GROUP, _admin, _paginate_docs, at_least, routes
 
 # -- aggregates and usage (admin) -------------------------------------------------------
 
@@ -51,13 +51,13 @@ def _aggregate(agg_id: str) -> Doc:
     return doc
 
 
-@bp.get("/os-aggregates")
+@routes.get("/os-aggregates")
 def list_aggregates() -> Response:
     _admin(require_token(), "os_compute_api:os-aggregates:index")
     return json_response({"aggregates": [_aggregate_view(d) for d in current_cloud().list(AGGREGATE)]})
 
 
-@bp.post("/os-aggregates")
+@routes.post("/os-aggregates")
 def create_aggregate() -> Response:
     _admin(require_token(), "os_compute_api:os-aggregates:create")
     cloud = current_cloud()
@@ -85,13 +85,13 @@ def create_aggregate() -> Response:
     return json_response({"aggregate": _aggregate_view(doc)})
 
 
-@bp.get("/os-aggregates/<agg_id>")
+@routes.get("/os-aggregates/<agg_id>")
 def get_aggregate(agg_id: str) -> Response:
     _admin(require_token(), "os_compute_api:os-aggregates:show")
     return json_response({"aggregate": _aggregate_view(_aggregate(agg_id))})
 
 
-@bp.put("/os-aggregates/<agg_id>")
+@routes.put("/os-aggregates/<agg_id>")
 def update_aggregate(agg_id: str) -> Response:
     _admin(require_token(), "os_compute_api:os-aggregates:update")
     doc = _aggregate(agg_id)
@@ -106,7 +106,7 @@ def update_aggregate(agg_id: str) -> Response:
     return json_response({"aggregate": _aggregate_view(doc)})
 
 
-@bp.delete("/os-aggregates/<agg_id>")
+@routes.delete("/os-aggregates/<agg_id>")
 def delete_aggregate(agg_id: str) -> Response:
     _admin(require_token(), "os_compute_api:os-aggregates:delete")
     doc = _aggregate(agg_id)
@@ -116,7 +116,7 @@ def delete_aggregate(agg_id: str) -> Response:
     return json_response(None, 200)
 
 
-@bp.post("/os-aggregates/<agg_id>/action")
+@routes.post("/os-aggregates/<agg_id>/action")
 def aggregate_action(agg_id: str) -> Response:
     _admin(require_token(), "os_compute_api:os-aggregates:set_metadata")
     doc = _aggregate(agg_id)
@@ -192,7 +192,7 @@ def _usage_for(project: str, start: str, end: str) -> dict[str, Any]:
     }
 
 
-@bp.get("/os-simple-tenant-usage/<project>")
+@routes.get("/os-simple-tenant-usage/<project>")
 def tenant_usage(project: str) -> Response:
     auth = require_token()
     if project != auth.project_id:
@@ -202,7 +202,7 @@ def tenant_usage(project: str) -> Response:
     return json_response({"tenant_usage": _usage_for(project, start, end)})
 
 
-@bp.get("/os-simple-tenant-usage")
+@routes.get("/os-simple-tenant-usage")
 def tenant_usages() -> Response:
     _admin(require_token(), "os_compute_api:os-simple-tenant-usage:list")
     start = request.args.get("start") or now_iso()
@@ -237,7 +237,7 @@ def _group_view(doc: Doc) -> dict[str, Any]:
     return out
 
 
-@bp.get("/os-server-groups")
+@routes.get("/os-server-groups")
 def list_groups() -> Response:
     auth = require_token()
     everyone = auth.is_admin and bool(request.args.get("all_projects"))
@@ -245,7 +245,7 @@ def list_groups() -> Response:
     return json_response({"server_groups": [_group_view(d) for d in _paginate_docs(docs)]})
 
 
-@bp.post("/os-server-groups")
+@routes.post("/os-server-groups")
 def create_group() -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -273,7 +273,7 @@ def create_group() -> Response:
     return json_response({"server_group": _group_view(doc)})
 
 
-@bp.get("/os-server-groups/<group_id>")
+@routes.get("/os-server-groups/<group_id>")
 def get_group(group_id: str) -> Response:
     auth = require_token()
     doc = current_cloud().get(SERVER_GROUP, group_id)
@@ -282,7 +282,7 @@ def get_group(group_id: str) -> Response:
     return json_response({"server_group": _group_view(doc)})
 
 
-@bp.delete("/os-server-groups/<group_id>")
+@routes.delete("/os-server-groups/<group_id>")
 def delete_group(group_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()

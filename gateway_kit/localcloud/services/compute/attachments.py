@@ -17,7 +17,8 @@ from gateway_kit.localcloud.core import (
 from gateway_kit.localcloud.store import Doc
 
 from .actions import _require
-from .common import SERVER, _admin, _locked, at_least, bp
+from .common import SERVER, _admin, _locked, at_least, routes
+from .instance_actions import record_action
 from .views import _server
 
 # -- volume attachments -----------------------------------------------------------------
@@ -37,14 +38,14 @@ def _attachment_view(doc: Doc, bdm: dict[str, Any], listing: bool) -> dict[str, 
     return out
 
 
-@bp.get("/servers/<server_id>/os-volume_attachments")
+@routes.get("/servers/<server_id>/os-volume_attachments")
 def list_attachments(server_id: str) -> Response:
     auth = require_token()
     doc = _server(server_id, auth)
     return json_response({"volumeAttachments": [_attachment_view(doc, b, True) for b in doc.get("bdms", [])]})
 
 
-@bp.get("/servers/<server_id>/os-volume_attachments/<volume_id>")
+@routes.get("/servers/<server_id>/os-volume_attachments/<volume_id>")
 def get_attachment(server_id: str, volume_id: str) -> Response:
     auth = require_token()
     doc = _server(server_id, auth)
@@ -57,7 +58,7 @@ def get_attachment(server_id: str, volume_id: str) -> Response:
 _ATTACHABLE = ("ACTIVE", "PAUSED", "SHUTOFF", "SUSPENDED", "SHELVED", "SHELVED_OFFLOADED", "VERIFY_RESIZE")
 
 
-@bp.post("/servers/<server_id>/os-volume_attachments")
+@routes.post("/servers/<server_id>/os-volume_attachments")
 def attach_volume(server_id: str) -> Response:
     from gateway_kit.localcloud.services import volume as cinder
 
@@ -96,11 +97,12 @@ def attach_volume(server_id: str) -> Response:
         else False,
     }
     doc.setdefault("bdms", []).append(bdm)
+    record_action(doc, "attach_volume", auth)
     cloud.put(SERVER, doc)
     return json_response({"volumeAttachment": _attachment_view(doc, bdm, False)})
 
 
-@bp.delete("/servers/<server_id>/os-volume_attachments/<volume_id>")
+@routes.delete("/servers/<server_id>/os-volume_attachments/<volume_id>")
 def detach_volume(server_id: str, volume_id: str) -> Response:
     from gateway_kit.localcloud.services import volume as cinder
 
@@ -116,11 +118,12 @@ def detach_volume(server_id: str, volume_id: str) -> Response:
     _require(doc, "detach_volume", _ATTACHABLE)
     doc["bdms"] = [b for b in doc["bdms"] if b["volume_id"] != volume_id]
     cinder.detach(cloud, volume_id, doc["id"])
+    record_action(doc, "detach_volume", auth)
     cloud.put(SERVER, doc)
     return json_response(None, 202)
 
 
-@bp.put("/servers/<server_id>/os-volume_attachments/<volume_id>")
+@routes.put("/servers/<server_id>/os-volume_attachments/<volume_id>")
 def update_attachment(server_id: str, volume_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -153,5 +156,6 @@ def update_attachment(server_id: str, volume_id: str) -> Response:
         cinder.detach(cloud, volume_id, doc["id"], immediate=True)
         bdm["volume_id"] = new_vol["id"]
         bdm["attachment_id"] = cinder.attach(cloud, new_vol["id"], doc["id"], bdm["device"])
+    record_action(doc, "swap_volume", auth)
     cloud.put(SERVER, doc)
     return json_response(None, 202)

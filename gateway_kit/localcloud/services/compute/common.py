@@ -14,9 +14,11 @@ from gateway_kit.localcloud.core import (
     json_response,
     microversion,
 )
+from gateway_kit.localcloud.rest import Routes, after_marker, limited
 from gateway_kit.localcloud.store import Doc
 
 bp = Blueprint("compute", __name__, url_prefix="/compute/v2.1")
+routes = Routes(bp)
 
 MIN_MICROVERSION = "2.1"
 #: The highest compute microversion the local cloud implements (Nova 2024.2 "Dalmatian").
@@ -109,16 +111,7 @@ def _locked(server: Doc, auth: AuthContext) -> None:
 
 
 def _paginate_docs(docs: list[Doc]) -> list[Doc]:
-    marker = request.args.get("marker")
-    if marker:
-        ids = [d["id"] for d in docs]
-        if marker not in ids:
-            raise ApiError(400, f"marker [{marker}] not found", "badRequest")
-        docs = docs[ids.index(marker) + 1 :]
-    limit = request.args.get("limit")
-    if limit:
-        docs = docs[: int(limit)]
-    return docs
+    return _paginate_docs_by(docs, "id")
 
 
 def _admin(auth: AuthContext, rule: str) -> None:
@@ -127,11 +120,9 @@ def _admin(auth: AuthContext, rule: str) -> None:
 
 
 def _paginate_docs_by(docs: list[Doc], key: str) -> list[Doc]:
-    marker = request.args.get("marker")
-    if marker:
-        names = [d[key] for d in docs]
-        if marker not in names:
-            raise ApiError(400, f"marker [{marker}] not found", "badRequest")
-        docs = docs[names.index(marker) + 1 :]
-    limit = request.args.get("limit")
-    return docs[: int(limit)] if limit else docs
+    docs = after_marker(docs, request.args.get("marker"), key=key, not_found=_marker_not_found)
+    return limited(docs, request.args.get("limit"))
+
+
+def _marker_not_found(marker: str) -> ApiError:
+    return ApiError(400, f"marker [{marker}] not found", "badRequest")

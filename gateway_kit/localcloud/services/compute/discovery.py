@@ -12,12 +12,12 @@ from gateway_kit.localcloud.core import (
     require_token,
 )
 
-from .common import MAX_MICROVERSION, MIN_MICROVERSION, bp
+from .common import MAX_MICROVERSION, MIN_MICROVERSION, routes
 
 # -- misc -------------------------------------------------------------------------------
 
 
-@bp.get("/os-availability-zone")
+@routes.get("/os-availability-zone")
 def availability_zones() -> Response:
     require_token()
     return json_response(
@@ -25,7 +25,7 @@ def availability_zones() -> Response:
     )
 
 
-@bp.get("/extensions")
+@routes.get("/extensions")
 def extensions() -> Response:
     require_token()
     names = (
@@ -74,7 +74,7 @@ def _version_doc() -> dict[str, Any]:
     }
 
 
-@bp.get("")
-@bp.get("/")
+@routes.get("")
+@routes.get("/")
 def version() -> Response:
     return json_response({"version": _version_doc()})

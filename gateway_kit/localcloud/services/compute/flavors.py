@@ -18,7 +18,7 @@ from gateway_kit.localcloud.core import (
 )
 from gateway_kit.localcloud.store import Doc
 
-from .common import FLAVOR, _admin, _paginate_docs, at_least, bp
+from .common import FLAVOR, _admin, _paginate_docs, at_least, routes
 
 # -- flavors ----------------------------------------------------------------------------
 
@@ -113,13 +113,13 @@ def _list_flavors(detail: bool) -> Response:
     return json_response(body)
 
 
-@bp.get("/flavors", defaults={"detail": False})
-@bp.get("/flavors/detail", defaults={"detail": True})
+@routes.get("/flavors", defaults={"detail": False})
+@routes.get("/flavors/detail", defaults={"detail": True})
 def list_flavors(detail: bool) -> Response:
     return _list_flavors(detail)
 
 
-@bp.get("/flavors/<flavor_id>")
+@routes.get("/flavors/<flavor_id>")
 def get_flavor(flavor_id: str) -> Response:
     auth = require_token()
     return json_response({"flavor": flavor_view(_get_flavor(flavor_id, auth))})
@@ -146,7 +146,7 @@ def _validate_extra_specs(specs: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-@bp.post("/flavors")
+@routes.post("/flavors")
 def create_flavor() -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-flavor-manage:create")
@@ -192,7 +192,7 @@ def create_flavor() -> Response:
     return json_response({"flavor": flavor_view(doc)})
 
 
-@bp.put("/flavors/<flavor_id>")
+@routes.put("/flavors/<flavor_id>")
 def update_flavor(flavor_id: str) -> Response:
     auth = require_token()
     if not at_least("2.55"):
@@ -209,7 +209,7 @@ def update_flavor(flavor_id: str) -> Response:
     return json_response({"flavor": flavor_view(doc)})
 
 
-@bp.delete("/flavors/<flavor_id>")
+@routes.delete("/flavors/<flavor_id>")
 def delete_flavor(flavor_id: str) -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-flavor-manage:delete")
@@ -218,13 +218,13 @@ def delete_flavor(flavor_id: str) -> Response:
     return json_response(None, 202)
 
 
-@bp.get("/flavors/<flavor_id>/os-extra_specs")
+@routes.get("/flavors/<flavor_id>/os-extra_specs")
 def list_extra_specs(flavor_id: str) -> Response:
     auth = require_token()
     return json_response({"extra_specs": _get_flavor(flavor_id, auth).get("extra_specs", {})})
 
 
-@bp.post("/flavors/<flavor_id>/os-extra_specs")
+@routes.post("/flavors/<flavor_id>/os-extra_specs")
 def create_extra_specs(flavor_id: str) -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-flavor-extra-specs:create")
@@ -237,7 +237,7 @@ def create_extra_specs(flavor_id: str) -> Response:
     return json_response({"extra_specs": doc["extra_specs"]})
 
 
-@bp.get("/flavors/<flavor_id>/os-extra_specs/<key>")
+@routes.get("/flavors/<flavor_id>/os-extra_specs/<key>")
 def get_extra_spec(flavor_id: str, key: str) -> Response:
     auth = require_token()
     specs = _get_flavor(flavor_id, auth).get("extra_specs", {})
@@ -246,7 +246,7 @@ def get_extra_spec(flavor_id: str, key: str) -> Response:
     return json_response({key: specs[key]})
 
 
-@bp.put("/flavors/<flavor_id>/os-extra_specs/<key>")
+@routes.put("/flavors/<flavor_id>/os-extra_specs/<key>")
 def update_extra_spec(flavor_id: str, key: str) -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-flavor-extra-specs:update")
@@ -259,7 +259,7 @@ def update_extra_spec(flavor_id: str, key: str) -> Response:
     return json_response({key: doc["extra_specs"][key]})
 
 
-@bp.delete("/flavors/<flavor_id>/os-extra_specs/<key>")
+@routes.delete("/flavors/<flavor_id>/os-extra_specs/<key>")
 def delete_extra_spec(flavor_id: str, key: str) -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-flavor-extra-specs:delete")
@@ -271,7 +271,7 @@ def delete_extra_spec(flavor_id: str, key: str) -> Response:
     return json_response(None, 200)
 
 
-@bp.get("/flavors/<flavor_id>/os-flavor-access")
+@routes.get("/flavors/<flavor_id>/os-flavor-access")
 def flavor_access(flavor_id: str) -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-flavor-access")
@@ -283,7 +283,7 @@ def flavor_access(flavor_id: str) -> Response:
     )
 
 
-@bp.post("/flavors/<flavor_id>/action")
+@routes.post("/flavors/<flavor_id>/action")
 def flavor_action(flavor_id: str) -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-flavor-access:add_tenant_access")

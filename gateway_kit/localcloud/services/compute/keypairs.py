@@ -21,7 +21,7 @@ from gateway_kit.localcloud.core import (
 )
 from gateway_kit.localcloud.store import Doc
 
-from .common import KEYPAIR, _admin, _paginate_docs_by, at_least, bp
+from .common import KEYPAIR, _admin, _paginate_docs_by, at_least, routes
 
 # -- keypairs ---------------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ def _find_keypair(user_id: str, name: str) -> Doc:
     return doc
 
 
-@bp.get("/os-keypairs")
+@routes.get("/os-keypairs")
 def list_keypairs() -> Response:
     auth = require_token()
     owner = _keypair_owner(auth)
@@ -105,13 +105,13 @@ def list_keypairs() -> Response:
     return json_response({"keypairs": [{"keypair": keypair_view(d, False)} for d in docs]})
 
 
-@bp.get("/os-keypairs/<name>")
+@routes.get("/os-keypairs/<name>")
 def get_keypair(name: str) -> Response:
     auth = require_token()
     return json_response({"keypair": keypair_view(_find_keypair(_keypair_owner(auth), name), True)})
 
 
-@bp.post("/os-keypairs")
+@routes.post("/os-keypairs")
 def create_keypair() -> Response:
     auth = require_token()
     body = request_json().get("keypair")
@@ -170,7 +170,7 @@ def create_keypair() -> Response:
     return json_response({"keypair": out}, 201 if at_least("2.2") else 200)
 
 
-@bp.delete("/os-keypairs/<name>")
+@routes.delete("/os-keypairs/<name>")
 def delete_keypair(name: str) -> Response:
     auth = require_token()
     doc = _find_keypair(_keypair_owner(auth), name)

@@ -17,7 +17,7 @@ from gateway_kit.localcloud.core import (
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 
-from .common import _paginate_docs, at_least, bp
+from .common import _paginate_docs, at_least, routes
 
 # -- deprecated proxies (microversion < 2.36) -------------------------------------------
 
@@ -74,8 +74,8 @@ def _nova_image(image_id: str, auth: AuthContext) -> Doc:
     raise ApiError(404, "Image not found.", "itemNotFound")
 
 
-@bp.get("/images")
-@bp.get("/images/detail")
+@routes.get("/images")
+@routes.get("/images/detail")
 def nova_list_images() -> Response:
     _proxy_api("images")
     auth = require_token()
@@ -94,13 +94,13 @@ def nova_list_images() -> Response:
     )
 
 
-@bp.get("/images/<image_id>")
+@routes.get("/images/<image_id>")
 def nova_get_image(image_id: str) -> Response:
     _proxy_api("images")
     return json_response({"image": _nova_image_view(_nova_image(image_id, require_token()))})
 
 
-@bp.delete("/images/<image_id>")
+@routes.delete("/images/<image_id>")
 def nova_delete_image(image_id: str) -> Response:
     _proxy_api("images")
     auth = require_token()
@@ -120,7 +120,7 @@ def _image_meta_doc(image_id: str) -> Doc:
     return doc
 
 
-@bp.route("/images/<image_id>/metadata", methods=["GET", "POST", "PUT"])
+@routes.route("/images/<image_id>/metadata", "GET", "POST", "PUT")
 def nova_image_metadata(image_id: str) -> Response:
     doc = _image_meta_doc(image_id)
     props = doc.setdefault("properties", {})
@@ -135,7 +135,7 @@ def nova_image_metadata(image_id: str) -> Response:
     return json_response({"metadata": {k: str(v) for k, v in props.items()}})
 
 
-@bp.route("/images/<image_id>/metadata/<key>", methods=["GET", "PUT", "DELETE"])
+@routes.route("/images/<image_id>/metadata/<key>", "GET", "PUT", "DELETE")
 def nova_image_meta_item(image_id: str, key: str) -> Response:
     doc = _image_meta_doc(image_id)
     props = doc.setdefault("properties", {})
@@ -155,7 +155,7 @@ def nova_image_meta_item(image_id: str, key: str) -> Response:
     return json_response({"meta": {key: str(props[key])}})
 
 
-@bp.get("/os-floating-ip-pools")
+@routes.get("/os-floating-ip-pools")
 def floating_ip_pools() -> Response:
     _proxy_api("os-floating-ip-pools")
     require_token()

@@ -15,9 +15,20 @@ from gateway_kit.localcloud.core import (
     request_json,
     require_token,
 )
+from gateway_kit.localcloud.rest import quota_view
 from gateway_kit.localcloud.services import network as neutron
 
-from .common import _INJECTED, _LEGACY_QUOTAS, KEYPAIR, QUOTA_KEYS, SERVER, SERVER_GROUP, _admin, at_least, bp
+from .common import (
+    _INJECTED,
+    _LEGACY_QUOTAS,
+    KEYPAIR,
+    QUOTA_KEYS,
+    SERVER,
+    SERVER_GROUP,
+    _admin,
+    at_least,
+    routes,
+)
 
 # -- servers: create --------------------------------------------------------------------
 
@@ -48,7 +59,7 @@ def _check_compute_quota(cloud: LocalCloud, project_id: str, deltas: dict[str, i
 # -- limits and quotas ------------------------------------------------------------------
 
 
-@bp.get("/limits")
+@routes.get("/limits")
 def limits() -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -124,7 +135,7 @@ def _quota_access(project: str, auth: AuthContext) -> None:
         )
 
 
-@bp.get("/os-quota-sets/<project>")
+@routes.get("/os-quota-sets/<project>")
 def get_quota_set(project: str) -> Response:
     auth = require_token()
     _quota_access(project, auth)
@@ -134,7 +145,7 @@ def get_quota_set(project: str) -> Response:
     )
 
 
-@bp.get("/os-quota-sets/<project>/defaults")
+@routes.get("/os-quota-sets/<project>/defaults")
 def get_quota_defaults(project: str) -> Response:
     auth = require_token()
     _quota_access(project, auth)
@@ -144,7 +155,7 @@ def get_quota_defaults(project: str) -> Response:
     )
 
 
-@bp.get("/os-quota-sets/<project>/detail")
+@routes.get("/os-quota-sets/<project>/detail")
 def get_quota_detail(project: str) -> Response:
     auth = require_token()
     _quota_access(project, auth)
@@ -155,17 +166,13 @@ def get_quota_detail(project: str) -> Response:
     return json_response(
         {
             "quota_set": _quota_body(
-                project,
-                {
-                    k: {"limit": cloud.quota(project, k), "in_use": used.get(k, 0), "reserved": 0}
-                    for k in QUOTA_KEYS
-                },
+                project, quota_view({k: cloud.quota(project, k) for k in QUOTA_KEYS}, used)
             )
         }
     )
 
 
-@bp.put("/os-quota-sets/<project>")
+@routes.put("/os-quota-sets/<project>")
 def update_quota_set(project: str) -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-quota-sets:update")
@@ -190,7 +197,7 @@ def update_quota_set(project: str) -> Response:
     return json_response({"quota_set": out})
 
 
-@bp.delete("/os-quota-sets/<project>")
+@routes.delete("/os-quota-sets/<project>")
 def delete_quota_set(project: str) -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-quota-sets:delete")

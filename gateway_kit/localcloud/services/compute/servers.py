@@ -24,8 +24,9 @@ from gateway_kit.localcloud.core import (
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 
-from .common import FLAVOR, KEYPAIR, SERVER, SERVER_GROUP, _locked, at_least, bp, state
+from .common import FLAVOR, KEYPAIR, SERVER, SERVER_GROUP, _locked, at_least, routes, state
 from .flavors import _flavor_visible
+from .instance_actions import record_action
 from .lifecycle import _attach_boot_volumes
 from .quotas import _check_compute_quota
 from .views import _server, _server_links, server_view
@@ -78,7 +79,7 @@ def _resolve_networks(cloud: LocalCloud, auth: AuthContext, networks: Any) -> li
     return nics
 
 
-@bp.post("/servers")
+@routes.post("/servers")
 def create_server() -> Response:
     auth = require_token()
     cloud = current_cloud()
@@ -161,9 +162,11 @@ def create_server() -> Response:
         )
     sg_names = [str(g.get("name")) for g in spec.get("security_groups") or [] if isinstance(g, dict)]
     sg_ids = []
+    sg_resolved: list[str] = []  # names, also where the client sent ids
     for sg_name in sg_names or ["default"]:
         if sg_name == "default":
             sg_ids.append(neutron.default_security_group(cloud, auth.project_id)["id"])
+            sg_resolved.append("default")
             continue
         found = [
             g
@@ -173,6 +176,7 @@ def create_server() -> Response:
         if not found:
             raise ApiError(400, f"Unable to find security_group with name or id '{sg_name}'", "badRequest")
         sg_ids.append(found[0]["id"])
+        sg_resolved.append(found[0]["name"])
     min_count = int(spec.get("min_count", 1))
     max_count = int(spec.get("max_count", min_count))
     if min_count < 1 or max_count < min_count:
@@ -224,7 +228,7 @@ def create_server() -> Response:
             "accessIPv4": spec.get("accessIPv4", ""),
             "accessIPv6": spec.get("accessIPv6", ""),
             "disk_config": spec.get("OS-DCF:diskConfig", "MANUAL"),
-            "security_groups": sg_names or ["default"],
+            "security_groups": sg_resolved,
             "description": spec.get("description") if at_least("2.19") else None,
             "tags": list(spec.get("tags", [])) if at_least("2.52") else [],
             "hostname": spec.get("hostname") or re.sub(r"[^a-z0-9-]", "-", server_name.lower())[:63],
@@ -273,6 +277,7 @@ def create_server() -> Response:
             create=True,
             error={**state("ERROR"), "_hook": "compute.failed"},
         )
+        record_action(server, "create", auth)
         cloud.put(SERVER, server)
         created.append(server)
     first = created[0]
@@ -280,7 +285,7 @@ def create_server() -> Response:
         "id": first["id"],
         "links": _server_links(first["id"]),
         "OS-DCF:diskConfig": first["disk_config"],
-        "security_groups": [{"name": n} for n in first["security_groups"]],
+        "security_groups": [{"name": n} for n in sg_names or ["default"]],
         "adminPass": admin_pass,
     }
     if spec.get("return_reservation_id"):
@@ -290,7 +295,7 @@ def create_server() -> Response:
     )
 
 
-@bp.put("/servers/<server_id>")
+@routes.put("/servers/<server_id>")
 def update_server(server_id: str) -> Response:
     auth = require_token()
     doc = _server(server_id, auth)
@@ -348,7 +353,7 @@ def _trimmed_view(doc: Doc, auth: AuthContext) -> dict[str, Any]:
     return out
 
 
-@bp.delete("/servers/<server_id>")
+@routes.delete("/servers/<server_id>")
 def delete_server(server_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()

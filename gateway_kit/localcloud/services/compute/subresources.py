@@ -21,11 +21,11 @@ from gateway_kit.localcloud.core import (
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 
-from .common import SERVER, _conflict, _locked, at_least, bp
-from .views import _server
+from .common import SERVER, _conflict, _locked, at_least, routes
+from .views import _server, server_security_groups
 
 
-@bp.post("/servers/<server_id>/remote-consoles")
+@routes.post("/servers/<server_id>/remote-consoles")
 def remote_console(server_id: str) -> Response:
     auth = require_token()
     doc = _server(server_id, auth)
@@ -47,7 +47,7 @@ def remote_console(server_id: str) -> Response:
     return json_response({"remote_console": {"protocol": protocol, "type": kind, "url": url}})
 
 
-@bp.get("/servers/<server_id>/ips")
+@routes.get("/servers/<server_id>/ips")
 def server_ips(server_id: str) -> Response:
     auth = require_token()
     doc = _server(server_id, auth)
@@ -61,7 +61,7 @@ def server_ips(server_id: str) -> Response:
     )
 
 
-@bp.get("/servers/<server_id>/ips/<network>")
+@routes.get("/servers/<server_id>/ips/<network>")
 def server_ips_network(server_id: str, network: str) -> Response:
     auth = require_token()
     doc = _server(server_id, auth)
@@ -104,13 +104,13 @@ def _meta_target(server_id: str) -> tuple[LocalCloud, AuthContext, Doc]:
     return current_cloud(), auth, doc
 
 
-@bp.get("/servers/<server_id>/metadata")
+@routes.get("/servers/<server_id>/metadata")
 def get_metadata(server_id: str) -> Response:
     _, _, doc = _meta_target(server_id)
     return json_response({"metadata": doc.get("metadata", {})})
 
 
-@bp.post("/servers/<server_id>/metadata")
+@routes.post("/servers/<server_id>/metadata")
 def merge_metadata(server_id: str) -> Response:
     cloud, _, doc = _meta_target(server_id)
     meta = _meta_validate(cloud, doc, request_json().get("metadata"))
@@ -122,7 +122,7 @@ def merge_metadata(server_id: str) -> Response:
     return json_response({"metadata": merged})
 
 
-@bp.put("/servers/<server_id>/metadata")
+@routes.put("/servers/<server_id>/metadata")
 def replace_metadata(server_id: str) -> Response:
     cloud, _, doc = _meta_target(server_id)
     meta = _meta_validate(cloud, doc, request_json().get("metadata"))
@@ -133,7 +133,7 @@ def replace_metadata(server_id: str) -> Response:
     return json_response({"metadata": meta})
 
 
-@bp.get("/servers/<server_id>/metadata/<key>")
+@routes.get("/servers/<server_id>/metadata/<key>")
 def get_meta_item(server_id: str, key: str) -> Response:
     _, _, doc = _meta_target(server_id)
     if key not in doc.get("metadata", {}):
@@ -141,7 +141,7 @@ def get_meta_item(server_id: str, key: str) -> Response:
     return json_response({"meta": {key: doc["metadata"][key]}})
 
 
-@bp.put("/servers/<server_id>/metadata/<key>")
+@routes.put("/servers/<server_id>/metadata/<key>")
 def set_meta_item(server_id: str, key: str) -> Response:
     cloud, _, doc = _meta_target(server_id)
     meta = request_json().get("meta")
@@ -157,7 +157,7 @@ def set_meta_item(server_id: str, key: str) -> Response:
     return json_response({"meta": meta})
 
 
-@bp.delete("/servers/<server_id>/metadata/<key>")
+@routes.delete("/servers/<server_id>/metadata/<key>")
 def delete_meta_item(server_id: str, key: str) -> Response:
     cloud, _, doc = _meta_target(server_id)
     if key not in doc.get("metadata", {}):
@@ -190,13 +190,13 @@ def _tags_target(server_id: str) -> tuple[LocalCloud, Doc]:
 _TAG_RE = re.compile(r"^[^,/]{1,60}$")
 
 
-@bp.get("/servers/<server_id>/tags")
+@routes.get("/servers/<server_id>/tags")
 def list_tags(server_id: str) -> Response:
     _, doc = _tags_target(server_id)
     return json_response({"tags": doc.get("tags", [])})
 
 
-@bp.put("/servers/<server_id>/tags")
+@routes.put("/servers/<server_id>/tags")
 def replace_tags(server_id: str) -> Response:
     cloud, doc = _tags_target(server_id)
     tags = request_json().get("tags")
@@ -211,7 +211,7 @@ def replace_tags(server_id: str) -> Response:
     return json_response({"tags": doc["tags"]})
 
 
-@bp.delete("/servers/<server_id>/tags")
+@routes.delete("/servers/<server_id>/tags")
 def clear_tags(server_id: str) -> Response:
     cloud, doc = _tags_target(server_id)
     doc["tags"] = []
@@ -219,7 +219,7 @@ def clear_tags(server_id: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.route("/servers/<server_id>/tags/<tag>", methods=["GET", "PUT", "DELETE"])
+@routes.route("/servers/<server_id>/tags/<tag>", "GET", "PUT", "DELETE")
 def one_tag(server_id: str, tag: str) -> Response:
     cloud, doc = _tags_target(server_id)
     tags = doc.setdefault("tags", [])
@@ -240,4 +240,131 @@ def one_tag(server_id: str, tag: str) -> Response:
     if request.method == "DELETE":
         tags.remove(tag)
         cloud.put(SERVER, doc)
+    return json_response(None, 204)
+
+
+# -- security groups, diagnostics, password ----------------------------------------------
+
+
+def _nova_rule(cloud: LocalCloud, rule: Doc) -> dict[str, Any]:
+    """A Neutron ingress rule as Nova's (nova-network style) security group API shows it."""
+    group: dict[str, Any] = {}
+    if rule.get("remote_group_id"):
+        remote = cloud.store.get(neutron.SG, rule["remote_group_id"])
+        group = {"name": remote["name"] if remote else None, "tenant_id": rule["project_id"]}
+    cidr = rule.get("remote_ip_prefix") or (None if group else "0.0.0.0/0")
+    return {
+        "id": rule["id"],
+        "parent_group_id": rule["security_group_id"],
+        "ip_protocol": rule.get("protocol"),
+        "from_port": rule.get("port_range_min") if rule.get("port_range_min") is not None else -1,
+        "to_port": rule.get("port_range_max") if rule.get("port_range_max") is not None else -1,
+        "ip_range": {"cidr": cidr} if cidr else {},
+        "group": group,
+    }
+
+
+@routes.get("/servers/<server_id>/os-security-groups")
+def server_security_groups_view(server_id: str) -> Response:
+    auth = require_token()
+    cloud = current_cloud()
+    doc = _server(server_id, auth)
+    groups = server_security_groups(cloud, doc) or []
+    out = []
+    for g in groups:
+        rules = [
+            r
+            for r in cloud.store.find_eq(neutron.RULE, security_group_id=g["id"])
+            if r.get("direction") == "ingress"
+        ]
+        out.append(
+            {
+                "id": g["id"],
+                "name": g["name"],
+                "description": g.get("description", ""),
+                "tenant_id": g["project_id"],
+                "rules": [_nova_rule(cloud, r) for r in rules],
+            }
+        )
+    return json_response({"security_groups": out})
+
+
+@routes.get("/servers/<server_id>/diagnostics")
+def server_diagnostics(server_id: str) -> Response:
+    """Hypervisor diagnostics (admin only, as Nova's default policy has it); the figures are the
+    flavor's sizes, since no hypervisor is measuring anything."""
+    auth = require_token()
+    if not auth.is_admin:
+        raise ApiError(
+            403, "Policy doesn't allow os_compute_api:os-server-diagnostics to be performed.", "forbidden"
+        )
+    cloud = current_cloud()
+    doc = _server(server_id, auth)
+    if doc["status"] in ("BUILD", "SHELVED_OFFLOADED") or doc.get("task_state"):
+        raise _conflict(doc, "get_diagnostics")
+    flavor = doc["flavor"]
+    ports = cloud.store.find(neutron.PORT, lambda p: p.get("device_id") == doc["id"])
+    disks = 1 + len(doc.get("bdms", []))
+    ram_kib = int(flavor.get("ram") or 0) * 1024
+    if not at_least("2.48"):
+        legacy: dict[str, Any] = {"memory": ram_kib, "memory-actual": ram_kib}
+        for i in range(int(flavor.get("vcpus") or 1)):
+            legacy[f"cpu{i}_time"] = 0
+        for i in range(len(ports)):
+            legacy[f"tap{i}_rx"] = 0
+            legacy[f"tap{i}_tx"] = 0
+        return json_response(legacy)
+    running = doc["status"] == "ACTIVE"
+    vcpus = int(flavor.get("vcpus") or 1)
+    no_io = {"errors_count": 0, "read_bytes": 0, "read_requests": 0, "write_bytes": 0, "write_requests": 0}
+    return json_response(
+        {
+            "config_drive": bool(doc.get("config_drive")),
+            "cpu_details": [{"id": i, "time": 0, "utilisation": None} for i in range(vcpus)],
+            "disk_details": [dict(no_io) for _ in range(disks)],
+            "driver": "libvirt",
+            "hypervisor": "kvm",
+            "hypervisor_os": "linux",
+            "memory_details": {"maximum": int(flavor.get("ram") or 0), "used": 0},
+            "nic_details": [
+                {
+                    "mac_address": p["mac_address"],
+                    "rx_drop": 0,
+                    "rx_errors": 0,
+                    "rx_octets": 0,
+                    "rx_packets": 0,
+                    "rx_rate": None,
+                    "tx_drop": 0,
+                    "tx_errors": 0,
+                    "tx_octets": 0,
+                    "tx_packets": 0,
+                    "tx_rate": None,
+                }
+                for p in ports
+            ],
+            "num_cpus": vcpus,
+            "num_disks": disks,
+            "num_nics": len(ports),
+            "state": "running" if running else "shutdown",
+            "uptime": 0,
+        }
+    )
+
+
+@routes.get("/servers/<server_id>/os-server-password")
+def get_server_password(server_id: str) -> Response:
+    """The encrypted password the instance posted to the metadata service: none here, so
+    always empty (Nova answers ``""`` likewise before the guest posts one)."""
+    auth = require_token()
+    doc = _server(server_id, auth)
+    return json_response({"password": doc.get("_encrypted_password", "")})
+
+
+@routes.delete("/servers/<server_id>/os-server-password")
+def clear_server_password(server_id: str) -> Response:
+    auth = require_token()
+    cloud = current_cloud()
+    doc = _server(server_id, auth)
+    doc.pop("_encrypted_password", None)
+    cloud.put(SERVER, doc)
     return json_response(None, 204)

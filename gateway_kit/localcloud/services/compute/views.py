@@ -11,6 +11,7 @@ from flask import Response, request
 from gateway_kit.localcloud.core import (
     ApiError,
     AuthContext,
+    LocalCloud,
     current_cloud,
     json_response,
     require_token,
@@ -18,9 +19,27 @@ from gateway_kit.localcloud.core import (
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 
-from .common import SERVER, SERVER_GROUP, _paginate_docs, at_least, bp
+from .common import SERVER, SERVER_GROUP, _paginate_docs, at_least, routes
 
 # -- servers: rendering -----------------------------------------------------------------
+
+
+def server_security_groups(cloud: LocalCloud, doc: Doc) -> list[Doc] | None:
+    """The Neutron security groups on the server's ports (Nova reads them there), or ``None``
+    for a server without ports."""
+    ports = cloud.store.find(neutron.PORT, lambda p: p.get("device_id") == doc["id"])
+    if not ports:
+        return None
+    ids = list(dict.fromkeys(sg for p in ports for sg in p.get("security_groups") or []))
+    return [g for g in (cloud.store.get(neutron.SG, i) for i in ids) if g is not None]
+
+
+def security_group_names(cloud: LocalCloud, doc: Doc) -> list[str]:
+    """The names ``server show`` lists: those of the ports' groups, else those asked for at create."""
+    groups = server_security_groups(cloud, doc)
+    if groups is None:
+        return list(doc.get("security_groups") or [])
+    return list(dict.fromkeys(str(g["name"]) for g in groups))
 
 
 def _server_links(server_id: str) -> list[dict[str, str]]:
@@ -79,7 +98,7 @@ def server_view(doc: Doc, auth: AuthContext) -> dict[str, Any]:
     }
     if doc["status"] not in ("BUILD", "ACTIVE"):
         out.pop("progress")
-    sgs = doc.get("security_groups") or []
+    sgs = security_group_names(current_cloud(), doc)
     if sgs:
         out["security_groups"] = [{"name": n} for n in sgs]
     if at_least("2.47"):
@@ -250,13 +269,13 @@ def _list_servers(detail: bool) -> Response:
     return json_response(body)
 
 
-@bp.get("/servers", defaults={"detail": False})
-@bp.get("/servers/detail", defaults={"detail": True})
+@routes.get("/servers", defaults={"detail": False})
+@routes.get("/servers/detail", defaults={"detail": True})
 def list_servers(detail: bool) -> Response:
     return _list_servers(detail)
 
 
-@bp.get("/servers/<server_id>")
+@routes.get("/servers/<server_id>")
 def get_server(server_id: str) -> Response:
     auth = require_token()
     return json_response({"server": server_view(_server(server_id, auth), auth)})

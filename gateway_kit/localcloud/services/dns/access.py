@@ -10,6 +10,7 @@ from typing import Any
 from gateway_kit.localcloud.core import (
     LocalCloud,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .common import (
     BLACKLIST,
@@ -23,7 +24,6 @@ from .common import (
     TLD,
     ZONE,
     DesignateError,
-    Doc,
     _Caller,
     _check_uuid,
     _forbidden,

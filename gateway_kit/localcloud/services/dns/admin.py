@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Response
 
 from gateway_kit.localcloud.core import (
     LocalCloud,
@@ -16,6 +16,7 @@ from gateway_kit.localcloud.core import (
     json_response,
     new_id,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .access import _check_keys, _check_string, _quotas
 from .common import (
@@ -25,7 +26,6 @@ from .common import (
     RE_TLDNAME,
     TLD,
     DesignateError,
-    Doc,
     _apply_filters,
     _body,
     _Caller,
@@ -241,23 +241,6 @@ def _simple_delete(spec: _Simple, doc_id: str) -> Response:
     doc = spec.get(doc_id)
     current_cloud().delete(spec.kind, doc["id"])
     return Response(status=204)
-
-
-def _route_simple(bp: Blueprint, v2: str, spec: _Simple) -> None:
-    def collection() -> Response:
-        return _simple_create(spec) if request.method == "POST" else _simple_list(spec)
-
-    def item(doc_id: str) -> Response:
-        if request.method == "PATCH":
-            return _simple_update(spec, doc_id)
-        if request.method == "DELETE":
-            return _simple_delete(spec, doc_id)
-        return _simple_show(spec, doc_id)
-
-    bp.add_url_rule(f"{v2}/{spec.path}", f"{spec.path}_collection", collection, methods=["GET", "POST"])
-    bp.add_url_rule(
-        f"{v2}/{spec.path}/<doc_id>", f"{spec.path}_item", item, methods=["GET", "PATCH", "DELETE"]
-    )
 
 
 _SERVICES = ("api", "central", "mdns", "producer", "worker")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -21,8 +20,8 @@ from gateway_kit.localcloud.core import (
     json_response,
     require_token,
 )
-
-Doc = dict[str, Any]
+from gateway_kit.localcloud.rest import after_marker, now
+from gateway_kit.localcloud.store import Doc
 
 ZONE = "dns.zone"
 RECORDSET = "dns.recordset"
@@ -194,8 +193,7 @@ def _caller() -> _Caller:
 
 
 def _now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}"
+    return now(micro=True)
 
 
 def _link(path: str) -> str:
@@ -248,12 +246,11 @@ def _page(
         raise DesignateError(400, "invalid_sort_dir", "sort_dir must be either 'asc' or 'desc'")
     items = sorted(items, key=lambda d: (str(d.get(sort_key) or ""), d["id"]), reverse=sort_dir == "desc")
     total = len(items)
-    marker = request.args.get("marker")
-    if marker:
-        ids = [d["id"] for d in items]
-        if marker not in ids:
-            raise DesignateError(400, "marker_not_found", f"Marker {marker} could not be found")
-        items = items[ids.index(marker) + 1 :]
+    items = after_marker(
+        items,
+        request.args.get("marker"),
+        not_found=lambda m: DesignateError(400, "marker_not_found", f"Marker {m} could not be found"),
+    )
     page = items[:limit]
     query = "&".join(f"{k}={v}" for k, v in request.args.items(multi=True) if k != "marker")
     links: dict[str, str] = {"self": _link(path) + (f"?{query}" if query else "")}

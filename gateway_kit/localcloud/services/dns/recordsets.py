@@ -9,6 +9,7 @@ from gateway_kit.localcloud.core import (
     json_response,
     new_id,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .access import (
     _check_keys,
@@ -28,7 +29,6 @@ from .common import (
     RECORDSET_FIELDS,
     ZONE,
     DesignateError,
-    Doc,
     _apply_filters,
     _body,
     _Caller,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import flask
-from flask import Blueprint, Response
 
 from gateway_kit.localcloud.core import (
     CatalogEntry,
     LocalCloud,
     Service,
 )
+from gateway_kit.localcloud.rest import Routes
 
 from .admin import (
     SIMPLE,
@@ -20,9 +18,13 @@ from .admin import (
     _limits,
     _list_service_statuses,
     _reset_quotas,
-    _route_simple,
     _set_quotas,
     _show_service_status,
+    _simple_create,
+    _simple_delete,
+    _simple_list,
+    _simple_show,
+    _simple_update,
 )
 from .common import DEFAULT_QUOTAS, render_designate_error
 from .recordsets import (
@@ -51,10 +53,6 @@ from .zones import (
 # -- registration --------------------------------------------------------------------------
 
 
-def _route(bp: Blueprint, rule: str, view: Callable[..., Response], *methods: str) -> None:
-    bp.add_url_rule(rule, endpoint=f"{view.__name__}", view_func=view, methods=list(methods))
-
-
 def register(cloud: LocalCloud) -> None:
     """Register Designate under ``/dns`` (see :mod:`gateway_kit.localcloud.core`)."""
     quotas = cloud.seed_data.setdefault("quotas", {}).setdefault("dns", {})
@@ -62,34 +60,39 @@ def register(cloud: LocalCloud) -> None:
         quotas.setdefault(key, value)
 
     bp = flask.Blueprint("dns", __name__, url_prefix="/dns")
-    _route(bp, "", _versions, "GET")
-    _route(bp, "/", _versions, "GET")
+    routes = Routes(bp)
+    routes.add("", _versions, "GET")
+    routes.add("/", _versions, "GET")
     v2 = "/v2"
-    _route(bp, f"{v2}/zones", _list_zones, "GET")
-    _route(bp, f"{v2}/zones", _create_zone, "POST")
-    _route(bp, f"{v2}/zones/<zone_id>", _show_zone, "GET")
-    _route(bp, f"{v2}/zones/<zone_id>", _update_zone, "PATCH")
-    _route(bp, f"{v2}/zones/<zone_id>", _delete_zone, "DELETE")
-    _route(bp, f"{v2}/zones/<zone_id>/nameservers", _nameservers_view, "GET")
-    _route(bp, f"{v2}/zones/<zone_id>/shares", _list_shares, "GET")
-    _route(bp, f"{v2}/zones/<zone_id>/shares", _create_share, "POST")
-    _route(bp, f"{v2}/zones/<zone_id>/shares/<share_id>", _show_share, "GET")
-    _route(bp, f"{v2}/zones/<zone_id>/shares/<share_id>", _delete_share, "DELETE")
-    _route(bp, f"{v2}/zones/<zone_id>/recordsets", _list_recordsets, "GET")
-    _route(bp, f"{v2}/zones/<zone_id>/recordsets", _create_recordset, "POST")
-    _route(bp, f"{v2}/zones/<zone_id>/recordsets/<rs_id>", _show_recordset, "GET")
-    _route(bp, f"{v2}/zones/<zone_id>/recordsets/<rs_id>", _update_recordset, "PUT")
-    _route(bp, f"{v2}/zones/<zone_id>/recordsets/<rs_id>", _delete_recordset, "DELETE")
-    _route(bp, f"{v2}/recordsets", _list_all_recordsets, "GET")
-    _route(bp, f"{v2}/quotas", _get_own_quotas, "GET")
-    _route(bp, f"{v2}/quotas/<project_id>", _get_quotas, "GET")
-    _route(bp, f"{v2}/quotas/<project_id>", _set_quotas, "PATCH")
-    _route(bp, f"{v2}/quotas/<project_id>", _reset_quotas, "DELETE")
-    _route(bp, f"{v2}/limits", _limits, "GET")
+    routes.add(f"{v2}/zones", _list_zones, "GET")
+    routes.add(f"{v2}/zones", _create_zone, "POST")
+    routes.add(f"{v2}/zones/<zone_id>", _show_zone, "GET")
+    routes.add(f"{v2}/zones/<zone_id>", _update_zone, "PATCH")
+    routes.add(f"{v2}/zones/<zone_id>", _delete_zone, "DELETE")
+    routes.add(f"{v2}/zones/<zone_id>/nameservers", _nameservers_view, "GET")
+    routes.add(f"{v2}/zones/<zone_id>/shares", _list_shares, "GET")
+    routes.add(f"{v2}/zones/<zone_id>/shares", _create_share, "POST")
+    routes.add(f"{v2}/zones/<zone_id>/shares/<share_id>", _show_share, "GET")
+    routes.add(f"{v2}/zones/<zone_id>/shares/<share_id>", _delete_share, "DELETE")
+    routes.add(f"{v2}/zones/<zone_id>/recordsets", _list_recordsets, "GET")
+    routes.add(f"{v2}/zones/<zone_id>/recordsets", _create_recordset, "POST")
+    routes.add(f"{v2}/zones/<zone_id>/recordsets/<rs_id>", _show_recordset, "GET")
+    routes.add(f"{v2}/zones/<zone_id>/recordsets/<rs_id>", _update_recordset, "PUT")
+    routes.add(f"{v2}/zones/<zone_id>/recordsets/<rs_id>", _delete_recordset, "DELETE")
+    routes.add(f"{v2}/recordsets", _list_all_recordsets, "GET")
+    routes.add(f"{v2}/quotas", _get_own_quotas, "GET")
+    routes.add(f"{v2}/quotas/<project_id>", _get_quotas, "GET")
+    routes.add(f"{v2}/quotas/<project_id>", _set_quotas, "PATCH")
+    routes.add(f"{v2}/quotas/<project_id>", _reset_quotas, "DELETE")
+    routes.add(f"{v2}/limits", _limits, "GET")
     for spec in SIMPLE:
-        _route_simple(bp, v2, spec)
-    _route(bp, f"{v2}/service_statuses", _list_service_statuses, "GET")
-    _route(bp, f"{v2}/service_statuses/<status_id>", _show_service_status, "GET")
+        routes.add(f"{v2}/{spec.path}", _simple_list, "GET", args=(spec,))
+        routes.add(f"{v2}/{spec.path}", _simple_create, "POST", args=(spec,))
+        routes.add(f"{v2}/{spec.path}/<doc_id>", _simple_show, "GET", args=(spec,))
+        routes.add(f"{v2}/{spec.path}/<doc_id>", _simple_update, "PATCH", args=(spec,))
+        routes.add(f"{v2}/{spec.path}/<doc_id>", _simple_delete, "DELETE", args=(spec,))
+    routes.add(f"{v2}/service_statuses", _list_service_statuses, "GET")
+    routes.add(f"{v2}/service_statuses/<status_id>", _show_service_status, "GET")
 
     cloud.add_hook("dns.zone_active", _hook_zone_active)
     cloud.add_hook("dns.zone_deleted", _hook_zone_deleted)

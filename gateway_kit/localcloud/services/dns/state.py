@@ -7,6 +7,7 @@ import time
 from gateway_kit.localcloud.core import (
     LocalCloud,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .common import (
     DEFAULT_NAMESERVERS,
@@ -17,7 +18,6 @@ from .common import (
     SOA_REFRESH,
     SOA_RETRY,
     ZONE,
-    Doc,
     _now,
 )
 

@@ -13,6 +13,7 @@ from gateway_kit.localcloud.core import (
     json_response,
     new_id,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .access import (
     _check_keys,
@@ -33,7 +34,6 @@ from .common import (
     ZONE,
     ZONE_FIELDS,
     DesignateError,
-    Doc,
     _apply_filters,
     _body,
     _caller,

@@ -15,6 +15,7 @@ from gateway_kit.localcloud.core import (
     json_response,
     new_id,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .common import (
     AMPHORA,
@@ -29,7 +30,6 @@ from .common import (
     PROVIDERS,
     QUOTA_ALIASES,
     QUOTA_RESOURCES,
-    Doc,
     _auth,
     _body,
     _filter,

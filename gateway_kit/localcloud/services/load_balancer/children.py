@@ -16,6 +16,7 @@ from gateway_kit.localcloud.core import (
     json_response,
     new_id,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .common import (
     HM,
@@ -24,7 +25,6 @@ from .common import (
     LB,
     LISTENER,
     MEMBER,
-    Doc,
     _auth,
     _body,
     _check_attrs,

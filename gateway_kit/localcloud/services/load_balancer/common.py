@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +20,8 @@ from gateway_kit.localcloud.core import (
     json_response,
     require_token,
 )
-
-Doc = dict[str, Any]
+from gateway_kit.localcloud.rest import now
+from gateway_kit.localcloud.store import Doc
 
 LB = "octavia.loadbalancer"
 LISTENER = "octavia.listener"
@@ -105,7 +104,7 @@ def _forbidden() -> ApiError:
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    return now(zulu=False)
 
 
 def _body(root: str) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from gateway_kit.localcloud import clock
 from gateway_kit.localcloud.core import (
     LocalCloud,
 )
+from gateway_kit.localcloud.store import Doc
 
-from .common import HM, LISTENER, MEMBER, POOL, Doc
+from .common import HM, LISTENER, MEMBER, POOL
 
 # -- member health (see the module docstring) ---------------------------------------------------
 

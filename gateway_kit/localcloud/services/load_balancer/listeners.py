@@ -15,13 +15,13 @@ from gateway_kit.localcloud.core import (
     current_cloud,
     json_response,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .children import _new_child
 from .common import (
     LB,
     LISTENER,
     POOL,
-    Doc,
     _auth,
     _body,
     _check_attrs,

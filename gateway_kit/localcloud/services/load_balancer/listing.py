@@ -10,6 +10,7 @@ from gateway_kit.localcloud.core import (
     current_cloud,
     json_response,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .common import (
     HM,
@@ -19,7 +20,6 @@ from .common import (
     LISTENER,
     MEMBER,
     POOL,
-    Doc,
     _auth,
     _filter,
     _get,

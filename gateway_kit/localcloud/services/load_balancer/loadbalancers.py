@@ -16,6 +16,7 @@ from gateway_kit.localcloud.core import (
     json_response,
     new_id,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .common import (
     AZ,
@@ -27,7 +28,6 @@ from .common import (
     POOL,
     PROVIDERS,
     VIP_FALLBACK_NET,
-    Doc,
     _auth,
     _body,
     _check_attrs,

@@ -14,6 +14,7 @@ from gateway_kit.localcloud.core import (
     current_cloud,
     json_response,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .children import _new_child
 from .common import (
@@ -24,7 +25,6 @@ from .common import (
     LISTENER,
     MEMBER,
     POOL,
-    Doc,
     _auth,
     _body,
     _check_attrs,

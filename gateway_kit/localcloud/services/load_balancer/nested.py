@@ -13,9 +13,10 @@ from gateway_kit.localcloud.core import (
     LocalCloud,
     current_cloud,
 )
+from gateway_kit.localcloud.store import Doc
 
 from .children import _delete_child, _update_child
-from .common import Doc, _auth, _not_found
+from .common import _auth, _not_found
 from .listing import SPECS, _list, _show
 from .monitors import _L7R_ATTRS, _apply_l7rule, _policy_for
 from .pools import _MEMBER_ATTRS, _apply_member, _pool_for

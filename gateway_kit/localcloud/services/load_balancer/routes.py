@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import flask
-from flask import Response
 
 from gateway_kit.localcloud.core import (
     CatalogEntry,
     LocalCloud,
     Service,
 )
+from gateway_kit.localcloud.rest import Routes
 
 from .admin import (
     ADMIN_SPECS,
@@ -60,96 +57,140 @@ from .state import _hook_lb_deleted, _hook_lb_settled
 def register(cloud: LocalCloud) -> None:
     """Register Octavia under ``/load-balancer`` (see :mod:`gateway_kit.localcloud.core`)."""
     bp = flask.Blueprint("load_balancer", __name__, url_prefix="/load-balancer")
-    n = 0
-
-    def route(rule: str, view: Callable[..., Response], *methods: str) -> None:
-        nonlocal n
-        for version in ("/v2.0", "/v2"):
-            n += 1
-            bp.add_url_rule(version + rule, f"r{n}", view, methods=list(methods))
-
-    bp.add_url_rule("", "versions", _versions, methods=["GET"])
-    bp.add_url_rule("/", "versions_slash", _versions, methods=["GET"])
-
-    def bind(fn: Callable[..., Response], *args: Any) -> Callable[..., Response]:
-        def view(**kw: Any) -> Response:
-            return fn(*args, *kw.values())
-
-        return view
+    routes = Routes(bp, versions=("/v2.0", "/v2"))
+    Routes(bp).add("", _versions, "GET", name="versions")
+    Routes(bp).add("/", _versions, "GET", name="versions_slash")
 
     lbaas = "/lbaas"
-    route(f"{lbaas}/loadbalancers", bind(_list, SPECS["loadbalancers"]), "GET")
-    route(f"{lbaas}/loadbalancers", _create_lb, "POST")
-    route(f"{lbaas}/loadbalancers/<rid>", bind(_show, SPECS["loadbalancers"]), "GET")
-    route(f"{lbaas}/loadbalancers/<rid>", _update_lb, "PUT")
-    route(f"{lbaas}/loadbalancers/<rid>", _delete_lb, "DELETE")
-    route(f"{lbaas}/loadbalancers/<rid>/stats", _lb_stats, "GET")
-    route(f"{lbaas}/loadbalancers/<rid>/status", _lb_status, "GET")
-    route(f"{lbaas}/loadbalancers/<rid>/failover", _lb_failover, "PUT")
-    route(f"{lbaas}/listeners", bind(_list, SPECS["listeners"]), "GET")
-    route(f"{lbaas}/listeners", _create_listener, "POST")
-    route(f"{lbaas}/listeners/<rid>", bind(_show, SPECS["listeners"]), "GET")
-    route(
+    routes.add(f"{lbaas}/loadbalancers", _list, "GET", args=(SPECS["loadbalancers"],))
+    routes.add(f"{lbaas}/loadbalancers", _create_lb, "POST")
+    routes.add(f"{lbaas}/loadbalancers/<rid>", _show, "GET", args=(SPECS["loadbalancers"],))
+    routes.add(f"{lbaas}/loadbalancers/<rid>", _update_lb, "PUT")
+    routes.add(f"{lbaas}/loadbalancers/<rid>", _delete_lb, "DELETE")
+    routes.add(f"{lbaas}/loadbalancers/<rid>/stats", _lb_stats, "GET")
+    routes.add(f"{lbaas}/loadbalancers/<rid>/status", _lb_status, "GET")
+    routes.add(f"{lbaas}/loadbalancers/<rid>/failover", _lb_failover, "PUT")
+    routes.add(f"{lbaas}/listeners", _list, "GET", args=(SPECS["listeners"],))
+    routes.add(f"{lbaas}/listeners", _create_listener, "POST")
+    routes.add(f"{lbaas}/listeners/<rid>", _show, "GET", args=(SPECS["listeners"],))
+    routes.add(
         f"{lbaas}/listeners/<rid>",
-        bind(_update_child, SPECS["listeners"], _apply_listener_update, _LISTENER_ATTRS),
+        _update_child,
         "PUT",
+        args=(
+            SPECS["listeners"],
+            _apply_listener_update,
+            _LISTENER_ATTRS,
+        ),
     )
-    route(f"{lbaas}/listeners/<rid>", bind(_delete_child, SPECS["listeners"], _cascade_listener), "DELETE")
-    route(f"{lbaas}/listeners/<rid>/stats", _listener_stats, "GET")
-    route(f"{lbaas}/pools", bind(_list, SPECS["pools"]), "GET")
-    route(f"{lbaas}/pools", _create_pool, "POST")
-    route(f"{lbaas}/pools/<rid>", bind(_show, SPECS["pools"]), "GET")
-    route(f"{lbaas}/pools/<rid>", bind(_update_child, SPECS["pools"], _apply_pool, _POOL_ATTRS), "PUT")
-    route(f"{lbaas}/pools/<rid>", bind(_delete_child, SPECS["pools"], _cascade_pool), "DELETE")
-    route(f"{lbaas}/pools/<pool_id>/members", _create_member, "POST")
-    route(f"{lbaas}/healthmonitors", bind(_list, SPECS["healthmonitors"]), "GET")
-    route(f"{lbaas}/healthmonitors", _create_hm, "POST")
-    route(f"{lbaas}/healthmonitors/<rid>", bind(_show, SPECS["healthmonitors"]), "GET")
-    route(
+    routes.add(
+        f"{lbaas}/listeners/<rid>",
+        _delete_child,
+        "DELETE",
+        args=(
+            SPECS["listeners"],
+            _cascade_listener,
+        ),
+    )
+    routes.add(f"{lbaas}/listeners/<rid>/stats", _listener_stats, "GET")
+    routes.add(f"{lbaas}/pools", _list, "GET", args=(SPECS["pools"],))
+    routes.add(f"{lbaas}/pools", _create_pool, "POST")
+    routes.add(f"{lbaas}/pools/<rid>", _show, "GET", args=(SPECS["pools"],))
+    routes.add(
+        f"{lbaas}/pools/<rid>",
+        _update_child,
+        "PUT",
+        args=(
+            SPECS["pools"],
+            _apply_pool,
+            _POOL_ATTRS,
+        ),
+    )
+    routes.add(
+        f"{lbaas}/pools/<rid>",
+        _delete_child,
+        "DELETE",
+        args=(
+            SPECS["pools"],
+            _cascade_pool,
+        ),
+    )
+    routes.add(f"{lbaas}/pools/<pool_id>/members", _create_member, "POST")
+    routes.add(f"{lbaas}/healthmonitors", _list, "GET", args=(SPECS["healthmonitors"],))
+    routes.add(f"{lbaas}/healthmonitors", _create_hm, "POST")
+    routes.add(f"{lbaas}/healthmonitors/<rid>", _show, "GET", args=(SPECS["healthmonitors"],))
+    routes.add(
         f"{lbaas}/healthmonitors/<rid>",
-        bind(_update_child, SPECS["healthmonitors"], _apply_hm, _HM_ATTRS),
+        _update_child,
         "PUT",
+        args=(
+            SPECS["healthmonitors"],
+            _apply_hm,
+            _HM_ATTRS,
+        ),
     )
-    route(f"{lbaas}/healthmonitors/<rid>", bind(_delete_child, SPECS["healthmonitors"], None), "DELETE")
-    route(f"{lbaas}/l7policies", bind(_list, SPECS["l7policies"]), "GET")
-    route(f"{lbaas}/l7policies", _create_l7policy, "POST")
-    route(f"{lbaas}/l7policies/<rid>", bind(_show, SPECS["l7policies"]), "GET")
-    route(
+    routes.add(
+        f"{lbaas}/healthmonitors/<rid>",
+        _delete_child,
+        "DELETE",
+        args=(
+            SPECS["healthmonitors"],
+            None,
+        ),
+    )
+    routes.add(f"{lbaas}/l7policies", _list, "GET", args=(SPECS["l7policies"],))
+    routes.add(f"{lbaas}/l7policies", _create_l7policy, "POST")
+    routes.add(f"{lbaas}/l7policies/<rid>", _show, "GET", args=(SPECS["l7policies"],))
+    routes.add(
         f"{lbaas}/l7policies/<rid>",
-        bind(_update_child, SPECS["l7policies"], _apply_l7policy, _L7P_ATTRS),
+        _update_child,
         "PUT",
+        args=(
+            SPECS["l7policies"],
+            _apply_l7policy,
+            _L7P_ATTRS,
+        ),
     )
-    route(f"{lbaas}/l7policies/<rid>", bind(_delete_child, SPECS["l7policies"], _cascade_l7policy), "DELETE")
-    route(f"{lbaas}/l7policies/<policy_id>/rules", _create_l7rule, "POST")
+    routes.add(
+        f"{lbaas}/l7policies/<rid>",
+        _delete_child,
+        "DELETE",
+        args=(
+            SPECS["l7policies"],
+            _cascade_l7policy,
+        ),
+    )
+    routes.add(f"{lbaas}/l7policies/<policy_id>/rules", _create_l7rule, "POST")
     for parent, nested in (("pools/<pool_id>/members", NESTED["members"]),
                            ("l7policies/<policy_id>/rules", NESTED["rules"])):  # fmt: skip
-        route(f"{lbaas}/{parent}", bind(_nested_list, nested), "GET")
-        route(f"{lbaas}/{parent}/<rid>", bind(_nested_show, nested), "GET")
-        route(f"{lbaas}/{parent}/<rid>", bind(_nested_update, nested), "PUT")
-        route(f"{lbaas}/{parent}/<rid>", bind(_nested_delete, nested), "DELETE")
-    route(f"{lbaas}/quotas", _list_quotas, "GET")
-    route(f"{lbaas}/quotas/defaults", _quota_defaults, "GET")
-    route(f"{lbaas}/quotas/<project_id>", _show_quota, "GET")
-    route(f"{lbaas}/quotas/<project_id>", _update_quota, "PUT")
-    route(f"{lbaas}/quotas/<project_id>", _reset_quota, "DELETE")
-    route(f"{lbaas}/providers", _providers, "GET")
-    route(f"{lbaas}/providers/<provider>/flavor_capabilities", bind(_caps, "flavor"), "GET")
-    route(
+        routes.add(f"{lbaas}/{parent}", _nested_list, "GET", args=(nested,))
+        routes.add(f"{lbaas}/{parent}/<rid>", _nested_show, "GET", args=(nested,))
+        routes.add(f"{lbaas}/{parent}/<rid>", _nested_update, "PUT", args=(nested,))
+        routes.add(f"{lbaas}/{parent}/<rid>", _nested_delete, "DELETE", args=(nested,))
+    routes.add(f"{lbaas}/quotas", _list_quotas, "GET")
+    routes.add(f"{lbaas}/quotas/defaults", _quota_defaults, "GET")
+    routes.add(f"{lbaas}/quotas/<project_id>", _show_quota, "GET")
+    routes.add(f"{lbaas}/quotas/<project_id>", _update_quota, "PUT")
+    routes.add(f"{lbaas}/quotas/<project_id>", _reset_quota, "DELETE")
+    routes.add(f"{lbaas}/providers", _providers, "GET")
+    routes.add(f"{lbaas}/providers/<provider>/flavor_capabilities", _caps, "GET", args=("flavor",))
+    routes.add(
         f"{lbaas}/providers/<provider>/availability_zone_capabilities",
-        bind(_caps, "availability_zone"),
+        _caps,
         "GET",
+        args=("availability_zone",),
     )
     for path, spec in ADMIN_SPECS.items():
-        route(f"{lbaas}/{path}", bind(_admin_list, spec), "GET")
-        route(f"{lbaas}/{path}", bind(_admin_create, spec), "POST")
-        route(f"{lbaas}/{path}/<rid>", bind(_admin_show, spec), "GET")
-        route(f"{lbaas}/{path}/<rid>", bind(_admin_update, spec), "PUT")
-        route(f"{lbaas}/{path}/<rid>", bind(_admin_delete, spec), "DELETE")
-    route("/octavia/amphorae", _amphorae, "GET")
-    route("/octavia/amphorae/<amp_id>", _show_amphora, "GET")
-    route("/octavia/amphorae/<amp_id>/config", _amphora_action, "PUT")
-    route("/octavia/amphorae/<amp_id>/failover", _amphora_action, "PUT")
-    route("/octavia/amphorae/<amp_id>/stats", _amphora_stats, "GET")
+        routes.add(f"{lbaas}/{path}", _admin_list, "GET", args=(spec,))
+        routes.add(f"{lbaas}/{path}", _admin_create, "POST", args=(spec,))
+        routes.add(f"{lbaas}/{path}/<rid>", _admin_show, "GET", args=(spec,))
+        routes.add(f"{lbaas}/{path}/<rid>", _admin_update, "PUT", args=(spec,))
+        routes.add(f"{lbaas}/{path}/<rid>", _admin_delete, "DELETE", args=(spec,))
+    routes.add("/octavia/amphorae", _amphorae, "GET")
+    routes.add("/octavia/amphorae/<amp_id>", _show_amphora, "GET")
+    routes.add("/octavia/amphorae/<amp_id>/config", _amphora_action, "PUT")
+    routes.add("/octavia/amphorae/<amp_id>/failover", _amphora_action, "PUT")
+    routes.add("/octavia/amphorae/<amp_id>/stats", _amphora_stats, "GET")
 
     cloud.add_hook("octavia.lb_settled", _hook_lb_settled)
     cloud.add_hook("octavia.lb_deleted", _hook_lb_deleted)

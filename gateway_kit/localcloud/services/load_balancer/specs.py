@@ -9,8 +9,9 @@ from typing import Any
 from gateway_kit.localcloud.core import (
     LocalCloud,
 )
+from gateway_kit.localcloud.store import Doc
 
-from .common import HM, L7POLICY, L7RULE, LISTENER, MEMBER, POOL, Doc, _base, _ids
+from .common import HM, L7POLICY, L7RULE, LISTENER, MEMBER, POOL, _base, _ids
 from .health import _HM_KEYS, _L7P_KEYS, _L7R_KEYS, _refresh_operating
 
 # -- resource specs ------------------------------------------------------------------------------

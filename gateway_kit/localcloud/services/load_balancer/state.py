@@ -10,8 +10,9 @@ from gateway_kit.localcloud.core import (
     LocalCloud,
     new_id,
 )
+from gateway_kit.localcloud.store import Doc
 
-from .common import AMPHORA, CHILD_KINDS, LB, Doc, _now
+from .common import AMPHORA, CHILD_KINDS, LB, _now
 
 # -- state transitions -------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from . import (
     tags,  # noqa: F401  (registers its routes)
 )
 from .common import FIP, NETWORK, PORT, ROUTER, RULE, SG, SUBNET, render_error
-from .effects import create_port, default_security_group, delete_device_ports, server_addresses
+from .effects import create_port, default_security_group, delete_device_ports, release_port, server_addresses
 from .registration import register
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "default_security_group",
     "delete_device_ports",
     "register",
+    "release_port",
     "render_error",
     "server_addresses",
 ]

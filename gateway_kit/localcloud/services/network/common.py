@@ -16,9 +16,11 @@ from gateway_kit.localcloud.core import (
     new_id,
     now_iso,
 )
+from gateway_kit.localcloud.rest import Routes
 from gateway_kit.localcloud.store import Doc
 
 bp = Blueprint("network", __name__, url_prefix="/networking")
+routes = Routes(bp)
 
 NETWORK = "network.network"
 SUBNET = "network.subnet"

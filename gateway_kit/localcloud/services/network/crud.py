@@ -20,7 +20,7 @@ from gateway_kit.localcloud.core import (
 )
 from gateway_kit.localcloud.store import Doc
 
-from .common import COLLECTIONS, EXTENSIONS, RULE, SG, _not_found, _visible, bp, view
+from .common import COLLECTIONS, EXTENSIONS, RULE, SG, _not_found, _visible, routes, view
 from .effects import _check_quota, default_security_group
 from .listing import _filter, _paginate
 
@@ -40,8 +40,8 @@ def _owner_check(doc: Doc, auth: AuthContext, singular: str) -> None:
         raise _not_found(singular, doc["id"])
 
 
-@bp.get("")
-@bp.get("/")
+@routes.get("")
+@routes.get("/")
 def versions() -> Response:
     return json_response(
         {
@@ -56,7 +56,7 @@ def versions() -> Response:
     )
 
 
-@bp.get("/v2.0/extensions")
+@routes.get("/v2.0/extensions")
 def extensions() -> Response:
     require_token()
     return json_response(
@@ -69,7 +69,7 @@ def extensions() -> Response:
     )
 
 
-@bp.get("/v2.0/extensions/<alias>")
+@routes.get("/v2.0/extensions/<alias>")
 def extension(alias: str) -> Response:
     require_token()
     for a, n in EXTENSIONS:
@@ -88,7 +88,7 @@ def extension(alias: str) -> Response:
     raise ApiError(404, f"Extension with alias {alias} does not exist", "HTTPNotFound")
 
 
-@bp.get("/v2.0/<coll>")
+@routes.get("/v2.0/<coll>")
 def list_collection(coll: str) -> Response:
     if coll not in COLLECTIONS:
         raise ApiError(404, "The resource could not be found.", "HTTPNotFound")
@@ -101,7 +101,7 @@ def list_collection(coll: str) -> Response:
     return json_response(_paginate(coll, _filter(docs)))
 
 
-@bp.get("/v2.0/<coll>/<res_id>")
+@routes.get("/v2.0/<coll>/<res_id>")
 def show(coll: str, res_id: str) -> Response:
     if coll not in COLLECTIONS:
         raise ApiError(404, "The resource could not be found.", "HTTPNotFound")
@@ -133,7 +133,7 @@ UPDATERS: dict[str, Callable[[Doc, dict[str, Any], AuthContext], Doc]] = {}
 DELETERS: dict[str, Callable[[Doc, AuthContext], None]] = {}
 
 
-@bp.post("/v2.0/<coll>")
+@routes.post("/v2.0/<coll>")
 def create(coll: str) -> Response:
     if coll not in COLLECTIONS:
         raise ApiError(404, "The resource could not be found.", "HTTPNotFound")
@@ -147,7 +147,7 @@ def create(coll: str) -> Response:
     return json_response({singular: view(kind, doc, auth)}, 201)
 
 
-@bp.put("/v2.0/<coll>/<res_id>")
+@routes.put("/v2.0/<coll>/<res_id>")
 def update(coll: str, res_id: str) -> Response:
     if coll not in COLLECTIONS or coll == "security-group-rules":
         raise ApiError(
@@ -168,7 +168,7 @@ def update(coll: str, res_id: str) -> Response:
     return json_response({singular: view(kind, doc, auth)})
 
 
-@bp.delete("/v2.0/<coll>/<res_id>")
+@routes.delete("/v2.0/<coll>/<res_id>")
 def delete(coll: str, res_id: str) -> Response:
     if coll not in COLLECTIONS:
         raise ApiError(404, "The resource could not be found.", "HTTPNotFound")

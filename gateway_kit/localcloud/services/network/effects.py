@@ -232,12 +232,18 @@ def _disassociate_port_fips(cloud: LocalCloud, port_id: str) -> None:
 def delete_device_ports(cloud: LocalCloud, device_id: str) -> None:
     """Delete the ports of a device (server delete) and disassociate their floating IPs."""
     for port in cloud.store.find(PORT, lambda p: p.get("device_id") == device_id):
-        _disassociate_port_fips(cloud, port["id"])
-        if port.get("_nova_created", True) and port["device_owner"].startswith("compute:"):
-            cloud.delete(PORT, port["id"])
-        else:
-            port.update({"device_id": "", "device_owner": "", "status": "DOWN"})
-            cloud.put(PORT, port)
+        release_port(cloud, port)
+
+
+def release_port(cloud: LocalCloud, port: Doc) -> None:
+    """Take a port off its server (interface detach, server delete): its floating IPs are
+    disassociated; a port Nova created is deleted, one the user made is unbound and kept."""
+    _disassociate_port_fips(cloud, port["id"])
+    if port.get("_nova_created", True) and port["device_owner"].startswith("compute:"):
+        cloud.delete(PORT, port["id"])
+    else:
+        port.update({"device_id": "", "device_owner": "", "status": "DOWN"})
+        cloud.put(PORT, port)
 
 
 def server_addresses(cloud: LocalCloud, device_id: str) -> dict[str, list[dict[str, Any]]]:

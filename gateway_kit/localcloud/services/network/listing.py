@@ -9,6 +9,7 @@ from flask import request
 from gateway_kit.localcloud.core import (
     current_cloud,
 )
+from gateway_kit.localcloud.rest import after_marker, limited
 
 # -- list filtering ---------------------------------------------------------------------
 
@@ -65,15 +66,12 @@ def _filter(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _paginate(coll: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    marker = request.args.get("marker")
-    if marker:
-        ids = [d["id"] for d in docs]
-        docs = docs[ids.index(marker) + 1 :] if marker in ids else []
+    docs = after_marker(docs, request.args.get("marker"))
     limit = request.args.get("limit")
     if limit:
-        n = int(limit)
-        if len(docs) > n:
-            docs = docs[:n]
+        page = limited(docs, limit)
+        if len(docs) > len(page):
+            docs = page
             args = request.args.to_dict(flat=False)
             args["marker"] = [docs[-1]["id"]]
             from urllib.parse import urlencode

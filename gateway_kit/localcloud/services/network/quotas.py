@@ -13,8 +13,9 @@ from gateway_kit.localcloud.core import (
     request_json,
     require_token,
 )
+from gateway_kit.localcloud.rest import quota_view
 
-from .common import COLLECTIONS, QUOTA_RESOURCES, bp
+from .common import COLLECTIONS, QUOTA_RESOURCES, routes
 from .effects import _project_count
 
 # -- quotas -----------------------------------------------------------------------------
@@ -43,7 +44,7 @@ def _quota_admin(policy: str) -> AuthContext:
     return auth
 
 
-@bp.get("/v2.0/quotas")
+@routes.get("/v2.0/quotas")
 def list_quotas() -> Response:
     _quota_admin("get_quota")
     cloud = current_cloud()
@@ -54,14 +55,14 @@ def list_quotas() -> Response:
     return json_response({"quotas": out})
 
 
-@bp.get("/v2.0/quotas/<project_id>")
+@routes.get("/v2.0/quotas/<project_id>")
 def get_quota(project_id: str) -> Response:
     auth = require_token()
     _quota_project(project_id, auth)
     return json_response({"quota": _quota_set(current_cloud(), project_id)})
 
 
-@bp.get("/v2.0/quotas/<project_id>/default")
+@routes.get("/v2.0/quotas/<project_id>/default")
 def get_default_quota(project_id: str) -> Response:
     auth = require_token()
     _quota_project(project_id, auth)
@@ -70,24 +71,17 @@ def get_default_quota(project_id: str) -> Response:
     return json_response({"quota": {r: int(defaults.get(r, -1)) for r in QUOTA_RESOURCES}})
 
 
-@bp.get("/v2.0/quotas/<project_id>/details")
-@bp.get("/v2.0/quotas/<project_id>/details.json")
+@routes.get("/v2.0/quotas/<project_id>/details")
+@routes.get("/v2.0/quotas/<project_id>/details.json")
 def get_quota_details(project_id: str) -> Response:
     auth = require_token()
     _quota_project(project_id, auth)
     cloud = current_cloud()
     used = _usage(cloud, project_id)
-    return json_response(
-        {
-            "quota": {
-                r: {"limit": limit, "used": used[r], "reserved": 0}
-                for r, limit in _quota_set(cloud, project_id).items()
-            }
-        }
-    )
+    return json_response({"quota": quota_view(_quota_set(cloud, project_id), used, used_key="used")})
 
 
-@bp.put("/v2.0/quotas/<project_id>")
+@routes.put("/v2.0/quotas/<project_id>")
 def update_quota(project_id: str) -> Response:
     _quota_admin("update_quota")
     cloud = current_cloud()
@@ -99,7 +93,7 @@ def update_quota(project_id: str) -> Response:
     return json_response({"quota": _quota_set(cloud, project_id)})
 
 
-@bp.delete("/v2.0/quotas/<project_id>")
+@routes.delete("/v2.0/quotas/<project_id>")
 def reset_quota(project_id: str) -> Response:
     _quota_admin("delete_quota")
     cloud = current_cloud()

@@ -18,7 +18,7 @@ from gateway_kit.localcloud.core import (
 )
 from gateway_kit.localcloud.store import Doc
 
-from .common import FIP, NETWORK, PORT, ROUTER, SUBNET, _not_found, _stamp, bp
+from .common import FIP, NETWORK, PORT, ROUTER, SUBNET, _not_found, _stamp, routes
 from .crud import _lookup, _owner_check, _target_project
 from .effects import _allocate_ip, create_port
 from .networks import _simple_update
@@ -208,7 +208,7 @@ def _interface_info(router: Doc, port: Doc) -> dict[str, Any]:
     }
 
 
-@bp.put("/v2.0/routers/<router_id>/add_router_interface")
+@routes.put("/v2.0/routers/<router_id>/add_router_interface")
 def add_router_interface(router_id: str) -> Response:
     auth = require_token()
     router = _lookup("routers", router_id, auth)
@@ -225,7 +225,7 @@ def add_router_interface(router_id: str) -> Response:
     )
 
 
-@bp.put("/v2.0/routers/<router_id>/remove_router_interface")
+@routes.put("/v2.0/routers/<router_id>/remove_router_interface")
 def remove_router_interface(router_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()

@@ -13,7 +13,7 @@ from gateway_kit.localcloud.core import (
 )
 from gateway_kit.localcloud.store import Doc
 
-from .common import COLLECTIONS, bp
+from .common import COLLECTIONS, routes
 from .crud import _lookup
 
 # -- tags -------------------------------------------------------------------------------
@@ -27,7 +27,7 @@ def _tag_target(coll: str, res_id: str) -> tuple[str, Doc]:
     return COLLECTIONS[coll][0], doc
 
 
-@bp.get("/v2.0/<coll>/<res_id>/tags")
+@routes.get("/v2.0/<coll>/<res_id>/tags")
 def get_tags(coll: str, res_id: str) -> Response:
     _, doc = _tag_target(coll, res_id)
     return json_response({"tags": doc.get("tags", [])})
@@ -44,17 +44,17 @@ def _put_tags(coll: str, res_id: str, keep: bool) -> list[str]:
     return list(doc["tags"])
 
 
-@bp.put("/v2.0/<coll>/<res_id>/tags")
+@routes.put("/v2.0/<coll>/<res_id>/tags")
 def set_tags(coll: str, res_id: str) -> Response:
     return json_response({"tags": _put_tags(coll, res_id, keep=False)})
 
 
-@bp.post("/v2.0/<coll>/<res_id>/tags")
+@routes.post("/v2.0/<coll>/<res_id>/tags")
 def add_tags(coll: str, res_id: str) -> Response:
     return json_response({"tags": _put_tags(coll, res_id, keep=True)}, 201)
 
 
-@bp.delete("/v2.0/<coll>/<res_id>/tags")
+@routes.delete("/v2.0/<coll>/<res_id>/tags")
 def clear_tags(coll: str, res_id: str) -> Response:
     kind, doc = _tag_target(coll, res_id)
     doc["tags"] = []
@@ -62,7 +62,7 @@ def clear_tags(coll: str, res_id: str) -> Response:
     return json_response(None, 204)
 
 
-@bp.route("/v2.0/<coll>/<res_id>/tags/<tag>", methods=["GET", "PUT", "DELETE"])
+@routes.route("/v2.0/<coll>/<res_id>/tags/<tag>", "GET", "PUT", "DELETE")
 def one_tag(coll: str, res_id: str, tag: str) -> Response:
     kind, doc = _tag_target(coll, res_id)
     tags = doc.get("tags", [])
