@@ -29,7 +29,7 @@ from gateway_kit.localcloud.testing import (
     wait_until,
 )
 from tests.demo_support import CHROMIUM, CHROMIUM_ARGS
-from tests.localcloud.test_dataplane_balancer import ECHO, _peer_cn, _pkcs12
+from tests.localcloud.dataplane_support import ECHO, peer_cn, pkcs12_bundle
 
 NAME = "portal.dp.example.org"
 BACKEND = ECHO.replace(
@@ -136,7 +136,7 @@ def test_whole_topology_through_the_dns_name(tmp_path: Path) -> None:
 
         # TERMINATED_HTTPS with the certificate from Barbican.
         secret = conn.key_manager.create_secret(
-            name="portal", payload=base64.b64encode(_pkcs12(NAME)).decode(),
+            name="portal", payload=base64.b64encode(pkcs12_bundle(NAME)).decode(),
             payload_content_type="application/octet-stream", payload_content_encoding="base64", secret_type="opaque",
         )  # fmt: skip
         tls = conn.load_balancer.create_listener(
@@ -160,7 +160,7 @@ def test_whole_topology_through_the_dns_name(tmp_path: Path) -> None:
             ),
             what="TLS listener",
         )
-        assert _peer_cn(address, tport, NAME) == NAME
+        assert peer_cn(address, tport, NAME) == NAME
 
         # Stop one server: its member turns ERROR; meanwhile at most one request fails.
         conn.compute.stop_server(servers[0])

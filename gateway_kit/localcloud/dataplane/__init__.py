@@ -26,9 +26,10 @@ module                 owns
 **What an instance is.** When Nova reports a server ACTIVE (the ``compute.boot_hooks``
 extension point), the data plane:
 
-1. gives it a loopback address of its own, ``127.100.x.y`` (Linux routes all of ``127/8`` to
-   ``lo`` without configuration), and makes Neutron's port -- hence Nova's ``addresses`` and the
-   SDK's ``server.private_v4`` -- report that address as the server's fixed IP;
+1. gives it a loopback address of its own, ``127.100.<block>.y`` (Linux routes all of ``127/8``
+   to ``lo`` without configuration; the block is the cloud's, see
+   :func:`.instances.cloud_block`), and makes Neutron's port -- hence Nova's ``addresses`` and
+   the SDK's ``server.private_v4`` -- report that address as the server's fixed IP;
 2. makes a directory ``ROOT/<server id>/`` whose ``rootfs/`` stands in for the instance's file
    system (``console.log``, ``journal/``, ``systemd/``, ``bin/`` beside it);
 3. reads the server's user data (base64, as Nova stores it), renders it when its first line is
