@@ -124,9 +124,16 @@ def deploy_plan(spec: Path, no_refresh: bool) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--rollback-on-failure", is_flag=True, help="Delete what this run created if it fails.")
 @click.option("--no-refresh", is_flag=True, help="Trust the records; do not read the cloud first.")
+@click.option(
+    "--rotate",
+    multiple=True,
+    metavar="NAME",
+    help="Make secret NAME anew (or re-read it from its [secrets] source) and replace, one at a "
+    "time, the VMs that carry it (repeatable), e.g. --rotate secret_key.",
+)
 @with_appcontext
 @kit_errors
-def deploy_apply(spec: Path, rollback_on_failure: bool, no_refresh: bool) -> None:
+def deploy_apply(spec: Path, rollback_on_failure: bool, no_refresh: bool, rotate: tuple[str, ...]) -> None:
     """Create or change the deployment so that the cloud matches SPEC (resumes after a crash).
 
     With a [tls] table, then issues (or reuses, or renews) the certificate of its names through
@@ -135,7 +142,7 @@ def deploy_apply(spec: Path, rollback_on_failure: bool, no_refresh: bool) -> Non
     s = load_spec(spec)
     engine = _engine(s.cloud, progress=True)
     try:
-        plan = engine.apply(s, rollback_on_failure=rollback_on_failure, refresh=not no_refresh)
+        plan = engine.apply(s, rollback_on_failure=rollback_on_failure, refresh=not no_refresh, rotate=rotate)
     except GatewayError as exc:
         exc.user_message = f"{exc.user_message}\n{left_behind(s.name, spec)}"
         raise

@@ -20,8 +20,9 @@ kit) but sends no mutating request.
 
 from __future__ import annotations
 
+import base64
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import db
-from ..errors import GatewayError, NotFound, QuotaExceeded
+from ..errors import ConfigError, GatewayError, NotFound, QuotaExceeded
 from . import cloudinit
 from .cloud import Cloud, CloudNotFound
 from .handlers import HANDLERS, Context
@@ -48,7 +49,20 @@ from .plan import (
     resolve,
 )
 from .spec import DeploymentSpec, spec_from_json
-from .userdata import DATABASE_ROLE, SECRETS, fill, role_context, seal, sealed_secrets, unseal
+from .userdata import (
+    DATABASE_ROLE,
+    SECRETS,
+    VERSIONS,
+    fill,
+    mark_versions,
+    new_secret,
+    role_context,
+    seal,
+    sealed_secrets,
+    secret_names,
+    secret_versions,
+    unseal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +100,11 @@ class ResourceStatus:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def render_user_data(spec: DeploymentSpec) -> Callable[[str, str, int], str]:
-    """The cloud-init renderer for ``spec``: Jinja2 templates relative to the spec's folder."""
+def render_user_data(
+    spec: DeploymentSpec, versions: Mapping[str, int] | None = None
+) -> Callable[[str, str, int], str]:
+    """The cloud-init renderer for ``spec``: Jinja2 templates relative to the spec's folder (or
+    the kit's own); ``versions`` of rotated secrets are marked in the text (:func:`mark_versions`)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -95,6 +112,7 @@ def render_user_data(spec: DeploymentSpec) -> Callable[[str, str, int], str]:
         autoescape=False,  # noqa: S701 - YAML
         keep_trailing_newline=True,
     )
+    env.filters["b64"] = lambda text: base64.b64encode(str(text).encode()).decode()
     cache: dict[str, jinja2.Template] = {}
 
     def render(role: str, vm: str, index: int) -> str:
@@ -118,7 +136,7 @@ def render_user_data(spec: DeploymentSpec) -> Callable[[str, str, int], str]:
             except jinja2.TemplateSyntaxError as exc:
                 raise NotFound(f"roles.{role}.cloud_init: {path} line {exc.lineno}: {exc.message}.") from exc
         template = cache[r.cloud_init]
-        return template.render(
+        text = template.render(
             deployment=spec.name,
             role=role,
             vm=vm,
@@ -131,6 +149,7 @@ def render_user_data(spec: DeploymentSpec) -> Callable[[str, str, int], str]:
             has_volume=r.volume is not None,
             **role_context(spec, role, vm),
         )
+        return mark_versions(text, versions or {})
 
     return render
 
@@ -181,7 +200,7 @@ class Engine:
             dep = self._deployment(s, spec.name)
             rows = {r.key: r for r in dep.resources} if dep else {}
             live = self._refresh(self._ctx(spec.name, spec, rows), rows) if refresh else {}
-            return self._diff(spec, rows, live)
+            return self._diff(spec, rows, live, secret_versions(dep.spec if dep else None))
 
     def _refresh(self, ctx: Context, rows: dict[str, DeploymentResource]) -> dict[str, dict[str, Any] | None]:
         live: dict[str, dict[str, Any] | None] = {}
@@ -201,8 +220,9 @@ class Engine:
         spec: DeploymentSpec,
         rows: dict[str, DeploymentResource],
         live: dict[str, dict[str, Any] | None],
+        versions: Mapping[str, int] | None = None,
     ) -> Plan:
-        desired = desired_resources(spec, render_user_data(spec))
+        desired = desired_resources(spec, render_user_data(spec, versions))
         attrs = {k: r.attrs for k, r in rows.items() if r.cloud_id and r.status == "ready"}
         changes: list[Change] = []
         replaced: set[str] = set()
@@ -257,10 +277,20 @@ class Engine:
 
     # -- apply ---------------------------------------------------------------------------
 
-    def apply(self, spec: DeploymentSpec, rollback_on_failure: bool = False, refresh: bool = True) -> Plan:
-        """Converge the cloud to ``spec``; return the plan that was carried out."""
+    def apply(
+        self,
+        spec: DeploymentSpec,
+        rollback_on_failure: bool = False,
+        refresh: bool = True,
+        rotate: Collection[str] = (),
+    ) -> Plan:
+        """Converge the cloud to ``spec``; return the plan that was carried out.
+
+        :param rotate: secrets to make (or read from their source) anew: the VMs whose user data
+            carries them are replaced one at a time, like any other change of their user data.
+        """
         run = _Run(self, spec)
-        return run.apply(rollback_on_failure, refresh)
+        return run.apply(rollback_on_failure, refresh, tuple(rotate))
 
     def destroy(self, name: str) -> int:
         """Delete everything deployment ``name`` owns, in reverse dependency order."""
@@ -407,7 +437,7 @@ class _Run:
         self.ctx = engine._ctx(self.name, spec, self.rows)
         self.run_no = 0
         self.desired: list[Desired] = []
-        self._db_password: str | None = None
+        self._secrets: dict[str, str] = {}
 
     # journal -------------------------------------------------------------------------
 
@@ -449,8 +479,8 @@ class _Run:
         attrs = self.attrs()
 
         def value(key: str, attr: str) -> str | None:
-            if key == "secret" and attr == "db_password":
-                return self.db_password()
+            if key == "secret":
+                return self.secret(attr)
             if key == "subnet" and attr == "cidr":
                 assert self.spec is not None
                 return str(self.ctx.subnet(self.spec.network.name).cidr)
@@ -459,32 +489,61 @@ class _Run:
 
         return replace(d, payload={**d.payload, "user_data": fill(text, value)})
 
-    def db_password(self) -> str:
-        """The deployment's database password: unsealed from its record, or made and stored now."""
-        if self._db_password is None:
-            assert self.dep is not None
+    def secret(self, name: str) -> str:
+        """A deployment secret: unsealed from its record, or made (or read from the source the
+        spec names) and stored sealed now, before any VM that carries it is created."""
+        if name not in self._secrets:
+            assert self.dep is not None and self.spec is not None
             config = self.engine.app.config
             kept = sealed_secrets(self.dep.spec)
-            if "db_password" in kept:
-                self._db_password = unseal(config, kept["db_password"])
+            if name in kept:
+                self._secrets[name] = unseal(config, kept[name])
             else:
-                from ..data import dbhost
-
-                password = dbhost.new_password()
-                kept["db_password"] = seal(config, password)
+                value = new_secret(self.spec, name)
+                kept[name] = seal(config, value)
                 self.dep.spec = {**(self.dep.spec or {}), SECRETS: kept}
-                self.commit()  # stored before any VM that carries it is created
-                self._db_password = password
-        return self._db_password
+                self.commit()
+                self._secrets[name] = value
+        return self._secrets[name]
+
+    def rotate(self, names: tuple[str, ...]) -> dict[str, int]:
+        """Forget the stored values of ``names`` and bump their versions; the versions after."""
+        assert self.spec is not None
+        record = self.dep.spec if self.dep is not None else {}
+        versions = secret_versions(record)
+        if not names:
+            return versions
+        used = {n for r in self.spec.roles for n in self._template_secrets(r.name)}
+        unknown = sorted(set(names) - used)
+        if unknown:
+            raise ConfigError(
+                f"--rotate {', '.join(unknown)}: the deployment's user data uses no such secret "
+                f"(it uses: {', '.join(sorted(used)) or 'none'})."
+            )
+        kept = sealed_secrets(record)
+        for n in names:
+            kept.pop(n, None)
+            versions[n] = versions.get(n, 1) + 1
+        if self.dep is not None:
+            self.dep.spec = {**(self.dep.spec or {}), SECRETS: kept, VERSIONS: versions}
+        return versions
+
+    def _template_secrets(self, role: str) -> list[str]:
+        assert self.spec is not None
+        r = self.spec.role(role)
+        if not r.cloud_init or r.count < 1:
+            return []
+        return secret_names(render_user_data(self.spec)(role, f"{role}-1", 1))
 
     # apply ---------------------------------------------------------------------------
 
-    def apply(self, rollback_on_failure: bool, refresh: bool) -> Plan:
+    def apply(self, rollback_on_failure: bool, refresh: bool, rotate: tuple[str, ...] = ()) -> Plan:
         spec = self.spec
         assert spec is not None
+        versions = self.rotate(rotate)
         # the database VM first: the other VMs' DATABASE_URL may need its address
         self.desired = sorted(
-            desired_resources(spec, render_user_data(spec)),
+            desired_resources(spec, render_user_data(spec, versions)),
             key=lambda d: (d.rank, not (d.kind == "server" and d.payload.get("role") == DATABASE_ROLE)),
         )
         if refresh:
@@ -496,7 +555,7 @@ class _Run:
                     row.cloud_id, row.status = None, "missing"
                 elif row.kind == "server" and obs.get("status") == "ERROR":
                     row.status = "failed"
-        plan = self.engine._diff(spec, self.rows, {})
+        plan = self.engine._diff(spec, self.rows, {}, versions)
         if plan.empty and self.dep is not None and self.dep.status == "ready":
             self.s.rollback()  # nothing to record: a no-op apply writes nothing
             self.s.close()
@@ -510,7 +569,11 @@ class _Run:
         self.dep.run = (self.dep.run or 0) + 1
         self.run_no = self.dep.run
         kept = sealed_secrets(self.dep.spec)
-        self.dep.spec = {**spec.to_json(), **({SECRETS: kept} if kept else {})}
+        self.dep.spec = {
+            **spec.to_json(),
+            **({SECRETS: kept} if kept else {}),
+            **({VERSIONS: versions} if versions else {}),
+        }
         self.dep.status = "applying"
         self.dep.updated_at = _now()
         self.commit()

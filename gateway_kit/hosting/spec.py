@@ -57,6 +57,12 @@ A spec names everything a gateway's hosting needs (see ``deploy/examples/standar
     staging = false                    # true: CERTS_STAGING_DIRECTORY_URL (ACME settings: CERTS_*)
     redirect_http = false              # true: the HTTP listeners redirect to https://<first name>
 
+    [secrets]                          # optional: secrets the operator supplies; templates use
+                                       # ${secret.<name>}; secret_key, encryption_key and db_password
+                                       # are generated when not listed here
+    oidc_client_secret = "env:OIDC_CLIENT_SECRET"
+    smtp_password = "file:secrets/smtp"   # relative to the spec file
+
 :func:`load_spec` reads and validates a file; every problem is reported at once as a
 :class:`~gateway_kit.errors.ValidationError` whose entries name the field (``roles.web.flavour:
 unknown key; did you mean 'flavor'?``).
@@ -193,6 +199,18 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class App:
+    """``[app]``: what the kit's ``gateway-kit:web``/``worker`` templates install and run."""
+
+    #: a pip requirement: the gateway project (which depends on gateway-kit), or gateway-kit
+    requirement: str = "gateway-kit"
+    index_url: str | None = None
+    find_links: str | None = None
+    #: a settings TOML file (relative to the spec), delivered as the VMs' instance gateway.toml
+    settings: str | None = None
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """A validated spec. ``base_dir`` resolves relative template paths."""
 
@@ -205,6 +223,10 @@ class DeploymentSpec:
     dns: Dns | None = None
     load_balancer: LoadBalancer | None = None
     tls: Tls | None = None
+    #: where the operator's secrets come from: (name, "env:VAR" or "file:PATH"); the values
+    #: themselves are never part of the spec
+    secret_sources: tuple[tuple[str, str], ...] = ()
+    app: App = App()
     base_dir: str = "."
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -326,7 +348,11 @@ _TOP = {
     "dns": "table",
     "load_balancer": "table",
     "tls": "table",
+    "secrets": "table of secret sources",
+    "app": "table: requirement, index_url, find_links, settings",
 }
+#: A secret's name as templates use it (``${secret.<name>}``).
+SECRET_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 def parse_spec(data: dict[str, Any], base_dir: Path | str = ".") -> DeploymentSpec:
@@ -354,6 +380,8 @@ def parse_spec(data: dict[str, Any], base_dir: Path | str = ".") -> DeploymentSp
     dns = _dns(c, top["dns"]) if "dns" in top else None
     lb = _load_balancer(c, top["load_balancer"], role_names) if "load_balancer" in top else None
     tls = _tls(c, top["tls"], dns, lb) if "tls" in top else None
+    secret_sources = _secrets(c, top["secrets"]) if "secrets" in top else ()
+    app = _app(c, top["app"], Path(base_dir)) if "app" in top else App()
     if lb is not None and tls is None and any(li.protocol == "TERMINATED_HTTPS" for li in lb.listeners):
         c.error(
             "load_balancer.listeners",
@@ -391,8 +419,60 @@ def parse_spec(data: dict[str, Any], base_dir: Path | str = ".") -> DeploymentSp
         dns=dns,
         load_balancer=lb,
         tls=tls,
+        secret_sources=secret_sources,
+        app=app,
         base_dir=str(base_dir),
     )
+
+
+_APP_KEYS = {
+    "requirement": "a pip requirement (your gateway project, or gateway-kit)",
+    "index_url": "a package index URL",
+    "find_links": "a folder or URL of wheels",
+    "settings": "a settings TOML file, relative to the spec",
+}
+
+
+def _app(c: _Checker, data: Any, base_dir: Path) -> App:
+    t = c.table(data, "app", _APP_KEYS)
+    requirement = c.string(t, "app", "requirement") or "gateway-kit"
+    if requirement.startswith("-") or any(ch in requirement for ch in "\n\r'\\"):
+        c.error("app.requirement", "expected one pip requirement such as 'my-portal==1.2' (no options)")
+    settings = c.string(t, "app", "settings")
+    if settings is not None:
+        path = base_dir / settings
+        try:
+            tomllib.loads(path.read_text())
+        except OSError as exc:
+            c.error("app.settings", f"cannot read {path} ({exc.strerror})")
+        except tomllib.TOMLDecodeError as exc:
+            c.error("app.settings", f"{path} is not valid TOML: {exc}")
+    return App(
+        requirement=requirement,
+        index_url=c.string(t, "app", "index_url"),
+        find_links=c.string(t, "app", "find_links"),
+        settings=settings,
+    )
+
+
+def _secrets(c: _Checker, data: Any) -> tuple[tuple[str, str], ...]:
+    """``[secrets]``: ``oidc_client_secret = "env:OIDC_SECRET"`` or ``"file:secrets/smtp"``."""
+    if not isinstance(data, dict):
+        c.error("secrets", 'expected a table of name = "env:VARIABLE" or "file:PATH"')
+        return ()
+    out: list[tuple[str, str]] = []
+    for name, source in sorted(data.items()):
+        p = f"secrets.{name}"
+        if not SECRET_NAME_RE.match(name):
+            c.error(p, "secret names are lower-case letters, digits and '_', starting with a letter")
+        elif not isinstance(source, str) or not source.startswith(("env:", "file:")) or len(source) < 5:
+            c.error(
+                p,
+                'expected "env:VARIABLE" (the operator\'s environment) or "file:PATH" (relative to the spec)',
+            )
+        else:
+            out.append((name, source))
+    return tuple(out)
 
 
 def _keypair(c: _Checker, data: Any, base_dir: Path) -> Keypair | None:
@@ -832,5 +912,7 @@ def spec_from_json(data: dict[str, Any]) -> DeploymentSpec:
         if data.get("load_balancer")
         else None,
         tls=Tls(**{**data["tls"], "names": tuple(data["tls"]["names"])}) if data.get("tls") else None,
+        secret_sources=tuple((str(n), str(s)) for n, s in data.get("secret_sources", ())),
+        app=App(**data["app"]) if data.get("app") else App(),
         base_dir=data.get("base_dir", "."),
     )

@@ -18,8 +18,12 @@ The password is generated once per deployment, sealed (:mod:`gateway_kit.sealing
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import shlex
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .. import sealing
@@ -31,6 +35,22 @@ from .spec import DeploymentSpec
 DATABASE_ROLE = "database"
 #: Key of the deployment record's ``spec`` JSON holding sealed secrets (not part of the spec).
 SECRETS = "secrets"
+#: Key of the same JSON holding each secret's version (bumped by ``deploy apply --rotate NAME``).
+VERSIONS = "secret_versions"
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+#: The secrets the kit makes when the spec's [secrets] table does not name a source for them.
+GENERATED: dict[str, Callable[[], str]] = {
+    "db_password": dbhost.new_password,
+    "secret_key": lambda: secrets.token_urlsafe(48),
+    "encryption_key": _fernet_key,
+}
 PASSWORD = "${secret.db_password}"
 SUBNET = "${subnet.cidr}"
 TOKEN_RE = re.compile(r"\$\{(secret|subnet|(?:volume|server):[a-z0-9-]+)\.([a-z_]+)\}")
@@ -54,11 +74,43 @@ def database_host(spec: DeploymentSpec) -> str:
     return f"${{server:{vm}.address}}"
 
 
+def public_url(spec: DeploymentSpec) -> str:
+    """The portal's own URL: https on the first [tls] name, else http on the load balancer's
+    DNS name, else empty (the setting's default)."""
+    if spec.tls is not None and spec.tls.names:
+        return f"https://{spec.tls.names[0].rstrip('.')}"
+    if spec.dns is not None and spec.dns.lb_record:
+        return f"http://{spec.dns.lb_record}.{spec.dns.zone.rstrip('.')}"
+    return ""
+
+
+def app_context(spec: DeploymentSpec, role: str) -> dict[str, Any]:
+    """What the kit's gateway template needs: the service the role runs, its port, the pip
+    arguments that install the release, the settings file's text."""
+    lb = spec.load_balancer
+    web_role = lb.role if lb is not None else "web"
+    app = spec.app
+    pip = [app.requirement]
+    if app.index_url:
+        pip += ["--index-url", app.index_url]
+    if app.find_links:
+        pip += ["--find-links", app.find_links]
+    settings = (Path(spec.base_dir) / app.settings).read_text() if app.settings else ""
+    return {
+        "public_url": public_url(spec),
+        "web_role": web_role,
+        "port": lb.member_port if lb is not None and role == lb.role else 8000,
+        "pip_args": shlex.join(pip),
+        "settings_toml": settings,
+    }
+
+
 def role_context(spec: DeploymentSpec, role: str, vm: str) -> dict[str, Any]:
     """Template context added for ``vm`` of ``role`` (placeholders, never the password itself)."""
     vm_db = database_vm(spec)
     ctx: dict[str, Any] = {
         "database_url": dbhost.database_url(database_host(spec), PASSWORD) if vm_db else "",
+        **app_context(spec, role),
     }
     if role == DATABASE_ROLE:
         r = spec.role(role)
@@ -93,6 +145,57 @@ def fill(text: str, values: Callable[[str, str], str | None]) -> str:
     return TOKEN_RE.sub(one, text)
 
 
+def secret_names(text: str) -> list[str]:
+    """The secrets ``text`` refers to (``${secret.<name>}``), sorted."""
+    return sorted({m.group(2) for m in TOKEN_RE.finditer(text) if m.group(1) == "secret"})
+
+
+def secret_versions(record: Mapping[str, Any] | None) -> dict[str, int]:
+    """Each secret's version kept in a deployment record (absent: 1)."""
+    found = (record or {}).get(VERSIONS) or {}
+    return {str(k): int(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def mark_versions(text: str, versions: Mapping[str, int]) -> str:
+    """``text`` with a comment naming the rotated secrets it uses, so that a rotation changes the
+    user data's digest (and VMs carrying the secret are replaced, one at a time) while the text
+    keeps holding placeholders only."""
+    rotated = [f"{n}@{versions[n]}" for n in secret_names(text) if versions.get(n, 1) > 1]
+    if not rotated:
+        return text
+    return text.rstrip("\n") + f"\n# gateway-kit secrets: {' '.join(rotated)}\n"
+
+
+def new_secret(spec: DeploymentSpec, name: str) -> str:
+    """The value of secret ``name`` for a deployment that has none stored yet: read from the
+    source the spec names for it, else generated.
+
+    :raises ConfigError: names the secret and where it should come from (never a value).
+    """
+    source = dict(spec.secret_sources).get(name)
+    if source is None:
+        if name in GENERATED:
+            return GENERATED[name]()
+        raise ConfigError(
+            f"The user data uses ${{secret.{name}}}, which the kit does not generate: add "
+            f'{name} = "env:VARIABLE" or "file:PATH" to the spec\'s [secrets] table.'
+        )
+    kind, _, where = source.partition(":")
+    if kind == "env":
+        value = os.environ.get(where, "")
+        if not value:
+            raise ConfigError(f"secrets.{name}: the environment variable {where} is not set or empty.")
+        return value
+    path = Path(spec.base_dir) / Path(where).expanduser()
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"secrets.{name}: cannot read {path} ({exc.strerror}).") from exc
+    if not value:
+        raise ConfigError(f"secrets.{name}: {path} is empty.")
+    return value
+
+
 def sealed_secrets(record: Mapping[str, Any] | None) -> dict[str, str]:
     """The sealed secrets kept in a deployment record's ``spec`` JSON."""
     found = (record or {}).get(SECRETS) or {}
@@ -108,6 +211,6 @@ def unseal(config: Mapping[str, Any], token: str) -> str:
         return sealing.unseal(config, token).decode()
     except sealing.UnreadableSecret as exc:
         raise ConfigError(
-            "The deployment's database password cannot be decrypted: ENCRYPTION_KEY (or "
-            "SECRET_KEY) changed since it was stored. Restore the old key."
+            "The deployment's secrets cannot be decrypted: ENCRYPTION_KEY (or "
+            "SECRET_KEY) changed since they were stored. Restore the old key."
         ) from exc

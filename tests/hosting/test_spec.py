@@ -87,3 +87,32 @@ def test_kit_templates_are_named_and_an_unknown_one_lists_them() -> None:
     fields = {e["field"]: e["message"] for e in err.value.errors}
     assert "gateway-kit:web" in fields["roles.web.cloud_init"]
     assert "gateway-kit:postgres-on-volume" in fields["roles.web.cloud_init"]
+
+
+def test_secret_sources_and_app_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway_kit.errors import ConfigError
+    from gateway_kit.hosting.userdata import new_secret
+
+    data = _data()
+    data["secrets"] = {"oidc": "vault:x", "Bad-Name": "env:X"}
+    data["app"] = {"requirement": "--index-url=http://evil", "settings": "missing.toml"}
+    with pytest.raises(ValidationError) as err:
+        parse_spec(data, tmp_path)
+    fields = {e["field"]: e["message"] for e in err.value.errors}
+    assert "env:VARIABLE" in fields["secrets.oidc"] and "secrets.Bad-Name" in fields
+    assert "no options" in fields["app.requirement"] and "cannot read" in fields["app.settings"]
+
+    (tmp_path / "smtp").write_text("from-a-file\n")
+    data["secrets"] = {"oidc": "env:GK_TEST_OIDC", "smtp": "file:smtp"}
+    data["app"] = {"requirement": "my-portal==1.2"}
+    spec = parse_spec(data, tmp_path)
+    assert spec_from_json(spec.to_json()) == spec
+    assert new_secret(spec, "smtp") == "from-a-file"
+    monkeypatch.delenv("GK_TEST_OIDC", raising=False)
+    with pytest.raises(ConfigError, match="GK_TEST_OIDC is not set"):
+        new_secret(spec, "oidc")
+    monkeypatch.setenv("GK_TEST_OIDC", "from-the-env")
+    assert new_secret(spec, "oidc") == "from-the-env"
+    assert len(new_secret(spec, "secret_key")) >= 64
+    with pytest.raises(ConfigError, match=r"\[secrets\] table"):
+        new_secret(spec, "smtp_password")

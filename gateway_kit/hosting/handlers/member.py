@@ -44,12 +44,17 @@ class MemberHandler(LbChild):
         return obj if isinstance(obj, str) else f"{props['pool']}/{obj.id}"
 
     def wait_online(self, ctx: Context, name: str, cloud_id: str) -> None:
-        """Wait until the member is healthy (ONLINE, or NO_MONITOR when the pool has no monitor)."""
+        """Wait until the member is healthy (ONLINE, or NO_MONITOR when the pool has no monitor).
+
+        ERROR is not a failure here: a new VM's service answers the monitor only once it has
+        started, so its member is ERROR (the monitor's probes failed) until then; the wait ends
+        at ONLINE or at the member timeout.
+        """
         ctx.cloud.wait(
             f"member {name} (health)",
             lambda: self.get(ctx, cloud_id),
             target=ctx.cloud.timeouts.member_healthy,
-            failures=("ERROR",),
+            failures=(),
             timeout=ctx.cloud.timeouts.member,
             attr="operating_status",
         )

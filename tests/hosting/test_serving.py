@@ -1,0 +1,91 @@
+"""The deployed portal serves at its name: on the local cloud's data plane, ``deploy apply`` of
+a web role with the kit's ``gateway-kit:web`` template gives VMs that run gunicorn under a
+systemd unit bound to their own address, behind the load balancer's floating IP, whose DNS name
+answers ``/healthz`` 200. The generated secrets reach the VMs 0600 and nowhere else, and
+``--rotate`` replaces the VMs one at a time with a new value."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import dns.resolver
+import pytest
+import requests
+
+from gateway_kit.hosting.engine import engine_for
+from gateway_kit.hosting.spec import parse_spec
+from gateway_kit.hosting.userdata import SECRETS, unseal
+from gateway_kit.localcloud.testing import RunningLocalCloud, local_cloud_dataplane, wait_until
+
+from ..conftest import make_app
+from .conftest import FAST, STANDARD
+
+__all__ = ["local_cloud_dataplane"]  # the fixture
+
+
+def _web_only() -> Any:
+    data: dict[str, Any] = tomllib.loads(STANDARD.read_text())
+    del data["roles"]["database"], data["volumes"]
+    data["dns"]["zone"] = "serving.test."
+    return parse_spec(data, STANDARD.parent)
+
+
+def _www_address(cloud: RunningLocalCloud) -> str:
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = ["127.0.0.1"]
+    resolver.port = cloud.dns_port or 0
+    return str(resolver.resolve("www.serving.test.", "A")[0])
+
+
+def _healthz(address: str) -> bool:
+    port = 80 if os.geteuid() == 0 else 10080
+    r = requests.get(f"http://{address}:{port}/healthz", timeout=5, headers={"Host": "www.serving.test"})
+    return r.status_code == 200
+
+
+def _env_file(cloud: RunningLocalCloud, server_id: str) -> Path:
+    return cloud.state_dir / "dataplane" / server_id / "rootfs" / "etc" / "gateway-kit" / "env"
+
+
+@pytest.mark.slow
+def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
+    local_cloud_dataplane: RunningLocalCloud, tmp_path: Path
+) -> None:
+    cloud = local_cloud_dataplane
+    app = make_app(tmp_path, **{**FAST, "HOSTING_MEMBER_TIMEOUT": 180.0, "HOSTING_SERVER_TIMEOUT": 120.0})
+    engine = engine_for(app)
+    spec = _web_only()
+    try:
+        engine.apply(spec)
+        address = _www_address(cloud)
+        assert address.startswith("127.")  # the load balancer's floating IP, on loopback
+        wait_until(lambda: _healthz(address), timeout=180, what="/healthz 200 through the load balancer")
+
+        conn = engine.cloud.conn
+        web1 = conn.compute.find_server("standard-web-1")
+        env = _env_file(cloud, web1.id)
+        assert stat.S_IMODE(env.stat().st_mode) == 0o600
+        text = env.read_text()
+        key = re.search(r"^GATEWAY_KIT_SECRET_KEY=(\S+)$", text, re.M).group(1)  # type: ignore[union-attr]
+        dep, resources = engine.status("standard")
+        assert unseal(app.config, dep.spec[SECRETS]["secret_key"]) == key
+        assert re.search(r"^GUNICORN_BIND=127\.\d+\.\d+\.\d+:80$", text, re.M)
+        shown = str(dep.spec) + str([vars(r) for r in resources]) + engine.plan(spec).render()
+        console = conn.compute.get_server_console_output(web1.id)["output"]
+        assert key not in shown and key not in console and "GATEWAY_KIT_SECRET_KEY" not in console
+
+        plan = engine.apply(spec, rotate=["secret_key"])
+        assert {"server:web-1", "server:web-2"} <= {c.key for c in plan.changes}
+        web1 = conn.compute.find_server("standard-web-1")
+        rotated = re.search(r"^GATEWAY_KIT_SECRET_KEY=(\S+)$", _env_file(cloud, web1.id).read_text(), re.M)
+        assert rotated is not None and rotated.group(1) != key
+        wait_until(lambda: _healthz(address), timeout=180, what="/healthz 200 after the rotation")
+        assert engine.apply(spec).empty
+    finally:
+        engine.destroy("standard")
+        engine.cloud.close()
