@@ -176,6 +176,65 @@ def join(code: str) -> ResponseReturnValue:
     return redirect(url_for("sessions.my_sessions") + f"#session-{row.id}")
 
 
+@bp.get("/workshops")
+@login_required
+def workshops_page() -> ResponseReturnValue:
+    user = _user()
+    return render_template(
+        "sessions/workshops.html",
+        workshops=workshops.taught_by(db.session, user),
+        projects=workshops.managed_projects(db.session, user),
+        applications=registry().all("interactive"),
+        errors=[],
+        form={},
+    )
+
+
+@bp.post("/workshops")
+@login_required
+def create_workshop() -> ResponseReturnValue:
+    from datetime import UTC, datetime, timedelta
+
+    user = _user()
+    form = request.form
+    body: dict[str, Any] = {
+        "title": form.get("title", "").strip(),
+        "application": form.get("application", ""),
+        "project": form.get("project", ""),
+    }
+    errors: list[dict[str, str]] = []
+    try:
+        body["seats"] = int(form.get("seats", ""))
+    except ValueError:
+        errors.append({"field": "seats", "message": "must be a whole number"})
+    try:  # a datetime-local field, read as UTC
+        starts = datetime.fromisoformat(form.get("starts_at", "")).replace(tzinfo=UTC)
+        hours = float(form.get("hours", ""))
+        body["starts_at"] = starts.isoformat()
+        body["ends_at"] = (starts + timedelta(hours=hours)).isoformat()
+        body["resources"] = {"walltime": max(60, int(hours * 3600))}
+    except ValueError:
+        errors.append({"field": "starts_at", "message": "needs a start time and a duration in hours"})
+    try:
+        if errors:
+            raise ValidationError(errors)
+        workshop = workshops.create(db.session, user, body)
+    except ValidationError as exc:
+        return (
+            render_template(
+                "sessions/workshops.html",
+                workshops=workshops.taught_by(db.session, user),
+                projects=workshops.managed_projects(db.session, user),
+                applications=registry().all("interactive"),
+                errors=exc.errors,
+                form=form,
+            ),
+            exc.status,
+        )
+    flash(f"Workshop {workshop.title!r} created; share its invitation link with the students.")
+    return redirect(url_for("sessions.workshop_page", workshop_id=workshop.id))
+
+
 @bp.get("/workshops/<int:workshop_id>")
 @login_required
 def workshop_page(workshop_id: int) -> ResponseReturnValue:

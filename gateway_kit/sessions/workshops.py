@@ -58,6 +58,24 @@ def may_teach(session: Session, user: User, project: Project) -> bool:
     )
 
 
+def managed_projects(session: Session, user: User) -> list[Project]:
+    """The projects ``user`` may hold workshops for (every project for an administrator)."""
+    query = select(Project).order_by(Project.name)
+    if user.role != "admin":
+        query = query.join(ProjectMember).where(
+            ProjectMember.user_id == user.id, ProjectMember.role == "manager"
+        )
+    return list(session.scalars(query))
+
+
+def taught_by(session: Session, user: User) -> list[Workshop]:
+    return list(
+        session.scalars(
+            select(Workshop).where(Workshop.instructor_id == user.id).order_by(Workshop.starts_at.desc())
+        )
+    )
+
+
 def create(session: Session, instructor: User, body: Any) -> Workshop:
     if not isinstance(body, dict):
         raise ValidationError([{"field": "", "message": "send a JSON object"}])

@@ -75,3 +75,25 @@ def test_five_seats_five_sessions(tmp_path: Path) -> None:
         assert join_page.status_code == 200 and b"Intro to notebooks" in join_page.data
     finally:
         world.end_all()
+
+
+def test_workshop_form(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    try:
+        page = world.client.get("/interactive/workshops")
+        assert page.status_code == 200 and b"workshop-form" not in page.data  # manages no project
+        with world.app.app_context():
+            db.session.execute(update(ProjectMember).values(role="manager"))
+            db.session.commit()
+        assert b"workshop-form" in world.client.get("/interactive/workshops").data
+        form = {"title": "Lab", "application": "hello-web", "seats": "3", "hours": "1.5", "project": "astro"}
+        bad = world.client.post("/interactive/workshops", data={**form, "starts_at": "soon"})
+        assert bad.status_code == 422 and b"needs a start time" in bad.data
+        start = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+        r = world.client.post("/interactive/workshops", data={**form, "starts_at": start})
+        assert r.status_code == 302 and "/interactive/workshops/" in r.headers["Location"]
+        shown = world.client.get(r.headers["Location"])
+        assert shown.status_code == 200 and b"0 of 3 seats taken" in shown.data
+        assert world.bob_client.get(r.headers["Location"]).status_code == 404
+    finally:
+        world.end_all()
