@@ -228,6 +228,33 @@ def find_tagged(
     return ctx.cloud.call(f"look for {what} {d.name}", search)
 
 
+def adopt_untagged(
+    ctx: Context,
+    d: Desired,
+    what: str,
+    items: Callable[[], Iterable[Any]],
+    description: str,
+    exclude: Collection[str] = (),
+) -> str | None:
+    """A Neutron resource this deployment created whose tagging did not happen (the apply was
+    killed between the create and the tag call): found by the description it was created with
+    (set in the create call itself), tagged now, its id returned; None if there is none."""
+
+    def search() -> Any:
+        for item in items():
+            untagged = owner_from_tags(item.tags) is None
+            if untagged and item.description == description and item.id not in exclude:
+                return item
+        return None
+
+    found = ctx.cloud.call(f"look for untagged {what} {d.name}", search)
+    if found is None:
+        return None
+    tags = tags_for(ctx.deployment, d.key)
+    ctx.cloud.call(f"tag {what} {d.name}", lambda: ctx.cloud.conn.network.set_tags(found, tags))
+    return str(found.id)
+
+
 def find_by_meta(
     ctx: Context,
     d: Desired,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import TAG, Desired
-from .base import Context, Handler, description_for, find_tagged, tags_for, upper
+from .base import Context, Handler, adopt_untagged, description_for, find_tagged, tags_for, upper
 
 
 class FloatingIpHandler(Handler):
@@ -16,13 +16,11 @@ class FloatingIpHandler(Handler):
     noun = "floating IP"
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
+        net = ctx.cloud.conn.network
+        described = description_for(ctx.deployment, d.key)
         return find_tagged(
-            ctx,
-            d,
-            "floating IP",
-            lambda: ctx.cloud.conn.network.ips(tags=f"{TAG}:key={d.key}"),
-            exclude,
-        )
+            ctx, d, "floating IP", lambda: net.ips(tags=f"{TAG}:key={d.key}"), exclude
+        ) or adopt_untagged(ctx, d, "floating IP", lambda: net.ips(description=described), described, exclude)
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         net = ctx.cloud.conn.network

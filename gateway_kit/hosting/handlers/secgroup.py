@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import TAG, Desired
-from .base import Context, Handler, bind, find_tagged, tags_for
+from .base import Context, Handler, adopt_untagged, bind, find_tagged, tags_for
 
 
 def rule_key(rule: dict[str, Any]) -> str:
@@ -25,20 +25,22 @@ class SecgroupHandler(Handler):
     noun = "security group"
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
+        net = ctx.cloud.conn.network
         return find_tagged(
-            ctx,
-            d,
-            "security group",
-            lambda: ctx.cloud.conn.network.security_groups(name=d.name, tags=f"{TAG}:key={d.key}"),
+            ctx, d, "security group", lambda: net.security_groups(name=d.name, tags=f"{TAG}:key={d.key}")
+        ) or adopt_untagged(
+            ctx, d, "security group", lambda: net.security_groups(name=d.name), self._description(ctx)
         )
+
+    @staticmethod
+    def _description(ctx: Context) -> str:
+        return f"gateway-kit deployment {ctx.deployment}"
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         net = ctx.cloud.conn.network
         sg = ctx.cloud.call(
             f"create security group {d.name}",
-            lambda: net.create_security_group(
-                name=d.name, description=f"gateway-kit deployment {ctx.deployment}"
-            ),
+            lambda: net.create_security_group(name=d.name, description=self._description(ctx)),
             before_retry=lambda: self.find(ctx, d, props, set()),
         )
         ctx.cloud.call(
