@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from gateway_kit.db import db
@@ -176,3 +177,32 @@ def test_openapi_documents_sessions(world: World) -> None:
     assert all(a["kind"] == "interactive" for a in apps)
     batch = world.client.get("/api/v1/applications").get_json()["applications"]
     assert "hello-web" not in {a["id"] for a in batch}
+
+
+@pytest.mark.postgres
+def test_lifecycle_on_postgres(tmp_path: Path, postgres_url: str) -> None:
+    """The worker's row locks (SKIP LOCKED) and the ledger on a real PostgreSQL."""
+    world = World(tmp_path, DATABASE_URL=postgres_url)
+    try:
+        s = _launch(world)
+        row = world.run_until(s["id"], {"ready", "failed"})
+        assert row.state == "ready", row.state_reason
+        world.client.delete(f"/api/v1/sessions/{row.id}")
+        row = world.run_until(row.id, {"ended", "failed"})
+        assert row.state == "ended" and row.su_charged is not None and row.su_charged > 0
+        with world.app.app_context():
+            alloc = db.session.scalars(select(Allocation)).one()
+            assert alloc.su_reserved == 0.0 and abs(alloc.su_used - row.su_charged) < 1e-9
+    finally:
+        world.end_all()
+
+
+def test_cli_lists_running_sessions(world: World) -> None:
+    import gateway_kit.cli  # noqa: F401 - the CLI module first: it imports the feature groups
+    from gateway_kit.sessions.cli import sessions
+
+    runner = world.app.test_cli_runner()
+    assert "no sessions are running" in runner.invoke(sessions, ["list"]).output
+    s = _launch(world)
+    out = runner.invoke(sessions, ["list"]).output
+    assert f"{s['id']}" in out and "queued" in out and "hello-web" in out and "alice" in out
