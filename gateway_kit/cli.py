@@ -105,7 +105,11 @@ def use_project_settings() -> None:
 @with_appcontext
 def serve(host: str, port: int, debug: bool) -> None:
     """Run the development web server (use gunicorn in production; see the Procfile)."""
-    current_app.run(host=host, port=port, debug=debug, use_reloader=False)
+    from werkzeug.serving import run_simple
+
+    # Not app.run(): under the Flask CLI (FLASK_RUN_FROM_CLI) it returns without serving.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    run_simple(host, port, app, use_reloader=False, use_debugger=debug, threaded=True)
 
 
 @main.command()

@@ -4,10 +4,16 @@ Metrics live in a per-app :class:`prometheus_client.CollectorRegistry` (``metric
 so that several apps in one process (tests) do not collide; features register their own metrics
 on it. Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` and the registry
 aggregates every worker's samples (prometheus-client multiprocess mode).
+
+``/metrics`` is public unless ``METRICS_TOKEN`` (scrapers send ``Authorization: Bearer <token>``)
+or ``METRICS_ALLOW_NETWORKS`` (client addresses or CIDR networks; behind a proxy, the address
+gunicorn trusts through ``GUNICORN_FORWARDED_ALLOW_IPS``) is set; then others get 401/403.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -29,7 +35,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import inspect as sa_inspect
 
 from .db import db
-from .errors import DatabaseError
+from .errors import DatabaseError, Forbidden, Unauthorized
 
 bp = Blueprint("observability", __name__)
 access_log = logging.getLogger("gateway_kit.access")
@@ -50,8 +56,29 @@ def healthz() -> ResponseReturnValue:
     return jsonify({"status": "ok", "database": "ok"})
 
 
+def _metrics_allowed() -> bool:
+    """``METRICS_TOKEN`` / ``METRICS_ALLOW_NETWORKS``: with neither set, ``/metrics`` is public."""
+    cfg = current_app.config
+    token = str(cfg.get("METRICS_TOKEN") or "")
+    networks = [ipaddress.ip_network(str(n), strict=False) for n in cfg.get("METRICS_ALLOW_NETWORKS") or []]
+    if not token and not networks:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return True
+    try:
+        addr = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return any(addr in net for net in networks)
+
+
 @bp.route("/metrics")
 def metrics() -> ResponseReturnValue:
+    if not _metrics_allowed():
+        if current_app.config.get("METRICS_TOKEN"):
+            raise Unauthorized("Send 'Authorization: Bearer <METRICS_TOKEN>' to read the metrics.")
+        raise Forbidden("The metrics are not served to this address.")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

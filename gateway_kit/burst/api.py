@@ -26,6 +26,7 @@ from werkzeug.routing import BuildError
 
 from ..db import db
 from ..errors import BadRequest, NotFound, Unauthorized, ValidationError
+from ..jobs.jobfiles import UnsafeJobFile, open_job_file
 from ..jobs.models import Job, utcnow
 from ..web.bodylimits import body_limit
 from .models import LIVE_STATES, BurstInstance, BurstJob
@@ -219,10 +220,11 @@ def get_input(job_id: int, rel: str) -> ResponseReturnValue:
 
     inst = current_instance()
     _bj, job = _running_job(inst, job_id)
-    path = Path(job.workdir) / "inputs" / _safe_rel(rel)
-    if not path.is_file() or path.is_symlink():
-        raise NotFound("No such input.")
-    return send_file(path, mimetype="application/octet-stream")
+    try:
+        file = open_job_file(job.workdir, f"inputs/{_safe_rel(rel).as_posix()}")
+    except (FileNotFoundError, UnsafeJobFile) as exc:
+        raise NotFound("No such input.") from exc
+    return send_file(file, mimetype="application/octet-stream")
 
 
 @bp.put("/jobs/<int:job_id>/logs/<stream>")

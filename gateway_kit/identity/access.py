@@ -128,8 +128,12 @@ def login_user(user: User, provider: str = "", id_token: str = "") -> UserSessio
     """Sign ``user`` in on this browser: rotate the session and record it server-side.
 
     The whole cookie session is cleared first (session fixation: nothing set before login
-    survives it) and a new CSRF token is issued. Commits.
+    survives it), the browser's previous server-side session, if any, is ended (a copy of the old
+    cookie must not stay valid), and a new CSRF token is issued. Commits.
     """
+    previous = db.session.get(UserSession, str(session.get(SESSION_ID_KEY, "")))
+    if previous is not None and previous.revoked_at is None:
+        previous.revoked_at = utcnow()
     session.clear()
     rec = UserSession(id=secrets.token_urlsafe(32), user_id=user.id, provider=provider, id_token=id_token)
     db.session.add(rec)

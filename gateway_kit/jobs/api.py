@@ -466,7 +466,7 @@ def job_outputs(job_id: int) -> ResponseReturnValue:
 @api_auth("jobs:read")
 def download_output(job_id: int, path: str) -> ResponseReturnValue:
     job = service.get_job(db.session, _user(), job_id)
-    file = service.output_path(job, path)
+    file = service.open_output(job, path)
     return send_file(
         file, as_attachment=True, download_name=Path(path).name, mimetype="application/octet-stream"
     )

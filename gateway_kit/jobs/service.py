@@ -8,13 +8,14 @@ event; the worker side (:mod:`.queue`) uses it too.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from flask import Flask, current_app
 from sqlalchemy import insert, select, update
@@ -28,11 +29,14 @@ from . import accounting
 from .apps import Application, registry
 from .destinations import destinations
 from .inputs import Errors, Upload, stage_uploads, validate_values
+from .jobfiles import UnsafeJobFile, open_job_file
 from .models import Job, JobEvent, utcnow
 from .states import TERMINAL, JobState, check_transition
 from .wakeup import announce, wake_local
 
 _INSERT_EVENT = insert(JobEvent)
+log = logging.getLogger("gateway_kit.jobs")
+
 SUBMIT_FIELDS = ("application", "inputs", "resources", "project", "name", "webhook_url", "notify_email")
 RESOURCE_KEYS = ("cpus", "memory_mb", "gpus", "walltime")
 
@@ -294,10 +298,11 @@ def _same_request(job: Job, sub: Submission) -> Job:
 def _copy_inputs(old: Path, new: Path, values: Mapping[str, Any]) -> None:
     for value in values.values():
         if isinstance(value, dict) and "filename" in value:
-            src = old / "inputs" / value["filename"]
             dst = new / "inputs" / value["filename"]
             dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
+            # The old job could have replaced its input with a link: never copy through one.
+            with open_job_file(old, f"inputs/{value['filename']}") as src, open(dst, "wb") as out:
+                shutil.copyfileobj(src, out)
 
 
 def resubmission(job: Job) -> Submission:
@@ -476,12 +481,16 @@ LOG_STREAMS = ("stdout", "stderr")
 
 def read_log(job: Job, stream: str, offset: int, limit: int = 64 * 1024) -> tuple[bytes, int]:
     """``limit`` bytes of a log from ``offset``; returns the data and the next offset."""
-    path = Path(job.workdir) / f"{stream}.txt"
     try:
-        with open(path, "rb") as f:
+        with open_job_file(job.workdir, f"{stream}.txt") as f:
+            if offset >= os.fstat(f.fileno()).st_size:
+                return b"", offset  # nothing new yet (an offset past the end is not an error)
             f.seek(offset)
             data = f.read(limit)
     except FileNotFoundError:
+        return b"", offset
+    except UnsafeJobFile as exc:
+        log.warning("job %s: refusing to read its %s log: %s", job.id, stream, exc)
         return b"", offset
     return data, offset + len(data)
 
@@ -503,11 +512,15 @@ def outputs(job: Job) -> list[dict[str, Any]]:
     return found
 
 
-def output_path(job: Job, rel: str) -> Path:
-    """The file of output ``rel``; NotFound unless it is one of :func:`outputs` (no traversal)."""
+def open_output(job: Job, rel: str) -> IO[Any]:
+    """Output ``rel``, opened; NotFound unless it is one of :func:`outputs` (no traversal) and a
+    regular file reached without following a link (:mod:`.jobfiles`)."""
     if rel not in {o["path"] for o in outputs(job)}:
         raise NotFound("No such output.")
-    return Path(job.workdir) / rel
+    try:
+        return open_job_file(job.workdir, rel)
+    except (FileNotFoundError, UnsafeJobFile) as exc:
+        raise NotFound("No such output.", log_message=f"job {job.id} output {rel!r}: {exc}") from exc
 
 
 def project_names(session: Session, ids: set[int]) -> dict[int, str]:

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..jobs.executors.base import Executor, JobSpec, PollResult
+from ..jobs.jobfiles import read_job_file
 from ..jobs.states import JobState
 from . import commands as cmd
 from .errors import SlurmCommandError, SlurmUnavailable, SubmitRejected
@@ -346,8 +347,8 @@ def _id_key(job_id: str) -> tuple[int, str]:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
+    try:  # the marker lives in the job directory: never read it through a link
+        data = json.loads(read_job_file(path.parent, path.name))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

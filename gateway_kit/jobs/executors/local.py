@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ...process_lifetime import LIFELINE_ENV, lifeline_fds
+from ..jobfiles import read_job_file
 from ..settings import host_cpus
 from ..states import JobState
 from ..wakeup import wake_dir
@@ -102,8 +103,9 @@ def _group_alive(pgid: int | None) -> bool:
 
 
 def _read(path: Path) -> dict[str, Any] | None:
+    # Files under a job's .gk may be replaced by the job: never read through a link or a FIFO.
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(read_job_file(path.parent, path.name).decode("utf-8"))
     except (OSError, ValueError):
         return None
     return data

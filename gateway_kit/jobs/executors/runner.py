@@ -122,6 +122,13 @@ def claim(meta: Path, pid: int) -> dict[str, Any] | None:
     return info
 
 
+def _append_no_link(path: Path) -> Any:
+    """Open a log for appending; a symbolic link in its place fails (the job must not make the
+    supervisor write through a link to another file)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.fdopen(os.open(path, flags, 0o600), "ab")
+
+
 def main(workdir: str, *, claimed: bool = False) -> int:
     """Supervise the job in ``workdir`` until it ends (``claimed``: the launcher wrote
     ``runner.json`` for this process already)."""
@@ -155,7 +162,7 @@ def main(workdir: str, *, claimed: bool = False) -> int:
     started = time.time()
     status: dict[str, Any] = {"started": started}
     try:
-        with open(wd / "stdout.txt", "ab") as out, open(wd / "stderr.txt", "ab") as err:
+        with _append_no_link(wd / "stdout.txt") as out, _append_no_link(wd / "stderr.txt") as err:
             child = subprocess.Popen(
                 spec["argv"],
                 cwd=wd,

@@ -1,0 +1,84 @@
+"""Defect 4: job files are opened without following links, in the API and in the executors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway_kit.db import db
+from gateway_kit.jobs.executors.runner import _append_no_link
+from gateway_kit.jobs.jobfiles import UnsafeJobFile, open_job_file, read_job_file
+from gateway_kit.jobs.models import Job
+from tests.conftest import make_token, make_user
+
+SECRET = b"the gateway's secret\n"
+
+
+def _finished_job(app: Any, tmp_path: Path) -> tuple[int, Path, str]:
+    user = make_user(app, "eve")
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    with db.session_scope(app) as s:
+        job = Job(
+            user_id=user.id,
+            app_id="echo",
+            app_version="1",
+            destination="local",
+            workdir=str(workdir),
+            state="COMPLETED",
+        )
+        s.add(job)
+        s.flush()
+        job_id = job.id
+    return job_id, workdir, make_token(app, user, ["jobs:read"])
+
+
+def test_logs_do_not_follow_a_symlink(app: Any, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(SECRET)
+    job_id, workdir, token = _finished_job(app, tmp_path)
+    (workdir / "stdout.txt").symlink_to(secret)
+    (workdir / "stderr.txt").write_bytes(b"plain\n")
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    out = client.get(f"/api/v1/jobs/{job_id}/logs?stream=stdout", headers=auth)
+    assert out.status_code == 200 and "secret" not in out.get_data(as_text=True)
+    err = client.get(f"/api/v1/jobs/{job_id}/logs?stream=stderr", headers=auth)
+    assert err.get_json()["data"] == "plain\n"
+    # An offset the API accepts but the file cannot reach answers no data, not a 500.
+    far = client.get(f"/api/v1/jobs/{job_id}/logs?stream=stderr&offset={2**62}", headers=auth)
+    assert far.status_code == 200 and far.get_json()["data"] == ""
+    page = client.get(f"/api/v1/jobs/{job_id}/outputs/stdout.txt", headers=auth)
+    assert page.status_code == 404 and b"secret" not in page.data
+
+
+def test_the_opener_refuses_links_anywhere_fifos_and_escapes(tmp_path: Path) -> None:
+    root = tmp_path / "job"
+    (root / "out").mkdir(parents=True)
+    (root / "out" / "ok.txt").write_bytes(b"ok")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x.txt").write_bytes(SECRET)
+    (root / "linkdir").symlink_to(tmp_path / "elsewhere")
+    (root / "link.txt").symlink_to(tmp_path / "elsewhere" / "x.txt")
+    os.mkfifo(root / "fifo")
+    assert read_job_file(root, "out/ok.txt") == b"ok"
+    for rel in ("linkdir/x.txt", "link.txt", "fifo", "../elsewhere/x.txt", "/etc/passwd", "out"):
+        with pytest.raises(UnsafeJobFile):
+            open_job_file(root, rel)
+    with pytest.raises(FileNotFoundError):
+        open_job_file(root, "missing.txt")
+    with pytest.raises(UnsafeJobFile):
+        open_job_file(root, "link.txt", "ab")
+    assert (tmp_path / "elsewhere" / "x.txt").read_bytes() == SECRET
+
+
+def test_the_local_runner_does_not_append_through_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "victim.txt"
+    target.write_bytes(SECRET)
+    (tmp_path / "stdout.txt").symlink_to(target)
+    with pytest.raises(OSError):
+        _append_no_link(tmp_path / "stdout.txt")
+    assert target.read_bytes() == SECRET
