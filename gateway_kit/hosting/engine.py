@@ -602,7 +602,13 @@ class _Run:
         return plan
 
     def _preflight(self, spec: DeploymentSpec, plan: Plan) -> None:
-        """Fail before any change when the zone is missing or a quota cannot hold the plan."""
+        """Fail before any change when the zone is missing, a secret's source (env/file) is not
+        there, or a quota cannot hold the plan."""
+        kept = sealed_secrets(self.dep.spec if self.dep is not None else None)
+        for role in spec.roles:
+            for name in self._template_secrets(role.name):
+                if name not in kept:
+                    new_secret(spec, name)  # raises naming the missing variable or file
         if (
             spec.dns is not None
             and not spec.dns.create_zone

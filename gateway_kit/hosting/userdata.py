@@ -102,6 +102,8 @@ def app_context(spec: DeploymentSpec, role: str) -> dict[str, Any]:
         "port": lb.member_port if lb is not None and role == lb.role else 8000,
         "pip_args": shlex.join(pip),
         "settings_toml": settings,
+        # each [secrets] entry reaches the services as the environment variable NAME (upper case)
+        "operator_secrets": [name for name, _ in spec.secret_sources],
     }
 
 

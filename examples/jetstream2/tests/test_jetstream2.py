@@ -112,9 +112,12 @@ def local_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     server.stop()
 
 
-def test_spec_deploys_on_the_local_cloud(tmp_path: Path, local_cloud: Any) -> None:
+def test_spec_deploys_on_the_local_cloud(
+    tmp_path: Path, local_cloud: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from gateway_kit import create_app
     from gateway_kit.db import upgrade
+    from gateway_kit.errors import ConfigError
     from gateway_kit.hosting.engine import engine_for
 
     app = create_app({"ENV": "testing", **FAST}, instance_path=str(tmp_path / "instance"))
@@ -126,6 +129,12 @@ def test_spec_deploys_on_the_local_cloud(tmp_path: Path, local_cloud: Any) -> No
         conn.dns.create_zone(name=ZONE, email="admin@example.org")
         spec = spec_module.load_spec(SPEC)
         assert engine.plan(spec).counts()["create"] > 10
+        monkeypatch.delenv("CILOGON_CLIENT_SECRET", raising=False)
+        with pytest.raises(ConfigError, match="CILOGON_CLIENT_SECRET is not set"):
+            engine.apply(spec)  # [secrets] names the operator's variable: nothing is made without it
+        assert not [s for s in conn.compute.servers() if s.name.startswith("seqstats-")]
+        assert not list(conn.network.security_groups(name="seqstats"))
+        monkeypatch.setenv("CILOGON_CLIENT_SECRET", "cilogon-secret-for-the-test")
         engine.apply(spec)
         deployment, rows = engine.status("seqstats")
         assert deployment.status == "ready" and not any(r.drift for r in rows)
