@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from ..jobs.wakeup import Waker
 from ..worker import WorkerTask, register_task
 from . import api, web
 from .lifecycle import run_sessions
@@ -12,4 +13,9 @@ from .lifecycle import run_sessions
 def init_app(app: Flask) -> None:
     api.init_app(app)
     web.init_app(app)
-    register_task(app, WorkerTask("sessions", float(app.config["SESSIONS_POLL_INTERVAL"]), run_sessions))
+    # Woken like the job queue (gateway_kit.jobs.wakeup): by a launch or an end request, and by the
+    # local supervisors of session servers starting and ending.
+    register_task(
+        app,
+        WorkerTask("sessions", float(app.config["SESSIONS_POLL_INTERVAL"]), run_sessions, waker=Waker),
+    )

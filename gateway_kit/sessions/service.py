@@ -19,6 +19,7 @@ from ..jobs.apps import Application, registry
 from ..jobs.destinations import destinations
 from ..jobs.inputs import Errors, validate_values
 from ..jobs.service import charge_project, check_resources
+from ..jobs.wakeup import announce, wake_local
 from .launchers import launcher_for
 from .models import InteractiveSession, SessionEvent, SessionShare, aware, utcnow
 from .states import LIVE, TERMINAL, SessionState
@@ -164,10 +165,12 @@ def launch(
         if project is not None:
             accounting.reserve(session, project, worst)
         add_event(session, row, None, SessionState.QUEUED, f"launched by {user.username}{note}")
+        announce(session)
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    wake_local(current_app)
     return row
 
 
@@ -222,7 +225,9 @@ def end(session: Session, user: User, row: InteractiveSession) -> InteractiveSes
         finish(session, row, SessionState.ENDED, f"ended by {user.username} before it started", 0.0)
     else:
         add_event(session, row, None, None, f"end requested by {user.username}")
+        announce(session)
     session.commit()
+    wake_local(current_app)
     return row
 
 
