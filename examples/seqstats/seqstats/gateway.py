@@ -20,6 +20,7 @@ worker's environment.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -220,13 +221,14 @@ def results(job_id: int) -> str:
     header: list[str] = []
     rows: list[list[str]] = []
     if table_name in names:
-        with service.output_path(job, table_name).open(encoding="utf-8") as handle:
+        with service.open_output(job, table_name) as raw, io.TextIOWrapper(raw, encoding="utf-8") as handle:
             reader = csv.reader(handle, delimiter="\t")
             header = next(reader, [])
             rows = [row for _, row in zip(range(TABLE_ROWS), reader, strict=False)]
     stats: dict[str, Any] = {}
     if "summary.json" in names:
-        stats = json.loads(service.output_path(job, "summary.json").read_text(encoding="utf-8"))
+        with service.open_output(job, "summary.json") as raw:
+            stats = json.loads(raw.read().decode("utf-8"))
     return render_template(
         "seqstats/results.html",
         job=job,
@@ -242,8 +244,7 @@ def results(job_id: int) -> str:
 @login_required
 def plot(job_id: int) -> Response:
     job = _job(job_id)
-    path = service.output_path(job, RESULTS[job.app_id][1])
-    resp = send_file(path, mimetype="image/svg+xml")
+    resp = send_file(service.open_output(job, RESULTS[job.app_id][1]), mimetype="image/svg+xml")
     # A job wrote this file: shown through <img> it cannot run scripts, and opened on its own the
     # sandbox keeps it from acting as this origin.
     resp.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
