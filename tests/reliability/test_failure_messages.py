@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from flask.cli import ScriptInfo
 
 from gateway_kit.cli import main
-from tests.hosting.conftest import STANDARD, Control
+from gateway_kit.localcloud.testing import LocalCloudController as Control
+from tests.hosting.conftest import STANDARD
 
 
 def _apply(app: Any) -> Any:
@@ -19,7 +20,7 @@ def _apply(app: Any) -> Any:
 
 
 def test_a_quota_failure_says_nothing_is_left_and_how_to_go_on(hosting_app: Any, control: Control) -> None:
-    control.quota("instances", 2)
+    control.set_quota("demo", "instances", 2)
     result = _apply(hosting_app)
     assert result.exit_code == 1
     assert "needs 3 more instances" in result.output
@@ -35,7 +36,7 @@ def test_a_server_in_error_names_what_is_left(hosting_app: Any, control: Control
     assert "ERROR" in result.output
     assert "Deployment standard holds " in result.output and " ready" in result.output
     assert "`gateway-kit deploy destroy standard`" in result.output
-    control.clear()
+    control.clear_faults()
     again = _apply(hosting_app)  # the command it named converges
     assert again.exit_code == 0, again.output
     destroyed = CliRunner().invoke(

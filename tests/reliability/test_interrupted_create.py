@@ -12,7 +12,8 @@ from gateway_kit.errors import GatewayError
 from gateway_kit.hosting.engine import engine_for
 from gateway_kit.hosting.handlers.base import description_for, owner_from_tags
 from gateway_kit.hosting.spec import load_spec
-from tests.hosting.conftest import STANDARD, Control
+from gateway_kit.localcloud.testing import LocalCloudController as Control
+from tests.hosting.conftest import STANDARD
 
 
 def test_reapply_adopts_a_group_and_an_address_left_untagged(hosting_app: Any, control: Control) -> None:
@@ -22,10 +23,10 @@ def test_reapply_adopts_a_group_and_an_address_left_untagged(hosting_app: Any, c
     lb_ip = description_for("standard", "fip:lb")
     try:
         for collection in ("security-groups", "floatingips"):
-            control.fault(service="network", method="PUT", path=f"/{collection}/[^/]+/tags", status=500)
+            control.add_rule(service="network", method="PUT", path=f"/{collection}/[^/]+/tags", status=500)
             with pytest.raises(GatewayError):
                 engine.apply(spec)  # stops after the create, before the tag
-            control.clear()
+            control.clear_faults()
         engine.apply(spec)
         groups = list(conn.network.security_groups(name="standard"))
         assert len(groups) == 1 and owner_from_tags(groups[0].tags) == ("standard", "secgroup")
@@ -36,5 +37,5 @@ def test_reapply_adopts_a_group_and_an_address_left_untagged(hosting_app: Any, c
         assert list(conn.network.security_groups(name="standard")) == []
         assert list(conn.network.ips(description=lb_ip)) == []
     finally:
-        control.clear()
+        control.clear_faults()
         engine.cloud.close()
