@@ -13,8 +13,7 @@ from flask import Flask
 
 from .db import db
 from .errors import ConfigError
-from .features import FEATURES
-from .modules import import_optional
+from .features import installed
 from .settings import alias_values, load_settings
 
 log = logging.getLogger("gateway_kit")
@@ -44,10 +43,13 @@ def build_app(config: Mapping[str, Any] | None, instance_path: str | None) -> Fl
     app.extensions["gateway_kit.worker_tasks"] = []
 
     db.init_app(app)
-    for name in FEATURES:
-        module = import_optional(name)
-        if module is not None:  # None: feature package not present in this build
-            module.init_app(app)
+    # The core's own parts, then each installed feature (after those it requires).
+    from . import api, observability, web
+
+    for part in (web, api, observability):
+        part.init_app(app)
+    for feature in installed():
+        feature.run_init_app(app)
     for name in loaded.values["PLUGINS"]:
         try:
             plugin = importlib.import_module(name)

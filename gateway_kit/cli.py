@@ -7,46 +7,33 @@ the kit (``GatewayError``) are shown as ``click.ClickException`` messages, never
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from flask import Flask, current_app
-from flask.cli import FlaskGroup, NoAppException, with_appcontext
 
 from . import __version__
 from .errors import ConfigError, GatewayError
-from .modules import import_optional
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Command groups contributed by feature packages, as "module:attribute".
-COMMAND_GROUPS: list[str] = [
-    "gateway_kit.localcloud.cli:localcloud",
-    "gateway_kit.slurm.cli:slurm",
-    "gateway_kit.identity.devprovider.cli:devidp",
-    "gateway_kit.certs.cli:certs",
-    "gateway_kit.burst.feature:burst_cli",
-    "gateway_kit.burst.agent:agent",
-    "gateway_kit.data.cli:datasets",
-    "gateway_kit.sessions.cli:sessions",
-    "gateway_kit.hosting.cli:deploy",
-    "gateway_kit.hosting.cli:vm",
-    "gateway_kit.hosting.cli:volume",
-    "gateway_kit.hosting.cli:dns",
-    "gateway_kit.hosting.cli:lb",
-]
 
-
-class ConfigFailure(NoAppException):
+def _config_failure(message: str) -> click.ClickException:
     """A configuration error: exit status 2, one line, no usage text."""
+    from flask.cli import NoAppException
 
-    exit_code = 2
+    class ConfigFailure(NoAppException):
+        exit_code = 2
 
-    def show(self, file: Any = None) -> None:
-        click.secho(f"Error: {self.format_message()}", err=True, fg="red")
+        def show(self, file: Any = None) -> None:
+            click.secho(f"Error: {self.format_message()}", err=True, fg="red")
+
+    return ConfigFailure(message)
 
 
 class KitError(click.ClickException):
@@ -62,12 +49,11 @@ def _create_app() -> Flask:
     try:
         return create_app()
     except ConfigError as exc:
-        raise ConfigFailure(exc.user_message) from exc
+        raise _config_failure(exc.user_message) from exc
 
 
 def kit_errors(fn: F) -> F:
     """Translate GatewayError into a ClickException (a clean message and exit code)."""
-    import functools
 
     @functools.wraps(fn)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -79,9 +65,82 @@ def kit_errors(fn: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
-@click.group(
-    cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False, set_debug_flag=False
-)
+def with_appcontext(fn: F) -> F:
+    """Flask's ``with_appcontext``, imported when the command runs (so that listing commands does
+    not import Flask)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        from flask.cli import with_appcontext as flask_with_appcontext
+
+        return flask_with_appcontext(fn)(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+class LazyGroup(click.Group):
+    """A group whose feature commands are imported only when one of them runs.
+
+    The commands come from the features' declarations (:class:`gateway_kit.features.Command`):
+    ``--help`` lists them with their declared help line and imports none of them.
+    """
+
+    def _lazy(self, ctx: click.Context) -> dict[str, Any]:
+        from .features import installed
+
+        prefix = "" if ctx.parent is None else f"{ctx.info_name} "
+        found: dict[str, Any] = {}
+        for feature in installed():
+            for command in feature.commands:
+                if command.path.startswith(prefix) and " " not in command.path[len(prefix) :]:
+                    found[command.path[len(prefix) :]] = (feature, command)
+        if ctx.parent is None:  # Flask's own commands: available, not listed
+            from .features import Command
+
+            for name in ("routes", "shell"):
+                found[name] = (None, Command(name, f"flask.cli:{name}_command", "", hidden=True))
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._lazy(ctx)))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        lazy = self._lazy(ctx).get(cmd_name)
+        if lazy is None:
+            return None
+        feature, command = lazy
+        if feature is None:
+            import importlib
+
+            modname, _, attr = command.target.partition(":")
+            loaded: click.Command = getattr(importlib.import_module(modname), attr)
+        else:
+            loaded = feature.attribute(command.target)
+        return loaded
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(map(len, self.list_commands(ctx)), default=0)
+        rows = [
+            (name, cmd.get_short_help_str(limit)) for name, cmd in self.commands.items() if not cmd.hidden
+        ]
+        rows += [(name, c.help) for name, (_, c) in self._lazy(ctx).items() if not c.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if ctx.parent is None and ctx.obj is None:
+            # What Flask's commands (and with_appcontext) use to build the app.
+            from flask.cli import ScriptInfo
+
+            ctx.obj = ScriptInfo(create_app=_create_app, set_debug_flag=False, load_dotenv_defaults=False)
+        return super().invoke(ctx)
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="gateway-kit")
 def main() -> None:
     """gateway-kit: build and host science gateways on OpenStack research clouds."""
@@ -105,6 +164,7 @@ def use_project_settings() -> None:
 @with_appcontext
 def serve(host: str, port: int, debug: bool) -> None:
     """Run the development web server (use gunicorn in production; see the Procfile)."""
+    from flask import current_app
     from werkzeug.serving import run_simple
 
     # Not app.run(): under the Flask CLI (FLASK_RUN_FROM_CLI) it returns without serving.
@@ -135,7 +195,7 @@ def demo(host: str, port: int, instance: Path | None, only: tuple[str, ...], rea
     run_demo(host, port, inst, config, list(only) or None, ready_file)
 
 
-@main.group(name="db")
+@main.group(name="db", cls=LazyGroup)
 def db_group() -> None:
     """Database schema commands."""
 
@@ -146,6 +206,8 @@ def db_group() -> None:
 @kit_errors
 def db_upgrade(revision: str) -> None:
     """Apply the database migrations."""
+    from flask import current_app
+
     from .db import upgrade
 
     upgrade(current_app._get_current_object(), revision)  # type: ignore[attr-defined]
@@ -196,6 +258,9 @@ def new(path: Path, name: str | None) -> None:
 def worker(once: bool) -> None:
     """Run the background worker (job queue, renewals, backups)."""
     import signal
+    import threading
+
+    from flask import current_app
 
     from .worker import run_worker, tasks
 
@@ -206,14 +271,3 @@ def worker(once: bool) -> None:
     names = ", ".join(t.name for t in tasks(app)) or "none"
     click.echo(f"worker started; tasks: {names}", err=True)
     run_worker(app, stop, once=once)
-
-
-def _add_groups() -> None:
-    for spec in COMMAND_GROUPS:
-        modname, _, attr = spec.partition(":")
-        module = import_optional(modname)
-        if module is not None:  # None: that feature is not in this build
-            main.add_command(getattr(module, attr))
-
-
-_add_groups()

@@ -1,24 +1,28 @@
-"""Imports every model module so that ``metadata`` is complete (for Alembic and tests).
+"""The complete ``metadata`` (every installed feature's tables), for Alembic and tests.
 
-Feature packages add their models module to :data:`MODEL_MODULES`.
+``from gateway_kit.models import metadata`` imports each installed feature's ``models`` module
+(named by its :class:`~gateway_kit.features.Feature` declaration) on first use.
 """
 
 from __future__ import annotations
 
-from .db import Base
-from .modules import import_optional
+from typing import Any
 
-MODEL_MODULES = [
-    "gateway_kit.identity.models",
-    "gateway_kit.jobs.models",
-    "gateway_kit.hosting.models",
-    "gateway_kit.certs.models",
-    "gateway_kit.burst.models",
-    "gateway_kit.data.models",
-    "gateway_kit.sessions.models",
-]
+from sqlalchemy import MetaData
 
-for _name in MODEL_MODULES:
-    import_optional(_name)
 
-metadata = Base.metadata
+def load_models() -> MetaData:
+    """Import every installed feature's models; the metadata that holds them all."""
+    from .db import Base
+    from .features import installed
+
+    for feature in installed():
+        if feature.models:
+            feature.module(feature.models)
+    return Base.metadata
+
+
+def __getattr__(name: str) -> Any:
+    if name == "metadata":
+        return load_models()
+    raise AttributeError(name)

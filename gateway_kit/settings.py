@@ -1,8 +1,9 @@
 """Settings: declared once, loaded in layers.
 
 Every setting is a :class:`Setting` with a type, a default, help text and optional validation.
-Feature modules declare theirs in a module-level ``SETTINGS`` list; :data:`SETTING_MODULES` names
-those modules. Values are loaded in this order, each layer overriding the one before:
+Feature modules declare theirs in a module-level ``SETTINGS`` list, named by the feature's
+declaration (:class:`gateway_kit.features.Feature`); the core's are :data:`CORE_SETTINGS` and
+:data:`CORE_SETTING_MODULES`. Values are loaded in this order, each layer overriding the one before:
 
 1. the declared defaults;
 2. an instance TOML file -- the path in ``GATEWAY_KIT_CONFIG``, else ``<instance>/gateway.toml``.
@@ -30,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .modules import import_optional
 
 log = logging.getLogger("gateway_kit.settings")
 
@@ -202,27 +202,20 @@ CORE_SETTINGS: list[Setting] = [
     Setting("DB_POOL_SIZE", int, 5, "Connection pool size (PostgreSQL).", validate=positive()),
 ]
 
-#: Modules that declare a ``SETTINGS`` list. Feature packages add themselves here.
-SETTING_MODULES: list[str] = [
-    "gateway_kit.web.settings",
-    "gateway_kit.identity.settings",
-    "gateway_kit.jobs.settings",
-    "gateway_kit.slurm.settings",
-    "gateway_kit.hosting.settings",
-    "gateway_kit.certs.settings",
-    "gateway_kit.burst.settings",
-    "gateway_kit.data.settings",
-    "gateway_kit.sessions.settings",
-]
+#: Core modules (not features) that declare a ``SETTINGS`` list.
+CORE_SETTING_MODULES: list[str] = ["gateway_kit.web.settings"]
 
 
 def all_settings() -> dict[str, Setting]:
     """Every declared setting by name (core first, then feature modules)."""
+    import importlib
+
+    from .features import installed
+
+    modules = [importlib.import_module(name) for name in CORE_SETTING_MODULES]
+    modules += [f.module(f.settings) for f in installed() if f.settings]
     found: dict[str, Setting] = {s.name: s for s in CORE_SETTINGS}
-    for modname in SETTING_MODULES:
-        module = import_optional(modname)
-        if module is None:  # feature not present in this build
-            continue
+    for module in modules:
         for s in getattr(module, "SETTINGS", []):
             if s.name in found:
                 raise RuntimeError(f"setting {s.name} declared twice")  # programming error

@@ -9,3 +9,23 @@
 * :mod:`.agent` -- ``gateway-kit agent``, which runs on the instance;
 * :mod:`.feature` -- the worker task, the console page, ``gateway-kit burst``.
 """
+
+from ..features import Command, Feature
+
+FEATURE = Feature(
+    "burst",
+    __name__,
+    init_app=".feature:init_app",
+    settings=".settings",
+    models=".models",
+    commands=[
+        Command("burst", ".feature:burst_cli", "Burst pools: status, drain, clean orphans."),
+        Command(
+            "agent",
+            ".agent:agent",
+            "Run the burst agent on this instance (pulls and runs the gateway's jobs).",
+        ),
+    ],
+    requires=("identity", "jobs", "data"),
+    order=30,
+)

@@ -5,3 +5,20 @@ Modules: :mod:`.names` (names that fit), :mod:`.authority` (the ACME CA), :mod:`
 balancer / Barbican), :mod:`.service` (issue, renew, revoke), :mod:`.renewal` (worker task),
 :mod:`.feature` (console page, metrics), :mod:`.cli` (``gateway-kit certs``).
 """
+
+from ..features import Command, Feature
+
+FEATURE = Feature(
+    "certs",
+    __name__,
+    init_app=".feature:init_app",
+    settings=".settings",
+    models=".models",
+    commands=[
+        Command(
+            "certs", ".cli:certs", "TLS certificates for the gateway's names (ACME DNS-01 through Designate)."
+        )
+    ],
+    requires=("identity",),
+    order=40,
+)

@@ -7,3 +7,29 @@ Modules: :mod:`.settings`, :mod:`.models`, :mod:`.storage` (paths on the dataset
 :mod:`.backups` (database archives and volume snapshots), :mod:`.api`, :mod:`.views`, :mod:`.cli`
 and :mod:`.feature` (``init_app``).
 """
+
+from ..features import Command, Feature
+
+FEATURE = Feature(
+    "data",
+    __name__,
+    init_app=".feature:init_app",
+    settings=".settings",
+    models=".models",
+    commands=[
+        Command("datasets", ".cli:datasets", "Datasets: list them, publish one under its own DNS name."),
+        Command(
+            "db backup",
+            ".cli:db_backup",
+            "Archive the database now (pg_dump, or SQLite's backup API), then apply retention.",
+        ),
+        Command("db backups", ".cli:db_backups", "List database archives, newest first, with their age."),
+        Command(
+            "db restore",
+            ".cli:db_restore",
+            "Restore archive NAME into the database at --target-url (its objects are replaced).",
+        ),
+    ],
+    requires=("identity", "jobs"),
+    order=50,
+)

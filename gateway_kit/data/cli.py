@@ -1,7 +1,7 @@
 """``gateway-kit datasets ...`` and the ``gateway-kit db backup | backups | restore`` commands.
 
-The ``db`` commands join the core ``db`` group when this module is imported by the CLI (it is in
-``COMMAND_GROUPS`` for its ``datasets`` group).
+The ``db`` commands join the core ``db`` group through the data feature's declaration
+(``Command("db backup", ...)`` in :mod:`gateway_kit.data`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..cli import db_group, kit_errors
+from ..cli import kit_errors
 from ..db import db
 from . import backups, catalog, publishing
 
@@ -150,7 +150,3 @@ def db_restore(name: str, target_url: str, yes: bool) -> None:
         click.confirm(f"Replace the contents of {shown} with backup {name}?", abort=True)
     backups.restore_database(current_app.config, name, target_url)
     click.echo(f"Backup {name} restored into {shown}.")
-
-
-for _cmd in (db_backup, db_backups, db_restore):
-    db_group.add_command(_cmd)

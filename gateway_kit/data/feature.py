@@ -7,8 +7,9 @@ import logging
 from flask import Flask
 
 from ..db import db
+from ..jobs.inputs import add_input_resolver
 from ..worker import WorkerTask, register_task
-from . import api, backups, uploads, views
+from . import api, backups, jobinputs, uploads, views
 
 log = logging.getLogger("gateway_kit.data")
 
@@ -26,3 +27,4 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     views.init_app(app)
     register_task(app, WorkerTask("data.backups", 300.0, run_maintenance))
+    add_input_resolver(app, jobinputs.job_inputs)

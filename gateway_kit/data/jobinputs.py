@@ -1,20 +1,22 @@
 """Datasets as job inputs.
 
 An application input of type ``dataset`` holds a dataset identifier (``ds-...``). When a job is
-staged, the job queue calls :func:`resolve_inputs`, which checks that the job's owner may read each
-dataset and replaces the identifier with what the job's executor can use:
+staged, the job queue calls the input resolvers features added (this module's :func:`job_inputs`,
+added by the data feature's ``init_app``), which checks that the job's owner may read each dataset
+and replaces the identifier with what the job's executor can use, by the executor's
+``dataset_access`` (:class:`~gateway_kit.jobs.executors.Executor`):
 
-``local``
+``local-view`` (the ``local`` executor)
     a read-only view of the dataset in the job's folder, ``inputs/<input name>/``: a tree of
     read-only folders (0555) holding hard links to the dataset's read-only files (0444), so the
     job sees the files at no copying cost and cannot change or delete the dataset's own copy (nor
     add files to it). When the job folder is on another filesystem than ``DATA_ROOT`` (hard links
     impossible), the value is the dataset's own folder, read-only by its modes. Note that modes do
     not bind root: the worker must not run jobs as root.
-``slurm``
+``shared-path`` (the ``slurm`` executor)
     the dataset's folder on the cluster's shared filesystem (``DATA_SLURM_ROOT`` in place of
     ``DATA_ROOT``), which compute nodes mount.
-``burst`` (and any other executor)
+``download`` (the ``burst`` executor, and the default)
     the URL of the dataset's manifest with a download token scoped to *this job's* dataset
     inputs and expiring with ``DATA_JOB_TOKEN_HOURS``: the burst instance's agent fetches the
     manifest (``GET <url>``: JSON with each file's path, size, SHA-256 and download URL, each URL
@@ -109,17 +111,18 @@ def read_only_view(source: Path, target: Path, marker: Path) -> bool:
 
 
 def resolve_value(
-    app: Flask, session: Session, ds: Dataset, *, executor: str, job_id: int, workdir: Path, input_name: str
+    app: Flask, session: Session, ds: Dataset, *, access: str, job_id: int, workdir: Path, input_name: str
 ) -> str:
-    """What the job sees for dataset ``ds`` (see the module docstring)."""
+    """What the job sees for dataset ``ds`` given the executor's ``dataset_access`` (see the module
+    docstring)."""
     source = storage.dataset_dir(app.config, ds.uid)
-    if executor == "local":
+    if access == "local-view":
         view = workdir / "inputs" / input_name
         marker = workdir / ".gk" / f"dataset-{input_name}.staged"
         if read_only_view(source, view, marker):
             return f"inputs/{input_name}"
         return str(source.resolve())
-    if executor == "slurm":
+    if access == "shared-path":
         shared = app.config["DATA_SLURM_ROOT"] or app.config["DATA_ROOT"]
         return str(Path(shared) / ds.uid / "files")
     token = job_token(app, job_id, [ds.uid])
@@ -137,12 +140,12 @@ def resolve_inputs(
     user_id: int,
     job_id: int,
     workdir: Path,
-    executor: str,
+    access: str,
 ) -> dict[str, Any]:
     """``values`` with every dataset input replaced by what the executor can use.
 
     :param application: the job's :class:`~gateway_kit.jobs.apps.Application`.
-    :param executor: the short name of the destination's executor (``local``, ``slurm``...).
+    :param access: the ``dataset_access`` of the destination's executor.
     :raises DatasetInputError: a dataset does not exist or the job's owner may not read it.
     """
     out = dict(values)
@@ -155,30 +158,30 @@ def resolve_inputs(
         except NotFound as exc:
             raise DatasetInputError(f"Input {inp.name!r}: no such dataset {values[inp.name]!r}.") from exc
         out[inp.name] = resolve_value(
-            app, session, ds, executor=executor, job_id=job_id, workdir=workdir, input_name=inp.name
+            app, session, ds, access=access, job_id=job_id, workdir=workdir, input_name=inp.name
         )
     return out
 
 
-def job_inputs(app: Flask, application: Any, job: Any) -> dict[str, Any]:
-    """The job queue's hook: ``job.inputs`` with dataset inputs resolved for its destination.
+def job_inputs(app: Flask, application: Any, job: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The job queue's input resolver: ``values`` with dataset inputs resolved for the job's
+    destination (:data:`gateway_kit.jobs.inputs.InputResolver`).
 
-    Called by :meth:`gateway_kit.jobs.queue.JobQueue.spec` while the job is STAGING; raising
-    :class:`DatasetInputError` (an ``ExecutorError``) fails the job with its message.
+    Raising :class:`DatasetInputError` (an ``ExecutorError``) fails the job with its message.
     """
     if not any(i.type == "dataset" for i in application.inputs):
-        return dict(job.inputs)
+        return values
     from ..jobs.destinations import destinations
 
-    executor = str(destinations(app).options(job.destination).get("executor", "local"))
+    access = destinations(app).classes[job.destination].dataset_access
     with db.session_scope(app) as session:
         return resolve_inputs(
             app,
             session,
             application=application,
-            values=job.inputs,
+            values=values,
             user_id=job.user_id,
             job_id=job.id,
             workdir=Path(job.workdir),
-            executor=executor,
+            access=access,
         )

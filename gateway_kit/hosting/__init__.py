@@ -5,3 +5,26 @@ resources (:mod:`.plan`), and reconciled against what the kit recorded in its da
 the cloud really holds (:mod:`.engine`). Every call to OpenStack goes through :mod:`.cloud`, which
 translates openstacksdk's exceptions into the kit's error tree.
 """
+
+from ..features import Command, Feature
+
+FEATURE = Feature(
+    "hosting",
+    __name__,
+    init_app=".feature:init_app",
+    settings=".settings",
+    models=".models",
+    commands=[
+        Command(
+            "deploy",
+            ".cli:deploy",
+            "Declarative deployments: service VMs, volumes, DNS names and a load balancer.",
+        ),
+        Command("vm", ".cli:vm", "Servers: list, show, and day-2 actions."),
+        Command("volume", ".cli:volume", "Volumes: list, extend, snapshot."),
+        Command("dns", ".cli:dns", "DNS zones and records (Designate)."),
+        Command("lb", ".cli:lb", "Load balancers (Octavia)."),
+    ],
+    requires=("identity", "certs", "data"),
+    order=60,
+)

@@ -55,6 +55,7 @@ from werkzeug.routing import BuildError
 from ..db import db
 from ..errors import Forbidden, NotFound, Unauthorized
 from .models import User, UserSession, utcnow
+from .scopes import ROLE_SCOPES
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -65,16 +66,6 @@ CSRF_SESSION_KEY = "gk_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-#: Scopes a session-authenticated caller holds, by role.
-ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "user": frozenset({"jobs:read", "jobs:write", "datasets:read", "datasets:write", "profile"}),
-    "operator": frozenset(
-        {"jobs:read", "jobs:write", "datasets:read", "datasets:write", "profile", "operator"}
-    ),
-    "admin": frozenset(
-        {"jobs:read", "jobs:write", "datasets:read", "datasets:write", "profile", "operator", "admin"}
-    ),
-}
 #: Refresh a session's last_seen_at at most this often (one write a minute, not one per request).
 _TOUCH_EVERY = timedelta(seconds=60)
 

@@ -8,11 +8,16 @@ CSRF, session lifetime), the pages and the API.
 
 from __future__ import annotations
 
-from authlib.integrations.flask_client import OAuth
-from flask import Flask
+import logging
+from typing import Any
 
-from ..web import add_nav
-from .access import init_access
+from authlib.integrations.flask_client import OAuth
+from flask import Flask, has_request_context
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import GatewayError
+from ..web import add_nav, nav_for
+from .access import current_user, init_access
 from .api import init_api
 from .providers import build_providers
 from .views import init_views
@@ -32,3 +37,20 @@ def init_app(app: Flask) -> None:
     init_views(app)
     init_api(app)
     add_nav(app, "identity.admin_users", "Users", role="admin", order=90)
+    app.context_processor(_layout_user)
+
+
+log = logging.getLogger("gateway_kit.identity")
+
+
+def _layout_user() -> dict[str, Any]:
+    """The base layout's signed-in user and the navigation they may see."""
+    if not has_request_context():  # e.g. a notification rendered by the worker
+        return {"current_user": None, "nav": nav_for(None)}
+    try:
+        user = current_user()
+    except (GatewayError, SQLAlchemyError) as exc:
+        # An error page while the database is down still renders, as signed out.
+        log.debug("layout without a user: %s", exc)
+        user = None
+    return {"current_user": user, "nav": nav_for(user)}

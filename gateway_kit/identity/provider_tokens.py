@@ -51,6 +51,7 @@ from ..db import db
 from ..errors import GatewayError, ServiceUnavailable, Unauthorized
 from .models import Identity, User
 from .providers import ALLOWED_ID_TOKEN_ALGS, IdentityProvider
+from .scopes import ROLE_SCOPES
 from .tokens import TOKEN_PREFIX, authenticate_token
 
 log = logging.getLogger("gateway_kit.identity")
@@ -127,7 +128,6 @@ def _scopes(claims: dict[str, Any], claim: str) -> set[str]:
 
 def authenticate_provider_token(token: str) -> tuple[User, frozenset[str]]:
     """Verify a provider-issued JWT access token; return its user and effective scopes."""
-    from .access import ROLE_SCOPES
 
     providers = api_providers()
     if not providers:

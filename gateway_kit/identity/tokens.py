@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ..db import db
 from ..errors import NotFound, Unauthorized, ValidationError
 from .models import ApiToken, User, utcnow
+from .scopes import ROLE_SCOPES
 
 TOKEN_PREFIX = "gkp_"
 #: Every scope a token may carry, with what it allows.
@@ -48,7 +49,6 @@ def create_token(
     sess: Session, user: User, name: str, scopes: list[str], days: int | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user``; return the row and the token text (never stored)."""
-    from .access import ROLE_SCOPES
 
     cfg = current_app.config
     errors: list[dict[str, str]] = []
@@ -102,7 +102,6 @@ def authenticate_token(token: str) -> tuple[User, frozenset[str]]:
     One indexed lookup (the digest is unique) that returns the token's columns and its owner;
     ``last_used_at`` is written at most once a minute, as one UPDATE.
     """
-    from .access import ROLE_SCOPES
 
     bad = Unauthorized("The access token is invalid, expired or revoked.")
     if not token.startswith(TOKEN_PREFIX):

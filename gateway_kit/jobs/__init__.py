@@ -8,3 +8,15 @@ working directory and hands it to the executor of its destination
 the job is charged (:mod:`~gateway_kit.jobs.accounting`) and notifications go out
 (:mod:`~gateway_kit.jobs.notifications`).
 """
+
+from ..features import Feature
+
+FEATURE = Feature(
+    "jobs",
+    __name__,
+    init_app=".feature:init_app",
+    settings=".settings",
+    models=".models",
+    requires=("identity",),
+    order=20,
+)

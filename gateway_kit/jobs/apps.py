@@ -435,8 +435,6 @@ def _input(bad: Bad, index: int, raw: Any) -> Input:
     if default is not None:
         if typ == "file":
             raise bad(f"{f}.default", "is not allowed for file inputs")
-        from .inputs import check_value
-
         problem = check_value(inp, default)
         if problem:
             raise bad(f"{f}.default", f"is invalid: {problem}")
@@ -687,3 +685,44 @@ def load_files(app: Flask, paths: list[str]) -> None:
         for f in files:
             for appdef in load_toml(f):
                 registry(app).add(appdef)
+
+
+def check_value(inp: Input, value: Any) -> str | None:
+    """The problem with ``value`` for ``inp`` (strict JSON types), or None."""
+    t = inp.type
+    if t in ("string", "dataset", "choice"):
+        if not isinstance(value, str):
+            return "must be a string"
+        if "\x00" in value:
+            return "must not contain NUL characters"
+        if t == "choice":
+            return None if value in inp.choices else f"must be one of {', '.join(inp.choices)}"
+        if t == "dataset":
+            return None if _DATASET.match(value) else "must be a dataset identifier"
+        if inp.min_length is not None and len(value) < inp.min_length:
+            return f"must be at least {inp.min_length} characters long"
+        if inp.max_length is not None and len(value) > inp.max_length:
+            return f"must be at most {inp.max_length} characters long"
+        if inp.pattern and not re.fullmatch(inp.pattern, value):
+            return f"must match the pattern {inp.pattern}"
+        return None
+    if t == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if t in ("integer", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be an integer" if t == "integer" else "must be a number"
+        if t == "integer" and isinstance(value, float) and not value.is_integer():
+            return "must be an integer"
+        if not math.isfinite(value):
+            return "must be a finite number"
+        if inp.minimum is not None and value < inp.minimum:
+            return f"must be at least {number_text(inp.minimum)}"
+        if inp.maximum is not None and value > inp.maximum:
+            return f"must be at most {number_text(inp.maximum)}"
+        return None
+    return "cannot be given here"  # file inputs arrive as uploads
+
+
+def number_text(v: float) -> str:
+    """``3`` for 3.0, else the number as written."""
+    return str(int(v)) if float(v).is_integer() else str(v)

@@ -7,61 +7,23 @@ The same code checks the API's JSON, the form pages' strings and definition defa
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from .apps import _DATASET, Application, Input
+from .apps import Application, Input, check_value, number_text
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 Errors = list[dict[str, str]]
 _CHUNK = 64 * 1024
 #: Characters that may appear in an uploaded file's name (after which we refuse it outright).
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$")
-
-
-def check_value(inp: Input, value: Any) -> str | None:
-    """The problem with ``value`` for ``inp`` (strict JSON types), or None."""
-    t = inp.type
-    if t in ("string", "dataset", "choice"):
-        if not isinstance(value, str):
-            return "must be a string"
-        if "\x00" in value:
-            return "must not contain NUL characters"
-        if t == "choice":
-            return None if value in inp.choices else f"must be one of {', '.join(inp.choices)}"
-        if t == "dataset":
-            return None if _DATASET.match(value) else "must be a dataset identifier"
-        if inp.min_length is not None and len(value) < inp.min_length:
-            return f"must be at least {inp.min_length} characters long"
-        if inp.max_length is not None and len(value) > inp.max_length:
-            return f"must be at most {inp.max_length} characters long"
-        if inp.pattern and not re.fullmatch(inp.pattern, value):
-            return f"must match the pattern {inp.pattern}"
-        return None
-    if t == "boolean":
-        return None if isinstance(value, bool) else "must be true or false"
-    if t in ("integer", "float"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "must be an integer" if t == "integer" else "must be a number"
-        if t == "integer" and isinstance(value, float) and not value.is_integer():
-            return "must be an integer"
-        if not math.isfinite(value):
-            return "must be a finite number"
-        if inp.minimum is not None and value < inp.minimum:
-            return f"must be at least {_num(inp.minimum)}"
-        if inp.maximum is not None and value > inp.maximum:
-            return f"must be at most {_num(inp.maximum)}"
-        return None
-    return "cannot be given here"  # file inputs arrive as uploads
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else str(v)
 
 
 def from_form(inp: Input, text: str | None) -> Any:
@@ -197,7 +159,10 @@ def stage_uploads(
                     out.write(chunk)
             if size > limit:
                 errors.append(
-                    {"field": field_name, "message": f"file is larger than the limit of {_num(limit_mb)} MB"}
+                    {
+                        "field": field_name,
+                        "message": f"file is larger than the limit of {number_text(limit_mb)} MB",
+                    }
                 )
                 continue
             values[name] = {"filename": f"{name}/{up.filename}", "size": size}
@@ -208,3 +173,25 @@ def stage_uploads(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+#: ``app.extensions`` key of the input resolvers features add (:func:`add_input_resolver`).
+RESOLVERS_KEY = "gateway_kit.jobs.input_resolvers"
+#: ``resolver(app, application, job, values) -> values``: called by the job queue while a job is
+#: STAGING, in the order added; returns the input values with what it resolves replaced (e.g. the
+#: data feature turns dataset identifiers into what the job's executor can use). Raising an
+#: :class:`~gateway_kit.jobs.executors.ExecutorError` fails the job with its message.
+InputResolver = Callable[["Flask", Application, Any, dict[str, Any]], dict[str, Any]]
+
+
+def add_input_resolver(app: Flask, resolver: InputResolver) -> None:
+    """Let ``resolver`` rewrite jobs' input values before they are submitted (see :data:`InputResolver`)."""
+    app.extensions.setdefault(RESOLVERS_KEY, []).append(resolver)
+
+
+def resolve_job_inputs(app: Flask, application: Application, job: Any) -> dict[str, Any]:
+    """``job.inputs`` after every registered resolver."""
+    values = dict(job.inputs)
+    for resolver in app.extensions.get(RESOLVERS_KEY, []):
+        values = resolver(app, application, job, values)
+    return values

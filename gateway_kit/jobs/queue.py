@@ -37,12 +37,12 @@ from flask import Flask
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..data.jobinputs import job_inputs
 from ..db import db
 from . import accounting
 from .apps import registry, render_argv
 from .destinations import destinations
 from .executors import CapacityExhausted, Executor, ExecutorError, JobSpec, PollResult
+from .inputs import resolve_job_inputs
 from .models import Job, JobEvent, Worker, utcnow
 from .service import transition
 from .states import ACTIVE, TERMINAL, JobState
@@ -257,7 +257,7 @@ class JobQueue:
                 and not (workdir / "inputs" / value["filename"]).is_file()
             ):
                 raise ExecutorError(f"The uploaded file of input {name!r} is missing.")
-        inputs = job_inputs(self.app, application, job)  # dataset ids -> paths (data feature)
+        inputs = resolve_job_inputs(self.app, application, job)  # e.g. dataset ids -> paths
         return JobSpec(
             job_id=job.id,
             argv=render_argv(application, inputs, job.resources),

@@ -11,7 +11,8 @@ import yaml
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from gateway_kit.localcloud.core import LocalCloud, LocalCloudConfig, create_app
+from gateway_kit.localcloud.app import create_app
+from gateway_kit.localcloud.core import LocalCloud, LocalCloudConfig
 
 log = logging.getLogger(__name__)
 

@@ -10,3 +10,18 @@ server through the destination's launcher (:mod:`.launchers`), waits for its rea
 :mod:`.proxy` (an ASGI app under uvicorn, next to the WSGI gateway) forwards HTTP and WebSocket
 traffic under ``/sessions/<id>/`` to the server, for its owner and the people it is shared with.
 """
+
+from ..features import Command, Feature
+
+FEATURE = Feature(
+    "sessions",
+    __name__,
+    init_app=".feature:init_app",
+    settings=".settings",
+    models=".models",
+    commands=[
+        Command("sessions", ".cli:sessions", "Interactive sessions: the session proxy, and what runs.")
+    ],
+    requires=("identity", "jobs"),
+    order=70,
+)

@@ -117,6 +117,7 @@ class SlurmExecutor(Executor):
     ``scancel``. See the module docstring; the lifecycle is the base class's."""
 
     name = "slurm"
+    dataset_access = "shared-path"
 
     def __init__(
         self,

@@ -25,7 +25,8 @@ def add_nav(app: Flask, endpoint: str, label: str, role: str | None = "user", or
     )
 
 
-def _nav_for(user: Any) -> list[dict[str, Any]]:
+def nav_for(user: Any) -> list[dict[str, Any]]:
+    """The navigation entries ``user`` (an object with a ``role``, or None) may see."""
     ranks = {"user": 0, "operator": 1, "admin": 2}
     entries = sorted(current_app.extensions["gateway_kit.nav"], key=lambda e: e["order"])
     out = []
@@ -38,17 +39,13 @@ def _nav_for(user: Any) -> list[dict[str, Any]]:
 
 @bp.app_context_processor
 def _layout_context() -> dict[str, Any]:
-    from ..identity.access import current_user
-
-    try:
-        user = current_user()
-    except Exception:
-        user = None
+    # The signed-in user and their navigation come from the identity feature's own context
+    # processor (it runs after this one); without it every page is anonymous.
     return {
         "gateway_name": current_app.config["GATEWAY_NAME"],
         "kit_version": __version__,
-        "current_user": user,
-        "nav": _nav_for(user),
+        "current_user": None,
+        "nav": nav_for(None),
         "csrf_token": current_app.jinja_env.globals.get("csrf_token", lambda: ""),
     }
 

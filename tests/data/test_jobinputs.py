@@ -74,11 +74,11 @@ def test_slurm_and_burst_values(world: World, tmp_path: Path) -> None:
     with world.app.app_context():
         ds = db.session.query(Dataset).filter_by(uid=uid).one()
         slurm = resolve_value(
-            world.app, db.session, ds, executor="slurm", job_id=7, workdir=tmp_path, input_name="data"
+            world.app, db.session, ds, access="shared-path", job_id=7, workdir=tmp_path, input_name="data"
         )
         assert slurm == f"/shared/datasets/{uid}/files"
         url = resolve_value(
-            world.app, db.session, ds, executor="burst", job_id=7, workdir=tmp_path, input_name="data"
+            world.app, db.session, ds, access="download", job_id=7, workdir=tmp_path, input_name="data"
         )
     assert url.startswith(f"https://portal.example.org/api/v1/datasets/{uid}/manifest?token=")
     token = url.split("token=", 1)[1]

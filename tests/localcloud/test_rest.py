@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from gateway_kit.localcloud.core import ApiError, LocalCloudConfig, create_app
+from gateway_kit.localcloud.app import create_app
+from gateway_kit.localcloud.core import ApiError, LocalCloudConfig
 from gateway_kit.localcloud.rest import after_marker, endpoint_name, filter_docs, limited
 
 

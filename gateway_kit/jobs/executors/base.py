@@ -135,6 +135,11 @@ class Executor(abc.ABC):
 
     #: The short name the executor is registered under (entry point ``gateway_kit.executors``).
     name: ClassVar[str] = ""
+    #: How this executor's jobs take dataset inputs (what a feature's input resolver gives them,
+    #: see :mod:`gateway_kit.data.jobinputs`): ``"local-view"`` (files on the worker's host, as a
+    #: read-only view in the job folder), ``"shared-path"`` (the dataset's folder on a filesystem
+    #: the compute nodes share) or ``"download"`` (a URL the job fetches them from).
+    dataset_access: ClassVar[str] = "download"
 
     def __init__(self, destination: str, options: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         """

@@ -180,6 +180,7 @@ class LocalExecutor(Executor):
     """Runs each job as a process group on this host. See the module docstring."""
 
     name = "local"
+    dataset_access = "local-view"
 
     def __init__(self, destination: str, options: Mapping[str, Any], settings: Mapping[str, Any]) -> None:
         super().__init__(destination, options, settings)
