@@ -215,12 +215,19 @@ def deploy_list() -> None:
 @with_appcontext
 @kit_errors
 def deploy_orphans(delete: bool) -> None:
-    """Resources tagged by the kit that no deployment owns."""
+    """Resources marked by the kit (tags, metadata, or only the description an interrupted
+    apply left) that no deployment owns."""
     found = _engine().orphans(delete=delete)
     for o in found:
+        note = ""
+        if o.get("untagged") and not o.get("deleted"):
+            dep = o["deployment"]
+            adopt = f"; `gateway-kit deploy apply` of {dep} adopts it" if o["deployment_known"] else ""
+            note = f"\tuntagged (left by an interrupted apply{adopt})"
         click.echo(
             f"{o['kind']}\t{o['id']}\t{o['name']}\tdeployment={o['deployment']} key={o['key']}"
             + ("\tdeleted" if o.get("deleted") else "")
+            + note
         )
     click.echo(f"{len(found)} orphan(s)" + (" deleted" if delete and found else ""))
 

@@ -1,7 +1,10 @@
 """Finding resources that carry the kit's ownership marks but belong to no recorded deployment.
 
 They appear when a database is lost or restored from an old backup, or when something was made
-by hand with the kit's tags. ``gateway-kit deploy orphans`` lists them; ``--delete`` removes them.
+by hand with the kit's tags. A security group or floating IP whose apply was killed between the
+create call and the tag call carries no tags, only the description it was created with: it is
+listed too (``untagged``; the next ``deploy apply`` of its deployment adopts it).
+``gateway-kit deploy orphans`` lists them; ``--delete`` removes them.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from typing import Any
 
 from .cloud import Cloud, CloudNotFound
 from .handlers import HANDLERS, Context, owner_from_tags
-from .plan import META_DEPLOYMENT, META_KEY, TAG
+from .handlers.base import owner_from_description
+from .handlers.secgroup import group_owner
+from .plan import META_DEPLOYMENT, META_KEY
 
 
 def find_orphans(cloud: Cloud, owned: set[str]) -> list[dict[str, Any]]:
@@ -30,14 +35,17 @@ def find_orphans(cloud: Cloud, owned: set[str]) -> list[dict[str, Any]]:
         meta = v.metadata or {}
         if META_DEPLOYMENT in meta:
             add("volume", str(v.id), v.name, meta[META_DEPLOYMENT], meta.get(META_KEY, ""))
-    for sg in cloud.call("list security groups", lambda: list(conn.network.security_groups(tags=TAG))):
-        owner = owner_from_tags(sg.tags)
+    # Every group and address, not only the tagged ones: an untagged one is known by its description.
+    for sg in cloud.call("list security groups", lambda: list(conn.network.security_groups())):
+        tagged = owner_from_tags(sg.tags)
+        owner = tagged or group_owner(sg.description)
         if owner:
-            add("secgroup", str(sg.id), sg.name, *owner)
-    for ip in cloud.call("list floating IPs", lambda: list(conn.network.ips(tags=TAG))):
-        owner = owner_from_tags(ip.tags)
+            add("secgroup", str(sg.id), sg.name, *owner, untagged=tagged is None)
+    for ip in cloud.call("list floating IPs", lambda: list(conn.network.ips())):
+        tagged = owner_from_tags(ip.tags)
+        owner = tagged or owner_from_description(ip.description)
         if owner:
-            add("fip", str(ip.id), ip.floating_ip_address, *owner)
+            add("fip", str(ip.id), ip.floating_ip_address, *owner, untagged=tagged is None)
     try:
         lbs = cloud.call("list load balancers", lambda: list(conn.load_balancer.load_balancers()))
     except CloudNotFound:
@@ -53,9 +61,9 @@ def find_orphans(cloud: Cloud, owned: set[str]) -> list[dict[str, Any]]:
     except CloudNotFound:
         rsets = []
     for rs in rsets:
-        desc = (rs.description or "").split()
-        if len(desc) == 3 and desc[0] == TAG:
-            add("recordset", str(rs.id), rs.name, desc[1], desc[2], zone_id=rs.zone_id)
+        owner = owner_from_description(rs.description)
+        if owner:
+            add("recordset", str(rs.id), rs.name, *owner, zone_id=rs.zone_id)
     return found
 
 

@@ -30,6 +30,14 @@ def description_for(deployment: str, key: str) -> str:
     return f"{TAG} {deployment} {key}"
 
 
+def owner_from_description(description: str | None) -> tuple[str, str] | None:
+    """The (deployment, key) a :func:`description_for` text names, or None."""
+    parts = (description or "").split()
+    if len(parts) == 3 and parts[0] == TAG:
+        return parts[1], parts[2]
+    return None
+
+
 def owner_from_tags(tags: list[str] | None) -> tuple[str, str] | None:
     tags = list(tags or [])
     if TAG not in tags:

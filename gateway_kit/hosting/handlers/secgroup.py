@@ -20,27 +20,35 @@ def ingress(sg: Any) -> dict[str, str]:
     return {rule_key(r): r["id"] for r in sg.security_group_rules or [] if r.get("direction") == "ingress"}
 
 
+def group_description(deployment: str) -> str:
+    """The description a group is created with (its tags come in a second call)."""
+    return f"{TAG} deployment {deployment}"
+
+
+def group_owner(description: str | None) -> tuple[str, str] | None:
+    """The (deployment, key) a :func:`group_description` text names, or None."""
+    parts = (description or "").split()
+    if len(parts) == 3 and parts[:2] == [TAG, "deployment"]:
+        return parts[2], "secgroup"
+    return None
+
+
 class SecgroupHandler(Handler):
     kind = "secgroup"
     noun = "security group"
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
         net = ctx.cloud.conn.network
+        described = group_description(ctx.deployment)
         return find_tagged(
             ctx, d, "security group", lambda: net.security_groups(name=d.name, tags=f"{TAG}:key={d.key}")
-        ) or adopt_untagged(
-            ctx, d, "security group", lambda: net.security_groups(name=d.name), self._description(ctx)
-        )
-
-    @staticmethod
-    def _description(ctx: Context) -> str:
-        return f"gateway-kit deployment {ctx.deployment}"
+        ) or adopt_untagged(ctx, d, "security group", lambda: net.security_groups(name=d.name), described)
 
     def create(self, ctx: Context, d: Desired, props: dict[str, Any]) -> str:
         net = ctx.cloud.conn.network
         sg = ctx.cloud.call(
             f"create security group {d.name}",
-            lambda: net.create_security_group(name=d.name, description=self._description(ctx)),
+            lambda: net.create_security_group(name=d.name, description=group_description(ctx.deployment)),
             before_retry=lambda: self.find(ctx, d, props, set()),
         )
         ctx.cloud.call(
