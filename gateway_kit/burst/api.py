@@ -29,6 +29,7 @@ from ..errors import BadRequest, NotFound, Unauthorized, ValidationError
 from ..jobs.jobfiles import UnsafeJobFile, open_job_file
 from ..jobs.models import Job, utcnow
 from ..web.bodylimits import body_limit
+from ..web.request import digits
 from .models import LIVE_STATES, BurstInstance, BurstJob
 from .pool import add_share, aware, digest, new_token
 
@@ -239,7 +240,7 @@ def put_log(job_id: int, stream: str) -> ResponseReturnValue:
     _bj, job = _running_job(inst, job_id)
     if stream not in LOG_STREAMS:
         raise NotFound("No such log.")
-    offset = request.args.get("offset", type=int)
+    offset = digits(request.args.get("offset"))
     if offset is None or offset < 0:
         raise ValidationError([{"field": "offset", "message": "is required (bytes, >= 0)"}])
     path = Path(job.workdir) / f"{stream}.txt"

@@ -20,6 +20,7 @@ from ..errors import Forbidden, NotFound, Unauthorized, ValidationError
 from ..identity.access import authenticate_api_request, current_scopes, current_user
 from ..identity.models import User
 from ..web.bodylimits import body_limit
+from ..web.request import int_arg
 from . import catalog, storage, uploads
 from .jobinputs import check_job_token
 from .models import Dataset, DatasetFile
@@ -100,13 +101,13 @@ def _readable(uid: str) -> Dataset:
     return catalog.get_readable(db.session, caller("datasets:read", required=False), uid)
 
 
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise ValidationError([{"field": name, "message": f"must be an integer between {lo} and {hi}"}])
-    return int(raw)
+def _json_object() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ValidationError([{"field": "body", "message": "must be a JSON object"}])
+    return body
 
 
 # -- datasets ------------------------------------------------------------------------------------
@@ -141,8 +142,8 @@ def search() -> ResponseReturnValue:
         user,
         request.args.get("q", "").strip(),
         project=request.args.get("project") or None,
-        offset=_int_arg("offset", 0, 0, 10**9),
-        limit=_int_arg("limit", 50, 1, 100),
+        offset=int_arg("offset", 0, 0, 10**9),
+        limit=int_arg("limit", 50, 1, 100),
     )
     return jsonify({"datasets": [dataset_json(d) for d in rows], "total": total})
 
@@ -157,7 +158,7 @@ def search() -> ResponseReturnValue:
 )
 def create() -> ResponseReturnValue:
     user = _writer()
-    ds = catalog.create(db.session, user, request.get_json(silent=True) or {})
+    ds = catalog.create(db.session, user, _json_object())
     resp = jsonify(dataset_json(ds))
     resp.status_code = 201
     resp.headers["Location"] = url_for("data_api.show", uid=ds.uid)
@@ -185,7 +186,7 @@ def show(uid: str) -> ResponseReturnValue:
 )
 def change(uid: str) -> ResponseReturnValue:
     ds = catalog.get_writable(db.session, _writer(), uid)
-    return jsonify(dataset_json(catalog.update(db.session, ds, request.get_json(silent=True) or {})))
+    return jsonify(dataset_json(catalog.update(db.session, ds, _json_object())))
 
 
 @bp.delete("/<uid>")

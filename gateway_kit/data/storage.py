@@ -132,5 +132,9 @@ def _flush(fd: int, h: Any, buf: bytearray, at: int, room: int) -> int:
 def install(part: Path, target: Path) -> None:
     """Move a completed upload into its dataset, read-only (0444)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir() and not target.is_symlink():
+        # A folder whose files were all deleted: the caller checked that the catalog holds
+        # nothing under it, so it is empty (rmdir refuses otherwise).
+        target.rmdir()
     os.chmod(part, 0o444)
     os.replace(part, target)

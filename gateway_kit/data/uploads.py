@@ -60,6 +60,37 @@ def _max_chunk(settings: Mapping[str, Any]) -> int:
     return int(float(settings["DATA_CHUNK_MB"]) * 1024 * 1024)
 
 
+def path_clash(session: Session, ds: Dataset, path: str) -> str | None:
+    """The file of ``ds`` that ``path`` cannot coexist with, or None.
+
+    Why: a dataset is a directory tree, so ``a`` and ``a/b`` cannot both be files; installing the
+    second one failed half-way (a server error, the upload left behind). Checked when an upload
+    starts and again just before it is installed (another upload may have finished meanwhile).
+    """
+    parts = path.split("/")
+    folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    clash = session.scalars(
+        select(DatasetFile.path)
+        .where(
+            DatasetFile.dataset_id == ds.id,
+            DatasetFile.path.in_(folders) | DatasetFile.path.startswith(path + "/", autoescape=True),
+        )
+        .limit(1)
+    ).first()
+    return clash
+
+
+def _clash_error(path: str, clash: str) -> Conflict:
+    if clash.startswith(path + "/"):
+        why = f"{path!r} is a folder of this dataset (it holds {clash!r})"
+    else:
+        why = f"{clash!r} is a file of this dataset, so it cannot also be a folder"
+    return Conflict(
+        f"Cannot upload {path!r}: {why}. Choose another path, or delete {clash!r} first.",
+        extra={"errors": [{"field": "path", "message": f"clashes with the existing file {clash!r}"}]},
+    )
+
+
 def start(
     session: Session, settings: Mapping[str, Any], user: User, ds: Dataset, body: Any
 ) -> tuple[Upload, bool]:
@@ -100,6 +131,9 @@ def start(
             f"An upload of {path!r} with another size or checksum is in progress "
             f"(upload {existing.id}); finish or cancel it first."
         )
+    clash = path_clash(session, ds, path)
+    if clash is not None:
+        raise _clash_error(path, clash)
     old = session.scalars(
         select(DatasetFile).where(DatasetFile.dataset_id == ds.id, DatasetFile.path == path)
     ).first()
@@ -210,6 +244,11 @@ def complete(session: Session, settings: Mapping[str, Any], ds: Dataset, up: Upl
         # chunks of two different files: nothing can be salvaged.
         abort(session, settings, up)
         raise ChecksumMismatch("file", up.sha256, got)
+    clash = path_clash(session, ds, up.path)
+    if clash is not None:
+        # The upload stays open (nothing was installed): the caller may delete the clashing
+        # file and complete again, or cancel the upload.
+        raise _clash_error(up.path, clash)
     target = storage.file_path(settings, ds.uid, up.path)
     storage.install(part, target)
     row = session.scalars(

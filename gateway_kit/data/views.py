@@ -26,6 +26,7 @@ from ..identity.access import current_user, login_required, role_required
 from ..identity.models import Project, ProjectMember
 from ..web import add_nav
 from ..web.bodylimits import body_limit
+from ..web.request import digits
 from . import backups, catalog, uploads
 from .api import send_dataset_file
 from .models import VISIBILITIES, Dataset
@@ -37,7 +38,7 @@ bp = Blueprint("data", __name__, template_folder="templates")
 def browse() -> ResponseReturnValue:
     user = current_user()
     q = request.args.get("q", "").strip()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = max(1, digits(request.args.get("page"), 10**6) or 1)
     rows, total = catalog.search(db.session, user, q, offset=(page - 1) * 25, limit=25)
     names = dict(
         db.session.query(Project.id, Project.name)

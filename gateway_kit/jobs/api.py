@@ -29,6 +29,7 @@ from ..errors import NotFound, ValidationError
 from ..identity.access import api_auth, current_user
 from ..identity.models import Project, User
 from ..web.bodylimits import body_limit
+from ..web.request import digits, int_arg
 from . import accounting, service
 from .apps import registry
 from .inputs import Upload
@@ -42,19 +43,6 @@ def _user() -> User:
     user = current_user()
     assert user is not None  # api_auth ran
     return user
-
-
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError([{"field": name, "message": "must be an integer"}]) from None
-    if not lo <= value <= hi:
-        raise ValidationError([{"field": name, "message": f"must be between {lo} and {hi}"}])
-    return value
 
 
 # -- applications ------------------------------------------------------------------------------
@@ -235,13 +223,12 @@ def list_jobs() -> ResponseReturnValue:
     cursor_raw = request.args.get("cursor")
     cursor = None
     if cursor_raw:
-        if not cursor_raw.isdigit():
+        cursor = digits(cursor_raw)
+        if cursor is None:
             errors.append({"field": "cursor", "message": "is not a cursor from a previous page"})
-        else:
-            cursor = int(cursor_raw)
     if errors:
         raise ValidationError(errors)
-    limit = _int_arg("limit", 20, 1, 100)
+    limit = int_arg("limit", 20, 1, 100)
     jobs, nxt = service.list_jobs(
         db.session,
         _user(),
@@ -297,7 +284,11 @@ def resubmit_job(job_id: int) -> ResponseReturnValue:
     job = service.get_job(db.session, user, job_id)
     if job.user_id != user.id:
         raise NotFound("No such job.")
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ValidationError([{"field": "body", "message": "must be a JSON object (or empty)"}])
     sub = service.resubmission(job)
     changes = service.parse_submission({"application": job.app_id, **body}, None, None)
     sub.inputs.update(changes.inputs)
@@ -354,8 +345,8 @@ def _stream_arg() -> str:
 def job_logs(job_id: int) -> ResponseReturnValue:
     job = service.get_job(db.session, _user(), job_id)
     stream = _stream_arg()
-    offset = _int_arg("offset", 0, 0, 2**62)
-    limit = _int_arg("limit", 65536, 1, 1048576)
+    offset = int_arg("offset", 0, 0, 2**62)
+    limit = int_arg("limit", 65536, 1, 1048576)
     data, nxt = service.read_log(job, stream, offset, limit)
     finished = JobState(job.state) in TERMINAL
     return jsonify(
@@ -394,9 +385,9 @@ def follow_logs(job_id: int) -> ResponseReturnValue:
     user = _user()
     service.get_job(db.session, user, job_id)  # 404 unless the caller may see it
     stream = _stream_arg()
-    offset = _int_arg("offset", 0, 0, 2**62)
+    offset = int_arg("offset", 0, 0, 2**62)
     last = request.headers.get("Last-Event-ID", "")
-    if last.isdigit():
+    if digits(last, 2**62) is not None:
         offset = int(last)
     max_seconds = 600.0
 

@@ -16,6 +16,7 @@ from ..jobs.apps import registry
 from ..jobs.inputs import from_form
 from ..jobs.service import RESOURCE_KEYS
 from ..web import add_nav
+from ..web.request import digits
 from . import service, workshops
 from .api import connect_url
 
@@ -141,7 +142,8 @@ def extend(session_id: int) -> ResponseReturnValue:
     user = _user()
     row = service.owned(db.session, user, session_id)
     text = request.form.get("minutes", "").strip()
-    seconds: Any = int(text) * 60 if text.isdigit() else text
+    minutes = digits(text)
+    seconds: Any = minutes * 60 if minutes is not None else text
     try:
         service.extend(db.session, user, row, seconds)
         flash(f"Session {row.id} extended by {text} minutes.")

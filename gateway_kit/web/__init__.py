@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, current_app, render_template
 
 from .. import __version__, errorpages
 from . import bodylimits, headers
+from .request import BoundedIntegerConverter, GatewayRequest, check_url
 
 bp = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/gk"
@@ -56,7 +57,11 @@ def home() -> str:
 
 
 def init_app(app: Flask) -> None:
+    # Before any blueprint adds a rule: <int:...> is bounded to 64 bits everywhere.
+    app.url_map.converters["int"] = BoundedIntegerConverter
+    app.request_class = GatewayRequest
     bodylimits.init_app(app)
+    app.before_request(check_url)
     headers.init_app(app)
     app.register_blueprint(bp)
     errorpages.init_app(app)

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 import pytest
+from werkzeug.routing import IntegerConverter, PathConverter
 
 from tests.conftest import login, make_user
 
@@ -43,10 +44,12 @@ class Tripwire(io.RawIOBase):
 
 
 def _sample_url(rule: Any) -> str:
-    values = {}
+    values: dict[str, Any] = {}
     for name, conv in rule._converters.items():
-        kind = type(conv).__name__
-        values[name] = 1 if kind == "IntegerConverter" else ("a/b" if kind == "PathConverter" else "x")
+        if isinstance(conv, IntegerConverter):
+            values[name] = 1
+        else:
+            values[name] = "a/b" if isinstance(conv, PathConverter) else "x"
     return str(rule.build(values, append_unknown=False)[1])
 
 
