@@ -7,9 +7,9 @@ Each view validating each of these would be a dozen copies of the same checks, s
 
 - ``before_request`` (:func:`check_url`): a NUL in the path or the query string answers 400;
 - :class:`GatewayRequest` parses JSON strictly: a body that is not JSON, nested deeper than
-  :data:`MAX_DEPTH`, holding NaN/Infinity, a repeated key, a NUL or an integer outside 64 bits
-  answers 400 naming the field, also for ``get_json(silent=True)`` (a garbage body is an
-  error, never "no body");
+  :data:`MAX_DEPTH`, holding NaN/Infinity or a repeated key answers 400; a NUL or an integer
+  outside 64 bits answers 422 naming the field; also for ``get_json(silent=True)`` (a garbage
+  body is an error, never "no body");
 - form fields with a NUL answer 400;
 - ``<int:...>`` URL parts are bounded to 64 bits (a larger id is simply not found);
 - :func:`digits` and :func:`int_arg` read numbers from query strings and forms (ASCII digits,
@@ -44,26 +44,32 @@ def _problem(where: str, message: str) -> BadRequest:
     )
 
 
-def check_value(value: Any, where: str = "body") -> None:
-    """Raise BadRequest if ``value`` (parsed JSON) is too deep, has a NUL or a 64-bit overflow."""
-    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+def _invalid(where: str, message: str) -> ValidationError:
+    return ValidationError([{"field": where or "body", "message": message}])
+
+
+def check_value(value: Any) -> None:
+    """Refuse parsed JSON that no view can store: nested too deep (400), or holding a NUL or an
+    integer outside 64 bits (422 naming the field as the API's validation errors do: ``name``,
+    ``inputs.n``, ``files[2]``)."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise _problem(path, f"is nested more than {MAX_DEPTH} levels deep")
+            raise _problem("body", f"is nested more than {MAX_DEPTH} levels deep")
         if isinstance(item, str):
             if "\x00" in item:
-                raise _problem(path, "contains a NUL character")
+                raise _invalid(path, "contains a NUL character (not allowed in any text)")
         elif isinstance(item, bool) or item is None or isinstance(item, float):
             continue
         elif isinstance(item, int):
             if not -INT_MAX - 1 <= item <= INT_MAX:
-                raise _problem(path, "is an integer outside the 64-bit range")
+                raise _invalid(path, f"is outside the 64-bit range ({-INT_MAX - 1} .. {INT_MAX})")
         elif isinstance(item, dict):
             for key, sub in item.items():
                 if "\x00" in key:
-                    raise _problem(path, "has a key with a NUL character")
-                stack.append((sub, f"{path}.{key}", depth + 1))
+                    raise _invalid(path, "has a key with a NUL character (not allowed in any text)")
+                stack.append((sub, f"{path}.{key}" if path else key, depth + 1))
         elif isinstance(item, list):
             stack.extend((sub, f"{path}[{i}]", depth + 1) for i, sub in enumerate(item))
 
@@ -84,7 +90,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _StrictJSONError(f"body.{key}", "is given more than once (send each key once)")
+            raise _StrictJSONError(key, "is given more than once (send each key once)")
         out[key] = value
     return out
 
