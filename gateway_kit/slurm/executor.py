@@ -18,7 +18,11 @@ them, plus one ``sacct`` for the jobs squeue no longer knows -- also on a new wo
 when this instance tracks nothing yet. A caller that polls job by job with :meth:`poll` is answered
 from one ``squeue`` over every job this instance tracks (cached for ``SLURM_POLL_CACHE_SECONDS``).
 
-**Faults.** Controller unreachable: :meth:`submit` retries ``SLURM_SUBMIT_RETRIES`` times, then raises
+**Faults.** Controller unreachable (``Unable to contact slurm controller``: slurmctld busy, restarting
+or failing over): every command is run again every ``SLURM_RETRY_DELAY`` seconds for up to
+``SLURM_UNREACHABLE_WAIT`` seconds, as SLURM's own clients do (``MessageTimeout``); a blip is not an
+outage. Past that, :meth:`submit` tries ``SLURM_SUBMIT_RETRIES`` more times (looking the job up by
+name before each new ``sbatch``: one that timed out may have reached the controller), then raises
 :class:`~.errors.SlurmUnavailable` (the queue retries later); :meth:`poll` reports UNKNOWN, never
 FAILED. A job gone from squeue and from sacct (or with accounting disabled) is FAILED with a reason.
 """
@@ -41,7 +45,7 @@ from ..jobs.jobfiles import read_job_file
 from ..jobs.states import JobState
 from . import commands as cmd
 from .errors import SlurmCommandError, SlurmUnavailable, SubmitRejected
-from .transport import LocalShell, SSHTransport, Transport
+from .transport import CommandResult, LocalShell, SSHTransport, Transport
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +138,7 @@ class SlurmExecutor(Executor):
         self.timeout = float(settings.get("SLURM_COMMAND_TIMEOUT", 30.0))
         self.retries = int(settings.get("SLURM_SUBMIT_RETRIES", 1))
         self.retry_delay = float(settings.get("SLURM_RETRY_DELAY", 2.0))
+        self.unreachable_wait = float(settings.get("SLURM_UNREACHABLE_WAIT", 20.0))
         self.cache_seconds = float(settings.get("SLURM_POLL_CACHE_SECONDS", 1.0))
         self.prefix = cmd.job_name(str(settings.get("SLURM_JOB_NAME_PREFIX", "gk")))
         template_path = str(settings.get("SLURM_BATCH_TEMPLATE", "") or "")
@@ -197,10 +202,10 @@ class SlurmExecutor(Executor):
         attempt = 0
         while True:
             try:
-                result = self.transport.run(argv, stdin=script, timeout=self.timeout)
-                job_id = cmd.parse_sbatch(result.returncode, result.stdout, result.stderr)
+                result = self._run(argv, stdin=script)
+                return cmd.parse_sbatch(result.returncode, result.stdout, result.stderr)
             except SlurmUnavailable as exc:
-                if attempt >= self.retries:
+                if attempt >= self.retries or _not_transient(exc):
                     raise
                 attempt += 1
                 log.warning(
@@ -211,7 +216,9 @@ class SlurmExecutor(Executor):
                     self.retry_delay,
                 )
                 time.sleep(self.retry_delay)
-                continue
+                found = self._submitted_as(job.name)
+                if found:
+                    return found
             except SubmitRejected as exc:
                 if self.dest_options.partition and "partition" in exc.user_message.lower():
                     exc.user_message = (
@@ -219,13 +226,37 @@ class SlurmExecutor(Executor):
                         f"names partition {self.dest_options.partition!r})"
                     )
                 raise
-            return job_id
+
+    def _submitted_as(self, name: str) -> str | None:
+        """The id of the job named ``name`` if an sbatch that failed reached the controller after
+        all (a timeout on the answer), else None (also when the controller cannot say)."""
+        try:
+            return self._find_by_name(name)
+        except SlurmUnavailable:
+            return None
+
+    def _run(self, argv: list[str], *, stdin: str | None = None) -> CommandResult:
+        """Run a SLURM command; again every ``retry_delay`` seconds while the controller cannot be
+        contacted, for up to ``unreachable_wait`` seconds. Returns the last result (or raises the
+        transport's :class:`SlurmUnavailable`) once the window is spent."""
+        deadline = time.monotonic() + self.unreachable_wait
+        while True:
+            try:
+                result = self.transport.run(argv, stdin=stdin, timeout=self.timeout)
+            except SlurmUnavailable as exc:
+                if _not_transient(exc) or time.monotonic() + self.retry_delay >= deadline:
+                    raise
+                why = exc.log_message
+            else:
+                unreachable = result.returncode != 0 and cmd.is_unavailable(result.stderr)
+                if not unreachable or time.monotonic() + self.retry_delay >= deadline:
+                    return result
+                why = result.stderr.strip()
+            log.info("slurm: %s: %s; again in %.1fs", argv[0], why, self.retry_delay)
+            time.sleep(max(self.retry_delay, 0.05))
 
     def _find_by_name(self, name: str) -> str | None:
-        result = self.transport.run(
-            ["squeue", "--noheader", "--states=all", f"--name={name}", "--Format=JobID:|"],
-            timeout=self.timeout,
-        )
+        result = self._run(["squeue", "--noheader", "--states=all", f"--name={name}", "--Format=JobID:|"])
         if result.returncode != 0:
             if cmd.is_unavailable(result.stderr):
                 raise SlurmUnavailable(
@@ -267,7 +298,7 @@ class SlurmExecutor(Executor):
         if not ids:
             return
         try:
-            result = self.transport.run(cmd.squeue_argv(ids), timeout=self.timeout)
+            result = self._run(cmd.squeue_argv(ids))
         except SlurmUnavailable as exc:
             self._snapshot_error = exc.log_message
             return
@@ -281,7 +312,7 @@ class SlurmExecutor(Executor):
 
     def _sacct(self, ids: list[str]) -> dict[str, cmd.NativeStatus]:
         try:
-            result = self.transport.run(cmd.sacct_argv(ids), timeout=self.timeout)
+            result = self._run(cmd.sacct_argv(ids))
         except SlurmUnavailable:
             return {}
         if cmd.accounting_disabled(result.returncode, result.stdout, result.stderr):
@@ -328,7 +359,7 @@ class SlurmExecutor(Executor):
         ids = [str(s["slurm_job_id"]) for s in states if s.get("slurm_job_id")]
         if not ids:
             return
-        result = self.transport.run(cmd.scancel_argv(ids), timeout=self.timeout)
+        result = self._run(cmd.scancel_argv(ids))
         if result.returncode != 0:
             low = result.stderr.lower()
             if cmd.is_unavailable(result.stderr):
@@ -340,6 +371,11 @@ class SlurmExecutor(Executor):
                 raise SlurmCommandError("scancel failed.", log_message=result.stderr.strip())
         with self._lock:
             self._snapshot_at = -1e9  # the next poll must see the cancellation
+
+
+def _not_transient(exc: SlurmUnavailable) -> bool:
+    """True for an outage that waiting does not end (the SLURM commands are not installed)."""
+    return isinstance(exc.__cause__, FileNotFoundError)
 
 
 def _id_key(job_id: str) -> tuple[int, str]:

@@ -34,6 +34,14 @@ SETTINGS: list[Setting] = [
     ),
     Setting("SLURM_RETRY_DELAY", float, 2.0, "Seconds between those attempts.", validate=at_least(0)),
     Setting(
+        "SLURM_UNREACHABLE_WAIT",
+        float,
+        20.0,
+        "Seconds any SLURM command is run again (every SLURM_RETRY_DELAY) while the controller cannot "
+        "be contacted (busy, restarting), before that counts as an outage.",
+        validate=at_least(0),
+    ),
+    Setting(
         "SLURM_BATCH_TEMPLATE",
         str,
         "",

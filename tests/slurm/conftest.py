@@ -50,6 +50,8 @@ SETTINGS: dict[str, Any] = {
     "SLURM_POLL_CACHE_SECONDS": 0.0,
     "SLURM_SUBMIT_RETRIES": 0,
     "SLURM_RETRY_DELAY": 0.2,
+    # a controller too busy to answer for a moment (a loaded host) is waited out, as in production
+    "SLURM_UNREACHABLE_WAIT": 60.0,
     "SLURM_COMMAND_TIMEOUT": 30.0,
 }
 

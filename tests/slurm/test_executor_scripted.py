@@ -17,7 +17,12 @@ DOWN = result(stderr="slurm_load_jobs error: Unable to contact slurm controller 
 
 
 def executor(transport: ScriptedTransport, **settings: Any) -> SlurmExecutor:
-    base = {"SLURM_POLL_CACHE_SECONDS": 60.0, "SLURM_SUBMIT_RETRIES": 0, "SLURM_RETRY_DELAY": 0.0}
+    base = {
+        "SLURM_POLL_CACHE_SECONDS": 60.0,
+        "SLURM_SUBMIT_RETRIES": 0,
+        "SLURM_RETRY_DELAY": 0.0,
+        "SLURM_UNREACHABLE_WAIT": 0.0,
+    }
     return SlurmExecutor(
         "hpc", {"executor": "slurm", "partition": "debug"}, {**base, **settings}, transport=transport
     )
@@ -148,16 +153,48 @@ def test_submit_retries_while_controller_is_down_then_succeeds(tmp_path: Path) -
             result("42\n"),
         ]
     )
-    t = ScriptedTransport([("^sbatch", lambda argv, stdin: next(answers))])
+    t = ScriptedTransport([("^sbatch", lambda argv, stdin: next(answers)), ("--name=", result(""))])
     state = executor(t, SLURM_SUBMIT_RETRIES=2).submit(spec(tmp_path))
-    assert state["slurm_job_id"] == "42" and t.commands_run == 2
+    # before sbatch again: is the job there after all? (no: sbatch again)
+    assert state["slurm_job_id"] == "42" and [c[0] for c in t.calls] == ["sbatch", "squeue", "sbatch"]
 
 
 def test_submit_gives_up_as_capacity_exhausted_so_the_queue_retries(tmp_path: Path) -> None:
-    t = ScriptedTransport([("^sbatch", result(stderr="Unable to contact slurm controller", rc=1))])
+    t = ScriptedTransport(
+        [("^sbatch", result(stderr="Unable to contact slurm controller", rc=1)), ("--name=", DOWN)]
+    )
     with pytest.raises(CapacityExhausted):
         executor(t, SLURM_SUBMIT_RETRIES=1).submit(spec(tmp_path))
-    assert t.commands_run == 2
+    assert [c[0] for c in t.calls] == ["sbatch", "squeue", "sbatch"]
+
+
+def test_an_sbatch_that_timed_out_but_reached_the_controller_is_not_submitted_twice(tmp_path: Path) -> None:
+    t = ScriptedTransport(
+        [
+            ("^sbatch", result(stderr="sbatch: error: Socket timed out on send/recv operation", rc=1)),
+            ("--name=gk-hpc-5", result("51|\n")),
+        ]
+    )
+    assert executor(t, SLURM_SUBMIT_RETRIES=3).submit(spec(tmp_path, 5))["slurm_job_id"] == "51"
+    assert [c[0] for c in t.calls] == ["sbatch", "squeue"]
+
+
+def test_every_command_waits_out_a_controller_blip() -> None:
+    """Unable to contact the controller for a moment (slurmctld busy or restarting) is retried
+    within SLURM_UNREACHABLE_WAIT, for polls and cancels as for submissions; then it is an outage."""
+    answers = iter([DOWN, DOWN, result(squeue_lines({"7": "RUNNING"}))])
+    scancels = iter([result(stderr="scancel: error: Unable to contact slurm controller", rc=1), result()])
+    t = ScriptedTransport(
+        [("^squeue", lambda argv, _: next(answers)), ("^scancel", lambda argv, _: next(scancels))]
+    )
+    ex = executor(t, SLURM_UNREACHABLE_WAIT=60.0)
+    assert ex.poll({"slurm_job_id": "7"}).state is JobState.RUNNING
+    ex.cancel({"slurm_job_id": "7"})
+    assert [c[0] for c in t.calls] == ["squeue"] * 3 + ["scancel"] * 2
+
+    down = ScriptedTransport([("^squeue", DOWN)])
+    res = executor(down, SLURM_UNREACHABLE_WAIT=0.3, SLURM_RETRY_DELAY=0.1).poll({"slurm_job_id": "7"})
+    assert res.state is JobState.UNKNOWN and down.commands_run >= 2
 
 
 def test_submit_rejected_is_an_executor_error_with_slurms_words(tmp_path: Path) -> None:

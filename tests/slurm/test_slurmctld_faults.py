@@ -68,7 +68,9 @@ def test_controller_down_then_jobs_vanish(
     make_executor: Callable[..., SlurmExecutor],
     make_spec: Callable[..., JobSpec],
 ) -> None:
-    ex = make_executor(SLURM_SUBMIT_RETRIES=10, SLURM_RETRY_DELAY=0.5, SLURM_COMMAND_TIMEOUT=20.0)
+    ex = make_executor(
+        SLURM_SUBMIT_RETRIES=10, SLURM_RETRY_DELAY=0.5, SLURM_COMMAND_TIMEOUT=20.0, SLURM_UNREACHABLE_WAIT=1.0
+    )
     running = ex.submit(make_spec(["sleep", "300"]))
     assert wait_state(ex, running, JobState.RUNNING).state is JobState.RUNNING
 
