@@ -6,16 +6,20 @@ The ``agent`` command (``gateway-kit agent``) is registered separately, from
 
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 import click
-from flask import Blueprint, Flask, current_app, render_template
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, url_for
 from flask.cli import with_appcontext
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from .. import audit
 from ..db import db
+from ..errors import GatewayError, NotFound
 from ..identity.access import role_required
+from ..identity.audit_log import audited_action
 from ..jobs.models import utcnow
 from ..web import add_nav
 from ..worker import WorkerTask, register_task
@@ -100,6 +104,35 @@ def pool_page() -> ResponseReturnValue:
     return render_template("burst/pool.html", pools=data, waiting=waiting, options=dests)
 
 
+def drain(destination: str) -> int:
+    """Mark DESTINATION's live instances draining (no new jobs; deleted once idle); how many."""
+    if destination not in burst_destinations(current_app.config):
+        known = ", ".join(sorted(burst_destinations(current_app.config))) or "none"
+        raise NotFound(f"{destination!r} is not a burst destination (burst destinations: {known}).")
+    n = 0
+    for inst in db.session.scalars(
+        select(BurstInstance).where(
+            BurstInstance.destination == destination, BurstInstance.state.in_(LIVE_STATES)
+        )
+    ):
+        if inst.state != "draining":
+            inst.state = "draining"
+            inst.idle_since = inst.idle_since or utcnow()
+            n += 1
+    db.session.commit()
+    return n
+
+
+@bp.post("/operator/burst/<destination>/drain")
+@role_required("operator")
+def drain_action(destination: str) -> ResponseReturnValue:
+    with audited_action("burst.drain", destination) as entry:
+        n = drain(destination)
+        entry.detail = f"{n} instance(s) draining"
+    flash(f"{n} instance(s) of {destination} draining: each is deleted once its jobs end.", "success")
+    return redirect(url_for("burst.pool_page"))
+
+
 @click.group("burst")
 def burst_cli() -> None:
     """Burst pools: status, drain, clean orphans."""
@@ -133,18 +166,13 @@ def status_cmd() -> None:
 @with_appcontext
 def drain_cmd(destination: str) -> None:
     """Stop giving DESTINATION's instances new jobs; each is deleted once idle."""
-    if destination not in burst_destinations(current_app.config):
-        raise click.ClickException(f"{destination!r} is not a burst destination.")
-    n = 0
-    for inst in db.session.scalars(
-        select(BurstInstance).where(
-            BurstInstance.destination == destination, BurstInstance.state.in_(LIVE_STATES)
-        )
-    ):
-        inst.state = "draining"
-        inst.idle_since = inst.idle_since or utcnow()
-        n += 1
-    db.session.commit()
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        with audit.audited(app, f"cli:{getpass.getuser()}", "burst.drain", destination) as entry:
+            n = drain(destination)
+            entry.detail = f"{n} instance(s) draining"
+    except GatewayError as exc:
+        raise click.ClickException(exc.user_message) from exc
     click.echo(f"{n} instance(s) of {destination} draining.")
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, render_template
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ..errors import BadRequest, GatewayError
 from ..identity.access import role_required
+from ..identity.audit_log import audited_action
 from ..observability import metrics_registry
 from ..web import add_nav
 from ..worker import WorkerTask, register_task
@@ -27,6 +31,63 @@ def certificates_page() -> Any:
     return render_template(
         "certs/certificates.html", certs=certs, renew_before=current_app.config["CERTS_RENEW_BEFORE_DAYS"]
     )
+
+
+def _app() -> Flask:
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    return app
+
+
+def _back() -> ResponseReturnValue:
+    return redirect(url_for("certs.certificates_page"))
+
+
+@bp.post("/operator/certificates/issue")
+@role_required("operator")
+def issue_action() -> ResponseReturnValue:
+    names = [n for n in re.split(r"[\s,]+", request.form.get("names", "")) if n]
+    if not names:
+        raise BadRequest("Give at least one DNS name, e.g. portal.example.org (several: space-separated).")
+    try:
+        with audited_action("certs.issue", " ".join(names)[:255]) as entry:
+            out = service.issue(_app(), names)
+            entry.detail = f"expires {out.not_after:%Y-%m-%d}" if out.not_after else ""
+    except GatewayError as exc:
+        flash(f"Certificate for {', '.join(names)} not issued: {exc.user_message}", "error")
+        return _back()
+    flash(f"Certificate {out.name} issued for {', '.join(out.names)}.", "success")
+    return _back()
+
+
+@bp.post("/operator/certificates/<name>/renew")
+@role_required("operator")
+def renew_action(name: str) -> ResponseReturnValue:
+    try:
+        with audited_action("certs.renew", name) as entry:
+            out = service.renew(_app(), name, trigger="console")
+            entry.detail = f"expires {out.not_after:%Y-%m-%d}" if out.not_after else ""
+    except GatewayError as exc:
+        if exc.status == 404:
+            raise
+        flash(f"{name} not renewed: {exc.user_message}", "error")
+        return _back()
+    flash(f"Certificate {name} renewed.", "success")
+    return _back()
+
+
+@bp.post("/operator/certificates/<name>/revoke")
+@role_required("operator")
+def revoke_action(name: str) -> ResponseReturnValue:
+    try:
+        with audited_action("certs.revoke", name):
+            service.revoke(_app(), name)
+    except GatewayError as exc:
+        if exc.status == 404:
+            raise
+        flash(f"{name} not revoked: {exc.user_message}", "error")
+        return _back()
+    flash(f"Certificate {name} revoked.", "success")
+    return _back()
 
 
 class DaysToExpiry(Collector):

@@ -31,12 +31,17 @@ from ..db import db
 from ..errors import CloudError, ConfigError, Conflict, GatewayError, NotFound
 from . import delivery, dns01
 from .authority import Authority, describe, new_private_key, split_chain
+from .errors import ZoneNotOwned
 from .models import AcmeAccount, Certificate, RenewalAttempt, aware, utcnow
 from .names import plan_names
 from .sealing import seal, unseal
 from .settings import DIRECTORY_PRESETS
 
 log = logging.getLogger("gateway_kit.certs")
+
+
+#: Status of a certificate the worker stopped retrying: its name has no DNS zone any more.
+ABANDONED = "abandoned"
 
 
 def directory_url(app: Flask, directory: str | None = None, staging: bool = False) -> str:
@@ -253,6 +258,12 @@ def _obtain(app: Flask, cert_id: int, trigger: str) -> Outcome:
                 cert.next_attempt_at = now + backoff(app, cert.failures)
                 if cert.status == "new":
                     cert.status = "failed"
+                if trigger == "auto" and isinstance(exc, ZoneNotOwned):
+                    # The name is gone (its zone deleted, a deployment destroyed): retrying
+                    # cannot succeed until someone brings it back, so the worker stops.
+                    cert.status = ABANDONED
+                    cert.next_attempt_at = None
+                    cert.last_result = f"stopped retrying: {message} Renew it by hand once the name is back."
         raise
     with db.session_scope(app) as sess:
         done = sess.get(RenewalAttempt, attempt_id)
