@@ -6,7 +6,7 @@ import subprocess
 import sys
 from typing import Any
 
-from gateway_kit.localcloud.testing import wait_until_up
+from gateway_kit.localcloud.readiness import wait_until_up
 
 
 class LocalCloudPart:

@@ -40,7 +40,6 @@ Services are named ``identity``, ``compute``, ``image``, ``volume``, ``network``
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -55,6 +54,21 @@ import requests
 
 from gateway_kit.localcloud.clock import ClockConfig
 from gateway_kit.localcloud.core import LocalCloudConfig
+from gateway_kit.localcloud.readiness import free_port, wait_until_up
+
+__all__ = [
+    "LocalCloudController",
+    "RunningLocalCloud",
+    "boot_server",
+    "fixed_address",
+    "free_port",
+    "local_cloud",
+    "local_cloud_dataplane",
+    "local_cloud_process",
+    "running_local_cloud",
+    "wait_until",
+    "wait_until_up",
+]
 
 
 class LocalCloudController:
@@ -187,28 +201,6 @@ class RunningLocalCloud:
         config = openstack.config.OpenStackConfig(config_files=[str(self.clouds_yaml)], load_envvars=False)
         region = config.get_one(cloud=cloud, **kwargs)
         return openstack.connection.Connection(config=region)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_up(url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait until the cloud answers Keystone's version document."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"local cloud exited with status {process.returncode}")
-        try:
-            if requests.get(url + "/identity", timeout=2).status_code in (200, 300):
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"local cloud at {url} did not come up within {timeout} s")
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
