@@ -19,12 +19,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 
 from ..db import db
 from ..errors import GatewayError, ValidationError
 from ..identity.access import current_user, login_required, role_required
 from ..identity.models import Project, ProjectMember
-from ..web import add_nav
+from ..web import add_home_panel, add_nav
 from ..web.bodylimits import body_limit
 from ..web.request import digits
 from . import backups, catalog, uploads
@@ -225,8 +226,22 @@ def backups_page() -> ResponseReturnValue:
     )
 
 
+def _datasets_panel(user: Any) -> dict[str, Any]:
+    """The newest datasets ``user`` (None: a visitor) may read."""
+    rows = list(
+        db.session.scalars(
+            select(Dataset)
+            .where(catalog.visible_clause(db.session, user))
+            .order_by(Dataset.id.desc())
+            .limit(6)
+        )
+    )
+    return {"datasets": rows, "human": catalog.human_size}
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    add_home_panel(app, "data/_home_datasets.html", _datasets_panel, order=30, visitors=True)
     app.before_request(_published_host)
     add_nav(app, "data.browse", "Datasets", role=None, order=30)
     add_nav(app, "data.backups_page", "Backups", role="operator", order=85)

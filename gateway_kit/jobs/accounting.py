@@ -35,7 +35,33 @@ def worst_case(destination: Mapping[str, Any], resources: Mapping[str, Any]) -> 
 
 
 def fmt(su: float) -> str:
-    return f"{su:,.2f}"
+    """Service units as people read them: ``1,234.57``, ``12.30``; below 1 SU enough decimals
+    that a small charge shows (``0.0031``, ``0.000042``), never a misleading ``0.00``."""
+    if su == 0:
+        return "0.00"
+    if abs(su) >= 1:
+        return f"{su:,.2f}"
+    text = f"{su:.6f}".rstrip("0")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    if decimals < 2:
+        return f"{su:.2f}"
+    # two significant digits at most: 0.123456 -> 0.12, 0.0031415 -> 0.0031
+    lead = len(text.split(".")[1]) - len(text.split(".")[1].lstrip("0"))
+    return f"{su:.{min(6, max(2, lead + 2))}f}"
+
+
+def used_percent(used: float, total: float) -> float:
+    """The share of ``total`` used, in percent (100 when nothing was granted but some was used)."""
+    if total <= 0:
+        return 100.0 if used > 0 else 0.0
+    return 100.0 * used / total
+
+
+def fill_percent(used: float, total: float) -> float:
+    """How full a usage bar is drawn: the share used, but at least 1 % for any charge, so a
+    first small charge visibly moves the bar (the exact figure is printed next to it)."""
+    pct = used_percent(used, total)
+    return min(100.0, max(pct, 1.0) if used > 0 else 0.0)
 
 
 #: Built once (no statement construction and cache-key work per submission).

@@ -22,14 +22,14 @@ from ..db import db
 from ..errors import Conflict, NotFound, QuotaExceeded, ValidationError
 from ..identity.access import current_user, login_required, role_required
 from ..identity.models import Project, User
-from ..web import add_nav
+from ..web import add_home_panel, add_nav
 from ..web.bodylimits import body_limit
 from ..web.request import digits
 from . import accounting, service
 from .api import usage_rows
 from .apps import Application, registry
 from .inputs import Upload, from_form
-from .models import Allocation, LedgerEntry
+from .models import Allocation, Job, LedgerEntry
 from .states import TERMINAL, JobState
 
 bp = Blueprint(
@@ -51,8 +51,8 @@ def _application(app_id: str) -> Application:
 
 
 @bp.get("/apps")
-@login_required
 def catalog() -> ResponseReturnValue:
+    # Public: visitors see what the gateway offers; running an application asks them to log in.
     return render_template("jobs/catalog.html", applications=registry().all())
 
 
@@ -247,9 +247,54 @@ def admin_allocations() -> ResponseReturnValue:
     )
 
 
+# -- the home page's panels ---------------------------------------------------------------------
+
+
+def _titles() -> dict[str, str]:
+    return {a.id: a.title for a in registry().all(None)}
+
+
+def _jobs_panel(user: User) -> dict[str, Any]:
+    recent, _ = service.list_jobs(db.session, user, limit=6)
+    active = list(
+        db.session.scalars(
+            select(Job)
+            .where(Job.user_id == user.id, Job.state.not_in([s.value for s in TERMINAL]))
+            .order_by(Job.id.desc())
+            .limit(10)
+        )
+    )
+    return {"recent": recent, "active": active, "titles": _titles()}
+
+
+def _allocation_panel(user: User) -> dict[str, Any]:
+    # The projects this user may charge (the usage page shows an administrator every project).
+    mine = {
+        p.name
+        for p in accounting.chargeable_projects(
+            db.session, user, current_app.config["JOBS_COMMUNITY_PROJECT"]
+        )
+    }
+    return {"rows": [r for r in usage_rows(user) if r["project"] in mine]}
+
+
+def _apps_panel(user: User | None) -> dict[str, Any]:
+    return {"applications": registry().all()}
+
+
+def _su_filters(app: Flask) -> None:
+    app.add_template_filter(accounting.fmt, "su")
+    app.add_template_global(accounting.fill_percent, "su_fill")
+    app.add_template_global(accounting.used_percent, "su_percent")
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    add_nav(app, "jobs.catalog", "Applications", role="user", order=20)
+    _su_filters(app)
+    add_home_panel(app, "jobs/_home_jobs.html", _jobs_panel, order=10)
+    add_home_panel(app, "jobs/_home_allocation.html", _allocation_panel, order=20)
+    add_home_panel(app, "jobs/_home_apps.html", _apps_panel, order=40, visitors=True)
+    add_nav(app, "jobs.catalog", "Applications", role=None, order=20)
     add_nav(app, "jobs.my_jobs", "My jobs", role="user", order=21)
     add_nav(app, "jobs.usage", "Usage", role="user", order=22)
     add_nav(app, "jobs.admin_allocations", "Allocations", role="admin", order=80)

@@ -15,7 +15,7 @@ from ..jobs import accounting
 from ..jobs.apps import registry
 from ..jobs.inputs import from_form
 from ..jobs.service import RESOURCE_KEYS
-from ..web import add_nav
+from ..web import add_home_panel, add_nav
 from ..web.request import digits
 from . import service, workshops
 from .api import connect_url
@@ -249,6 +249,15 @@ def workshop_page(workshop_id: int) -> ResponseReturnValue:
     )
 
 
+def _sessions_panel(user: User) -> dict[str, Any]:
+    return {
+        "sessions": service.list_sessions(db.session, user, include_ended=False)[:6],
+        "titles": {a.id: a.title for a in registry().all("interactive")},
+        "connect_url": connect_url,
+    }
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    add_home_panel(app, "sessions/_home_sessions.html", _sessions_panel, order=15)
     add_nav(app, "sessions.my_sessions", "Sessions", role="user", order=21)

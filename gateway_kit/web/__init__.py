@@ -1,11 +1,13 @@
-"""Server-rendered pages: the base layout, navigation and home page.
+"""Server-rendered pages: the base layout, navigation and the home page (a dashboard).
 
-Feature modules add navigation entries with :func:`add_nav`. All CSS and JavaScript is vendored in
+Feature modules add navigation entries with :func:`add_nav` and dashboard panels with
+:func:`add_home_panel`. All CSS and JavaScript is vendored in
 ``web/static`` (the kit works offline; nothing is loaded from a CDN).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, render_template
@@ -24,6 +26,35 @@ def add_nav(app: Flask, endpoint: str, label: str, role: str | None = "user", or
     app.extensions["gateway_kit.nav"].append(
         {"endpoint": endpoint, "label": label, "role": role, "order": order}
     )
+
+
+#: A panel's context: called with the signed-in user (None for a visitor); returns what its
+#: template needs, or None to leave the panel out.
+PanelContext = Callable[[Any], "dict[str, Any] | None"]
+
+
+def add_home_panel(
+    app: Flask, template: str, context: PanelContext, order: int = 50, *, visitors: bool = False
+) -> None:
+    """Add a panel to the home page: ``template`` rendered with what ``context(user)`` returns.
+
+    :param visitors: also show it to visitors (``context`` is then called with None).
+    """
+    app.extensions["gateway_kit.home_panels"].append(
+        {"template": template, "context": context, "order": order, "visitors": visitors}
+    )
+
+
+def home_panels(user: Any) -> list[dict[str, Any]]:
+    """The home page's panels for ``user``: ``{"template", "context"}`` in order."""
+    out = []
+    for panel in sorted(current_app.extensions["gateway_kit.home_panels"], key=lambda p: p["order"]):
+        if user is None and not panel["visitors"]:
+            continue
+        context = panel["context"](user)
+        if context is not None:
+            out.append({"template": panel["template"], "context": context})
+    return out
 
 
 def nav_for(user: Any) -> list[dict[str, Any]]:
@@ -48,11 +79,14 @@ def _layout_context() -> dict[str, Any]:
         "current_user": None,
         "nav": nav_for(None),
         "csrf_token": current_app.jinja_env.globals.get("csrf_token", lambda: ""),
+        "home_panels": home_panels,
     }
 
 
 @bp.route("/")
 def home() -> str:
+    # The template asks for the panels of ``current_user`` (set by the identity feature's
+    # context processor; the core does not know who is signed in).
     return render_template("home.html")
 
 
@@ -60,6 +94,7 @@ def init_app(app: Flask) -> None:
     # Before any blueprint adds a rule: <int:...> is bounded to 64 bits everywhere.
     app.url_map.converters["int"] = BoundedIntegerConverter
     app.request_class = GatewayRequest
+    app.extensions.setdefault("gateway_kit.home_panels", [])
     bodylimits.init_app(app)
     app.before_request(check_url)
     headers.init_app(app)

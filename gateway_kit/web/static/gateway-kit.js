@@ -1,6 +1,15 @@
 // Behaviour that templates declare with data attributes (the CSP allows no inline script or style).
 "use strict";
 (function () {
+  // The navigation's menu button (narrow screens).
+  var toggle = document.getElementById("nav-toggle");
+  var bar = document.getElementById("topbar");
+  if (toggle && bar) {
+    toggle.addEventListener("click", function () {
+      var open = bar.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
   // <span data-width="42.5">: a bar filled to 42.5 % (set through the CSSOM, which the CSP allows).
   document.querySelectorAll("[data-width]").forEach(function (el) {
     var pct = parseFloat(el.getAttribute("data-width"));
@@ -15,5 +24,10 @@
     el.addEventListener("click", function (ev) {
       if (!window.confirm(el.getAttribute("data-confirm"))) { ev.preventDefault(); }
     });
+  });
+  // A field error inside a collapsed <details>: open it so the message is seen.
+  document.querySelectorAll("details .field-error").forEach(function (el) {
+    var d = el.closest("details");
+    while (d) { d.open = true; d.classList.add("has-errors"); d = d.parentElement && d.parentElement.closest("details"); }
   });
 })();
