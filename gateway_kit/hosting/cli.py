@@ -158,20 +158,36 @@ def deploy_apply(spec: Path, rollback_on_failure: bool, no_refresh: bool, rotate
 @deploy.command("destroy")
 @click.argument("target")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--with-snapshots",
+    is_flag=True,
+    help="Also delete the snapshots of the deployment's volumes (a volume with snapshots cannot be deleted).",
+)
 @with_appcontext
 @kit_errors
-def deploy_destroy(target: str, yes: bool) -> None:
-    """Delete everything the deployment TARGET (a name or a spec file) owns, in reverse order."""
+def deploy_destroy(target: str, yes: bool, with_snapshots: bool) -> None:
+    """Delete everything the deployment TARGET (a name or a spec file) owns, in reverse order.
+
+    Stops before deleting anything when a volume has snapshots, unless --with-snapshots.
+    """
     name, spec = _name_or_spec(target)
+    engine = _engine(spec.cloud if spec else None, progress=True)
+    engine.status(name)  # an unknown deployment fails here, before any question
+    snaps = day2.list_snapshots(engine.cloud, deployment=name)
+    if snaps and not with_snapshots:
+        raise click.ClickException(day2.snapshots_blocking(engine.cloud, name))
     if not yes:
-        click.confirm(f"Delete every resource of deployment {name}?", abort=True)
-    count = _engine(spec.cloud if spec else None, progress=True).destroy(name)
+        also = f" and {len(snaps)} volume snapshot(s)" if snaps else ""
+        click.confirm(f"Delete every resource of deployment {name}{also}?", abort=True)
+    for snap in snaps:
+        click.echo(f"snapshot {day2.delete_snapshot(engine.cloud, snap['id'])} deleted.")
+    count = engine.destroy(name)
     click.echo(f"Deployment {name} destroyed ({count} resources deleted).")
 
 
 @deploy.command("status")
 @click.argument("target")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @with_appcontext
 @kit_errors
 def deploy_status(target: str, as_json: bool) -> None:
@@ -245,6 +261,7 @@ def vm() -> None:
 @with_appcontext
 @kit_errors
 def vm_list(deployment: str | None) -> None:
+    """Servers with status, flavor, addresses and deployment."""
     for v in day2.list_vms(_cloud(), deployment):
         click.echo(
             f"{v['name']}\t{v['status']}\t{v['flavor']}\t{','.join(v['addresses'])}\t"
@@ -257,6 +274,7 @@ def vm_list(deployment: str | None) -> None:
 @with_appcontext
 @kit_errors
 def vm_show(server: str) -> None:
+    """Everything about SERVER (name or id) as JSON."""
     _echo_json(day2.show_vm(_cloud(), server))
 
 
@@ -297,10 +315,11 @@ def vm_snapshot(server: str, name: str) -> None:
 
 @vm.command("console-log")
 @click.argument("server")
-@click.option("--lines", type=int, default=None)
+@click.option("--lines", type=int, default=None, help="Only the last LINES lines.")
 @with_appcontext
 @kit_errors
 def vm_console_log(server: str, lines: int | None) -> None:
+    """SERVER's console output (boot messages, cloud-init), the last LINES lines with --lines."""
     click.echo(day2.console_log(_cloud(), server, lines))
 
 
@@ -309,14 +328,15 @@ def vm_console_log(server: str, lines: int | None) -> None:
 
 @click.group(name="volume")
 def volume() -> None:
-    """Volumes: list, extend, snapshot."""
+    """Volumes: list, extend, snapshot, and their snapshots."""
 
 
 @volume.command("list")
-@click.option("--deployment", default=None)
+@click.option("--deployment", default=None, help="Only this deployment's volumes.")
 @with_appcontext
 @kit_errors
 def volume_list(deployment: str | None) -> None:
+    """Volumes with size, status and deployment."""
     for v in day2.list_volumes(_cloud(), deployment):
         click.echo(f"{v['name']}\t{v['size']} GiB\t{v['status']}\t{v['deployment'] or '-'}")
 
@@ -337,7 +357,39 @@ def volume_extend(name: str, size: int) -> None:
 @with_appcontext
 @kit_errors
 def volume_snapshot(name: str, snapshot: str) -> None:
+    """Snapshot volume NAME into snapshot SNAPSHOT (works while attached); prints its id."""
     click.echo(day2.snapshot_volume(_cloud(), name, snapshot))
+
+
+@volume.group("snapshots", invoke_without_command=True)
+@click.option("--volume", "volume_name", default=None, help="Only this volume's snapshots.")
+@click.option("--deployment", default=None, help="Only the snapshots of this deployment's volumes.")
+@click.pass_context
+@with_appcontext
+@kit_errors
+def volume_snapshots(ctx: click.Context, volume_name: str | None, deployment: str | None) -> None:
+    """List volume snapshots (name, volume, size, status, created); `snapshots delete NAME` deletes one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    snaps = day2.list_snapshots(_cloud(), volume_name, deployment)
+    for snap in snaps:
+        click.echo(
+            f"{snap['name'] or '-'}\t{snap['volume']}\t{snap['size']} GiB\t{snap['status']}\t"
+            f"{snap['created_at']}\t{snap['id']}"
+        )
+    if not snaps:
+        click.echo("No volume snapshots.")
+
+
+@volume_snapshots.command("delete")
+@click.argument("snapshots", nargs=-1, required=True)
+@with_appcontext
+@kit_errors
+def volume_snapshot_delete(snapshots: tuple[str, ...]) -> None:
+    """Delete each snapshot (name or id) in SNAPSHOTS and wait until it is gone."""
+    cloud = _cloud()
+    for snap in snapshots:
+        click.echo(f"snapshot {day2.delete_snapshot(cloud, snap)} deleted.")
 
 
 # -- dns -------------------------------------------------------------------------------------
@@ -352,6 +404,7 @@ def dns() -> None:
 @with_appcontext
 @kit_errors
 def dns_zones() -> None:
+    """This project's DNS zones with status and TTL."""
     for z in day2.list_zones(_cloud()):
         click.echo(f"{z['name']}\t{z['status']}\tttl={z['ttl']}")
 
@@ -361,6 +414,7 @@ def dns_zones() -> None:
 @with_appcontext
 @kit_errors
 def dns_records(zone: str) -> None:
+    """The record sets of ZONE (name, type, records, TTL, status)."""
     for r in day2.list_records(_cloud(), zone):
         click.echo(f"{r['name']}\t{r['type']}\t{' '.join(r['records'])}\tttl={r['ttl']}\t{r['status']}")
 
@@ -370,7 +424,7 @@ def dns_records(zone: str) -> None:
 @click.argument("name")
 @click.argument("rtype")
 @click.argument("records", nargs=-1, required=True)
-@click.option("--ttl", type=int, default=None)
+@click.option("--ttl", type=int, default=None, help="Time to live in seconds (default: the zone's).")
 @with_appcontext
 @kit_errors
 def dns_add(zone: str, name: str, rtype: str, records: tuple[str, ...], ttl: int | None) -> None:
@@ -386,6 +440,7 @@ def dns_add(zone: str, name: str, rtype: str, records: tuple[str, ...], ttl: int
 @with_appcontext
 @kit_errors
 def dns_rm(zone: str, name: str, rtype: str) -> None:
+    """Delete record set NAME of type RTYPE from ZONE."""
     n = day2.remove_record(_cloud(), zone, name, rtype)
     click.echo(f"{n} record set(s) removed.")
 

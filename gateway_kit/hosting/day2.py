@@ -188,6 +188,81 @@ def snapshot_volume(cloud: Cloud, name_or_id: str, name: str) -> str:
     return str(snap.id)
 
 
+def list_snapshots(
+    cloud: Cloud, volume: str | None = None, deployment: str | None = None
+) -> list[dict[str, Any]]:
+    """Volume snapshots, optionally only those of ``volume`` or of ``deployment``'s volumes."""
+    volumes = {v["id"]: v for v in list_volumes(cloud)}
+    wanted: set[str] | None = None
+    if volume is not None:
+        wanted = {str(_volume(cloud, volume).id)}
+    if deployment is not None:
+        mine = {vid for vid, v in volumes.items() if v["deployment"] == deployment}
+        wanted = mine if wanted is None else wanted & mine
+    bs = cloud.conn.block_storage
+    out = []
+    for snap in cloud.call("list volume snapshots", lambda: list(bs.snapshots(details=True))):
+        if wanted is not None and snap.volume_id not in wanted:
+            continue
+        vol = volumes.get(snap.volume_id, {})
+        out.append(
+            {
+                "id": snap.id,
+                "name": snap.name or "",
+                "size": snap.size,
+                "status": snap.status,
+                "created_at": str(snap.created_at or ""),
+                "volume_id": snap.volume_id,
+                "volume": vol.get("name") or snap.volume_id,
+                "deployment": vol.get("deployment", ""),
+            }
+        )
+    return sorted(out, key=lambda s: (s["volume"], s["name"], s["id"]))
+
+
+def delete_snapshot(cloud: Cloud, name_or_id: str) -> str:
+    """Delete snapshot ``name_or_id`` and wait until it is gone; its name."""
+    bs = cloud.conn.block_storage
+    snap = cloud.call(
+        f"find snapshot {name_or_id}",
+        lambda: bs.find_snapshot(name_or_id, ignore_missing=False),
+    )
+    cloud.call(
+        f"delete snapshot {snap.name or snap.id}", lambda: bs.delete_snapshot(snap, ignore_missing=True)
+    )
+    cloud.wait(
+        f"snapshot {snap.name or snap.id} (delete)",
+        lambda: bs.get_snapshot(snap.id),
+        target=("deleted",),
+        failures=("error_deleting",),
+        timeout=cloud.timeouts.volume,
+        gone_ok=True,
+    )
+    return str(snap.name or snap.id)
+
+
+def snapshots_blocking(cloud: Cloud, deployment: str) -> str:
+    """Why destroying ``deployment`` would stop at a volume (its snapshots), or ``""``.
+
+    Cinder refuses to delete a volume that has snapshots; saying so before anything is deleted
+    spares a half-destroyed deployment.
+    """
+    snaps = list_snapshots(cloud, deployment=deployment)
+    if not snaps:
+        return ""
+    by_volume: dict[str, list[str]] = {}
+    for snap in snaps:
+        by_volume.setdefault(snap["volume"], []).append(snap["name"] or snap["id"])
+    held = "; ".join(
+        f"volume {vol} has {len(names)} snapshot(s): {', '.join(names)}" for vol, names in by_volume.items()
+    )
+    return (
+        f"Deployment {deployment} cannot be destroyed as it is: {held}. A volume with snapshots cannot be "
+        "deleted. Delete them first (`gateway-kit volume snapshots delete NAME`), or destroy with "
+        "--with-snapshots to delete them as part of the destroy."
+    )
+
+
 # -- DNS -------------------------------------------------------------------------------------
 
 

@@ -74,12 +74,26 @@ def test_day2_commands_and_console(engine: Engine, hosting_app: Any, control: Lo
     assert "server:web-1" in page and "ACTIVE" in page
     data = client.get("/operator/hosting/standard/status.json").get_json()
     assert {r["key"] for r in data["resources"]} >= {"lb", "server:web-2"}
-    # snapshots are the operator's, not the deployment's: remove them before destroying
-    bs = engine.cloud.conn.block_storage
-    for snap in bs.snapshots(name="ds-snap"):
-        bs.delete_snapshot(snap)
-        bs.wait_for_delete(snap, interval=0.05, wait=10)
-    engine.destroy("standard")
+    # Snapshots are the operator's, not the deployment's: destroy explains them before it starts.
+    r = _cli(hosting_app, "volume", "snapshots", "--deployment", "standard")
+    assert r.exit_code == 0 and r.output.startswith("ds-snap\tstandard-datasets\t120 GiB\tavailable"), (
+        r.output
+    )
+    assert (
+        _cli(hosting_app, "volume", "snapshots", "--deployment", "other").output == "No volume snapshots.\n"
+    )
+    r = _cli(hosting_app, "deploy", "destroy", "standard", "--yes")
+    assert r.exit_code == 1
+    assert (
+        "volume standard-datasets has 1 snapshot(s): ds-snap" in r.output and "--with-snapshots" in r.output
+    )
+    assert engine.status("standard")[0].status == "ready"  # nothing was deleted
+    r = _cli(hosting_app, "deploy", "destroy", "standard", "--yes", "--with-snapshots")
+    assert r.exit_code == 0, r.output
+    assert "snapshot ds-snap deleted." in r.output and "Deployment standard destroyed" in r.output
+    assert engine.cloud.conn.block_storage.find_snapshot("ds-snap") is None
+    r = _cli(hosting_app, "volume", "snapshots", "delete", "ds-snap")
+    assert r.exit_code == 1 and "ds-snap" in r.output
 
 
 def test_cli_spec_typo_exits_with_message(hosting_app: Any, tmp_path: Any) -> None:
