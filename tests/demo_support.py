@@ -16,11 +16,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from werkzeug.serving import make_server
 
 from tests.conftest import require_service
 
@@ -118,6 +121,19 @@ def running_demo(
         yield running
     finally:
         running.output = stop_process_group(proc, stop_timeout)
+
+
+@contextlib.contextmanager
+def serving(wsgi: Any) -> Iterator[str]:
+    """Serve ``wsgi`` on a free loopback port in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=30)
 
 
 def require_chromium() -> None:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.conftest import login, make_user
 
-from ..demo_support import chromium_browser
+from ..demo_support import chromium_browser, serving
 
 pytestmark = pytest.mark.chromium
 RECORD_VIOLATIONS = """
@@ -22,19 +18,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " at " + e.sourceFile);
 });
 """
-
-
-@contextlib.contextmanager
-def serving(wsgi: Any) -> Iterator[str]:
-    """Serve ``wsgi`` on a free loopback port in a thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=30)
 
 
 def _signed_in_context(browser: Any, app: Any, base: str) -> Any:
