@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.attributes import instance_dict
 
 from .errors import ConfigError, DatabaseError
 
@@ -78,6 +80,36 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+T = TypeVar("T")
+
+
+def table_of(cls: type[Base]) -> Table:
+    """The table of a mapped class, for Core statements prebuilt against it (executed on a
+    connection they skip the ORM's bulk insert/update layer)."""
+    return cast(Table, cls.__table__)
+
+
+def as_loaded(session: Session, cls: type[T], values: Mapping[str, Any]) -> T:
+    """An instance of the mapped ``cls`` holding ``values`` (its columns by key), persistent in
+    ``session`` as if a query had loaded it, without SQL and without the ORM's per-row loading.
+
+    For hot paths that read or write a row with a prebuilt Core statement and then hand an
+    object to the rest of the code. Columns missing from ``values`` are loaded on first access.
+    An instance with the same primary key already in the session is returned instead.
+    """
+    mapper = sa_inspect(cls)
+    key = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
+    existing = session.identity_map.get(key)
+    if existing is not None:
+        found: T = existing
+        return found
+    obj: T = mapper.class_manager.new_instance()
+    instance_dict(obj).update(values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
 
 
 class Database:

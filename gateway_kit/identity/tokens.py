@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from ..db import db
+from ..db import as_loaded, db
 from ..errors import NotFound, Unauthorized, ValidationError
 from .models import ApiToken, User, utcnow
 from .scopes import ROLE_SCOPES
@@ -83,8 +83,9 @@ def create_token(
     return row, text
 
 
+_USER_COLUMNS = tuple(User.__table__.columns)
 _TOKEN_LOOKUP = (
-    select(ApiToken.id, ApiToken.scopes, ApiToken.expires_at, ApiToken.last_used_at, User)
+    select(ApiToken.id, ApiToken.scopes, ApiToken.expires_at, ApiToken.last_used_at, *_USER_COLUMNS)
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.digest == bindparam("digest"), ApiToken.revoked_at.is_(None))
 )
@@ -107,11 +108,13 @@ def authenticate_token(token: str) -> tuple[User, frozenset[str]]:
     if not token.startswith(TOKEN_PREFIX):
         raise bad
     sess = db.session
-    row = sess.execute(_TOKEN_LOOKUP, {"digest": digest(token)}).first()
+    # A Core row on the session's connection, the owner built from its columns (no ORM loading).
+    row = sess.connection().execute(_TOKEN_LOOKUP, {"digest": digest(token)}).first()
     now = utcnow()
     if row is None:
         raise bad
-    token_id, scopes, expires_at, last_used_at, user = row
+    token_id, scopes, expires_at, last_used_at = row[:4]
+    user = as_loaded(sess, User, {c.key: v for c, v in zip(_USER_COLUMNS, row[4:], strict=True)})
     if _aware(expires_at) <= now or user.disabled:
         raise bad
     if last_used_at is None or now - _aware(last_used_at) > timedelta(minutes=1):

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from ..db import as_loaded, table_of
 from ..errors import QuotaExceeded
 from ..identity.models import Project, ProjectMember, User
 from .models import Allocation, Job, LedgerEntry, utcnow
@@ -65,21 +66,23 @@ def fill_percent(used: float, total: float) -> float:
 
 
 #: Built once (no statement construction and cache-key work per submission).
+_ALLOCATIONS = table_of(Allocation).c
 _RESERVE = (
-    update(Allocation)
+    update(table_of(Allocation))
     .where(
-        Allocation.project_id == bindparam("b_project"),
-        Allocation.su_granted - Allocation.su_used - Allocation.su_reserved >= bindparam("amount"),
+        _ALLOCATIONS.project_id == bindparam("b_project"),
+        _ALLOCATIONS.su_granted - _ALLOCATIONS.su_used - _ALLOCATIONS.su_reserved >= bindparam("amount"),
     )
-    .values(su_reserved=Allocation.su_reserved + bindparam("amount"), updated_at=bindparam("now"))
-    .execution_options(synchronize_session=False)
+    .values(su_reserved=_ALLOCATIONS.su_reserved + bindparam("amount"), updated_at=bindparam("now"))
 )
 
 
 def reserve(session: Session, project: Project, amount: float) -> None:
     """Reserve ``amount`` SUs on ``project``'s allocation, or raise QuotaExceeded."""
-    result = session.execute(_RESERVE, {"b_project": project.id, "amount": amount, "now": utcnow()})
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    # On the session's connection: a Core UPDATE without the ORM's bulk-update layer.
+    params = {"b_project": project.id, "amount": amount, "now": utcnow()}
+    result = session.connection().execute(_RESERVE, params)
+    if result.rowcount == 1:
         return
     alloc = session.scalars(select(Allocation).where(Allocation.project_id == project.id)).first()
     if alloc is None:
@@ -179,18 +182,26 @@ def set_allocation(
     return alloc
 
 
+_PROJECT_COLUMNS = tuple(Project.__table__.columns)
+_MEMBER = ProjectMember.__table__.c
+#: One prebuilt statement: the user's projects by name, then the community project if it is
+#: not one of them (``community`` NULL when none is configured).
+_CHARGEABLE = (
+    select(*_PROJECT_COLUMNS)
+    .outerjoin(
+        ProjectMember.__table__,
+        and_(_MEMBER.project_id == Project.__table__.c.id, _MEMBER.user_id == bindparam("uid")),
+    )
+    .where(or_(_MEMBER.user_id.is_not(None), Project.__table__.c.name == bindparam("community")))
+    .order_by(_MEMBER.user_id.is_(None), Project.__table__.c.name)
+)
+
+
 def chargeable_projects(session: Session, user: User, community: str) -> list[Project]:
     """Projects ``user`` may charge: theirs, and the community project if one is configured."""
-    projects = list(
-        session.scalars(
-            select(Project).join(ProjectMember).where(ProjectMember.user_id == user.id).order_by(Project.name)
-        )
-    )
-    if community and all(p.name != community for p in projects):
-        shared = session.scalars(select(Project).where(Project.name == community)).first()
-        if shared is not None:
-            projects.append(shared)
-    return projects
+    rows = session.connection().execute(_CHARGEABLE, {"uid": user.id, "community": community or None})
+    keys = [c.key for c in _PROJECT_COLUMNS]
+    return [as_loaded(session, Project, dict(zip(keys, row, strict=True))) for row in rows]
 
 
 def usage_by_user(session: Session, project_id: int) -> list[tuple[str, float]]:

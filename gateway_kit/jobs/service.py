@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..db import as_loaded, table_of
 from ..errors import Conflict, NotFound, ValidationError
 from ..identity.models import Project, User
 from . import accounting
@@ -34,7 +35,10 @@ from .models import Job, JobEvent, utcnow
 from .states import TERMINAL, JobState, check_transition
 from .wakeup import announce, wake_local
 
-_INSERT_EVENT = insert(JobEvent)
+#: Prebuilt against the tables (not the mapped classes): executed without the ORM's bulk layer.
+_INSERT_EVENT = insert(table_of(JobEvent))
+_INSERT_JOB = insert(table_of(Job)).returning(table_of(Job).c.id)
+_NULL_JOB = {c.key: None for c in Job.__table__.columns}
 log = logging.getLogger("gateway_kit.jobs")
 
 SUBMIT_FIELDS = ("application", "inputs", "resources", "project", "name", "webhook_url", "notify_email")
@@ -220,28 +224,31 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     dest_name = destinations().route(application)
     worst = accounting.worst_case(destinations().options(dest_name), resources)
     workdir = _jobs_dir(app) / f"job-{uuid.uuid4().hex[:16]}"
-    job = Job(
-        user_id=user.id,
-        project_id=project.id if project else None,
-        app_id=application.id,
-        app_version=application.version,
-        name=sub.name,
-        inputs=values,
-        resources=resources,
-        destination=dest_name,
-        workdir=str(workdir),
-        state=JobState.QUEUED.value,
-        state_reason="",
-        version=0,
-        cancel_requested=False,
-        idempotency_key=sub.idempotency_key,
-        resubmitted_from=sub.resubmitted_from.id if sub.resubmitted_from else None,
-        webhook_url=sub.webhook_url,
-        notify_email=sub.notify_email,
-        attempts=0,
-        notified=False,
-        su_reserved=worst,
-    )
+    now = utcnow()
+    values_row: dict[str, Any] = {
+        "user_id": user.id,
+        "project_id": project.id if project else None,
+        "app_id": application.id,
+        "app_version": application.version,
+        "name": sub.name,
+        "inputs": values,
+        "resources": resources,
+        "destination": dest_name,
+        "workdir": str(workdir),
+        "state": JobState.QUEUED.value,
+        "state_reason": "",
+        "version": 0,
+        "cancel_requested": False,
+        "idempotency_key": sub.idempotency_key,
+        "resubmitted_from": sub.resubmitted_from.id if sub.resubmitted_from else None,
+        "webhook_url": sub.webhook_url,
+        "notify_email": sub.notify_email,
+        "attempts": 0,
+        "notified": False,
+        "su_reserved": worst,
+        "created_at": now,
+        "updated_at": now,
+    }
     try:
         # Files first, outside the transaction: on SQLite the first write below takes the
         # database's write lock until COMMIT, so nothing but the three statements runs under it.
@@ -251,12 +258,15 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
             folder = None
         elif sub.resubmitted_from is not None:
             _copy_inputs(Path(sub.resubmitted_from.workdir), workdir, values)
-        session.add(job)
-        session.flush()
-        session.execute(
+        # Prebuilt Core statements on the session's connection: no ORM flush, no statement
+        # construction, nothing but the writes between the first INSERT (which takes SQLite's
+        # write lock) and COMMIT.
+        conn = session.connection()
+        job_id = conn.execute(_INSERT_JOB, values_row).scalar_one()
+        conn.execute(
             _INSERT_EVENT,
             {
-                "job_id": job.id,
+                "job_id": job_id,
                 "from_state": None,
                 "to_state": JobState.QUEUED.value,
                 "message": f"submitted by {user.username}",
@@ -284,7 +294,8 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
     wake_local(app)
-    return job, True
+    # Every column is known: the job without a SELECT (those the INSERT left out are NULL).
+    return as_loaded(session, Job, {**_NULL_JOB, **values_row, "id": job_id}), True
 
 
 def _same_request(job: Job, sub: Submission) -> Job:
