@@ -185,8 +185,16 @@ def alembic_config(engine: Engine) -> Any:
     return cfg
 
 
+#: The PostgreSQL advisory lock key that serialises migrations (the bytes of "gk-migr").
+MIGRATION_LOCK = int.from_bytes(b"gk-migr", "big")
+
+
 def upgrade(app: Flask, revision: str = "heads") -> None:
-    """Apply every migration (all branch heads) to the app's database."""
+    """Apply every migration (all branch heads) to the app's database.
+
+    On PostgreSQL the run holds the advisory lock :data:`MIGRATION_LOCK`: concurrent runs (two web
+    VMs booting a release) wait for each other instead of racing, and the later ones change nothing.
+    """
     from alembic import command
 
     engine = db.engine(app)
@@ -200,7 +208,21 @@ def upgrade(app: Flask, revision: str = "heads") -> None:
             f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip().splitlines()[0]}. "
             "Check DATABASE_URL and that the server is running."
         ) from exc
-    command.upgrade(alembic_config(engine), revision)
+    if engine.dialect.name != "postgresql":
+        # SQLite lives on one machine and serialises writers itself.
+        command.upgrade(alembic_config(engine), revision)
+        return
+    # Several VMs of a release start at once and each runs `gateway-kit db upgrade` before it
+    # serves: a session-level advisory lock makes them take turns, so the first migrates and the
+    # others find every head applied and do nothing (no race on CREATE TABLE or alembic_version).
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        lock.commit()
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            lock.commit()
 
 
 def current_heads(app: Flask) -> set[str]:

@@ -6,8 +6,12 @@ answers ``/healthz`` 200. The generated secrets reach the VMs 0600 and nowhere e
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import re
+import socket
+import ssl
 import stat
 import tomllib
 from pathlib import Path
@@ -20,18 +24,20 @@ import requests
 from gateway_kit.hosting.engine import engine_for
 from gateway_kit.hosting.spec import parse_spec
 from gateway_kit.hosting.userdata import SECRETS, unseal
+from gateway_kit.localcloud.dataplane.names import read_ports
 from gateway_kit.localcloud.testing import RunningLocalCloud, local_cloud_dataplane, wait_until
 
-from ..conftest import make_app
+from ..conftest import make_app, require_service
 from .conftest import FAST, STANDARD
 
 __all__ = ["local_cloud_dataplane"]  # the fixture
 
 
-def _web_only() -> Any:
+def _web_only(**tables: Any) -> Any:
     data: dict[str, Any] = tomllib.loads(STANDARD.read_text())
     del data["roles"]["database"], data["volumes"]
     data["dns"]["zone"] = "serving.test."
+    data.update(tables)
     return parse_spec(data, STANDARD.parent)
 
 
@@ -42,10 +48,31 @@ def _www_address(cloud: RunningLocalCloud) -> str:
     return str(resolver.resolve("www.serving.test.", "A")[0])
 
 
+def _port(cloud: RunningLocalCloud, address: str, port: int) -> int:
+    """Where the data plane really serves ``address:port`` (10000 + port when it may not bind it)."""
+    return read_ports(cloud.state_dir / "dataplane").get((address, port), port)
+
+
 def _healthz(address: str) -> bool:
     port = 80 if os.geteuid() == 0 else 10080
     r = requests.get(f"http://{address}:{port}/healthz", timeout=5, headers={"Host": "www.serving.test"})
     return r.status_code == 200
+
+
+def _https_get(address: str, port: int, name: str, path: str, trust: Path) -> tuple[int, bytes]:
+    """GET ``https://name/path`` from ``address:port``, the certificate checked against ``trust``
+    for ``name`` (SNI and hostname), as a browser that resolved ``name`` would."""
+    ctx = ssl.create_default_context(cafile=str(trust))
+    raw = socket.create_connection((address, port), timeout=10)
+    conn = http.client.HTTPConnection(name, port, timeout=10)
+    try:
+        conn.sock = ctx.wrap_socket(raw, server_hostname=name)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+        raw.close()
 
 
 def _env_file(cloud: RunningLocalCloud, server_id: str) -> Path:
@@ -89,3 +116,62 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
     finally:
         engine.destroy("standard")
         engine.cloud.close()
+
+
+@pytest.mark.slow
+def test_https_through_the_load_balancer_reaches_the_portal_and_http_redirects(
+    local_cloud_dataplane: RunningLocalCloud, tmp_path: Path
+) -> None:
+    """[tls] with a real Pebble: the certificate lands on the TERMINATED_HTTPS listener, whose
+    TLS (checked against Pebble's chain, for the name) reaches a web VM's gunicorn; HTTP on port 80
+    answers a redirect to the https name (the REDIRECT_PREFIX policy)."""
+    from gateway_kit.hosting.tls import ensure_certificate
+    from tests.certs import conftest as certs
+
+    cloud = local_cloud_dataplane
+    require_service("Pebble", certs.PEBBLE.exists(), "install the Debian package 'pebble'")
+    acme = certs.Cloud(cloud)
+    pebbles = certs.pebble.__wrapped__(acme)  # the certs suite's Pebble, on this cloud's DNS
+    pebble = next(pebbles)
+    config = {
+        **certs.certs_config(acme, pebble, CERTS_CONTACT_EMAIL="ops@serving.test"),
+        **FAST,
+        "HOSTING_MEMBER_TIMEOUT": 180.0,
+        "HOSTING_SERVER_TIMEOUT": 120.0,
+    }
+    app = make_app(tmp_path, **config)
+    engine = engine_for(app)
+    spec = _web_only(tls={"names": ["www", "portal"], "redirect_http": True})
+    try:
+        engine.apply(spec)
+        line = ensure_certificate(app, spec, engine.cloud_id("standard", "lb"))
+        assert "issued for www.serving.test, portal.serving.test" in line
+        address = _www_address(cloud)
+        trust = tmp_path / "pebble-chain.pem"
+        trust.write_bytes(pebble.root_pem() + pebble.intermediate_pem())
+        https = _port(cloud, address, 443)
+
+        def healthy() -> bool:
+            return _https_get(address, https, "portal.serving.test", "/healthz", trust)[0] == 200
+
+        wait_until(healthy, timeout=180, what="/healthz 200 over https through the load balancer")
+        status, body = _https_get(address, https, "www.serving.test", "/healthz", trust)
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        # a name the certificate does not hold is refused by the client's hostname check
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _https_get(address, https, "other.serving.test", "/healthz", trust)
+
+        http = requests.get(
+            f"http://{address}:{_port(cloud, address, 80)}/healthz?x=1",
+            headers={"Host": "www.serving.test"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert http.status_code in (301, 302, 303, 307, 308)
+        assert http.headers["Location"] == "https://www.serving.test/healthz?x=1"
+        env = _env_file(cloud, engine.cloud.conn.compute.find_server("standard-web-1").id).read_text()
+        assert "GATEWAY_KIT_PUBLIC_URL=https://www.serving.test\n" in env
+    finally:
+        engine.destroy("standard")
+        engine.cloud.close()
+        pebbles.close()
