@@ -155,6 +155,27 @@ class WorkerPart:
         pass  # the context ends every child's process group
 
 
+def write_env_file(ctx: DemoContext) -> Path:
+    """``<instance>/demo.env``: ``export`` lines for the settings and environment the parts chose.
+
+    So that ``gateway-kit certs issue`` or ``openstack server list`` in another shell talk to this
+    demo's local cloud and ACME server. Readable by the owner only (it may hold the development
+    provider's client secret, like the instance folder's database does).
+    """
+    import shlex
+
+    path = ctx.instance_path / "demo.env"
+    env = {f"GATEWAY_KIT_{k}": v if isinstance(v, str) else json.dumps(v) for k, v in ctx.settings.items()}
+    env["GATEWAY_KIT_INSTANCE"] = str(ctx.instance_path)
+    env.update(ctx.env)
+    lines = [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    ctx.instance_path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# Written by gateway-kit demo; valid while it runs.\n" + "\n".join(lines) + "\n")
+    return path
+
+
 def load_parts(names: list[str] | None = None) -> list[DemoPart]:
     """Instantiate the built-in and entry-point parts (optionally only those in ``names``)."""
     factories: dict[str, Any] = {}
@@ -227,12 +248,18 @@ def run_demo(
                 ready(app)
         server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
         url = f"http://{host}:{server.server_port}/"
+        env_file = write_env_file(ctx)
         banner = [
             "",
             f"  {app.config['GATEWAY_NAME']} is running on the embedded defaults.",
             f"  Open {url} in your browser.",
             "",
             *[f"  {line}" for line in ctx.messages],
+            "",
+            "  To use the CLI and openstack on this demo from another shell:",
+            *[f"    export OS_CLIENT_CONFIG_FILE={ctx.env['OS_CLIENT_CONFIG_FILE']}"]
+            * ("OS_CLIENT_CONFIG_FILE" in ctx.env),
+            f"    source {env_file}    # every setting the demo's parts chose (certificates, cloud...)",
             "",
             "  Press Ctrl-C to stop everything the demo started.",
             "",
