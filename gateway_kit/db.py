@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -35,6 +36,16 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 class Base(DeclarativeBase):
     """Declarative base of every model in the kit."""
+
+
+def utc_iso(value: datetime | None) -> str | None:
+    """A stored timestamp as RFC 3339 text (the API's ``date-time``), or None.
+
+    SQLite returns naive datetimes for timezone-aware columns; the kit only ever stores UTC.
+    """
+    if value is None:
+        return None
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).isoformat()
 
 
 @dataclass

@@ -9,11 +9,27 @@ from flask import Blueprint, Flask, jsonify
 from flask.typing import ResponseReturnValue
 
 from .. import __version__
+from .openapi import document
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-@bp.route("/")
+@bp.get("/")
+@document(
+    summary="The API's name, version and versions offered",
+    tags=["meta"],
+    responses={
+        "200": {
+            "type": "object",
+            "required": ["name", "version", "api"],
+            "properties": {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "api": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    },
+)
 def index() -> ResponseReturnValue:
     return jsonify({"name": "gateway-kit", "version": __version__, "api": ["/api/v1"]})
 

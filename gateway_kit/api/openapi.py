@@ -76,14 +76,21 @@ def document(
     parameters: Iterable[Mapping[str, Any]] = (),
     request: Mapping[str, Any] | None = None,
     responses: Mapping[str, Any] | None = None,
+    anonymous: bool = False,
 ) -> Callable[[F], F]:
     """Describe an API view for the OpenAPI document.
 
-    :param request: ``{media type: schema}`` of the request body.
+    :param request: ``{media type: schema}`` of the request body, or the schema of a JSON body.
     :param responses: ``{status: schema or a full response object}``; a value with a
         ``description`` key is taken as a response object, anything else as a JSON schema.
     :param scopes: the token scopes the endpoint needs (listed in its security requirement).
+    :param anonymous: credentials are optional (public data answers without them); a request
+        that does present credentials must still hold ``scopes``.
     """
+
+    body = dict(request) if request else None
+    if body is not None and not all("/" in key for key in body):
+        body = {"application/json": body}  # a bare JSON schema: the usual media type
 
     def deco(view: F) -> F:
         view.openapi = {  # type: ignore[attr-defined]
@@ -92,8 +99,9 @@ def document(
             "tags": list(tags),
             "scopes": list(scopes),
             "parameters": [dict(p) for p in parameters],
-            "request": dict(request) if request else None,
+            "request": body,
             "responses": dict(responses or {}),
+            "anonymous": anonymous,
         }
         return view
 
@@ -169,10 +177,19 @@ def operation_for(endpoint: str, rule: str, method: str, meta: Mapping[str, Any]
         responses.setdefault("401", _problem("Not authenticated"))
         responses.setdefault("403", _problem("Missing scope or permission"))
         op["security"] = [{"bearerAuth": meta["scopes"]}, {"sessionCookie": []}]
+        if meta.get("anonymous"):
+            op["security"].append({})
     if params and any(p["in"] == "path" for p in params):
         responses.setdefault("404", _problem("Not found (or not yours)"))
-    if meta["request"]:
+    if params or meta["request"]:
+        # web.request refuses, for every route, what no view could store (before the view runs).
+        responses.setdefault(
+            "400", _problem("Bad request: a NUL character, or a body that is not strict JSON")
+        )
+    if meta["request"] or any(p["in"] == "query" for p in params):
         responses.setdefault("422", _problem("Validation failed; every field's error is listed"))
+    if meta["request"]:
+        responses.setdefault("413", _problem("The body is larger than this endpoint accepts"))
     op["responses"] = responses
     return op
 
@@ -220,11 +237,23 @@ def build(app: Flask) -> dict[str, Any]:
 
 
 @bp.get("/api/openapi.json")
+@document(
+    summary="This document (OpenAPI 3.1)",
+    tags=["meta"],
+    responses={"200": {"type": "object", "required": ["openapi", "info", "paths"]}},
+)
 def openapi_json() -> ResponseReturnValue:
     return jsonify(build(current_app._get_current_object()))  # type: ignore[attr-defined]
 
 
 @bp.get("/api/docs")
+@document(
+    summary="This document as a page",
+    tags=["meta"],
+    responses={
+        "200": {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+    },
+)
 def docs_page() -> ResponseReturnValue:
     doc = build(current_app._get_current_object())  # type: ignore[attr-defined]
     return render_template("api_docs.html", doc=doc, schema_name=_schema_name)
@@ -246,4 +275,5 @@ def _schema_name(schema: Any) -> str:
 
 def init_app(app: Flask) -> None:
     _registry(app)
+    add_tag(app, "meta", "The API itself: its version and this document.")
     app.register_blueprint(bp)

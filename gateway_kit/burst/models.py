@@ -50,7 +50,7 @@ class BurstInstance(Base):
     settled: Mapped[bool] = mapped_column(Boolean, default=False)
 
     def to_json(self) -> dict[str, Any]:
-        from ..jobs.models import _iso
+        from ..db import utc_iso as _iso
 
         return {
             "id": self.id,
@@ -107,7 +107,7 @@ class BurstJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     def to_json(self) -> dict[str, Any]:
-        from ..jobs.models import _iso
+        from ..db import utc_iso as _iso
 
         return {
             "job_id": self.job_id,

@@ -116,6 +116,7 @@ def _json_object() -> dict[str, Any]:
 @bp.get("")
 @document(
     summary="Search datasets",
+    anonymous=True,
     tags=["datasets"],
     scopes=["datasets:read"],
     description="Without credentials: public datasets only.",
@@ -168,6 +169,7 @@ def create() -> ResponseReturnValue:
 @bp.get("/<uid>")
 @document(
     summary="Show a dataset and its files",
+    anonymous=True,
     tags=["datasets"],
     scopes=["datasets:read"],
     responses={"200": ref("Dataset")},
@@ -204,6 +206,7 @@ def remove(uid: str) -> ResponseReturnValue:
 @bp.get("/<uid>/files/<path:rel>")
 @document(
     summary="Download a file (Range and ETag supported)",
+    anonymous=True,
     tags=["datasets"],
     scopes=["datasets:read"],
     parameters=[
@@ -257,6 +260,7 @@ def _token_dataset(uid: str) -> Dataset | None:
 @bp.get("/<uid>/manifest")
 @document(
     summary="A dataset's files with download URLs (for job agents)",
+    anonymous=True,
     tags=["datasets"],
     scopes=["datasets:read"],
     parameters=[{"name": "token", "in": "query", "schema": {"type": "string"}}],

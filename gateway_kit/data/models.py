@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..db import Base
+from ..db import Base, utc_iso
 
 VISIBILITIES = ("public", "project", "private")
 
@@ -61,8 +61,8 @@ class Dataset(Base):
             "project_id": self.project_id,
             "dns_name": self.dns_name,
             "size": self.size,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
+            "created_at": utc_iso(self.created_at),
+            "updated_at": utc_iso(self.updated_at),
             "files": [f.to_json() for f in self.files],
         }
 

@@ -33,6 +33,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..db import utc_iso
 from ..errors import Conflict, NotFound, ValidationError
 from ..identity.models import User
 from . import catalog, storage
@@ -186,7 +187,7 @@ def status(session: Session, up: Upload) -> dict[str, Any]:
         "chunk_count": up.chunk_count,
         "received": got,
         "missing": [i for i in range(up.chunk_count) if i not in have],
-        "created_at": up.created_at.isoformat(),
+        "created_at": utc_iso(up.created_at),
     }
 
 

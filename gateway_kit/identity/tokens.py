@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from ..db import as_loaded, db
+from ..db import as_loaded, db, utc_iso
 from ..errors import NotFound, Unauthorized, ValidationError
 from .models import ApiToken, User, utcnow
 from .scopes import ROLE_SCOPES
@@ -159,9 +159,9 @@ def token_json(row: ApiToken) -> dict[str, Any]:
         "name": row.name,
         "prefix": row.prefix,
         "scopes": list(row.scopes),
-        "created_at": _aware(row.created_at).isoformat(),
-        "expires_at": _aware(row.expires_at).isoformat(),
-        "last_used_at": _aware(row.last_used_at).isoformat() if row.last_used_at else None,
-        "revoked_at": _aware(row.revoked_at).isoformat() if row.revoked_at else None,
+        "created_at": utc_iso(row.created_at),
+        "expires_at": utc_iso(row.expires_at),
+        "last_used_at": utc_iso(row.last_used_at),
+        "revoked_at": utc_iso(row.revoked_at),
         "state": state,
     }

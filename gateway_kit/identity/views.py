@@ -26,11 +26,13 @@ from joserfc.errors import JoseError
 from sqlalchemy import func, select
 
 from ..db import db
-from ..errors import BadRequest, Forbidden, GatewayError, NotFound
+from ..errors import BadRequest, Forbidden, GatewayError, NotFound, ValidationError
+from ..web.request import digits
 from .access import current_user, login_required, login_user, logout_user, revoke_sessions, role_required
 from .accounts import ROLE_RANK, resolve_login
 from .models import ROLES, Identity, User, UserSession
 from .providers import IdentityProvider, LoginFailed
+from .scopes import ROLE_SCOPES
 from .tokens import SCOPES, create_token, revoke_all_tokens, revoke_token, tokens_of
 
 log = logging.getLogger("gateway_kit.identity")
@@ -238,7 +240,8 @@ def _profile_page(user: User, new_token: str | None = None) -> Response:
             identities=identities,
             tokens=tokens_of(db.session, user.id),
             providers=providers(),
-            scopes=SCOPES,
+            # Only what this user's role can grant (a plain user is not offered "admin").
+            scopes={s: what for s, what in SCOPES.items() if s in ROLE_SCOPES.get(user.role, ())},
             new_token=new_token,
             default_days=current_app.config["IDENTITY_TOKEN_DEFAULT_DAYS"],
             max_days=current_app.config["IDENTITY_TOKEN_MAX_DAYS"],
@@ -261,13 +264,21 @@ def profile() -> ResponseReturnValue:
 def create_token_form() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
+    raw_days = request.form.get("days", "").strip()
+    days = digits(raw_days, 10**6) if raw_days else int(current_app.config["IDENTITY_TOKEN_DEFAULT_DAYS"])
     try:
-        days = int(request.form.get("days") or current_app.config["IDENTITY_TOKEN_DEFAULT_DAYS"])
-    except ValueError as exc:
-        raise BadRequest("The lifetime must be a whole number of days.") from exc
-    _row, text = create_token(
-        db.session, user, request.form.get("name", ""), request.form.getlist("scopes"), days
-    )
+        if days is None:
+            raise ValidationError([{"field": "days", "message": "must be a whole number of days"}])
+        _row, text = create_token(
+            db.session, user, request.form.get("name", ""), request.form.getlist("scopes"), days
+        )
+    except ValidationError as exc:
+        # The profile page again, saying what to change (not a bare error page).
+        for e in exc.errors:
+            flash(f"Token not created: {e['field']} {e['message']}.", "error")
+        resp = _profile_page(user)
+        resp.status_code = 422
+        return resp
     db.session.commit()
     return _profile_page(user, new_token=text)  # shown this once, never again
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base
+from ..db import Base, utc_iso
 from .states import JobState
 
 
@@ -95,19 +95,11 @@ class Job(Base):
             "su_charged": self.su_charged,
             "cancel_requested": self.cancel_requested,
             "resubmitted_from": self.resubmitted_from,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "created_at": utc_iso(self.created_at),
+            "updated_at": utc_iso(self.updated_at),
+            "started_at": utc_iso(self.started_at),
+            "finished_at": utc_iso(self.finished_at),
         }
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite returns naive datetimes; we only ever store UTC
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
 
 
 class JobEvent(Base):
@@ -125,7 +117,7 @@ class JobEvent(Base):
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "at": _iso(self.at),
+            "at": utc_iso(self.at),
             "from": self.from_state,
             "to": self.to_state,
             "message": self.message,
