@@ -158,9 +158,11 @@ def use_project_settings() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--debug/--no-debug", default=False)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--debug/--no-debug", default=False, help="Werkzeug's interactive debugger (never in production)."
+)
 @with_appcontext
 def serve(host: str, port: int, debug: bool) -> None:
     """Run the development web server (use gunicorn in production; see the Procfile)."""
@@ -201,7 +203,7 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-@click.option("--revision", default="heads", show_default=True)
+@click.option("--revision", default="heads", show_default=True, help="Alembic revision to upgrade to.")
 @with_appcontext
 @kit_errors
 def db_upgrade(revision: str) -> None:

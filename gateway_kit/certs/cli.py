@@ -107,7 +107,7 @@ def renew_cmd(name: str | None, all_due: bool) -> None:
 
 
 @certs.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @with_appcontext
 @kit_errors
 def list_cmd(as_json: bool) -> None:

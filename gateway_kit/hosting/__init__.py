@@ -21,7 +21,7 @@ FEATURE = Feature(
             "Declarative deployments: service VMs, volumes, DNS names and a load balancer.",
         ),
         Command("vm", ".cli:vm", "Servers: list, show, and day-2 actions."),
-        Command("volume", ".cli:volume", "Volumes: list, extend, snapshot."),
+        Command("volume", ".cli:volume", "Volumes: list, extend, snapshot, and their snapshots."),
         Command("dns", ".cli:dns", "DNS zones and records (Designate)."),
         Command("lb", ".cli:lb", "Load balancers (Octavia)."),
     ],

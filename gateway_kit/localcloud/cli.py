@@ -164,7 +164,13 @@ def serve(
 @localcloud.command("resolve")
 @click.argument("name")
 @click.option("--dns-host", default="127.0.0.1", show_default=True, help="The local cloud's DNS server.")
-@click.option("--dns-port", default=15353, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--dns-port",
+    default=15353,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the local cloud's DNS server to ask.",
+)
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
