@@ -12,7 +12,10 @@ Features describe their endpoints where they are written, with :func:`document`:
 operation (path parameters come from the rule's converters). Schemas shared between operations are
 added with :func:`add_schema` (in ``init_app``); operations that are not Flask views (or that want
 to be written by hand) are added with :func:`add_path`. ``/api/openapi.json`` serves the document;
-``/api/docs`` renders it as a page, server-side, with nothing loaded from elsewhere.
+``/api/docs`` renders it as a page, server-side, with nothing loaded from elsewhere: operations
+grouped by tag (internal tags such as the burst agents' apart, at the end), each with a
+try-it-out form (``static/api-docs.js``) that sends the request with a personal access token typed
+on the page, or with the signed-in session.
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ _PARAM_TYPES = {
     "uuid": {"type": "string", "format": "uuid"},
 }
 
-bp = Blueprint("openapi", __name__, template_folder="templates")
+bp = Blueprint(
+    "openapi", __name__, template_folder="templates", static_folder="static", static_url_path="/static/api"
+)
+
+#: Tags of endpoints for the kit's own machinery, not for gateway users: shown apart.
+INTERNAL_TAGS = frozenset({"agent"})
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -256,7 +264,28 @@ def openapi_json() -> ResponseReturnValue:
 )
 def docs_page() -> ResponseReturnValue:
     doc = build(current_app._get_current_object())  # type: ignore[attr-defined]
-    return render_template("api_docs.html", doc=doc, schema_name=_schema_name)
+    public, internal = grouped(doc)
+    return render_template(
+        "api_docs.html", doc=doc, groups=public, internal=internal, schema_name=_schema_name
+    )
+
+
+def grouped(doc: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The document's operations by tag, in the document's tag order (untagged last): the
+    public groups and the internal ones (:data:`INTERNAL_TAGS`)."""
+    described = {t["name"]: t.get("description", "") for t in doc.get("tags", [])}
+    groups: dict[str, dict[str, Any]] = {
+        name: {"name": name, "description": text, "operations": []} for name, text in described.items()
+    }
+    for path, ops in doc.get("paths", {}).items():
+        for method, op in ops.items():
+            tag = (op.get("tags") or ["other"])[0]
+            group = groups.setdefault(tag, {"name": tag, "description": "", "operations": []})
+            group["operations"].append({"path": path, "method": method, "op": op})
+    found = [g for g in groups.values() if g["operations"]]
+    return [g for g in found if g["name"] not in INTERNAL_TAGS], [
+        g for g in found if g["name"] in INTERNAL_TAGS
+    ]
 
 
 def _schema_name(schema: Any) -> str:
