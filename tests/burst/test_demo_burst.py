@@ -140,16 +140,40 @@ def _demo_worker(instance: Path) -> int:
     return found[0]
 
 
+#: A job that runs until the test opens its gate (a file): "running" is then a state it holds, not a
+#: moment a poll must land in.
+GATED = """
+import os, sys, time
+print("started", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.1)
+print("done", flush=True)
+"""
+
+
+def _gated_app(folder: Path, gate: Path) -> Path:
+    command = json.dumps([sys.executable, "-c", GATED, str(gate)])
+    path = folder / "gated.toml"
+    path.write_text(
+        f'[[application]]\nid = "gated"\ntitle = "Gated"\nversion = "1"\ncommand = {command}\n'
+        "[application.resources]\nwalltime = 600\n"
+    )
+    return path
+
+
 def test_sigkill_of_the_worker_mid_burst_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The demo's worker is killed (SIGKILL) while a burst job runs on its instance; another
     worker recovers the job after its lease and it completes, having run exactly once."""
-    # The demo's 'sleep' example is routed to the burst destination too; leases are short.
+    # A gated application, routed to the burst destination; leases are short.
+    gate = tmp_path / "gate"
+    app_file = _gated_app(tmp_path, gate)
     table = {"local": {"executor": "local"}, BURST_DESTINATION: BURST_OPTIONS}
     toml = (
         f"JOBS_LEASE_SECONDS = 2.0\nJOBS_DESTINATIONS_MAP = {toml_inline(table)}\n"
-        f'JOBS_ROUTING_RULES = {{sleep = "{BURST_DESTINATION}"}}\n'
+        f'JOBS_ROUTING_RULES = {{gated = "{BURST_DESTINATION}"}}\n'
+        f"JOBS_APPLICATION_FILES = {json.dumps([str(app_file)])}\n"
     )
     replacement: subprocess.Popen[bytes] | None = None
     with run_demo(tmp_path, monkeypatch, toml) as demo:
@@ -158,7 +182,7 @@ def test_sigkill_of_the_worker_mid_burst_loses_nothing(
                 demo.url + "/api/v1/jobs",
                 headers=demo.headers,
                 timeout=10,
-                json={"application": "sleep", "inputs": {"seconds": 4}},
+                json={"application": "gated", "inputs": {}},
             )
             assert resp.status_code == 201 and resp.json()["destination"] == "burst", resp.text
             job_id = int(resp.json()["id"])
@@ -168,9 +192,9 @@ def test_sigkill_of_the_worker_mid_burst_loses_nothing(
                 return data
 
             # Running on the instance (its log streams) *and* seen RUNNING by the worker (its next
-            # poll of the pool: the log may arrive first).
-            deadline = time.monotonic() + 60
-            while "second 1 of 4" not in stdout() or demo.get(f"/api/v1/jobs/{job_id}")["state"] != "RUNNING":
+            # poll of the pool: the log may arrive first); it stays so until the gate opens.
+            deadline = time.monotonic() + 120
+            while "started" not in stdout() or demo.get(f"/api/v1/jobs/{job_id}")["state"] != "RUNNING":
                 assert time.monotonic() < deadline, demo.get(f"/api/v1/jobs/{job_id}")
                 time.sleep(0.2)
             # Mid-burst: the agent on the instance runs the job; the worker that holds it dies.
@@ -190,10 +214,11 @@ def test_sigkill_of_the_worker_mid_burst_loses_nothing(
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            job = demo.wait(job_id, timeout=60)
+            gate.touch()
+            job = demo.wait(job_id, timeout=120)
             assert job["state"] == "COMPLETED", job["state_reason"]
             out = stdout()
-            assert out.count("second 1 of 4") == 1 and out.count("done") == 1, out
+            assert out.count("started") == 1 and out.count("done") == 1, out
             [(state, requeues)] = demo.burst_rows(
                 f"SELECT state, requeues FROM burst_jobs WHERE job_id = {job_id}"
             )
