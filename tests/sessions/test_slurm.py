@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ..conftest import require_service
-from ..slurm.conftest import HOW, sinfo_answers
+from ..slurm.conftest import HOW, sinfo_answers, slurm_lock  # noqa: F401  (autouse: the one SLURM, shared)
 from .conftest import RunningProxy, World
 
 pytestmark = pytest.mark.slurm

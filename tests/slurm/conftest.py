@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,25 @@ def sinfo_answers() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.returncode == 0 and "debug" in out.stdout
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """One SLURM serves every test run on this machine (two checkouts may run the suite at once):
+    a module that uses it holds a shared lock on a file beside it; a module that changes the
+    cluster itself (stops slurmctld, installs power hooks: ``SLURM_EXCLUSIVE = True``) holds it
+    exclusively, so it never restarts the controller under another run's jobs."""
+    where = os.environ.get("GK_TEST_SLURM_DIR")
+    if not where or not os.environ.get("GK_TEST_SLURM"):
+        yield
+        return
+    exclusive = getattr(request.module, "SLURM_EXCLUSIVE", False)
+    with open(Path(where) / "test-runs.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)  # waits for the other run
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

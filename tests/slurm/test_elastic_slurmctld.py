@@ -40,6 +40,9 @@ from gateway_kit.slurm.executor import SlurmExecutor
 from .conftest import SETTINGS
 
 pytestmark = pytest.mark.slurm
+#: Installs the cluster's power hooks and drives its cloud nodes: no other test run may use SLURM
+#: meanwhile (conftest.slurm_lock).
+SLURM_EXCLUSIVE = True
 
 CLOUD_NODES = ("gkcloud1", "gkcloud2")
 

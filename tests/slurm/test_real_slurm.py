@@ -7,6 +7,7 @@ SLURM's message, metacharacters arriving literally, one squeue per poll cycle.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,9 @@ def timeout_job(slurm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> An
     while the other tests do, and test_timeout (last) collects it."""
     from .conftest import SETTINGS
 
-    ex = SlurmExecutor("ci", {"executor": "slurm"}, {**SETTINGS, "SLURM_JOB_NAME_PREFIX": "gkto"})
+    ex = SlurmExecutor(
+        "ci", {"executor": "slurm"}, {**SETTINGS, "SLURM_JOB_NAME_PREFIX": f"gkto{os.getpid()}"}
+    )
     d = tmp_path_factory.mktemp("timeout")
     spec = JobSpec(job_id=1, argv=["sleep", "600"], workdir=str(d), walltime=60, memory_mb=100)
     return ex, ex.submit(spec), time.monotonic()

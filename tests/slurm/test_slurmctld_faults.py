@@ -22,6 +22,8 @@ from gateway_kit.slurm.executor import SlurmExecutor
 from .conftest import wait_state, wait_terminal
 
 pytestmark = pytest.mark.slurm
+#: Stops and restarts slurmctld: no other test run may use SLURM meanwhile (conftest.slurm_lock).
+SLURM_EXCLUSIVE = True
 
 
 def _ctld_pid(slurm_dir: Path) -> int | None:
