@@ -210,17 +210,18 @@ def test_cancel_queued_running_and_finished(world: World) -> None:
     r = c.post(f"/api/v1/jobs/{queued['id']}/cancel")
     assert r.status_code == 202 and r.json["state"] == "CANCELED"
     assert c.post(f"/api/v1/jobs/{queued['id']}/cancel").status_code == 409
-    running = c.post("/api/v1/jobs", json={"application": "sleep", "inputs": {"seconds": 30}}).json
+    # ten minutes (under its 2-minute walltime): RUNNING holds until the cancel, however busy the host
+    running = c.post("/api/v1/jobs", json={"application": "sleep", "inputs": {"seconds": 600}}).json
     job = wait_for(world.app, running["id"], {JobState.RUNNING}, 60)
     stdout = Path(job.workdir) / "stdout.txt"
     deadline = time.monotonic() + 60  # RUNNING means started, not yet printed: wait for its line
-    while "second 1 of 30" not in (stdout.read_text() if stdout.exists() else ""):
+    while "second 1 of 600" not in (stdout.read_text() if stdout.exists() else ""):
         assert time.monotonic() < deadline, "the job never printed its first line"
         time.sleep(0.05)
     assert c.post(f"/api/v1/jobs/{running['id']}/cancel").json["cancel_requested"] is True
     job = finish(world, running["id"])
     assert job.state == "CANCELED"
-    assert "second 1 of 30" in (Path(job.workdir) / "stdout.txt").read_text()
+    assert "second 1 of 600" in (Path(job.workdir) / "stdout.txt").read_text()
     r = c.post(f"/api/v1/jobs/{running['id']}/cancel")
     assert r.status_code == 409 and r.mimetype == "application/problem+json"
     usage = c.get("/api/v1/usage").json["projects"][0]

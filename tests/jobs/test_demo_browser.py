@@ -187,10 +187,11 @@ def test_user_cancels_a_running_job_from_its_page(demo: str, browser: Any) -> No
     page = logged_in(browser, demo, "alan")
     problems = console_problems(page)
     page.goto(demo + "/apps/sleep")
-    # An hour: the job ends when the test cancels it, so RUNNING is a state it holds, not a moment.
+    # An hour, under a walltime of 4 minutes (its reservation fits the 0.1 SU the first test left):
+    # the job ends when the test cancels it, so RUNNING is a state it holds, not a moment.
     page.fill("#in-seconds", "3600")
     page.click("#job-form summary:text('Resources')")
-    page.fill("#res-walltime", "3600")
+    page.fill("#res-walltime", "240")
     page.click("#job-form button[type=submit]")
     wait_until(page, "document.querySelector('#job-state').textContent.trim() == 'RUNNING'", timeout=120000)
     wait_until(page, "document.querySelector('#log-stdout').textContent.includes('second 1')", timeout=120000)
