@@ -82,9 +82,10 @@ class PebblePart:
 
     Lifecycle: :meth:`start` (order 20, after the local cloud's 10) writes Pebble's config and
     TLS pair under ``<instance>/pebble``, spawns it with ``-dnsserver`` set to the local cloud's DNS
-    server, waits for its directory and sets ``CERTS_DIRECTORY_URL``, ``CERTS_STAGING_DIRECTORY_URL``,
+    server and sets ``CERTS_DIRECTORY_URL``, ``CERTS_STAGING_DIRECTORY_URL``,
     ``CERTS_CA_BUNDLE``, ``CERTS_AGREE_TOS`` and ``CERTS_CONTACT_EMAIL`` (unless the gateway's
-    settings already name a CA); :meth:`ready` creates :data:`DEMO_ZONE` in the local cloud.
+    settings already name a CA); :meth:`ready` waits for Pebble's directory and creates
+    :data:`DEMO_ZONE` in the local cloud.
     """
 
     name = "certs"
@@ -92,6 +93,22 @@ class PebblePart:
 
     def __init__(self) -> None:
         self.enabled = False
+        self.proc: Any = None
+        self.cert = Path()
+        self.log = Path()
+        self.directory = ""
+
+    def _wait_for_pebble(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                requests.get(self.directory, verify=str(self.cert), timeout=2).raise_for_status()
+                return True
+            except requests.RequestException:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    log.warning("Pebble did not start; see %s", self.log)
+                    return False
+                time.sleep(0.1)
 
     def start(self, ctx: Any) -> None:
         nameservers = ctx.settings.get("CERTS_DNS_NAMESERVERS") or []
@@ -125,19 +142,10 @@ class PebblePart:
             [binary, "-config", str(work / "pebble-config.json"), "-dnsserver", str(nameservers[0])],
             env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"},
         )
-        directory = f"https://{ctx.host}:{listen}/dir"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(directory, verify=str(cert), timeout=2).raise_for_status()
-                break
-            except requests.RequestException:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    ctx.say(
-                        f"certificates  Pebble did not start (see {ctx.instance_path / 'logs/pebble.log'})"
-                    )
-                    return
-                time.sleep(0.1)
+        # Its URL is known now: the settings are set at once and Pebble is awaited in ready(),
+        # while the other parts start.
+        self.proc, self.cert, self.log = proc, cert, ctx.instance_path / "logs" / "pebble.log"
+        directory = self.directory = f"https://{ctx.host}:{listen}/dir"
         contact = ctx.settings.get("CERTS_CONTACT_EMAIL") or f"ops@{DEMO_ZONE.rstrip('.')}"
         ctx.settings.update(
             {
@@ -155,7 +163,7 @@ class PebblePart:
         )
 
     def ready(self, app: Flask) -> None:
-        if not self.enabled:
+        if not self.enabled or not self._wait_for_pebble():
             return
         from .service import cloud_name, connect
 
