@@ -123,8 +123,8 @@ def _json_object() -> dict[str, Any]:
     parameters=[
         {"name": "q", "in": "query", "schema": {"type": "string"}},
         {"name": "project", "in": "query", "schema": {"type": "string"}},
-        {"name": "offset", "in": "query", "schema": {"type": "integer"}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 100}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10**9}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
     ],
     responses={
         "200": {

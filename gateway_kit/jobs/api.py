@@ -23,13 +23,13 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from ..api.openapi import add_schema, add_tag, document, ref
+from ..api.openapi import EXTENSION_KEY, add_schema, add_tag, document, ref
 from ..db import db
 from ..errors import NotFound, ValidationError
 from ..identity.access import api_auth, current_user
 from ..identity.models import Project, User
 from ..web.bodylimits import body_limit
-from ..web.request import digits, int_arg
+from ..web.request import ID_MAX, digits, int_arg
 from . import accounting, service
 from .apps import registry
 from .inputs import Upload
@@ -37,6 +37,34 @@ from .models import Allocation, Job
 from .states import TERMINAL, JobState
 
 bp = Blueprint("jobs_api", __name__, url_prefix="/api/v1")
+
+
+def submission_fields() -> dict[str, Any]:
+    """The fields of a submission (JobSubmission; each optional in a resubmission)."""
+    return {
+        "application": {"type": "string"},
+        "inputs": {
+            "type": "object",
+            "description": "Values by input name; see the "
+            "application's input schema (and ApplicationInputs_<id> below).",
+        },
+        "resources": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {k: {"type": "integer", "minimum": 0} for k in service.RESOURCE_KEYS},
+        },
+        "project": {
+            "type": "string",
+            "description": "Project to charge (default: the first you may charge)",
+        },
+        "name": {"type": "string", "maxLength": 200},
+        "webhook_url": {
+            "type": "string",
+            "format": "uri",
+            "description": "POSTed the job (signed) when it ends",
+        },
+        "notify_email": {"type": "boolean"},
+    }
 
 
 def _user() -> User:
@@ -199,7 +227,7 @@ def submit_job() -> ResponseReturnValue:
         {
             "name": "cursor",
             "in": "query",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
             "description": "next_cursor of the previous page",
         },
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
@@ -223,7 +251,7 @@ def list_jobs() -> ResponseReturnValue:
     cursor_raw = request.args.get("cursor")
     cursor = None
     if cursor_raw:
-        cursor = digits(cursor_raw)
+        cursor = digits(cursor_raw, ID_MAX)
         if cursor is None:
             errors.append({"field": "cursor", "message": "is not a cursor from a previous page"})
     if errors:
@@ -275,7 +303,14 @@ def cancel_job(job_id: int) -> ResponseReturnValue:
     scopes=["jobs:write"],
     description="The body may change inputs, resources, name and notifications; uploaded "
     "files are reused unless uploaded again.",
-    request={"application/json": {"type": "object"}},
+    request={
+        "application/json": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "JobSubmission's fields, each optional (application is the job's own)",
+            "properties": {k: v for k, v in submission_fields().items() if k != "application"},
+        }
+    },
     responses={"201": ref("Job")},
 )
 @api_auth("jobs:write")
@@ -552,30 +587,7 @@ def init_app(app: Flask) -> None:
             "type": "object",
             "additionalProperties": False,
             "required": ["application"],
-            "properties": {
-                "application": {"type": "string"},
-                "inputs": {
-                    "type": "object",
-                    "description": "Values by input name; see the "
-                    "application's input schema (and ApplicationInputs_<id> below).",
-                },
-                "resources": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {k: {"type": "integer", "minimum": 0} for k in service.RESOURCE_KEYS},
-                },
-                "project": {
-                    "type": "string",
-                    "description": "Project to charge (default: the first you may charge)",
-                },
-                "name": {"type": "string", "maxLength": 200},
-                "webhook_url": {
-                    "type": "string",
-                    "format": "uri",
-                    "description": "POSTed the job (signed) when it ends",
-                },
-                "notify_email": {"type": "boolean"},
-            },
+            "properties": submission_fields(),
         },
     )
     add_schema(
@@ -676,5 +688,9 @@ def init_app(app: Flask) -> None:
 
 def add_application_schemas(app: Flask) -> None:
     """One schema per application's inputs (called once plugins have registered theirs)."""
+    ids = []
     for application in registry(app).all():
+        ids.append(application.id)
         add_schema(app, f"ApplicationInputs_{application.id}", application.inputs_schema())
+    submission = app.extensions[EXTENSION_KEY]["schemas"]["JobSubmission"]
+    submission["properties"]["application"] = {"enum": ids, "description": "an application's id"}

@@ -24,7 +24,7 @@ from ..identity.access import current_user, login_required, role_required
 from ..identity.models import Project, User
 from ..web import add_home_panel, add_nav
 from ..web.bodylimits import body_limit
-from ..web.request import digits
+from ..web.request import ID_MAX, digits
 from . import accounting, service
 from .api import usage_rows
 from .apps import Application, registry
@@ -149,7 +149,7 @@ def my_jobs() -> ResponseReturnValue:
     if state is not None and state not in JobState.__members__:
         state = None
     cursor = request.args.get("cursor", "")
-    jobs, nxt = service.list_jobs(db.session, _user(), state=state, cursor=digits(cursor), limit=25)
+    jobs, nxt = service.list_jobs(db.session, _user(), state=state, cursor=digits(cursor, ID_MAX), limit=25)
     return render_template(
         "jobs/list.html", jobs=jobs, next_cursor=nxt, state=state, states=[s.value for s in JobState]
     )

@@ -276,7 +276,17 @@ def show_workshop(workshop_id: int) -> ResponseReturnValue:
     tags=["sessions"],
     scopes=["jobs:write"],
     request={"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]},
-    responses={"200": ref("Session")},
+    responses={
+        "200": ref("Session"),
+        "404": {
+            "description": "No workshop has this join code",
+            "content": {"application/problem+json": {"schema": ref("Problem")}},
+        },
+        "409": {
+            "description": "The workshop has not opened yet, has ended, or is full",
+            "content": {"application/problem+json": {"schema": ref("Problem")}},
+        },
+    },
 )
 @api_auth("jobs:write")
 def join_workshop() -> ResponseReturnValue:

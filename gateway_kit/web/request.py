@@ -11,7 +11,7 @@ Each view validating each of these would be a dozen copies of the same checks, s
   outside 64 bits answers 422 naming the field; also for ``get_json(silent=True)`` (a garbage
   body is an error, never "no body");
 - form fields with a NUL answer 400;
-- ``<int:...>`` URL parts are bounded to 64 bits (a larger id is simply not found);
+- ``<int:...>`` URL parts are bounded to :data:`ID_MAX` (a larger id is simply not found);
 - :func:`digits` and :func:`int_arg` read numbers from query strings and forms (ASCII digits,
   64 bits at most).
 """
@@ -28,13 +28,15 @@ from ..errors import BadRequest, ValidationError
 
 MAX_DEPTH = 32
 INT_MAX = 2**63 - 1
+#: The largest row id: primary keys are SQL ``INTEGER`` (32 bits on PostgreSQL).
+ID_MAX = 2**31 - 1
 
 
 class BoundedIntegerConverter(IntegerConverter):
-    """``<int:id>`` that matches 0 .. 2**63-1 only (a database integer)."""
+    """``<int:id>`` that matches 0 .. :data:`ID_MAX` only (a row id the database can hold)."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", INT_MAX)
+        kwargs.setdefault("max", ID_MAX)
         super().__init__(map, *args, **kwargs)
 
 
