@@ -91,3 +91,31 @@ def test_operator_drains_a_pool_from_the_console_and_it_is_audited(burst_app: An
     assert "No actions recorded that match" in operator.get("/operator/audit?actor=ada").get_data(
         as_text=True
     )
+
+
+def test_operator_resizes_a_pool_and_the_worker_applies_it(burst_app: Any) -> None:
+    from gateway_kit.burst.feature import pools
+
+    plain, operator = burst_app.test_client(), burst_app.test_client()
+    login(plain, make_user(burst_app, "alan"))
+    login(operator, make_user(burst_app, "grace", role="operator"))
+    form = {"min_instances": "1", "max_instances": "5"}
+    assert plain.post("/operator/burst/gpu-pool/resize", data=form).status_code == 403
+    bad = operator.post("/operator/burst/gpu-pool/resize", data={"min_instances": "3", "max_instances": "2"})
+    assert bad.status_code == 400 and "no larger than the maximum" in bad.get_data(as_text=True)
+    bad = operator.post("/operator/burst/gpu-pool/resize", data={"min_instances": "x", "max_instances": "2"})
+    assert bad.status_code == 400 and "whole numbers" in bad.get_data(as_text=True)
+    page = operator.post("/operator/burst/gpu-pool/resize", data=form, follow_redirects=True)
+    assert "Pool gpu-pool now keeps 1 to 5 instances" in page.get_data(as_text=True)
+    assert "1 to 5 instances (resized by grace; configured 0 to 2)" in page.get_data(as_text=True)
+
+    pool = pools(burst_app)["gpu-pool"]
+    assert (pool.policy.min_instances, pool.policy.max_instances) == (0, 2)
+    with db.session_scope(burst_app) as sess:
+        pool._apply_size(sess)  # what each reconcile pass does first
+    assert (pool.policy.min_instances, pool.policy.max_instances) == (1, 5)
+    got = [(e.action, e.outcome, e.detail) for e in audit.entries(burst_app, action="burst.resize")]
+    assert got[0] == ("burst.resize", "ok", "1 to 5 instances") and [g[1] for g in got[1:]] == [
+        "failed",
+        "failed",
+    ]

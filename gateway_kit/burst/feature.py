@@ -10,21 +10,21 @@ import getpass
 from typing import Any
 
 import click
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
 from flask.cli import with_appcontext
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from .. import audit
 from ..db import db
-from ..errors import GatewayError, NotFound
+from ..errors import BadRequest, GatewayError, NotFound
 from ..identity.access import role_required
-from ..identity.audit_log import audited_action
+from ..identity.audit_log import actor, audited_action
 from ..jobs.models import utcnow
 from ..web import add_nav
 from ..worker import WorkerTask, register_task
 from .api import init_api
-from .models import LIVE_STATES, BurstInstance, BurstJob
+from .models import LIVE_STATES, BurstInstance, BurstJob, BurstPoolSize
 from .pool import Pool, aware
 
 bp = Blueprint("burst", __name__, template_folder="templates")
@@ -101,7 +101,7 @@ def pool_page() -> ResponseReturnValue:
         )
         for name in dests
     }
-    return render_template("burst/pool.html", pools=data, waiting=waiting, options=dests)
+    return render_template("burst/pool.html", pools=data, waiting=waiting, options=dests, sizes=sizes())
 
 
 def drain(destination: str) -> int:
@@ -121,6 +121,51 @@ def drain(destination: str) -> int:
             n += 1
     db.session.commit()
     return n
+
+
+#: The largest pool a console resize may ask for (a typo must not launch a hundred instances).
+RESIZE_MAX = 64
+
+
+def sizes() -> dict[str, BurstPoolSize]:
+    return {s.destination: s for s in db.session.scalars(select(BurstPoolSize))}
+
+
+def resize(destination: str, min_text: str, max_text: str, by: str) -> tuple[int, int]:
+    """Set DESTINATION's pool bounds (the worker applies them on its next pass)."""
+    if destination not in burst_destinations(current_app.config):
+        known = ", ".join(sorted(burst_destinations(current_app.config))) or "none"
+        raise NotFound(f"{destination!r} is not a burst destination (burst destinations: {known}).")
+    try:
+        low, high = int(min_text), int(max_text)
+    except ValueError:
+        raise BadRequest(
+            f"Minimum and maximum instances must be whole numbers (got {min_text!r} and {max_text!r})."
+        ) from None
+    if not 0 <= low <= high or not 1 <= high <= RESIZE_MAX:
+        raise BadRequest(
+            f"Give a minimum of 0 or more, no larger than the maximum, and a maximum from 1 to "
+            f"{RESIZE_MAX} (got {low} and {high})."
+        )
+    row = db.session.get(BurstPoolSize, destination)
+    if row is None:
+        row = BurstPoolSize(destination=destination)
+        db.session.add(row)
+    row.min_instances, row.max_instances, row.updated_by, row.updated_at = low, high, by, utcnow()
+    db.session.commit()
+    return low, high
+
+
+@bp.post("/operator/burst/<destination>/resize")
+@role_required("operator")
+def resize_action(destination: str) -> ResponseReturnValue:
+    with audited_action("burst.resize", destination) as entry:
+        low, high = resize(
+            destination, request.form.get("min_instances", ""), request.form.get("max_instances", ""), actor()
+        )
+        entry.detail = f"{low} to {high} instances"
+    flash(f"Pool {destination} now keeps {low} to {high} instances (from the worker's next pass).", "success")
+    return redirect(url_for("burst.pool_page"))
 
 
 @bp.post("/operator/burst/<destination>/drain")

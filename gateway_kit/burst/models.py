@@ -122,3 +122,16 @@ class BurstJob(Base):
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
         }
+
+
+class BurstPoolSize(Base):
+    """An operator's resize of a pool (the console's): overrides its destination's
+    ``min_instances``/``max_instances`` until changed again."""
+
+    __tablename__ = "burst_pool_sizes"
+
+    destination: Mapped[str] = mapped_column(String(64), primary_key=True)
+    min_instances: Mapped[int] = mapped_column(Integer)
+    max_instances: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import logging
@@ -44,7 +45,7 @@ from ..cloud import Advice, Cloud, Timeouts, cloud_name
 from ..errors import CloudError, ConfigError
 from ..jobs.models import Allocation, Job, LedgerEntry, utcnow
 from . import policy
-from .models import LIVE_STATES, BurstInstance, BurstJob
+from .models import LIVE_STATES, BurstInstance, BurstJob, BurstPoolSize
 
 log = logging.getLogger("gateway_kit.burst.pool")
 
@@ -254,7 +255,7 @@ class Pool:
         self.destination = destination
         self.options = dict(options)
         self.settings = settings
-        self.policy = policy.PoolPolicy.from_options(options)
+        self.policy = self.configured = policy.PoolPolicy.from_options(options)
         self.cloud = PoolCloud(str(options.get("cloud") or cloud_name(settings, "burst")))
         self.gateway = gateway_id(settings)
         self.sessions = sessions(settings)
@@ -272,10 +273,23 @@ class Pool:
 
     def reconcile(self) -> None:
         with pool_lock(self.settings, self.destination), self.sessions() as session:
+            self._apply_size(session)
             self._launch_pending(session)
             servers = self.cloud.servers(self.gateway)
             self._sync(session, servers)
             self._schedule(session)
+
+    def _apply_size(self, session: Session) -> None:
+        """An operator's resize (:class:`BurstPoolSize`) overrides the configured bounds."""
+        size = session.get(BurstPoolSize, self.destination)
+        if size is not None:
+            self.policy = dataclasses.replace(
+                self.configured, min_instances=size.min_instances, max_instances=size.max_instances
+            )
+        elif self.policy.min_instances != self.configured.min_instances or (
+            self.policy.max_instances != self.configured.max_instances
+        ):
+            self.policy = self.configured
 
     def live(self, session: Session) -> list[BurstInstance]:
         return list(
