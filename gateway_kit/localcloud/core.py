@@ -8,12 +8,8 @@ A service is a module or package ``gateway_kit/localcloud/services/<name>`` with
     def register(cloud: LocalCloud) -> None:
         bp = flask.Blueprint("dns", __name__, url_prefix="/dns")
         ...routes on bp...
-        cloud.add_service(Service(
-            name="dns", prefix="/dns", blueprint=bp,
-            catalog=[CatalogEntry("dns", "designate", "/dns")],
-            render_error=render_designate_error,
-            seed=seed_dns,               # optional: called once on a fresh state dir
-        ))
+        cloud.serve(bp, render_designate_error, ("dns", "designate"),
+                    seed=seed_dns)       # optional: called once on a fresh state dir
         cloud.add_hook("dns.zone_active", on_zone_active)   # optional transition hooks
 
 The module name goes into :data:`SERVICE_MODULES`; :func:`gateway_kit.localcloud.app.create_app`
@@ -330,6 +326,12 @@ def microversion() -> tuple[int, int]:
     return mv
 
 
+def at_least(version: str) -> bool:
+    """Whether the current request's microversion is ``version`` (``"2.47"``) or later."""
+    major, _, minor = version.partition(".")
+    return microversion() >= (int(major), int(minor))
+
+
 class LocalCloud:
     """State and services of one local cloud (see the module docstring)."""
 
@@ -352,6 +354,32 @@ class LocalCloud:
         )
 
     # -- registration ---------------------------------------------------------------------
+
+    def serve(
+        self,
+        blueprint: Blueprint,
+        render_error: Callable[[ApiError], Response],
+        *catalog: tuple[str, str] | CatalogEntry,
+        microversion: MicroversionSpec | None = None,
+        seed: Callable[[LocalCloud, dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Add the service served by ``blueprint`` (its name and ``url_prefix`` are the service's).
+
+        :param catalog: its catalog entries: ``(type, name)`` at the prefix, or a
+            :class:`CatalogEntry` with a path of its own.
+        """
+        prefix = blueprint.url_prefix or ""
+        self.add_service(
+            Service(
+                name=blueprint.name,
+                prefix=prefix,
+                blueprint=blueprint,
+                catalog=[c if isinstance(c, CatalogEntry) else CatalogEntry(*c, prefix) for c in catalog],
+                render_error=render_error,
+                microversion=microversion,
+                seed=seed,
+            )
+        )
 
     def add_service(self, service: Service) -> None:
         if service.blueprint.url_prefix != service.prefix:

@@ -11,6 +11,7 @@
   own links around them (Nova, Neutron, Designate and Octavia spell them differently).
 * :func:`filter_docs` applies ``?key=value`` list filters.
 * :func:`quota_view` renders a quota set with usage (``limit``/``in_use``/``reserved``).
+* :func:`fault_renderer` renders errors in Nova's and Cinder's ``{code: {code, message}}`` shape.
 * :data:`Doc` and :func:`now` are the document type and the timestamp every service stamps.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from gateway_kit.localcloud.core import ApiError, now_iso, request_json
+from gateway_kit.localcloud.core import ApiError, json_response, now_iso, request_json
 from gateway_kit.localcloud.store import Doc
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "after_marker",
     "body",
     "endpoint_name",
+    "fault_renderer",
     "filter_docs",
     "limited",
     "now",
@@ -56,6 +58,18 @@ def now(*, micro: bool = False, zulu: bool = True) -> str:
 def body(required: bool = True) -> dict[str, Any]:
     """The request's JSON object body, or a 400 :class:`ApiError` naming what was wrong."""
     return request_json(required)
+
+
+def fault_renderer(codes: Mapping[int, str], default: str) -> Callable[[ApiError], Response]:
+    """An error renderer for the ``{"<name>": {"code": status, "message": ...}}`` fault body
+    (Nova, Cinder): the error's own code if it is one of ``codes``' names, else the name for its
+    status, else ``default``."""
+
+    def render_error(err: ApiError) -> Response:
+        code = err.code if err.code in codes.values() else codes.get(err.status, default)
+        return json_response({code: {"code": err.status, "message": err.message}}, err.status)
+
+    return render_error
 
 
 def endpoint_name(rule: str, method: str) -> str:

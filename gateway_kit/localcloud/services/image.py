@@ -17,9 +17,7 @@ from flask import Blueprint, Response, request
 from gateway_kit.localcloud.core import (
     ApiError,
     AuthContext,
-    CatalogEntry,
     LocalCloud,
-    Service,
     current_cloud,
     http_title,
     json_response,
@@ -512,13 +510,4 @@ def seed(cloud: LocalCloud, data: dict[str, Any]) -> None:
 
 
 def register(cloud: LocalCloud) -> None:
-    cloud.add_service(
-        Service(
-            name="image",
-            prefix="/image",
-            blueprint=bp,
-            catalog=[CatalogEntry("image", "glance", "/image")],
-            render_error=render_error,
-            seed=seed,
-        )
-    )
+    cloud.serve(bp, render_error, ("image", "glance"), seed=seed)

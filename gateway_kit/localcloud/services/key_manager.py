@@ -34,10 +34,8 @@ from flask import Response, request
 
 from gateway_kit.localcloud.core import (
     ApiError,
-    CatalogEntry,
     LocalCloud,
     MicroversionSpec,
-    Service,
     current_cloud,
     http_title,
     json_response,
@@ -614,13 +612,9 @@ def register(cloud: LocalCloud) -> None:
     routes.add("/v1/orders/", _list_orders, "GET", name="list_orders_slash")
     routes.add("/v1/orders/", _create_order, "POST", name="create_order_slash")
     cloud.add_hook(ORDER_DONE, _order_done)
-    cloud.add_service(
-        Service(
-            name="key_manager",
-            prefix="/key-manager",
-            blueprint=bp,
-            catalog=[CatalogEntry("key-manager", "barbican", "/key-manager")],
-            render_error=render_barbican_error,
-            microversion=MicroversionSpec("key-manager", "1.0", "1.1"),
-        )
+    cloud.serve(
+        bp,
+        render_barbican_error,
+        ("key-manager", "barbican"),
+        microversion=MicroversionSpec("key-manager", "1.0", "1.1"),
     )

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, request
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    AuthContext,
-    json_response,
-    microversion,
-)
-from gateway_kit.localcloud.rest import Routes, after_marker, limited
+from gateway_kit.localcloud.core import ApiError, AuthContext, microversion
+from gateway_kit.localcloud.core import at_least as at_least  # the services' views import it from here
+from gateway_kit.localcloud.rest import Routes, after_marker, fault_renderer, limited
 from gateway_kit.localcloud.store import Doc
 
 bp = Blueprint("compute", __name__, url_prefix="/compute/v2.1")
@@ -66,11 +62,6 @@ def mv() -> tuple[int, int]:
     return microversion()
 
 
-def at_least(version: str) -> bool:
-    major, _, minor = version.partition(".")
-    return mv() >= (int(major), int(minor))
-
-
 _NOVA_CODES = {
     400: "badRequest",
     401: "unauthorized",
@@ -86,9 +77,7 @@ _NOVA_CODES = {
 }
 
 
-def render_error(err: ApiError) -> Response:
-    code = err.code if err.code in _NOVA_CODES.values() else _NOVA_CODES.get(err.status, "computeFault")
-    return json_response({code: {"code": err.status, "message": err.message}}, err.status)
+render_error = fault_renderer(_NOVA_CODES, "computeFault")
 
 
 def _conflict(server: Doc, action: str) -> ApiError:

@@ -6,11 +6,7 @@ from typing import Any
 
 from flask import Response
 
-from gateway_kit.localcloud.core import (
-    current_cloud,
-    json_response,
-    require_token,
-)
+from gateway_kit.localcloud.core import current_cloud, json_response, require_token
 
 from .common import MAX_MICROVERSION, MIN_MICROVERSION, routes
 

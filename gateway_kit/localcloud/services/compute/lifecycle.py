@@ -6,13 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    AuthContext,
-    LocalCloud,
-    new_id,
-    now_iso,
-)
+from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, new_id, now_iso
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway_kit.localcloud.core import (
-    CatalogEntry,
-    LocalCloud,
-    MicroversionSpec,
-    Service,
-)
+from gateway_kit.localcloud.core import LocalCloud, MicroversionSpec
 
 from .common import FLAVOR, MAX_MICROVERSION, MIN_MICROVERSION, bp, render_error
 from .lifecycle import _booted, _deleted, _failed, _settled
@@ -39,18 +34,14 @@ def seed(cloud: LocalCloud, data: dict[str, Any]) -> None:
 
 
 def register(cloud: LocalCloud) -> None:
-    cloud.add_service(
-        Service(
-            name="compute",
-            prefix="/compute/v2.1",
-            blueprint=bp,
-            catalog=[CatalogEntry("compute", "nova", "/compute/v2.1")],
-            render_error=render_error,
-            microversion=MicroversionSpec(
-                "compute", MIN_MICROVERSION, MAX_MICROVERSION, legacy_header="X-OpenStack-Nova-API-Version"
-            ),
-            seed=seed,
-        )
+    cloud.serve(
+        bp,
+        render_error,
+        ("compute", "nova"),
+        microversion=MicroversionSpec(
+            "compute", MIN_MICROVERSION, MAX_MICROVERSION, legacy_header="X-OpenStack-Nova-API-Version"
+        ),
+        seed=seed,
     )
     cloud.add_hook("compute.booted", _booted)
     cloud.add_hook("compute.failed", _failed)

@@ -7,9 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from gateway_kit.localcloud.core import (
-    LocalCloud,
-)
+from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.store import Doc
 
 from .common import (

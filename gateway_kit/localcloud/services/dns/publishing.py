@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway_kit.localcloud.core import (
-    LocalCloud,
-)
+from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.dnsserver import LocalDnsServer, PublishedRecordset, PublishedZone
 
 from .common import RECORDSET, ZONE

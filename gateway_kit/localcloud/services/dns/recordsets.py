@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from gateway_kit.localcloud.core import (
-    current_cloud,
-    json_response,
-    new_id,
-)
+from gateway_kit.localcloud.core import current_cloud, json_response, new_id
 from gateway_kit.localcloud.store import Doc
 
 from .access import (

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import flask
 
-from gateway_kit.localcloud.core import (
-    CatalogEntry,
-    LocalCloud,
-    Service,
-)
+from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.rest import Routes
 
 from .admin import (
@@ -98,12 +94,4 @@ def register(cloud: LocalCloud) -> None:
     cloud.add_hook("dns.zone_deleted", _hook_zone_deleted)
     cloud.add_hook("dns.recordset_active", _hook_recordset_active)
     cloud.add_hook("dns.recordset_deleted", _hook_recordset_deleted)
-    cloud.add_service(
-        Service(
-            name="dns",
-            prefix="/dns",
-            blueprint=bp,
-            catalog=[CatalogEntry("dns", "designate", "/dns")],
-            render_error=render_designate_error,
-        )
-    )
+    cloud.serve(bp, render_designate_error, ("dns", "designate"))

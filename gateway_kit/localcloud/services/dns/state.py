@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 
-from gateway_kit.localcloud.core import (
-    LocalCloud,
-)
+from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.store import Doc
 
 from .common import (

@@ -7,12 +7,7 @@ from typing import Any
 
 from flask import Response
 
-from gateway_kit.localcloud.core import (
-    LocalCloud,
-    current_cloud,
-    json_response,
-    new_id,
-)
+from gateway_kit.localcloud.core import LocalCloud, current_cloud, json_response, new_id
 from gateway_kit.localcloud.store import Doc
 
 from .access import (

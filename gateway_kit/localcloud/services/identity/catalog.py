@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from gateway_kit.localcloud.core import (
-    current_cloud,
-    json_response,
-    require_token,
-)
+from gateway_kit.localcloud.core import current_cloud, json_response, require_token
 
 from .common import _link, routes
 

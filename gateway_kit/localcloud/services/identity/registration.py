@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway_kit.localcloud.core import (
-    CatalogEntry,
-    LocalCloud,
-    Service,
-    new_id,
-)
+from gateway_kit.localcloud.core import LocalCloud, new_id
 from gateway_kit.localcloud.store import Doc
 
 from .appcreds import make_appcred
@@ -68,13 +63,4 @@ def seed(cloud: LocalCloud, data: dict[str, Any]) -> None:
 
 
 def register(cloud: LocalCloud) -> None:
-    cloud.add_service(
-        Service(
-            name="identity",
-            prefix="/identity",
-            blueprint=bp,
-            catalog=[CatalogEntry("identity", "keystone", "/identity")],
-            render_error=render_error,
-            seed=seed,
-        )
-    )
+    cloud.serve(bp, render_error, ("identity", "keystone"), seed=seed)

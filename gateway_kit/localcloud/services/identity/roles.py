@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    LocalCloud,
-    current_cloud,
-    json_response,
-    require_token,
-)
+from gateway_kit.localcloud.core import ApiError, LocalCloud, current_cloud, json_response, require_token
 from gateway_kit.localcloud.store import Doc
 
 from .common import ASSIGNMENT, PROJECT, ROLE, USER, _admin, _link, role_view, routes, user_roles

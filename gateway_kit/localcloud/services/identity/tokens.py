@@ -9,13 +9,7 @@ from typing import Any
 
 from flask import Response, request
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    current_cloud,
-    json_response,
-    request_json,
-    require_token,
-)
+from gateway_kit.localcloud.core import ApiError, current_cloud, json_response, request_json, require_token
 from gateway_kit.localcloud.store import Doc
 
 from .common import (

@@ -22,8 +22,10 @@ is octavia-lib's :mod:`octavia_lib.common.constants`.
   PENDING_UPDATE of loadbalancer resource <id>``; a delete of a load balancer with children needs
   ``?cascade=true``, and takes everything (VIP port included) away when it completes.
 
-**Member health** (there are no real backends, so the health monitor's verdict is decided from
-what the local cloud knows about the member's address, ``monitor_address`` if set):
+**Member health.** With the data plane (``--dataplane``) the health monitors really probe the
+members (:data:`~.health.MEMBER_HEALTH`) and the listeners carry traffic; without it, the
+monitor's verdict is decided from what the local cloud knows about the member's address
+(``monitor_address`` if set):
 
 * a member whose pool has no health monitor, or only a disabled one (``admin_state_up`` false),
   is ``NO_MONITOR``; a disabled member (``admin_state_up`` false) is ``OFFLINE``;

@@ -13,13 +13,7 @@ from typing import Any
 from flask import Response, request
 from octavia_lib.common import constants as olc
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    AuthContext,
-    LocalCloud,
-    json_response,
-    require_token,
-)
+from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, json_response, require_token
 from gateway_kit.localcloud.rest import now
 from gateway_kit.localcloud.store import Doc
 

@@ -9,9 +9,7 @@ from collections.abc import Callable
 from octavia_lib.common import constants as olc
 
 from gateway_kit.localcloud import clock
-from gateway_kit.localcloud.core import (
-    LocalCloud,
-)
+from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.store import Doc
 
 from .common import HM, LISTENER, MEMBER, POOL

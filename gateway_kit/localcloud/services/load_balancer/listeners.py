@@ -8,13 +8,7 @@ from typing import Any
 from flask import Response
 from octavia_lib.common import constants as olc
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    AuthContext,
-    LocalCloud,
-    current_cloud,
-    json_response,
-)
+from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, current_cloud, json_response
 from gateway_kit.localcloud.store import Doc
 
 from .children import _new_child

@@ -6,10 +6,7 @@ from collections.abc import Callable
 
 from flask import Response
 
-from gateway_kit.localcloud.core import (
-    current_cloud,
-    json_response,
-)
+from gateway_kit.localcloud.core import current_cloud, json_response
 from gateway_kit.localcloud.store import Doc
 
 from .common import (

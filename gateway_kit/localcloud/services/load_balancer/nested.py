@@ -8,11 +8,7 @@ from typing import Any
 
 from flask import Response
 
-from gateway_kit.localcloud.core import (
-    AuthContext,
-    LocalCloud,
-    current_cloud,
-)
+from gateway_kit.localcloud.core import AuthContext, LocalCloud, current_cloud
 from gateway_kit.localcloud.store import Doc
 
 from .children import _delete_child, _update_child

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import flask
 
-from gateway_kit.localcloud.core import (
-    CatalogEntry,
-    LocalCloud,
-    Service,
-)
+from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.rest import Routes
 
 from .admin import (
@@ -195,12 +191,4 @@ def register(cloud: LocalCloud) -> None:
     cloud.add_hook("octavia.lb_settled", _hook_lb_settled)
     cloud.add_hook("octavia.lb_deleted", _hook_lb_deleted)
     cloud.add_hook(MEMBER_CHECKED, _hook_member_checked)
-    cloud.add_service(
-        Service(
-            name="load_balancer",
-            prefix="/load-balancer",
-            blueprint=bp,
-            catalog=[CatalogEntry("load-balancer", "octavia", "/load-balancer")],
-            render_error=render_octavia_error,
-        )
-    )
+    cloud.serve(bp, render_octavia_error, ("load-balancer", "octavia"))

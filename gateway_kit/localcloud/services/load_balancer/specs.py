@@ -6,9 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway_kit.localcloud.core import (
-    LocalCloud,
-)
+from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.store import Doc
 
 from .common import HM, L7POLICY, L7RULE, LISTENER, MEMBER, POOL, _base, _ids

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from octavia_lib.common import constants as olc
 
-from gateway_kit.localcloud.core import (
-    LocalCloud,
-    new_id,
-)
+from gateway_kit.localcloud.core import LocalCloud, new_id
 from gateway_kit.localcloud.store import Doc
 
 from .common import AMPHORA, CHILD_KINDS, LB, _now

@@ -8,14 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    AuthContext,
-    current_cloud,
-    json_response,
-    new_id,
-    now_iso,
-)
+from gateway_kit.localcloud.core import ApiError, AuthContext, current_cloud, json_response, new_id, now_iso
 from gateway_kit.localcloud.rest import Routes
 from gateway_kit.localcloud.store import Doc
 

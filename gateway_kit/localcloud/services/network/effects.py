@@ -8,11 +8,7 @@ import ipaddress
 import random
 from typing import Any
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    LocalCloud,
-    now_iso,
-)
+from gateway_kit.localcloud.core import ApiError, LocalCloud, now_iso
 from gateway_kit.localcloud.store import Doc
 
 from .common import FIP, NETWORK, PORT, ROUTER, RULE, SG, SUBNET, _not_found, _stamp

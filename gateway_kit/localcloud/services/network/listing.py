@@ -6,9 +6,7 @@ from typing import Any
 
 from flask import request
 
-from gateway_kit.localcloud.core import (
-    current_cloud,
-)
+from gateway_kit.localcloud.core import current_cloud
 from gateway_kit.localcloud.rest import after_marker, limited
 
 # -- list filtering ---------------------------------------------------------------------

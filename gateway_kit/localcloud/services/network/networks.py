@@ -7,12 +7,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    AuthContext,
-    LocalCloud,
-    current_cloud,
-)
+from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, current_cloud
 from gateway_kit.localcloud.store import Doc
 
 from .common import NETWORK, PORT, SG, SUBNET, _not_found, _stamp, _visible

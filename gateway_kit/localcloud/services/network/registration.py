@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway_kit.localcloud.core import (
-    CatalogEntry,
-    LocalCloud,
-    Service,
-)
+from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.store import Doc
 
 from .common import bp, render_error
@@ -54,13 +50,4 @@ def seed(cloud: LocalCloud, data: dict[str, Any]) -> None:
 
 
 def register(cloud: LocalCloud) -> None:
-    cloud.add_service(
-        Service(
-            name="network",
-            prefix="/networking",
-            blueprint=bp,
-            catalog=[CatalogEntry("network", "neutron", "/networking")],
-            render_error=render_error,
-            seed=seed,
-        )
-    )
+    cloud.serve(bp, render_error, ("network", "neutron"), seed=seed)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    AuthContext,
-    current_cloud,
-)
+from gateway_kit.localcloud.core import ApiError, AuthContext, current_cloud
 from gateway_kit.localcloud.store import Doc
 
 from .common import PORT, RULE, SG, _not_found, _stamp, _visible

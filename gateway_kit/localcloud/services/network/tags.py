@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    current_cloud,
-    json_response,
-    request_json,
-    require_token,
-)
+from gateway_kit.localcloud.core import ApiError, current_cloud, json_response, request_json, require_token
 from gateway_kit.localcloud.store import Doc
 
 from .common import COLLECTIONS, routes

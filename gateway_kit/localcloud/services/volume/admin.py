@@ -6,13 +6,7 @@ from typing import Any
 
 from flask import Response, request
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    LocalCloud,
-    current_cloud,
-    json_response,
-    request_json,
-)
+from gateway_kit.localcloud.core import ApiError, LocalCloud, current_cloud, json_response, request_json
 
 from .common import DEFAULT_TYPE, QUOTA_KEYS, _scope, _usage, routes
 

@@ -12,15 +12,15 @@ from gateway_kit.localcloud.core import (
     ApiError,
     AuthContext,
     LocalCloud,
+    at_least,
     current_cloud,
     json_response,
-    microversion,
     new_id,
     now_iso,
     request_json,
     require_token,
 )
-from gateway_kit.localcloud.rest import Routes, after_marker, limited
+from gateway_kit.localcloud.rest import Routes, after_marker, fault_renderer, limited
 from gateway_kit.localcloud.store import Doc
 
 bp = Blueprint("volume", __name__, url_prefix="/volume/v3")
@@ -53,11 +53,6 @@ DEFAULT_TYPE = {
 _DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
 
 
-def at_least(version: str) -> bool:
-    major, _, minor = version.partition(".")
-    return microversion() >= (int(major), int(minor))
-
-
 _CODES = {
     400: "badRequest",
     403: "forbidden",
@@ -72,9 +67,7 @@ _CODES = {
 }
 
 
-def render_error(err: ApiError) -> Response:
-    code = err.code if err.code in _CODES.values() else _CODES.get(err.status, "computeFault")
-    return json_response({code: {"code": err.status, "message": err.message}}, err.status)
+render_error = fault_renderer(_CODES, "computeFault")
 
 
 def _scope(project_id: str) -> AuthContext:

@@ -4,13 +4,7 @@ a server, deleting them with it.
 
 from __future__ import annotations
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    AuthContext,
-    LocalCloud,
-    new_id,
-    now_iso,
-)
+from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, new_id, now_iso
 from gateway_kit.localcloud.store import Doc
 
 from .common import SNAPSHOT, VOLUME, _check_quota

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from gateway_kit.localcloud.core import (
-    ApiError,
-    current_cloud,
-    json_response,
-    new_id,
-    now_iso,
-    request_json,
-)
+from gateway_kit.localcloud.core import ApiError, current_cloud, json_response, new_id, now_iso, request_json
 from gateway_kit.localcloud.store import Doc
 
 from .common import (

@@ -11,6 +11,7 @@ from flask import Response, request
 from gateway_kit.localcloud.core import (
     ApiError,
     LocalCloud,
+    at_least,
     current_cloud,
     json_response,
     now_iso,
@@ -33,7 +34,6 @@ from .common import (
     _update_fields,
     _usage,
     _volume,
-    at_least,
     new_volume,
     routes,
     volume_view,
