@@ -18,7 +18,6 @@ import os
 import select
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from benchkit import GUNICORN
 
 TARGETS = [
     ("POST", "/datasets/new", "application/x-www-form-urlencoded"),
@@ -91,14 +91,7 @@ def main() -> None:
             GUNICORN_BIND=f"127.0.0.1:{port}",
             GUNICORN_WORKERS=str(args.workers),
         )
-        cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:gateway_kit.gunicorn_conf",
-            "gateway_kit:create_app()",
-        ]
+        cmd = GUNICORN
         master = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 60

@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchkit import ROOT, kit_environment
 
 
 def minimal_app() -> Any:
@@ -292,20 +292,27 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))] * 1000
 
 
+def server_environment(inst: Path, url: str, **extra: str) -> dict[str, str]:
+    """The environment of the gateway (and its gunicorn) these benches serve from ``inst``."""
+    return kit_environment(
+        {
+            "INSTANCE_PATH": str(inst),
+            "DATABASE_URL": url,
+            "ENV": "testing",
+            "LOG_LEVEL": "WARNING",
+            "PLUGINS": ["gateway_kit.jobs.examples"],
+        },
+        BENCH_DATABASE_URL=url,
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+
+
 def bench(db_name: str, url: str, seconds: float, concurrency: int, rounds: int) -> None:
     inst = Path(tempfile.mkdtemp(prefix=f"gk-bench-{db_name}-"))
     try:
         token = setup(url, inst)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
-        env.update(
-            GATEWAY_KIT_INSTANCE_PATH=str(inst),
-            GATEWAY_KIT_DATABASE_URL=url,
-            GATEWAY_KIT_ENV="testing",
-            GATEWAY_KIT_LOG_LEVEL="WARNING",
-            GATEWAY_KIT_PLUGINS='["gateway_kit.jobs.examples"]',
-            BENCH_DATABASE_URL=url,
-            PYTHONPATH=str(ROOT),
-        )
+        env = server_environment(inst, url)
         job = json.dumps({"application": "echo", "inputs": {"message": "hi"}}).encode()
         auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         sides = [

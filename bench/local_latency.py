@@ -12,17 +12,15 @@ The poll interval is the default (2 s) unless given: a submission wakes the work
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchkit import ROOT, gateway_with_bench_user, kit_environment, start_worker
+
 sys.path.insert(0, str(ROOT))
 
 
@@ -34,10 +32,8 @@ def main() -> None:
 
     from sqlalchemy import select
 
-    from gateway_kit import create_app
-    from gateway_kit.db import db, upgrade
-    from gateway_kit.identity.models import Project, ProjectMember, User
-    from gateway_kit.jobs import accounting
+    from gateway_kit.db import db
+    from gateway_kit.identity.models import User
     from gateway_kit.jobs.models import Job
     from gateway_kit.jobs.service import Submission, submit
 
@@ -51,25 +47,8 @@ def main() -> None:
     }
     if args.poll_interval is not None:
         settings["JOBS_POLL_INTERVAL"] = args.poll_interval
-    app = create_app(settings, instance_path=str(work / "instance"))
-    upgrade(app)
-    with db.session_scope(app) as s:
-        user = User(username="bench", display_name="Bench", email="b@example.org", role="user")
-        project = Project(name="bench", title="Bench")
-        s.add_all([user, project])
-        s.flush()
-        s.add(ProjectMember(project_id=project.id, user_id=user.id))
-        accounting.set_allocation(s, project, 1e9, None, top_up=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
-    for key, value in settings.items():
-        env[f"GATEWAY_KIT_{key}"] = value if isinstance(value, str) else json.dumps(value)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "gateway_kit", "worker"],
-        env=env,
-        cwd=work,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    app = gateway_with_bench_user(settings, work / "instance")
+    worker = start_worker(kit_environment(settings), work)
     latencies: list[float] = []
     try:
         time.sleep(2.0)  # the worker's start-up is not part of the figure

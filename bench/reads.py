@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from jobs_api import free_port, load, pct, server_cpu, setup, start_gunicorn  # noqa: E402
+from jobs_api import free_port, load, pct, server_cpu, server_environment, setup, start_gunicorn  # noqa: E402
 
 
 def bare_app() -> Any:
@@ -102,17 +102,7 @@ def main() -> None:
         token = setup(url, inst)
         user_id = seed_jobs(url, inst, 20)
         kit_statements = statements_per_request(url, inst, token)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
-        env.update(
-            GATEWAY_KIT_INSTANCE_PATH=str(inst),
-            GATEWAY_KIT_DATABASE_URL=url,
-            GATEWAY_KIT_ENV="testing",
-            GATEWAY_KIT_LOG_LEVEL="WARNING",
-            GATEWAY_KIT_PLUGINS='["gateway_kit.jobs.examples"]',
-            BENCH_DATABASE_URL=url,
-            BENCH_USER_ID=str(user_id),
-            PYTHONPATH=str(ROOT),
-        )
+        env = server_environment(inst, url, BENCH_USER_ID=str(user_id))
         auth = {"Authorization": f"Bearer {token}"}
         sides = [
             (

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from benchkit import GUNICORN  # noqa: E402
 from chaos_jobs import PrivatePostgres, free_port  # noqa: E402 - the bench folder is on the path now
 
 
@@ -111,14 +112,7 @@ def soak(
     env["GATEWAY_KIT_INSTANCE"] = str(instance)
     port = free_port()
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:gateway_kit.gunicorn_conf",
-            "gateway_kit:create_app()",
-        ],
+        GUNICORN,
         env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4"},
         cwd=base,
         stdout=open(base / "gunicorn.log", "wb"),  # noqa: SIM115 - the child owns it

@@ -15,7 +15,6 @@ back to zero and its used SUs equal to the sum of the charges.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -27,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchkit import ROOT, gateway_with_bench_user, kit_environment, start_worker
+
 sys.path.insert(0, str(ROOT))
 
 TRUE = shutil.which("true") or "/bin/true"
@@ -75,9 +75,8 @@ def fresh_postgres(base: str) -> tuple[str, Any]:
 def kit_round(n: int, work: Path, postgres: str | None) -> dict[str, float]:
     from sqlalchemy import func, select
 
-    from gateway_kit import create_app
-    from gateway_kit.db import db, upgrade
-    from gateway_kit.identity.models import Project, ProjectMember, User
+    from gateway_kit.db import db
+    from gateway_kit.identity.models import User
     from gateway_kit.jobs import accounting
     from gateway_kit.jobs.models import Allocation, Job, JobEvent, LedgerEntry
     from gateway_kit.jobs.service import Submission, submit
@@ -95,25 +94,9 @@ def kit_round(n: int, work: Path, postgres: str | None) -> dict[str, float]:
         "JOBS_APPLICATION_FILES": [str(work / "apps")],
         "LOG_LEVEL": "WARNING",
     }
-    app = create_app(settings, instance_path=str(work / "instance"))
-    upgrade(app)
-    with db.session_scope(app) as s:
-        user = User(username="bench", display_name="Bench", email="b@example.org", role="user")
-        project = Project(name="bench", title="Bench")
-        s.add_all([user, project])
-        s.flush()
-        s.add(ProjectMember(project_id=project.id, user_id=user.id))
-        accounting.set_allocation(s, project, 1e9, None, top_up=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
-    for key, value in settings.items():
-        env[f"GATEWAY_KIT_{key}"] = value if isinstance(value, str) else json.dumps(value)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "gateway_kit", "worker"],
-        env=env,
-        cwd=work,
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "worker.log", "wb"),  # noqa: SIM115 - closed with the process
-    )
+    app = gateway_with_bench_user(settings, work / "instance")
+    log = open(work / "worker.log", "wb")  # noqa: SIM115 - closed with the process
+    worker = start_worker(kit_environment(settings), work, stderr=log)
     ended = [s.value for s in TERMINAL]
 
     def submit_one() -> int:

@@ -1,0 +1,69 @@
+"""What the bench scripts share: a gateway with a bench user, its settings as environment, processes.
+
+A bench script in this folder imports it as a sibling module (``from benchkit import ...``: the
+script's folder is first on ``sys.path``). Nothing here measures anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: gunicorn serving ``create_app()`` with the kit's configuration (bind and workers from the
+#: ``GUNICORN_*`` environment).
+GUNICORN = [
+    sys.executable,
+    "-m",
+    "gunicorn",
+    "-c",
+    "python:gateway_kit.gunicorn_conf",
+    "gateway_kit:create_app()",
+]
+
+
+def kit_environment(settings: Mapping[str, Any], **extra: str) -> dict[str, str]:
+    """This process's environment without its ``GATEWAY_KIT_*`` variables, then ``settings`` as
+    ``GATEWAY_KIT_<KEY>`` (strings as they are, anything else as JSON) and ``extra`` as given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_KIT_")}
+    for key, value in settings.items():
+        env[f"GATEWAY_KIT_{key}"] = value if isinstance(value, str) else json.dumps(value)
+    env.update(extra)
+    return env
+
+
+def gateway_with_bench_user(settings: Mapping[str, Any], instance: Path) -> Any:
+    """An app built with ``settings``, its database migrated, and user ``bench`` a member of
+    project ``bench`` with an allocation that never runs out."""
+    from gateway_kit import create_app
+    from gateway_kit.db import db, upgrade
+    from gateway_kit.identity.models import Project, ProjectMember, User
+    from gateway_kit.jobs import accounting
+
+    app = create_app(dict(settings), instance_path=str(instance))
+    upgrade(app)
+    with db.session_scope(app) as s:
+        user = User(username="bench", display_name="Bench", email="b@example.org", role="user")
+        project = Project(name="bench", title="Bench")
+        s.add_all([user, project])
+        s.flush()
+        s.add(ProjectMember(project_id=project.id, user_id=user.id))
+        accounting.set_allocation(s, project, 1e9, None, top_up=False)
+    return app
+
+
+def start_worker(env: Mapping[str, str], cwd: Path, stderr: IO[bytes] | int = subprocess.DEVNULL) -> Any:
+    """``gateway-kit worker`` in a child process with ``env``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway_kit", "worker"],
+        env=dict(env),
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
