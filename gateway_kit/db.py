@@ -5,13 +5,15 @@
 one session per context, closed at teardown. Outside (workers, CLI) use ``with db.session_scope():``.
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout; PostgreSQL through psycopg 3.
-Migrations live in ``gateway_kit/migrations`` and may have several heads (one branch per feature);
-:func:`upgrade` applies them all.
+Migrations: the core's revisions live in ``gateway_kit/migrations/versions``, each feature's in its
+package (``gateway_kit/jobs/migrations``: one branch per feature, labelled with its name, found
+through its declaration); :func:`upgrade` applies every head of the installed features.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -190,8 +192,13 @@ db = Database()
 def alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 
+    from .features import installed
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    folders = [MIGRATIONS_DIR / "versions", *filter(None, (f.migrations_dir() for f in installed()))]
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in folders))
     cfg.attributes["engine"] = engine
     return cfg
 

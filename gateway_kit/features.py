@@ -34,8 +34,10 @@ is raised (a broken install is not an absent feature).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -70,8 +72,10 @@ class Feature:
     :param init_app: ``"module:function"`` taking the app: blueprints, worker tasks, nav entries.
     :param settings: module with a ``SETTINGS`` list.
     :param models: module whose import defines the feature's tables.
-    :param migrations: Alembic branch label of the feature's migrations (default: ``name`` when
-        ``models`` is set).
+    :param migrations: the folder of the feature's Alembic revisions, relative to its package
+        (default ``migrations``, where the package has one); the first revision carries
+        ``branch_labels = (name,)``, and :func:`gateway_kit.db.upgrade` applies the revisions of
+        the installed features only.
     :param commands: the feature's CLI commands.
     :param requires: names of the features it depends on (and may import).
     :param order: initialisation rank among independent features (lower first).
@@ -98,9 +102,13 @@ class Feature:
         modname, _, attr = target.partition(":")
         return getattr(self.module(modname), attr)
 
-    @property
-    def branch(self) -> str | None:
-        return self.migrations or (self.name if self.models else None)
+    def migrations_dir(self) -> Path | None:
+        """The folder of the feature's revisions, if it has one."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        folder = Path(next(iter(spec.submodule_search_locations))) / (self.migrations or "migrations")
+        return folder if folder.is_dir() else None
 
     def run_init_app(self, app: Any) -> None:
         if self.init_app:

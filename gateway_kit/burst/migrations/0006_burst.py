@@ -1,9 +1,4 @@
-"""burst: pool instances and burst job placements
-
-Revision ID: 0006_burst
-Revises: 0001_core
-Create Date: 2026-11-28
-"""
+"""burst: pool instances and burst job placements"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""certs: ACME accounts, certificates, renewal attempts, pending challenges
-
-Revision ID: 0005_certs
-Revises: 0001_core
-Create Date: 2026-11-28
-"""
+"""certs: ACME accounts, certificates, renewal attempts, pending challenges"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""data: datasets, dataset files, uploads and their chunks
-
-Revision ID: 0007_data
-Revises: 0001_core
-Create Date: 2026-11-28
-"""
+"""data: datasets, dataset files, uploads and their chunks"""
 
 import sqlalchemy as sa
 from alembic import op

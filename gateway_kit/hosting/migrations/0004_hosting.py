@@ -1,9 +1,4 @@
-"""hosting: deployments, their resources and the step journal
-
-Revision ID: 0004_hosting
-Revises: 0001_core
-Create Date: 2026-11-26
-"""
+"""hosting: deployments, their resources and the step journal"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""identity: linked identities, personal access tokens, server-side sessions
-
-Revision ID: 0002_identity
-Revises: 0001_core
-Create Date: 2026-11-26
-"""
+"""identity: linked identities, personal access tokens, server-side sessions"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""jobs: jobs, job events, workers, allocations, SU ledger
-
-Revision ID: 0003_jobs
-Revises: 0001_core
-Create Date: 2026-11-27
-"""
+"""jobs: jobs, job events, workers, allocations, SU ledger"""
 
 import sqlalchemy as sa
 from alembic import op

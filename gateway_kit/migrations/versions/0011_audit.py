@@ -1,9 +1,4 @@
-"""core: the audit log of operator actions
-
-Revision ID: 0011_audit
-Revises: 0001_core
-Create Date: 2026-12-04
-"""
+"""core: the audit log of operator actions"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""sessions: interactive sessions, their events and shares
-
-Revision ID: 0008_sessions
-Revises: 0001_core
-Create Date: 2026-12-04
-"""
+"""sessions: interactive sessions, their events and shares"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""sessions: workshops and their seats
-
-Revision ID: 0009_sessions_workshops
-Revises: 0008_sessions
-Create Date: 2026-12-04
-"""
+"""sessions: workshops and their seats"""
 
 import sqlalchemy as sa
 from alembic import op

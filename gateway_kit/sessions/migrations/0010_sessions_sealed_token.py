@@ -1,9 +1,4 @@
-"""sessions: room for the sealed server token
-
-Revision ID: 0010_sessions_sealed_token
-Revises: 0009_sessions_workshops
-Create Date: 2026-12-04
-"""
+"""sessions: room for the sealed server token"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,0 +1,1 @@
+"""The burst feature's Alembic revisions (branch ``burst``)."""

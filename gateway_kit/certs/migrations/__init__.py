@@ -1,0 +1,1 @@
+"""The certs feature's Alembic revisions (branch ``certs``)."""

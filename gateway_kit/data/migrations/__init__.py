@@ -1,0 +1,1 @@
+"""The data feature's Alembic revisions (branch ``data``)."""

@@ -1,0 +1,1 @@
+"""The hosting feature's Alembic revisions (branch ``hosting``)."""

@@ -1,0 +1,1 @@
+"""The identity feature's Alembic revisions (branch ``identity``)."""

@@ -1,0 +1,1 @@
+"""The jobs feature's Alembic revisions (branch ``jobs``)."""

@@ -1,0 +1,1 @@
+"""The sessions feature's Alembic revisions (branch ``sessions``)."""
