@@ -4,8 +4,9 @@
   under ``if TYPE_CHECKING:`` do not; the root package, which every module implies, is no node).
 * The core (modules outside feature packages) imports no feature; a feature imports another
   feature only if its declaration ``requires`` it, so the features form no cycle either.
-* Removing a feature package that no other feature requires leaves an app that starts and serves
-  its pages (a copy of the package without it, in a fresh interpreter).
+* Removing a feature package that no other feature requires leaves an app that migrates its
+  database (without that feature's revisions), starts and serves its pages (a copy of the
+  package without it, in a fresh interpreter).
 * ``gateway-kit --version`` and ``--help`` import no heavy library (the CLI's start-up stays cheap;
   ``bench/cli_startup.py`` prints its CPU time).
 """
@@ -182,9 +183,12 @@ from gateway_kit.features import installed
 assert gateway_kit.__file__.startswith({str(build)!r}), gateway_kit.__file__
 names = [f.name for f in installed()]
 assert {feature!r} not in names and names, names
-from gateway_kit.db import upgrade
+from gateway_kit.db import current_heads, upgrade
 app = create_app({{"ENV": "testing"}}, instance_path={str(build / "instance")!r})
 upgrade(app)
+# Its migrations went with it (revision ids name their feature).
+heads = current_heads(app)
+assert heads and not any({feature!r} in h for h in heads), heads
 client = app.test_client()
 assert client.get("/").status_code == 200
 assert client.get("/healthz").status_code in (200, 503)
