@@ -13,8 +13,8 @@ through its declaration); :func:`upgrade` applies every head of the installed fe
 from __future__ import annotations
 
 import contextlib
-import os
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
