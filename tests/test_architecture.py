@@ -222,3 +222,24 @@ def test_cli_version_and_help_import_no_heavy_library(argv: list[str]) -> None:
     assert done.returncode == 0, done.stderr
     assert "gateway-kit" in done.stdout  # the command really ran
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_core_folder_holds_only_core_revisions() -> None:
+    """A feature's revisions live in its package (``gateway_kit/<feature>/migrations``), so that
+    removing the feature removes them; a revision in the core's folder builds on core ones only."""
+    folder = PACKAGE / "migrations" / "versions"
+    parents: dict[str, list[str]] = {}
+    for path in folder.glob("[0-9]*.py"):
+        values = {
+            node.targets[0].id: ast.literal_eval(node.value)
+            for node in ast.parse(path.read_text()).body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+        }
+        refs = [values.get("down_revision"), values.get("depends_on")]
+        flat = [r for ref in refs for r in ([ref] if isinstance(ref, str) else ref or ())]
+        parents[str(values["revision"])] = [str(r) for r in flat]
+    assert "0001_core" in parents
+    strays = {rev: [p for p in ps if p not in parents] for rev, ps in parents.items()}
+    assert {rev: ps for rev, ps in strays.items() if ps} == {}, (
+        "these revisions build on a feature's: move them to that feature's migrations folder"
+    )

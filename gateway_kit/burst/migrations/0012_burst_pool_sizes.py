@@ -1,9 +1,4 @@
-"""burst: operators' pool sizes (the console's resize)
-
-Revision ID: 0012_burst_pool_sizes
-Revises: 0006_burst
-Create Date: 2026-12-04
-"""
+"""burst: operators' pool sizes (the console's resize)"""
 
 import sqlalchemy as sa
 from alembic import op
