@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 from flask import Flask, current_app, g
 from sqlalchemy import Table, create_engine, event, text
@@ -40,14 +40,25 @@ class Base(DeclarativeBase):
     """Declarative base of every model in the kit."""
 
 
-def utc_iso(value: datetime | None) -> str | None:
-    """A stored timestamp as RFC 3339 text (the API's ``date-time``), or None.
+def utcnow() -> datetime:
+    """Now, in UTC: every time column stores UTC."""
+    return datetime.now(UTC)
 
-    SQLite returns naive datetimes for timezone-aware columns; the kit only ever stores UTC.
-    """
-    if value is None:
-        return None
-    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).isoformat()
+
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
+def aware(value: datetime | None) -> datetime | None:
+    """``value`` in UTC: SQLite returns naive datetimes for timezone-aware columns, which hold UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def utc_iso(value: datetime | None) -> str | None:
+    """A stored timestamp as RFC 3339 text (the API's ``date-time``), or None."""
+    return None if value is None else aware(value).isoformat()
 
 
 @dataclass

@@ -33,7 +33,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..cloud import Advice, Cloud, Timeouts, cloud_name
+from ..db import aware as aware
 from ..errors import CloudError, ConfigError
 from ..jobs.models import Allocation, Job, LedgerEntry, utcnow
 from . import policy
@@ -57,12 +58,6 @@ META_INSTANCE = "gk_instance"
 TAG = "gateway-kit-burst"
 #: Server statuses on the way to ACTIVE.
 BOOTING = ("BUILD",)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def digest(token: str) -> str:

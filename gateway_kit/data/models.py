@@ -9,19 +9,16 @@ parallel never overwrite each other's bookkeeping).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, utc_iso
+from ..db import utcnow as utcnow
 
 VISIBILITIES = ("public", "project", "private")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Dataset(Base):

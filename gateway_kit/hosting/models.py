@@ -13,17 +13,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from ..db import utcnow as utcnow
 
 
 class Deployment(Base):

@@ -45,14 +45,14 @@ import functools
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from sqlalchemy import update
 from werkzeug.routing import BuildError
 
-from ..db import db
+from ..db import aware, db
 from ..errors import Forbidden, NotFound, Unauthorized
 from .models import User, UserSession, utcnow
 from .scopes import ROLE_SCOPES
@@ -70,20 +70,16 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _TOUCH_EVERY = timedelta(seconds=60)
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-
-
 def _session_record_valid(rec: UserSession | None, uid: Any) -> bool:
     if rec is None or rec.revoked_at is not None or rec.user_id != uid:
         return False
     cfg = current_app.config
     now = utcnow()
-    if now - _aware(rec.created_at) > timedelta(hours=cfg.get("IDENTITY_SESSION_MAX_HOURS", 24)):
+    if now - aware(rec.created_at) > timedelta(hours=cfg.get("IDENTITY_SESSION_MAX_HOURS", 24)):
         return False
-    if now - _aware(rec.last_seen_at) > timedelta(minutes=cfg.get("IDENTITY_SESSION_IDLE_MINUTES", 120)):
+    if now - aware(rec.last_seen_at) > timedelta(minutes=cfg.get("IDENTITY_SESSION_IDLE_MINUTES", 120)):
         return False
-    if now - _aware(rec.last_seen_at) > _TOUCH_EVERY:
+    if now - aware(rec.last_seen_at) > _TOUCH_EVERY:
         rec.last_seen_at = now
         db.session.commit()
     return True

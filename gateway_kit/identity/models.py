@@ -6,19 +6,16 @@ e-mail. Roles are ``user``, ``operator`` and ``admin``; projects group users and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base
+from ..db import utcnow as utcnow
 
 ROLES = ("user", "operator", "admin")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class User(Base):

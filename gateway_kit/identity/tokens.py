@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from ..db import as_loaded, db, utc_iso
+from ..db import as_loaded, aware, db, utc_iso
 from ..errors import NotFound, Unauthorized, ValidationError
 from .models import ApiToken, User, utcnow
 from .scopes import ROLE_SCOPES
@@ -36,13 +36,6 @@ SCOPES: dict[str, str] = {
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _aware(dt: datetime) -> datetime:
-    # SQLite returns naive datetimes for timezone-aware columns; they are UTC.
-    from datetime import UTC
-
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 def create_token(
@@ -115,9 +108,9 @@ def authenticate_token(token: str) -> tuple[User, frozenset[str]]:
         raise bad
     token_id, scopes, expires_at, last_used_at = row[:4]
     user = as_loaded(sess, User, {c.key: v for c, v in zip(_USER_COLUMNS, row[4:], strict=True)})
-    if _aware(expires_at) <= now or user.disabled:
+    if aware(expires_at) <= now or user.disabled:
         raise bad
-    if last_used_at is None or now - _aware(last_used_at) > timedelta(minutes=1):
+    if last_used_at is None or now - aware(last_used_at) > timedelta(minutes=1):
         sess.execute(_TOKEN_USED, {"token_id": token_id, "now": now})
         sess.commit()
     return user, frozenset(scopes) & ROLE_SCOPES.get(user.role, frozenset())
@@ -153,7 +146,7 @@ def revoke_all_tokens(sess: Session, user_id: int) -> None:
 
 def token_json(row: ApiToken) -> dict[str, Any]:
     now = utcnow()
-    state = "revoked" if row.revoked_at else "expired" if _aware(row.expires_at) <= now else "active"
+    state = "revoked" if row.revoked_at else "expired" if aware(row.expires_at) <= now else "active"
     return {
         "id": row.id,
         "name": row.name,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,11 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, utc_iso
+from ..db import utcnow as utcnow
 from .states import JobState
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Job(Base):

@@ -37,7 +37,7 @@ from flask import Flask
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..db import db
+from ..db import aware, db
 from . import accounting
 from .apps import registry, render_argv
 from .destinations import destinations
@@ -55,12 +55,6 @@ _POLLED = (JobState.SUBMITTED, JobState.RUNNING, JobState.UNKNOWN)
 
 def _ts(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC) if epoch else None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class JobQueue:
@@ -378,7 +372,7 @@ class JobQueue:
         """Record a terminal state, settle the SUs, release the executor's hold."""
         now = utcnow()
         current = JobState(job.state)
-        started = _ts(result.started_at) or _aware(job.started_at)
+        started = _ts(result.started_at) or aware(job.started_at)
         finished = _ts(result.finished_at) or now
         seconds = (finished - started).total_seconds() if started else 0.0
         dest = destinations(self.app).options(job.destination)
