@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import Flask
 from sqlalchemy import DateTime, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base, db
+from .db import Base, db, utcnow
 from .errors import GatewayError
 
 OK = "ok"
@@ -27,15 +27,11 @@ FAILED = "failed"
 DETAIL_MAX = 1000
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64), index=True)
     target: Mapped[str] = mapped_column(String(255), default="")
