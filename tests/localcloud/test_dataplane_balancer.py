@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from gateway_kit.localcloud.dataplane.balancer import expected, parse_head, rule_matches
+from gateway_kit.localcloud.dataplane.http_rules import expected, parse_head, rule_matches
 from gateway_kit.localcloud.testing import (
     RunningLocalCloud,
     boot_server,
