@@ -171,3 +171,26 @@ def test_restart_keeps_state(tmp_path) -> None:
 
 
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq2HkFmXk0lSa0v1bT2Wdq0ZK5Yx0p3C2bDk8e0a1Zb test@example"
+
+
+def test_role_grant_check_and_revoke(cloud: RunningLocalCloud) -> None:
+    admin = cloud.connect("local-admin")
+    project = admin.identity.create_project(name="grant-project")
+    user = admin.identity.find_user("demo", ignore_missing=False)
+    role = admin.identity.find_role("member", ignore_missing=False)
+    try:
+        assert not admin.identity.validate_user_has_project_role(project, user, role)
+        admin.identity.assign_project_role_to_user(project, user, role)
+        assert admin.identity.validate_user_has_project_role(project, user, role)
+        admin.identity.unassign_project_role_from_user(project, user, role)
+        assert not admin.identity.validate_user_has_project_role(project, user, role)
+        # Revoking what is not granted: 404 naming the assignment, as Keystone answers.
+        resp = requests.delete(
+            f"{cloud.url}/identity/v3/projects/{project.id}/users/{user.id}/roles/{role.id}",
+            headers={"X-Auth-Token": admin.auth_token},
+            timeout=5,
+        )
+        assert resp.status_code == 404
+        assert f"Could not find role assignment with role: {role.id}" in resp.text
+    finally:
+        admin.identity.delete_project(project)

@@ -58,13 +58,8 @@ def get_attachment(server_id: str, volume_id: str) -> Response:
 _ATTACHABLE = ("ACTIVE", "PAUSED", "SHUTOFF", "SUSPENDED", "SHELVED", "SHELVED_OFFLOADED", "VERIFY_RESIZE")
 
 
-@routes.post("/servers/<server_id>/os-volume_attachments")
-def attach_volume(server_id: str) -> Response:
-    from gateway_kit.localcloud.services import volume as cinder
-
-    auth = require_token()
-    cloud = current_cloud()
-    doc = _server(server_id, auth)
+def _attachment_body() -> dict[str, Any]:
+    """The request's ``volumeAttachment`` object, which must name a ``volumeId``."""
     spec = request_json().get("volumeAttachment")
     if not isinstance(spec, dict) or not spec.get("volumeId"):
         raise ApiError(
@@ -72,6 +67,17 @@ def attach_volume(server_id: str) -> Response:
             "Invalid input for field/attribute volumeAttachment. 'volumeId' is a required property",
             "badRequest",
         )
+    return spec
+
+
+@routes.post("/servers/<server_id>/os-volume_attachments")
+def attach_volume(server_id: str) -> Response:
+    from gateway_kit.localcloud.services import volume as cinder
+
+    auth = require_token()
+    cloud = current_cloud()
+    doc = _server(server_id, auth)
+    spec = _attachment_body()
     _locked(doc, auth)
     _require(doc, "attach_volume", _ATTACHABLE)
     volume_id = str(spec["volumeId"])
@@ -128,13 +134,7 @@ def update_attachment(server_id: str, volume_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()
     doc = _server(server_id, auth)
-    spec = request_json().get("volumeAttachment")
-    if not isinstance(spec, dict) or not spec.get("volumeId"):
-        raise ApiError(
-            400,
-            "Invalid input for field/attribute volumeAttachment. 'volumeId' is a required property",
-            "badRequest",
-        )
+    spec = _attachment_body()
     bdms = [b for b in doc.get("bdms", []) if b["volume_id"] == volume_id]
     if not bdms:
         raise ApiError(404, f"Volume {volume_id} is not attached to instance {server_id}", "itemNotFound")

@@ -51,17 +51,21 @@ def grant(project_id: str, user_id: str, role_id: str) -> Response:
     return json_response(None, 204)
 
 
+def _no_assignment(project_id: str, user_id: str, role_id: str) -> ApiError:
+    return ApiError(
+        404,
+        f"Could not find role assignment with role: {role_id}, "
+        f"user or group: {user_id}, project, domain, or system: "
+        f"{project_id}.",
+    )
+
+
 @routes.route("/v3/projects/<project_id>/users/<user_id>/roles/<role_id>", "HEAD", "GET")
 def check_grant(project_id: str, user_id: str, role_id: str) -> Response:
     _admin(require_token())
     _assignment_parts(project_id, user_id, role_id)
     if current_cloud().get(ASSIGNMENT, f"{user_id}:{project_id}:{role_id}") is None:
-        raise ApiError(
-            404,
-            f"Could not find role assignment with role: {role_id}, "
-            f"user or group: {user_id}, project, domain, or system: "
-            f"{project_id}.",
-        )
+        raise _no_assignment(project_id, user_id, role_id)
     return json_response(None, 204)
 
 
@@ -70,12 +74,7 @@ def revoke(project_id: str, user_id: str, role_id: str) -> Response:
     _admin(require_token())
     _assignment_parts(project_id, user_id, role_id)
     if not current_cloud().delete(ASSIGNMENT, f"{user_id}:{project_id}:{role_id}"):
-        raise ApiError(
-            404,
-            f"Could not find role assignment with role: {role_id}, "
-            f"user or group: {user_id}, project, domain, or system: "
-            f"{project_id}.",
-        )
+        raise _no_assignment(project_id, user_id, role_id)
     return json_response(None, 204)
 
 

@@ -250,22 +250,27 @@ def _check_quota(cloud: LocalCloud, project_id: str, kind: str, size: int) -> No
         )
 
 
-def new_volume(cloud: LocalCloud, auth: AuthContext, size: int, **fields: Any) -> Doc:
+def volume_doc(cloud: LocalCloud, auth: AuthContext, size: int, status: str, **fields: Any) -> Doc:
+    """A new volume's document in ``auth``'s project (its quota checked first), not yet stored."""
     _check_quota(cloud, auth.project_id, "volumes", size)
-    now = now_iso(micro=True)
     doc: Doc = {
         "id": new_id(),
         "project_id": auth.project_id,
         "user_id": auth.user_id,
         "size": size,
-        "status": "creating",
-        "created_at": now,
+        "status": status,
+        "created_at": now_iso(micro=True),
         "updated_at": None,
         "attachments": [],
         "metadata": {},
         "bootable": False,
     }
     doc.update(fields)
+    return doc
+
+
+def new_volume(cloud: LocalCloud, auth: AuthContext, size: int, **fields: Any) -> Doc:
+    doc = volume_doc(cloud, auth, size, "creating", **fields)
     cloud.transition(VOLUME, doc, {"status": "available"}, create=True, error={"status": "error"})
     cloud.put(VOLUME, doc)
     return doc

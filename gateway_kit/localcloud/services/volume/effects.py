@@ -7,7 +7,7 @@ from __future__ import annotations
 from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, new_id, now_iso
 from gateway_kit.localcloud.store import Doc
 
-from .common import SNAPSHOT, VOLUME, _check_quota
+from .common import SNAPSHOT, VOLUME, volume_doc
 
 # -- hooks used by compute --------------------------------------------------------------
 
@@ -73,22 +73,8 @@ def create_for_server(
     cloud: LocalCloud, auth: AuthContext, size: int, image_id: str | None, name: str
 ) -> Doc:
     """A boot volume Nova creates for ``block_device_mapping_v2`` (available at once)."""
-    _check_quota(cloud, auth.project_id, "volumes", size)
-    now = now_iso(micro=True)
-    doc: Doc = {
-        "id": new_id(),
-        "project_id": auth.project_id,
-        "user_id": auth.user_id,
-        "size": size,
-        "status": "available",
-        "created_at": now,
-        "updated_at": now,
-        "attachments": [],
-        "metadata": {},
-        "bootable": bool(image_id),
-        "name": name,
-        "description": "",
-    }
+    doc = volume_doc(cloud, auth, size, "available", bootable=bool(image_id), name=name, description="")
+    doc["updated_at"] = doc["created_at"]
     if image_id:
         img = cloud.store.get("image.image", image_id)
         if img is None:
