@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -67,3 +67,18 @@ def start_worker(env: Mapping[str, str], cwd: Path, stderr: IO[bytes] | int = su
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )
+
+
+def stop_all(procs: Iterable[subprocess.Popen[bytes]], grace: float) -> None:
+    """End the bench's child processes: SIGTERM to those still running, then ``grace`` seconds
+    each before SIGKILL. Nothing of a bench outlives it, whatever happened."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

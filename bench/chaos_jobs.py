@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchkit import ROOT, stop_all
+
 sys.path.insert(0, str(ROOT))
 
 #: The job: a start marker, a sleep of ``seconds``, an end marker (one line each, O_APPEND).
@@ -370,15 +371,7 @@ def run_trial(backend: str, n: int, rng: random.Random, base: Path, pg: PrivateP
                 trial.reruns.append(job_id)
         trial.ledger = _check_ledger(app)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_all(procs, grace=20)
         db.engine(app).dispose()
     trial.seconds = time.monotonic() - started
     return trial

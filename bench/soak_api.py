@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchkit import GUNICORN  # noqa: E402
+from benchkit import GUNICORN, stop_all  # noqa: E402
 from chaos_jobs import PrivatePostgres, free_port  # noqa: E402 - the bench folder is on the path now
 
 
@@ -59,14 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return soak(args, base, pg, procs)
     finally:  # whatever happened: nothing of the bench stays running
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs, grace=30)
         pg.stop()
 
 
