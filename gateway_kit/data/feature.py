@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 
 from ..db import db
-from ..jobs.inputs import add_input_resolver
+from ..jobs.inputs import add_input_checker, add_input_choices, add_input_resolver
 from ..worker import WorkerTask, register_task
 from . import api, backups, jobinputs, uploads, views
 
@@ -28,3 +28,5 @@ def init_app(app: Flask) -> None:
     views.init_app(app)
     register_task(app, WorkerTask("data.backups", 300.0, run_maintenance))
     add_input_resolver(app, jobinputs.job_inputs)
+    add_input_checker(app, jobinputs.check_dataset_inputs)
+    add_input_choices(app, "dataset", jobinputs.dataset_choices)

@@ -37,11 +37,12 @@ from typing import Any
 
 from flask import Flask, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import db
 from ..errors import NotFound
-from ..identity.models import User
+from ..identity.models import Project, User
 from ..jobs.executors.base import ExecutorError
 from . import catalog, storage
 from .models import Dataset
@@ -185,3 +186,37 @@ def job_inputs(app: Flask, application: Any, job: Any, values: dict[str, Any]) -
             workdir=Path(job.workdir),
             access=access,
         )
+
+
+def check_dataset_inputs(
+    session: Session, user: User, application: Any, values: dict[str, Any]
+) -> list[dict[str, str]]:
+    """The job form's and API's check at submission: each dataset input names a dataset the
+    user may read (an unknown one and another project's private one get the same answer)."""
+    errors: list[dict[str, str]] = []
+    for inp in application.inputs:
+        uid = values.get(inp.name)
+        if inp.type != "dataset" or not isinstance(uid, str):
+            continue
+        ds = session.scalars(select(Dataset).where(Dataset.uid == uid)).first()
+        if ds is None or not catalog.can_read(session, user, ds):
+            errors.append(
+                {
+                    "field": f"inputs.{inp.name}",
+                    "message": f"no dataset {uid!r} that you may read; choose one of your "
+                    "datasets or a shared one (see /datasets)",
+                }
+            )
+    return errors
+
+
+def dataset_choices(session: Session, user: User | None) -> list[tuple[str, str]]:
+    """The datasets a form offers: those ``user`` may read, the newest first (at most 500)."""
+    rows = session.execute(
+        select(Dataset.uid, Dataset.name, Project.name)
+        .join(Project, Project.id == Dataset.project_id)
+        .where(catalog.visible_clause(session, user))
+        .order_by(Dataset.id.desc())
+        .limit(500)
+    ).all()
+    return [(uid, f"{name} · {project}") for uid, name, project in rows]

@@ -10,6 +10,7 @@ charge, written to the ledger.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,12 +43,9 @@ def fmt(su: float) -> str:
         return "0.00"
     if abs(su) >= 1:
         return f"{su:,.2f}"
-    text = f"{su:.6f}".rstrip("0")
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    if decimals < 2:
-        return f"{su:.2f}"
-    # two significant digits at most: 0.123456 -> 0.12, 0.0031415 -> 0.0031
-    lead = len(text.split(".")[1]) - len(text.split(".")[1].lstrip("0"))
+    # the digits after the decimal point's leading zeros, two of them (at most 6 decimals);
+    # gateway-kit.js (GK.su) formats the same way in the browser
+    lead = max(0, -math.floor(math.log10(abs(su))) - 1)
     return f"{su:.{min(6, max(2, lead + 2))}f}"
 
 

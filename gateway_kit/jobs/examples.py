@@ -192,7 +192,7 @@ def init_app(app: Flask) -> None:
                     "name": "dataset",
                     "type": "dataset",
                     "label": "Dataset",
-                    "help": "A dataset identifier (ds-...), shown on the dataset's page.",
+                    "help": "A dataset you may read: type to search by name, or paste its id (ds-...).",
                 }
             ],
             "resources": {"cpus": 1, "memory_mb": 512, "walltime": 600},

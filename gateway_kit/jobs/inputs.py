@@ -195,3 +195,43 @@ def resolve_job_inputs(app: Flask, application: Application, job: Any) -> dict[s
     for resolver in app.extensions.get(RESOLVERS_KEY, []):
         values = resolver(app, application, job, values)
     return values
+
+
+#: ``app.extensions`` key of the input checkers features add (:func:`add_input_checker`).
+CHECKERS_KEY = "gateway_kit.jobs.input_checkers"
+#: ``checker(session, user, application, values) -> errors``: called when a job is submitted,
+#: after the values passed their types' checks; returns ``[{"field", "message"}]`` for values
+#: that name something the user may not use (e.g. a dataset that does not exist or is another
+#: project's), so the submission is refused at once instead of failing later while staging.
+InputChecker = Callable[[Any, Any, Application, dict[str, Any]], list[dict[str, str]]]
+#: ``app.extensions`` key of the choices features offer for an input type (:func:`add_input_choices`).
+CHOICES_KEY = "gateway_kit.jobs.input_choices"
+#: ``choices(session, user) -> [(value, label)]``: what a form offers for inputs of one type
+#: (e.g. the datasets the user may read), the newest first.
+InputChoices = Callable[[Any, Any], list[tuple[str, str]]]
+
+
+def add_input_checker(app: Flask, checker: InputChecker) -> None:
+    """Let ``checker`` refuse input values at submission (see :data:`InputChecker`)."""
+    app.extensions.setdefault(CHECKERS_KEY, []).append(checker)
+
+
+def check_inputs(
+    app: Flask, session: Any, user: Any, application: Application, values: dict[str, Any]
+) -> list[dict[str, str]]:
+    """The errors every registered checker finds in ``values``."""
+    errors: list[dict[str, str]] = []
+    for checker in app.extensions.get(CHECKERS_KEY, []):
+        errors += checker(session, user, application, values)
+    return errors
+
+
+def add_input_choices(app: Flask, input_type: str, choices: InputChoices) -> None:
+    """Offer ``choices`` in forms for inputs of ``input_type`` (see :data:`InputChoices`)."""
+    app.extensions.setdefault(CHOICES_KEY, {})[input_type] = choices
+
+
+def input_choices(app: Flask, session: Any, user: Any, input_type: str) -> list[tuple[str, str]] | None:
+    """What forms offer for ``input_type`` (None: free input, nothing registered)."""
+    choices = app.extensions.get(CHOICES_KEY, {}).get(input_type)
+    return None if choices is None else choices(session, user)

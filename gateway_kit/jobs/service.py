@@ -14,11 +14,12 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from flask import Flask, current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -29,7 +30,7 @@ from ..identity.models import Project, User
 from . import accounting
 from .apps import Application, registry
 from .destinations import destinations
-from .inputs import Errors, Upload, stage_uploads, validate_values
+from .inputs import Errors, Upload, check_inputs, stage_uploads, validate_values
 from .jobfiles import UnsafeJobFile, open_job_file
 from .models import Job, JobEvent, utcnow
 from .states import TERMINAL, JobState, check_transition
@@ -199,7 +200,16 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
             ]
         )
     values, errors = validate_values(application, sub.inputs, sub.uploads)
+    bad_fields = {e.get("field") for e in errors}
     errors = sub.errors + errors
+    # Features check what the values name (a dataset exists and is the user's to read).
+    errors += check_inputs(
+        app,
+        session,
+        user,
+        application,
+        {k: v for k, v in values.items() if f"inputs.{k}" not in bad_fields},
+    )
     resources, res_errors = check_resources(application, sub.resources)
     errors += res_errors
     project, project_errors = charge_project(session, user, sub.project)
@@ -460,6 +470,17 @@ def cancel(session: Session, user: User, job: Job) -> Job:
     raise Conflict("The job changed while canceling it; try again.")
 
 
+#: How job lists may be sorted: name -> the ORDER BY columns (each ends with the id, so the
+#: order is total).
+JOB_ORDERS: dict[str, tuple[Any, ...]] = {
+    "newest": (Job.id.desc(),),
+    "oldest": (Job.id.asc(),),
+    "name": (Job.name.asc(), Job.id.desc()),
+    "application": (Job.app_id.asc(), Job.id.desc()),
+    "state": (Job.state.asc(), Job.id.desc()),
+}
+
+
 def list_jobs(
     session: Session,
     user: User,
@@ -468,18 +489,38 @@ def list_jobs(
     application: str | None = None,
     cursor: int | None = None,
     limit: int = 50,
+    name: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    order: str = "newest",
+    offset: int = 0,
 ) -> tuple[list[Job], int | None]:
-    """The user's jobs, newest first; returns the page and the next cursor (None at the end)."""
+    """The user's jobs, newest first; returns the page and the next cursor (None at the end).
+
+    :param name: only jobs whose name contains this (case-insensitive).
+    :param since: only jobs submitted at or after this time; ``until``: before it.
+    :param order: a key of :data:`JOB_ORDERS`; with an order other than ``newest`` page with
+        ``offset`` (the next cursor is then the next offset).
+    """
     q = select(Job).where(Job.user_id == user.id)
     if state:
         q = q.where(Job.state == state)
     if application:
         q = q.where(Job.app_id == application)
+    if name:
+        q = q.where(func.lower(Job.name).contains(name.lower(), autoescape=True))
+    if since is not None:
+        q = q.where(Job.created_at >= since)
+    if until is not None:
+        q = q.where(Job.created_at < until)
     if cursor is not None:
         q = q.where(Job.id < cursor)
-    rows = list(session.scalars(q.order_by(Job.id.desc()).limit(limit + 1)))
+    q = q.order_by(*JOB_ORDERS.get(order, JOB_ORDERS["newest"]))
+    rows = list(session.scalars(q.offset(offset).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
+    if order != "newest" or offset:
+        return rows, (offset + limit if more else None)
     return rows, (rows[-1].id if more and rows else None)
 
 

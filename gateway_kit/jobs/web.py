@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import (
@@ -28,7 +29,8 @@ from ..web.request import ID_MAX, digits
 from . import accounting, service
 from .api import usage_rows
 from .apps import Application, registry
-from .inputs import Upload, from_form
+from .destinations import destinations
+from .inputs import Upload, from_form, input_choices
 from .models import Allocation, Job, LedgerEntry
 from .states import TERMINAL, JobState
 
@@ -93,15 +95,36 @@ def _render_form(
     status: int = 200,
     resubmit_of: Any = None,
 ) -> ResponseReturnValue:
-    projects = accounting.chargeable_projects(
-        db.session, _user(), current_app.config["JOBS_COMMUNITY_PROJECT"]
-    )
+    user = _user()
+    projects = accounting.chargeable_projects(db.session, user, current_app.config["JOBS_COMMUNITY_PROJECT"])
+    allocations = {
+        a.project_id: a
+        for a in db.session.scalars(
+            select(Allocation).where(Allocation.project_id.in_([p.id for p in projects] or [-1]))
+        )
+    }
+    choices = {
+        inp.name: input_choices(current_app, db.session, user, inp.type)
+        for inp in application.inputs
+        if inp.type == "dataset"
+    }
+    destination = destinations().options(destinations().route(application))
+    per_cpu, per_gpu = accounting.rates(destination)
+    resources: dict[str, int] = {}
+    for key, spec in application.resources.as_dict().items():
+        text = str(values.get(f"resources.{key}", ""))
+        resources[key] = int(text) if text.isdigit() else int(spec["default"])
     return render_template(
         "jobs/form.html",
         application=application,
         values=values,
         errors=errors,
         projects=projects,
+        balances={p.name: (allocations[p.id].available if p.id in allocations else 0.0) for p in projects},
+        choices=choices,
+        rates={"cpu": per_cpu, "gpu": per_gpu},
+        estimate=accounting.worst_case(destination, resources),
+        smtp=bool(current_app.config["JOBS_SMTP_HOST"]),
         resubmit_of=resubmit_of,
     ), status
 
@@ -142,17 +165,92 @@ def submit_form(app_id: str) -> ResponseReturnValue:
     return redirect(url_for("jobs.job_page", job_id=job.id))
 
 
+def _day(text: str) -> datetime | None:
+    """A ``YYYY-MM-DD`` filter as midnight UTC (None when empty or not a date)."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC) if text else None
+    except ValueError:
+        return None
+
+
 @bp.get("/jobs")
 @login_required
 def my_jobs() -> ResponseReturnValue:
-    state = request.args.get("state") or None
+    args = request.args
+    state = args.get("state") or None
     if state is not None and state not in JobState.__members__:
         state = None
-    cursor = request.args.get("cursor", "")
-    jobs, nxt = service.list_jobs(db.session, _user(), state=state, cursor=digits(cursor, ID_MAX), limit=25)
-    return render_template(
-        "jobs/list.html", jobs=jobs, next_cursor=nxt, state=state, states=[s.value for s in JobState]
+    apps = registry().all()
+    app_id = args.get("app") or None
+    if app_id is not None and registry().get(app_id) is None:
+        app_id = None
+    order = args.get("sort", "newest")
+    if order not in service.JOB_ORDERS:
+        order = "newest"
+    since, until = _day(args.get("from", "")), _day(args.get("to", ""))
+    filters = {
+        "state": state or "",
+        "app": app_id or "",
+        "q": args.get("q", "").strip()[:200],
+        "from": args.get("from", "") if since else "",
+        "to": args.get("to", "") if until else "",
+        "sort": order,
+    }
+    cursor = args.get("cursor", "")
+    position = digits(cursor, ID_MAX)
+    keyset = order == "newest"
+    jobs, nxt = service.list_jobs(
+        db.session,
+        _user(),
+        state=state,
+        application=app_id,
+        name=filters["q"],
+        since=since,
+        until=until + timedelta(days=1) if until else None,
+        order=order,
+        cursor=position if keyset else None,
+        offset=0 if keyset else (position or 0),
+        limit=25,
     )
+    return render_template(
+        "jobs/list.html",
+        jobs=jobs,
+        next_cursor=nxt,
+        state=state,
+        states=[s.value for s in JobState],
+        applications=apps,
+        titles=_titles(),
+        filters=filters,
+        orders=list(service.JOB_ORDERS),
+        terminal={s.value for s in TERMINAL},
+    )
+
+
+@bp.post("/jobs/cancel")
+@login_required
+def bulk_cancel() -> ResponseReturnValue:
+    """Cancel the checked jobs of the list (the user's own; others' ids answer as unknown)."""
+    user = _user()
+    done, skipped = [], 0
+    for text in request.form.getlist("job")[:100]:
+        if not text.isdigit() or len(text) > 18:
+            continue
+        try:
+            job = service.get_job(db.session, user, int(text))
+            if job.user_id != user.id:
+                raise NotFound("No such job.")
+            service.cancel(db.session, user, job)
+            done.append(job.id)
+        except (NotFound, Conflict):
+            skipped += 1
+    if done:
+        listed = ", ".join(map(str, done))
+        flash(f"Cancel requested for job{'s' if len(done) > 1 else ''} {listed}.", "success")
+    if skipped:
+        flash(f"{skipped} job(s) could not be canceled (already ended or not yours).", "error")
+    elif not done:
+        flash("Check the jobs to cancel first.", "error")
+    return redirect(url_for("jobs.my_jobs"))
 
 
 @bp.get("/jobs/<int:job_id>")
@@ -282,7 +380,18 @@ def _apps_panel(user: User | None) -> dict[str, Any]:
     return {"applications": registry().all()}
 
 
+def duration(start: datetime, end: datetime) -> str:
+    """``end - start`` as people read it: ``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
+    seconds = max(0, int((end - start).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
 def _su_filters(app: Flask) -> None:
+    app.add_template_global(duration, "duration")
     app.add_template_filter(accounting.fmt, "su")
     app.add_template_global(accounting.fill_percent, "su_fill")
     app.add_template_global(accounting.used_percent, "su_percent")

@@ -50,16 +50,20 @@ def test_job_reads_a_dataset_on_the_local_executor(world: World) -> None:
     assert (view / "a.txt").stat().st_ino == (source / "a.txt").stat().st_ino  # no copy
 
 
-def test_job_with_someone_elses_private_dataset_fails(world: World) -> None:
+def test_job_with_someone_elses_private_dataset_is_refused_at_submission(world: World) -> None:
     _allocate(world)
     bob = world.client("bob")
     theirs = world.create(bob, project="bio")
     alice = world.client("alice")
-    r = alice.post("/api/v1/jobs", json={"application": "wc", "inputs": {"data": theirs}})
-    assert r.status_code == 201
-    job = wait_for(world.app, r.get_json()["id"], set(TERMINAL), timeout=30)
-    assert job.state == JobState.FAILED.value
-    assert "no such dataset" in job.state_reason.lower()
+    for uid in (theirs, "ds-000000000000"):  # another's private dataset answers as an unknown one
+        r = alice.post("/api/v1/jobs", json={"application": "wc", "inputs": {"data": uid}})
+        assert r.status_code == 422, r.get_json()
+        errors = r.get_json()["errors"]
+        assert [e["field"] for e in errors] == ["inputs.data"] and uid in errors[0]["message"]
+    assert alice.get("/api/v1/jobs").get_json()["jobs"] == []  # nothing was queued
+    # Bob may use his own.
+    r = bob.post("/api/v1/jobs", json={"application": "wc", "inputs": {"data": theirs}})
+    assert r.status_code == 201, r.get_json()
 
 
 def test_slurm_and_burst_values(world: World, tmp_path: Path) -> None:

@@ -85,6 +85,7 @@ def usage_of(page: Any, url: str, project: str) -> tuple[float, float]:
     """(SUs used, bar percentage) of ``project`` on the usage page, reached from the navigation."""
     page.goto(url + "/")
     page.click("header nav a:text-is('Usage')")
+    page.wait_for_load_state("load")  # the bars get their width from the page's script
     card = page.locator(f"#usage-{project}")
     used = float(card.locator(".su-used").inner_text().replace(",", ""))
     bar = card.locator("[role=progressbar]").first
@@ -195,8 +196,9 @@ def test_user_cancels_a_running_job_from_its_page(demo: str, browser: Any) -> No
     page.click("#job-form button[type=submit]")
     wait_until(page, "document.querySelector('#job-state').textContent.trim() == 'RUNNING'", timeout=120000)
     wait_until(page, "document.querySelector('#log-stdout').textContent.includes('second 1')", timeout=120000)
+    page.once("dialog", lambda d: d.accept())  # "Cancel job N?"
     page.click("#cancel-form button[type=submit]")
-    page.wait_for_selector(".flash.success")
+    page.wait_for_selector(".flash.success:text('cancel requested')")
     page.evaluate("window.__sameDocument = true")
     wait_until(page, "document.querySelector('#job-state').textContent.trim() == 'CANCELED'", timeout=120000)
     assert page.evaluate("window.__sameDocument === true")

@@ -71,9 +71,9 @@
     document.getElementById("job-reason").textContent = job.state_reason || "";
     var sus = document.getElementById("job-sus");
     if (sus && job.su_charged !== null && job.su_charged !== undefined) {
-      sus.textContent = job.su_charged.toFixed(4) + " charged";
+      sus.textContent = window.GK.su(job.su_charged) + " charged";
     } else if (sus && job.su_reserved !== null && job.su_reserved !== undefined) {
-      sus.textContent = "up to " + job.su_reserved.toFixed(4) + " reserved";
+      sus.textContent = "up to " + window.GK.su(job.su_reserved) + " reserved";
     }
     var cancel = document.getElementById("cancel-form");
     if (ended && cancel) { cancel.parentNode.removeChild(cancel); }

@@ -1,5 +1,18 @@
 // Behaviour that templates declare with data attributes (the CSP allows no inline script or style).
 "use strict";
+// Shared helpers for the pages' scripts (loaded after this file).
+window.GK = {
+  // Service units as the pages print them (jobs.accounting.fmt): 2 decimals from 1 SU, two
+  // significant digits below, so a small charge never reads 0.00.
+  su: function (su) {
+    if (su === 0 || isNaN(su)) { return "0.00"; }
+    if (Math.abs(su) >= 1) {
+      return su.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    }
+    var lead = Math.max(0, -Math.floor(Math.log10(Math.abs(su))) - 1);
+    return su.toFixed(Math.min(6, Math.max(2, lead + 2)));
+  }
+};
 (function () {
   // The navigation's menu button (narrow screens).
   var toggle = document.getElementById("nav-toggle");
