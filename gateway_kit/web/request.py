@@ -33,11 +33,21 @@ ID_MAX = 2**31 - 1
 
 
 class BoundedIntegerConverter(IntegerConverter):
-    """``<int:id>`` that matches 0 .. :data:`ID_MAX` only (a row id the database can hold)."""
+    """``<int:id>`` bounded to 0 .. :data:`ID_MAX` (a row id the database can hold).
+
+    A larger number becomes -1, which no row id or chunk index holds, so the view answers its own
+    404/422 for every method alike. (Refusing it in the converter would make werkzeug answer 405
+    where another method's rule shares the path: ``DELETE /sessions/<huge>`` after ``GET``'s rule.)
+    """
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", ID_MAX)
         super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value: str) -> Any:
+        if len(value) > 20 or (self.max is not None and int(value) > self.max):
+            return -1
+        return super().to_python(value)
 
 
 def _problem(where: str, message: str) -> BadRequest:
