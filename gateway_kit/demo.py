@@ -235,6 +235,7 @@ def run_demo(
     # SIGINT, and Python then installs no KeyboardInterrupt handler.
     signal.signal(signal.SIGINT, _signal)
     server = None
+    thread: threading.Thread | None = None
     try:
         for part in parts:
             part.start(ctx)
@@ -257,8 +258,7 @@ def run_demo(
             *[f"  {line}" for line in ctx.messages],
             "",
             "  To use the CLI and openstack on this demo from another shell:",
-            *[f"    export OS_CLIENT_CONFIG_FILE={ctx.env['OS_CLIENT_CONFIG_FILE']}"]
-            * ("OS_CLIENT_CONFIG_FILE" in ctx.env),
+            *[f"    export OS_CLIENT_CONFIG_FILE={v}" for v in [ctx.env.get("OS_CLIENT_CONFIG_FILE")] if v],
             f"    source {env_file}    # every setting the demo's parts chose (certificates, cloud...)",
             "",
             "  Press Ctrl-C to stop everything the demo started.",
@@ -278,7 +278,9 @@ def run_demo(
         serving.set()  # a second signal must not interrupt the clean-up
         print("Stopping the demo...", flush=True)
         if server is not None:
-            server.shutdown()
+            if thread is not None:  # shutdown() waits for serve_forever: only once it has started
+                server.shutdown()
+            server.server_close()
         for part in reversed(started):
             try:
                 part.stop()
