@@ -342,6 +342,22 @@ def shared_with(session: Session, row: InteractiveSession) -> list[str]:
     )
 
 
+def shared_with_me(session: Session, user: User) -> list[tuple[InteractiveSession, str]]:
+    """Other people's sessions that are shared with ``user`` and not over, with their owner's name."""
+    rows = session.execute(
+        select(InteractiveSession, User.username)
+        .join(SessionShare, SessionShare.session_id == InteractiveSession.id)
+        .join(User, User.id == InteractiveSession.user_id)
+        .where(
+            SessionShare.user_id == user.id,
+            InteractiveSession.state.not_in([s.value for s in TERMINAL]),
+        )
+        .order_by(InteractiveSession.id.desc())
+        .limit(200)
+    ).all()
+    return [(row, owner) for row, owner in rows]
+
+
 def may_connect(session: Session, user: User, row: InteractiveSession) -> bool:
     """Whether ``user`` reaches the session's server through the proxy: its owner and the people
     it is shared with. Not operators: an administrator has no business inside a user's notebook."""

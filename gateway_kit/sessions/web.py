@@ -19,6 +19,7 @@ from ..web import add_home_panel, add_nav
 from ..web.request import digits
 from . import service, workshops
 from .api import connect_url
+from .states import TERMINAL
 
 bp = Blueprint(
     "sessions",
@@ -55,6 +56,8 @@ def my_sessions() -> ResponseReturnValue:
     return render_template(
         "sessions/list.html",
         sessions=rows,
+        shares={r.id: service.shared_with(db.session, r) for r in rows if r.session_state not in TERMINAL},
+        shared_with_me=service.shared_with_me(db.session, user),
         applications=registry().all("interactive"),
         connect_url=connect_url,
         time_left=service.time_left,
@@ -151,6 +154,33 @@ def extend(session_id: int) -> ResponseReturnValue:
         errors = getattr(exc, "errors", None) or [{"message": exc.user_message}]
         flash("; ".join(e["message"] for e in errors), "error")
     return redirect(url_for("sessions.my_sessions"))
+
+
+@bp.post("/<int:session_id>/share")
+@login_required
+def share(session_id: int) -> ResponseReturnValue:
+    user = _user()
+    row = service.owned(db.session, user, session_id)
+    try:
+        other = service.share(db.session, user, row, request.form.get("username", "").strip())
+        flash(f"Session {row.id} is shared with {other.username}: they may connect to it.")
+    except ValidationError as exc:
+        flash("; ".join(e["message"] for e in exc.errors), "error")
+    return redirect(url_for("sessions.my_sessions") + f"#session-{row.id}")
+
+
+@bp.post("/<int:session_id>/unshare")
+@login_required
+def unshare(session_id: int) -> ResponseReturnValue:
+    user = _user()
+    row = service.owned(db.session, user, session_id)
+    username = request.form.get("username", "")
+    try:
+        service.unshare(db.session, row, username)
+        flash(f"Session {row.id} is no longer shared with {username}.")
+    except NotFound as exc:
+        flash(exc.user_message, "error")
+    return redirect(url_for("sessions.my_sessions") + f"#session-{row.id}")
 
 
 @bp.get("/join/<code>")
