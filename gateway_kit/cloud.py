@@ -402,7 +402,8 @@ class Cloud:
 
         def on_retry(state: RetryCallState) -> None:
             if before_retry is not None:
-                existing = before_retry()
+                # the lookup is a cloud call too: a 429/5xx on it is retried, not fatal
+                existing = self.call(f"{what} (look for one the failed try made)", before_retry)
                 if existing is not None:
                     found.append(existing)
 

@@ -20,6 +20,7 @@ from ..db import db
 from ..errors import BadRequest, GatewayError, NotFound
 from ..identity.access import role_required
 from ..identity.audit_log import actor, audited_action
+from ..jobs.accounting import fmt as su_fmt
 from ..jobs.models import utcnow
 from ..web import add_nav
 from ..worker import WorkerTask, register_task
@@ -81,7 +82,7 @@ def pool_rows(destination: str) -> list[dict[str, Any]]:
                 **inst.to_json(),
                 "jobs": jobs,
                 "live": live,
-                "su_so_far": round(su, 3),
+                "su_so_far": round(su, 6),
                 "idle_seconds": int((now - idle).total_seconds()) if idle and live and not jobs else None,
             }
         )
@@ -197,7 +198,7 @@ def status_cmd() -> None:
             click.echo(
                 f"  {r['name']:<28} {r['flavor']:<10} {r['state']:<9} "
                 f"jobs={','.join(map(str, r['jobs'])) or '-'}{idle} "
-                f"su={r['su_so_far']:.3f} {r['address']}"
+                f"su={su_fmt(r['su_so_far'])} {r['address']}"
             )
         waiting = db.session.scalars(
             select(BurstJob).where(BurstJob.destination == name, BurstJob.state == "waiting")
