@@ -183,8 +183,10 @@ def _check_csrf() -> None:
     expected = session.get(CSRF_SESSION_KEY, "")
     # The form is parsed only for a routed request from a signed-in session: a body is never
     # read before the route and the caller are known (web.bodylimits bounds it in any case).
+    # A page restricted to roles the caller lacks is refused here, before its form is read.
     routed = request.routing_exception is None
-    if not sent and not is_api and expected and routed and current_user() is not None:
+    if not sent and not is_api and expected and routed and (user := current_user()) is not None:
+        _require_role(user, getattr(view, "_gk_roles", ()))
         sent = request.form.get(CSRF_FIELD, "")
     if not (sent and expected and hmac.compare_digest(str(sent), str(expected))):
         raise Forbidden(
@@ -213,8 +215,18 @@ def login_required(view: Callable[P, R]) -> Callable[P, Any]:
     return wrapped
 
 
+def _require_role(user: User, roles: tuple[str, ...]) -> None:
+    """Raise Forbidden unless ``user`` holds one of ``roles`` (none: anyone; admins hold every role)."""
+    if roles and user.role not in roles and not user.is_admin:
+        raise Forbidden("You do not have permission to see this page.")
+
+
 def role_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, Any]]:
-    """Page decorator: the user must hold one of ``roles`` (admins hold every role)."""
+    """Page decorator: the user must hold one of ``roles`` (admins hold every role).
+
+    The roles are also left on the view (``_gk_roles``) so that the CSRF check refuses a caller
+    without them before it reads the form.
+    """
 
     def deco(view: Callable[P, R]) -> Callable[P, Any]:
         @functools.wraps(view)
@@ -222,10 +234,10 @@ def role_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, Any]]:
             user = current_user()
             if user is None:
                 return redirect(_login_url())
-            if user.role not in roles and not user.is_admin:
-                raise Forbidden("You do not have permission to see this page.")
+            _require_role(user, roles)
             return view(*args, **kwargs)
 
+        wrapped._gk_roles = roles  # type: ignore[attr-defined]
         return wrapped
 
     return deco
