@@ -32,6 +32,7 @@ from .common import (
     _immutable,
     _lock_lb,
     _now,
+    _project_quota,
     _settle_lb,
     _str,
 )
@@ -40,7 +41,32 @@ from .specs import Spec
 # -- children ------------------------------------------------------------------------------------
 
 
-def _new_child(auth: AuthContext, lb: Doc, body: dict[str, Any]) -> Doc:
+def _active_lb(cloud: LocalCloud, child: Doc) -> Doc:
+    """The load balancer ``child`` (a listener, pool or policy) belongs to; Octavia refuses a
+    change (409) while it is not ACTIVE."""
+    lb = cloud.get(LB, child["loadbalancer_id"])
+    assert lb is not None
+    if lb["provisioning_status"] != olc.ACTIVE:
+        raise _immutable(lb["id"])
+    return lb
+
+
+def _create_body(root: str, allowed: tuple[str, ...]) -> tuple[LocalCloud, AuthContext, dict[str, Any]]:
+    """The cloud, the caller and the ``root`` object of a create request (unknown keys refused)."""
+    cloud = current_cloud()
+    auth = _auth()
+    body = _body(root)
+    _check_attrs(body, allowed, root)
+    return cloud, auth, body
+
+
+def _new_child(
+    cloud: LocalCloud, auth: AuthContext, lb: Doc, body: dict[str, Any], quota: tuple[str, str, str]
+) -> Doc:
+    """A new child of ``lb`` (not stored yet), once the project's ``quota`` (resource, kind,
+    label) has room for it."""
+    resource, kind, label = quota
+    _project_quota(cloud, lb["project_id"], resource, kind, label)
     return {
         "id": new_id(),
         "name": _str(body, "name") or "",
@@ -68,10 +94,7 @@ def _update_child(
     doc = _get(cloud, auth, spec.kind, rid, spec.label)
     body = _body(spec.root)
     _check_attrs(body, allowed, spec.root)
-    lb = cloud.get(LB, doc["loadbalancer_id"])
-    assert lb is not None
-    if lb["provisioning_status"] != olc.ACTIVE:
-        raise _immutable(lb["id"])
+    lb = _active_lb(cloud, doc)
     apply(cloud, auth, doc, body)
     doc["provisioning_status"] = olc.PENDING_UPDATE
     doc["updated_at"] = _now()

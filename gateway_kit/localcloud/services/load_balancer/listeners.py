@@ -8,22 +8,18 @@ from typing import Any
 from flask import Response
 from octavia_lib.common import constants as olc
 
-from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, current_cloud, json_response
+from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, json_response
 from gateway_kit.localcloud.store import Doc
 
-from .children import _new_child
+from .children import _create_body, _new_child
 from .common import (
     LB,
     LISTENER,
     POOL,
-    _auth,
-    _body,
-    _check_attrs,
     _enum,
     _int,
     _invalid,
     _lock_lb,
-    _project_quota,
     _str,
     _unknown_attr,
     _uuid,
@@ -166,10 +162,7 @@ def _apply_listener_common(
 
 
 def _create_listener() -> Response:
-    cloud = current_cloud()
-    auth = _auth()
-    body = _body("listener")
-    _check_attrs(body, _LISTENER_ATTRS, "listener")
+    cloud, auth, body = _create_body("listener", _LISTENER_ATTRS)
     protocol = _enum(body, "protocol", olc.LISTENER_SUPPORTED_PROTOCOLS, required=True)
     port = _int(body, "protocol_port", 1, 65535, required=True)
     lb_id = _uuid(body, "loadbalancer_id")
@@ -203,8 +196,7 @@ def _create_listener() -> Response:
                 f"Another Listener on this Load Balancer is already using protocol {protocol} "
                 f"and protocol_port {port}",
             )
-    _project_quota(cloud, lb["project_id"], "listener", LISTENER, "Listener")
-    doc = _new_child(auth, lb, body)
+    doc = _new_child(cloud, auth, lb, body, ("listener", LISTENER, "Listener"))
     doc.update(
         {
             "description": "",

@@ -10,12 +10,11 @@ from octavia_lib.common import constants as olc
 from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, current_cloud, json_response
 from gateway_kit.localcloud.store import Doc
 
-from .children import _new_child
+from .children import _active_lb, _create_body, _new_child
 from .common import (
     HM,
     L7POLICY,
     L7RULE,
-    LB,
     LISTENER,
     MEMBER,
     POOL,
@@ -23,12 +22,10 @@ from .common import (
     _body,
     _check_attrs,
     _enum,
-    _immutable,
     _int,
     _invalid,
     _lock_lb,
     _not_found,
-    _project_quota,
     _str,
     _uuid,
     _visible,
@@ -92,10 +89,7 @@ def _apply_hm(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, An
 
 
 def _create_hm() -> Response:
-    cloud = current_cloud()
-    auth = _auth()
-    body = _body("healthmonitor")
-    _check_attrs(body, _HM_ATTRS, "healthmonitor")
+    cloud, auth, body = _create_body("healthmonitor", _HM_ATTRS)
     hm_type = _enum(body, "type", olc.SUPPORTED_HEALTH_MONITOR_TYPES, required=True)
     pool_id = _uuid(body, "pool_id")
     if pool_id is None:
@@ -108,12 +102,8 @@ def _create_hm() -> Response:
         raise ApiError(400, f"Pool {pool_id} not found.")
     if cloud.store.find(HM, lambda d: d["pool_id"] == pool_id):
         raise ApiError(409, "This pool already has a health monitor")
-    lb = cloud.get(LB, pool["loadbalancer_id"])
-    assert lb is not None
-    if lb["provisioning_status"] != olc.ACTIVE:
-        raise _immutable(lb["id"])
-    _project_quota(cloud, lb["project_id"], "health_monitor", HM, "Health Monitor")
-    doc = _new_child(auth, lb, body)
+    lb = _active_lb(cloud, pool)
+    doc = _new_child(cloud, auth, lb, body, ("health_monitor", HM, "Health Monitor"))
     is_http = hm_type in (olc.HEALTH_MONITOR_HTTP, olc.HEALTH_MONITOR_HTTPS)
     doc.update(
         {
@@ -194,21 +184,14 @@ def _apply_l7policy(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[s
 
 
 def _create_l7policy() -> Response:
-    cloud = current_cloud()
-    auth = _auth()
-    body = _body("l7policy")
-    _check_attrs(body, _L7P_ATTRS, "l7policy")
+    cloud, auth, body = _create_body("l7policy", _L7P_ATTRS)
     _enum(body, "action", olc.SUPPORTED_L7POLICY_ACTIONS, required=True)
     listener_id = _uuid(body, "listener_id")
     listener = cloud.get(LISTENER, str(listener_id)) if listener_id else None
     if listener is None or not _visible(auth, listener):
         raise ApiError(400, f"Listener {listener_id} not found.")
-    lb = cloud.get(LB, listener["loadbalancer_id"])
-    assert lb is not None
-    if lb["provisioning_status"] != olc.ACTIVE:
-        raise _immutable(lb["id"])
-    _project_quota(cloud, lb["project_id"], "l7policy", L7POLICY, "L7 Policy")
-    doc = _new_child(auth, lb, body)
+    lb = _active_lb(cloud, listener)
+    doc = _new_child(cloud, auth, lb, body, ("l7policy", L7POLICY, "L7 Policy"))
     siblings = cloud.store.find(L7POLICY, lambda d: d["listener_id"] == listener_id)
     doc.update(
         {
@@ -264,12 +247,8 @@ def _create_l7rule(policy_id: str) -> Response:
     _check_attrs(body, _L7R_ATTRS, "rule")
     _enum(body, "type", olc.SUPPORTED_L7RULE_TYPES, required=True)
     _enum(body, "compare_type", olc.SUPPORTED_L7RULE_COMPARE_TYPES, required=True)
-    lb = cloud.get(LB, policy["loadbalancer_id"])
-    assert lb is not None
-    if lb["provisioning_status"] != olc.ACTIVE:
-        raise _immutable(lb["id"])
-    _project_quota(cloud, lb["project_id"], "l7rule", L7RULE, "L7 Rule")
-    doc = _new_child(auth, lb, body)
+    lb = _active_lb(cloud, policy)
+    doc = _new_child(cloud, auth, lb, body, ("l7rule", L7RULE, "L7 Rule"))
     del doc["name"]
     doc.update({"l7policy_id": policy_id, "key": None, "invert": False, "operating_status": olc.ONLINE})
     doc["type"] = body["type"]

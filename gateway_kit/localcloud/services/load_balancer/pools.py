@@ -11,7 +11,7 @@ from octavia_lib.common import constants as olc
 from gateway_kit.localcloud.core import ApiError, AuthContext, LocalCloud, current_cloud, json_response
 from gateway_kit.localcloud.store import Doc
 
-from .children import _new_child
+from .children import _active_lb, _create_body, _new_child
 from .common import (
     LB,
     LISTENER,
@@ -26,7 +26,6 @@ from .common import (
     _invalid,
     _lock_lb,
     _not_found,
-    _project_quota,
     _str,
     _uuid,
     _visible,
@@ -92,10 +91,7 @@ def _apply_pool(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, 
 
 
 def _create_pool() -> Response:
-    cloud = current_cloud()
-    auth = _auth()
-    body = _body("pool")
-    _check_attrs(body, _POOL_ATTRS, "pool")
+    cloud, auth, body = _create_body("pool", _POOL_ATTRS)
     protocol = _enum(
         body, "protocol", (*olc.POOL_SUPPORTED_PROTOCOLS, olc.PROTOCOL_TERMINATED_HTTPS), required=True
     )
@@ -144,8 +140,7 @@ def _create_pool() -> Response:
         raise ApiError(400, f"Load Balancer {lb_id} not found.")
     if lb["provisioning_status"] != olc.ACTIVE:
         raise _immutable(lb["id"])
-    _project_quota(cloud, lb["project_id"], "pool", POOL, "Pool")
-    doc = _new_child(auth, lb, body)
+    doc = _new_child(cloud, auth, lb, body, ("pool", POOL, "Pool"))
     doc.update(
         {
             "description": "",
@@ -239,12 +234,8 @@ def _create_member(pool_id: str) -> Response:
         raise ApiError(
             409, f"Another member on this pool is already using ip {address} on protocol_port {port}"
         )
-    lb = cloud.get(LB, pool["loadbalancer_id"])
-    assert lb is not None
-    if lb["provisioning_status"] != olc.ACTIVE:
-        raise _immutable(lb["id"])
-    _project_quota(cloud, lb["project_id"], "member", MEMBER, "Member")
-    doc = _new_child(auth, lb, body)
+    lb = _active_lb(cloud, pool)
+    doc = _new_child(cloud, auth, lb, body, ("member", MEMBER, "Member"))
     doc.update(
         {
             "pool_id": pool_id,

@@ -66,96 +66,23 @@ def register(cloud: LocalCloud) -> None:
     routes.add(f"{lbaas}/loadbalancers/<rid>/stats", _lb_stats, "GET")
     routes.add(f"{lbaas}/loadbalancers/<rid>/status", _lb_status, "GET")
     routes.add(f"{lbaas}/loadbalancers/<rid>/failover", _lb_failover, "PUT")
-    routes.add(f"{lbaas}/listeners", _list, "GET", args=(SPECS["listeners"],))
-    routes.add(f"{lbaas}/listeners", _create_listener, "POST")
-    routes.add(f"{lbaas}/listeners/<rid>", _show, "GET", args=(SPECS["listeners"],))
-    routes.add(
-        f"{lbaas}/listeners/<rid>",
-        _update_child,
-        "PUT",
-        args=(
-            SPECS["listeners"],
-            _apply_listener_update,
-            _LISTENER_ATTRS,
-        ),
+    # Octavia's child resources: collection, create, apply on update, updatable attributes,
+    # cascade on delete.
+    children = (
+        ("listeners", _create_listener, _apply_listener_update, _LISTENER_ATTRS, _cascade_listener),
+        ("pools", _create_pool, _apply_pool, _POOL_ATTRS, _cascade_pool),
+        ("healthmonitors", _create_hm, _apply_hm, _HM_ATTRS, None),
+        ("l7policies", _create_l7policy, _apply_l7policy, _L7P_ATTRS, _cascade_l7policy),
     )
-    routes.add(
-        f"{lbaas}/listeners/<rid>",
-        _delete_child,
-        "DELETE",
-        args=(
-            SPECS["listeners"],
-            _cascade_listener,
-        ),
-    )
+    for collection, create, apply, attrs, cascade in children:
+        spec = SPECS[collection]
+        routes.add(f"{lbaas}/{collection}", _list, "GET", args=(spec,))
+        routes.add(f"{lbaas}/{collection}", create, "POST")
+        routes.add(f"{lbaas}/{collection}/<rid>", _show, "GET", args=(spec,))
+        routes.add(f"{lbaas}/{collection}/<rid>", _update_child, "PUT", args=(spec, apply, attrs))
+        routes.add(f"{lbaas}/{collection}/<rid>", _delete_child, "DELETE", args=(spec, cascade))
     routes.add(f"{lbaas}/listeners/<rid>/stats", _listener_stats, "GET")
-    routes.add(f"{lbaas}/pools", _list, "GET", args=(SPECS["pools"],))
-    routes.add(f"{lbaas}/pools", _create_pool, "POST")
-    routes.add(f"{lbaas}/pools/<rid>", _show, "GET", args=(SPECS["pools"],))
-    routes.add(
-        f"{lbaas}/pools/<rid>",
-        _update_child,
-        "PUT",
-        args=(
-            SPECS["pools"],
-            _apply_pool,
-            _POOL_ATTRS,
-        ),
-    )
-    routes.add(
-        f"{lbaas}/pools/<rid>",
-        _delete_child,
-        "DELETE",
-        args=(
-            SPECS["pools"],
-            _cascade_pool,
-        ),
-    )
     routes.add(f"{lbaas}/pools/<pool_id>/members", _create_member, "POST")
-    routes.add(f"{lbaas}/healthmonitors", _list, "GET", args=(SPECS["healthmonitors"],))
-    routes.add(f"{lbaas}/healthmonitors", _create_hm, "POST")
-    routes.add(f"{lbaas}/healthmonitors/<rid>", _show, "GET", args=(SPECS["healthmonitors"],))
-    routes.add(
-        f"{lbaas}/healthmonitors/<rid>",
-        _update_child,
-        "PUT",
-        args=(
-            SPECS["healthmonitors"],
-            _apply_hm,
-            _HM_ATTRS,
-        ),
-    )
-    routes.add(
-        f"{lbaas}/healthmonitors/<rid>",
-        _delete_child,
-        "DELETE",
-        args=(
-            SPECS["healthmonitors"],
-            None,
-        ),
-    )
-    routes.add(f"{lbaas}/l7policies", _list, "GET", args=(SPECS["l7policies"],))
-    routes.add(f"{lbaas}/l7policies", _create_l7policy, "POST")
-    routes.add(f"{lbaas}/l7policies/<rid>", _show, "GET", args=(SPECS["l7policies"],))
-    routes.add(
-        f"{lbaas}/l7policies/<rid>",
-        _update_child,
-        "PUT",
-        args=(
-            SPECS["l7policies"],
-            _apply_l7policy,
-            _L7P_ATTRS,
-        ),
-    )
-    routes.add(
-        f"{lbaas}/l7policies/<rid>",
-        _delete_child,
-        "DELETE",
-        args=(
-            SPECS["l7policies"],
-            _cascade_l7policy,
-        ),
-    )
     routes.add(f"{lbaas}/l7policies/<policy_id>/rules", _create_l7rule, "POST")
     for parent, nested in (("pools/<pool_id>/members", NESTED["members"]),
                            ("l7policies/<policy_id>/rules", NESTED["rules"])):  # fmt: skip
@@ -176,12 +103,12 @@ def register(cloud: LocalCloud) -> None:
         "GET",
         args=("availability_zone",),
     )
-    for path, spec in ADMIN_SPECS.items():
-        routes.add(f"{lbaas}/{path}", _admin_list, "GET", args=(spec,))
-        routes.add(f"{lbaas}/{path}", _admin_create, "POST", args=(spec,))
-        routes.add(f"{lbaas}/{path}/<rid>", _admin_show, "GET", args=(spec,))
-        routes.add(f"{lbaas}/{path}/<rid>", _admin_update, "PUT", args=(spec,))
-        routes.add(f"{lbaas}/{path}/<rid>", _admin_delete, "DELETE", args=(spec,))
+    for path, admin_spec in ADMIN_SPECS.items():
+        routes.add(f"{lbaas}/{path}", _admin_list, "GET", args=(admin_spec,))
+        routes.add(f"{lbaas}/{path}", _admin_create, "POST", args=(admin_spec,))
+        routes.add(f"{lbaas}/{path}/<rid>", _admin_show, "GET", args=(admin_spec,))
+        routes.add(f"{lbaas}/{path}/<rid>", _admin_update, "PUT", args=(admin_spec,))
+        routes.add(f"{lbaas}/{path}/<rid>", _admin_delete, "DELETE", args=(admin_spec,))
     routes.add("/octavia/amphorae", _amphorae, "GET")
     routes.add("/octavia/amphorae/<amp_id>", _show_amphora, "GET")
     routes.add("/octavia/amphorae/<amp_id>/config", _amphora_action, "PUT")
