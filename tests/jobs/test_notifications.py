@@ -61,7 +61,7 @@ def smtp() -> Iterator[tuple[int, Inbox]]:
     ctl.stop()
 
 
-def _until(cond: Callable[[], bool], timeout: float = 10) -> None:
+def _until(cond: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < deadline

@@ -21,7 +21,7 @@ def _ask(lc: RunningLocalCloud, name: str, rtype: str, tcp: bool = False) -> dns
     return send(query, "127.0.0.1", port=lc.dns_port, timeout=2)
 
 
-def _until(predicate, timeout: float = 5.0):  # type: ignore[no-untyped-def]
+def _until(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()

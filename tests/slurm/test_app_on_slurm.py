@@ -173,20 +173,23 @@ def test_example_applications_run_on_slurm_through_the_api(slurm_app: Any, slurm
     assert active >= SLEEPERS
     run_queue(app)
     first = counter.take()
-    assert first == Counter({"squeue": 1}), (
+    # One squeue for all the jobs it took over, never an sbatch; a busy host may have let a sleeper
+    # end meanwhile, which adds at most one (batched) sacct.
+    assert first["squeue"] == 1 and set(first) <= {"squeue", "sacct"} and first["sacct"] <= 1, (
         f"first pass of the new worker, {active} active jobs: {dict(first)}"
     )
     with db.session_scope(app) as s:
-        held = s.scalars(select(Job).where(Job.id.in_(sleeper_ids))).all()
-        assert {j.claimed_by for j in held} == {"worker-2"}
+        held = s.scalars(select(Job).where(Job.id.in_([*sleeper_ids, doomed]))).all()
+        assert {j.claimed_by for j in held if not JobState(j.state).terminal} == {"worker-2"}
 
     # -- a cancel through the API: scancel and the poll in the same pass ----------------------------
     assert c.post(f"/api/v1/jobs/{doomed}/cancel", headers=h).status_code == 202
     run_queue(app)
-    assert counter.take() == Counter({"scancel": 1, "squeue": 1})
+    seen = counter.take()  # (+ one sacct if a sleeper has just ended)
+    assert seen["scancel"] == 1 and seen["squeue"] == 1 and set(seen) <= {"scancel", "squeue", "sacct"}, seen
 
-    # -- on to the end ----------------------------------------------------------------------------
-    passes = []
+    # -- on to the end (worker 2's first pass counts: it polled every active job) ---------------
+    passes = [(active, first)]
     run_passes(app, counter, lambda: active_count(app) == 0, 120, passes)
     for _active, seen in passes + before:
         # (scancel again while SLURM still shows the canceled job ending: idempotent)
