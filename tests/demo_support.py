@@ -165,8 +165,18 @@ def wait_until(page: Any, expression: str, timeout: float = 30000) -> None:
     with ``eval``, which the gateway's Content-Security-Policy (no ``unsafe-eval``) refuses;
     ``page.evaluate`` goes through the DevTools protocol and is not subject to the CSP.
     """
+    from playwright.sync_api import Error as PlaywrightError
+
+    def holds() -> bool:
+        try:
+            return bool(page.evaluate(expression))
+        except PlaywrightError as exc:  # the page navigated (a live page reloading itself)
+            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
+                raise
+            return False
+
     deadline = time.monotonic() + timeout / 1000
-    while not page.evaluate(expression):
+    while not holds():
         if time.monotonic() > deadline:
             raise TimeoutError(f"{expression} was not true within {timeout / 1000:g} s")
         page.wait_for_timeout(100)

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from gateway_kit.jobs.accounting import fmt
+
 from ..demo_support import chromium_browser, demo_env, login_with_dev_provider, require_chromium, running_demo
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
@@ -99,4 +101,4 @@ def test_jupyterlab_through_the_proxy(tmp_path: Any) -> None:
         assert alan.context.new_page().goto(connect).status == 404  # type: ignore[union-attr]
         alan.goto(f"{url}/usage")
         row = alan.locator("#usage-demo tr", has_text="alan")
-        assert f"{shown['su_charged']:.4f}" in row.inner_text()
+        assert fmt(shown["su_charged"]) in row.inner_text()  # the pages' one SU format
