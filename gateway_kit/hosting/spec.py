@@ -87,42 +87,10 @@ from .spec_sections import (
     check_tls,
     check_volumes,
 )
-from .spec_types import (
-    NAME_RE,
-    App,
-    DeploymentSpec,
-    Dns,
-    HealthMonitor,
-    Keypair,
-    Listener,
-    LoadBalancer,
-    Network,
-    Role,
-    Rule,
-    Tls,
-    Volume,
-    VolumeSpec,
-    spec_from_json,
-)
+from .spec_types import NAME_RE, App, DeploymentSpec, Tls, spec_from_json
 
-__all__ = [
-    "App",
-    "DeploymentSpec",
-    "Dns",
-    "HealthMonitor",
-    "Keypair",
-    "Listener",
-    "LoadBalancer",
-    "Network",
-    "Role",
-    "Rule",
-    "Tls",
-    "Volume",
-    "VolumeSpec",
-    "load_spec",
-    "parse_spec",
-    "spec_from_json",
-]
+# What the rest of the kit imports from here (the dataclasses themselves live in .spec_types).
+__all__ = ["App", "DeploymentSpec", "Tls", "load_spec", "parse_spec", "spec_from_json"]
 
 
 _TOP = {

@@ -141,6 +141,42 @@ def test_terminated_https_with_barbican(lc: RunningLocalCloud) -> None:
     assert fetched.payload == _pkcs12_payload_of(fetched)
 
 
+def test_barbican_collections_are_the_projects_own(lc: RunningLocalCloud) -> None:
+    """Secrets, containers and orders: listed, shown and deleted by their project only."""
+    conn, alt = lc.connect(), lc.connect("local-alt")
+    secret = conn.key_manager.create_secret(
+        name="collections", payload="s3cret", payload_content_type="text/plain", secret_type="opaque"
+    )
+    secret_id = secret.secret_ref.rsplit("/", 1)[-1]
+    assert [s.name for s in conn.key_manager.secrets(name="collections")] == ["collections"]
+    container = conn.key_manager.create_container(
+        name="box", type="generic", secret_refs=[{"name": "one", "secret_ref": secret.secret_ref}]
+    )
+    container_id = container.container_ref.rsplit("/", 1)[-1]
+    order = conn.key_manager.create_order(
+        type="key", meta={"name": "k", "algorithm": "aes", "bit_length": 256, "payload_content_type": "application/octet-stream"}
+    )  # fmt: skip
+    order_id = order.order_ref.rsplit("/", 1)[-1]
+    for collection, doc_id in (("secrets", secret_id), ("containers", container_id), ("orders", order_id)):
+        url = f"{lc.url}/key-manager/v1/{collection}"
+        mine = requests.get(url, headers={"X-Auth-Token": conn.auth_token}, timeout=10).json()
+        assert doc_id in str(mine[collection]) and mine["total"] >= 1
+        theirs = requests.get(url, headers={"X-Auth-Token": alt.auth_token}, timeout=10).json()
+        assert doc_id not in str(theirs[collection])
+        for token, status in ((alt.auth_token, 404), (conn.auth_token, 200)):
+            shown = requests.get(f"{url}/{doc_id}", headers={"X-Auth-Token": token}, timeout=10)
+            assert shown.status_code == status, (collection, shown.text)
+        gone = requests.delete(f"{url}/{doc_id}", headers={"X-Auth-Token": alt.auth_token}, timeout=10)
+        assert gone.status_code == 404
+    conn.key_manager.delete_container(container_id)
+    conn.key_manager.delete_order(order_id)
+    conn.key_manager.delete_secret(secret_id)
+    with pytest.raises(osexc.NotFoundException):
+        conn.key_manager.get_container(container_id)
+    shown = requests.get(secret.secret_ref, headers={"X-Auth-Token": conn.auth_token}, timeout=10)
+    assert shown.status_code == 404
+
+
 def _pkcs12_payload_of(secret) -> bytes:  # type: ignore[no-untyped-def]
     assert isinstance(secret.payload, bytes) and secret.payload.startswith(b"0")
     return bytes(secret.payload)

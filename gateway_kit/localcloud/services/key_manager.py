@@ -27,6 +27,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import flask
@@ -201,14 +202,11 @@ def _create_secret() -> Response:
 
 
 def _list_secrets() -> Response:
-    cloud = current_cloud()
-    auth = require_token()
-    docs = cloud.list(SECRET, lambda d: d["project_id"] == auth.project_id)
+    docs = _project_docs(SECRET)
     name = request.args.get("name")
     if name:
         docs = [d for d in docs if d.get("name") == name]
-    page = _offset_page(docs)
-    return json_response({"secrets": [_render_secret(d) for d in page], "total": len(docs)})
+    return _listing("secrets", docs, _render_secret)
 
 
 def _show_secret(secret_id: str) -> Response:
@@ -251,14 +249,6 @@ def _secret_payload(secret_id: str) -> Response:
     auth = require_token()
     doc = _owned(cloud, SECRET, secret_id, auth.project_id, "Secret")
     return _payload_response(doc, request.headers.get("Accept"))
-
-
-def _delete_secret(secret_id: str) -> Response:
-    cloud = current_cloud()
-    auth = require_token()
-    doc = _owned(cloud, SECRET, secret_id, auth.project_id, "Secret")
-    cloud.delete(SECRET, doc["id"])
-    return Response(status=204)
 
 
 # -- containers ------------------------------------------------------------------------------
@@ -338,27 +328,7 @@ def _create_container() -> Response:
 
 
 def _list_containers() -> Response:
-    cloud = current_cloud()
-    auth = require_token()
-    docs = cloud.list(CONTAINER, lambda d: d["project_id"] == auth.project_id)
-    page = _offset_page(docs)
-    return json_response({"containers": [_render_container(d) for d in page], "total": len(docs)})
-
-
-def _show_container(container_id: str) -> Response:
-    cloud = current_cloud()
-    auth = require_token()
-    return json_response(
-        _render_container(_owned(cloud, CONTAINER, container_id, auth.project_id, "Container"))
-    )
-
-
-def _delete_container(container_id: str) -> Response:
-    cloud = current_cloud()
-    auth = require_token()
-    doc = _owned(cloud, CONTAINER, container_id, auth.project_id, "Container")
-    cloud.delete(CONTAINER, doc["id"])
-    return Response(status=204)
+    return _listing("containers", _project_docs(CONTAINER), _render_container)
 
 
 # -- orders ----------------------------------------------------------------------------------
@@ -518,24 +488,34 @@ def _order_done(cloud: LocalCloud, kind: str, order: Doc) -> Doc:
 
 
 def _list_orders() -> Response:
-    cloud = current_cloud()
+    return _listing("orders", _project_docs(ORDER), _render_order)
+
+
+# -- what secrets, containers and orders share ---------------------------------------------------
+
+
+def _project_docs(kind: str) -> list[Doc]:
+    """The caller's project's documents of ``kind``."""
     auth = require_token()
-    docs = cloud.list(ORDER, lambda d: d["project_id"] == auth.project_id)
+    return current_cloud().list(kind, lambda d: d["project_id"] == auth.project_id)
+
+
+def _listing(collection: str, docs: list[Doc], render: Callable[[Doc], dict[str, Any]]) -> Response:
+    """A page of ``docs`` (see :func:`_offset_page`) and their total."""
     page = _offset_page(docs)
-    return json_response({"orders": [_render_order(d) for d in page], "total": len(docs)})
+    return json_response({collection: [render(d) for d in page], "total": len(docs)})
 
 
-def _show_order(order_id: str) -> Response:
+def _show_owned(kind: str, noun: str, render: Callable[[Doc], dict[str, Any]], doc_id: str) -> Response:
+    auth = require_token()
+    return json_response(render(_owned(current_cloud(), kind, doc_id, auth.project_id, noun)))
+
+
+def _delete_owned(kind: str, noun: str, doc_id: str) -> Response:
     cloud = current_cloud()
     auth = require_token()
-    return json_response(_render_order(_owned(cloud, ORDER, order_id, auth.project_id, "Order")))
-
-
-def _delete_order(order_id: str) -> Response:
-    cloud = current_cloud()
-    auth = require_token()
-    doc = _owned(cloud, ORDER, order_id, auth.project_id, "Order")
-    cloud.delete(ORDER, doc["id"])
+    doc = _owned(cloud, kind, doc_id, auth.project_id, noun)
+    cloud.delete(kind, doc["id"])
     return Response(status=204)
 
 
@@ -594,16 +574,21 @@ def register(cloud: LocalCloud) -> None:
     routes.add("/v1/secrets", _list_secrets, "GET", name="list_secrets")
     routes.add("/v1/secrets", _create_secret, "POST", name="create_secret")
     routes.add("/v1/secrets/<secret_id>", _show_secret, "GET", name="show_secret")
-    routes.add("/v1/secrets/<secret_id>", _delete_secret, "DELETE", name="delete_secret")
+    routes.add(
+        "/v1/secrets/<secret_id>", _delete_owned, "DELETE", args=(SECRET, "Secret"), name="delete_secret"
+    )
     routes.add("/v1/secrets/<secret_id>/payload", _secret_payload, "GET", name="secret_payload")
     routes.add("/v1/containers", _list_containers, "GET", name="list_containers")
     routes.add("/v1/containers", _create_container, "POST", name="create_container")
-    routes.add("/v1/containers/<container_id>", _show_container, "GET", name="show_container")
-    routes.add("/v1/containers/<container_id>", _delete_container, "DELETE", name="delete_container")
+    for collection, kind, noun, render in (
+        ("containers", CONTAINER, "Container", _render_container),
+        ("orders", ORDER, "Order", _render_order),
+    ):
+        item = f"/v1/{collection}/<doc_id>"
+        routes.add(item, _show_owned, "GET", args=(kind, noun, render), name=f"show_{noun.lower()}")
+        routes.add(item, _delete_owned, "DELETE", args=(kind, noun), name=f"delete_{noun.lower()}")
     routes.add("/v1/orders", _list_orders, "GET", name="list_orders")
     routes.add("/v1/orders", _create_order, "POST", name="create_order")
-    routes.add("/v1/orders/<order_id>", _show_order, "GET", name="show_order")
-    routes.add("/v1/orders/<order_id>", _delete_order, "DELETE", name="delete_order")
     # python-barbicanclient posts to (and lists) the collections with a trailing slash.
     routes.add("/v1/secrets/", _list_secrets, "GET", name="list_secrets_slash")
     routes.add("/v1/secrets/", _create_secret, "POST", name="create_secret_slash")
