@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from ..errors import BadRequest, GatewayError
 from ..identity.access import role_required
-from ..identity.audit_log import audited_action
+from ..identity.audit_log import audited_action, console_action
 from ..observability import metrics_registry
 from ..web import add_nav
 from ..worker import WorkerTask, register_task
@@ -62,31 +62,21 @@ def issue_action() -> ResponseReturnValue:
 @bp.post("/operator/certificates/<name>/renew")
 @role_required("operator")
 def renew_action(name: str) -> ResponseReturnValue:
-    try:
-        with audited_action("certs.renew", name) as entry:
-            out = service.renew(_app(), name, trigger="console")
-            entry.detail = f"expires {out.not_after:%Y-%m-%d}" if out.not_after else ""
-    except GatewayError as exc:
-        if exc.status == 404:
-            raise
-        flash(f"{name} not renewed: {exc.user_message}", "error")
-        return _back()
-    flash(f"Certificate {name} renewed.", "success")
+    with console_action("certs.renew", name, f"{name} not renewed") as done:
+        out = service.renew(_app(), name, trigger="console")
+        done.entry.detail = f"expires {out.not_after:%Y-%m-%d}" if out.not_after else ""
+    if not done.failed:
+        flash(f"Certificate {name} renewed.", "success")
     return _back()
 
 
 @bp.post("/operator/certificates/<name>/revoke")
 @role_required("operator")
 def revoke_action(name: str) -> ResponseReturnValue:
-    try:
-        with audited_action("certs.revoke", name):
-            service.revoke(_app(), name)
-    except GatewayError as exc:
-        if exc.status == 404:
-            raise
-        flash(f"{name} not revoked: {exc.user_message}", "error")
-        return _back()
-    flash(f"Certificate {name} revoked.", "success")
+    with console_action("certs.revoke", name, f"{name} not revoked") as done:
+        service.revoke(_app(), name)
+    if not done.failed:
+        flash(f"Certificate {name} revoked.", "success")
     return _back()
 
 

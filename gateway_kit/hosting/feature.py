@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from ..errors import BadRequest, GatewayError, NotFound
 from ..identity.access import role_required
-from ..identity.audit_log import actor, audited_action
+from ..identity.audit_log import actor, audited_action, console_action
 from ..web import add_nav
 from . import console_runs, day2
 from .engine import Engine, engine_for
@@ -243,18 +243,15 @@ def dns_add(zone: str) -> ResponseReturnValue:
     engine = engine_for(_app())
     target = f"{name or '@'} {rtype} in {zone}"
     try:
-        with audited_action("dns.add", target) as entry:
+        with console_action("dns.add", target, f"Record {target} not saved") as done:
             day2.add_record(
                 engine.cloud, zone, name, rtype, [v.strip() for v in values], int(ttl_text or 0) or None
             )
-            entry.detail = " ".join(values)[:200]
-        flash(f"Record {target} saved.", "success")
-    except GatewayError as exc:
-        if exc.status == 404:
-            raise
-        flash(f"Record {target} not saved: {exc.user_message}", "error")
+            done.entry.detail = " ".join(values)[:200]
     finally:
         engine.cloud.close()
+    if not done.failed:
+        flash(f"Record {target} saved.", "success")
     return redirect(url_for("hosting.dns_page", zone=zone))
 
 
@@ -266,16 +263,13 @@ def dns_remove(zone: str) -> ResponseReturnValue:
     engine = engine_for(_app())
     target = f"{name} {rtype} in {zone}"
     try:
-        with audited_action("dns.remove", target) as entry:
+        with console_action("dns.remove", target, f"Record {target} not removed") as done:
             n = day2.remove_record(engine.cloud, zone, name, rtype)
-            entry.detail = f"{n} record set(s) removed"
-        flash(f"{n} record set(s) {name} {rtype} removed.", "success")
-    except GatewayError as exc:
-        if exc.status == 404:
-            raise
-        flash(f"Record {target} not removed: {exc.user_message}", "error")
+            done.entry.detail = f"{n} record set(s) removed"
     finally:
         engine.cloud.close()
+    if not done.failed:
+        flash(f"{n} record set(s) {name} {rtype} removed.", "success")
     return redirect(url_for("hosting.dns_page", zone=zone))
 
 
@@ -299,16 +293,14 @@ def snapshots_page() -> ResponseReturnValue:
 @role_required("operator")
 def snapshot_delete(snapshot_id: str) -> ResponseReturnValue:
     engine = engine_for(_app())
+    failed = f"Snapshot {snapshot_id} not deleted"
     try:
-        with audited_action("volume.snapshot_delete", snapshot_id) as entry:
-            entry.detail = day2.delete_snapshot(engine.cloud, snapshot_id)
-        flash(f"Snapshot {entry.detail} deleted.", "success")
-    except GatewayError as exc:
-        if exc.status == 404:
-            raise
-        flash(f"Snapshot {snapshot_id} not deleted: {exc.user_message}", "error")
+        with console_action("volume.snapshot_delete", snapshot_id, failed) as done:
+            done.entry.detail = day2.delete_snapshot(engine.cloud, snapshot_id)
     finally:
         engine.cloud.close()
+    if not done.failed:
+        flash(f"Snapshot {done.entry.detail} deleted.", "success")
     return redirect(url_for("hosting.snapshots_page"))
 
 

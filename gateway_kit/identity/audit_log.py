@@ -2,18 +2,20 @@
 
 The table and its writer are the core's :mod:`gateway_kit.audit`; this module adds who is asking:
 console views wrap each action in ``with audited_action("burst.drain", name):`` so the entry
-names the signed-in operator.
+names the signed-in operator; :func:`console_action` also turns a refusal into an error flash.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from flask import Blueprint, Flask, current_app, render_template, request
+from flask import Blueprint, Flask, current_app, flash, render_template, request
 from flask.typing import ResponseReturnValue
 
 from .. import audit
+from ..errors import GatewayError
 from ..web import add_nav
 from .access import current_user, role_required
 
@@ -32,6 +34,32 @@ def audited_action(action: str, target: str) -> Iterator[audit.Audit]:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     with audit.audited(app, actor(), action, target) as entry:
         yield entry
+
+
+@dataclass
+class ConsoleAction:
+    """What :func:`console_action` yields: the audit ``entry`` (set its ``detail``) and, after
+    the block, whether the action ``failed``."""
+
+    entry: audit.Audit
+    failed: bool = False
+
+
+@contextlib.contextmanager
+def console_action(action: str, target: str, failed: str) -> Iterator[ConsoleAction]:
+    """An operator's console action, audited as :func:`audited_action`. A
+    :class:`~gateway_kit.errors.GatewayError` in the block becomes the error flash
+    ``"<failed>: <why>"`` and ``.failed``; a 404 propagates (the page answers "not found")."""
+    done: ConsoleAction | None = None
+    try:
+        with audited_action(action, target) as entry:
+            done = ConsoleAction(entry)
+            yield done
+    except GatewayError as exc:
+        if exc.status == 404 or done is None:
+            raise
+        flash(f"{failed}: {exc.user_message}", "error")
+        done.failed = True
 
 
 @bp.get("/operator/audit")

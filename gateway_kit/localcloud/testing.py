@@ -371,18 +371,3 @@ def local_cloud_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     with running_local_cloud(tmp_path / "localcloud", subprocess_mode=True) as cloud:
         monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml))
         yield cloud
-
-
-__all__ = [
-    "LocalCloudController",
-    "RunningLocalCloud",
-    "boot_server",
-    "fixed_address",
-    "free_port",
-    "local_cloud",
-    "local_cloud_dataplane",
-    "local_cloud_process",
-    "running_local_cloud",
-    "wait_until",
-    "wait_until_up",
-]

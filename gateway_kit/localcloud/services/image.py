@@ -111,6 +111,15 @@ def _lookup(image_id: str, auth: AuthContext) -> Doc:
     return doc
 
 
+def _changeable(image_id: str, auth: AuthContext, verb: str) -> Doc:
+    """The image, if the caller's project owns it or the caller is an admin (else 403 "You are
+    not permitted to ``verb`` this image.")."""
+    doc = _lookup(image_id, auth)
+    if doc["owner"] != auth.project_id and not auth.is_admin:
+        raise ApiError(403, f"You are not permitted to {verb} this image.")
+    return doc
+
+
 def new_image(cloud: LocalCloud, owner: str, body: dict[str, Any]) -> Doc:
     now = now_iso()
     props = {k: v for k, v in body.items() if k not in _CORE and k not in _READ_ONLY}
@@ -306,9 +315,7 @@ def update_image(image_id: str) -> Response:
     import json
 
     cloud = current_cloud()
-    doc = _lookup(image_id, auth)
-    if doc["owner"] != auth.project_id and not auth.is_admin:
-        raise ApiError(403, "You are not permitted to modify this image.")
+    doc = _changeable(image_id, auth, "modify")
     ctype = request.headers.get("Content-Type", "")
     if "openstack-images-v2.1-json-patch" not in ctype and "json-patch" not in ctype:
         raise ApiError(415, f"Unsupported Content-Type {ctype}")
@@ -350,9 +357,7 @@ def update_image(image_id: str) -> Response:
 def delete_image(image_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()
-    doc = _lookup(image_id, auth)
-    if doc["owner"] != auth.project_id and not auth.is_admin:
-        raise ApiError(403, "You are not permitted to delete this image.")
+    doc = _changeable(image_id, auth, "delete")
     if doc["protected"]:
         raise ApiError(403, f"Image {image_id} is protected and cannot be deleted.")
     cloud.delete(IMAGE, image_id)
@@ -366,9 +371,7 @@ def delete_image(image_id: str) -> Response:
 def upload(image_id: str) -> Response:
     auth = require_token()
     cloud = current_cloud()
-    doc = _lookup(image_id, auth)
-    if doc["owner"] != auth.project_id and not auth.is_admin:
-        raise ApiError(403, "You are not permitted to upload data to this image.")
+    doc = _changeable(image_id, auth, "upload data to")
     if doc["status"] != "queued":
         raise ApiError(409, f"Image status transition from {doc['status']} to saving is not allowed")
     if not doc.get("disk_format") or not doc.get("container_format"):
@@ -431,9 +434,7 @@ def remove_tag(image_id: str, tag: str) -> Response:
 @routes.post("/v2/images/<image_id>/actions/<action>")
 def image_action(image_id: str, action: str) -> Response:
     auth = require_token()
-    doc = _lookup(image_id, auth)
-    if not auth.is_admin and doc["owner"] != auth.project_id:
-        raise ApiError(403, "You are not permitted to change this image.")
+    doc = _changeable(image_id, auth, "change")
     if action == "deactivate" and doc["status"] in ("active", "deactivated"):
         doc["status"] = "deactivated"
     elif action == "reactivate" and doc["status"] in ("active", "deactivated"):
