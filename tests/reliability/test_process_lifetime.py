@@ -1,4 +1,4 @@
-"""Nothing outlives what started it: the demo's parts, local jobs under the demo, helper children.
+"""Nothing outlives what started it: the demo's parts, its local jobs and burst instances, helper children.
 
 Every check polls for the final state (gone) with a generous timeout; none races a transient one.
 """
@@ -6,6 +6,7 @@ Every check polls for the final state (gone) with a generous timeout; none races
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -16,9 +17,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+import requests
+
+from gateway_kit.jobs.demo import BURST_DESTINATION, BURST_OPTIONS
 from gateway_kit.jobs.executors.local import LocalExecutor
 from gateway_kit.jobs.states import JobState
 from gateway_kit.process_lifetime import LIFELINE_ENV, Lifeline, inherited_lifeline
+from tests.burst.test_demo_burst import GATED, api_token, toml_inline
 from tests.demo_support import demo_env, stop_process_group
 from tests.jobs.executor_contract import ExecutorContract
 
@@ -124,10 +130,13 @@ def test_an_unrelated_fd_is_not_taken_for_a_lifeline(tmp_path: Path) -> None:
 DEMO = [sys.executable, "-m", "gateway_kit", "demo", "--port", "0"]
 
 
-def _start_detached_demo(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+def _start_detached_demo(tmp_path: Path, gateway_toml: str = "") -> tuple[subprocess.Popen[str], Path, Path]:
     """``setsid gateway-kit demo &`` as a script starts it: own session, SIGINT ignored."""
     instance = tmp_path / "instance"
     ready = tmp_path / "ready"
+    if gateway_toml:
+        instance.mkdir(parents=True)
+        (instance / "gateway.toml").write_text(gateway_toml)
     proc = subprocess.Popen(
         [*DEMO, "--instance", str(instance), "--ready-file", str(ready)],
         cwd=tmp_path,
@@ -153,23 +162,97 @@ def _ports(text: str) -> set[tuple[str, int]]:
     return {(h, int(p)) for h, p in re.findall(r"https?://(127\.[\d.]+):(\d+)", text)}
 
 
-def test_sigkilled_demo_leaves_no_part_and_no_port(tmp_path: Path) -> None:
-    proc, instance, ready = _start_detached_demo(tmp_path)
+def _processes_under(folder: Path) -> list[int]:
+    """Live processes that run in ``folder`` or name it (argv, environment): parts, jobs, instances."""
+    marker = f"{folder}/".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            named = marker in (entry / "cmdline").read_bytes() or marker in (entry / "environ").read_bytes()
+            if (named or f"{os.readlink(entry / 'cwd')}/".encode().startswith(marker)) and _alive(
+                int(entry.name)
+            ):
+                found.append(int(entry.name))
+    return found
+
+
+def _cmdlines(pids: list[int]) -> list[str]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            found.append(
+                f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+            )
+    return found
+
+
+def _gated_jobs_toml(folder: Path) -> str:
+    """Two applications that run until ``folder/gate`` exists: one local, one on a burst instance."""
+    command = json.dumps([sys.executable, "-c", GATED, str(folder / "gate")])
+    apps = folder / "gated.toml"
+    apps.write_text(
+        "".join(
+            f'[[application]]\nid = "{name}"\ntitle = "{name}"\nversion = "1"\ncommand = {command}\n'
+            "[application.resources]\nwalltime = 600\n"
+            for name in ("gated-local", "gated-burst")
+        )
+    )
+    table = {"local": {"executor": "local"}, BURST_DESTINATION: BURST_OPTIONS}
+    return (
+        f"JOBS_DESTINATIONS_MAP = {toml_inline(table)}\n"
+        f'JOBS_ROUTING_RULES = {{gated-local = "local", gated-burst = "{BURST_DESTINATION}"}}\n'
+        f"JOBS_APPLICATION_FILES = {json.dumps([str(apps)])}\n"
+    )
+
+
+def _run_gated_jobs(url: str, instance: Path) -> None:
+    """Submit both gated applications through the API; return once each has printed its first line."""
+    headers = {"Authorization": f"Bearer {api_token(instance)}"}
+    ids = []
+    for name in ("gated-local", "gated-burst"):
+        resp = requests.post(f"{url}/api/v1/jobs", headers=headers, json={"application": name}, timeout=30)
+        assert resp.status_code == 201, resp.text
+        ids.append(resp.json()["id"])
+
+    def started(job_id: int) -> bool:
+        logs = requests.get(f"{url}/api/v1/jobs/{job_id}/logs?stream=stdout", headers=headers, timeout=30)
+        return logs.status_code == 200 and "started" in logs.json()["data"]
+
+    _until(lambda: all(started(i) for i in ids), "the gated jobs did not start", timeout=240)
+
+
+def test_sigkilled_demo_leaves_no_part_no_job_no_instance_and_no_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in [k for k in os.environ if k.startswith("GATEWAY_KIT_")]:
+        monkeypatch.delenv(key)  # the token is made in the demo's database, nothing else
+    proc, instance, ready = _start_detached_demo(tmp_path, _gated_jobs_toml(tmp_path))
     try:
         parts = _processes_with(f"GATEWAY_KIT_INSTANCE={instance}")
         assert len(parts) >= 3, "local cloud, development provider and worker run as children"
+        # A local job (under the worker) and a burst job (an agent on a data-plane instance) run.
+        _run_gated_jobs(ready.read_text().strip().rstrip("/"), instance)
+        assert len(_processes_under(tmp_path)) > len(parts)
         ports = _ports(ready.read_text())
         for log in (instance / "logs").glob("*.log"):
             ports |= _ports(log.read_text(errors="replace"))
         ports = {hp for hp in ports if _port_open(*hp)}
         assert len(ports) >= 3, ports  # the web app, the local cloud, the provider at least
+        killed = time.monotonic()
         proc.kill()  # SIGKILL the demo alone (not its group): no clean-up code runs
         proc.wait()
         _until(lambda: not _processes_with(f"GATEWAY_KIT_INSTANCE={instance}"), "parts outlived the demo")
         _until(lambda: not any(_port_open(*hp) for hp in ports), f"ports still open: {ports}")
+        deadline = time.monotonic() + GONE_TIMEOUT
+        while left := _processes_under(tmp_path):
+            assert time.monotonic() < deadline, f"outlived the demo: {_cmdlines(left)}"
+            time.sleep(0.1)
+        print(f"everything gone {time.monotonic() - killed:.1f} s after the SIGKILL")  # for -s; not asserted
     finally:
         stop_process_group(proc)
-        for pid in _processes_with(f"GATEWAY_KIT_INSTANCE={instance}"):
+        for pid in _processes_under(tmp_path):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
