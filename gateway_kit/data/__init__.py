@@ -17,7 +17,11 @@ FEATURE = Feature(
     settings=".settings",
     models=".models",
     commands=[
-        Command("datasets", ".cli:datasets", "Datasets: list them, publish one under its own DNS name."),
+        Command(
+            "datasets",
+            ".cli:datasets",
+            "Datasets: upload and download files, list them, publish one under its own DNS name.",
+        ),
         Command(
             "db backup",
             ".cli:db_backup",

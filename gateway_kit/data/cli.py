@@ -7,6 +7,9 @@ The ``db`` commands join the core ``db`` group through the data feature's declar
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -19,7 +22,113 @@ from . import backups, catalog, publishing
 
 @click.group("datasets")
 def datasets() -> None:
-    """Datasets: list them, publish one under its own DNS name."""
+    """Datasets: upload and download files, list them, publish one under its own DNS name."""
+
+
+_URL = click.option(
+    "--url",
+    envvar="GATEWAY_KIT_URL",
+    required=True,
+    help="The gateway's address, e.g. https://gateway.example.org (or set GATEWAY_KIT_URL).",
+)
+_TOKEN = click.option(
+    "--token",
+    envvar="GATEWAY_KIT_TOKEN",
+    required=True,
+    help="A personal access token with datasets:write (upload) or datasets:read (download), "
+    "from your profile page (or set GATEWAY_KIT_TOKEN).",
+)
+
+
+def _client_errors(fn: Any) -> Any:
+    """The client's errors as clean one-line messages."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        from .client import ClientError
+
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapped
+
+
+@datasets.command("upload")
+@click.argument("uid")
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path, file_okay=True)
+)
+@click.option("--into", default="", help="A folder of the dataset to put the files in.")
+@_URL
+@_TOKEN
+@_client_errors
+def upload_cmd(uid: str, paths: tuple[Path, ...], into: str, url: str, token: str) -> None:
+    """Upload files and folders (PATHS) into dataset UID, in checksummed chunks.
+
+    A folder keeps its name and layout (run-7/logs/out.txt). Run the same command again after an
+    interruption: files already uploaded are sent again only if they changed, and a file left
+    half-way resumes from its missing chunks.
+    """
+    from .client import DatasetsClient, files_under, sha256_file
+
+    client = DatasetsClient(url, token)
+    have = {f["path"]: f["sha256"] for f in client.dataset(uid)["files"]}
+    todo = [pair for p in paths for pair in files_under(p, into)]
+    if not todo:
+        raise click.ClickException("No files to upload under " + ", ".join(map(str, paths)) + ".")
+    total = sum(local.stat().st_size for local, _ in todo)
+    with click.progressbar(length=total, label="Uploading", file=sys.stderr) as bar:
+        for local, remote in todo:
+            if have.get(remote) == sha256_file(local):
+                bar.update(local.stat().st_size)
+                click.echo(f"  {remote}: already there", err=True)
+                continue
+            sent = client.upload_file(uid, local, remote, progress=bar.update)
+            resumed = (
+                f" (resumed: {sent.sent} of {sent.chunks} chunks sent)" if sent.sent < sent.chunks else ""
+            )
+            click.echo(f"  {remote}: {catalog.human_size(sent.size)}{resumed}", err=True)
+    click.echo(f"Uploaded {len(todo)} file(s), {catalog.human_size(total)}, into {uid}.")
+
+
+@datasets.command("download")
+@click.argument("uid")
+@click.argument("files", nargs=-1)
+@click.option(
+    "--to",
+    "target",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder to write into (the dataset's layout is kept).",
+)
+@_URL
+@_TOKEN
+@_client_errors
+def download_cmd(uid: str, files: tuple[str, ...], target: Path, url: str, token: str) -> None:
+    """Download dataset UID's files (all, or FILES: paths or folders of it), each checked
+    against its SHA-256; files already present with the same content are skipped."""
+    from .client import DatasetsClient, safe_local
+
+    client = DatasetsClient(url, token)
+    listed = client.dataset(uid)["files"]
+    wanted = [
+        f
+        for f in listed
+        if not files
+        or any(f["path"] == w.strip("/") or f["path"].startswith(w.strip("/") + "/") for w in files)
+    ]
+    if files and not wanted:
+        raise click.ClickException(f"Dataset {uid} has no file or folder named " + ", ".join(files) + ".")
+    fetched = 0
+    for f in wanted:
+        if client.download_file(uid, f["path"], f["sha256"], safe_local(target, f["path"])):
+            fetched += 1
+            click.echo(f"  {f['path']}: {catalog.human_size(f['size'])}", err=True)
+    click.echo(f"Downloaded {fetched} file(s) into {target} ({len(wanted) - fetched} already there).")
 
 
 @datasets.command("list")

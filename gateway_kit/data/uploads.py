@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import IO, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,7 +57,7 @@ class ChecksumMismatch(ValidationError):
         self.extra.update(expected=expected, received=got)
 
 
-def _max_chunk(settings: Mapping[str, Any]) -> int:
+def max_chunk(settings: Mapping[str, Any]) -> int:
     return int(float(settings["DATA_CHUNK_MB"]) * 1024 * 1024)
 
 
@@ -114,7 +114,7 @@ def start(
     digest = body.get("sha256")
     if not isinstance(digest, str) or not _HEX64.match(digest.lower()):
         errors.append({"field": "sha256", "message": "must be 64 hexadecimal digits"})
-    most = _max_chunk(settings)
+    most = max_chunk(settings)
     chunk = body.get("chunk_size", most)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or not MIN_CHUNK <= chunk <= most:
         errors.append(
@@ -173,6 +173,29 @@ def received(session: Session, up: Upload) -> list[int]:
             select(UploadChunk.index).where(UploadChunk.upload_id == up.id).order_by(UploadChunk.index)
         )
     )
+
+
+def unfinished(session: Session, ds: Dataset) -> list[dict[str, Any]]:
+    """The uploads open on ``ds``, oldest first, with how many chunks have arrived."""
+    counts = dict(
+        session.execute(
+            select(UploadChunk.upload_id, func.count())
+            .join(Upload, Upload.id == UploadChunk.upload_id)
+            .where(Upload.dataset_id == ds.id)
+            .group_by(UploadChunk.upload_id)
+        ).all()
+    )
+    rows = session.scalars(select(Upload).where(Upload.dataset_id == ds.id).order_by(Upload.created_at))
+    return [
+        {
+            "path": up.path,
+            "size": up.size,
+            "chunk_count": up.chunk_count,
+            "received": counts.get(up.id, 0),
+            "created_at": up.created_at,
+        }
+        for up in rows
+    ]
 
 
 def status(session: Session, up: Upload) -> dict[str, Any]:

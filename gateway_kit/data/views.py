@@ -32,7 +32,12 @@ from . import backups, catalog, uploads
 from .api import send_dataset_file
 from .models import VISIBILITIES, Dataset
 
-bp = Blueprint("data", __name__, template_folder="templates")
+bp = Blueprint(
+    "data", __name__, template_folder="templates", static_folder="static", static_url_path="/static/data"
+)
+#: The page hashes a whole file in memory (WebCrypto has no streaming digest): larger files go
+#: through the CLI, which streams.
+BROWSER_MAX_BYTES = 4 * 1024**3
 
 
 @bp.get("/datasets")
@@ -92,9 +97,11 @@ def _page(ds: Dataset) -> ResponseReturnValue:
     project_name = project.name if project else "?"
     quota = used = 0
     writable = catalog.can_write(db.session, user, ds)
+    open_uploads: list[dict[str, Any]] = []
     if writable and project is not None:
         quota = catalog.quota_bytes(current_app.config, project)
         used = catalog.used_bytes(db.session, project.id)
+        open_uploads = uploads.unfinished(db.session, ds)
     return render_template(
         "data/dataset.html",
         ds=ds,
@@ -105,6 +112,9 @@ def _page(ds: Dataset) -> ResponseReturnValue:
         human=catalog.human_size,
         visibilities=VISIBILITIES,
         chunk_mb=current_app.config["DATA_CHUNK_MB"],
+        chunk_bytes=uploads.max_chunk(current_app.config),
+        max_hash_bytes=BROWSER_MAX_BYTES,
+        open_uploads=open_uploads,
     )
 
 

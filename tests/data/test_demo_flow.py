@@ -45,8 +45,8 @@ def test_user_uploads_a_dataset_runs_an_example_on_it_and_downloads_the_results(
         page.wait_for_selector("#dataset-id")
         uid = page.inner_text("#dataset-id").strip()
         assert uid.startswith("ds-"), uid
-        page.set_input_files("input[name=file]", str(sample))
-        page.click("form[action$='/upload'] button[type=submit]")
+        with page.expect_navigation():  # the page reloads once the file has arrived
+            page.set_input_files("#pick-files", str(sample))
         page.wait_for_selector("#files a:text('poem.txt')")
         assert hashlib.sha256(TEXT).hexdigest() in page.inner_text("#files")
 

@@ -140,8 +140,8 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
         page.fill("input[name=license]", "CC-BY-4.0")
         page.click("form button[type=submit]")
         page.wait_for_selector("#dataset-id")
-        page.set_input_files("input[name=file]", str(SEQSTATS / "tests" / "data" / "sample.fasta"))
-        page.click("form[action$='/upload'] button[type=submit]")
+        with page.expect_navigation():  # the page reloads once the file has arrived
+            page.set_input_files("#pick-files", str(SEQSTATS / "tests" / "data" / "sample.fasta"))
         page.wait_for_selector("#files a:text('sample.fasta')")
         shot("datasets")
 
