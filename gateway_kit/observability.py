@@ -6,8 +6,8 @@ on it. Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` and
 aggregates every worker's samples (prometheus-client multiprocess mode).
 
 ``/metrics`` is public unless ``METRICS_TOKEN`` (scrapers send ``Authorization: Bearer <token>``)
-or ``METRICS_ALLOW_NETWORKS`` (client addresses or CIDR networks; behind a proxy, the address
-gunicorn trusts through ``GUNICORN_FORWARDED_ALLOW_IPS``) is set; then others get 401/403.
+or ``METRICS_ALLOW_NETWORKS`` (client addresses or CIDR networks, matched against the connection's
+peer: behind a load balancer, the balancer's address) is set; then others get 401/403.
 """
 
 from __future__ import annotations
