@@ -45,9 +45,18 @@ BUILTIN_PARTS: list[str] = ["gateway_kit.demo:WorkerPart"]
 class DemoPart(Protocol):
     """A piece of the demo.
 
-    Lifecycle: the demo creates the part (no arguments), calls :meth:`start` in ``order``, later
-    optionally ``ready(app)`` once the web app exists (seed data, for example), and :meth:`stop` on
-    shutdown, in reverse order. ``start`` must return quickly once the part is usable, or raise.
+    Lifecycle (each optional hook is called only if the part has it), so that the parts' processes
+    boot while the demo builds the web app, and nothing that can wait delays its URL:
+
+    1. the demo creates the part (no arguments) and calls :meth:`start` in ``order``: start the
+       part's processes *without waiting for them* (choose their ports up front) and put the
+       settings and environment they imply into ``ctx``; raise if that is impossible;
+    2. it builds the web app and migrates its database (the parts' children boot meanwhile);
+    3. ``wait_ready()``, in order: block until the part's processes answer, or raise;
+    4. ``ready(app)``, in order: work that needs the app and the answering parts (seed data);
+    5. once the web app listens, ``background(ctx)``, in order: start what no request needs at
+       once (the worker, the session proxy);
+    6. :meth:`stop` on shutdown, in reverse order.
     """
 
     name: str
@@ -148,6 +157,9 @@ class WorkerPart:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ctx: DemoContext) -> None:
+        pass  # no request waits for the worker: it starts once the web app listens
+
+    def background(self, ctx: DemoContext) -> None:
         self.proc = ctx.spawn("worker", [sys.executable, "-m", "gateway_kit", "worker"])
         ctx.say(f"worker        pid {self.proc.pid} (log: {ctx.instance_path / 'logs/worker.log'})")
 
@@ -203,8 +215,6 @@ def run_demo(
     """Start every part, the web app, print the banner, and serve until interrupted."""
     from werkzeug.serving import make_server
 
-    from . import create_app
-    from .db import upgrade
     from .settings import load_settings
 
     ctx = DemoContext(instance_path=instance_path, host=host, lifeline=Lifeline())
@@ -241,14 +251,25 @@ def run_demo(
             part.start(ctx)
             started.append(part)
         os.environ.update(ctx.env)
+        # The parts' processes boot while this one imports and builds the app.
+        from . import create_app
+        from .db import upgrade
+
         app = create_app(ctx.settings, instance_path=str(instance_path))
         upgrade(app)
         for part in started:
-            ready = getattr(part, "ready", None)
-            if ready is not None:
+            if (wait_ready := getattr(part, "wait_ready", None)) is not None:
+                wait_ready()
+        for part in started:
+            if (ready := getattr(part, "ready", None)) is not None:
                 ready(app)
         server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
         url = f"http://{host}:{server.server_port}/"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        for part in started:
+            if (background := getattr(part, "background", None)) is not None:
+                background(ctx)
         env_file = write_env_file(ctx)
         banner = [
             "",
@@ -267,8 +288,6 @@ def run_demo(
         print("\n".join(banner), flush=True)
         if ready_file is not None:
             ready_file.write_text(url)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
         serving.set()
         while not stop.is_set():
             stop.wait(0.5)

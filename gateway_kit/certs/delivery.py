@@ -21,6 +21,9 @@ VMs fetch it at boot and from a daily timer, then reload the web server::
 
 (``gateway-kit certs export NAME DIR`` writes ``fullchain.pem`` and ``privkey.pem`` for a host
 the kit runs on.)
+
+openstacksdk is imported where its exceptions are caught (as in :mod:`gateway_kit.cloud`): the
+web app imports this module at start-up and needs openstacksdk only once it calls a cloud.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from flask import Flask
-from openstack import exceptions as os_exc
 
 from .errors import DeliveryError
 from .models import Certificate
@@ -69,6 +71,8 @@ def deliver(app: Flask, conn: Any, cert: Certificate, key_pem: bytes) -> dict[st
 
     :returns: the new delivery record (``mode``, ``secret_ref``, ``listener_id``...).
     """
+    from openstack import exceptions as os_exc
+
     previous = dict(cert.delivery or {})
     mode = previous.get("mode", "")
     bundle = pkcs12_bundle(cert.name, cert.cert_pem, cert.chain_pem, key_pem)
@@ -106,11 +110,15 @@ def deliver(app: Flask, conn: Any, cert: Certificate, key_pem: bytes) -> dict[st
 
 def delete_secret(conn: Any, secret_ref: str) -> None:
     """Delete a Barbican secret by its ref; an orphaned secret is harmless, so failures are ignored."""
+    from openstack import exceptions as os_exc
+
     with contextlib.suppress(os_exc.SDKException):
         conn.key_manager.delete_secret(secret_ref.rstrip("/").rsplit("/", 1)[-1], ignore_missing=True)
 
 
 def _to_load_balancer(app: Flask, conn: Any, lb_name: str, secret_ref: str, pool: str = "") -> dict[str, str]:
+    from openstack import exceptions as os_exc
+
     wait = int(app.config.get("HOSTING_LB_TIMEOUT", 900))
     interval = float(app.config.get("HOSTING_POLL_INTERVAL", 2.0))
     octavia = conn.load_balancer

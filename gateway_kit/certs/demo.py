@@ -17,10 +17,12 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from flask import Flask
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger("gateway_kit.certs")
 

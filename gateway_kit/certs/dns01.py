@@ -14,6 +14,9 @@ Lifecycle of one order's challenges (:class:`DesignateChallenges`):
 4. :meth:`~DesignateChallenges.cleanup` removes our values (deleting a recordset left empty)
    and the bookkeeping rows. It runs in a ``finally`` after every attempt, and
    :func:`cleanup_stale` runs it for rows a killed process left behind.
+
+openstacksdk is imported where its exceptions are caught (as in :mod:`gateway_kit.cloud`): the
+web app imports this module at start-up and needs openstacksdk only once it calls a cloud.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ import dns.query
 import dns.rdatatype
 import dns.resolver
 from flask import Flask
-from openstack import exceptions as os_exc
 from sqlalchemy import select
 
 from ..db import db
@@ -105,6 +107,8 @@ class DesignateChallenges:
     # -- 1. where -----------------------------------------------------------------------------
 
     def _zone_for(self, name: str) -> Any | None:
+        from openstack import exceptions as os_exc
+
         for candidate in _suffixes(name):
             try:
                 zones = list(self.conn.dns.zones(name=candidate))
@@ -196,6 +200,8 @@ class DesignateChallenges:
         return None
 
     def _write(self, zone_id: str, record_name: str, values: list[str]) -> str:
+        from openstack import exceptions as os_exc
+
         try:
             existing = self._existing(zone_id, record_name)
             if existing is None:
@@ -332,6 +338,8 @@ class DesignateChallenges:
 
 def remove_rows(app: Flask, conn: Any, row_ids: Sequence[int]) -> int:
     """Remove the TXT values of the given pending rows, then the rows; returns values removed."""
+    from openstack import exceptions as os_exc
+
     if not row_ids:
         return 0
     with db.session_scope(app) as sess:
@@ -364,6 +372,8 @@ def remove_rows(app: Flask, conn: Any, row_ids: Sequence[int]) -> int:
 def _remove_values(
     conn: Any, zone_id: str, record_name: str, values: set[str], timeout: float, interval: float
 ) -> None:
+    from openstack import exceptions as os_exc
+
     try:
         sets = list(conn.dns.recordsets(zone_id, name=record_name, type="TXT"))
     except os_exc.NotFoundException:

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from sqlalchemy import select
-
-from ..db import db
 from ..demo import DemoContext
-from ..identity.models import Project
-from . import accounting
-from .apps import literal
-from .models import Allocation
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 DEMO_PROJECT = "demo"
 DEMO_SUS = 1000.0
@@ -102,6 +97,8 @@ def add_burst_destination(ctx: DemoContext) -> None:
 
 def burst_app_toml() -> str:
     """The burst example's definition (TOML, so that the web app and the worker both load it)."""
+    from .apps import literal
+
     command = [sys.executable, "-c", literal(BURST_HELLO), "{message}"]
     return "\n".join(
         [
@@ -130,6 +127,15 @@ def burst_app_toml() -> str:
 
 def seed_demo(app: Flask, **_: Any) -> None:
     """Create the demo project with an allocation (once)."""
+    # Imported here: the demo loads its parts before it starts their processes, and these
+    # imports would delay that (the app imports them meanwhile).
+    from sqlalchemy import select
+
+    from ..db import db
+    from ..identity.models import Project
+    from . import accounting
+    from .models import Allocation
+
     with db.session_scope(app) as session:
         project = session.scalars(select(Project).where(Project.name == DEMO_PROJECT)).first()
         if project is None:

@@ -13,9 +13,10 @@ class LocalCloudPart:
     """Starts ``python -m gateway_kit.localcloud serve`` and points the gateway at it.
 
     Lifecycle: :meth:`start` spawns the server on a free loopback port with its state under
-    ``<instance>/localcloud`` (so a second demo run finds the servers, volumes... of the first),
-    waits until Keystone answers, then sets ``OS_CLIENT_CONFIG_FILE`` for every child process and
-    ``CLOUD_NAME = "local"`` for the gateway. The data plane is on (``--dataplane``, instances'
+    ``<instance>/localcloud`` (so a second demo run finds the servers, volumes... of the first)
+    and sets ``OS_CLIENT_CONFIG_FILE`` for every child process and ``CLOUD_NAME = "local"`` for
+    the gateway at once; :meth:`wait_ready` waits until Keystone answers (and ``clouds.yaml``
+    exists). The data plane is on (``--dataplane``, instances'
     directories under ``<instance>/localcloud/dataplane``): the demo's burst instances really run.
     :meth:`stop` terminates the server (the demo also ends its process group).
     """
@@ -54,7 +55,6 @@ class LocalCloudPart:
                 "--dataplane",
             ],
         )
-        wait_until_up(self.url, timeout=60, process=self.proc)
         ctx.env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
         ctx.settings["CLOUD_NAME"] = "local"
         # Certificates check TXT visibility on the local cloud's DNS server.
@@ -65,6 +65,10 @@ class LocalCloudPart:
             "'local', 'local-admin', 'local-alt')"
         )
         ctx.say(f"cloud DNS     dig @{ctx.host} -p {dns_port} NAME A")
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None, "start() first"
+        wait_until_up(self.url, timeout=60, process=self.proc)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

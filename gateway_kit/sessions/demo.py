@@ -30,9 +30,13 @@ class SessionsDemoPart:
         ctx.settings["SESSIONS_PROXY_URL"] = proxy_url
         ctx.settings["SESSIONS_PROXY_LISTEN"] = f"{ctx.host}:{port}"
         ctx.settings["SESSIONS_PROXY_UPSTREAM"] = ctx.web_url
+
+    def background(self, ctx: DemoContext) -> None:
+        """The proxy starts once the gateway listens: no page needs it before a session runs."""
         proc = ctx.spawn("session-proxy", [sys.executable, "-m", "gateway_kit", "sessions", "proxy"])
         ctx.say(
-            f"sessions      proxy {proxy_url}/sessions/<id>/ (pid {proc.pid}); apps: jupyterlab, hello-web"
+            f"sessions      proxy {ctx.settings['SESSIONS_PROXY_URL']}/sessions/<id>/ (pid {proc.pid}); "
+            "apps: jupyterlab, hello-web"
         )
 
     def stop(self) -> None:

@@ -61,6 +61,7 @@ def test_demo_part_starts_the_cloud(tmp_path: Path) -> None:
     part = LocalCloudPart()
     try:
         part.start(ctx)
+        part.wait_ready()
         assert ctx.settings["CLOUD_NAME"] == "local"
         clouds_yaml = Path(ctx.env["OS_CLIENT_CONFIG_FILE"])
         assert clouds_yaml.exists()

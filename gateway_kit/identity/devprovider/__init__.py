@@ -19,6 +19,21 @@ Use :func:`create_devidp_app` for a WSGI app, :func:`serve_devidp` for a server 
 or ``gateway-kit devidp serve`` from a shell.
 """
 
-from .app import DevIdPConfigError, create_devidp_app, load_users_file, serve_devidp
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import DevIdPConfigError, create_devidp_app, load_users_file, serve_devidp
 
 __all__ = ["DevIdPConfigError", "create_devidp_app", "load_users_file", "serve_devidp"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: ``gateway-kit demo`` loads this package's demo part (and the CLI
+    # its commands) before it needs the provider itself, whose Authlib imports take a while.
+    if name in __all__:
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,9 @@ class DevIdPPart:
     def __init__(self, users_file: Path = DEFAULT_USERS, timeout: float = 30.0) -> None:
         self.users_file = users_file
         self.timeout = timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.discovery_url = ""
+        self.log = Path()
 
     def start(self, ctx: DemoContext) -> None:
         port = ctx.free_port()
@@ -49,22 +53,8 @@ class DevIdPPart:
                 str(self.users_file),
             ],
         )
-        deadline = time.monotonic() + self.timeout
-        url = f"{issuer}/.well-known/openid-configuration"
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"the development OpenID provider exited (status {proc.returncode});"
-                    f" see {ctx.instance_path / 'logs/devidp.log'}"
-                )
-            try:
-                if requests.get(url, timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the development OpenID provider did not answer at {url}")
-            time.sleep(0.2)
+        url = self.discovery_url = f"{issuer}/.well-known/openid-configuration"
+        self.proc, self.log = proc, ctx.instance_path / "logs" / "devidp.log"
         providers: dict[str, Any] = dict(ctx.settings.get("IDENTITY_PROVIDERS") or {})
         providers["dev"] = {
             "kind": "oidc",
@@ -92,6 +82,24 @@ class DevIdPPart:
             f"dev login     {issuer} (DEVELOPMENT ONLY) users: ada / ada-dev-password (admin), "
             "grace / grace-dev-password (operator), alan / alan-dev-password"
         )
+
+    def wait_ready(self) -> None:
+        """Wait until the provider serves its discovery document (it booted meanwhile)."""
+        assert self.proc is not None, "start() first"
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"the development OpenID provider exited (status {self.proc.returncode}); see {self.log}"
+                )
+            try:
+                if requests.get(self.discovery_url, timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the development OpenID provider did not answer at {self.discovery_url}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         pass  # the demo context ends the child's process group
