@@ -18,7 +18,7 @@ from ..api.openapi import add_schema, add_tag, document, ref
 from ..db import db
 from ..errors import Forbidden, NotFound, Unauthorized, ValidationError
 from ..identity.access import authenticate_api_request, current_scopes, current_user
-from ..identity.models import User
+from ..identity.models import PROJECT_JSON_SCHEMA, User
 from ..web.bodylimits import body_limit
 from ..web.request import int_arg
 from . import catalog, storage, uploads
@@ -403,7 +403,7 @@ def init_app(app: Flask) -> None:
                 "license": {"type": "string"},
                 "doi": {"type": ["string", "null"]},
                 "visibility": {"enum": ["public", "project", "private"]},
-                "project_id": {"type": "integer"},
+                **PROJECT_JSON_SCHEMA,
                 "dns_name": {"type": ["string", "null"]},
                 "size": {"type": "integer"},
                 "created_at": {"type": "string", "format": "date-time"},

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, utc_iso
 from ..db import utcnow as utcnow
+from ..identity.models import project_name_of
 
 VISIBILITIES = ("public", "project", "private")
 
@@ -32,6 +33,7 @@ class Dataset(Base):
     license: Mapped[str] = mapped_column(String(100), default="")
     doi: Mapped[str] = mapped_column(String(200), default="")
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    project_name: Mapped[str] = project_name_of(project_id)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     visibility: Mapped[str] = mapped_column(String(16), default="private")
     #: The DNS name the dataset is published under (a CNAME to the load balancer), if any.
@@ -55,7 +57,8 @@ class Dataset(Base):
             "license": self.license,
             "doi": self.doi or None,
             "visibility": self.visibility,
-            "project_id": self.project_id,
+            "project": self.project_name,
+            "project_id": self.project_id,  # deprecated alias (identity.models.PROJECT_JSON_SCHEMA)
             "dns_name": self.dns_name,
             "size": self.size,
             "created_at": utc_iso(self.created_at),

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from ..db import Base
 from ..db import utcnow as utcnow
@@ -53,6 +53,26 @@ class Project(Base):
     members: Mapped[list[ProjectMember]] = relationship(
         back_populates="project", cascade="all, delete-orphan"
     )
+
+
+def project_name_of(project_id: Any) -> Any:
+    """A read-only attribute for a model with a ``project_id`` column: that project's name, loaded
+    with the row itself (a correlated subquery: no statement of its own, no N+1 in lists).
+
+    The API names projects by name (``"project": "demo"``), as requests do; ``project_id`` stays in
+    answers only as a deprecated alias (:data:`PROJECT_JSON_SCHEMA`)."""
+    return column_property(select(Project.name).where(Project.id == project_id).scalar_subquery())
+
+
+#: The OpenAPI properties of an object charged to or owned by a project (jobs, sessions, datasets).
+PROJECT_JSON_SCHEMA: dict[str, Any] = {
+    "project": {"type": ["string", "null"], "description": "the project's name (as in requests and /usage)"},
+    "project_id": {
+        "type": ["integer", "null"],
+        "deprecated": True,
+        "description": "deprecated alias of project (its internal id); will be removed in 2.0",
+    },
+}
 
 
 class ProjectMember(Base):

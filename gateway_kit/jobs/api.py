@@ -27,7 +27,7 @@ from ..api.openapi import EXTENSION_KEY, add_schema, add_tag, document, ref
 from ..db import db
 from ..errors import NotFound, ValidationError
 from ..identity.access import api_auth, current_user
-from ..identity.models import Project, User
+from ..identity.models import PROJECT_JSON_SCHEMA, Project, User
 from ..web.bodylimits import body_limit
 from ..web.request import ID_MAX, digits, int_arg
 from . import accounting, service
@@ -605,7 +605,7 @@ def init_app(app: Flask) -> None:
                 "inputs": {"type": "object"},
                 "resources": {"type": "object"},
                 "destination": {"type": "string"},
-                "project_id": {"type": ["integer", "null"]},
+                **PROJECT_JSON_SCHEMA,
                 "exit_code": {"type": ["integer", "null"]},
                 "su_reserved": {"type": "number"},
                 "su_charged": {"type": ["number", "null"]},

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, utc_iso
 from ..db import utcnow as utcnow
+from ..identity.models import project_name_of
 from .states import JobState
 
 
@@ -37,6 +38,7 @@ class Job(Base):
     project_id: Mapped[int | None] = mapped_column(
         ForeignKey("projects.id", ondelete="SET NULL"), nullable=True
     )
+    project_name: Mapped[str | None] = project_name_of(project_id)
     app_id: Mapped[str] = mapped_column(String(64))
     app_version: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -86,7 +88,8 @@ class Job(Base):
             "inputs": self.inputs,
             "resources": self.resources,
             "destination": self.destination,
-            "project_id": self.project_id,
+            "project": self.project_name,
+            "project_id": self.project_id,  # deprecated alias (identity.models.PROJECT_JSON_SCHEMA)
             "exit_code": self.exit_code,
             "su_reserved": self.su_reserved,
             "su_charged": self.su_charged,

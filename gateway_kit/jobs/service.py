@@ -305,7 +305,8 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
             shutil.rmtree(folder, ignore_errors=True)
     wake_local(app)
     # Every column is known: the job without a SELECT (those the INSERT left out are NULL).
-    return as_loaded(session, Job, {**_NULL_JOB, **values_row, "id": job_id}), True
+    row = {**_NULL_JOB, **values_row, "id": job_id, "project_name": project.name if project else None}
+    return as_loaded(session, Job, row), True
 
 
 def _same_request(job: Job, sub: Submission) -> Job:

@@ -52,7 +52,10 @@ def _application(app_id: str) -> Application:
     return application
 
 
+# Pages are named as the API is (/applications, /api/v1/applications); /apps, their earlier name,
+# keeps serving them for bookmarks and scripts (url_for builds the first rule: /applications).
 @bp.get("/apps")
+@bp.get("/applications")
 def catalog() -> ResponseReturnValue:
     # Public: visitors see what the gateway offers; running an application asks them to log in.
     return render_template("jobs/catalog.html", applications=registry().all())
@@ -148,6 +151,7 @@ def _values_from(sub: service.Submission) -> dict[str, Any]:
 
 
 @bp.route("/apps/<app_id>", methods=["GET", "POST"])
+@bp.route("/applications/<app_id>", methods=["GET", "POST"])
 @login_required
 @body_limit("JOBS_MAX_UPLOAD_MB")
 def submit_form(app_id: str) -> ResponseReturnValue:

@@ -11,7 +11,7 @@ from ..api.openapi import add_schema, add_tag, document, ref
 from ..db import db
 from ..errors import ValidationError
 from ..identity.access import api_auth, current_user
-from ..identity.models import User
+from ..identity.models import PROJECT_JSON_SCHEMA, User
 from ..jobs.apps import registry
 from . import service, workshops
 from .models import InteractiveSession
@@ -309,6 +309,7 @@ SESSION_SCHEMA: dict[str, Any] = {
         "state_reason": {"type": "string"},
         "resources": {"type": "object"},
         "destination": {"type": "string"},
+        **PROJECT_JSON_SCHEMA,
         "idle_timeout": {"type": "number"},
         "su_reserved": {"type": "number"},
         "su_charged": {"type": ["number", "null"]},

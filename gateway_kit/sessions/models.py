@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..db import Base
 from ..db import aware as aware
 from ..db import utcnow as utcnow
+from ..identity.models import project_name_of
 from ..sealing import seal, unseal
 from .states import SessionState
 
@@ -43,6 +44,7 @@ class InteractiveSession(Base):
     project_id: Mapped[int | None] = mapped_column(
         ForeignKey("projects.id", ondelete="SET NULL"), nullable=True
     )
+    project_name: Mapped[str | None] = project_name_of(project_id)
     app_id: Mapped[str] = mapped_column(String(64))
     app_version: Mapped[str] = mapped_column(String(32))
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -105,7 +107,8 @@ class InteractiveSession(Base):
             "inputs": self.inputs,
             "resources": self.resources,
             "destination": self.destination,
-            "project_id": self.project_id,
+            "project": self.project_name,
+            "project_id": self.project_id,  # deprecated alias (identity.models.PROJECT_JSON_SCHEMA)
             "idle_timeout": self.idle_timeout,
             "su_reserved": self.su_reserved,
             "su_charged": self.su_charged,

@@ -50,6 +50,14 @@ def test_request_bodies_document_400_413_422(app: Any) -> None:
                 assert {"400", "413", "422"} <= set(op["responses"]), (method, path)
 
 
+def test_projects_are_named_and_their_ids_deprecated(app: Any) -> None:
+    schemas = app.test_client().get("/api/openapi.json").get_json()["components"]["schemas"]
+    for name in ("Job", "Session", "Dataset"):
+        fields = schemas[name]["properties"]
+        assert fields["project"]["type"] == ["string", "null"], name
+        assert fields["project_id"]["deprecated"] is True, name
+
+
 def test_timestamps_are_rfc3339_with_an_offset(app: Any) -> None:
     user = make_user(app, "ann")
     auth = {"Authorization": "Bearer " + make_token(app, user, ["profile", "datasets:read"])}

@@ -156,6 +156,7 @@ def test_quota_exceeded_refused_with_the_numbers(world: World) -> None:
     b = world.client("bob")
     other = world.create(b, project="bio")
     assert c.get("/api/v1/datasets").status_code == 200
+    assert b.get(f"/api/v1/datasets/{other}").get_json()["project"] == "bio"  # by name, as created
     r = b.post(f"/api/v1/datasets/{other}/uploads", json={"path": "x.bin", "size": big, "sha256": "c" * 64})
     assert r.status_code == 201
 

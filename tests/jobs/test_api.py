@@ -50,6 +50,10 @@ def test_token_submit_runs_to_completion_with_logs_outputs_and_charge(world: Wor
     assert body.status_code == 200 and json.loads(body.data)["samples"] == 20000
     usage = c.get("/api/v1/usage", headers=h).json["projects"][0]
     assert usage["su_used"] > 0 and usage["su_reserved"] == 0
+    # Projects by name, as in /usage and in requests (the id stays as a deprecated alias).
+    assert r.json["project"] == shown["project"] == usage["project"] and shown["project_id"] > 0
+    listed = c.get("/api/v1/jobs", headers=h).json["jobs"]
+    assert [j["project"] for j in listed if j["id"] == job.id] == [usage["project"]]
     sse = c.get(f"/api/v1/jobs/{job.id}/logs/follow", headers=h)
     text = sse.get_data(as_text=True)
     assert sse.mimetype == "text/event-stream" and "pi ~" in text and "event: end" in text

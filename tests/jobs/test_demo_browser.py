@@ -300,7 +300,7 @@ def test_every_page_of_the_navigation_renders_for_each_role(
     assert page.inner_text("#role") == role
     hrefs = page.eval_on_selector_all("header nav a", "els => els.map(a => a.getAttribute('href'))")
     hrefs += ["/profile"]
-    assert "/apps" in hrefs and "/usage" in hrefs, hrefs
+    assert "/applications" in hrefs and "/usage" in hrefs, hrefs
     assert ("/admin/allocations" in hrefs) == (role == "admin"), hrefs
     seen = {}
     for href in dict.fromkeys(hrefs):

@@ -187,6 +187,11 @@ def test_lifecycle_on_postgres(tmp_path: Path, postgres_url: str) -> None:
         s = _launch(world)
         row = world.run_until(s["id"], {"ready", "failed"})
         assert row.state == "ready", row.state_reason
+        # The project by name (loaded with the row, also under the worker's FOR UPDATE).
+        assert (
+            s["project"] == "astro"
+            and world.client.get(f"/api/v1/sessions/{row.id}").json["project"] == "astro"
+        )
         world.client.delete(f"/api/v1/sessions/{row.id}")
         row = world.run_until(row.id, {"ended", "failed"})
         assert row.state == "ended" and row.su_charged is not None and row.su_charged > 0

@@ -18,14 +18,16 @@ from ..jobs.conftest import World
 def test_visitor_sees_the_catalog_and_public_datasets_not_jobs(world: World) -> None:
     anon = world.app.test_client()
     html = anon.get("/").get_data(as_text=True)
-    assert 'id="panel-apps"' in html and "/apps/echo" in html
+    assert 'id="panel-apps"' in html and "/applications/echo" in html
     assert 'id="panel-datasets"' in html
     assert 'id="panel-jobs"' not in html and 'id="panel-allocation"' not in html
     # The catalog is public and in the anonymous navigation; running an application is not.
     nav = re.search(r"<nav.*?</nav>", html, re.S)
-    assert nav is not None and 'href="/apps"' in nav.group(0)
-    assert anon.get("/apps").status_code == 200
-    assert anon.get("/apps/echo").status_code in (302, 401)
+    assert nav is not None and 'href="/applications"' in nav.group(0)  # named as in the API
+    assert anon.get("/applications").status_code == 200
+    assert anon.get("/applications/echo").status_code in (302, 401)
+    # The pages' earlier name still serves them (bookmarks, scripts).
+    assert anon.get("/apps").status_code == 200 and anon.get("/apps/echo").status_code in (302, 401)
 
 
 def test_user_dashboard_shows_jobs_balance_and_applications(world: World) -> None:
