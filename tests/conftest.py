@@ -7,6 +7,7 @@ On a laptop without the service they are skipped with the reason printed; in CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -36,9 +37,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
-@pytest.fixture()
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+@contextlib.contextmanager
+def scratch_database(prefix: str = "gk_test_") -> Iterator[str]:
+    """A fresh, empty database on the test PostgreSQL (``GK_TEST_POSTGRES_URL``), dropped on exit."""
     base = os.environ.get("GK_TEST_POSTGRES_URL", "")
     require_service(
         "PostgreSQL",
@@ -49,7 +50,7 @@ def postgres_url() -> Iterator[str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    name = f"gk_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -59,6 +60,13 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture()
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    with scratch_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -106,6 +114,20 @@ def make_user(app: Any, username: str, role: str = "user", **fields: Any) -> Any
         )
         s.add(user)
     return user
+
+
+def make_project(app: Any, name: str, members: dict[Any, str], title: str = "") -> int:
+    """Create a project with ``members`` (user -> role in the project); returns its id."""
+    from gateway_kit.db import db
+    from gateway_kit.identity.models import Project, ProjectMember
+
+    with db.session_scope(app) as s:
+        project = Project(name=name, title=title or name.title())
+        s.add(project)
+        s.flush()
+        for user, role in members.items():
+            s.add(ProjectMember(project_id=project.id, user_id=user.id, role=role))
+        return int(project.id)
 
 
 def login(client: Any, user: Any) -> str:

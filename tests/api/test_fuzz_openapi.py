@@ -21,10 +21,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from gateway_kit.db import db
-from gateway_kit.identity.models import Project, ProjectMember
 from gateway_kit.identity.scopes import ROLE_SCOPES
-from tests.conftest import make_app, make_token, make_user
+from tests.conftest import make_app, make_project, make_token, make_user
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
 #: A Server-Sent Events stream follows a live job for minutes by design; its 401/404 paths are
@@ -72,11 +70,7 @@ def _fuzz(operation: Any, mode: GenerationMode, auth: dict[str, str]) -> str | N
 def test_the_api_answers_as_documented(tmp_path: Path, database_url: str) -> None:
     app = make_app(tmp_path, DATABASE_URL=database_url)
     user = make_user(app, "fuzz")
-    with db.session_scope(app) as s:
-        project = Project(name="fuzzing", title="Fuzzing")
-        s.add(project)
-        s.flush()
-        s.add(ProjectMember(project_id=project.id, user_id=user.id, role="manager"))
+    make_project(app, "fuzzing", {user: "manager"})
     auth = {"Authorization": "Bearer " + make_token(app, user, sorted(ROLE_SCOPES["user"]))}
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     failures: list[str] = []

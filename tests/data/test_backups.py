@@ -22,7 +22,7 @@ from gateway_kit.db import db
 from gateway_kit.localcloud.testing import RunningLocalCloud, running_local_cloud
 from gateway_kit.models import metadata
 
-from ..conftest import login, make_app, make_user
+from ..conftest import login, make_app, make_project, make_user, scratch_database
 from .conftest import World, upload
 
 
@@ -47,20 +47,8 @@ def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
 @pytest.fixture()
 def scratch_db() -> Iterator[str]:
     """An empty scratch PostgreSQL database to restore into."""
-    from tests.conftest import require_service
-
-    base = os.environ.get("GK_TEST_POSTGRES_URL", "")
-    require_service("PostgreSQL", bool(base), "set GK_TEST_POSTGRES_URL (.ci/services.sh)")
-    name = f"gk_restore_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database("gk_restore_") as url:
+        yield url
 
 
 def test_postgres_backup_and_restore_round_trip(
@@ -82,13 +70,7 @@ def test_postgres_backup_and_restore_round_trip(
     url = make_url(postgres_url).set(username=role, password=password).render_as_string(hide_password=False)
     world_app = make_app(tmp_path, DATABASE_URL=url, DATA_PROJECT_QUOTA_GB=1.0)
     alice = make_user(world_app, "alice")
-    with db.session_scope(world_app) as s:
-        from gateway_kit.identity.models import Project, ProjectMember
-
-        p = Project(name="astro", title="Astro \N{GREEK SMALL LETTER ALPHA}; DROP TABLE x;'")
-        s.add(p)
-        s.flush()
-        s.add(ProjectMember(project_id=p.id, user_id=alice.id, role="manager"))
+    make_project(world_app, "astro", {alice: "manager"}, "Astro \N{GREEK SMALL LETTER ALPHA}; DROP TABLE x;'")
     c = world_app.test_client()
     login(c, alice)
     r = c.post(

@@ -126,33 +126,20 @@ def test_application_credential_lifecycle(cloud: RunningLocalCloud) -> None:
     demo = cloud.connect("local")
     cred = demo.identity.create_application_credential(demo.current_user_id, "ci-cred")
     assert cred.secret
-    resp = requests.post(
-        cloud.url + "/identity/v3/auth/tokens",
-        json={
-            "auth": {
-                "identity": {
-                    "methods": ["application_credential"],
-                    "application_credential": {"id": cred.id, "secret": cred.secret},
-                }
-            }
-        },
-        timeout=5,
-    )
+    method = {
+        "methods": ["application_credential"],
+        "application_credential": {"id": cred.id, "secret": cred.secret},
+    }
+
+    def login() -> requests.Response:
+        auth = {"auth": {"identity": method}}
+        return requests.post(cloud.url + "/identity/v3/auth/tokens", json=auth, timeout=5)
+
+    resp = login()
     assert resp.status_code == 201
     assert resp.json()["token"]["application_credential"]["id"] == cred.id
     demo.identity.delete_application_credential(demo.current_user_id, cred.id)
-    again = requests.post(
-        cloud.url + "/identity/v3/auth/tokens",
-        json={
-            "auth": {
-                "identity": {
-                    "methods": ["application_credential"],
-                    "application_credential": {"id": cred.id, "secret": cred.secret},
-                }
-            }
-        },
-        timeout=5,
-    )
+    again = login()
     assert again.status_code == 401
 
 
