@@ -15,7 +15,7 @@ from flask.cli import with_appcontext
 
 from ..cli import kit_errors
 from ..errors import GatewayError
-from . import day2
+from . import day2, releases
 from .cloud import Cloud, Timeouts
 from .engine import Engine, engine_for
 from .spec import load_spec
@@ -155,6 +155,40 @@ def deploy_apply(spec: Path, rollback_on_failure: bool, no_refresh: bool, rotate
         click.echo(ensure_certificate(_app(), s, engine.cloud_id(s.name, "lb")))
 
 
+@deploy.command("release")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--rotate",
+    multiple=True,
+    metavar="NAME",
+    help="Also make secret NAME anew in this pass (repeatable).",
+)
+@with_appcontext
+@kit_errors
+def deploy_release(spec: Path, rotate: tuple[str, ...]) -> None:
+    """Roll the release SPEC's [app] names (its wheel, else its requirement) across the web and
+    worker VMs, one at a time, with no failed request: a new VM per VM, its pool member healthy
+    before the old one is drained and deleted. Refuses a spec that changes anything else."""
+    s = load_spec(spec)
+    plan = _engine(s.cloud, progress=True).release(s, rotate=rotate)
+    click.echo(plan.render())
+    click.echo(f"Deployment {s.name} runs release {releases.release_of(s)}.")
+
+
+@deploy.command("rollback")
+@click.argument("target")
+@with_appcontext
+@kit_errors
+def deploy_rollback(target: str) -> None:
+    """Return deployment TARGET (a name or its spec file) to the release before the one it runs,
+    one VM at a time (the kit keeps the last releases, wheels included). The spec file still
+    names the newer release: the next `deploy apply` or `deploy release` of it rolls forward."""
+    name, spec = _name_or_spec(target)
+    release, plan = _engine(spec.cloud if spec else None, progress=True).rollback(name, spec)
+    click.echo(plan.render())
+    click.echo(f"Deployment {name} runs release {release} again.")
+
+
 @deploy.command("destroy")
 @click.argument("target")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -211,6 +245,10 @@ def deploy_status(target: str, as_json: bool) -> None:
     for r in rows:
         table.add_row(r.key, (r.cloud_id or "-")[-36:], r.recorded, r.live, "; ".join(r.drift) or "-")
     Console(width=160).print(table)
+    for r in rows:
+        release = (r.detail.get("metadata") or {}).get(releases.META_RELEASE) if r.kind == "server" else None
+        if release:
+            click.echo(f"{r.key.removeprefix('server:')} runs release {release}")
     if dep.last_error:
         click.echo(f"last error: {dep.last_error}")
     drifted = sum(1 for r in rows if r.drift)

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from ..db import db
 from ..errors import ConfigError, GatewayError, NotFound, QuotaExceeded
-from . import cloudinit
+from . import cloudinit, releases
 from .cloud import Cloud, CloudNotFound
 from .handlers import HANDLERS, Context
 from .models import Deployment, DeploymentResource, DeploymentStep
@@ -149,6 +149,7 @@ def render_user_data(
             has_volume=r.volume is not None,
             **role_context(spec, role, vm),
         )
+        releases.check_size(role, text)
         return mark_versions(text, versions or {})
 
     return render
@@ -292,6 +293,45 @@ class Engine:
         run = _Run(self, spec)
         return run.apply(rollback_on_failure, refresh, tuple(rotate))
 
+    def release(self, spec: DeploymentSpec, rotate: Collection[str] = ()) -> Plan:
+        """Roll ``spec``'s release (``[app]``) across its web and worker VMs, one VM at a time
+        (see :mod:`.releases`); an empty plan when they already run it. ``rotate``: secrets made
+        anew in the same pass (as ``apply``'s).
+
+        :raises ConfigError: the deployment does not exist yet, or the spec changes more than
+            the release (that is ``deploy apply``'s job; nothing is changed).
+        """
+        with self._session() as s:
+            if self._deployment(s, spec.name) is None:
+                raise NotFound(
+                    f"There is no deployment named {spec.name!r}: create it with `gateway-kit deploy apply`."
+                )
+        plan = self.plan(spec)
+        other = [c for c in plan.changes if not _release_change(c, bool(rotate))]
+        if other:
+            raise ConfigError(
+                f"`deploy release` changes only the release the web and worker VMs run, but this "
+                f"spec also changes: {', '.join(c.key for c in other)}. Nothing was changed; use "
+                "`gateway-kit deploy apply` for those changes."
+            )
+        return self.apply(spec, rotate=rotate)
+
+    def rollback(self, name: str, spec: DeploymentSpec | None = None) -> tuple[str, Plan]:
+        """Return deployment ``name`` to the release before the one it runs (kept in its record,
+        wheel included); ``spec`` (default: the one last applied) gives the rest of the
+        deployment. Returns the release rolled back to and the plan carried out."""
+        with self._session() as s:
+            dep = self._deployment(s, name)
+            if dep is None:
+                raise NotFound(f"There is no deployment named {name!r} (see `gateway-kit deploy list`).")
+            record = dict(dep.spec or {})
+        base = spec if spec is not None else spec_from_json(record)
+        kept = releases.history(record)
+        current = str(kept[-1]["release"]) if kept else releases.release_of(base)
+        entry = releases.previous(record, current)
+        cache = Path(self.app.instance_path) / "hosting-releases"
+        return str(entry["release"]), self.release(releases.spec_for(base, entry, cache))
+
     def destroy(self, name: str) -> int:
         """Delete everything deployment ``name`` owns, in reverse dependency order."""
         with self._session() as s:
@@ -411,6 +451,16 @@ class Engine:
         for o in found:
             o["deployment_known"] = o.get("deployment") in kept_names
         return found
+
+
+def _release_change(c: Change, rotating: bool = False) -> bool:
+    """Whether ``c`` belongs to a release: a VM replaced for a new release (or a rotated secret),
+    or what hangs on it (its pool member, floating IP, DNS records, volume attachments)."""
+    if c.kind == "server":
+        before = (c.before.get("metadata") or {}).get(releases.META_RELEASE)
+        after = (c.after.get("metadata") or {}).get(releases.META_RELEASE)
+        return c.action == "replace" and (before != after or rotating or c.detail.startswith("resume"))
+    return c.kind in ("member", "fip", "recordset", "attachment") and c.action in ("replace", "update")
 
 
 def _norm(v: Any) -> Any:
@@ -569,10 +619,12 @@ class _Run:
         self.dep.run = (self.dep.run or 0) + 1
         self.run_no = self.dep.run
         kept = sealed_secrets(self.dep.spec)
+        history = releases.history(self.dep.spec)
         self.dep.spec = {
             **spec.to_json(),
             **({SECRETS: kept} if kept else {}),
             **({VERSIONS: versions} if versions else {}),
+            **({releases.HISTORY: history} if history else {}),
         }
         self.dep.status = "applying"
         self.dep.updated_at = _now()
@@ -588,6 +640,8 @@ class _Run:
                 self.remove(row)
             self.dep.status, self.dep.last_error = "ready", ""
             self.dep.updated_at = _now()
+            if any(releases.runs_release(spec, r.name) for r in spec.roles if r.count > 0):
+                self.dep.spec = {**self.dep.spec, releases.HISTORY: releases.remember(self.dep.spec, spec)}
             self.commit()
         except GatewayError as exc:
             self.s.rollback()
@@ -767,6 +821,8 @@ class _Run:
             row.cloud_id, row.props, row.attrs = new_id, props, {"id": new_id}
             self.commit()
             if old_id and old_id != new_id:
+                drain = float(self.engine.app.config["HOSTING_DRAIN_SECONDS"])
+                handler.drain(self.ctx, old_id, drain)  # type: ignore[attr-defined]
                 handler.delete(self.ctx, old_id, {})
         except GatewayError as exc:
             self.finish(st, exc)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
+from .releases import META_RELEASE, release_of, runs_release
 from .spec import DeploymentSpec
 
 #: Dependency order: creates go up, deletes go down.
@@ -242,10 +243,14 @@ def desired_resources(
                             },
                         )
                     )
+    release = ""
     for vm, role_name, index in vm_names(spec):
         role = spec.role(role_name)
         text = render_user_data(role_name, vm, index) if (render_user_data and role.cloud_init) else ""
         meta = dict(role.metadata)
+        if text and runs_release(spec, role_name):
+            release = release or release_of(spec)
+            meta[META_RELEASE] = release
         out.append(
             Desired(
                 f"server:{vm}",

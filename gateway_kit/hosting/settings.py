@@ -48,6 +48,14 @@ SETTINGS: list[Setting] = [
         validate=positive(),
     ),
     Setting(
+        "HOSTING_DRAIN_SECONDS",
+        float,
+        10.0,
+        "Seconds a replaced web VM's pool member stays admin-down, ending the requests it is "
+        "serving, before it leaves the pool and the VM is deleted (releases, rotations).",
+        validate=at_least(0),
+    ),
+    Setting(
         "HOSTING_MEMBER_HEALTHY",
         list,
         ["ONLINE", "NO_MONITOR"],

@@ -104,7 +104,7 @@ _TOP = {
     "load_balancer": "table",
     "tls": "table",
     "secrets": "table of secret sources",
-    "app": "table: requirement, index_url, find_links, settings",
+    "app": "table: requirement, index_url, find_links, settings, wheel",
 }
 
 

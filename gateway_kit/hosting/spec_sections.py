@@ -136,6 +136,7 @@ _APP_KEYS = {
     "index_url": "a package index URL",
     "find_links": "a folder or URL of wheels",
     "settings": "a settings TOML file, relative to the spec",
+    "wheel": "the project's wheel file, relative to the spec (the release the VMs run)",
 }
 
 
@@ -153,11 +154,15 @@ def check_app(c: Checker, data: Any, base_dir: Path) -> App:
             c.error("app.settings", f"cannot read {path} ({exc.strerror})")
         except tomllib.TOMLDecodeError as exc:
             c.error("app.settings", f"{path} is not valid TOML: {exc}")
+    wheel = c.string(t, "app", "wheel")
+    if wheel is not None and not (base_dir / wheel).is_file():
+        c.error("app.wheel", f"{base_dir / wheel} is not a file (build it: `pip wheel --no-deps -w dist .`)")
     return App(
         requirement=requirement,
         index_url=c.string(t, "app", "index_url"),
         find_links=c.string(t, "app", "find_links"),
         settings=settings,
+        wheel=wheel,
     )
 
 

@@ -133,6 +133,9 @@ class App:
     find_links: str | None = None
     #: a settings TOML file (relative to the spec), delivered as the VMs' instance gateway.toml
     settings: str | None = None
+    #: the project's wheel (relative to the spec): the release, carried to the VMs in their user
+    #: data and checked by SHA-256 there (:mod:`gateway_kit.hosting.releases`)
+    wheel: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from typing import Any
 from .. import sealing
 from ..data import dbhost
 from ..errors import ConfigError, GatewayError
+from . import releases
 from .spec import DeploymentSpec
 
 #: The role whose VMs run PostgreSQL (its first VM is the gateway's database).
@@ -90,7 +91,9 @@ def app_context(spec: DeploymentSpec, role: str) -> dict[str, Any]:
     lb = spec.load_balancer
     web_role = lb.role if lb is not None else "web"
     app = spec.app
-    pip = [app.requirement]
+    wheel = releases.artifact(spec)
+    # the wheel's path relative to the units' working directory, /var/lib/gateway-kit
+    pip = [f"release/{wheel.name}" if wheel is not None else app.requirement]
     if app.index_url:
         pip += ["--index-url", app.index_url]
     if app.find_links:
@@ -102,6 +105,8 @@ def app_context(spec: DeploymentSpec, role: str) -> dict[str, Any]:
         "port": lb.member_port if lb is not None and role == lb.role else 8000,
         "pip_args": shlex.join(pip),
         "settings_toml": settings,
+        "release": wheel.release if wheel is not None else app.requirement,
+        "wheel": wheel,
         # each [secrets] entry reaches the services as the environment variable NAME (upper case)
         "operator_secrets": [name for name, _ in spec.secret_sources],
     }

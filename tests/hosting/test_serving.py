@@ -2,7 +2,8 @@
 a web role with the kit's ``gateway-kit:web`` template gives VMs that run gunicorn under a
 systemd unit bound to their own address, behind the load balancer's floating IP, whose DNS name
 answers ``/healthz`` 200. The generated secrets reach the VMs 0600 and nowhere else, and
-``--rotate`` replaces the VMs one at a time with a new value."""
+``deploy release`` (with ``--rotate``) replaces the VMs one at a time while requests through the
+load balancer keep succeeding."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import re
 import socket
 import ssl
 import stat
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import pytest
 import requests
 
 from gateway_kit.hosting.engine import engine_for
+from gateway_kit.hosting.releases import META_RELEASE
 from gateway_kit.hosting.spec import parse_spec
 from gateway_kit.hosting.userdata import SECRETS, unseal
 from gateway_kit.localcloud.dataplane.names import read_ports
@@ -29,6 +32,7 @@ from gateway_kit.localcloud.testing import RunningLocalCloud, local_cloud_datapl
 
 from ..conftest import make_app, require_service
 from .conftest import FAST, STANDARD
+from .test_releases import _release, make_wheel
 
 __all__ = ["local_cloud_dataplane"]  # the fixture
 
@@ -39,6 +43,27 @@ def _web_only(**tables: Any) -> Any:
     data["dns"]["zone"] = "serving.test."
     data.update(tables)
     return parse_spec(data, STANDARD.parent)
+
+
+class RequestLoop(threading.Thread):
+    """GET ``/healthz`` through the load balancer until stopped (at most ``limit`` requests),
+    counting the answers that are not 200 and the connections that fail."""
+
+    def __init__(self, address: str, limit: int = 20000) -> None:
+        super().__init__(daemon=True)
+        self.address, self.limit = address, limit
+        self.stop = threading.Event()
+        self.sent, self.failed = 0, []  # type: ignore[var-annotated]
+
+    def run(self) -> None:
+        while not self.stop.is_set() and self.sent < self.limit:
+            self.sent += 1
+            try:
+                if not _healthz(self.address):
+                    self.failed.append("not 200")
+            except requests.RequestException as exc:
+                self.failed.append(repr(exc))
+            self.stop.wait(0.05)
 
 
 def _www_address(cloud: RunningLocalCloud) -> str:
@@ -84,9 +109,18 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
     local_cloud_dataplane: RunningLocalCloud, tmp_path: Path
 ) -> None:
     cloud = local_cloud_dataplane
-    app = make_app(tmp_path, **{**FAST, "HOSTING_MEMBER_TIMEOUT": 180.0, "HOSTING_SERVER_TIMEOUT": 120.0})
+    app = make_app(
+        tmp_path,
+        **{
+            **FAST,
+            "HOSTING_MEMBER_TIMEOUT": 180.0,
+            "HOSTING_SERVER_TIMEOUT": 120.0,
+            "HOSTING_DRAIN_SECONDS": 1.0,
+        },
+    )
     engine = engine_for(app)
-    spec = _web_only()
+    v1, v2 = make_wheel(tmp_path / "dist", "1.0"), make_wheel(tmp_path / "dist", "2.0")
+    spec = _web_only(app={"requirement": "tinyportal", "wheel": str(v1)})
     try:
         engine.apply(spec)
         address = _www_address(cloud)
@@ -106,12 +140,25 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
         console = conn.compute.get_server_console_output(web1.id)["output"]
         assert key not in shown and key not in console and "GATEWAY_KIT_SECRET_KEY" not in console
 
-        plan = engine.apply(spec, rotate=["secret_key"])
+        # release 2.0 and a new secret key in one rolling pass, requests flowing all along
+        spec = _web_only(app={"requirement": "tinyportal", "wheel": str(v2)})
+        loop = RequestLoop(address)
+        loop.start()
+        try:
+            plan = engine.release(spec, rotate=["secret_key"])
+        finally:
+            loop.stop.set()
+            loop.join(30)
+        assert loop.sent > 20 and loop.failed == [], (loop.sent, loop.failed[:5])
         assert {"server:web-1", "server:web-2"} <= {c.key for c in plan.changes}
+        _, resources = engine.status("standard")
+        running = {r.key: r.detail["metadata"][META_RELEASE] for r in resources if r.kind == "server"}
+        assert running == {"server:web-1": _release(v2), "server:web-2": _release(v2)}
         web1 = conn.compute.find_server("standard-web-1")
-        rotated = re.search(r"^GATEWAY_KIT_SECRET_KEY=(\S+)$", _env_file(cloud, web1.id).read_text(), re.M)
+        text = _env_file(cloud, web1.id).read_text()
+        rotated = re.search(r"^GATEWAY_KIT_SECRET_KEY=(\S+)$", text, re.M)
         assert rotated is not None and rotated.group(1) != key
-        wait_until(lambda: _healthz(address), timeout=180, what="/healthz 200 after the rotation")
+        assert f"GK_RELEASE={_release(v2)}" in text
         assert engine.apply(spec).empty
     finally:
         engine.destroy("standard")

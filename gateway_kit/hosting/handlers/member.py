@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
+from ..cloud import CloudNotFound
 from ..plan import Desired
 from .base import Context
 from .loadbalancer import LbChild
@@ -58,6 +60,22 @@ class MemberHandler(LbChild):
             timeout=ctx.cloud.timeouts.member,
             attr="operating_status",
         )
+
+    def drain(self, ctx: Context, cloud_id: str, seconds: float) -> None:
+        """Take the member out of rotation (admin down: no new connection reaches it) and give
+        the requests it is serving ``seconds`` to end before it is deleted."""
+        if "lb_id" not in ctx.cache:
+            return
+        pool, _, member = cloud_id.partition("/")
+        try:
+            self.mutate(
+                ctx,
+                f"drain member {cloud_id}",
+                lambda: ctx.cloud.conn.load_balancer.update_member(member, pool, admin_state_up=False),
+            )
+        except CloudNotFound:
+            return  # already gone (a resumed replace)
+        time.sleep(seconds)
 
     def get(self, ctx: Context, cloud_id: str) -> Any:
         pool, _, member = cloud_id.partition("/")
