@@ -11,15 +11,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "burst_sim.py"
 
 
+def _run(*args: str) -> str:
+    """The script's output (it must exit 0)."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout
+
+
 def test_prints_three_rows() -> None:
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--jobs", "40", "--seed", "3"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
+    out = _run("--jobs", "40", "--seed", "3")
     rows = [
         line for line in out.splitlines() if line.startswith(("kit (", "one instance per job", "fixed ("))
     ]
@@ -56,14 +57,7 @@ def test_every_job_starts_with_the_executors_plan() -> None:
 
 
 def test_seeds_print_each_seed_and_their_mean() -> None:
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--jobs", "40", "--seeds", "1..2,5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = _run("--jobs", "40", "--seeds", "1..2,5")
     assert [line.split("seed ")[1].split(";")[0] for line in out.splitlines() if "(seed " in line] == [
         "1",
         "2",

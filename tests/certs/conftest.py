@@ -8,11 +8,8 @@ the tests skip locally and fail in CI (``require_service``).
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,12 +20,9 @@ from typing import Any
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from gateway_kit.localcloud.testing import RunningLocalCloud, running_local_cloud
+from gateway_kit.certs.demo import self_signed
+from gateway_kit.localcloud.testing import RunningLocalCloud, free_port, running_local_cloud
 from tests.conftest import make_app, require_service
 
 PEBBLE = Path("/usr/bin/pebble")
@@ -93,43 +87,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         yield cloud
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 @dataclass
 class Pebble:
     directory_url: str
@@ -162,16 +119,16 @@ def pebble(cloud: Cloud) -> Iterator[Pebble]:
         "install the Debian package 'pebble' (apt-get install pebble); .ci/services.sh services_install does",
     )
     work = Path(tempfile.mkdtemp(prefix="gk-pebble-"))
-    cert, key = _self_signed(work)
-    listen, mgmt = _free_port(), _free_port()
+    cert, key = self_signed(work)
+    listen, mgmt = free_port(), free_port()
     config = {
         "pebble": {
             "listenAddress": f"127.0.0.1:{listen}",
             "managementListenAddress": f"127.0.0.1:{mgmt}",
             "certificate": str(cert),
             "privateKey": str(key),
-            "httpPort": _free_port(),
-            "tlsPort": _free_port(),
+            "httpPort": free_port(),
+            "tlsPort": free_port(),
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
             "domainBlocklist": [BLOCKED],

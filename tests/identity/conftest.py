@@ -14,6 +14,7 @@ import requests
 from gateway_kit.identity.devprovider import serve_devidp
 
 from ..conftest import make_app
+from .craftidp import CraftIdP
 
 USERS_FILE = Path(__file__).resolve().parents[2] / "auth" / "dev-users.toml"
 CLIENT_ID = "gateway-kit-dev"
@@ -28,6 +29,14 @@ def devidp() -> Iterator[str]:
     thread.start()
     yield issuer
     srv.shutdown()
+
+
+@pytest.fixture(scope="module")
+def craft() -> Iterator[CraftIdP]:
+    """A provider that signs whatever a test crafts (one per test module)."""
+    idp = CraftIdP()
+    yield idp
+    idp.stop()
 
 
 def dev_provider_config(issuer: str, **extra: Any) -> dict[str, Any]:

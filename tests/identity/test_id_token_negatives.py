@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,13 +17,6 @@ from gateway_kit.identity.views import safe_next
 from ..conftest import make_app
 from .conftest import sign_in_at_provider, start_login
 from .craftidp import CraftIdP
-
-
-@pytest.fixture(scope="module")
-def craft() -> Iterator[CraftIdP]:
-    idp = CraftIdP()
-    yield idp
-    idp.stop()
 
 
 @pytest.fixture()

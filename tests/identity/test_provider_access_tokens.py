@@ -11,7 +11,6 @@ import base64
 import hashlib
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -174,13 +173,6 @@ def test_api_audience_must_differ_from_the_client_id(tmp_path: Path, devidp: str
 
 
 # -- crafted tokens: every defect is a 401 for its own reason ------------------------------------
-
-
-@pytest.fixture(scope="module")
-def craft() -> Iterator[CraftIdP]:
-    idp = CraftIdP()
-    yield idp
-    idp.stop()
 
 
 @pytest.fixture()
