@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from flask import Flask, current_app
@@ -351,16 +351,20 @@ def submit_resubmission(session: Session, user: User, job: Job, sub: Submission)
         for k, v in job.inputs.items()
         if isinstance(v, dict) and "filename" in v and k not in sub.uploads
     }
-    for name in kept:
-        if not (Path(job.workdir) / "inputs" / kept[name]["filename"]).is_file():
-            raise Conflict(f"The file of input {name!r} of job {job.id} is gone; upload it again.")
     sub.resubmitted_from = job
-    if kept:
-        # Offer the kept files as uploads again, read from the old job's directory.
-        for name, value in kept.items():
-            path = Path(job.workdir) / "inputs" / value["filename"]
-            sub.uploads[name] = Upload(filename=path.name, stream=open(path, "rb"))  # noqa: SIM115
     try:
+        # Offer the kept files as uploads again, read from the old job's directory; the old job
+        # (or whoever writes there) may have replaced one with a link: never read through it.
+        for name, value in kept.items():
+            try:
+                stream = open_job_file(job.workdir, f"inputs/{value['filename']}")
+            except (FileNotFoundError, UnsafeJobFile) as exc:
+                raise Conflict(
+                    f"The file of input {name!r} of job {job.id} is gone or no longer a plain file; "
+                    "upload it again.",
+                    log_message=f"job {job.id} input {name!r}: {exc}",
+                ) from exc
+            sub.uploads[name] = Upload(filename=PurePosixPath(value["filename"]).name, stream=stream)
         new, _ = submit(session, user, sub)
     finally:
         for up in sub.uploads.values():

@@ -82,3 +82,43 @@ def test_the_local_runner_does_not_append_through_a_link(tmp_path: Path) -> None
     with pytest.raises(OSError):
         _append_no_link(tmp_path / "stdout.txt")
     assert target.read_bytes() == SECRET
+
+
+@pytest.mark.parametrize("swap", ["link", "gone"])
+def test_a_resubmission_never_reads_an_input_through_a_link(tmp_path: Path, swap: str) -> None:
+    from tests.jobs.conftest import make_jobs_app, seed_project
+    from tests.jobs.test_api import _multipart
+
+    app = make_jobs_app(tmp_path)
+    user = make_user(app, "eve")
+    seed_project(app, "astro", [user], 100.0)
+    auth = {"Authorization": f"Bearer {make_token(app, user, ['jobs:read', 'jobs:write'])}"}
+    client = app.test_client()
+    r = client.post(
+        "/api/v1/jobs",
+        data=_multipart({"application": "wordcount", "inputs": {"top": 2}}, text=(b"a b a", "t.txt")),
+        content_type="multipart/form-data",
+        headers=auth,
+    )
+    assert r.status_code == 201, r.get_json()
+    job_id = r.get_json()["id"]
+    with app.app_context():
+        workdir = Path(db.session.get(Job, job_id).workdir)
+    staged = workdir / "inputs" / "text" / "t.txt"
+    assert staged.read_bytes() == b"a b a"
+    staged.unlink()
+    if swap == "link":  # the job replaced its input with a link to someone else's file
+        secret = tmp_path / "secret.txt"
+        secret.write_bytes(SECRET)
+        staged.symlink_to(secret)
+    again = client.post(f"/api/v1/jobs/{job_id}/resubmit", json={}, headers=auth)
+    # Before: the resubmission copied the link's target (the secret) into a new job.
+    assert again.status_code == 409, again.get_data(as_text=True)
+    assert again.mimetype == "application/problem+json"
+    assert "input 'text' of job" in again.get_json()["detail"]
+    with app.app_context():
+        assert db.session.query(Job).count() == 1
+    left = sorted(
+        str(p.relative_to(workdir.parent)) for p in workdir.parent.rglob("*") if workdir not in p.parents
+    )
+    assert left == [workdir.name, "tmp"]  # no new job folder, nothing staged left over
