@@ -3,20 +3,22 @@
 1. N trivial jobs (``true``) submitted through :class:`gateway_kit.slurm.executor.SlurmExecutor`
    (what the job queue drives: one ``submit`` per job, then one ``poll`` per job per cycle) until
    all are COMPLETED; then the same N jobs as a raw ``sbatch --wrap true`` loop followed by
-   ``squeue`` until none is left. Prints each throughput and the ratio.
+   ``squeue`` until none is left, in alternating rounds. Prints the median throughputs and the
+   ratio.
 2. The number of SLURM commands the executor runs per poll cycle at 1, 100 and 1000 active jobs
    (scripted transport: counting needs no cluster).
 
 Run (SLURM from .ci/services.sh)::
 
     source /tmp/gk-services/env.sh   # SLURM_CONF
-    .venv/bin/python bench/slurm_dispatch.py [-n 100] [--poll 0.25]
+    .venv/bin/python bench/slurm_dispatch.py [-n 100] [--poll 0.25] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,7 +39,7 @@ from gateway_kit.slurm.testing import (  # noqa: E402
 )
 
 
-def gateway_run(n: int, poll: float, root: Path) -> tuple[float, int, int]:
+def gateway_run(n: int, poll: float, root: Path) -> tuple[float, int, int, float]:
     ex = SlurmExecutor(
         "bench",
         {"executor": "slurm"},
@@ -48,6 +50,7 @@ def gateway_run(n: int, poll: float, root: Path) -> tuple[float, int, int]:
         },
     )
     start = time.monotonic()
+    cpu0 = time.process_time()
     states = []
     for i in range(n):
         d = root / f"g{i}"
@@ -56,6 +59,7 @@ def gateway_run(n: int, poll: float, root: Path) -> tuple[float, int, int]:
             ex.submit(JobSpec(job_id=i + 1, argv=["true"], workdir=str(d), memory_mb=100, walltime=600))
         )
     submit_commands = ex.transport.commands_run
+    submit_cpu = (time.process_time() - cpu0) / n * 1000
     pending = list(states)
     cycles = 0
     while pending:
@@ -72,7 +76,7 @@ def gateway_run(n: int, poll: float, root: Path) -> tuple[float, int, int]:
         if pending:
             time.sleep(poll)
     elapsed = time.monotonic() - start
-    return elapsed, ex.transport.commands_run - submit_commands, cycles
+    return elapsed, ex.transport.commands_run - submit_commands, cycles, submit_cpu
 
 
 def raw_run(n: int, poll: float, root: Path) -> float:
@@ -129,6 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=100, help="jobs per side")
     parser.add_argument("--poll", type=float, default=0.25, help="seconds between poll cycles")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (medians)")
     parser.add_argument("--counts-only", action="store_true", help="skip the real-SLURM part")
     args = parser.parse_args()
 
@@ -136,16 +141,37 @@ def main() -> None:
         if not shutil.which("sbatch"):
             raise SystemExit("sbatch not found: start SLURM with .ci/services.sh (start_slurm)")
         root = Path(tempfile.mkdtemp(prefix="gk-slurm-bench-"))
-        g_time, g_cmds, cycles = gateway_run(args.n, args.poll, root)
-        r_time = raw_run(args.n, args.poll, root)
+        g_times: list[float] = []
+        r_times: list[float] = []
+        g_cmds = cycles = 0
+        g_cpu: list[float] = []
+        for r in range(args.rounds):  # alternate who goes first: the controller's load drifts
+            for side in ("gateway", "raw") if r % 2 == 0 else ("raw", "gateway"):
+                where = root / f"{side}{r}"
+                where.mkdir()
+                if side == "gateway":
+                    elapsed, g_cmds, cycles, cpu = gateway_run(args.n, args.poll, where)
+                    g_times.append(elapsed)
+                    g_cpu.append(cpu)
+                else:
+                    r_times.append(raw_run(args.n, args.poll, where))
+        g_time, r_time = statistics.median(g_times), statistics.median(r_times)
         g_rate, r_rate = args.n / g_time, args.n / r_time
-        print(f"jobs: {args.n} trivial jobs per side, poll every {args.poll}s")
+        print(
+            f"jobs: {args.n} trivial jobs per side, poll every {args.poll}s, "
+            f"medians of {args.rounds} alternating rounds"
+        )
         print(
             f"gateway (SlurmExecutor): {g_time:7.2f} s  {g_rate:7.1f} jobs/s  "
-            f"({g_cmds} poll commands over {cycles} cycles)"
+            f"({g_cmds} poll commands over {cycles} cycles in the last round); "
+            f"submit: {statistics.median(g_cpu):.1f} ms of the gateway's CPU per job (without sbatch's own)"
         )
         print(f"raw sbatch loop        : {r_time:7.2f} s  {r_rate:7.1f} jobs/s")
-        print(f"ratio gateway/raw throughput: {g_rate / r_rate:.2f}")
+        print(
+            f"ratio gateway/raw throughput: {g_rate / r_rate:.2f} (target >= 0.9; rounds: "
+            + ", ".join(f"{r / g:.2f}" for g, r in zip(g_times, r_times, strict=True))
+            + ")"
+        )
         shutil.rmtree(root, ignore_errors=True)
     for active in (1, 100, 1000):
         print(f"SLURM commands per poll cycle at {active:4d} active jobs: {commands_per_cycle(active)}")
