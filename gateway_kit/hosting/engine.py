@@ -203,17 +203,27 @@ class Engine:
             live = self._refresh(self._ctx(spec.name, spec, rows), rows) if refresh else {}
             return self._diff(spec, rows, live, secret_versions(dep.spec if dep else None))
 
-    def _refresh(self, ctx: Context, rows: dict[str, DeploymentResource]) -> dict[str, dict[str, Any] | None]:
+    def _refresh(
+        self, ctx: Context, rows: dict[str, DeploymentResource], detail: bool = False
+    ) -> dict[str, dict[str, Any] | None]:
+        """The live state of the recorded resources (None: gone), read kind by kind in
+        dependency order, several of a kind at once where the kind can (a list call, the load
+        balancer's status tree); ``detail``: every observed property, not only the status."""
         live: dict[str, dict[str, Any] | None] = {}
-        for key, row in sorted(rows.items(), key=lambda kv: RANK[kv[1].kind]):
+        by_kind: dict[str, dict[str, str]] = {}  # kind -> cloud id -> key
+        for key, row in rows.items():
             if row.cloud_id and row.status in ("ready", "updating"):
-                if row.kind in LB_CHILDREN and "lb_id" not in ctx.cache:
-                    live[key] = None
-                    continue
-                obs = HANDLERS[row.kind].observe(ctx, row.cloud_id, row.attrs)
-                live[key] = obs
-                if row.kind == "loadbalancer" and obs is None:
-                    ctx.cache.pop("lb_id", None)
+                by_kind.setdefault(row.kind, {})[row.cloud_id] = key
+        for kind in sorted(by_kind, key=RANK.__getitem__):
+            keys = by_kind[kind]
+            if kind in LB_CHILDREN and "lb_id" not in ctx.cache:
+                live.update(dict.fromkeys(keys.values()))
+                continue
+            seen = HANDLERS[kind].observe_many(ctx, {cid: rows[k].attrs for cid, k in keys.items()}, detail)
+            for cloud_id, key in keys.items():
+                live[key] = seen[cloud_id]
+            if kind == "loadbalancer" and any(seen[c] is None for c in keys):
+                ctx.cache.pop("lb_id", None)
         return live
 
     def _diff(
@@ -363,7 +373,7 @@ class Engine:
             rows = {r.key: r for r in dep.resources}
             spec = spec_from_json(dep.spec) if dep.spec else None
             ctx = self._ctx(name, spec, rows)
-            live = self._refresh(ctx, rows)
+            live = self._refresh(ctx, rows, detail=True)
             attrs = {k: r.attrs for k, r in rows.items()}
             out: list[ResourceStatus] = []
             for key, row in sorted(rows.items(), key=lambda kv: (RANK[kv[1].kind], kv[0])):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..cloud import CloudNotFound
@@ -17,8 +18,10 @@ class AttachmentHandler(Handler):
     noun = "volume"
     volumes = VolumeHandler()
 
-    def _attached(self, ctx: Context, server: str, volume: str) -> bool:
-        vol = self.volumes.fetch(ctx, volume)
+    def _attached(
+        self, ctx: Context, server: str, volume: str, listed: Mapping[str, Any] | None = None
+    ) -> bool:
+        vol = listed[volume] if listed and volume in listed else self.volumes.fetch(ctx, volume)
         return vol is not None and any(a.get("server_id") == server for a in vol.attachments or [])
 
     def find(self, ctx: Context, d: Desired, props: dict[str, Any], exclude: set[str]) -> str | None:
@@ -44,6 +47,17 @@ class AttachmentHandler(Handler):
     def observe(self, ctx: Context, cloud_id: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
         server, _, volume = cloud_id.partition("/")
         return {"status": "ACTIVE"} if self._attached(ctx, server, volume) else None
+
+    def observe_many(
+        self, ctx: Context, items: Mapping[str, dict[str, Any]], detail: bool
+    ) -> dict[str, dict[str, Any] | None]:
+        """From the volumes the volume kind listed in this refresh (those it did not, read)."""
+        listed = ctx.cache.get(f"listed:{self.volumes.kind}")
+        out: dict[str, dict[str, Any] | None] = {}
+        for cloud_id in items:
+            server, _, volume = cloud_id.partition("/")
+            out[cloud_id] = {"status": "ACTIVE"} if self._attached(ctx, server, volume, listed) else None
+        return out
 
     def delete(self, ctx: Context, cloud_id: str, attrs: dict[str, Any]) -> None:
         server, _, volume = cloud_id.partition("/")

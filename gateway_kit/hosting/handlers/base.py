@@ -14,7 +14,7 @@ keypair/zone   their name (neither carries tags)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +168,39 @@ class Handler:
     def observe(self, ctx: Context, cloud_id: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
         obj = self.fetch(ctx, cloud_id)
         return None if obj is None else self.project(ctx, cloud_id, obj)
+
+    def observe_many(
+        self, ctx: Context, items: Mapping[str, dict[str, Any]], detail: bool
+    ) -> dict[str, dict[str, Any] | None]:
+        """:meth:`observe` for several resources of this kind (cloud id -> recorded attributes).
+
+        A plan uses only presence and ``status``; with ``detail`` (``deploy status``) every
+        observed property is wanted. A kind that can read several resources in one list call
+        overrides this (see :meth:`observe_listed`); the default reads each one.
+        """
+        return {cloud_id: self.observe(ctx, cloud_id, attrs) for cloud_id, attrs in items.items()}
+
+    def observe_listed(
+        self,
+        ctx: Context,
+        items: Mapping[str, dict[str, Any]],
+        listing: Callable[[], Iterable[Any]],
+        key: Callable[[Any], str] = lambda obj: str(obj.id),
+    ) -> dict[str, dict[str, Any] | None]:
+        """:meth:`observe_many` from one list call (``listing``; ``key`` gives a listed object's
+        cloud id) when there are several resources to read. A resource the list does not show is
+        read on its own: only a read by id may say it is gone, never a list (a page limit, a
+        filter), since a plan makes a deleted resource again."""
+        if len(items) < 2:
+            return Handler.observe_many(self, ctx, items, detail=True)
+        found = ctx.cloud.call(f"list {self.noun}s", lambda: {key(obj): obj for obj in listing()})
+        ctx.cache[f"listed:{self.kind}"] = found
+        return {
+            cloud_id: self.project(ctx, cloud_id, found[cloud_id])
+            if cloud_id in found
+            else self.observe(ctx, cloud_id, attrs)
+            for cloud_id, attrs in items.items()
+        }
 
     def delete(self, ctx: Context, cloud_id: str, attrs: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -4,11 +4,11 @@ before (Octavia answers 409 otherwise) and after."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..plan import Desired
-from .base import Context, Handler, description_for, find_tagged, tags_for, upper
+from .base import Context, Handler, description_for, find_tagged, get_or_none, tags_for, upper
 
 LB_PENDING_FAILURES = ("ERROR",)
 
@@ -59,6 +59,31 @@ class LoadBalancerHandler(Handler):
     def project(self, ctx: Context, cloud_id: str, obj: Any) -> dict[str, Any]:
         ctx.cache["lb_id"] = cloud_id
         return super().project(ctx, cloud_id, obj)
+
+    def observe_many(
+        self, ctx: Context, items: Mapping[str, dict[str, Any]], detail: bool
+    ) -> dict[str, dict[str, Any] | None]:
+        """For a plan, the load balancer's status tree: its own and its children's statuses in one
+        call (kept in ``ctx.cache["lb_tree"]`` for :meth:`LbChild.observe_many`)."""
+        if detail or len(items) != 1:
+            return super().observe_many(ctx, items, detail)
+        (cloud_id,) = items
+        tree = get_or_none(
+            ctx,
+            f"read the status tree of load balancer {cloud_id}",
+            lambda: ctx.cloud.conn.load_balancer.get(f"/lbaas/loadbalancers/{cloud_id}/status").json(),
+        )
+        if tree is None:
+            return {cloud_id: None}
+        top = tree["statuses"]["loadbalancer"]
+        ctx.cache["lb_tree"] = dict(status_tree(top))
+        ctx.cache["lb_id"] = cloud_id
+        return {
+            cloud_id: {
+                "status": upper(top["provisioning_status"]),
+                "operating_status": top["operating_status"],
+            }
+        }
 
     def delete(self, ctx: Context, cloud_id: str, attrs: dict[str, Any]) -> None:
         lb = self.fetch(ctx, cloud_id)
@@ -127,7 +152,39 @@ class LbChild(Handler):
     def remove(self, ctx: Context, cloud_id: str) -> None:
         raise NotImplementedError
 
+    def observe_many(
+        self, ctx: Context, items: Mapping[str, dict[str, Any]], detail: bool
+    ) -> dict[str, dict[str, Any] | None]:
+        """For a plan, from the load balancer's status tree (a child it does not show is read
+        on its own: L7 policies, a pool no listener uses)."""
+        tree: dict[str, dict[str, Any]] | None = ctx.cache.get("lb_tree")
+        if detail or tree is None:
+            return super().observe_many(ctx, items, detail)
+        out: dict[str, dict[str, Any] | None] = {}
+        for cloud_id, attrs in items.items():
+            node = tree.get(cloud_id.rpartition("/")[2])  # a member's id is <pool>/<member>
+            if node is None:
+                out[cloud_id] = self.observe(ctx, cloud_id, attrs)
+                continue
+            seen = {"status": upper(node["provisioning_status"])}
+            if "operating_status" in self.observed:
+                seen["operating_status"] = node["operating_status"]
+            out[cloud_id] = seen
+        return out
+
     def delete(self, ctx: Context, cloud_id: str, attrs: dict[str, Any]) -> None:
         if "lb_id" not in ctx.cache:
             return  # the load balancer is gone (cascade)
         self.mutate(ctx, f"delete {self.noun} {cloud_id}", lambda: self.remove(ctx, cloud_id))
+
+
+def status_tree(node: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, node) for every child in an Octavia status tree below ``node``: listeners, their
+    pools, the pools' members and health monitor."""
+    for field in ("listeners", "pools", "members"):
+        for child in node.get(field) or []:
+            yield str(child["id"]), child
+            yield from status_tree(child)
+    monitor = node.get("health_monitor") or node.get("healthmonitor")
+    if monitor:
+        yield str(monitor["id"]), monitor

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..cloud import CloudNotFound
 from ..plan import Desired
-from .base import Context, Handler, description_for
+from .base import Context, Handler, bind, description_for
 
 
 class RecordsetHandler(Handler):
@@ -42,6 +43,20 @@ class RecordsetHandler(Handler):
     def get(self, ctx: Context, cloud_id: str) -> Any:
         zone_id, _, rs_id = cloud_id.partition("/")
         return ctx.cloud.conn.dns.get_recordset(rs_id, zone_id)
+
+    def observe_many(
+        self, ctx: Context, items: Mapping[str, dict[str, Any]], detail: bool
+    ) -> dict[str, dict[str, Any] | None]:
+        """One list call per zone."""
+        by_zone: dict[str, dict[str, dict[str, Any]]] = {}
+        for cloud_id, attrs in items.items():
+            by_zone.setdefault(cloud_id.partition("/")[0], {})[cloud_id] = attrs
+        out: dict[str, dict[str, Any] | None] = {}
+        for zone_id, mine in by_zone.items():
+            prefix = f"{zone_id}/"
+            listing = bind(ctx.cloud.conn.dns.recordsets, zone_id)
+            out.update(self.observe_listed(ctx, mine, listing, key=lambda rs: f"{prefix}{rs.id}"))
+        return out
 
     def wait(self, ctx: Context, d: Desired, cloud_id: str, props: dict[str, Any]) -> dict[str, Any]:
         self.wait_status(ctx, f"record {d.name}", cloud_id, ("ACTIVE",), ("ERROR",), ctx.cloud.timeouts.dns)

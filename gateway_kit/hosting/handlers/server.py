@@ -4,6 +4,7 @@ resumed replace can tell the old server from the new), resized in place, deleted
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from ..plan import META_DEPLOYMENT, META_DIGEST, META_KEY, Desired, digest
@@ -62,6 +63,11 @@ class ServerHandler(Handler):
 
     def get(self, ctx: Context, cloud_id: str) -> Any:
         return ctx.cloud.conn.compute.get_server(cloud_id)
+
+    def observe_many(
+        self, ctx: Context, items: Mapping[str, dict[str, Any]], detail: bool
+    ) -> dict[str, dict[str, Any] | None]:
+        return self.observe_listed(ctx, items, lambda: ctx.cloud.conn.compute.servers(details=True))
 
     def _active(self, ctx: Context, label: str, cloud_id: str, target: str = "ACTIVE") -> Any:
         return self.wait_status(ctx, label, cloud_id, (target,), ("ERROR",), ctx.cloud.timeouts.server)

@@ -3,6 +3,7 @@ when a crash left them attached."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..plan import META_DEPLOYMENT, META_KEY, Desired
@@ -38,6 +39,11 @@ class VolumeHandler(Handler):
 
     def get(self, ctx: Context, cloud_id: str) -> Any:
         return ctx.cloud.conn.block_storage.get_volume(cloud_id)
+
+    def observe_many(
+        self, ctx: Context, items: Mapping[str, dict[str, Any]], detail: bool
+    ) -> dict[str, dict[str, Any] | None]:
+        return self.observe_listed(ctx, items, lambda: ctx.cloud.conn.block_storage.volumes(details=True))
 
     def wait_state(
         self,
