@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from flask import Flask
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 log = logging.getLogger("gateway_kit.worker")
 
@@ -77,6 +78,7 @@ def _open_wakers(app: Flask) -> dict[str, Waker]:
 def run_worker(app: Flask, stop: threading.Event, *, once: bool = False) -> int:
     """Run every registered task until ``stop`` is set; returns the number of task runs."""
     next_run = {t.name: 0.0 for t in tasks(app)}
+    outages: dict[str, int] = {}  # task name -> failed runs since the database stopped answering
     runs = 0
     if not tasks(app):
         log.info("no worker tasks are registered; idling")
@@ -92,8 +94,13 @@ def run_worker(app: Flask, stop: threading.Event, *, once: bool = False) -> int:
                 try:
                     with app.app_context():
                         more = bool(task.run(app))
+                except (OperationalError, InterfaceError) as exc:
+                    _database_down(task, exc, outages)
                 except Exception:
                     log.exception("worker task %s failed; it runs again in %.1fs", task.name, task.interval)
+                else:
+                    if outages.pop(task.name, 0):
+                        log.warning("worker task %s: the database answers again", task.name)
                 runs += 1
                 next_run[task.name] = 0.0 if more else time.monotonic() + task.interval
             if once:
@@ -108,6 +115,28 @@ def run_worker(app: Flask, stop: threading.Event, *, once: bool = False) -> int:
             for fd in signals:
                 os.close(fd)
     return runs
+
+
+def _database_down(task: WorkerTask, exc: OperationalError | InterfaceError, outages: dict[str, int]) -> None:
+    """Say once per outage (not every run, not with a traceback) that the database is not answering.
+
+    A restarting or unreachable database is a passing outage the task rides out by running again;
+    the operator needs to know what failed and what to check, once.
+    """
+    outages[task.name] = outages.get(task.name, 0) + 1
+    if outages[task.name] > 1:
+        return
+    orig = exc.orig or exc
+    reason = (str(orig).strip().splitlines() or [""])[0]
+    log.warning(
+        "worker task %s: the database is not answering (%s: %s); it runs again every %.1fs until it "
+        "does. If the database server is restarting this passes by itself; otherwise check that it "
+        "runs and that DATABASE_URL points at it.",
+        task.name,
+        type(orig).__name__,
+        reason,
+        task.interval,
+    )
 
 
 def _signal_pipe() -> tuple[int, int] | None:

@@ -82,6 +82,7 @@ class Waker:
         self.sock.setblocking(False)
         self._pg: Any = None
         self._listen = db.engine(app).dialect.name == "postgresql"
+        self._listen_failed = False
         self._connect()
 
     def _connect(self) -> None:
@@ -94,8 +95,13 @@ class Waker:
             conn.autocommit = True
             conn.execute(f"LISTEN {CHANNEL}")
         except Exception as exc:  # the poll interval still applies; retried next wait
-            log.warning("cannot LISTEN for job submissions (%s); polling only", type(exc).__name__)
+            if not self._listen_failed:  # said once, not at every wait while the database is down
+                log.warning("cannot LISTEN for job submissions (%s); polling only", type(exc).__name__)
+            self._listen_failed = True
             return
+        if self._listen_failed:
+            log.warning("listening for job submissions again")
+        self._listen_failed = False
         self._pg = conn
 
     def filenos(self) -> list[int]:

@@ -1,15 +1,21 @@
-"""A failed ``deploy apply`` tells the operator what is left and the commands that go on."""
+"""Faults that end or stall a command say what failed, what is left and how to go on."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
+from flask import Flask
 from flask.cli import ScriptInfo
+from sqlalchemy.exc import OperationalError
 
 from gateway_kit.cli import main
 from gateway_kit.localcloud.testing import LocalCloudController as Control
+from gateway_kit.worker import WorkerTask, register_task, run_worker
 from tests.hosting.conftest import STANDARD
 
 
@@ -43,3 +49,31 @@ def test_a_server_in_error_names_what_is_left(hosting_app: Any, control: Control
         main, ["deploy", "destroy", "standard", "--yes"], obj=ScriptInfo(create_app=lambda: hosting_app)
     )
     assert destroyed.exit_code == 0, destroyed.output
+
+
+def test_a_worker_says_once_that_the_database_is_down_and_when_it_answers_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A database outage is one line per task (what failed, what to check), not a traceback a run."""
+    app = Flask(__name__)
+    app.extensions["gateway_kit.worker_tasks"] = []
+    stop = threading.Event()
+    runs: list[int] = []
+
+    def flaky(_app: Flask) -> bool:
+        runs.append(1)
+        if len(runs) >= 6:
+            stop.set()
+        if len(runs) <= 4:  # four runs while the server is down, then it answers
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+        return True  # work left: the next run comes at once
+
+    register_task(app, WorkerTask("flaky", 0.0, flaky))
+    with caplog.at_level(logging.INFO, logger="gateway_kit.worker"):
+        run_worker(app, stop)
+    said = [r.getMessage() for r in caplog.records if r.name == "gateway_kit.worker"]
+    down = [m for m in said if "not answering" in m]
+    assert len(down) == 1 and "ConnectionRefusedError: connection refused" in down[0], said
+    assert "DATABASE_URL" in down[0]
+    assert sum("answers again" in m for m in said) == 1, said
+    assert not any(r.exc_info for r in caplog.records), "no traceback for an outage"
