@@ -126,11 +126,16 @@ def test_gk_install_refuses_a_wheel_that_does_not_match_its_sha256(engine: Engin
     script = vm / "gk-install"
     script.write_text(files["/usr/local/sbin/gk-install"]["content"])
     (vm / "release" / "SHA256SUMS").write_text(files["/var/lib/gateway-kit/release/SHA256SUMS"]["content"])
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}  # gateway-kit on it: nothing to install
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}  # gateway-kit on it, as the image's
 
     (vm / "release" / wheel.name).write_bytes(wheel.read_bytes())
     ok = subprocess.run(["sh", str(script)], cwd=vm, env=env, capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stderr
+    # the image's kit stays; the release's project is installed beside it, once
+    assert (vm / "release" / "site" / "tinyportal" / "__init__.py").read_text() == 'VERSION = "1.0"\n'
+    (vm / "release" / "site" / "tinyportal" / "__init__.py").unlink()
+    again = subprocess.run(["sh", str(script)], cwd=vm, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and not (vm / "release" / "site" / "tinyportal" / "__init__.py").exists()
 
     (vm / "release" / wheel.name).write_bytes(wheel.read_bytes() + b"tampered")
     bad = subprocess.run(["sh", str(script)], cwd=vm, env=env, capture_output=True, text=True, check=False)

@@ -159,6 +159,12 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
         rotated = re.search(r"^GATEWAY_KIT_SECRET_KEY=(\S+)$", text, re.M)
         assert rotated is not None and rotated.group(1) != key
         assert f"GK_RELEASE={_release(v2)}" in text
+        for vm in ("standard-web-1", "standard-web-2"):  # the wheel was installed on each new VM
+            site = (
+                _env_file(cloud, conn.compute.find_server(vm).id).parents[2]
+                / "var/lib/gateway-kit/release/site"
+            )
+            assert (site / "tinyportal" / "__init__.py").read_text() == 'VERSION = "2.0"\n'
         assert engine.apply(spec).empty
     finally:
         engine.destroy("standard")
