@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,8 +87,10 @@ class PebblePart:
     TLS pair under ``<instance>/pebble``, spawns it with ``-dnsserver`` set to the local cloud's DNS
     server and sets ``CERTS_DIRECTORY_URL``, ``CERTS_STAGING_DIRECTORY_URL``,
     ``CERTS_CA_BUNDLE``, ``CERTS_AGREE_TOS`` and ``CERTS_CONTACT_EMAIL`` (unless the gateway's
-    settings already name a CA); :meth:`ready` waits for Pebble's directory and creates
-    :data:`DEMO_ZONE` in the local cloud.
+    settings already name a CA); :meth:`ready` starts a thread that waits for Pebble's directory
+    and creates :data:`DEMO_ZONE` in the local cloud (if missing) while the demo goes on serving:
+    nobody asks for a certificate in the second after the URL appears, and openstacksdk's import
+    alone would delay it by about that much.
     """
 
     name = "certs"
@@ -95,6 +98,7 @@ class PebblePart:
 
     def __init__(self) -> None:
         self.enabled = False
+        self.zone_thread: threading.Thread | None = None
         self.proc: Any = None
         self.cert = Path()
         self.log = Path()
@@ -165,7 +169,12 @@ class PebblePart:
         )
 
     def ready(self, app: Flask) -> None:
-        if not self.enabled or not self._wait_for_pebble():
+        if self.enabled:
+            self.zone_thread = threading.Thread(target=self._ensure_zone, args=(app,), daemon=True)
+            self.zone_thread.start()
+
+    def _ensure_zone(self, app: Flask) -> None:
+        if not self._wait_for_pebble():
             return
         from .service import cloud_name, connect
 
