@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import ValidationError
+from ..jobs.jobfiles import open_job_file
 
 GROUP = "gateway_kit.session_launchers"
 
@@ -93,9 +94,13 @@ class SlurmLauncher(Launcher):
 
     def locate(self, placed: tuple[str, int] | None, workdir: Path) -> tuple[str, int] | None:
         try:
-            data = json.loads((workdir / ADDRESS_FILE).read_text(encoding="utf-8"))
+            # Written on the node by the session's user: no link, no FIFO, a few bytes at most.
+            with open_job_file(workdir, ADDRESS_FILE) as f:
+                data = json.loads(f.read(4096).decode("utf-8"))
         except (OSError, ValueError):
             return None  # not written yet
+        if not isinstance(data, dict):
+            return None
         host, port = data.get("host"), data.get("port")
         if not isinstance(host, str) or not host or not isinstance(port, int) or not 0 < port < 65536:
             return None

@@ -17,6 +17,7 @@ PostgreSQL, so several workers share the work), and moves it along:
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..jobs import accounting
 from ..jobs.apps import Application, registry, render_argv, render_env
 from ..jobs.destinations import destinations
 from ..jobs.executors.base import CapacityExhausted, ExecutorError, JobSpec
+from ..jobs.jobfiles import open_job_file
 from ..jobs.states import TERMINAL as JOB_TERMINAL
 from .launchers import launcher_for
 from .models import InteractiveSession, aware, utcnow
@@ -216,7 +218,11 @@ def _fail(app: Flask, session: Session, row: InteractiveSession, reason: str) ->
 def _log_tail(row: InteractiveSession, limit: int = 400) -> str:
     """The end of the server's stderr, for the failure reason (the token is masked)."""
     try:
-        data = (Path(row.workdir) / "stderr.txt").read_bytes()[-limit:]
+        # The server's user can replace the file with a link (to a file only the gateway may
+        # read, or /dev/zero) or a FIFO: never follow one, and read only the end.
+        with open_job_file(row.workdir, "stderr.txt") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+            data = f.read(limit)
     except OSError:
         return ""
     text = data.decode("utf-8", "replace").strip()

@@ -122,3 +122,48 @@ def test_a_resubmission_never_reads_an_input_through_a_link(tmp_path: Path, swap
         str(p.relative_to(workdir.parent)) for p in workdir.parent.rglob("*") if workdir not in p.parents
     )
     assert left == [workdir.name, "tmp"]  # no new job folder, nothing staged left over
+
+
+def test_a_failed_session_reason_reads_no_link_or_fifo(app: Any, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from gateway_kit.sessions.lifecycle import _log_tail
+
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(SECRET)
+    row = SimpleNamespace(workdir=str(tmp_path / "session"), token=lambda cfg: "s3cr3t")
+    (tmp_path / "session").mkdir()
+    stderr = tmp_path / "session" / "stderr.txt"
+    with app.app_context():
+        stderr.write_bytes(b"x" * 1000 + b"\nboom, token s3cr3t\n")
+        tail = _log_tail(row, limit=24)
+        assert tail.endswith("boom, token ***") and "xxxxxx" not in tail
+        stderr.unlink()
+        stderr.symlink_to(secret)  # before: the secret became the session's failure reason
+        assert _log_tail(row) == ""
+        stderr.unlink()
+        os.mkfifo(stderr)  # before: the worker blocked on it for good
+        assert _log_tail(row) == ""
+
+
+def test_a_session_address_file_is_read_without_links_or_fifos(tmp_path: Path) -> None:
+    import json
+
+    from gateway_kit.sessions.launchers import ADDRESS_FILE, SlurmLauncher
+
+    launcher = SlurmLauncher("hpc", {})
+    address = tmp_path / ADDRESS_FILE
+    address.parent.mkdir(parents=True)
+    address.write_text(json.dumps({"host": "127.0.0.1", "port": 8888}))
+    assert launcher.locate(None, tmp_path) == ("127.0.0.1", 8888)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps({"host": "127.0.0.1", "port": 22}))
+    address.unlink()
+    address.symlink_to(elsewhere)
+    assert launcher.locate(None, tmp_path) is None
+    address.unlink()
+    os.mkfifo(address)  # before: the worker's sessions pass blocked on it for good
+    assert launcher.locate(None, tmp_path) is None
+    address.unlink()
+    address.write_text("[1, 2]")
+    assert launcher.locate(None, tmp_path) is None
