@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import re
 import socket
@@ -30,7 +31,7 @@ from gateway_kit.hosting.userdata import SECRETS, unseal
 from gateway_kit.localcloud.dataplane.names import read_ports
 from gateway_kit.localcloud.testing import RunningLocalCloud, local_cloud_dataplane, wait_until
 
-from ..conftest import make_app, require_service
+from ..conftest import login, make_app, make_user, require_service
 from .conftest import FAST, STANDARD
 from .test_releases import _release, make_wheel
 
@@ -106,8 +107,9 @@ def _env_file(cloud: RunningLocalCloud, server_id: str) -> Path:
 
 @pytest.mark.slow
 def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
-    local_cloud_dataplane: RunningLocalCloud, tmp_path: Path
+    local_cloud_dataplane: RunningLocalCloud, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     cloud = local_cloud_dataplane
     app = make_app(
         tmp_path,
@@ -166,9 +168,32 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
             )
             assert (site / "tinyportal" / "__init__.py").read_text() == 'VERSION = "2.0"\n'
         assert engine.apply(spec).empty
+        _assert_no_secret_shown(app, cloud, [key], caplog.text)
     finally:
         engine.destroy("standard")
         engine.cloud.close()
+
+
+def _assert_no_secret_shown(app: Any, cloud: RunningLocalCloud, earlier: list[str], logged: str) -> None:
+    """None of the deployment's secrets (now and ``earlier``) is in a log of the test's process,
+    a VM's console log or unit journal, the operator's pages or ``deploy status``."""
+    from tests.hosting.test_day2 import _cli
+
+    dep, _ = engine_for(app).status("standard")
+    secrets = [unseal(app.config, v) for v in dep.spec[SECRETS].values()] + earlier
+    assert len(secrets) >= 3 and all(len(x) >= 16 for x in secrets)
+    client = app.test_client()
+    login(client, make_user(app, "olive", role="operator"))
+    shown = {"log": logged, "deploy status": _cli(app, "deploy", "status", "standard").output}
+    for page in ("/", "/standard", "/standard/status.json", "/standard/plan"):
+        r = client.get(f"/operator/hosting{page}")
+        assert r.status_code == 200, page
+        shown[page] = r.get_data(as_text=True)
+    for path in (cloud.state_dir / "dataplane").rglob("*.log"):  # console.log, journal/<unit>.log
+        shown[str(path)] = path.read_text(errors="replace")
+    assert any("gunicorn" in text.lower() or "booting worker" in text.lower() for text in shown.values())
+    leaks = [(where, n) for where, text in shown.items() for n, x in enumerate(secrets) if x in text]
+    assert leaks == []
 
 
 @pytest.mark.slow
