@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
 from gateway_kit.localcloud.clock import ClockConfig
 from gateway_kit.localcloud.core import LocalCloudConfig
+
+
+def _state_dir_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--state-dir``: the local cloud's state directory (``instance/localcloud`` by default)."""
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("instance/localcloud"),
+        show_default=True,
+        help=help,
+    )
 
 
 @click.group("localcloud")
@@ -36,13 +49,7 @@ def localcloud() -> None:
     type=click.IntRange(0, 65535),
     help="Port to listen on (0 picks a free one).",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("instance/localcloud"),
-    show_default=True,
-    help="Where the SQLite state lives; a restart with the same directory keeps every resource.",
-)
+@_state_dir_option("Where the SQLite state lives; a restart with the same directory keeps every resource.")
 @click.option(
     "--seed",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -171,13 +178,7 @@ def serve(
     type=click.IntRange(1, 65535),
     help="Port of the local cloud's DNS server to ask.",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("instance/localcloud"),
-    show_default=True,
-    help="The cloud's state directory (for the data plane's port map).",
-)
+@_state_dir_option("The cloud's state directory (for the data plane's port map).")
 @click.option(
     "--dataplane-root",
     type=click.Path(file_okay=False, path_type=Path),

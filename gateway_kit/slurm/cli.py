@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -44,36 +45,38 @@ def _finish(actions: list[Any]) -> None:
         sys.exit(1)
 
 
+def _node_command(func: Callable[..., None]) -> Callable[..., None]:
+    """What SLURM's ResumeProgram and SuspendProgram are called with: a NODELIST, and our
+    ``--log-file``; run in the app's context, kit errors as click messages."""
+    for decorate in (
+        kit_errors,
+        with_appcontext,
+        click.option(
+            "--log-file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Also append what was done to this file.",
+        ),
+        click.argument("nodelist"),
+    ):
+        func = decorate(func)
+    return func
+
+
 @click.group()
 def slurm() -> None:
     """SLURM: elastic cloud nodes (ResumeProgram / SuspendProgram)."""
 
 
 @slurm.command()
-@click.argument("nodelist")
-@click.option(
-    "--log-file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also append what was done to this file.",
-)
-@with_appcontext
-@kit_errors
+@_node_command
 def resume(nodelist: str, log_file: str | None) -> None:
     """Create one cloud server per node of NODELIST (e.g. 'cloud[1-3]') and point SLURM at it."""
     _finish(_elastic(log_file).resume(nodelist))
 
 
 @slurm.command()
-@click.argument("nodelist")
-@click.option(
-    "--log-file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also append what was done to this file.",
-)
-@with_appcontext
-@kit_errors
+@_node_command
 def suspend(nodelist: str, log_file: str | None) -> None:
     """Delete the cloud server of every node of NODELIST."""
     _finish(_elastic(log_file).suspend(nodelist))

@@ -21,6 +21,9 @@ from typing import Any
 from ..cloud import Cloud, CloudNotFound
 from ..plan import META_DEPLOYMENT, META_KEY, TAG, Desired
 
+#: A resource's properties: desired (``props``), recorded (``before``) or read from the cloud.
+Props = dict[str, Any]
+
 
 def tags_for(deployment: str, key: str) -> list[str]:
     return [TAG, f"{TAG}:{deployment}", f"{TAG}:key={key}"]
@@ -142,14 +145,8 @@ class Handler:
         return {"id": cloud_id}
 
     def update(
-        self,
-        ctx: Context,
-        d: Desired,
-        cloud_id: str,
-        before: dict[str, Any],
-        props: dict[str, Any],
-        attrs: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, ctx: Context, d: Desired, cloud_id: str, before: Props, props: Props, attrs: Props
+    ) -> Props:
         raise NotImplementedError
 
     def get(self, ctx: Context, cloud_id: str) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import TAG, Desired
-from .base import Context, Handler, adopt_untagged, description_for, find_tagged, tags_for, upper
+from .base import Context, Handler, Props, adopt_untagged, description_for, find_tagged, tags_for, upper
 
 
 class FloatingIpHandler(Handler):
@@ -54,14 +54,8 @@ class FloatingIpHandler(Handler):
         return {"id": cloud_id, "address": ip.floating_ip_address}
 
     def update(
-        self,
-        ctx: Context,
-        d: Desired,
-        cloud_id: str,
-        before: dict[str, Any],
-        props: dict[str, Any],
-        attrs: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, ctx: Context, d: Desired, cloud_id: str, before: Props, props: Props, attrs: Props
+    ) -> Props:
         return self.wait(ctx, d, cloud_id, props)
 
     def get(self, ctx: Context, cloud_id: str) -> Any:

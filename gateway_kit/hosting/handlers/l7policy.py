@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..plan import Desired
-from .base import Context, tags_for
+from .base import Context, Props, tags_for
 from .loadbalancer import LbChild
 
 
@@ -51,14 +51,8 @@ class L7PolicyHandler(LbChild):
         return {"id": cloud_id}
 
     def update(
-        self,
-        ctx: Context,
-        d: Desired,
-        cloud_id: str,
-        before: dict[str, Any],
-        props: dict[str, Any],
-        attrs: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, ctx: Context, d: Desired, cloud_id: str, before: Props, props: Props, attrs: Props
+    ) -> Props:
         self.mutate(
             ctx,
             f"update L7 policy {d.name}",

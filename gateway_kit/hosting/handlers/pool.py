@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..plan import Desired
-from .base import Context
+from .base import Context, Props
 from .loadbalancer import LbChild
 
 
@@ -28,14 +28,8 @@ class PoolHandler(LbChild):
         )
 
     def update(
-        self,
-        ctx: Context,
-        d: Desired,
-        cloud_id: str,
-        before: dict[str, Any],
-        props: dict[str, Any],
-        attrs: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, ctx: Context, d: Desired, cloud_id: str, before: Props, props: Props, attrs: Props
+    ) -> Props:
         self.mutate(
             ctx,
             f"update pool {d.name}",

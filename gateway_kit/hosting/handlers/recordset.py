@@ -7,7 +7,7 @@ from typing import Any
 
 from ..cloud import CloudNotFound
 from ..plan import Desired
-from .base import Context, Handler, bind, description_for
+from .base import Context, Handler, Props, bind, description_for
 
 
 class RecordsetHandler(Handler):
@@ -63,14 +63,8 @@ class RecordsetHandler(Handler):
         return {"id": cloud_id}
 
     def update(
-        self,
-        ctx: Context,
-        d: Desired,
-        cloud_id: str,
-        before: dict[str, Any],
-        props: dict[str, Any],
-        attrs: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, ctx: Context, d: Desired, cloud_id: str, before: Props, props: Props, attrs: Props
+    ) -> Props:
         dns = ctx.cloud.conn.dns
         rs = ctx.cloud.call(f"read record {d.name}", lambda: self.get(ctx, cloud_id))
         ctx.cloud.call(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import TAG, Desired
-from .base import Context, Handler, adopt_untagged, bind, find_tagged, tags_for
+from .base import Context, Handler, Props, adopt_untagged, bind, find_tagged, tags_for
 
 
 def rule_key(rule: dict[str, Any]) -> str:
@@ -87,14 +87,8 @@ class SecgroupHandler(Handler):
         return have
 
     def update(
-        self,
-        ctx: Context,
-        d: Desired,
-        cloud_id: str,
-        before: dict[str, Any],
-        props: dict[str, Any],
-        attrs: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, ctx: Context, d: Desired, cloud_id: str, before: Props, props: Props, attrs: Props
+    ) -> Props:
         return {**attrs, "rules": self._sync_rules(ctx, d.name, cloud_id, props["rules"])}
 
     def get(self, ctx: Context, cloud_id: str) -> Any:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..plan import META_DEPLOYMENT, META_DIGEST, META_KEY, Desired, digest
-from .base import Context, Handler, find_by_meta, upper
+from .base import Context, Handler, Props, find_by_meta, upper
 
 
 class ServerHandler(Handler):
@@ -106,14 +106,8 @@ class ServerHandler(Handler):
         }
 
     def update(
-        self,
-        ctx: Context,
-        d: Desired,
-        cloud_id: str,
-        before: dict[str, Any],
-        props: dict[str, Any],
-        attrs: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, ctx: Context, d: Desired, cloud_id: str, before: Props, props: Props, attrs: Props
+    ) -> Props:
         compute = ctx.cloud.conn.compute
         if before.get("flavor") != props["flavor"]:
             self.resize(ctx, d.name, cloud_id, props["flavor"])

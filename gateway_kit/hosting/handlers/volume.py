@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..plan import META_DEPLOYMENT, META_KEY, Desired
-from .base import Context, Handler, find_by_meta, upper
+from .base import Context, Handler, Props, find_by_meta, upper
 
 USABLE = ("available", "in-use")
 BROKEN = ("error", "error_extending")
@@ -67,14 +67,8 @@ class VolumeHandler(Handler):
         }
 
     def update(
-        self,
-        ctx: Context,
-        d: Desired,
-        cloud_id: str,
-        before: dict[str, Any],
-        props: dict[str, Any],
-        attrs: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, ctx: Context, d: Desired, cloud_id: str, before: Props, props: Props, attrs: Props
+    ) -> Props:
         bs = ctx.cloud.conn.block_storage
         vol = ctx.cloud.call(f"read volume {d.name}", lambda: bs.get_volume(cloud_id))
         if int(vol.size) < int(props["size"]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import Desired
-from .base import Context, Handler, description_for
+from .base import Context, Handler, Props, description_for
 
 
 class ZoneHandler(Handler):
@@ -41,14 +41,8 @@ class ZoneHandler(Handler):
         return {"id": cloud_id}
 
     def update(
-        self,
-        ctx: Context,
-        d: Desired,
-        cloud_id: str,
-        before: dict[str, Any],
-        props: dict[str, Any],
-        attrs: dict[str, Any],
-    ) -> dict[str, Any]:
+        self, ctx: Context, d: Desired, cloud_id: str, before: Props, props: Props, attrs: Props
+    ) -> Props:
         ctx.cloud.call(
             f"update zone {d.name}",
             lambda: ctx.cloud.conn.dns.update_zone(cloud_id, email=props["email"], ttl=props["ttl"]),
