@@ -6,8 +6,10 @@ script's folder is first on ``sys.path``). Nothing here measures anything.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -82,3 +84,18 @@ def stop_all(procs: Iterable[subprocess.Popen[bytes]], grace: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def long_run_parser(doc: str) -> argparse.ArgumentParser:
+    """The argument parser of a long run (chaos, soak), described by the first line of ``doc``;
+    ``--json`` also prints the totals as one JSON line."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="also print the totals as one JSON line")
+    return parser
+
+
+def take_interrupts() -> None:
+    """Started in the background by a shell, SIGINT starts ignored: take it (and SIGTERM) back,
+    so either ends a long run early (``KeyboardInterrupt``) with the totals of what was done."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

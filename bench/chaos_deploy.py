@@ -20,7 +20,6 @@ clean failures, duplicates, orphans, leaked resources, unclear messages.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -35,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchkit import ROOT, long_run_parser, take_interrupts
+
 sys.path.insert(0, str(ROOT))
 SPEC = ROOT / "deploy" / "examples" / "standard.toml"
 
@@ -277,16 +277,12 @@ def run_trial(bench: Bench, n: int, rng: random.Random, app_factory: Any) -> Tri
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = long_run_parser(__doc__)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--delay", type=float, default=0.02, help="local cloud's transition delay (s)")
-    parser.add_argument("--json", action="store_true", help="also print the totals as one JSON line")
     args = parser.parse_args(argv)
-    # Started in the background by a shell, SIGINT starts ignored: take it (and SIGTERM) back, so
-    # either ends the run early with the totals of the trials done.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    take_interrupts()
 
     from gateway_kit import create_app
     from gateway_kit.db import upgrade

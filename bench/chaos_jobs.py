@@ -23,7 +23,6 @@ as the ``postgres`` user when the bench runs as root) so that restarting it dist
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import json
@@ -41,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchkit import ROOT, stop_all
+from benchkit import ROOT, long_run_parser, stop_all, take_interrupts
 
 sys.path.insert(0, str(ROOT))
 
@@ -378,16 +377,12 @@ def run_trial(backend: str, n: int, rng: random.Random, base: Path, pg: PrivateP
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = long_run_parser(__doc__)
     parser.add_argument("--trials", type=int, default=10, help="per backend")
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgres"])
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", action="store_true", help="also print the totals as one JSON line")
     args = parser.parse_args(argv)
-    # Started in the background by a shell, SIGINT starts ignored: take it (and SIGTERM) back, so
-    # either ends the run early with the totals of the trials done.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    take_interrupts()
     backends = args.backend or ["sqlite", "postgres"]
     rng = random.Random(args.seed)
     base = Path(tempfile.mkdtemp(prefix="gk-chaos-jobs-"))

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,20 +33,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchkit import GUNICORN, stop_all  # noqa: E402
+from benchkit import GUNICORN, long_run_parser, stop_all, take_interrupts  # noqa: E402
 from chaos_jobs import PrivatePostgres, free_port  # noqa: E402 - the bench folder is on the path now
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = long_run_parser(__doc__)
     parser.add_argument("--duration", type=float, default=180.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--pause", type=float, default=0.05)
     parser.add_argument("--outage", type=float, default=5.0, help="seconds the database is down")
-    parser.add_argument("--json", action="store_true", help="also print the totals as one JSON line")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    take_interrupts()
     base = Path(tempfile.mkdtemp(prefix="gk-soak-"))
     if os.geteuid() == 0:
         import shutil
