@@ -51,6 +51,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from ..db import db
 from ..identity.access import current_user
+from ..web.headers import STATIC_HEADERS
 from .models import InteractiveSession
 from .service import may_connect
 from .states import SessionState
@@ -275,6 +276,9 @@ class SessionProxy:
 
     # -- answers of our own --------------------------------------------------------------------
 
+    #: The gateway's security headers on the proxy's own answers (a session server's are its own).
+    _OWN_HEADERS = [(k.lower().encode(), v.encode()) for k, v in STATIC_HEADERS.items()]
+
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int) -> None:
         body = {404: b"No such session.\n", 400: b"Bad path.\n", 403: b"Forbidden.\n"}.get(
             status, b"Refused.\n"
@@ -301,6 +305,7 @@ class SessionProxy:
                     (b"content-type", b"text/plain; charset=utf-8"),
                     (b"content-length", str(len(body)).encode()),
                     (b"cache-control", b"no-store"),
+                    *self._OWN_HEADERS,
                 ],
             }
         )
@@ -311,7 +316,11 @@ class SessionProxy:
             {
                 "type": "http.response.start",
                 "status": 302,
-                "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")],
+                "headers": [
+                    (b"location", location.encode("latin-1")),
+                    (b"content-length", b"0"),
+                    *self._OWN_HEADERS,
+                ],
             }
         )
         await send({"type": "http.response.body", "body": b""})

@@ -55,10 +55,15 @@ def test_http_reaches_the_owner_only(proxied: tuple[World, RunningProxy, Interac
     assert str(row.backend_port) not in str(r.headers)
     # Everyone else: 404, whether the session exists or not.
     for cookie in ("", bob, "session=forged"):
-        assert _get(base, cookie).status_code == 404
+        refused = _get(base, cookie)
+        assert refused.status_code == 404
+        # The proxy's own answers carry the gateway's security headers.
+        assert refused.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in refused.headers["content-security-policy"]
     assert _get(f"{proxy.url}/sessions/{row.id + 100}/", alice).status_code == 404
     assert _get(f"{proxy.url}/sessions/{row.id}/..%2F..%2Fapi/", alice).status_code == 400
-    assert _get(f"{proxy.url}/sessions/{row.id}", alice).headers["location"] == f"/sessions/{row.id}/"
+    moved = _get(f"{proxy.url}/sessions/{row.id}", alice)
+    assert moved.headers["location"] == f"/sessions/{row.id}/" and moved.headers["x-frame-options"] == "DENY"
     # Nothing outside /sessions/ without an upstream: no open relay.
     assert _get(f"{proxy.url}/http://127.0.0.1:{row.backend_port}/", alice).status_code == 404
 
