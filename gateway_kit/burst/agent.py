@@ -11,7 +11,11 @@ It reads its configuration (a JSON file the instance's user data wrote: ``gatewa
   :class:`~gateway_kit.jobs.executors.local.LocalExecutor` -- the local executor's own code path
   (its runner, walltime, memory limit, process groups), on this instance;
 * **streams logs** (``stdout.txt``/``stderr.txt`` chunks at offsets, so a repeat is harmless),
-  and when the job ends **uploads its outputs**, then **reports** the exit status.
+  and when the job ends **uploads its outputs**, then **reports** the exit status;
+* for a job that **serves** (an interactive session: its server writes
+  :data:`~gateway_kit.jobs.executors.base.SERVER_ADDRESS_FILE` once it has a port), **reports the
+  port** to the gateway, which connects to the server at this instance's address; the server
+  runs until it ends or the gateway cancels it (a heartbeat's answer), like any job.
 
 It needs nothing of the gateway's configuration: no database, no Flask app. HTTP only, with the
 standard library.
@@ -26,7 +30,9 @@ import os
 import re
 import shutil
 import signal
+import socket
 import stat
+import sys
 import threading
 import time
 import urllib.error
@@ -38,7 +44,13 @@ from typing import Any
 
 import click
 
-from ..jobs.executors.base import JobSpec, PollResult
+from ..jobs.executors.base import (
+    KIT_ADDRESS_MARK,
+    KIT_PYTHON_MARK,
+    SERVER_ADDRESS_FILE,
+    JobSpec,
+    PollResult,
+)
 from ..jobs.executors.local import LocalExecutor
 
 log = logging.getLogger("gateway_kit.burst.agent")
@@ -82,6 +94,20 @@ def read_only(root: Path) -> None:
         folder.chmod(0o555)
 
 
+def own_address(gateway: str) -> str:
+    """This instance's address, for servers to listen on: the local cloud's ``INSTANCE_IP``, else
+    the address this machine reaches the gateway from (a UDP socket's local end: nothing is sent)."""
+    if os.environ.get("INSTANCE_IP"):
+        return os.environ["INSTANCE_IP"]
+    parts = urllib.parse.urlsplit(gateway)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((parts.hostname or "127.0.0.1", parts.port or 443))
+            return str(s.getsockname()[0])
+    except OSError:
+        return "0.0.0.0"
+
+
 class AgentHTTPError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
@@ -123,6 +149,8 @@ class Running:
     spec: JobSpec
     state: dict[str, Any]
     offsets: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})
+    #: The port its server reported (a session's), once sent to the gateway.
+    port_sent: int = 0
 
 
 class Agent:
@@ -150,6 +178,7 @@ class Agent:
         self.draining = False
         self.token_renew_at = 0.0
         self.next_beat = 0.0
+        self.address = own_address(str(config["gateway"]))
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -218,6 +247,10 @@ class Agent:
             target.write_bytes(data)
         gateway_dir = str(spec.get("workdir", ""))
         argv = [a.replace(gateway_dir, str(workdir)) if gateway_dir else a for a in spec["argv"]]
+        argv = [
+            sys.executable if a == KIT_PYTHON_MARK else a.replace(KIT_ADDRESS_MARK, self.address)
+            for a in argv
+        ]
         try:
             argv = self.stage_datasets(workdir, argv, list(work.get("datasets") or []))
         except DatasetError as exc:
@@ -395,9 +428,23 @@ class Agent:
                     )
                     run.offsets[stream] += len(chunk)
 
+    def report_address(self, run: Running) -> None:
+        """Send the port of the job's server, once it wrote one (see the module docstring)."""
+        try:
+            data = json.loads((run.spec.path / SERVER_ADDRESS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # not serving, or not yet
+        port = data.get("port") if isinstance(data, dict) else None
+        if isinstance(port, int) and not isinstance(port, bool) and port != run.port_sent:
+            self.client.json("POST", f"/jobs/{run.job_id}/address", {"port": port})
+            run.port_sent = port
+            log.info("job %s serves on port %s", run.job_id, port)
+
     def advance(self, run: Running) -> None:
         result: PollResult = self.executor.poll(run.state)
         self.stream_logs(run)
+        if not result.state.terminal:
+            self.report_address(run)
         if not result.state.terminal:
             return
         self.upload_outputs(run)

@@ -13,6 +13,7 @@ can hold.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,13 +26,14 @@ from sqlalchemy import select
 from werkzeug.routing import BuildError
 
 from ..db import db
-from ..errors import BadRequest, NotFound, Unauthorized, ValidationError
+from ..errors import BadRequest, Conflict, NotFound, Unauthorized, ValidationError
+from ..jobs.executors.base import SERVER_ADDRESS_FILE
 from ..jobs.jobfiles import UnsafeJobFile, open_job_file
 from ..jobs.models import Job, utcnow
 from ..web.bodylimits import body_limit
 from ..web.request import digits
 from .models import LIVE_STATES, BurstInstance, BurstJob
-from .pool import add_share, aware, digest, new_token
+from .pool import add_share, aware, digest, new_token, open_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("burst_agent_api", __name__, url_prefix="/api/v1/agent")
@@ -63,15 +65,17 @@ def current_instance() -> BurstInstance:
     return row
 
 
-def _running_job(instance: BurstInstance, job_id: int) -> tuple[BurstJob, Job]:
+def _running_job(instance: BurstInstance, job_id: int) -> tuple[BurstJob, Path]:
+    """The job running on ``instance`` and its directory on the gateway (a batch job's, or an
+    interactive session's: those run as jobs with negative ids and no ``jobs`` row)."""
     bj = db.session.get(BurstJob, job_id)
     # 404 for "not yours" as for "no such job": a token learns nothing about other jobs.
     if bj is None or bj.instance_id != instance.id or bj.state != "running":
         raise NotFound("No such job on this instance.")
-    job = db.session.get(Job, job_id)
-    if job is None:
+    workdir = str((bj.spec or {}).get("workdir", ""))
+    if not workdir:
         raise NotFound("No such job on this instance.")
-    return bj, job
+    return bj, Path(workdir)
 
 
 def _safe_rel(rel: str) -> Path:
@@ -150,12 +154,16 @@ def take_work() -> ResponseReturnValue:
     ).first()
     if bj is None:
         return "", 204
-    job = db.session.get(Job, bj.job_id)
-    if job is None:
+    job = db.session.get(Job, bj.job_id) if bj.job_id > 0 else None  # < 0: an interactive session
+    workdir = Path(str((bj.spec or {}).get("workdir", "")))
+    if (bj.job_id > 0 and job is None) or not workdir.name:
+        # Its job was deleted (with its user): it must not hold this instance.
+        bj.state, bj.instance_id, bj.finished_at = "done", None, utcnow()
+        bj.result = {"state": "CANCELED", "exit_code": None, "reason": "the job was deleted"}
+        db.session.commit()
         return "", 204
     bj.state, bj.started_at = "running", utcnow()
     inst.idle_since = None
-    workdir = Path(job.workdir)
     for stream in LOG_STREAMS:  # a requeued job starts its logs afresh
         (workdir / f"{stream}.txt").write_bytes(b"")
     inputs = (
@@ -168,13 +176,13 @@ def take_work() -> ResponseReturnValue:
         else []
     )
     db.session.commit()
-    spec = dict(bj.spec)
+    spec = open_spec(current_app.config, bj.spec)
     return jsonify(
         {
             "job_id": bj.job_id,
             "spec": spec,
             "inputs": inputs,
-            "datasets": dataset_inputs(job),
+            "datasets": dataset_inputs(job) if job is not None else [],
             "attempt": bj.requeues + 1,
         }
     )
@@ -211,7 +219,7 @@ def dataset_inputs(job: Job) -> list[dict[str, str]]:
     return out
 
 
-@bp.get("/jobs/<int:job_id>/inputs/<path:rel>")
+@bp.get("/jobs/<int(signed=True):job_id>/inputs/<path:rel>")
 @_doc(
     "Download one of the job's staged inputs",
     responses={"200": {"description": "The file", "content": {"application/octet-stream": {}}}},
@@ -220,15 +228,15 @@ def get_input(job_id: int, rel: str) -> ResponseReturnValue:
     from flask import send_file
 
     inst = current_instance()
-    _bj, job = _running_job(inst, job_id)
+    _bj, workdir = _running_job(inst, job_id)
     try:
-        file = open_job_file(job.workdir, f"inputs/{_safe_rel(rel).as_posix()}")
+        file = open_job_file(str(workdir), f"inputs/{_safe_rel(rel).as_posix()}")
     except (FileNotFoundError, UnsafeJobFile) as exc:
         raise NotFound("No such input.") from exc
     return send_file(file, mimetype="application/octet-stream")
 
 
-@bp.put("/jobs/<int:job_id>/logs/<stream>")
+@bp.put("/jobs/<int(signed=True):job_id>/logs/<stream>")
 @_doc(
     "Write a chunk of the job's stdout or stderr at an offset (idempotent)",
     parameters=[{"name": "offset", "in": "query", "schema": {"type": "integer"}}],
@@ -237,13 +245,13 @@ def get_input(job_id: int, rel: str) -> ResponseReturnValue:
 @body_limit(MAX_UPLOAD)
 def put_log(job_id: int, stream: str) -> ResponseReturnValue:
     inst = current_instance()
-    _bj, job = _running_job(inst, job_id)
+    _bj, workdir = _running_job(inst, job_id)
     if stream not in LOG_STREAMS:
         raise NotFound("No such log.")
     offset = digits(request.args.get("offset"))
     if offset is None or offset < 0:
         raise ValidationError([{"field": "offset", "message": "is required (bytes, >= 0)"}])
-    path = Path(job.workdir) / f"{stream}.txt"
+    path = workdir / f"{stream}.txt"
     data = request.get_data(cache=False)
     with open(path, "r+b" if path.exists() else "w+b") as f:
         f.seek(0, os.SEEK_END)
@@ -255,18 +263,18 @@ def put_log(job_id: int, stream: str) -> ResponseReturnValue:
     return jsonify({"size": offset + len(data)})
 
 
-@bp.put("/jobs/<int:job_id>/outputs/<path:rel>")
+@bp.put("/jobs/<int(signed=True):job_id>/outputs/<path:rel>")
 @_doc("Upload one output file of the job", responses={"200": {"type": "object"}})
 @body_limit(MAX_UPLOAD)
 def put_output(job_id: int, rel: str) -> ResponseReturnValue:
     inst = current_instance()
-    _bj, job = _running_job(inst, job_id)
+    _bj, workdir = _running_job(inst, job_id)
     relpath = _safe_rel(rel)
     if relpath.parts[0] in PROTECTED or rel in ("stdout.txt", "stderr.txt"):
         raise BadRequest(f"Outputs cannot be written under {relpath.parts[0]!r}.")
     if (request.content_length or 0) > MAX_UPLOAD:
         raise BadRequest("The output is too large.")
-    target = Path(job.workdir) / relpath
+    target = workdir / relpath
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.upload")
     with open(tmp, "wb") as f:
@@ -276,7 +284,7 @@ def put_output(job_id: int, rel: str) -> ResponseReturnValue:
     return jsonify({"path": relpath.as_posix(), "size": target.stat().st_size})
 
 
-@bp.post("/jobs/<int:job_id>/status")
+@bp.post("/jobs/<int(signed=True):job_id>/status")
 @_doc(
     "Report the job's end (after its outputs were uploaded)",
     request={
@@ -295,7 +303,7 @@ def put_output(job_id: int, rel: str) -> ResponseReturnValue:
 )
 def report_status(job_id: int) -> ResponseReturnValue:
     inst = current_instance()
-    bj, _job = _running_job(inst, job_id)
+    bj, _workdir = _running_job(inst, job_id)
     body = request.get_json(silent=True)
     terminal = ("COMPLETED", "FAILED", "CANCELED", "TIMED_OUT")
     if not isinstance(body, dict) or body.get("state") not in terminal:
@@ -319,6 +327,37 @@ def report_status(job_id: int) -> ResponseReturnValue:
         inst.idle_since = utcnow()
     db.session.commit()
     return jsonify({"job_id": job_id, "state": body["state"]})
+
+
+@bp.post("/jobs/<int(signed=True):job_id>/address")
+@_doc(
+    "Report the port the job's server listens on (an interactive session's)",
+    request={
+        "application/json": {
+            "type": "object",
+            "properties": {"port": {"type": "integer", "minimum": 1, "maximum": 65535}},
+            "required": ["port"],
+        }
+    },
+    responses={"200": {"type": "object"}},
+)
+def report_address(job_id: int) -> ResponseReturnValue:
+    inst = current_instance()
+    _bj, workdir = _running_job(inst, job_id)
+    body = request.get_json(silent=True)
+    port = body.get("port") if isinstance(body, dict) else None
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValidationError([{"field": "port", "message": "must be a whole number from 1 to 65535"}])
+    if not inst.address:
+        raise Conflict(f"Instance {inst.name} has no recorded address yet; report again later.")
+    # The host is the one the gateway recorded for this instance, never one the agent names: a
+    # compromised instance can point the session proxy at its own ports, nowhere else (no SSRF).
+    target = workdir / SERVER_ADDRESS_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps({"host": inst.address, "port": port}), encoding="utf-8")
+    os.replace(tmp, target)
+    return jsonify({"host": inst.address, "port": port})
 
 
 def init_api(app: Flask) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import Any
 
 from ..errors import CloudError
@@ -29,7 +28,7 @@ from ..jobs.models import utcnow
 from ..jobs.states import JobState, parse_state
 from . import policy
 from .models import BurstJob
-from .pool import Pool, aware
+from .pool import Pool, aware, store_spec
 
 _LAST: dict[str, float] = {}
 _LAST_LOCK = threading.Lock()
@@ -75,8 +74,7 @@ class BurstExecutor(Executor):
             )
         with self.pool.sessions() as session:
             if session.get(BurstJob, spec.job_id) is None:  # idempotent per job id
-                data = asdict(spec)
-                data.pop("options", None)
+                data = store_spec(self.settings, spec)
                 session.add(
                     BurstJob(
                         job_id=spec.job_id,

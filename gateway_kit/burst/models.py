@@ -82,7 +82,9 @@ class BurstJob(Base):
         Index("ix_burst_jobs_instance", "instance_id"),
     )
 
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    #: A batch job's id, or an interactive session's as a negative number (no ``jobs`` row: hence
+    #: no foreign key; the agent API ends the row of a batch job that was deleted meanwhile).
+    job_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     destination: Mapped[str] = mapped_column(String(64))
     #: The JobSpec as JSON (what the agent runs).
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

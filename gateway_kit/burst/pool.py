@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -44,7 +45,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..cloud import Advice, Cloud, Timeouts, cloud_name
 from ..db import aware as aware
 from ..errors import CloudError, ConfigError
+from ..jobs.executors.base import JobSpec
 from ..jobs.models import Allocation, Job, LedgerEntry, utcnow
+from ..sealing import seal, unseal
 from . import policy
 from .models import LIVE_STATES, BurstInstance, BurstJob, BurstPoolSize
 
@@ -594,6 +597,26 @@ def add_share(bj: BurstJob, row: BurstInstance) -> None:
         int(spec.get("cpus", 1)) / max(row.vcpus, 1), int(spec.get("gpus", 0)) / row.gpus if row.gpus else 0.0
     )
     bj.su_share = round(bj.su_share + seconds / 3600 * row.su_per_hour * min(fraction, 1.0), 6)
+
+
+def store_spec(settings: Mapping[str, Any], spec: JobSpec) -> dict[str, Any]:
+    """``spec`` as the ``burst_jobs`` row keeps it: its environment sealed (it may hold a secret:
+    an interactive session's server token travels there), its destination options left out."""
+    data = dataclasses.asdict(spec)
+    data.pop("options", None)
+    env = data.pop("env", None) or {}
+    if env:
+        data["env_sealed"] = seal(settings, json.dumps(env).encode())
+    return data
+
+
+def open_spec(settings: Mapping[str, Any], stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The spec an agent runs (:func:`store_spec` undone)."""
+    data = dict(stored or {})
+    sealed = data.pop("env_sealed", None)
+    if sealed:
+        data["env"] = json.loads(unseal(settings, str(sealed), "A burst job's environment"))
+    return data
 
 
 def need_of(bj: BurstJob) -> policy.Need:

@@ -30,8 +30,10 @@ A TOML file holds one application at the top level, or several as ``[[applicatio
 
 An **interactive** application (``kind = "interactive"``) starts a web server that users reach
 through the gateway's session proxy (:mod:`gateway_kit.sessions`). Its command may also use
-``{port}``, ``{base_url}`` (``/sessions/<id>/``, ending in ``/``) and ``{token}`` (a secret the
-proxy sends as ``Authorization: token ...``; it never reaches the browser), and it has an
+``{port}`` and ``{host}`` (where the server must listen: loopback on the gateway host, the
+node's or instance's address elsewhere), ``{base_url}`` (``/sessions/<id>/``, ending in ``/``) and
+``{token}`` (a secret the proxy sends as ``Authorization: token ...``; it never reaches the
+browser), and it has an
 ``[interactive]`` table (see :class:`Interactive`): the readiness path, the activity source, the
 idle timeout and how long the server may take to start. ``resources.walltime`` is the session's
 initial duration and ``resources.max_walltime`` the most it may be extended to.
@@ -58,7 +60,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 RESOURCE_PLACEHOLDERS = ("cpus", "memory_mb", "gpus", "walltime")
 #: Values the kit provides to an interactive application's command.
-INTERACTIVE_PLACEHOLDERS = ("port", "base_url", "token")
+INTERACTIVE_PLACEHOLDERS = ("port", "host", "base_url", "token")
 KINDS = ("batch", "interactive")
 #: Where an interactive server's last activity comes from: the Jupyter server's ``/api/status``
 #: (as jupyterhub-idle-culler reads it) or the session proxy's own traffic clock.
@@ -551,7 +553,7 @@ def render_argv(
 ) -> list[str]:
     """Expand the argv template. Each template item is one argv element; no shell ever runs.
 
-    ``provided`` holds the kit's values for an interactive application (port, base_url, token).
+    ``provided`` holds the kit's values for an interactive application (port, host, base_url, token).
     """
     subst: dict[str, str] = {k: _text(v) for k, v in values.items() if v is not None}
     subst.update({k: str(resources[k]) for k in RESOURCE_PLACEHOLDERS if k in resources})

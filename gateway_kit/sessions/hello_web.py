@@ -29,16 +29,17 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Hello session<
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--base-url", required=True)
     args = parser.parse_args(argv)
     token = os.environ.get("HELLO_WEB_TOKEN", "")
     if not token:
         parser.error("HELLO_WEB_TOKEN is not set")
-    asyncio.run(run(args.port, args.base_url, token))
+    asyncio.run(run(args.host, args.port, args.base_url, token))
 
 
-async def run(port: int, base_url: str, token: str) -> None:
+async def run(host: str, port: int, base_url: str, token: str) -> None:
     served = 0
     expected = f"token {token}"
 
@@ -70,7 +71,7 @@ async def run(port: int, base_url: str, token: str) -> None:
 
     stop = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
-    async with serve(echo, "127.0.0.1", port, process_request=process_request, max_size=16 * 1024 * 1024):
+    async with serve(echo, host, port, process_request=process_request, max_size=16 * 1024 * 1024):
         await stop
 
 

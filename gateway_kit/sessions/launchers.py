@@ -8,8 +8,8 @@ the address its server listens on, which the session proxy connects to.
 **Lifecycle.** :meth:`Launcher.place` is called once, before the executor's ``submit``, and
 returns the host and port the server must listen on (the port reaches the command as ``{port}``),
 or ``None`` when the node chooses them (then ``{port}`` is :data:`.nodeserver.PORT_MARK`);
-:meth:`Launcher.wrap` may wrap the rendered command (the ``slurm`` launcher runs it under
-:mod:`.nodeserver`, which reports the node's address, as Open OnDemand's batch connect does);
+:meth:`Launcher.wrap` may wrap the rendered command (the ``slurm`` and ``burst`` launchers run it
+under :mod:`.nodeserver`, which reports the node's address, as Open OnDemand's batch connect does);
 :meth:`Launcher.locate` is called on each pass while the session starts and returns the address
 once it is known, or ``None``.
 
@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import ValidationError
+from ..jobs.executors.base import KIT_ADDRESS_MARK, KIT_PYTHON_MARK, SERVER_ADDRESS_FILE
 from ..jobs.jobfiles import open_job_file
 
 GROUP = "gateway_kit.session_launchers"
+ADDRESS_FILE = SERVER_ADDRESS_FILE
 
 
 class Launcher(abc.ABC):
@@ -41,6 +43,10 @@ class Launcher(abc.ABC):
     def __init__(self, destination: str, options: Mapping[str, Any]) -> None:
         self.destination = destination
         self.options = dict(options)
+
+    @abc.abstractmethod
+    def bind_address(self) -> str:
+        """The address the server listens on (the command's ``{host}``)."""
 
     @abc.abstractmethod
     def place(self, session_id: int) -> tuple[str, int] | None:
@@ -60,6 +66,9 @@ class LocalLauncher(Launcher):
 
     name = "local"
 
+    def bind_address(self) -> str:
+        return "127.0.0.1"
+
     def place(self, session_id: int) -> tuple[str, int] | None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -67,27 +76,34 @@ class LocalLauncher(Launcher):
         return "127.0.0.1", port
 
 
-ADDRESS_FILE = ".gk/session-address.json"
-
-
-class SlurmLauncher(Launcher):
-    """Servers in SLURM batch jobs: the node picks a port and reports its address in the job's
-    directory (shared with the gateway, as the ``slurm`` executor requires).
+class NodeLauncher(Launcher):
+    """Servers on another machine that picks its own port: the command runs under
+    :mod:`.nodeserver`, which writes the address to :data:`ADDRESS_FILE` in the job's directory;
+    :meth:`locate` reads it there (in the gateway's copy of that directory).
 
     Destination options: ``session_bind`` (the address servers listen on, default ``0.0.0.0``),
     ``session_host`` (the host the proxy connects to, default the bind address or the node's
-    name), ``session_python`` (the Python on the nodes, default the gateway's own).
+    name), ``session_python`` (the Python that runs the kit there, default :meth:`python`).
     """
 
-    name = "slurm"
+    def python(self) -> str:
+        """The default ``session_python``."""
+        return sys.executable
+
+    def bind_address(self) -> str:
+        return str(self.options.get("session_bind") or self.default_bind())
+
+    def default_bind(self) -> str:
+        """The default ``session_bind``."""
+        return "0.0.0.0"
 
     def place(self, session_id: int) -> tuple[str, int] | None:
         return None
 
     def wrap(self, argv: list[str], workdir: Path) -> list[str]:
-        python = str(self.options.get("session_python") or sys.executable)
+        python = str(self.options.get("session_python") or self.python())
         wrapper = [python, "-m", "gateway_kit.sessions.nodeserver"]
-        wrapper += ["--bind", str(self.options.get("session_bind", "0.0.0.0"))]
+        wrapper += ["--bind", self.bind_address()]
         if self.options.get("session_host"):
             wrapper += ["--report-host", str(self.options["session_host"])]
         return [*wrapper, "--address-file", str(workdir / ADDRESS_FILE), "--", *argv]
@@ -107,8 +123,37 @@ class SlurmLauncher(Launcher):
         return host, port
 
 
+class SlurmLauncher(NodeLauncher):
+    """Servers in SLURM batch jobs: the node picks a port and reports its address in the job's
+    directory (shared with the gateway, as the ``slurm`` executor requires); the nodes run the
+    gateway's own Python unless ``session_python`` says otherwise."""
+
+    name = "slurm"
+
+
+class BurstLauncher(NodeLauncher):
+    """Servers on burst instances: the instance's agent runs the command with its own Python
+    (:data:`~gateway_kit.jobs.executors.base.KIT_PYTHON_MARK`) and makes the server listen on the
+    instance's address (:data:`~gateway_kit.jobs.executors.base.KIT_ADDRESS_MARK`, unless
+    ``session_bind`` says otherwise), reports the port the server took
+    to the gateway, which writes the address file with the *instance's* address as it recorded it
+    (an agent cannot point the proxy anywhere else), and heart-beats while the server runs."""
+
+    name = "burst"
+
+    def python(self) -> str:
+        return KIT_PYTHON_MARK
+
+    def default_bind(self) -> str:
+        return KIT_ADDRESS_MARK  # the agent puts its instance's address there
+
+
 def installed_launchers() -> dict[str, type[Launcher]]:
-    found: dict[str, type[Launcher]] = {"local": LocalLauncher, "slurm": SlurmLauncher}
+    found: dict[str, type[Launcher]] = {
+        "local": LocalLauncher,
+        "slurm": SlurmLauncher,
+        "burst": BurstLauncher,
+    }
     for ep in entry_points(group=GROUP):
         found[ep.name] = ep.load()
     return found

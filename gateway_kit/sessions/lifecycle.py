@@ -31,9 +31,10 @@ from ..db import db
 from ..jobs import accounting
 from ..jobs.apps import Application, registry, render_argv, render_env
 from ..jobs.destinations import destinations
-from ..jobs.executors.base import CapacityExhausted, ExecutorError, JobSpec
+from ..jobs.executors.base import CapacityExhausted, ExecutorError, JobSpec, PollResult
 from ..jobs.jobfiles import open_job_file
 from ..jobs.states import TERMINAL as JOB_TERMINAL
+from ..jobs.states import JobState
 from .launchers import launcher_for
 from .models import InteractiveSession, aware, utcnow
 from .nodeserver import PORT_MARK
@@ -115,7 +116,12 @@ def _start(app: Flask, session: Session, row: InteractiveSession) -> None:
     workdir = Path(row.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     port_text = str(placed[1]) if placed is not None else PORT_MARK
-    provided = {"port": port_text, "base_url": base_url(row.id), "token": token}
+    provided = {
+        "port": port_text,
+        "host": launcher.bind_address(),
+        "base_url": base_url(row.id),
+        "token": token,
+    }
     rendered = render_argv(application, row.inputs, row.resources, provided)
     argv = launcher.wrap(rendered, workdir)
     spec = JobSpec(
@@ -150,14 +156,21 @@ def _start(app: Flask, session: Session, row: InteractiveSession) -> None:
 
 def _executor_ended(app: Flask, row: InteractiveSession) -> str | None:
     """The executor's reason when the server's job has ended, else None."""
+    result = _poll(app, row)
+    return None if result is None else (result.reason or result.state.value.lower())
+
+
+def _poll(app: Flask, row: InteractiveSession, *, ended_only: bool = True) -> PollResult | None:
+    """The executor's view of the server's job: only when it has ended (``ended_only``), else always;
+    a session without a job reads as FAILED."""
     state = (row.launcher_state or {}).get("executor")
     if state is None:
-        return "no server was started"
+        return PollResult(JobState.FAILED, reason="no server was started")
     result = destinations(app).executor(row.destination).poll(state)
     if result.executor_state is not None:
         row.launcher_state = {**(row.launcher_state or {}), "executor": result.executor_state}
-    if result.state in JOB_TERMINAL:
-        return result.reason or result.state.value.lower()
+    if result.state in JOB_TERMINAL or not ended_only:
+        return result
     return None
 
 
@@ -177,13 +190,25 @@ def _headers(row: InteractiveSession) -> dict[str, str]:
 def _check_starting(app: Flask, session: Session, row: InteractiveSession) -> None:
     application = registry(app).get(row.app_id)
     assert application is not None and application.interactive is not None
-    ended = _executor_ended(app, row)
-    if ended is not None:
-        _fail(app, session, row, f"the server exited before it was ready ({ended}){_log_tail(row)}")
+    result = _poll(app, row, ended_only=False)
+    assert result is not None
+    if result.state in JOB_TERMINAL:
+        reason = result.reason or result.state.value.lower()
+        _fail(app, session, row, f"the server exited before it was ready ({reason}){_log_tail(row)}")
         return
     if row.end_requested:
         _move(session, row, SessionState.ENDING, "ended by its owner")
         return
+    if result.state in (JobState.QUEUED, JobState.SUBMITTED):
+        # Still in the executor's queue (a SLURM partition, a burst instance booting): the
+        # session's clocks -- startup timeout, duration, charge -- start when its job runs.
+        row.started_at = utcnow()
+        waiting = f"waiting on {row.destination}: {result.reason or 'queued'}"
+        if row.state_reason != waiting:
+            row.state_reason = waiting
+        return
+    if row.state_reason.startswith("waiting on "):
+        row.state_reason = f"starting on {row.destination}"
     raw = (row.launcher_state or {}).get("placed")
     placed = (str(raw[0]), int(raw[1])) if raw else None
     launcher = launcher_for(destinations(app).options(row.destination), row.destination)

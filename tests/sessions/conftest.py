@@ -46,7 +46,7 @@ def init_app(app: Any) -> None:
     from gateway_kit.jobs.apps import register_application
     from gateway_kit.sessions.examples import HELLO_WEB
 
-    cmd = [sys.executable, "-m", "gateway_kit.sessions.hello_web", "--port", "{port}"]
+    cmd = [sys.executable, "-m", "gateway_kit.sessions.hello_web", "--host", "{host}", "--port", "{port}"]
     cmd += ["--base-url", "{base_url}"]
     register_application(app, {**QUICK_CULL, "command": cmd, "env": HELLO_WEB["env"]})
     gpu = {**QUICK_CULL, "id": "gpu-web", "title": "GPU web", "interactive": {"readiness_path": "api/status"}}

@@ -16,6 +16,19 @@ from typing import Any, ClassVar
 from ...errors import GatewayError
 from ..states import JobState
 
+#: A job that serves on the network (an interactive session's server) writes
+#: ``{"host": ..., "port": ...}`` here, relative to its directory, once it knows its port. An
+#: executor whose jobs run elsewhere without a shared file system (``burst``) reports the port back
+#: so that the same file appears in the gateway's job directory, with the host the gateway
+#: recorded for that machine (never one the machine names itself).
+SERVER_ADDRESS_FILE = ".gk/session-address.json"
+#: In a job's argv, stands for the Python that runs the kit where the job runs (the ``burst``
+#: agent puts its own interpreter there: the gateway's path means nothing on an instance).
+KIT_PYTHON_MARK = "@@gateway-kit-python@@"
+#: In a job's argv, stands for the address of the machine the job runs on, for servers to listen
+#: on (the ``burst`` agent puts its instance's address there).
+KIT_ADDRESS_MARK = "@@gateway-kit-address@@"
+
 
 class ExecutorError(GatewayError):
     """The executor cannot run this job (a permanent failure: the job becomes FAILED)."""
