@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Forbidden, NotFound, QuotaExceeded, ValidationError
 from ..identity.models import Project, ProjectMember, User
+from ..web.sizes import human_size as _human
 from . import storage
 from .models import VISIBILITIES, Dataset, DatasetFile, Upload, utcnow
 
@@ -79,6 +80,15 @@ def can_write(session: Session, user: User | None, ds: Dataset) -> bool:
     if user.is_admin or ds.created_by == user.id:
         return True
     return _memberships(session, user).get(ds.project_id) == "manager"
+
+
+def writable(session: Session, user: User, limit: int = 200) -> list[Dataset]:
+    """The datasets ``user`` may change (see :func:`can_write`), by name."""
+    query = select(Dataset)
+    if not user.is_admin:
+        managed = [pid for pid, role in _memberships(session, user).items() if role == "manager"]
+        query = query.where(or_(Dataset.created_by == user.id, Dataset.project_id.in_(managed or [-1])))
+    return list(session.scalars(query.order_by(Dataset.name).limit(limit)))
 
 
 def get_readable(session: Session, user: User | None, uid: str) -> Dataset:
@@ -295,15 +305,6 @@ def check_quota(
                 "project": project.name,
             },
         )
-
-
-def _human(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 human_size = _human

@@ -22,10 +22,12 @@ overrun by many uploads at once. Unfinished uploads expire after ``DATA_UPLOAD_E
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import IO, Any
 
@@ -34,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db import utc_iso
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, GatewayError, NotFound, ValidationError
 from ..identity.models import User
 from . import catalog, storage
 from .models import Dataset, DatasetFile, Upload, UploadChunk, utcnow
@@ -158,6 +160,42 @@ def start(
     with open(storage.part_path(settings, up.id), "wb") as f:
         f.truncate(size)
     return up, True
+
+
+def add_file(
+    session: Session,
+    settings: Mapping[str, Any],
+    user: User,
+    ds: Dataset,
+    path: str,
+    opener: Callable[[], IO[bytes]],
+) -> DatasetFile:
+    """Add a file read from ``opener()`` (the page's form, a job's output) to ``ds`` as ``path``,
+    through an upload: the same path, quota and checksum checks as the API's. The source is read
+    twice (for its SHA-256, then chunk by chunk); nothing is left behind if a check fails."""
+    digest, size = hashlib.sha256(), 0
+    with opener() as f:
+        while block := f.read(1024 * 1024):
+            digest.update(block)
+            size += len(block)
+    chunk = max(MIN_CHUNK, min(max_chunk(settings), size))
+    up, _ = start(
+        session,
+        settings,
+        user,
+        ds,
+        {"path": path, "size": size, "sha256": digest.hexdigest(), "chunk_size": chunk},
+    )
+    try:
+        with opener() as f:
+            for index in range(up.chunk_count if size else 0):
+                data = f.read(up.chunk_size)
+                put_chunk(session, settings, up, index, io.BytesIO(data), hashlib.sha256(data).hexdigest())
+        return complete(session, settings, ds, up)
+    except GatewayError:
+        if session.get(Upload, up.id) is not None:
+            abort(session, settings, up)
+        raise
 
 
 def get(session: Session, ds: Dataset, upload_id: str) -> Upload:

@@ -3,7 +3,6 @@ backups page."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 from typing import Any
 
@@ -22,13 +21,16 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from ..db import db
-from ..errors import GatewayError, ValidationError
+from ..errors import GatewayError, NotFound, ValidationError
 from ..identity.access import current_user, login_required, role_required
-from ..identity.models import Project, ProjectMember
+from ..identity.models import Project, ProjectMember, User
+from ..jobs import service as jobs_service
+from ..jobs.files_web import add_output_action
 from ..web import add_home_panel, add_nav
 from ..web.bodylimits import body_limit
+from ..web.preview import preview
 from ..web.request import digits
-from . import backups, catalog, uploads
+from . import backups, catalog, storage, uploads
 from .api import send_dataset_file
 from .models import VISIBILITIES, Dataset
 
@@ -163,23 +165,8 @@ def upload_form(uid: str) -> ResponseReturnValue:
         )
         return redirect(url_for("data.dataset_page", uid=uid))
     path = (request.form.get("folder", "").strip("/") + "/" + fs.filename).lstrip("/")
-    digest = hashlib.sha256(data).hexdigest()
     try:
-        up, _ = uploads.start(
-            db.session,
-            current_app.config,
-            user,
-            ds,
-            {
-                "path": path,
-                "size": len(data),
-                "sha256": digest,
-                "chunk_size": max(uploads.MIN_CHUNK, min(limit, len(data))),
-            },
-        )
-        if data:
-            uploads.put_chunk(db.session, current_app.config, up, 0, io.BytesIO(data), digest)
-        uploads.complete(db.session, current_app.config, ds, up)
+        uploads.add_file(db.session, current_app.config, user, ds, path, lambda: io.BytesIO(data))
     except GatewayError as exc:
         flash(exc.user_message, "error")
     else:
@@ -190,6 +177,53 @@ def upload_form(uid: str) -> ResponseReturnValue:
 @bp.get("/datasets/<uid>/files/<path:rel>")
 def download_page(uid: str, rel: str) -> ResponseReturnValue:
     return send_dataset_file(catalog.get_readable(db.session, current_user(), uid), rel)
+
+
+@bp.get("/datasets/<uid>/view/<path:rel>")
+def file_page(uid: str, rel: str) -> ResponseReturnValue:
+    """One file of a dataset, previewed (text, tables, JSON, images) with its download link."""
+    ds = catalog.get_readable(db.session, current_user(), uid)
+    row = next((f for f in ds.files if f.path == rel), None)
+    if row is None:
+        raise NotFound("No such file.")
+    path = storage.file_path(current_app.config, ds.uid, rel)
+    return render_template(
+        "data/file.html",
+        ds=ds,
+        file=row,
+        preview=preview(rel, row.size, lambda: open(path, "rb")),
+        download=url_for("data.download_page", uid=ds.uid, rel=rel),
+    )
+
+
+@bp.post("/jobs/<int:job_id>/to-dataset")
+@login_required
+def copy_output(job_id: int) -> ResponseReturnValue:
+    """Copy output ``rel`` of a job the user may see into a dataset they may change."""
+    user = current_user()
+    assert user is not None
+    job = jobs_service.get_job(db.session, user, job_id)
+    rel = request.form.get("rel", "")
+    back = url_for("job_files.files", job_id=job.id, rel=rel)
+    try:
+        ds = catalog.get_writable(db.session, user, request.form.get("dataset", ""))
+        target = request.form.get("path", "").strip().strip("/") or rel
+        with jobs_service.open_output(job, rel):
+            pass  # an unknown output answers 404 before anything is written
+        row = uploads.add_file(
+            db.session, current_app.config, user, ds, target, lambda: jobs_service.open_output(job, rel)
+        )
+    except NotFound:
+        raise
+    except GatewayError as exc:
+        flash(exc.user_message, "error")
+        return redirect(back)
+    flash(f"Copied {rel} of job {job.id} into {ds.name} as {row.path}.", "success")
+    return redirect(url_for("data.dataset_page", uid=ds.uid))
+
+
+def _copy_action(user: User, job: Any, rel: str) -> dict[str, Any]:
+    return {"job": job, "rel": rel, "datasets": catalog.writable(db.session, user)}
 
 
 def _published_host() -> ResponseReturnValue | None:
@@ -254,4 +288,5 @@ def init_app(app: Flask) -> None:
     add_home_panel(app, "data/_home_datasets.html", _datasets_panel, order=30, visitors=True)
     app.before_request(_published_host)
     add_nav(app, "data.browse", "Datasets", role=None, order=30)
+    add_output_action(app, "data/_copy_output.html", _copy_action)
     add_nav(app, "data.backups_page", "Backups", role="operator", order=85)

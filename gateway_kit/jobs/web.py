@@ -233,8 +233,12 @@ def my_jobs() -> ResponseReturnValue:
 @bp.post("/jobs/cancel")
 @login_required
 def bulk_cancel() -> ResponseReturnValue:
-    """Cancel the checked jobs of the list (the user's own; others' ids answer as unknown)."""
+    """Cancel the checked jobs of the list (the user's own; others' ids answer as unknown), or
+    compare them (the same form's other button)."""
     user = _user()
+    if request.form.get("action") == "compare":
+        ids = [t for t in request.form.getlist("job")[:100] if t.isdigit() and len(t) <= 18]
+        return redirect(url_for("job_files.compare", job=ids))
     done, skipped = [], 0
     for text in request.form.getlist("job")[:100]:
         if not text.isdigit() or len(text) > 18:

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, current_app, render_template
 from .. import __version__, errorpages
 from . import bodylimits, headers
 from .request import BoundedIntegerConverter, GatewayRequest, check_url
+from .sizes import human_size
 
 bp = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/gk"
@@ -99,5 +100,6 @@ def init_app(app: Flask) -> None:
     app.before_request(check_url)
     headers.init_app(app)
     app.register_blueprint(bp)
+    app.add_template_global(human_size, "human_size")
     errorpages.init_app(app)
     add_nav(app, "web.home", "Home", role=None, order=0)

@@ -39,7 +39,10 @@ def _seed(world: World) -> list[str]:
     c = world.login(world.alice)
     r = c.post("/apps/echo", data={"message": "hello", "name": "a job", "resources.walltime": "60"})
     job_id = int(r.headers["Location"].rsplit("/", 1)[1])
-    assert wait_for(world.app, job_id, set(TERMINAL), 30).state == "COMPLETED"
+    r = c.post("/apps/echo", data={"message": "again", "name": "b job", "resources.walltime": "60"})
+    other = int(r.headers["Location"].rsplit("/", 1)[1])
+    for j in (job_id, other):
+        assert wait_for(world.app, j, set(TERMINAL), 30).state == "COMPLETED"
     r = c.post(
         "/datasets/new", data={"name": "Reference contigs", "project": "astro", "visibility": "public"}
     )
@@ -54,7 +57,11 @@ def _seed(world: World) -> list[str]:
     return [
         f"/jobs/{job_id}",
         f"/jobs/{job_id}/resubmit",
+        f"/jobs/{job_id}/files/",
+        f"/jobs/{job_id}/files/stdout.txt",
+        f"/jobs/compare?job={job_id}&job={other}",
         f"/datasets/{uid}",
+        f"/datasets/{uid}/view/contigs.fasta",
         "/apps/echo",
         "/interactive/launch/hello-web",
         f"/admin/users/{world.alice.id}",

@@ -43,11 +43,7 @@
         });
       });
   }
-  function human(n) {
-    var units = ["B", "KB", "MB", "GB", "TB"], i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-    return (i ? n.toFixed(1) : String(n)) + " " + units[i];
-  }
+  var human = window.GK.size;
 
   // One row per file: its path, a progress bar, a status line and its pause/resume button.
   function Item(file, path) {

@@ -59,7 +59,11 @@
         a.href = o.url;
         li.appendChild(a);
         li.appendChild(document.createTextNode(" "));
-        li.appendChild(el("span", o.size + " bytes", "muted"));
+        li.appendChild(el("span", window.GK.size(o.size), "muted"));
+        var view = el("a", "view", "view-output");
+        view.href = root.dataset.files + o.path.split("/").map(encodeURIComponent).join("/");
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(view);
         list.appendChild(li);
       });
     });

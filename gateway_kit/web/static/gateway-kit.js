@@ -11,6 +11,12 @@ window.GK = {
     }
     var lead = Math.max(0, -Math.floor(Math.log10(Math.abs(su))) - 1);
     return su.toFixed(Math.min(6, Math.max(2, lead + 2)));
+  },
+  // Sizes as the pages print them (web/sizes.py human_size): decimal units, 1 kB = 1000 bytes.
+  size: function (n) {
+    var units = ["B", "kB", "MB", "GB", "TB"], i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
+    return i ? n.toFixed(2) + " " + units[i] : n + " B";
   }
 };
 (function () {
