@@ -78,25 +78,29 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def left_behind(name: str, spec: Path) -> str:
-    """For an apply that failed: what the deployment holds now, and the commands that go on."""
+def _holds(name: str) -> str:
+    """What deployment ``name`` holds in the cloud now, as its records say (one sentence)."""
     from sqlalchemy import select
 
     from ..db import db
     from .models import Deployment
 
+    db.session.expire_all()  # the engine's own session wrote them
     dep = db.session.scalars(select(Deployment).where(Deployment.name == name)).first()
     rows = [] if dep is None else [r for r in dep.resources if r.cloud_id]
     ready = sum(1 for r in rows if r.status == "ready")
     if not rows:
-        left = f"Deployment {name} holds no cloud resource."
-    else:
-        pending = sorted(r.key for r in rows if r.status != "ready")
-        left = f"Deployment {name} holds {len(rows)} cloud resources, {ready} ready" + (
-            f" ({', '.join(pending)} not)." if pending else "."
-        )
+        return f"Deployment {name} holds no cloud resource."
+    pending = sorted(r.key for r in rows if r.status != "ready")
+    return f"Deployment {name} holds {len(rows)} cloud resources, {ready} ready" + (
+        f" ({', '.join(pending)} not)." if pending else "."
+    )
+
+
+def left_behind(name: str, spec: Path) -> str:
+    """For an apply that failed: what the deployment holds now, and the commands that go on."""
     return (
-        f"{left} Continue with `gateway-kit deploy apply {spec}` (it resumes), see them with "
+        f"{_holds(name)} Continue with `gateway-kit deploy apply {spec}` (it resumes), see them with "
         f"`gateway-kit deploy status {name}`, or delete them with `gateway-kit deploy destroy {name}`."
     )
 
@@ -215,7 +219,14 @@ def deploy_destroy(target: str, yes: bool, with_snapshots: bool) -> None:
         click.confirm(f"Delete every resource of deployment {name}{also}?", abort=True)
     for snap in snaps:
         click.echo(f"snapshot {day2.delete_snapshot(engine.cloud, snap['id'])} deleted.")
-    count = engine.destroy(name)
+    try:
+        count = engine.destroy(name)
+    except GatewayError as exc:
+        exc.user_message = (
+            f"{exc.user_message}\n{_holds(name)} Continue with `gateway-kit deploy destroy {name} --yes` "
+            f"(it resumes) once the cloud answers; see them with `gateway-kit deploy status {name}`."
+        )
+        raise
     click.echo(f"Deployment {name} destroyed ({count} resources deleted).")
 
 

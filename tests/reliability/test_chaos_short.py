@@ -1,6 +1,6 @@
 """The CI variants of the chaos benches: a few trials each, the same figures, all zero.
 
-The full runs (``--trials 200`` etc.) and their figures are in docs/reliability.md.
+The full runs (``--trials 200`` etc.), their commands and figures are in docs/src/reliability.md.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,21 @@ def test_a_worker_says_once_that_the_database_is_down_and_when_it_answers_again(
     assert "DATABASE_URL" in down[0]
     assert sum("answers again" in m for m in said) == 1, said
     assert not any(r.exc_info for r in caplog.records), "no traceback for an outage"
+
+
+def test_a_failed_destroy_names_what_is_left_and_how_to_go_on(hosting_app: Any, control: Control) -> None:
+    assert _apply(hosting_app).exit_code == 0
+    control.error_rate("compute", "DELETE", rate=1.0, status=500)  # servers cannot be deleted
+    result = CliRunner().invoke(
+        main, ["deploy", "destroy", "standard", "--yes"], obj=ScriptInfo(create_app=lambda: hosting_app)
+    )
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "Cannot detach volume" in result.output and "kept answering 500" in result.output
+    assert re.search(r"Deployment standard holds \d+ cloud resources", result.output), result.output
+    assert "`gateway-kit deploy destroy standard --yes` (it resumes)" in result.output, result.output
+    control.clear_faults()
+    again = CliRunner().invoke(
+        main, ["deploy", "destroy", "standard", "--yes"], obj=ScriptInfo(create_app=lambda: hosting_app)
+    )
+    assert again.exit_code == 0, again.output
