@@ -365,6 +365,11 @@ def init_app(app: Flask) -> None:
                     "properties": {k: {"type": "integer"} for k in ("cpus", "memory_mb", "gpus", "walltime")},
                 },
                 "project": {"type": "string"},
+                "destination": {
+                    "type": "string",
+                    "description": "Where the session runs (default: where the routing rules send the "
+                    "application); one of the application's destinations whose executor runs sessions.",
+                },
             },
             "required": ["application"],
             "additionalProperties": False,

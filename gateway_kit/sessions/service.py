@@ -20,7 +20,7 @@ from ..jobs.destinations import destinations
 from ..jobs.inputs import Errors, validate_values
 from ..jobs.service import charge_project, check_resources
 from ..jobs.wakeup import announce, wake_local
-from .launchers import launcher_for
+from .launchers import installed_launchers, launcher_for
 from .models import InteractiveSession, SessionEvent, SessionShare, aware, utcnow
 from .states import LIVE, TERMINAL, SessionState
 
@@ -33,13 +33,15 @@ class Launch:
     inputs: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
     project: str | None = None
+    #: One of :func:`session_destinations` (None: where the routing rules send the application).
+    destination: str | None = None
 
 
 def parse_launch(body: Any) -> Launch:
     if not isinstance(body, Mapping):
         raise ValidationError([{"field": "", "message": "send a JSON object"}])
     errors: Errors = []
-    known = {"application", "inputs", "resources", "project"}
+    known = {"application", "inputs", "resources", "project", "destination"}
     for key in body:
         if key not in known:
             errors.append({"field": key, "message": f"is not known (expected {', '.join(sorted(known))})"})
@@ -52,6 +54,9 @@ def parse_launch(body: Any) -> Launch:
     project = body.get("project")
     if project is not None and not isinstance(project, str):
         errors.append({"field": "project", "message": "must be a project name"})
+    destination = body.get("destination")
+    if destination is not None and not isinstance(destination, str):
+        errors.append({"field": "destination", "message": "must be a destination name"})
     if errors:
         raise ValidationError(errors)
     return Launch(
@@ -59,6 +64,7 @@ def parse_launch(body: Any) -> Launch:
         inputs=dict(body.get("inputs", {})),
         resources=dict(body.get("resources", {})),
         project=project,
+        destination=destination,
     )
 
 
@@ -77,19 +83,39 @@ def interactive_application(app_id: str) -> Application:
     return application
 
 
-def plan(application: Application, raw_resources: Mapping[str, Any]) -> tuple[str, dict[str, int], float]:
+def session_destinations(application: Application) -> list[str]:
+    """The destinations a user may pick for ``application``'s sessions: those it may run on
+    whose executor has a launcher; the routing rules' choice first."""
+    table = destinations()
+    names = [table.route(application)]
+    names += [d for d in (application.destinations or list(table)) if d in table and d not in names]
+    launchers = installed_launchers()
+    return [d for d in names if str(table.options(d).get("executor", "local")) in launchers]
+
+
+def plan(
+    application: Application, raw_resources: Mapping[str, Any], destination: str | None = None
+) -> tuple[str, dict[str, int], float]:
     """Where a launch would run, its resources and the most SUs it may cost (its full duration)."""
     resources, errors = check_resources(application, raw_resources)
+    if destination is not None and destination not in (allowed := session_destinations(application)):
+        errors.append(
+            {
+                "field": "destination",
+                "message": f"{application.id!r} cannot run sessions on {destination!r} "
+                f"(it can on: {', '.join(allowed) or 'none'})",
+            }
+        )
     if errors:
         raise ValidationError(errors)
-    dest = destinations().route(application)
+    dest = destination or destinations().route(application)
     launcher_for(destinations().options(dest), dest)  # refuses executors without session support
     return dest, resources, accounting.worst_case(destinations().options(dest), resources)
 
 
 def estimate(launch: Launch) -> dict[str, Any]:
     application = interactive_application(launch.application)
-    dest, resources, worst = plan(application, launch.resources)
+    dest, resources, worst = plan(application, launch.resources, launch.destination)
     per_cpu, per_gpu = accounting.rates(destinations().options(dest))
     return {
         "application": application.id,
@@ -136,7 +162,7 @@ def launch(
     errors += res_errors + project_errors
     if errors:
         raise ValidationError(errors)
-    dest, resources, worst = plan(application, resource_values)
+    dest, resources, worst = plan(application, resource_values, req.destination)
     limit = int(current_app.config["SESSIONS_MAX_PER_USER"])
     if live_count(session, user) >= limit:
         raise Conflict(f"You already have {limit} sessions running or starting; end one to launch another.")

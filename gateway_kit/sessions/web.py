@@ -65,11 +65,16 @@ def my_sessions() -> ResponseReturnValue:
     )
 
 
-def _estimate_or_none(app_id: str, resources: dict[str, Any]) -> dict[str, Any] | None:
-    try:
-        return service.estimate(service.Launch(application=app_id, resources=resources))
-    except GatewayError:
-        return None
+def _estimates(app_id: str) -> list[dict[str, Any]]:
+    """The expected charge of a launch with the defaults on each destination it may pick."""
+    application = service.interactive_application(app_id)
+    out = []
+    for dest in service.session_destinations(application):
+        try:
+            out.append(service.estimate(service.Launch(application=app_id, destination=dest)))
+        except GatewayError:
+            continue
+    return out
 
 
 @bp.get("/launch/<app_id>")
@@ -79,7 +84,7 @@ def launch_form(app_id: str) -> ResponseReturnValue:
     return render_template(
         "sessions/launch.html",
         application=application,
-        estimate=_estimate_or_none(app_id, {}),
+        estimates=_estimates(app_id),
         projects=_projects(_user()),
         errors=[],
         form={},
@@ -109,7 +114,11 @@ def launch(app_id: str) -> ResponseReturnValue:
         if text:
             resources[key] = int(text) if text.lstrip("-").isdigit() else text
     req = service.Launch(
-        application=app_id, inputs=inputs, resources=resources, project=request.form.get("project") or None
+        application=app_id,
+        inputs=inputs,
+        resources=resources,
+        project=request.form.get("project") or None,
+        destination=request.form.get("destination") or None,
     )
     try:
         row = service.launch(db.session, user, req)
@@ -119,7 +128,7 @@ def launch(app_id: str) -> ResponseReturnValue:
             render_template(
                 "sessions/launch.html",
                 application=application,
-                estimate=_estimate_or_none(app_id, {}),
+                estimates=_estimates(app_id),
                 projects=_projects(user),
                 errors=errors,
                 form=request.form,

@@ -42,8 +42,8 @@ def burst_destination() -> dict[str, Any]:
 
 
 class BurstWorld(World):
-    """:class:`World` with a local cloud (data plane on), a ``burst`` destination for hello-web
-    and the gateway served over HTTP (the agents call it)."""
+    """:class:`World` with a local cloud (data plane on), a ``burst`` destination ``cloud`` beside
+    ``local`` and the gateway served over HTTP (the agents call it)."""
 
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> None:
         self.cloud = LocalCloudServer(LocalCloudConfig(clock=ClockConfig(delay=0.05))).start()
@@ -58,7 +58,6 @@ class BurstWorld(World):
         super().__init__(
             tmp_path,
             JOBS_DESTINATIONS_MAP={"local": {"executor": "local"}, "cloud": burst_destination()},
-            JOBS_ROUTING_RULES={"hello-web": "cloud"},
             BURST_AGENT_URL=self.gateway_url,
             BURST_HEARTBEAT_INTERVAL=0.3,
             BURST_BOOT_TIMEOUT=30.0,
@@ -99,8 +98,18 @@ def burst_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bur
 
 def test_hello_web_on_burst(burst_world: BurstWorld) -> None:
     world = burst_world
-    r = world.client.post("/api/v1/sessions", json={"application": "hello-web"})
+    # The user picks where it runs, among the destinations that run sessions; local by default.
+    form = world.client.get("/interactive/launch/hello-web").get_data(as_text=True)
+    assert '<option value="local" data-rate="1.0" selected>' in form and '<option value="cloud"' in form
+    bad = world.client.post("/api/v1/sessions", json={"application": "hello-web", "destination": "mars"})
+    assert bad.status_code == 422
+    assert (
+        bad.get_json()["errors"][0]["message"]
+        == "'hello-web' cannot run sessions on 'mars' (it can on: local, cloud)"
+    )
+    r = world.client.post("/api/v1/sessions", json={"application": "hello-web", "destination": "cloud"})
     assert r.status_code == 201, r.get_json()
+    assert r.get_json()["destination"] == "cloud"
     sid = r.get_json()["id"]
     row = world.run_until(sid, {"ready", "failed"}, timeout=90)
     assert row.state == "ready", row.state_reason

@@ -29,11 +29,18 @@
     if (anyLive) { window.setInterval(refresh, 1000); }
   }
   var hours = document.getElementById("hours"), est = document.getElementById("estimate-su");
-  var box = document.getElementById("estimate");
+  var box = document.getElementById("estimate"), where = document.getElementById("destination");
   if (hours && est && box && box.dataset.rate) {
-    hours.addEventListener("input", function () {
+    var update = function () {
       var h = parseFloat(hours.value);
+      if (where) {
+        var opt = where.options[where.selectedIndex];
+        box.dataset.rate = opt.dataset.rate;
+        document.getElementById("estimate-destination").textContent = opt.value;
+      }
       if (!isNaN(h) && h > 0) { est.textContent = (h * parseFloat(box.dataset.rate)).toFixed(2); }
-    });
+    };
+    hours.addEventListener("input", update);
+    if (where) { where.addEventListener("change", update); }
   }
 }());
