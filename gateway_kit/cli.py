@@ -157,6 +157,15 @@ def use_project_settings() -> None:
         os.environ.setdefault("GATEWAY_KIT_CONFIG", str(gateway_toml))
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
@@ -171,6 +180,12 @@ def serve(host: str, port: int, debug: bool) -> None:
 
     # Not app.run(): under the Flask CLI (FLASK_RUN_FROM_CLI) it returns without serving.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if debug and (app.config["ENV"] == "production" or not _is_loopback(host)):
+        # The debugger runs Python typed into an error page: only for the developer's own machine.
+        raise click.UsageError(
+            "--debug runs Werkzeug's interactive debugger (it executes code sent from the browser): "
+            f"only on a loopback address (not {host!r}) and never with ENV=production."
+        )
     run_simple(host, port, app, use_reloader=False, use_debugger=debug, threaded=True)
 
 

@@ -73,3 +73,22 @@ def test_serve_really_serves(tmp_path: Path) -> None:
                 time.sleep(0.3)
     finally:
         stop_process_group(proc)
+
+
+def test_serve_debug_only_on_loopback_outside_production(tmp_path: Path, monkeypatch: Any) -> None:
+    from click.testing import CliRunner
+
+    from gateway_kit.cli import main
+
+    monkeypatch.setenv("GATEWAY_KIT_INSTANCE", str(tmp_path / "instance"))
+    monkeypatch.setenv("GATEWAY_KIT_ENV", "testing")
+    with socket.socket() as taken:  # were it to serve, it would fail on this port, not hang
+        taken.bind(("127.0.0.1", 0))
+        port = str(taken.getsockname()[1])
+        # Before: the interactive debugger (code execution from the browser) on any address.
+        result = CliRunner().invoke(main, ["serve", "--debug", "--host", "0.0.0.0", "--port", port])
+        assert result.exit_code == 2 and "only on a loopback address" in result.output
+        monkeypatch.setenv("GATEWAY_KIT_ENV", "production")
+        monkeypatch.setenv("GATEWAY_KIT_SECRET_KEY", "x" * 48)
+        result = CliRunner().invoke(main, ["serve", "--debug", "--port", port])
+        assert result.exit_code == 2 and "never with ENV=production" in result.output
