@@ -64,9 +64,11 @@ def _releases(engine: Engine) -> dict[str, str]:
 
 
 def _release(wheel: Path) -> str:
+    """The release a wheel makes: project-version+first 12 hex digits of its SHA-256."""
     import hashlib
 
-    return f"tinyportal-{wheel.name.split('-')[1]}+{hashlib.sha256(wheel.read_bytes()).hexdigest()[:12]}"
+    project, version = wheel.name.split("-")[:2]
+    return f"{project}-{version}+{hashlib.sha256(wheel.read_bytes()).hexdigest()[:12]}"
 
 
 def test_release_rolls_web_vms_status_shows_it_and_rollback_returns(

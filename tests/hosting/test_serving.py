@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import ssl
 import stat
@@ -23,6 +24,7 @@ from typing import Any
 import dns.resolver
 import pytest
 import requests
+import sqlalchemy
 
 from gateway_kit.hosting.engine import engine_for
 from gateway_kit.hosting.releases import META_RELEASE
@@ -33,7 +35,7 @@ from gateway_kit.localcloud.testing import RunningLocalCloud, local_cloud_datapl
 
 from ..conftest import login, make_app, make_user, require_service
 from .conftest import FAST, STANDARD
-from .test_releases import _release, make_wheel
+from .test_releases import _release
 
 __all__ = ["local_cloud_dataplane"]  # the fixture
 
@@ -105,12 +107,68 @@ def _env_file(cloud: RunningLocalCloud, server_id: str) -> Path:
     return cloud.state_dir / "dataplane" / server_id / "rootfs" / "etc" / "gateway-kit" / "env"
 
 
+SEQSTATS = Path(__file__).resolve().parents[2] / "examples" / "seqstats"
+#: The deployed portal's settings: SeqStats' plugin, jobs on the worker VM.
+PORTAL_SETTINGS = """gateway_name = "SeqStats"
+plugins = ["seqstats.gateway"]
+[jobs_destinations_map.local]
+executor = "local"
+[jobs_routing_rules]
+"*" = "local"
+"""
+
+
+def _seqstats_wheels(folder: Path) -> tuple[Path, Path]:
+    """SeqStats' wheel as it is (0.1.0) and as 0.1.1, built from the example's source."""
+    from gateway_kit.scaffold.wheels import build_from_source
+
+    src = folder / "seqstats"
+    shutil.copytree(SEQSTATS, src, ignore=shutil.ignore_patterns("tests", "__pycache__", "*.egg-info"))
+    one = build_from_source(src, folder / "v1")
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', 'version = "0.1.1"'))
+    return one, build_from_source(src, folder / "v2")
+
+
+def _portal(wheel: Path, settings: Path) -> Any:
+    """Two web VMs and a worker VM running SeqStats from ``wheel``, sharing a PostgreSQL that the
+    operator names (the test's), with the kit's generated secrets."""
+    return _web_only(
+        app={"requirement": "seqstats", "wheel": str(wheel), "settings": str(settings)},
+        secrets={"gateway_kit_database_url": "env:GK_SERVING_DATABASE_URL"},
+        roles={
+            "web": {
+                "count": 2,
+                "flavor": "m3.small",
+                "image": "Featured-Ubuntu24",
+                "cloud_init": "gateway-kit:web",
+            },
+            "worker": {
+                "count": 1,
+                "flavor": "m3.small",
+                "image": "Featured-Ubuntu24",
+                "cloud_init": "gateway-kit:worker",
+            },
+        },
+    )
+
+
+def _site(cloud: RunningLocalCloud, server_id: str) -> Path:
+    """Where ``gk-install`` put the release on that VM (beside the host's gateway-kit)."""
+    return _env_file(cloud, server_id).parents[2] / "var" / "lib" / "gateway-kit" / "release" / "site"
+
+
 @pytest.mark.slow
 def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
-    local_cloud_dataplane: RunningLocalCloud, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    local_cloud_dataplane: RunningLocalCloud,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.INFO)
     cloud = local_cloud_dataplane
+    monkeypatch.setenv("GK_SERVING_DATABASE_URL", postgres_url)
     app = make_app(
         tmp_path,
         **{
@@ -121,13 +179,29 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
         },
     )
     engine = engine_for(app)
-    v1, v2 = make_wheel(tmp_path / "dist", "1.0"), make_wheel(tmp_path / "dist", "2.0")
-    spec = _web_only(app={"requirement": "tinyportal", "wheel": str(v1)})
+    v1, v2 = _seqstats_wheels(tmp_path / "build")
+    settings = tmp_path / "portal.toml"
+    settings.write_text(PORTAL_SETTINGS)
+    spec = _portal(v1, settings)
+    shared = sqlalchemy.create_engine(postgres_url)
     try:
         engine.apply(spec)
         address = _www_address(cloud)
         assert address.startswith("127.")  # the load balancer's floating IP, on loopback
         wait_until(lambda: _healthz(address), timeout=180, what="/healthz 200 through the load balancer")
+        # the portal is SeqStats, installed from the release's wheel (the host does not have it)
+        r = requests.get(
+            f"http://{address}:{_port(cloud, address, 80)}/seqstats/", allow_redirects=False, timeout=10
+        )
+        assert r.status_code == 302 and "/login" in r.headers["Location"]
+        with pytest.raises(ImportError):
+            __import__("seqstats")
+
+        def worker_seen() -> bool:  # the worker VM's heartbeat in the shared database
+            with shared.connect() as db:
+                return bool(db.execute(sqlalchemy.text("SELECT count(*) FROM job_workers")).scalar())
+
+        wait_until(worker_seen, timeout=120, what="the worker VM's heartbeat in PostgreSQL")
 
         conn = engine.cloud.conn
         web1 = conn.compute.find_server("standard-web-1")
@@ -142,8 +216,8 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
         console = conn.compute.get_server_console_output(web1.id)["output"]
         assert key not in shown and key not in console and "GATEWAY_KIT_SECRET_KEY" not in console
 
-        # release 2.0 and a new secret key in one rolling pass, requests flowing all along
-        spec = _web_only(app={"requirement": "tinyportal", "wheel": str(v2)})
+        # release 0.1.1 and a new secret key in one rolling pass, requests flowing all along
+        spec = _portal(v2, settings)
         loop = RequestLoop(address)
         loop.start()
         try:
@@ -152,26 +226,29 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
             loop.stop.set()
             loop.join(30)
         assert loop.sent > 20 and loop.failed == [], (loop.sent, loop.failed[:5])
-        assert {"server:web-1", "server:web-2"} <= {c.key for c in plan.changes}
+        assert {"server:web-1", "server:web-2", "server:worker-1"} <= {c.key for c in plan.changes}
         _, resources = engine.status("standard")
         running = {r.key: r.detail["metadata"][META_RELEASE] for r in resources if r.kind == "server"}
-        assert running == {"server:web-1": _release(v2), "server:web-2": _release(v2)}
+        two = _release(v2)
+        assert running == {"server:web-1": two, "server:web-2": two, "server:worker-1": two}
         web1 = conn.compute.find_server("standard-web-1")
         text = _env_file(cloud, web1.id).read_text()
         rotated = re.search(r"^GATEWAY_KIT_SECRET_KEY=(\S+)$", text, re.M)
         assert rotated is not None and rotated.group(1) != key
-        assert f"GK_RELEASE={_release(v2)}" in text
-        for vm in ("standard-web-1", "standard-web-2"):  # the wheel was installed on each new VM
-            site = (
-                _env_file(cloud, conn.compute.find_server(vm).id).parents[2]
-                / "var/lib/gateway-kit/release/site"
-            )
-            assert (site / "tinyportal" / "__init__.py").read_text() == 'VERSION = "2.0"\n'
+        assert f"GK_RELEASE={two}" in text
+        for vm in ("standard-web-1", "standard-web-2"):  # installed before their member was healthy
+            assert (_site(cloud, conn.compute.find_server(vm).id) / "seqstats-0.1.1.dist-info").is_dir()
+        # a worker has no pool member to wait for: its unit installs the release once it boots
+        site = _site(cloud, conn.compute.find_server("standard-worker-1").id)
+        wait_until(
+            lambda: (site / "seqstats-0.1.1.dist-info").is_dir(), timeout=60, what="the worker's release"
+        )
         assert engine.apply(spec).empty
         _assert_no_secret_shown(app, cloud, [key], caplog.text)
     finally:
         engine.destroy("standard")
         engine.cloud.close()
+        shared.dispose()
 
 
 def _assert_no_secret_shown(app: Any, cloud: RunningLocalCloud, earlier: list[str], logged: str) -> None:
