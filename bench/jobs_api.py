@@ -6,6 +6,10 @@ p50/p99 latency, the gunicorn workers' CPU time per request (steadier than req/s
 and the ratios.
 
     .venv/bin/python bench/jobs_api.py [--seconds 5] [--rounds 3] [--concurrency 16] [--postgres URL]
+    .venv/bin/python bench/jobs_api.py --in-process [--requests 500] [--rounds 3]
+
+``--in-process`` measures the three endpoints' CPU per request through Flask's test client in
+this process instead (steady on a busy host; no server, no lock contention).
 
 SQLite always; PostgreSQL too when --postgres or GK_TEST_POSTGRES_URL is given. The load
 generator is a keep-alive HTTP client in threads on loopback (in this process).
@@ -14,6 +18,7 @@ generator is a keep-alive HTTP client in threads on loopback (in this process).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -26,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -359,31 +365,96 @@ def bench(db_name: str, url: str, seconds: float, concurrency: int, rounds: int)
         shutil.rmtree(inst, ignore_errors=True)
 
 
+def in_process(db_name: str, url: str, requests: int, rounds: int) -> None:
+    """CPU ms per request of the three endpoints through Flask's test client, one after the other
+    in this process (alternating rounds, medians): no HTTP server and no load generator, so it
+    measures each endpoint's own work, and it hardly moves with the host's load."""
+    inst = Path(tempfile.mkdtemp(prefix=f"gk-bench-{db_name}-"))
+    saved = dict(os.environ)
+    try:
+        token = setup(url, inst)
+        os.environ.update(server_environment(inst, url))
+        sys.path.insert(0, str(ROOT / "bench"))
+        from gateway_kit import create_app
+
+        job = {"application": "echo", "inputs": {"message": "hi"}}
+        auth = {"Authorization": f"Bearer {token}"}
+        sides = [
+            ("job API  POST /api/v1/jobs", create_app().test_client(), "/api/v1/jobs", job, auth),
+            ("hand-written same work", handwritten_app().test_client(), "/jobs", job, auth),
+            ("minimal  POST /insert", minimal_app().test_client(), "/insert", None, {}),
+        ]
+        cpu: dict[str, list[float]] = {s[0]: [] for s in sides}
+        for r in range(rounds + 1):  # round 0 warms up
+            for label, client, path, body, headers in sides if r % 2 else sides[::-1]:
+                t0 = time.process_time()
+                for _ in range(requests):
+                    resp = client.post(path, json=body, headers=headers)
+                    if resp.status_code != 201:
+                        raise SystemExit(f"{label}: {resp.status_code} {resp.get_data(as_text=True)[:200]}")
+                if r:
+                    cpu[label].append((time.process_time() - t0) / requests * 1000)
+        med = {label: statistics.median(v) for label, v in cpu.items()}
+        kit, hand, minimal = (med[s[0]] for s in sides)
+        print(
+            f"\n{db_name}, in process (Flask test client, {requests} requests per side, medians of "
+            f"{rounds} alternating rounds): CPU ms/request"
+        )
+        for label in cpu:
+            print(f"  {label:<30} {med[label]:7.3f}")
+        print(
+            f"  ratios (requests per CPU second): job API / hand-written {hand / kit:.2f} (target >= 0.9), "
+            f"job API / minimal INSERT {minimal / kit:.2f} (target >= 0.5)"
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(inst, ignore_errors=True)
+
+
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A scratch database on the server of ``admin_url`` (dropped afterwards)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"gk_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--postgres", default=os.environ.get("GK_TEST_POSTGRES_URL", ""))
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="CPU per request through the test client instead of gunicorn under load",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=500, help="requests per side and round (--in-process)"
+    )
     args = parser.parse_args()
     print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")
+    run = (
+        (lambda name, url: in_process(name, url, args.requests, args.rounds))
+        if args.in_process
+        else (lambda name, url: bench(name, url, args.seconds, args.concurrency, args.rounds))
+    )
     sqlite_dir = Path(tempfile.mkdtemp(prefix="gk-bench-db-"))
-    bench("SQLite", f"sqlite:///{sqlite_dir / 'bench.db'}", args.seconds, args.concurrency, args.rounds)
+    run("SQLite", f"sqlite:///{sqlite_dir / 'bench.db'}")
     shutil.rmtree(sqlite_dir, ignore_errors=True)
     if args.postgres:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.engine import make_url
-
-        name = f"gk_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-            bench("PostgreSQL", url, args.seconds, args.concurrency, args.rounds)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with contextlib.contextmanager(postgres_database)(args.postgres) as url:
+            run("PostgreSQL", url)
     else:
         print("\nPostgreSQL: skipped (pass --postgres URL or set GK_TEST_POSTGRES_URL)")
 

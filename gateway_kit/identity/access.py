@@ -49,6 +49,8 @@ from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.wrappers import Request, Response
 from sqlalchemy import update
 from werkzeug.routing import BuildError
 
@@ -291,9 +293,32 @@ def owned_or_404(obj: Any, owner_id: int | None, what: str = "object") -> Any:
     return obj
 
 
+class _TokenRequestSession(SecureCookieSession):
+    """The cookie session of an API request that carries an ``Authorization`` header: empty, and
+    never saved (the token is the credential; the cookie, if the caller sent one, is left as it is)."""
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that API requests with a token skip them: no
+    signature check of a cookie they do not use, no cookie in the answer."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        path = request.path
+        if (path == "/api" or path.startswith("/api/")) and "Authorization" in request.headers:
+            return _TokenRequestSession()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if not isinstance(session, _TokenRequestSession):
+            super().save_session(app, session, response)
+
+
 def init_access(app: Flask) -> None:
-    """Attach the token authenticator, CSRF enforcement and session lifetime to ``app``."""
+    """Attach the token authenticator, CSRF enforcement, the session interface and the session
+    lifetime to ``app``."""
     from .provider_tokens import authenticate_bearer
+
+    app.session_interface = SessionInterface()
 
     app.extensions.setdefault("gateway_kit.token_auth", authenticate_bearer)
     app.jinja_env.globals["csrf_token"] = csrf_token

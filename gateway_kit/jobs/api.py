@@ -13,7 +13,6 @@ from flask import (
     Flask,
     Response,
     current_app,
-    g,
     jsonify,
     request,
     send_file,
@@ -111,15 +110,23 @@ def show_application(app_id: str) -> ResponseReturnValue:
 # -- jobs --------------------------------------------------------------------------------------
 
 
-def _job_json(job: Job) -> dict[str, Any]:
-    data = job.to_json()
-    # Two URL builds per request rather than five per job: the links differ only by the id.
-    if "gk_job_links" not in g:
-        g.gk_job_links = (
+def _job_links() -> tuple[str, str]:
+    """The API and page URL prefixes of a job (the id goes at the end), built once per app and
+    script root rather than five ``url_for`` per job."""
+    cache: dict[str, tuple[str, str]] = current_app.extensions.setdefault("gateway_kit.jobs.links", {})
+    root = request.script_root
+    links = cache.get(root)
+    if links is None:
+        links = cache[root] = (
             url_for("jobs_api.show_job", job_id=0)[: -len("0")],
             url_for("jobs.job_page", job_id=0)[: -len("0")],
         )
-    api, page = g.gk_job_links
+    return links
+
+
+def _job_json(job: Job) -> dict[str, Any]:
+    data = job.to_json()
+    api, page = _job_links()
     this = f"{api}{job.id}"
     data["links"] = {
         "self": this,
@@ -212,7 +219,7 @@ def submit_job() -> ResponseReturnValue:
     job, created = service.submit(db.session, _user(), sub)
     resp = jsonify(_job_json(job))
     resp.status_code = 201 if created else 200
-    resp.headers["Location"] = url_for("jobs_api.show_job", job_id=job.id)
+    resp.headers["Location"] = f"{_job_links()[0]}{job.id}"
     return resp
 
 

@@ -51,6 +51,18 @@ def test_bearer_token_authenticates_and_is_csrf_exempt(app: Any) -> None:
     assert resp.status_code == 403
 
 
+def test_bearer_request_leaves_the_cookie_session_alone(app: Any) -> None:
+    ann, ben = make_user(app, "ann"), make_user(app, "ben")
+    client = app.test_client()
+    login(client, ann)
+    assert "Set-Cookie" in client.get("/profile").headers  # a signed-in page refreshes its cookie
+    resp = client.get("/api/v1/me", headers=bearer(make_token(app, ben, ["profile"])))
+    # the token is the credential: the answer is ben's, and the cookie is neither read nor sent
+    assert resp.status_code == 200 and resp.get_json()["username"] == "ben"
+    assert "Set-Cookie" not in resp.headers
+    assert client.get("/api/v1/me").get_json()["username"] == "ann"
+
+
 def test_revoked_expired_and_garbage_tokens_are_401(app: Any) -> None:
     carol = make_user(app, "carol")
     revoked, expired = make_token(app, carol, ["profile"]), make_token(app, carol, ["profile"])
