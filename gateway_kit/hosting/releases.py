@@ -13,7 +13,7 @@ dependency, not part of it).
 
 **Rolling out.** The release is part of the web and worker VMs' user data, so a new release
 replaces them blue/green, one at a time, as any change of their user data does
-(:meth:`gateway_kit.hosting.engine._Run.replace_server`): a new VM boots the new release, its
+(:meth:`gateway_kit.hosting.run.Run.replace_server`): a new VM boots the new release, its
 pool member must be healthy (the load balancer's monitor gets ``/healthz`` through it), the old
 member is set admin-down and drained (``HOSTING_DRAIN_SECONDS``), then leaves the pool and the
 old VM is deleted (gunicorn ends its requests in flight on SIGTERM; a worker's leased jobs are

@@ -18,6 +18,7 @@ The password is generated once per deployment, sealed (:mod:`gateway_kit.sealing
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -28,8 +29,8 @@ from typing import Any
 
 from .. import sealing
 from ..data import dbhost
-from ..errors import ConfigError, GatewayError
-from . import releases
+from ..errors import ConfigError, GatewayError, NotFound
+from . import cloudinit, releases
 from .spec import DeploymentSpec
 
 #: The role whose VMs run PostgreSQL (its first VM is the gateway's database).
@@ -221,3 +222,58 @@ def unseal(config: Mapping[str, Any], token: str) -> str:
             "The deployment's secrets cannot be decrypted: ENCRYPTION_KEY (or "
             "SECRET_KEY) changed since they were stored. Restore the old key."
         ) from exc
+
+
+def render_user_data(
+    spec: DeploymentSpec, versions: Mapping[str, int] | None = None
+) -> Callable[[str, str, int], str]:
+    """The cloud-init renderer for ``spec``: Jinja2 templates relative to the spec's folder (or
+    the kit's own); ``versions`` of rotated secrets are marked in the text (:func:`mark_versions`)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - YAML
+        keep_trailing_newline=True,
+    )
+    env.filters["b64"] = lambda text: base64.b64encode(str(text).encode()).decode()
+    cache: dict[str, jinja2.Template] = {}
+
+    def render(role: str, vm: str, index: int) -> str:
+        r = spec.role(role)
+        assert r.cloud_init is not None
+        zone = spec.dns.zone if spec.dns else ""
+        if r.cloud_init not in cache:
+            path = cloudinit.resolve(r.cloud_init, spec.base_dir)
+            try:
+                cache[r.cloud_init] = env.from_string(path.read_text())
+            except OSError as exc:
+                hint = (
+                    " database.yaml.j2 was retired (it formatted the volume unconditionally): use "
+                    'cloud_init = "gateway-kit:postgres-on-volume".'
+                    if Path(r.cloud_init).name == "database.yaml.j2"
+                    else ""
+                )
+                raise NotFound(
+                    f"roles.{role}.cloud_init: cannot read the template {path} ({exc.strerror}).{hint}"
+                ) from exc
+            except jinja2.TemplateSyntaxError as exc:
+                raise NotFound(f"roles.{role}.cloud_init: {path} line {exc.lineno}: {exc.message}.") from exc
+        template = cache[r.cloud_init]
+        text = template.render(
+            deployment=spec.name,
+            role=role,
+            vm=vm,
+            index=index,
+            hostname=f"{spec.name}-{vm}",
+            zone=zone.rstrip("."),
+            fqdn=f"{vm}.{zone.rstrip('.')}" if zone else f"{spec.name}-{vm}",
+            roles={x.name: x.count for x in spec.roles},
+            volumes=[v.name for v in spec.volumes if v.attach_to in (role, vm)],
+            has_volume=r.volume is not None,
+            **role_context(spec, role, vm),
+        )
+        releases.check_size(role, text)
+        return mark_versions(text, versions or {})
+
+    return render
