@@ -108,9 +108,11 @@ def _env_file(cloud: RunningLocalCloud, server_id: str) -> Path:
 
 
 SEQSTATS = Path(__file__).resolve().parents[2] / "examples" / "seqstats"
-#: The deployed portal's settings: SeqStats' plugin, jobs on the worker VM.
+#: The deployed portal's settings: SeqStats' plugin, jobs on the worker VM, in a folder the VMs
+#: share (the data plane's VMs share the host's file system; on a real cloud, a shared volume).
 PORTAL_SETTINGS = """gateway_name = "SeqStats"
 plugins = ["seqstats.gateway"]
+jobs_dir = "{jobs}"
 [jobs_destinations_map.local]
 executor = "local"
 [jobs_routing_rules]
@@ -153,6 +155,47 @@ def _portal(wheel: Path, settings: Path) -> Any:
     )
 
 
+def _job_runs_on_the_worker(tmp_path: Path, database_url: str, portal: str) -> None:
+    """A user with a token submits SeqStats' ``composition`` through the load balancer; the
+    worker VM runs it to COMPLETED and its output downloads through the load balancer."""
+    from gateway_kit.db import db
+    from gateway_kit.identity.models import Project, ProjectMember, User
+    from gateway_kit.identity.tokens import create_token
+    from gateway_kit.jobs import accounting
+
+    shared = make_app(tmp_path / "shared", DATABASE_URL=database_url)  # the VMs migrated it
+    with db.session_scope(shared) as s:
+        user = User(username="alice", display_name="Alice", email="alice@example.org", role="user")
+        group = Project(name="genomics", title="Genomics")
+        s.add_all([user, group])
+        s.flush()
+        s.add(ProjectMember(project_id=group.id, user_id=user.id))
+        accounting.set_allocation(s, group, 100.0, None, top_up=False, note="test")
+    with shared.test_request_context():
+        _row, token = create_token(db.session, db.session.merge(user), "test", ["jobs:read", "jobs:write"], 1)
+        db.session.commit()
+    auth = {"Authorization": f"Bearer {token}"}
+    fasta = (SEQSTATS / "tests" / "data" / "sample.fasta").read_bytes()
+    body = {"application": "composition", "inputs": {}}
+    r = requests.post(
+        f"{portal}/api/v1/jobs",
+        headers=auth,
+        data={"request": json.dumps(body)},
+        files={"fasta": ("reads.fa", fasta)},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    job = r.json()["id"]
+
+    def state() -> str:
+        return str(requests.get(f"{portal}/api/v1/jobs/{job}", headers=auth, timeout=10).json()["state"])
+
+    wait_until(lambda: state() in ("COMPLETED", "FAILED", "CANCELLED"), timeout=120, what="the job to end")
+    assert state() == "COMPLETED"
+    out = requests.get(f"{portal}/api/v1/jobs/{job}/outputs/composition.tsv", headers=auth, timeout=10)
+    assert out.status_code == 200 and "seq12" in out.text
+
+
 def _site(cloud: RunningLocalCloud, server_id: str) -> Path:
     """Where ``gk-install`` put the release on that VM (beside the host's gateway-kit)."""
     return _env_file(cloud, server_id).parents[2] / "var" / "lib" / "gateway-kit" / "release" / "site"
@@ -181,7 +224,7 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
     engine = engine_for(app)
     v1, v2 = _seqstats_wheels(tmp_path / "build")
     settings = tmp_path / "portal.toml"
-    settings.write_text(PORTAL_SETTINGS)
+    settings.write_text(PORTAL_SETTINGS.format(jobs=tmp_path / "jobs"))
     spec = _portal(v1, settings)
     shared = sqlalchemy.create_engine(postgres_url)
     try:
@@ -202,6 +245,7 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
                 return bool(db.execute(sqlalchemy.text("SELECT count(*) FROM job_workers")).scalar())
 
         wait_until(worker_seen, timeout=120, what="the worker VM's heartbeat in PostgreSQL")
+        _job_runs_on_the_worker(tmp_path, postgres_url, f"http://{address}:{_port(cloud, address, 80)}")
 
         conn = engine.cloud.conn
         web1 = conn.compute.find_server("standard-web-1")
