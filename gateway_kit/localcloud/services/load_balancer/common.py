@@ -116,6 +116,16 @@ def _body(root: str) -> dict[str, Any]:
     return inner
 
 
+#: What Octavia sets on a resource and a request body may not.
+_SERVER_SET = ("id", "provisioning_status", "operating_status", "created_at", "updated_at")
+
+
+def _writable(rendered: tuple[str, ...], *extra: str, read_only: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The attributes a request body may hold: those ``rendered`` less what Octavia sets (and
+    ``read_only``), plus ``extra`` (accepted but not rendered, such as a parent's id)."""
+    return (*(k for k in rendered if k not in _SERVER_SET and k not in read_only), *extra)
+
+
 def _check_attrs(body: dict[str, Any], allowed: tuple[str, ...], root: str) -> None:
     for key in body:
         if key not in allowed:
@@ -167,6 +177,16 @@ def _str(body: dict[str, Any], key: str, max_len: int = 255) -> Any:
     if len(value) > max_len:
         raise _invalid(key, value, f"Value should have a maximum character requirement of {max_len}")
     return value
+
+
+def _apply_common(doc: Doc, body: dict[str, Any]) -> None:
+    """What every Octavia resource updates alike: ``name`` and ``description`` (strings;
+    ``null`` becomes ``""``) and ``admin_state_up``."""
+    for key in ("name", "description"):
+        if key in body:
+            doc[key] = _str(body, key) or ""
+    if "admin_state_up" in body:
+        doc["admin_state_up"] = bool(body["admin_state_up"])
 
 
 def _auth() -> AuthContext:

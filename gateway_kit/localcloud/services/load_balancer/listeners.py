@@ -24,8 +24,9 @@ from .common import (
     _unknown_attr,
     _uuid,
     _visible,
+    _writable,
 )
-from .specs import _render_listener
+from .specs import _LISTENER_KEYS, _render_listener
 
 
 def _tls_ref(cloud: LocalCloud, auth: AuthContext, ref: Any, pkcs12: bool = True) -> str:
@@ -62,37 +63,7 @@ def _looks_like_pkcs12(data: bytes) -> bool:
     return True
 
 
-_LISTENER_ATTRS = (
-    "name",
-    "description",
-    "admin_state_up",
-    "protocol",
-    "protocol_port",
-    "connection_limit",
-    "default_tls_container_ref",
-    "sni_container_refs",
-    "project_id",
-    "default_pool_id",
-    "l7policies",
-    "insert_headers",
-    "loadbalancer_id",
-    "timeout_client_data",
-    "timeout_member_connect",
-    "timeout_member_data",
-    "timeout_tcp_inspect",
-    "tags",
-    "client_ca_tls_container_ref",
-    "client_authentication",
-    "client_crl_container_ref",
-    "allowed_cidrs",
-    "tls_ciphers",
-    "tls_versions",
-    "alpn_protocols",
-    "hsts_max_age",
-    "hsts_include_subdomains",
-    "hsts_preload",
-    "default_pool",
-)
+_LISTENER_ATTRS = _writable(_LISTENER_KEYS, "l7policies", "loadbalancer_id", "default_pool")
 
 
 def _apply_listener_common(

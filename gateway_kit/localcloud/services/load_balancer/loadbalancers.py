@@ -28,6 +28,7 @@ from .common import (
     POOL,
     PROVIDERS,
     VIP_FALLBACK_NET,
+    _apply_common,
     _auth,
     _body,
     _check_attrs,
@@ -226,11 +227,7 @@ def _update_lb(rid: str) -> Response:
     )
     if lb["provisioning_status"] != olc.ACTIVE:
         raise ApiError(409, f"Invalid state {lb['provisioning_status']} of loadbalancer resource {rid}")
-    for key in ("name", "description"):
-        if key in body:
-            lb[key] = _str(body, key) or ""
-    if "admin_state_up" in body:
-        lb["admin_state_up"] = bool(body["admin_state_up"])
+    _apply_common(lb, body)
     for key in ("vip_qos_policy_id", "vip_sg_ids", "tags"):
         if key in body:
             lb[key] = body[key]

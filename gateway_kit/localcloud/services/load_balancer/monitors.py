@@ -18,6 +18,7 @@ from .common import (
     LISTENER,
     MEMBER,
     POOL,
+    _apply_common,
     _auth,
     _body,
     _check_attrs,
@@ -29,27 +30,12 @@ from .common import (
     _str,
     _uuid,
     _visible,
+    _writable,
 )
-from .health import _arm_member_check, _member_status
+from .health import _HM_KEYS, _L7P_KEYS, _L7R_KEYS, _arm_member_check, _member_status
 from .specs import _render_hm, _render_l7policy, _render_l7rule
 
-_HM_ATTRS = (
-    "name",
-    "type",
-    "delay",
-    "timeout",
-    "max_retries",
-    "max_retries_down",
-    "http_method",
-    "url_path",
-    "expected_codes",
-    "admin_state_up",
-    "project_id",
-    "pool_id",
-    "tags",
-    "http_version",
-    "domain_name",
-)
+_HM_ATTRS = _writable(_HM_KEYS, "pool_id")
 
 
 def _apply_hm(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, Any]) -> None:
@@ -128,34 +114,16 @@ def _create_hm() -> Response:
     return json_response({"healthmonitor": _render_hm(cloud, doc)}, 201)
 
 
-_L7P_ATTRS = (
-    "name",
-    "description",
-    "admin_state_up",
-    "project_id",
-    "action",
-    "redirect_pool_id",
-    "redirect_url",
-    "redirect_prefix",
-    "position",
-    "listener_id",
-    "rules",
-    "tags",
-    "redirect_http_code",
-)
+_L7P_ATTRS = _writable(_L7P_KEYS, "rules")
 
 
 def _apply_l7policy(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, Any]) -> None:
     if "action" in body:
         doc["action"] = _enum(body, "action", olc.SUPPORTED_L7POLICY_ACTIONS, required=True)
-    for key in ("name", "description"):
-        if key in body:
-            doc[key] = _str(body, key) or ""
+    _apply_common(doc, body)
     for key in ("redirect_url", "redirect_prefix", "redirect_http_code", "tags", "position"):
         if key in body:
             doc[key] = body[key]
-    if "admin_state_up" in body:
-        doc["admin_state_up"] = bool(body["admin_state_up"])
     if "redirect_pool_id" in body:
         doc["redirect_pool_id"] = _uuid(body, "redirect_pool_id")
     action = doc["action"]
@@ -212,7 +180,7 @@ def _create_l7policy() -> Response:
     return json_response({"l7policy": _render_l7policy(cloud, doc)}, 201)
 
 
-_L7R_ATTRS = ("type", "compare_type", "key", "value", "invert", "admin_state_up", "project_id", "tags")
+_L7R_ATTRS = _writable(_L7R_KEYS)
 
 
 def _apply_l7rule(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from .common import (
     LISTENER,
     MEMBER,
     POOL,
+    _apply_common,
     _auth,
     _body,
     _check_attrs,
@@ -29,42 +30,19 @@ from .common import (
     _str,
     _uuid,
     _visible,
+    _writable,
 )
 from .health import _arm_member_check, _member_status
 from .listeners import _tls_ref
-from .specs import _render_member, _render_pool
+from .specs import _MEMBER_KEYS, _POOL_KEYS, _render_member, _render_pool
 
-_POOL_ATTRS = (
-    "name",
-    "description",
-    "admin_state_up",
-    "listener_id",
-    "loadbalancer_id",
-    "protocol",
-    "lb_algorithm",
-    "session_persistence",
-    "project_id",
-    "healthmonitor",
-    "members",
-    "tags",
-    "tls_container_ref",
-    "ca_tls_container_ref",
-    "crl_container_ref",
-    "tls_enabled",
-    "tls_ciphers",
-    "tls_versions",
-    "alpn_protocols",
-)
+_POOL_ATTRS = _writable(_POOL_KEYS, "listener_id", "loadbalancer_id", "healthmonitor", "members")
 
 
 def _apply_pool(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, Any]) -> None:
     if "lb_algorithm" in body:
         doc["lb_algorithm"] = _enum(body, "lb_algorithm", olc.SUPPORTED_LB_ALGORITHMS, required=True)
-    for key in ("name", "description"):
-        if key in body:
-            doc[key] = _str(body, key) or ""
-    if "admin_state_up" in body:
-        doc["admin_state_up"] = bool(body["admin_state_up"])
+    _apply_common(doc, body)
     if "session_persistence" in body:
         sp = body["session_persistence"]
         if sp is not None:
@@ -166,20 +144,7 @@ def _create_pool() -> Response:
     return json_response({"pool": _render_pool(cloud, doc)}, 201)
 
 
-_MEMBER_ATTRS = (
-    "name",
-    "admin_state_up",
-    "address",
-    "protocol_port",
-    "weight",
-    "backup",
-    "subnet_id",
-    "project_id",
-    "monitor_address",
-    "monitor_port",
-    "tags",
-    "request_sriov",
-)
+_MEMBER_ATTRS = _writable(_MEMBER_KEYS, "request_sriov", read_only=("vnic_type",))
 
 
 def _apply_member(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str, Any]) -> None:
