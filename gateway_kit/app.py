@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,9 @@ from flask import Flask
 from .db import db
 from .errors import ConfigError
 from .features import installed
-from .settings import alias_values, load_settings
+from .settings import alias_values, default_instance_path, load_settings
 
 log = logging.getLogger("gateway_kit")
-
-
-def default_instance_path() -> Path:
-    return Path(os.environ.get("GATEWAY_KIT_INSTANCE") or Path.cwd() / "instance").resolve()
 
 
 def build_app(config: Mapping[str, Any] | None, instance_path: str | None) -> Flask:

@@ -8,7 +8,7 @@ the kit (``GatewayError``) are shown as ``click.ClickException`` messages, never
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -50,6 +50,24 @@ def _create_app() -> Flask:
         return create_app()
     except ConfigError as exc:
         raise _config_failure(exc.user_message) from exc
+
+
+def settings_only() -> Mapping[str, Any]:
+    """The settings, for a command that needs no app (no database, no blueprints): building the
+    app would be most of its start-up. A caller that hands the CLI its own app
+    (``ScriptInfo(create_app=...)`` as ``obj``, as tests do) gets that app's configuration.
+
+    :raises ConfigError: a bad setting (``kit_errors`` makes it exit status 2).
+    """
+    ctx = click.get_current_context(silent=True)
+    info = ctx.find_root().obj if ctx is not None else None
+    if getattr(info, "create_app", _create_app) is not _create_app:
+        config: Mapping[str, Any] = info.load_app().config  # type: ignore[union-attr]
+        return config
+    from .settings import alias_values, default_instance_path, load_settings
+
+    loaded = load_settings(default_instance_path())
+    return {**loaded.values, **alias_values(loaded.values)}
 
 
 def kit_errors(fn: F) -> F:
@@ -204,8 +222,8 @@ def serve(host: str, port: int, debug: bool) -> None:
 @kit_errors
 def demo(host: str, port: int, instance: Path | None, only: tuple[str, ...], ready_file: Path | None) -> None:
     """Start the whole gateway on the embedded defaults and print the URL to open."""
-    from .app import default_instance_path
     from .demo import run_demo
+    from .settings import default_instance_path
 
     inst = (instance or default_instance_path()).resolve()
     config: dict[str, Any] = {}
@@ -243,8 +261,7 @@ def config_show() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .app import default_instance_path
-    from .settings import all_settings, load_settings, mask
+    from .settings import all_settings, default_instance_path, load_settings, mask
 
     loaded = load_settings(default_instance_path())
     table = Table("setting", "value", "source", "help", show_lines=False)

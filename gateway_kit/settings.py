@@ -338,6 +338,11 @@ def config_file_path(instance_path: Path, environ: Mapping[str, str]) -> Path | 
     return candidate if candidate.is_file() else None
 
 
+def default_instance_path() -> Path:
+    """The instance folder: ``GATEWAY_KIT_INSTANCE``, else ``./instance``."""
+    return Path(os.environ.get("GATEWAY_KIT_INSTANCE") or Path.cwd() / "instance").resolve()
+
+
 def load_settings(
     instance_path: Path,
     overrides: Mapping[str, Any] | None = None,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from gateway_kit.cli import main
@@ -105,3 +107,25 @@ def test_cli_spec_typo_exits_with_message(hosting_app: Any, tmp_path: Any) -> No
     r = runner.invoke(main, ["deploy", "plan", str(bad)], obj=ScriptInfo(create_app=lambda: hosting_app))
     assert r.exit_code == 1
     assert "roles.web.flavour: unknown key; did you mean 'flavor'?" in r.output
+
+
+def test_day2_commands_read_the_settings_without_building_the_app(
+    control: LocalCloudController, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vm/volume/dns/lb need the cloud's name and waits only: building the app would be most of
+    their start-up (bench/cli_day2.py), so they must not; a bad setting still exits 2."""
+
+    def no_app(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a day-2 command built the app")
+
+    monkeypatch.setattr("gateway_kit.create_app", no_app)
+    monkeypatch.setenv("GATEWAY_KIT_INSTANCE", str(tmp_path / "instance"))
+    monkeypatch.setenv("GATEWAY_KIT_CLOUD_NAME", "local")
+    runner = CliRunner()
+    for args in (["vm", "list"], ["volume", "snapshots"], ["dns", "zones"], ["lb", "status"]):
+        result = runner.invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 0, (args, result.output)
+    assert "No volume snapshots." in runner.invoke(main, ["volume", "snapshots"]).output
+    monkeypatch.setenv("GATEWAY_KIT_HOSTING_POLL_INTERVAL", "soon")
+    bad = runner.invoke(main, ["vm", "list"])
+    assert bad.exit_code == 2 and "HOSTING_POLL_INTERVAL" in bad.output, bad.output
