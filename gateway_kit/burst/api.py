@@ -28,7 +28,7 @@ from werkzeug.routing import BuildError
 from ..db import db
 from ..errors import BadRequest, Conflict, NotFound, Unauthorized, ValidationError
 from ..jobs.executors.base import SERVER_ADDRESS_FILE
-from ..jobs.jobfiles import UnsafeJobFile, open_job_file
+from ..jobs.jobfiles import UnsafeJobFile, open_fd, open_job_file
 from ..jobs.models import Job, utcnow
 from ..web.bodylimits import body_limit
 from ..web.request import digits
@@ -76,6 +76,15 @@ def _running_job(instance: BurstInstance, job_id: int) -> tuple[BurstJob, Path]:
     if not workdir:
         raise NotFound("No such job on this instance.")
     return bj, Path(workdir)
+
+
+def _write_fd(workdir: Path, rel: str, flags: int) -> int:
+    """A descriptor for writing ``workdir/rel`` that followed no link (:mod:`~gateway_kit.jobs.jobfiles`):
+    what the gateway writes for an agent never lands outside the job's directory."""
+    try:
+        return open_fd(workdir, rel, flags)
+    except UnsafeJobFile as exc:
+        raise Conflict(f"{rel!r} is not a plain file in the job's directory.", log_message=str(exc)) from exc
 
 
 def _safe_rel(rel: str) -> Path:
@@ -165,7 +174,7 @@ def take_work() -> ResponseReturnValue:
     bj.state, bj.started_at = "running", utcnow()
     inst.idle_since = None
     for stream in LOG_STREAMS:  # a requeued job starts its logs afresh
-        (workdir / f"{stream}.txt").write_bytes(b"")
+        os.close(_write_fd(workdir, f"{stream}.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
     inputs = (
         sorted(
             p.relative_to(workdir / "inputs").as_posix()
@@ -251,9 +260,8 @@ def put_log(job_id: int, stream: str) -> ResponseReturnValue:
     offset = digits(request.args.get("offset"))
     if offset is None or offset < 0:
         raise ValidationError([{"field": "offset", "message": "is required (bytes, >= 0)"}])
-    path = workdir / f"{stream}.txt"
     data = request.get_data(cache=False)
-    with open(path, "r+b" if path.exists() else "w+b") as f:
+    with os.fdopen(_write_fd(workdir, f"{stream}.txt", os.O_RDWR | os.O_CREAT), "r+b") as f:
         f.seek(0, os.SEEK_END)
         if offset > f.tell():
             raise ValidationError([{"field": "offset", "message": f"is past the end ({f.tell()})"}])
@@ -276,12 +284,13 @@ def put_output(job_id: int, rel: str) -> ResponseReturnValue:
         raise BadRequest("The output is too large.")
     target = workdir / relpath
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.upload")
-    with open(tmp, "wb") as f:
+    tmp = relpath.with_name(f".{relpath.name}.upload")
+    size = 0
+    with os.fdopen(_write_fd(workdir, tmp.as_posix(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
         while chunk := request.stream.read(1024 * 1024):
-            f.write(chunk)
-    os.replace(tmp, target)
-    return jsonify({"path": relpath.as_posix(), "size": target.stat().st_size})
+            size += f.write(chunk)
+    os.replace(workdir / tmp, target)  # (a link at the target is replaced, not followed)
+    return jsonify({"path": relpath.as_posix(), "size": size})
 
 
 @bp.post("/jobs/<int(signed=True):job_id>/status")
@@ -354,9 +363,10 @@ def report_address(job_id: int) -> ResponseReturnValue:
     # compromised instance can point the session proxy at its own ports, nowhere else (no SSRF).
     target = workdir / SERVER_ADDRESS_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps({"host": inst.address, "port": port}), encoding="utf-8")
-    os.replace(tmp, target)
+    tmp = Path(SERVER_ADDRESS_FILE).with_name(f".{target.name}.tmp")
+    with os.fdopen(_write_fd(workdir, tmp.as_posix(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
+        f.write(json.dumps({"host": inst.address, "port": port}).encode())
+    os.replace(workdir / tmp, target)
     return jsonify({"host": inst.address, "port": port})
 
 

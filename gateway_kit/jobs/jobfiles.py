@@ -10,6 +10,7 @@ real path lies inside the job directory.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path, PurePosixPath
@@ -48,14 +49,16 @@ def open_fd(root: str | Path, rel: str, flags: int = os.O_RDONLY, mode: int = 0o
                 raise UnsafeJobFile(f"{rel!r}: {part!r} is not a plain directory") from exc
             os.close(dir_fd)
             dir_fd = nxt
-        extra = os.O_NONBLOCK if (flags & (os.O_WRONLY | os.O_RDWR)) == 0 else 0
         try:
-            fd = os.open(parts[-1], flags | os.O_NOFOLLOW | extra | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+            # O_NONBLOCK: opening a FIFO must not wait for its other end (refused below).
+            fd = os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=dir_fd)
         except OSError as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
             if os.path.islink(os.path.join(real_root, *parts)):
                 raise UnsafeJobFile(f"{rel!r} is a symbolic link") from exc
+            if exc.errno == errno.ENXIO:  # a FIFO opened for writing with no reader
+                raise UnsafeJobFile(f"{rel!r} is not a regular file") from exc
             raise
     finally:
         os.close(dir_fd)
@@ -65,6 +68,7 @@ def open_fd(root: str | Path, rel: str, flags: int = os.O_RDONLY, mode: int = 0o
     ):
         os.close(fd)
         raise UnsafeJobFile(f"{rel!r} is not a regular file inside the job directory")
+    os.set_blocking(fd, True)
     return fd
 
 

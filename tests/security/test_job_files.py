@@ -167,3 +167,65 @@ def test_a_session_address_file_is_read_without_links_or_fifos(tmp_path: Path) -
     address.unlink()
     address.write_text("[1, 2]")
     assert launcher.locate(None, tmp_path) is None
+
+
+def test_the_opener_does_not_wait_on_a_fifo_opened_for_writing(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    for mode in ("ab", "wb"):  # before: blocked until something read the FIFO
+        with pytest.raises(UnsafeJobFile):
+            open_job_file(tmp_path, "fifo", mode)
+
+
+def test_burst_agent_writes_follow_no_link(app: Any, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from gateway_kit.burst.models import BurstInstance, BurstJob
+    from gateway_kit.burst.pool import digest
+    from gateway_kit.db import utcnow
+
+    workdir, elsewhere = tmp_path / "job", tmp_path / "elsewhere"
+    workdir.mkdir()
+    elsewhere.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(SECRET)
+    with db.session_scope(app) as s:
+        inst = BurstInstance(
+            destination="b",
+            flavor="f",
+            state="ready",
+            address="127.0.0.1",
+            token_hash=digest("gka_agent-token"),
+            token_expires=utcnow() + timedelta(hours=1),
+        )
+        s.add(inst)
+        s.flush()
+        s.add(
+            BurstJob(
+                job_id=-7,
+                destination="b",
+                spec={"workdir": str(workdir)},
+                state="running",
+                instance_id=inst.id,
+            )
+        )
+    agent = app.test_client()
+    auth = {"Authorization": "Bearer gka_agent-token", "Content-Type": "application/octet-stream"}
+    # A log, an output folder and an output that are links (to a file or folder the gateway
+    # can write): before, the agent's bytes landed there.
+    (workdir / "stdout.txt").symlink_to(victim)
+    (workdir / "out").symlink_to(elsewhere)
+    (workdir / "result.txt").symlink_to(victim)
+    r = agent.put("/api/v1/agent/jobs/-7/logs/stdout?offset=0", data=b"overwritten", headers=auth)
+    assert r.status_code == 409 and r.mimetype == "application/problem+json", r.get_data(as_text=True)
+    r = agent.put("/api/v1/agent/jobs/-7/outputs/out/x.txt", data=b"planted", headers=auth)
+    assert r.status_code == 409, r.get_data(as_text=True)
+    assert list(elsewhere.iterdir()) == [] and victim.read_bytes() == SECRET
+    # An output whose name is a link is replaced by the file, not written through.
+    r = agent.put("/api/v1/agent/jobs/-7/outputs/result.txt", data=b"42", headers=auth)
+    assert r.status_code == 200 and r.get_json()["size"] == 2
+    assert not (workdir / "result.txt").is_symlink() and (workdir / "result.txt").read_bytes() == b"42"
+    assert victim.read_bytes() == SECRET
+    # Plain files still work.
+    (workdir / "stderr.txt").write_bytes(b"ab")
+    r = agent.put("/api/v1/agent/jobs/-7/logs/stderr?offset=1", data=b"XY", headers=auth)
+    assert r.status_code == 200 and (workdir / "stderr.txt").read_bytes() == b"aXY"
