@@ -99,6 +99,16 @@ def test_bad_requests(lc: RunningLocalCloud) -> None:
     alt = lc.connect("local-alt")
     with pytest.raises(osexc.NotFoundException):
         alt.load_balancer.get_load_balancer(lb.id)
+    # A body naming what the caller cannot see (another project's, or nothing): 400, named.
+    missing = str(uuid.uuid4())
+    for create, ref, label in (
+        (alt.load_balancer.create_listener, {"protocol": "HTTP", "protocol_port": 80, "loadbalancer_id": lb.id}, "Load Balancer"),
+        (alt.load_balancer.create_pool, {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "listener_id": missing}, "Listener"),
+        (conn.load_balancer.create_health_monitor, {"type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 2, "pool_id": missing}, "Pool"),
+        (conn.load_balancer.create_l7_policy, {"action": "REJECT", "listener_id": missing}, "Listener"),
+    ):  # fmt: skip
+        with pytest.raises(osexc.BadRequestException, match=f"{label} .* not found"):
+            create(**ref)
 
 
 def test_error_body_shape(lc: RunningLocalCloud) -> None:

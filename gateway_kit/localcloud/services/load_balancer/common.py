@@ -197,6 +197,24 @@ def _visible(auth: AuthContext, doc: Doc) -> bool:
     return auth.is_admin or doc.get("project_id") == auth.project_id
 
 
+def _referenced(cloud: LocalCloud, auth: AuthContext, kind: str, label: str, doc_id: Any) -> Doc:
+    """The resource a request body names (``loadbalancer_id``, ``pool_id``...): one the caller
+    sees, else 400 "<label> <id> not found."."""
+    doc = cloud.get(kind, str(doc_id)) if doc_id else None
+    if doc is None or not _visible(auth, doc):
+        raise ApiError(400, f"{label} {doc_id} not found.")
+    return doc
+
+
+def _live(cloud: LocalCloud, auth: AuthContext, kind: str, label: str, doc_id: str) -> Doc:
+    """``doc_id`` of ``kind`` if the caller sees it and it is not being deleted (else 404, as
+    Octavia answers for a parent in PENDING_DELETE)."""
+    doc = cloud.get(kind, doc_id)
+    if doc is None or not _visible(auth, doc) or doc["provisioning_status"] == olc.PENDING_DELETE:
+        raise _not_found(label, doc_id)
+    return doc
+
+
 def _get(cloud: LocalCloud, auth: AuthContext, kind: str, rid: str, resource: str) -> Doc:
     doc = cloud.get(kind, rid)
     if doc is None or not _visible(auth, doc):

@@ -20,10 +20,10 @@ from .common import (
     _int,
     _invalid,
     _lock_lb,
+    _referenced,
     _str,
     _unknown_attr,
     _uuid,
-    _visible,
     _writable,
 )
 from .specs import _LISTENER_KEYS, _render_listener
@@ -139,9 +139,7 @@ def _create_listener() -> Response:
     lb_id = _uuid(body, "loadbalancer_id")
     if lb_id is None:
         raise _invalid("loadbalancer_id", None, "Mandatory field missing.")
-    lb = cloud.get(LB, lb_id)
-    if lb is None or not _visible(auth, lb):
-        raise ApiError(400, f"Load Balancer {lb_id} not found.")
+    lb = _referenced(cloud, auth, LB, "Load Balancer", lb_id)
     if protocol == olc.PROTOCOL_TERMINATED_HTTPS and not body.get("default_tls_container_ref"):
         raise ApiError(
             400,

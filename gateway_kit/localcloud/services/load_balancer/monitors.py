@@ -25,11 +25,11 @@ from .common import (
     _enum,
     _int,
     _invalid,
+    _live,
     _lock_lb,
-    _not_found,
+    _referenced,
     _str,
     _uuid,
-    _visible,
     _writable,
 )
 from .health import _HM_KEYS, _L7P_KEYS, _L7R_KEYS, _arm_member_check, _member_status
@@ -83,9 +83,7 @@ def _create_hm() -> Response:
     for key in ("delay", "timeout", "max_retries"):
         if key not in body:
             raise _invalid(key, None, "Mandatory field missing.")
-    pool = cloud.get(POOL, pool_id)
-    if pool is None or not _visible(auth, pool):
-        raise ApiError(400, f"Pool {pool_id} not found.")
+    pool = _referenced(cloud, auth, POOL, "Pool", pool_id)
     if cloud.store.find(HM, lambda d: d["pool_id"] == pool_id):
         raise ApiError(409, "This pool already has a health monitor")
     lb = _active_lb(cloud, pool)
@@ -155,9 +153,7 @@ def _create_l7policy() -> Response:
     cloud, auth, body = _create_body("l7policy", _L7P_ATTRS)
     _enum(body, "action", olc.SUPPORTED_L7POLICY_ACTIONS, required=True)
     listener_id = _uuid(body, "listener_id")
-    listener = cloud.get(LISTENER, str(listener_id)) if listener_id else None
-    if listener is None or not _visible(auth, listener):
-        raise ApiError(400, f"Listener {listener_id} not found.")
+    listener = _referenced(cloud, auth, LISTENER, "Listener", listener_id)
     lb = _active_lb(cloud, listener)
     doc = _new_child(cloud, auth, lb, body, ("l7policy", L7POLICY, "L7 Policy"))
     siblings = cloud.store.find(L7POLICY, lambda d: d["listener_id"] == listener_id)
@@ -201,10 +197,7 @@ def _apply_l7rule(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str
 
 
 def _policy_for(cloud: LocalCloud, auth: AuthContext, policy_id: str) -> Doc:
-    policy = cloud.get(L7POLICY, policy_id)
-    if policy is None or not _visible(auth, policy) or policy["provisioning_status"] == olc.PENDING_DELETE:
-        raise _not_found("L7 Policy", policy_id)
-    return policy
+    return _live(cloud, auth, L7POLICY, "L7 Policy", policy_id)
 
 
 def _create_l7rule(policy_id: str) -> Response:

@@ -25,11 +25,11 @@ from .common import (
     _immutable,
     _int,
     _invalid,
+    _live,
     _lock_lb,
-    _not_found,
+    _referenced,
     _str,
     _uuid,
-    _visible,
     _writable,
 )
 from .health import _arm_member_check, _member_status
@@ -80,9 +80,7 @@ def _create_pool() -> Response:
         raise ApiError(400, "Validation failure: Either a listener or load balancer must be specified.")
     listener = None
     if listener_id:
-        listener = cloud.get(LISTENER, listener_id)
-        if listener is None or not _visible(auth, listener):
-            raise ApiError(400, f"Listener {listener_id} not found.")
+        listener = _referenced(cloud, auth, LISTENER, "Listener", listener_id)
         if lb_id and listener["loadbalancer_id"] != lb_id:
             raise ApiError(400, "Validation failure: The specified listener and load balancer do not match.")
         lb_id = listener["loadbalancer_id"]
@@ -113,9 +111,7 @@ def _create_pool() -> Response:
                 f"Validation failure: The pool protocol '{protocol}' is invalid while the listener "
                 f"protocol is '{listener['protocol']}'.",
             )
-    lb = cloud.get(LB, str(lb_id))
-    if lb is None or not _visible(auth, lb):
-        raise ApiError(400, f"Load Balancer {lb_id} not found.")
+    lb = _referenced(cloud, auth, LB, "Load Balancer", lb_id)
     if lb["provisioning_status"] != olc.ACTIVE:
         raise _immutable(lb["id"])
     doc = _new_child(cloud, auth, lb, body, ("pool", POOL, "Pool"))
@@ -168,10 +164,7 @@ def _apply_member(cloud: LocalCloud, auth: AuthContext, doc: Doc, body: dict[str
 
 
 def _pool_for(cloud: LocalCloud, auth: AuthContext, pool_id: str) -> Doc:
-    pool = cloud.get(POOL, pool_id)
-    if pool is None or not _visible(auth, pool) or pool["provisioning_status"] == olc.PENDING_DELETE:
-        raise _not_found("Pool", pool_id)
-    return pool
+    return _live(cloud, auth, POOL, "Pool", pool_id)
 
 
 def _create_member(pool_id: str) -> Response:
