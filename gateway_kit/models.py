@@ -13,7 +13,7 @@ from sqlalchemy import MetaData
 
 def load_models() -> MetaData:
     """Import every installed feature's models; the metadata that holds them all."""
-    from . import audit  # noqa: F401 - the core's own table
+    from . import audit, inbox  # noqa: F401 - the core's own tables
     from .db import Base
     from .features import installed
 

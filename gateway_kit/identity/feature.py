@@ -20,6 +20,7 @@ from ..web import add_nav, nav_for
 from .access import current_user, init_access
 from .api import init_api
 from .audit_log import init_audit_log
+from .inbox_web import init_inbox
 from .providers import build_providers
 from .views import init_views
 
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> None:
     init_views(app)
     init_api(app)
     init_audit_log(app)
+    init_inbox(app)
     add_nav(app, "identity.admin_users", "Users", role="admin", order=90)
     app.context_processor(_layout_user)
 

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .. import inbox
 from ..db import as_loaded, table_of
 from ..errors import Conflict, NotFound, ValidationError
 from ..identity.models import Project, User
@@ -415,6 +416,10 @@ def transition(
     )
     if also is not None:
         also()
+    if new in TERMINAL:
+        what = f"{job.name} ({job.app_id})" if job.name else job.app_id
+        ended = new.value.lower().replace("_", " ")
+        inbox.notify(session, job.user_id, "job.ended", f"Job {job.id} {what} {ended}", f"/jobs/{job.id}")
     session.commit()
     # The row now holds exactly ``values``: no SELECT to learn them again.
     for key, value in values.items():

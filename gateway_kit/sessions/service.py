@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .. import inbox
 from ..errors import Conflict, NotFound, ValidationError
 from ..identity.models import Project, User
 from ..jobs import accounting
@@ -266,6 +267,13 @@ def finish(session: Session, row: InteractiveSession, new: SessionState, reason:
     row.updated_at = row.finished_at
     row.su_charged = charged
     add_event(session, row, old, new, reason)
+    inbox.notify(
+        session,
+        row.user_id,
+        "session.ended",
+        f"Session {row.id} ({row.app_id}) {new.value.lower()}: {reason}",
+        "/interactive/",
+    )
     if row.project_id is not None:
         accounting.settle_reservation(
             session,

@@ -19,9 +19,9 @@ from .conftest import World
 BUDGETS = {
     "GET /api/v1/jobs": 2,  # token with its owner; the page of jobs
     "GET /api/v1/jobs/<id>": 2,  # token with its owner; the job
-    "GET /jobs": 3,  # session record; user; the page of jobs
-    "GET /jobs/<id>": 5,  # session record; user; the job; its events; its project's name
-    "GET /apps": 2,  # session record; user
+    "GET /jobs": 4,  # session record; user; the page of jobs; the bell's unread count
+    "GET /jobs/<id>": 6,  # session record; user; the job; its events; its project's name; the bell
+    "GET /apps": 3,  # session record; user; the bell's unread count
     "GET /metrics": 1,  # certificates
 }
 
