@@ -69,6 +69,15 @@ from gateway_kit.localcloud.dataplane.http_rules import (
     rule_matches,
 )
 from gateway_kit.localcloud.dataplane.traffic import Binding, Counters, Handler, port_allows, reset, splice
+from gateway_kit.localcloud.services.load_balancer.common import (
+    HM,
+    L7POLICY,
+    L7RULE,
+    LB,
+    LISTENER,
+    MEMBER,
+    POOL,
+)
 from gateway_kit.localcloud.store import Doc
 
 if TYPE_CHECKING:
@@ -76,13 +85,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LB = "octavia.loadbalancer"
-LISTENER = "octavia.listener"
-POOL = "octavia.pool"
-MEMBER = "octavia.member"
-HM = "octavia.healthmonitor"
-L7POLICY = "octavia.l7policy"
-L7RULE = "octavia.l7rule"
 PORT = "network.port"
 FLOATINGIP = "network.floatingip"
 RULE = "network.security_group_rule"
