@@ -37,6 +37,28 @@ def test_volume_lifecycle_extend_snapshot(cloud: RunningLocalCloud) -> None:
         bs.get_volume(vol.id)
 
 
+def test_volume_and_snapshot_metadata(cloud: RunningLocalCloud) -> None:
+    conn = cloud.connect()
+    bs = conn.block_storage
+    vol = bs.wait_for_status(bs.create_volume(name="meta", size=1), "available", **FAST)
+    snap = bs.wait_for_status(bs.create_snapshot(volume_id=vol.id, name="meta-s"), "available", **FAST)
+    base = f"{cloud.url}/volume/v3/{conn.current_project_id}"
+    headers = {"X-Auth-Token": conn.auth_token}
+    for coll, res_id in (("volumes", vol.id), ("snapshots", snap.id)):
+        url = f"{base}/{coll}/{res_id}/metadata"
+        assert requests.post(url, json={"metadata": {"a": "1", "b": "2"}}, headers=headers, timeout=10).ok
+        assert requests.put(f"{url}/b", json={"meta": {"b": "3"}}, headers=headers, timeout=10).ok
+        assert requests.get(f"{url}/b", headers=headers, timeout=10).json() == {"meta": {"b": "3"}}
+        assert requests.delete(f"{url}/a", headers=headers, timeout=10).ok
+        assert requests.get(url, headers=headers, timeout=10).json() == {"metadata": {"b": "3"}}
+        missing = requests.get(f"{url}/a", headers=headers, timeout=10)
+        assert missing.status_code == 404 and "Metadata with key a could not be found" in missing.text
+    assert requests.get(f"{base}/backups/{vol.id}/metadata", headers=headers, timeout=10).status_code == 404
+    bs.delete_snapshot(snap)
+    bs.wait_for_delete(snap, **FAST)
+    bs.delete_volume(vol)
+
+
 def test_volume_quota_is_413(cloud: RunningLocalCloud, ctl: LocalCloudController) -> None:
     bs = cloud.connect().block_storage
     ctl.set_quota("demo", "gigabytes", 5)

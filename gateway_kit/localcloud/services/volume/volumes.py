@@ -278,28 +278,32 @@ def volume_action(project_id: str, volume_id: str) -> Response:
     return json_response(None, 202)
 
 
-def _metadata_doc(kind: str, project_id: str, res_id: str) -> tuple[LocalCloud, Doc]:
+def _metadata_doc(coll: str, project_id: str, res_id: str) -> tuple[LocalCloud, str, Doc]:
+    """The volume or snapshot (``coll``) whose metadata a request reads or changes, and its kind."""
+    kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
+    if kind is None:
+        raise ApiError(404, "The resource could not be found.", "itemNotFound")
     auth = _scope(project_id)
     cloud = current_cloud()
     doc = _volume(cloud, auth, res_id) if kind == VOLUME else _snapshot(cloud, auth, res_id)
-    return cloud, doc
+    return cloud, kind, doc
+
+
+def _meta_key(doc: Doc, key: str) -> None:
+    """404 unless ``doc``'s metadata holds ``key``."""
+    if key not in doc.get("metadata", {}):
+        raise ApiError(404, f"Metadata with key {key} could not be found.", "itemNotFound")
 
 
 @routes.get("/<project_id>/<coll>/<res_id>/metadata")
 def get_metadata(project_id: str, coll: str, res_id: str) -> Response:
-    kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
-    if kind is None:
-        raise ApiError(404, "The resource could not be found.", "itemNotFound")
-    _, doc = _metadata_doc(kind, project_id, res_id)
+    _, _, doc = _metadata_doc(coll, project_id, res_id)
     return json_response({"metadata": doc.get("metadata", {})})
 
 
 @routes.route("/<project_id>/<coll>/<res_id>/metadata", "POST", "PUT")
 def set_metadata(project_id: str, coll: str, res_id: str) -> Response:
-    kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
-    if kind is None:
-        raise ApiError(404, "The resource could not be found.", "itemNotFound")
-    cloud, doc = _metadata_doc(kind, project_id, res_id)
+    cloud, kind, doc = _metadata_doc(coll, project_id, res_id)
     meta = request_json().get("metadata")
     if not isinstance(meta, dict):
         raise ApiError(400, "Malformed request body", "badRequest")
@@ -310,21 +314,14 @@ def set_metadata(project_id: str, coll: str, res_id: str) -> Response:
 
 @routes.get("/<project_id>/<coll>/<res_id>/metadata/<key>")
 def get_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Response:
-    kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
-    if kind is None:
-        raise ApiError(404, "The resource could not be found.", "itemNotFound")
-    _, doc = _metadata_doc(kind, project_id, res_id)
-    if key not in doc.get("metadata", {}):
-        raise ApiError(404, f"Metadata with key {key} could not be found.", "itemNotFound")
+    _, _, doc = _metadata_doc(coll, project_id, res_id)
+    _meta_key(doc, key)
     return json_response({"meta": {key: doc["metadata"][key]}})
 
 
 @routes.put("/<project_id>/<coll>/<res_id>/metadata/<key>")
 def set_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Response:
-    kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
-    if kind is None:
-        raise ApiError(404, "The resource could not be found.", "itemNotFound")
-    cloud, doc = _metadata_doc(kind, project_id, res_id)
+    cloud, kind, doc = _metadata_doc(coll, project_id, res_id)
     meta = request_json().get("meta")
     if not isinstance(meta, dict) or key not in meta or len(meta) != 1:
         raise ApiError(400, "Request body and URI mismatch", "badRequest")
@@ -335,12 +332,8 @@ def set_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Response
 
 @routes.delete("/<project_id>/<coll>/<res_id>/metadata/<key>")
 def delete_meta_item(project_id: str, coll: str, res_id: str, key: str) -> Response:
-    kind = {"volumes": VOLUME, "snapshots": SNAPSHOT}.get(coll)
-    if kind is None:
-        raise ApiError(404, "The resource could not be found.", "itemNotFound")
-    cloud, doc = _metadata_doc(kind, project_id, res_id)
-    if key not in doc.get("metadata", {}):
-        raise ApiError(404, f"Metadata with key {key} could not be found.", "itemNotFound")
+    cloud, kind, doc = _metadata_doc(coll, project_id, res_id)
+    _meta_key(doc, key)
     del doc["metadata"][key]
     cloud.put(kind, doc)
     return json_response(None, 200)
