@@ -74,6 +74,8 @@ def test_day2_commands_and_console(engine: Engine, hosting_app: Any, control: Lo
     assert "standard" in page and "Instances" in page and "3 of 10" in page
     page = client.get("/operator/hosting/standard").get_data(as_text=True)
     assert "server:web-1" in page and "ACTIVE" in page
+    # web-2's resize outside the spec is highlighted: a summary, and its row marked.
+    assert 'id="drift-summary"' in page and '<tr class="drift">' in page
     data = client.get("/operator/hosting/standard/status.json").get_json()
     assert {r["key"] for r in data["resources"]} >= {"lb", "server:web-2"}
     # Snapshots are the operator's, not the deployment's: destroy explains them before it starts.

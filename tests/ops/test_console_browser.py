@@ -89,6 +89,8 @@ def test_operator_acts_from_the_consoles_and_each_action_is_audited(tmp_path: Pa
         assert grace.inner_text(f'tr.cert[data-name="{CERT_NAME}"] td.status') == "valid"
 
         grace.goto(demo.url + "/operator/hosting/console-demo")
+        shown = grace.inner_text("main")  # the deployment view: values, never Python reprs
+        assert "server:" in shown and not [r for r in ("={}", "=False", "=True", "{'", "['") if r in shown]
         grace.click("details.destroy > summary")
         grace.fill("#destroy-confirm", "console-demo")
         grace.click("#destroy")
