@@ -102,17 +102,15 @@ class Job(Base):
         }
 
 
-class JobEvent(Base):
-    __tablename__ = "job_events"
-    __table_args__ = (Index("ix_job_events_job", "job_id", "id"),)
+class StateEvent:
+    """The columns of a state change's row (a job's, a session's): when, from, to and why; the
+    table adds its owner's id (``sort_order=-1``: the columns keep the migrations' order)."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-2)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     to_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
-    worker: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,8 +119,18 @@ class JobEvent(Base):
             "from": self.from_state,
             "to": self.to_state,
             "message": self.message,
-            "worker": self.worker,
         }
+
+
+class JobEvent(StateEvent, Base):
+    __tablename__ = "job_events"
+    __table_args__ = (Index("ix_job_events_job", "job_id", "id"),)
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), sort_order=-1)
+    worker: Mapped[str | None] = mapped_column(String(100), nullable=True, sort_order=1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "worker": self.worker}
 
 
 class Worker(Base):

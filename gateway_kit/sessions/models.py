@@ -22,14 +22,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base
 from ..db import aware as aware
+from ..db import utc_iso as iso
 from ..db import utcnow as utcnow
 from ..identity.models import project_name_of
+from ..jobs.models import StateEvent
 from ..sealing import seal, unseal
 from .states import SessionState
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else aware(value).isoformat()
 
 
 class InteractiveSession(Base):
@@ -122,25 +120,13 @@ class InteractiveSession(Base):
         }
 
 
-class SessionEvent(Base):
+class SessionEvent(StateEvent, Base):
     __tablename__ = "sessions_events"
     __table_args__ = (Index("ix_sessions_events_session", "session_id", "id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions_sessions.id", ondelete="CASCADE"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    to_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    message: Mapped[str] = mapped_column(Text, default="")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": iso(self.at),
-            "from": self.from_state,
-            "to": self.to_state,
-            "message": self.message,
-        }
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("sessions_sessions.id", ondelete="CASCADE"), sort_order=-1
+    )
 
 
 class SessionShare(Base):

@@ -19,12 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..db import utc_iso as iso
 from ..errors import Conflict, NotFound, ValidationError
 from ..identity.models import Project, ProjectMember, User
 from ..jobs.inputs import Errors
 from ..jobs.service import check_resources
 from . import service
-from .models import InteractiveSession, Workshop, WorkshopSeat, aware, iso, utcnow
+from .models import InteractiveSession, Workshop, WorkshopSeat, aware, utcnow
 from .states import TERMINAL
 
 
