@@ -326,13 +326,20 @@ def resubmit_job(job_id: int) -> ResponseReturnValue:
     job = service.get_job(db.session, user, job_id)
     if job.user_id != user.id:
         raise NotFound("No such job.")
-    body = request.get_json(silent=True)
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise ValidationError([{"field": "body", "message": "must be a JSON object (or empty)"}])
+    # An empty body resubmits as it was; anything else must be a JSON object of known fields,
+    # every one of the right type: garbage never becomes a job.
+    body: Any = {}
+    if request.get_data(cache=True).strip():
+        body = request.get_json(silent=True) if request.is_json else None
+        if not isinstance(body, dict):
+            message = "must be a JSON object (Content-Type: application/json) or empty"
+            raise ValidationError([{"field": "body", "message": message}])
     sub = service.resubmission(job)
-    changes = service.parse_submission({"application": job.app_id, **body}, None, None)
+    changes = service.parse_submission({**body, "application": job.app_id}, None, None)
+    if "application" in body:
+        changes.errors.append({"field": "application", "message": "is the job's own (submit a new job)"})
+    if changes.errors:
+        raise ValidationError(changes.errors)
     sub.inputs.update(changes.inputs)
     sub.resources.update(changes.resources)
     for key in ("name", "webhook_url"):

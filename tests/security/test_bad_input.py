@@ -140,3 +140,30 @@ def test_a_file_and_a_folder_of_the_same_name(tmp_path: Path, first: str, second
     assert c.post(f"/api/v1/datasets/{uid2}/uploads/{two['id']}/complete").status_code == 201
     got = c.get(f"/api/v1/datasets/{uid2}/files/{second}")
     assert got.status_code == 200 and got.data == b"two"
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "field"),
+    [
+        ('{"inputs": "x"}', "application/json", "inputs"),
+        ('{"resources": [1]}', "application/json", "resources"),
+        ('{"name": {}}', "application/json", "name"),
+        ('{"webhook_url": 5}', "application/json", "webhook_url"),
+        ('{"notify_email": "yes"}', "application/json", "notify_email"),
+        ('{"colour": "red"}', "application/json", "colour"),
+        ('{"application": "other"}', "application/json", "application"),
+        ("null", "application/json", "body"),
+        ("inputs=garbage", "application/x-www-form-urlencoded", "body"),
+    ],
+)
+def test_a_resubmission_with_a_garbage_body_creates_no_job(
+    world: tuple[Any, dict[str, str]], body: str, ctype: str, field: str
+) -> None:
+    app, auth = world
+    job_id = _job(app)
+    resp = app.test_client().post(
+        f"/api/v1/jobs/{job_id}/resubmit", data=body, content_type=ctype, headers=auth
+    )
+    _problem(resp, 422, field)  # before: 201, the garbage ignored
+    with app.app_context():
+        assert db.session.query(Job).count() == 1
