@@ -41,6 +41,15 @@ that must wait does not stop smaller jobs behind it: backfill):
    draining instances go when idle. :attr:`Plan.wake_at` says when to plan again for this.
 6. **minimum** -- the pool is topped up to ``min_instances`` with ``warm_flavor`` (default 0:
    a warm instance costs its rate all day; in the simulation the bursts are ~30 min apart).
+7. **reservations** (a workshop's seats: :class:`Reservation`) -- from ``prewarm_lead`` s before
+   a reservation starts until it ends, its seats not yet taken are held on live instances as if
+   they ran (room that costs nothing extra first), and instances are launched for the rest, the
+   largest flavor of the seat's price per vCPU that the remaining seats fill, so that the
+   students' sessions start on booted instances; held seats keep their instances from retiring,
+   and so do idle instances that fit a seat, for up to ``seats`` seats, until the end (a
+   student's job arrives a moment after the seat is taken; another may leave and come back).
+   After the end rule 5 retires what is idle. :attr:`Plan.wake_at` includes the
+   next warm-up and end.
 
 Figures (``bench/burst_sim.py --seeds 1..5``, max 20 instances): mean wait 95 s against 120 s
 for one instance per job, p95 299 s against 300 s, SU overhead 26 % against 16 %. The pool's
@@ -51,6 +60,7 @@ is 22 %.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -182,6 +192,9 @@ class PoolPolicy:
     pack_factor: float = 3.0
     #: Seconds of recent arrivals that estimate the demand for an idle instance (rule 5).
     demand_window: float = 300.0
+    #: Seconds before a reservation starts that its instances are launched (rule 7; -1: twice
+    #: ``boot_seconds``, for the boot time's long tail).
+    prewarm_lead: float = -1.0
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> PoolPolicy:
@@ -201,12 +214,18 @@ class PoolPolicy:
             pack_reserve=int(options.get("pack_reserve", -1)),
             pack_factor=float(options.get("pack_factor", 3.0)),
             demand_window=float(options.get("demand_window", 300.0)),
+            prewarm_lead=float(options.get("prewarm_lead", -1.0)),
         )
 
     @property
     def idle_limit(self) -> float:
         """Seconds an idle instance is kept (``idle_timeout``, or ``boot_seconds`` if auto)."""
         return self.boot_seconds if self.idle_timeout is None else self.idle_timeout
+
+    @property
+    def lead(self) -> float:
+        """Seconds before a reservation's start that its warm-up begins (rule 7)."""
+        return 2 * self.boot_seconds if self.prewarm_lead < 0 else self.prewarm_lead
 
     @property
     def reserve(self) -> int:
@@ -271,6 +290,31 @@ class Quota:
         return None
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """Seats booked for a time window (a workshop): rule 7 keeps room for them."""
+
+    key: Any
+    #: Start and end of the window (the same clock as ``now``).
+    starts: float
+    ends: float
+    #: What one seat needs (its ``key`` is unused).
+    seat: Need
+    #: Seats not taken yet.
+    pending: int = 0
+    #: All its seats (taken or not): until it ends, idle instances that fit a seat are kept for
+    #: this many seats (a student who joins late, or leaves and comes back).
+    seats: int = 0
+
+    def active(self, policy: PoolPolicy, now: float) -> bool:
+        return self.starts - policy.lead <= now < self.ends
+
+    def shape(self, need: Need) -> bool:
+        """Whether ``need`` is one of its seats (a student's job or session)."""
+        s = self.seat
+        return (need.cpus, need.memory_mb, need.gpus) == (s.cpus, s.memory_mb, s.gpus)
+
+
 # Wait reasons (the first words are stable: tests and the console match them).
 QUOTA_FULL = "quota full"
 SPEND_CAP = "spend cap"
@@ -291,8 +335,13 @@ class Plan:
     #: job key -> why it can never run here.
     reject: dict[Any, str] = field(default_factory=dict)
     #: The next time (same clock as ``now``) at which this plan would change with nothing else
-    #: happening (an idle instance comes due for retirement); None: no such time.
+    #: happening (an idle instance comes due for retirement, a reservation warms up or ends);
+    #: None: no such time.
     wake_at: float | None = None
+    #: reservation key -> seats held on live or launched instances (rule 7).
+    held: dict[Any, int] = field(default_factory=dict)
+    #: reservation key -> why some of its seats have no instance (the pool is full...).
+    short: dict[Any, str] = field(default_factory=dict)
 
 
 def pool_rate(instances: Sequence[Instance]) -> float:
@@ -320,6 +369,28 @@ def packing_flavor(
     if big:
         return min(big, key=lambda f: (f.vcpus, f.ram_mb, f.name))
     return max(same, key=lambda f: (f.vcpus, -f.ram_mb, f.name), default=fit)
+
+
+def seat_flavor(
+    flavors: Sequence[Flavor], fit: Flavor, need: Need, seats: int, allowed: Sequence[str] = ()
+) -> Flavor:
+    """The flavor to launch for ``seats`` seats like ``need`` (rule 7): the largest at ``fit``'s
+    SUs per vCPU that the seats fill (no core paid for unused), ``fit`` for GPU seats."""
+    if fit.gpus or not fit.vcpus or seats <= 1:
+        return fit
+    per_cpu = fit.su_per_hour / fit.vcpus
+    filled = [
+        f
+        for f in flavors
+        if (not allowed or f.name in allowed)
+        and fits(f, need)
+        and f.gpus == 0
+        and f.vcpus
+        and abs(f.su_per_hour / f.vcpus - per_cpu) < 1e-9
+        and f.vcpus <= seats * need.cpus
+        and (not need.memory_mb or f.ram_mb // need.memory_mb >= f.vcpus // max(need.cpus, 1))
+    ]
+    return max(filled, key=lambda f: (f.vcpus, -f.ram_mb, f.name), default=fit)
 
 
 def paid_until(policy: PoolPolicy, inst: Instance, now: float) -> float:
@@ -390,6 +461,7 @@ def plan(
     waiting: Sequence[Need],
     quota: Quota,
     now: float,
+    reservations: Sequence[Reservation] = (),
 ) -> Plan:
     """Decide placements, launches, waits and retirements (see the module docstring)."""
     out = Plan()
@@ -433,8 +505,14 @@ def plan(
         """Rule 1: a home that costs (almost) nothing extra and does not delay the job."""
         if need.gpus == 0 and inst.flavor.gpus > 0:
             return False  # a CPU job would hold a GPU machine
-        if not inst.jobs and inst.flavor.su_per_hour > policy.max_oversize * fit.su_per_hour:
-            return False  # an idle machine much bigger than the job: a right-sized one is cheaper
+        if (
+            not inst.jobs
+            and inst.flavor.su_per_hour > policy.max_oversize * fit.su_per_hour
+            and not any(r.active(policy, now) and r.shape(need) for r in reservations)
+        ):
+            # An idle machine much bigger than the job: a right-sized one is cheaper (unless it
+            # was warmed for this job's workshop: rule 7).
+            return False
         if inst.state == "booting":
             started = now if inst.launched_at is None else inst.launched_at
             return now - started < policy.boot_patience
@@ -496,6 +574,45 @@ def plan(
         home.jobs.append(need)
         home.idle_since = None
         out.place[need.key] = home.key
+
+    def wake(at: float) -> None:
+        if at > now:
+            out.wake_at = at if out.wake_at is None else min(out.wake_at, at)
+
+    for res in reservations:  # rule 7, after the jobs: a real job takes a warm seat first
+        if not res.active(policy, now):
+            wake(res.starts - policy.lead)
+            continue
+        wake(res.ends)
+        held = 0
+        for n in range(res.pending):
+            seat = dataclasses.replace(res.seat, key=(res.key, n), arrived=None)
+            fit = choose_flavor(flavors, seat, policy.flavors)
+            if fit is None:
+                out.short[res.key] = f"{NO_FLAVOR}: no flavor fits a seat"
+                break
+            rooms = [
+                i
+                for i in pool
+                if i.key not in replaced
+                and i.room_for(seat, policy.jobs_per_instance)
+                and (seat.gpus > 0 or i.flavor.gpus == 0)
+            ]
+            if rooms:
+                home = min(rooms, key=lambda i: rank(i, seat))
+            else:
+                flavor = seat_flavor(flavors, fit, seat, res.pending - n, policy.flavors)
+                if can_launch(flavor) is not None:
+                    flavor = fit
+                why = can_launch(flavor)
+                if why is not None:
+                    out.short[res.key] = why
+                    break
+                home = add(flavor)
+            home.jobs.append(seat)
+            home.idle_since = None
+            held += 1
+        out.held[res.key] = held
     arrivals = list({j.key: j for j in [*waiting, *(j for i in pool for j in i.jobs)]}.values())
     up = live()
     if len(up) < policy.min_instances:
@@ -505,6 +622,8 @@ def plan(
         while warm is not None and len(up) < policy.min_instances and can_launch(warm) is None:
             up.append(add(warm))
     keep = len(up)
+    # Rule 7: seats of running reservations keep idle instances that fit them (until the end).
+    kept_for = {r.key: r.seats for r in reservations if r.active(policy, now)}
     idle = [
         i
         for i in instances
@@ -512,11 +631,25 @@ def plan(
     ]
     for inst in sorted(instances, key=lambda i: i.idle_since or now):
         if inst.jobs or inst.idle_since is None or inst.key in replaced:
-            continue
+            continue  # (a held seat of rule 7 counts as a job)
         if inst.state == "draining":
             out.retire.append(inst.key)
             continue
         if keep <= policy.min_instances or not math.isfinite(policy.idle_limit):
+            continue
+        held_by = next(
+            (
+                r
+                for r in reservations
+                if kept_for.get(r.key, 0) > 0
+                and fits(inst.flavor, r.seat)
+                and (r.seat.gpus > 0) == (inst.flavor.gpus > 0)
+            ),
+            None,
+        )
+        if held_by is not None:
+            room = inst.flavor.vcpus // max(held_by.seat.cpus, 1) if not held_by.seat.gpus else 1
+            kept_for[held_by.key] -= max(room, 1)
             continue
         since = inst.idle_since
         nth = 1 + sum(
@@ -532,5 +665,5 @@ def plan(
             out.retire.append(inst.key)
             keep -= 1
         else:
-            out.wake_at = due if out.wake_at is None else min(out.wake_at, due)
+            wake(due)
     return out

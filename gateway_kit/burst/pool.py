@@ -34,7 +34,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from ..db import aware as aware
 from ..errors import CloudError, ConfigError
 from ..jobs.executors.base import JobSpec
 from ..jobs.models import Allocation, Job, LedgerEntry, utcnow
+from ..jobs.reservations import reservations
 from ..sealing import seal, unseal
 from . import policy
 from .models import LIVE_STATES, BurstInstance, BurstJob, BurstPoolSize
@@ -298,6 +299,25 @@ class Pool:
             )
         )
 
+    def reservations(self, session: Session, now: datetime) -> list[policy.Reservation]:
+        """The destination's reservations (:mod:`gateway_kit.jobs.reservations`: a workshop's
+        seats), for rule 7 of the policy; none outside an app context (no source to ask)."""
+        from flask import current_app, has_app_context
+
+        if not has_app_context():
+            return []
+        return [
+            policy.Reservation(
+                key=r.key,
+                starts=r.starts.timestamp(),
+                ends=r.ends.timestamp(),
+                seat=policy.Need(key=None, cpus=r.cpus, memory_mb=r.memory_mb, gpus=r.gpus),
+                pending=r.pending,
+                seats=r.seats,
+            )
+            for r in reservations(current_app, session, self.destination, now)
+        ]
+
     def _launch_pending(self, session: Session) -> None:
         """Create the servers of rows recorded as ``launching`` (a crash may have left some)."""
         for row in self.live(session):
@@ -433,7 +453,11 @@ class Pool:
                     bj.wait_reason = f"the cloud cannot be reached: {exc.user_message}"
             session.commit()
             return
-        plan = policy.plan(self.policy, flavors, instances, waiting, quota, now.timestamp())
+        plan = policy.plan(
+            self.policy, flavors, instances, waiting, quota, now.timestamp(), self.reservations(session, now)
+        )
+        for key, why in plan.short.items():
+            log.warning("burst pool %s: %s: seats not warm: %s", self.destination, key, why)
         new_rows: dict[Any, BurstInstance] = {}
         for key, flavor in plan.launch:
             row = BurstInstance(

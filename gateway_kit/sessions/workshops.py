@@ -23,6 +23,7 @@ from ..db import utc_iso as iso
 from ..errors import Conflict, NotFound, ValidationError
 from ..identity.models import Project, ProjectMember, User
 from ..jobs.inputs import Errors
+from ..jobs.reservations import Reservation
 from ..jobs.service import check_resources
 from . import service
 from .models import InteractiveSession, Workshop, WorkshopSeat, aware, utcnow
@@ -207,6 +208,42 @@ def seats(session: Session, workshop: Workshop) -> list[dict[str, Any]]:
                 "last_activity": iso(row.last_activity) if row else None,
                 "su": (row.su_charged if row.su_charged is not None else 0.0) if row else 0.0,
             }
+        )
+    return out
+
+
+def reservations(session: Session, destination: str, now: datetime) -> list[Reservation]:
+    """The workshops on ``destination`` that have not ended, with their seats not in use (a
+    :data:`gateway_kit.jobs.reservations.Source`): the burst pool warms instances for them."""
+    from ..jobs.apps import registry
+    from ..jobs.destinations import destinations
+
+    out = []
+    for workshop in session.scalars(select(Workshop).where(Workshop.ends_at > now)):
+        application = registry().get(workshop.app_id)
+        if application is None or destinations().route(application) != destination:
+            continue
+        in_use = session.scalar(
+            select(func.count(WorkshopSeat.id))
+            .join(InteractiveSession, InteractiveSession.id == WorkshopSeat.session_id)
+            .where(
+                WorkshopSeat.workshop_id == workshop.id,
+                InteractiveSession.state.not_in([s.value for s in TERMINAL]),
+            )
+        )
+        res = workshop.resources
+        out.append(
+            Reservation(
+                key=f"workshop-{workshop.id}",
+                destination=destination,
+                starts=aware(workshop.starts_at),
+                ends=aware(workshop.ends_at),
+                cpus=int(res["cpus"]),
+                memory_mb=int(res["memory_mb"]),
+                gpus=int(res["gpus"]),
+                pending=max(workshop.seats - int(in_use or 0), 0),
+                seats=workshop.seats,
+            )
         )
     return out
 

@@ -3,9 +3,12 @@ code and each gets a running session; a sixth finds it full; only the instructor
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from gateway_kit.db import db
@@ -97,3 +100,61 @@ def test_workshop_form(tmp_path: Path) -> None:
         assert world.bob_client.get(r.headers["Location"]).status_code == 404
     finally:
         world.end_all()
+
+
+def test_workshop_prewarms_burst_instances(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """5 seats on the burst destination: the pool launches their instances before the workshop
+    starts (no student yet), and the 5 students' sessions run on those instances."""
+    from gateway_kit.burst.feature import reconcile_all
+
+    from .test_burst import BurstWorld
+
+    world = BurstWorld(
+        tmp_path, monkeypatch, JOBS_ROUTING_RULES={"hello-web": "cloud"}, SESSIONS_WORKSHOP_EARLY_JOIN=600
+    )
+    try:
+        with world.app.app_context():
+            db.session.execute(update(ProjectMember).values(role="manager"))
+            db.session.commit()
+        starts = datetime.now(UTC) + timedelta(minutes=2)  # within the warm-up lead (2 x boot_seconds)
+        body = {
+            "title": "Burst lab",
+            "application": "hello-web",
+            "seats": 5,
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=1)).isoformat(),
+            "project": "astro",
+        }
+        r = world.client.post("/api/v1/workshops", json=body)
+        assert r.status_code == 201, r.get_json()
+        code, workshop_id = r.get_json()["join_code"], r.get_json()["id"]
+
+        def warm() -> list[Any]:
+            with world.app.app_context():
+                reconcile_all(world.app)
+            return [i for i in world.instances() if i.state == "ready"]
+
+        deadline = time.monotonic() + 60
+        while sum(i.vcpus for i in warm()) < 5:
+            assert time.monotonic() < deadline, [(i.flavor, i.state) for i in world.instances()]
+            time.sleep(0.2)
+        assert datetime.now(UTC) < starts  # warm before the start, with no student yet
+        instances = {i.id: i.address for i in world.instances()}
+
+        sids = []
+        for i in range(5):
+            student = make_user(world.app, f"student{i}")
+            client = world.app.test_client()
+            login(client, student)
+            r = client.post("/api/v1/workshops/join", json={"code": code})
+            assert r.status_code == 200, r.get_json()
+            sids.append(r.get_json()["id"])
+        for sid in sids:
+            row = world.run_until(sid, {"ready", "failed"}, timeout=90)
+            assert row.state == "ready", row.state_reason
+            assert row.backend_host in instances.values()
+        assert {i.id for i in world.instances()} == set(instances)  # no instance launched for them
+        seen = world.client.get(f"/api/v1/workshops/{workshop_id}").get_json()
+        assert seen["seats_taken"] == 5 and seen["connected"] == 5
+    finally:
+        world.close()
