@@ -27,7 +27,7 @@ from ..jobs.executors.base import Executor, ExecutorError, JobSpec, PollResult
 from ..jobs.models import utcnow
 from ..jobs.states import JobState, parse_state
 from . import policy
-from .models import BurstJob
+from .models import BurstInstance, BurstJob
 from .pool import Pool, aware, store_spec
 
 _LAST: dict[str, float] = {}
@@ -117,11 +117,18 @@ class BurstExecutor(Executor):
                     started_at=started.timestamp() if started else None,
                 )
             if bj.state == "assigned":
-                return PollResult(
-                    JobState.SUBMITTED,
-                    reason=f"waiting for instance {bj.instance_name} ({bj.flavor}) to start",
-                )
+                return PollResult(JobState.SUBMITTED, reason=self._launch_reason(session, bj))
             return PollResult(JobState.SUBMITTED, reason=f"waiting: {bj.wait_reason or 'for an instance'}")
+
+    def _launch_reason(self, session: Any, bj: BurstJob) -> str:
+        """What a job assigned to an instance waits for: the instance's boot (with the time it
+        is expected to take, from the pool's ``boot_seconds``), or its agent taking the job."""
+        row = session.get(BurstInstance, bj.instance_id) if bj.instance_id else None
+        if row is None or row.state not in ("launching", "booting"):
+            return f"starting on instance {bj.instance_name} ({bj.flavor})"
+        since = aware(row.created_at) or utcnow()
+        left = max(5, round(self.pool.policy.boot_seconds - (utcnow() - since).total_seconds()))
+        return f"launching an instance ({bj.instance_name}, {bj.flavor}): expected about {left} s more"
 
     def cancel(self, state: Mapping[str, Any]) -> None:
         with self.pool.sessions() as session:

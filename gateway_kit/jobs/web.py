@@ -165,7 +165,7 @@ def submit_form(app_id: str) -> ResponseReturnValue:
         return _render_form(application, _values_from(sub), _form_errors(exc), 422)
     except QuotaExceeded as exc:
         return _render_form(application, _values_from(sub), {"": exc.user_message}, 403)
-    flash(f"Job {job.id} submitted.", "success")
+    flash(f"Job {job.id} submitted.", "success transient")  # job.js drops it once it runs
     return redirect(url_for("jobs.job_page", job_id=job.id))
 
 
@@ -307,7 +307,7 @@ def resubmit(job_id: int) -> ResponseReturnValue:
         return _render_form(
             application, _values_from(sub), {"": exc.user_message}, exc.status, resubmit_of=job
         )
-    flash(f"Job {new.id} submitted (again with the inputs of job {job.id}).", "success")
+    flash(f"Job {new.id} submitted (again with the inputs of job {job.id}).", "success transient")
     return redirect(url_for("jobs.job_page", job_id=new.id))
 
 

@@ -118,3 +118,28 @@ def test_agent_token_is_useless_for_other_jobs_and_instances(slow_env: Env) -> N
     gate.touch()
     env.until(lambda: all(env.job(j).state in DONE for j in (a, b)), timeout=60)
     assert (Path(env.job(b).workdir) / "count.txt").read_text().strip() == "8"
+
+
+def test_an_assigned_job_says_it_waits_for_an_instance_to_boot_and_for_how_long() -> None:
+    """The reason a job page shows while its instance boots (the local cloud boots in a blink,
+    so the boot is pinned here on rows instead of waited for)."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gateway_kit.burst.executor import BurstExecutor
+    from gateway_kit.burst.models import BurstInstance, BurstJob
+    from gateway_kit.jobs.models import utcnow
+
+    executor = object.__new__(BurstExecutor)
+    executor.pool = SimpleNamespace(policy=SimpleNamespace(boot_seconds=120.0))  # type: ignore[assignment]
+    row = BurstInstance(id=7, state="booting", created_at=utcnow() - timedelta(seconds=30))
+    bj = BurstJob(job_id=1, instance_id=7, instance_name="gk-burst-x-7", flavor="m3.small")
+    rows = SimpleNamespace(get=lambda _model, key: row if key == 7 else None)
+    reason = executor._launch_reason(rows, bj)
+    left = int(reason.rsplit("about ", 1)[1].split(" ")[0])
+    assert (
+        reason.startswith("launching an instance (gk-burst-x-7, m3.small): expected about ")
+        and 85 <= left <= 90
+    )
+    row.state = "ready"
+    assert executor._launch_reason(rows, bj) == "starting on instance gk-burst-x-7 (m3.small)"

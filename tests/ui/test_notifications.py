@@ -6,9 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from gateway_kit.jobs.queue import wait_for
 from gateway_kit.jobs.states import TERMINAL
 
+from ..conftest import login
+from ..demo_support import chromium_browser, serving, wait_until
 from ..jobs.conftest import World
 
 
@@ -60,3 +64,29 @@ def test_email_is_offered_only_with_an_smtp_server(tmp_path: Path) -> None:
     assert 'name="notify_email"' not in alice.get("/apps/echo").get_data(as_text=True)
     world.app.config["JOBS_SMTP_HOST"] = "127.0.0.1"
     assert 'name="notify_email"' in alice.get("/apps/echo").get_data(as_text=True)
+
+
+@pytest.mark.chromium
+def test_the_submitted_message_goes_once_the_job_moves_on_and_the_bell_rings(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    client = world.app.test_client()
+    login(client, world.alice)
+    cookie = client.get_cookie(world.app.config.get("SESSION_COOKIE_NAME", "session"))
+    assert cookie is not None
+    with chromium_browser() as browser, serving(world.app) as base:
+        context = browser.new_context()
+        context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": base}])
+        page = context.new_page()
+        page.goto(base + "/apps/echo")
+        page.fill("#name", "live")
+        page.click("#job-form button[type=submit]")
+        page.wait_for_selector("#job-state")
+        job_id = int(page.url.rsplit("/", 1)[1])
+        assert "submitted" in page.inner_text(".flash.transient")
+        assert wait_for(world.app, job_id, set(TERMINAL), 30).state == "COMPLETED"
+        wait_until(page, "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'")
+        wait_until(page, "document.querySelector('.flash.transient') === null")
+        page.reload()
+        assert page.inner_text("#bell-count") == "1"
+        page.click("#bell")
+        assert f"Job {job_id} live (echo) completed" in page.inner_text("#notifications")

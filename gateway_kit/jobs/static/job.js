@@ -81,6 +81,10 @@
     }
     var cancel = document.getElementById("cancel-form");
     if (ended && cancel) { cancel.parentNode.removeChild(cancel); }
+    // "Job 12 submitted." is news only while the job is queued.
+    if (job.state !== "QUEUED") {
+      document.querySelectorAll(".flash.transient").forEach(function (f) { f.parentNode.removeChild(f); });
+    }
     root.dataset.terminal = ended ? "true" : "false";
   }
   function tick() {
