@@ -39,6 +39,21 @@ def craft() -> Iterator[CraftIdP]:
     idp.stop()
 
 
+def authorize(issuer: str, **params: str) -> requests.Response:
+    """GET the provider's ``/authorize`` (not following redirects) with the dev client's code-flow
+    parameters, overridden or extended by ``params``."""
+    query = {
+        "client_id": CLIENT_ID,
+        "response_type": "code",
+        "scope": "openid",
+        "redirect_uri": "http://127.0.0.1:5000/login/callback/dev",
+        "state": "s",
+        "nonce": "n",
+        **params,
+    }
+    return requests.get(f"{issuer}/authorize", params=query, allow_redirects=False, timeout=10)
+
+
 def dev_provider_config(issuer: str, **extra: Any) -> dict[str, Any]:
     return {
         "kind": "oidc",

@@ -12,7 +12,7 @@ from gateway_kit.cli import main
 from gateway_kit.identity.devprovider import DevIdPConfigError, serve_devidp
 from gateway_kit.identity.devprovider.cli import DEFAULT_USERS
 
-from .conftest import USERS_FILE
+from .conftest import USERS_FILE, authorize
 
 
 def test_refuses_non_loopback_unless_forced() -> None:
@@ -32,19 +32,7 @@ def test_discovery_and_banner(devidp: str) -> None:
 
 
 def test_pkce_is_required(devidp: str) -> None:
-    resp = requests.get(
-        f"{devidp}/authorize",
-        params={
-            "client_id": "gateway-kit-dev",
-            "response_type": "code",
-            "scope": "openid",
-            "redirect_uri": "http://127.0.0.1:5000/login/callback/dev",
-            "state": "s",
-            "nonce": "n",
-        },
-        allow_redirects=False,
-        timeout=10,
-    )
+    resp = authorize(devidp)  # no code_challenge
     assert resp.status_code in (302, 400)
     if resp.status_code == 302:
         assert "error=invalid_request" in resp.headers["Location"]

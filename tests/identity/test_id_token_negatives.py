@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from gateway_kit.db import db
@@ -15,7 +14,7 @@ from gateway_kit.identity.models import Identity, User, UserSession
 from gateway_kit.identity.views import safe_next
 
 from ..conftest import make_app
-from .conftest import sign_in_at_provider, start_login
+from .conftest import authorize, sign_in_at_provider, start_login
 from .craftidp import CraftIdP
 
 
@@ -161,19 +160,10 @@ def test_open_redirect_next_through_full_login(idp_app: Any) -> None:
 
 
 def test_devidp_refuses_unregistered_redirect_uri(devidp: str) -> None:
-    resp = requests.get(
-        f"{devidp}/authorize",
-        params={
-            "client_id": "gateway-kit-dev",
-            "response_type": "code",
-            "scope": "openid",
-            "redirect_uri": "https://evil.example/cb",
-            "state": "s",
-            "nonce": "n",
-            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            "code_challenge_method": "S256",
-        },
-        allow_redirects=False,
-        timeout=10,
+    resp = authorize(
+        devidp,
+        redirect_uri="https://evil.example/cb",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method="S256",
     )
     assert resp.status_code == 400 and "Location" not in resp.headers
