@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -80,8 +80,17 @@ def reserve(session: Session, project: Project, amount: float) -> None:
     # On the session's connection: a Core UPDATE without the ORM's bulk-update layer.
     params = {"b_project": project.id, "amount": amount, "now": utcnow()}
     result = session.connection().execute(_RESERVE, params)
-    if result.rowcount == 1:
-        return
+    if result.rowcount != 1:
+        refuse(session, project, amount)
+
+
+#: :data:`_RESERVE` answering the project's id when the reservation was made (no row: refused),
+#: for a statement that reserves and writes in one round trip (a PostgreSQL submission).
+RESERVE_RETURNING = _RESERVE.returning(_ALLOCATIONS.project_id)
+
+
+def refuse(session: Session, project: Project, amount: float) -> NoReturn:
+    """Raise the QuotaExceeded that says why ``amount`` SUs could not be reserved on ``project``."""
     alloc = session.scalars(select(Allocation).where(Allocation.project_id == project.id)).first()
     if alloc is None:
         raise QuotaExceeded(

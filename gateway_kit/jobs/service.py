@@ -8,6 +8,7 @@ event; the worker side (:mod:`.queue`) uses it too.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 import os
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from flask import Flask, current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, literal, null, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -35,7 +36,7 @@ from .inputs import Errors, Upload, check_inputs, stage_uploads, validate_values
 from .jobfiles import UnsafeJobFile, open_job_file
 from .models import Job, JobEvent, utcnow
 from .states import TERMINAL, JobState, check_transition
-from .wakeup import announce, wake_local
+from .wakeup import CHANNEL, announce, wake_local
 
 #: Prebuilt against the tables (not the mapped classes): executed without the ORM's bulk layer.
 _INSERT_EVENT = insert(table_of(JobEvent))
@@ -273,20 +274,30 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
         # construction, nothing but the writes between the first INSERT (which takes SQLite's
         # write lock) and COMMIT.
         conn = session.connection()
-        job_id = conn.execute(_INSERT_JOB, values_row).scalar_one()
-        conn.execute(
-            _INSERT_EVENT,
-            {
-                "job_id": job_id,
-                "from_state": None,
-                "to_state": JobState.QUEUED.value,
-                "message": f"submitted by {user.username}",
-                "worker": None,
-            },
-        )
-        if project is not None:  # last: the allocation row is the one all submitters contend for
-            accounting.reserve(session, project, worst)
-        announce(session)
+        message = f"submitted by {user.username}"
+        if project is not None and conn.dialect.name == "postgresql":
+            # One round trip: reserve, insert the job and its event, notify the workers.
+            params = {f"j_{k}": v for k, v in values_row.items()}
+            params.update(b_project=project.id, amount=worst, now=now, message=message)
+            found = conn.execute(_submit_in_one(tuple(values_row)), params).first()
+            if found is None:
+                accounting.refuse(session, project, worst)
+            job_id = found[0]
+        else:
+            job_id = conn.execute(_INSERT_JOB, values_row).scalar_one()
+            conn.execute(
+                _INSERT_EVENT,
+                {
+                    "job_id": job_id,
+                    "from_state": None,
+                    "to_state": JobState.QUEUED.value,
+                    "message": message,
+                    "worker": None,
+                },
+            )
+            if project is not None:  # last: the allocation row is the one all submitters contend for
+                accounting.reserve(session, project, worst)
+            announce(session)
         session.commit()
     except IntegrityError as exc:  # the same Idempotency-Key raced us: answer with that job
         session.rollback()
@@ -308,6 +319,40 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     # Every column is known: the job without a SELECT (those the INSERT left out are NULL).
     row = {**_NULL_JOB, **values_row, "id": job_id, "project_name": project.name if project else None}
     return as_loaded(session, Job, row), True
+
+
+@functools.lru_cache(maxsize=4)
+def _submit_in_one(keys: tuple[str, ...]) -> Select[tuple[int, Any]]:
+    """PostgreSQL's submission as one statement (built once): the reservation UPDATE, then the
+    job INSERT only if it reserved (``SELECT ... FROM reserved``), its QUEUED event, and
+    ``pg_notify`` (delivered at COMMIT). No row back: the reservation was refused. The job's
+    values are the parameters ``j_<key>`` for each of ``keys``; ``now``, ``b_project``, ``amount``
+    and ``message`` the others."""
+    jobs, events = table_of(Job), table_of(JobEvent)
+    reserved = accounting.RESERVE_RETURNING.cte("reserved")
+    # j_<column>: a parameter named like a column of allocations would join the UPDATE's SET.
+    row = select(*(bindparam(f"j_{k}", type_=jobs.c[k].type) for k in keys)).select_from(reserved)
+    # include_defaults=False: every value is a parameter (the INSERT above leaves the columns
+    # out of values_row NULL; from_select would add the Python-side defaults).
+    job = (
+        insert(jobs)
+        .from_select([jobs.c[k] for k in keys], row, include_defaults=False)
+        .returning(jobs.c.id)
+        .cte("job")
+    )
+    event = insert(events).from_select(
+        ["job_id", "at", "from_state", "to_state", "message", "worker"],
+        select(
+            job.c.id,
+            bindparam("now", type_=events.c.at.type),
+            null(),
+            literal(JobState.QUEUED.value, events.c.to_state.type),
+            bindparam("message", type_=events.c.message.type),
+            null(),
+        ),
+        include_defaults=False,
+    )
+    return select(job.c.id, func.pg_notify(CHANNEL, "")).add_cte(event.cte("event"))
 
 
 def _same_request(job: Job, sub: Submission) -> Job:
