@@ -2,6 +2,7 @@
 
     python bench/burst_sim.py [--seed 7 | --seeds 1..5] [--jobs 400] [--boot-median 90]
                               [--boot-p95 300] [--max-instances 20] [--idle-timeout auto]
+                              [--pack-reserve -1] [--pack-factor 3] [--max-oversize 2]
 
 ``--seeds`` (``1..5``, ``1,2,7``) prints each seed's table, then the mean over the seeds.
 
@@ -265,6 +266,14 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="the kit pool's, seconds, or auto (the default: the boot time's mean)",
     )
+    ap.add_argument(
+        "--pack-reserve",
+        type=int,
+        default=-1,
+        help="the kit pool's pack_reserve (-1: a quarter of the maximum)",
+    )
+    ap.add_argument("--pack-factor", type=float, default=3.0, help="the kit pool's pack_factor")
+    ap.add_argument("--max-oversize", type=float, default=2.0, help="the kit pool's max_oversize")
     ap.add_argument("--fixed", type=int, default=6, help="m3.medium instances of the fixed pool")
     ap.add_argument("--fixed-gpu", type=int, default=1, help="g3.small instances of the fixed pool")
     args = ap.parse_args(argv)
@@ -278,6 +287,9 @@ def main(argv: list[str] | None = None) -> None:
         max_instances=args.max_instances,
         idle_timeout=args.idle_timeout,
         boot_seconds=boot[0] * math.exp(sigma * sigma / 2),
+        pack_reserve=args.pack_reserve,
+        pack_factor=args.pack_factor,
+        max_oversize=args.max_oversize,
     )
     fixed_flavors = ("m3.medium",) * args.fixed + ("g3.small",) * args.fixed_gpu
     fixed = policy.PoolPolicy(
