@@ -39,6 +39,8 @@ class JobsDemoPart:
 
     name = "jobs"
     order = 50  # before the worker (80), which must see the same settings
+    #: The local mail outbox's controller (None: not started).
+    outbox: Any = None
 
     def start(self, ctx: DemoContext) -> None:
         plugins = ctx.settings.get("PLUGINS", [])
@@ -55,12 +57,28 @@ class JobsDemoPart:
         )
         if ctx.settings.get("CLOUD_NAME") == "local" and ctx.web_url:
             add_burst_destination(ctx)
+        self.outbox = None if ctx.settings.get("JOBS_SMTP_HOST") else self._start_outbox(ctx)
+
+    def _start_outbox(self, ctx: DemoContext) -> Any:
+        """The local mail outbox (see :mod:`.mailbox`), when aiosmtpd is installed."""
+        from .mailbox import start_outbox
+
+        folder = ctx.instance_path / "demo-mail"
+        port = ctx.free_port()
+        outbox = start_outbox(folder, ctx.host, port)
+        if outbox is None:
+            ctx.say("mail          no outbox (pip install aiosmtpd for one): e-mail is not offered")
+            return None
+        ctx.settings.update(JOBS_SMTP_HOST=ctx.host, JOBS_SMTP_PORT=port, JOBS_DEMO_MAILBOX=str(folder))
+        ctx.say(f"mail          local outbox smtp://{ctx.host}:{port}; read it at {ctx.web_url}/demo/mail")
+        return outbox
 
     def ready(self, app: Flask) -> None:
         seed_demo(app)
 
     def stop(self) -> None:
-        pass
+        if self.outbox is not None:
+            self.outbox.stop()
 
 
 def add_burst_destination(ctx: DemoContext) -> None:

@@ -6,7 +6,7 @@ from flask import Flask
 
 from ..api.openapi import add_hook
 from ..worker import WorkerTask, register_task
-from . import api, files_web, web
+from . import api, files_web, mailbox, web
 from .apps import EXTENSION_KEY as APPS_KEY
 from .apps import ApplicationRegistry, load_files
 from .destinations import EXTENSION_KEY as DEST_KEY
@@ -23,5 +23,6 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     web.init_app(app)
     files_web.init_app(app)
+    mailbox.init_app(app)
     add_hook(app, api.add_application_schemas)
     register_task(app, WorkerTask("jobs", float(app.config["JOBS_POLL_INTERVAL"]), run_queue, waker=Waker))

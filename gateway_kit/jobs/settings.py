@@ -126,6 +126,13 @@ SETTINGS: list[Setting] = [
     Setting("JOBS_SMTP_PASSWORD", str, "", "SMTP password.", secret=True),
     Setting("JOBS_SMTP_STARTTLS", bool, False, "Use STARTTLS with the SMTP server."),
     Setting("JOBS_MAIL_FROM", str, "gateway@localhost", "Sender address of job e-mail."),
+    Setting(
+        "JOBS_DEMO_MAILBOX",
+        str,
+        "",
+        "A folder of .eml files shown at /demo/mail (the demo's local mail outbox, set by "
+        "`gateway-kit demo`); empty: no such page.",
+    ),
 ]
 
 
