@@ -155,6 +155,20 @@ def _portal(wheel: Path, settings: Path) -> Any:
     )
 
 
+DEV_USERS = (
+    Path(__file__).resolve().parents[2] / "gateway_kit" / "identity" / "devprovider" / "dev-users.toml"
+)
+#: The deployed portal's settings for logging in through the development provider at {issuer}.
+DEV_LOGIN_SETTINGS = """[identity_providers.dev]
+kind = "oidc"
+title = "Development provider"
+discovery_url = "{issuer}/.well-known/openid-configuration"
+client_id = "gateway-kit-dev"
+client_secret = "gateway-kit-dev-secret"
+scopes = ["openid", "email", "profile", "org.cilogon.userinfo"]
+"""
+
+
 def _job_runs_on_the_worker(tmp_path: Path, database_url: str, portal: str) -> None:
     """A user with a token submits SeqStats' ``composition`` through the load balancer; the
     worker VM runs it to COMPLETED and its output downloads through the load balancer."""
@@ -319,15 +333,32 @@ def _assert_no_secret_shown(app: Any, cloud: RunningLocalCloud, earlier: list[st
 
 @pytest.mark.slow
 def test_https_through_the_load_balancer_reaches_the_portal_and_http_redirects(
-    local_cloud_dataplane: RunningLocalCloud, tmp_path: Path
+    local_cloud_dataplane: RunningLocalCloud,
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """[tls] with a real Pebble: the certificate lands on the TERMINATED_HTTPS listener, whose
     TLS (checked against Pebble's chain, for the name) reaches a web VM's gunicorn; HTTP on port 80
-    answers a redirect to the https name (the REDIRECT_PREFIX policy)."""
+    answers a redirect to the https name (the REDIRECT_PREFIX policy). Headless Chromium, given
+    the load balancer's address for the name, logs in through the development OpenID provider
+    (the deployed settings point at it; the two web VMs share a PostgreSQL)."""
     from gateway_kit.hosting.tls import ensure_certificate
+    from gateway_kit.identity.devprovider import serve_devidp
     from tests.certs import conftest as certs
 
     cloud = local_cloud_dataplane
+    users = tmp_path / "dev-users.toml"
+    users.write_text(
+        DEV_USERS.read_text().replace(
+            '"http://127.0.0.1:5000/login/callback/dev"', '"https://www.serving.test/login/callback/dev"'
+        )
+    )
+    idp, issuer = serve_devidp(users)
+    threading.Thread(target=idp.serve_forever, daemon=True).start()
+    settings = tmp_path / "portal.toml"
+    settings.write_text(DEV_LOGIN_SETTINGS.format(issuer=issuer))
+    monkeypatch.setenv("GK_SERVING_DATABASE_URL", postgres_url)
     require_service("Pebble", certs.PEBBLE.exists(), "install the Debian package 'pebble'")
     acme = certs.Cloud(cloud)
     pebbles = certs.pebble.__wrapped__(acme)  # the certs suite's Pebble, on this cloud's DNS
@@ -340,7 +371,11 @@ def test_https_through_the_load_balancer_reaches_the_portal_and_http_redirects(
     }
     app = make_app(tmp_path, **config)
     engine = engine_for(app)
-    spec = _web_only(tls={"names": ["www", "portal"], "redirect_http": True})
+    spec = _web_only(
+        tls={"names": ["www", "portal"], "redirect_http": True},
+        app={"settings": str(settings)},
+        secrets={"gateway_kit_database_url": "env:GK_SERVING_DATABASE_URL"},
+    )
     try:
         engine.apply(spec)
         line = ensure_certificate(app, spec, engine.cloud_id("standard", "lb"))
@@ -370,7 +405,38 @@ def test_https_through_the_load_balancer_reaches_the_portal_and_http_redirects(
         assert http.headers["Location"] == "https://www.serving.test/healthz?x=1"
         env = _env_file(cloud, engine.cloud.conn.compute.find_server("standard-web-1").id).read_text()
         assert "GATEWAY_KIT_PUBLIC_URL=https://www.serving.test\n" in env
+        if https == 443:  # a browser's URL has no room for the data plane's port mapping
+            _chromium_logs_in(address)
     finally:
         engine.destroy("standard")
         engine.cloud.close()
         pebbles.close()
+        idp.shutdown()
+
+
+def _chromium_logs_in(address: str) -> None:
+    """Headless Chromium resolves www.serving.test to the load balancer, logs in as ada through
+    the development provider's page, and is back on the portal, signed in."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.demo_support import CHROMIUM, CHROMIUM_ARGS, require_chromium, sign_in_on_dev_provider_page
+
+    require_chromium()
+    rules = f"--host-resolver-rules=MAP www.serving.test {address}"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, rules], headless=True
+        )
+        try:
+            # Pebble's certificate (checked against its chain above) is not in Chromium's store
+            page = browser.new_context(ignore_https_errors=True).new_page()
+            page.goto("https://www.serving.test/")
+            page.click("#login-link")
+            page.click("#provider-dev")
+            sign_in_on_dev_provider_page(page, "ada", "ada-dev-password")
+            assert page.url.startswith("https://www.serving.test/")
+            assert page.inner_text("#signed-in-as") == "Ada Lovelace"
+            page.goto("https://www.serving.test/")  # another request, maybe the other web VM
+            assert page.inner_text("#signed-in-as") == "Ada Lovelace"
+        finally:
+            browser.close()
