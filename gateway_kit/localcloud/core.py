@@ -555,6 +555,14 @@ class LocalCloud:
         doc["limits"][resource] = int(limit)
         self.store.put("core.quota", doc)
 
+    def reset_quota(self, project_id: str, resources: Iterable[str]) -> None:
+        """Drop the project's own limits for ``resources``: the seed's defaults apply again."""
+        doc = self.store.get("core.quota", project_id)
+        if doc is not None:
+            for resource in resources:
+                doc.get("limits", {}).pop(resource, None)
+            self.store.put("core.quota", doc)
+
     def over_quota(self, project_id: str, resource: str, used: int, delta: int) -> bool:
         """Whether ``used + delta`` exceeds the project's limit for ``resource``."""
         limit = self.quota(project_id, resource)

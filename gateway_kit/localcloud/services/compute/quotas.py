@@ -201,10 +201,5 @@ def update_quota_set(project: str) -> Response:
 def delete_quota_set(project: str) -> Response:
     auth = require_token()
     _admin(auth, "os_compute_api:os-quota-sets:delete")
-    cloud = current_cloud()
-    doc = cloud.store.get("core.quota", project)
-    if doc is not None:
-        for key in QUOTA_KEYS:
-            doc["limits"].pop(key, None)
-        cloud.store.put("core.quota", doc)
+    current_cloud().reset_quota(project, QUOTA_KEYS)
     return json_response(None, 202)

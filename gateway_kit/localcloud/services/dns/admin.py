@@ -77,11 +77,7 @@ def _reset_quotas(project_id: str) -> Response:
     cloud, caller = _quota_target(project_id)
     if not caller.is_admin:
         raise _forbidden()
-    doc = cloud.store.get("core.quota", project_id)
-    if doc is not None:
-        for key in QUOTA_KEYS:
-            doc.get("limits", {}).pop(key, None)
-        cloud.store.put("core.quota", doc)
+    cloud.reset_quota(project_id, QUOTA_KEYS)
     return Response(status=204)
 
 

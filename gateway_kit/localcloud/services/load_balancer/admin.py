@@ -108,11 +108,7 @@ def _reset_quota(project_id: str) -> Response:
     auth = _auth()
     if not auth.is_admin:
         raise _forbidden()
-    doc = cloud.store.get("core.quota", project_id)
-    if doc is not None:
-        for res in QUOTA_RESOURCES:
-            doc.get("limits", {}).pop(res, None)
-        cloud.store.put("core.quota", doc)
+    cloud.reset_quota(project_id, QUOTA_RESOURCES)
     return Response(status=204)
 
 

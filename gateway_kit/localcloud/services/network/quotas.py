@@ -96,10 +96,5 @@ def update_quota(project_id: str) -> Response:
 @routes.delete("/v2.0/quotas/<project_id>")
 def reset_quota(project_id: str) -> Response:
     _quota_admin("delete_quota")
-    cloud = current_cloud()
-    doc = cloud.store.get("core.quota", project_id)
-    if doc is not None:
-        for r in QUOTA_RESOURCES:
-            doc["limits"].pop(r, None)
-        cloud.store.put("core.quota", doc)
+    current_cloud().reset_quota(project_id, QUOTA_RESOURCES)
     return json_response(None, 204)

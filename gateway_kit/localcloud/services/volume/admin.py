@@ -121,10 +121,5 @@ def delete_quota_set(project_id: str, target: str) -> Response:
         raise ApiError(
             403, "Policy doesn't allow volume_extension:quotas:delete to be performed.", "forbidden"
         )
-    cloud = current_cloud()
-    doc = cloud.store.get("core.quota", target)
-    if doc is not None:
-        for key in QUOTA_KEYS:
-            doc["limits"].pop(key, None)
-        cloud.store.put("core.quota", doc)
+    current_cloud().reset_quota(target, QUOTA_KEYS)
     return json_response(None, 200)
