@@ -125,6 +125,8 @@ class Engine:
         dependency order, several of a kind at once where the kind can (a list call, the load
         balancer's status tree); ``detail``: every observed property, not only the status."""
         live: dict[str, dict[str, Any] | None] = {}
+        for stale in [k for k in ctx.cache if k.startswith("listed:") or k == "lb_tree"]:
+            del ctx.cache[stale]  # what an earlier refresh of this run listed
         by_kind: dict[str, dict[str, str]] = {}  # kind -> cloud id -> key
         for key, row in rows.items():
             if row.cloud_id and row.status in ("ready", "updating"):
