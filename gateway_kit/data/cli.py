@@ -72,7 +72,8 @@ def upload_cmd(uid: str, paths: tuple[Path, ...], into: str, url: str, token: st
     interruption: files already uploaded are sent again only if they changed, and a file left
     half-way resumes from its missing chunks.
     """
-    from .client import DatasetsClient, files_under, sha256_file
+    from .client import DatasetsClient, files_under
+    from .storage import sha256_file
 
     client = DatasetsClient(url, token)
     have = {f["path"]: f["sha256"] for f in client.dataset(uid)["files"]}

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 import requests
 
+from .storage import sha256_file
+
 RETRIES = 3
 READ_BLOCK = 1024 * 1024
 
@@ -45,14 +47,6 @@ def _problem(resp: requests.Response) -> str:
     detail = body.get("detail") or body.get("title") or ""
     errors = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in body.get("errors") or [])
     return f"HTTP {resp.status_code}: {detail}" + (f" ({errors})" if errors else "")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(READ_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def files_under(local: Path, into: str = "") -> Iterator[tuple[Path, str]]:

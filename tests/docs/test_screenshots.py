@@ -128,6 +128,9 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
         page.wait_for_selector("#outputs a")
         job_id = page.get_attribute("#job", "data-job")
         shot("job")
+        page.goto(f"{url}/jobs/{job_id}/files/")
+        page.wait_for_selector("#entries a.entry")
+        shot("job-files")
         page.goto(f"{url}/seqstats/jobs/{job_id}")
         page.wait_for_selector("#results-table")
         wait_until(page, "document.querySelector('#plot').naturalWidth > 0")
@@ -164,7 +167,7 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
             assert resp is not None and resp.status == 200, (path, resp and resp.status)
             shot(name)
     names = sorted(p.name for p in shots.glob("*.png"))
-    assert len(names) == 10, names
+    assert len(names) == 11, names
     for p in shots.glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 2000
     if os.environ.get("GK_UPDATE_SCREENSHOTS") == "1":
