@@ -1,11 +1,13 @@
 """Interactive sessions: launch-to-ready per executor, and the session proxy next to a direct connection.
 
     .venv/bin/python bench/sessions.py [--launches 5] [--jupyter] [--requests 400] [--messages 2000]
+                                       [--no-burst] [--no-slurm]
 
 * launch-to-ready: ``POST``-equivalent launch (service.launch) until the session is ``ready``, the
   worker's sessions pass run back to back (no poll interval), for the ``hello-web`` example on
-  ``local`` (and JupyterLab once with ``--jupyter``). Executors without a session launcher are
-  listed as such.
+  ``local`` (and JupyterLab once with ``--jupyter``), on ``slurm`` (the local SLURM, when ``sinfo``
+  answers) and on ``burst`` (the local cloud with its data plane, in this process: the first
+  launch boots an instance -- "cold" -- the next ones find it up -- "warm").
 * HTTP: sequential GETs of the session's page (latency, median and p95) and 16 concurrent clients
   (requests per second), straight to the server with its token vs through the proxy with the
   gateway's login cookie.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import statistics
 import sys
@@ -41,6 +44,8 @@ def main() -> None:
     parser.add_argument("--jupyter", action="store_true", help="also time one JupyterLab launch")
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--no-burst", action="store_true", help="skip the burst row (no local cloud)")
+    parser.add_argument("--no-slurm", action="store_true", help="skip the slurm row")
     args = parser.parse_args()
 
     import httpx
@@ -59,6 +64,35 @@ def main() -> None:
     from gateway_kit.sessions.proxy import SessionProxy
 
     tmp = Path(tempfile.mkdtemp(prefix="gk-bench-sessions-"))
+    table: dict[str, Any] = {"local": {"executor": "local"}}
+    settings: dict[str, Any] = {}
+    if not args.no_slurm and slurm_answers():
+        table["slurm"] = {"executor": "slurm", "partition": "debug", "session_bind": "127.0.0.1"}
+        settings |= {"SLURM_POLL_CACHE_SECONDS": 0.0, "SLURM_JOB_NAME_PREFIX": f"gkbench{os.getpid()}"}
+    cloud = plane = None
+    if not args.no_burst:
+        from gateway_kit.localcloud import dataplane
+        from gateway_kit.localcloud.clock import ClockConfig
+        from gateway_kit.localcloud.core import LocalCloudConfig
+        from gateway_kit.localcloud.server import LocalCloudServer
+
+        cloud = LocalCloudServer(LocalCloudConfig(clock=ClockConfig(delay=0.05))).start()
+        os.environ["OS_CLIENT_CONFIG_FILE"] = str(cloud.write_clouds_yaml(tmp / "clouds.yaml"))
+        plane = dataplane.enable(cloud.cloud, tmp / "dataplane", interval=0.1)
+        gateway_port = free_port()
+        table["burst"] = {
+            "executor": "burst",
+            "cloud": "local",
+            "image": "cirros-0.6.2-x86_64-disk",
+            "su_per_cpu_hour": 1.0,
+            "max_instances": 2,
+            "idle_timeout": 300.0,
+            "charge_project": "bench",
+        }
+        settings |= {
+            "BURST_AGENT_URL": f"http://127.0.0.1:{gateway_port}",
+            "BURST_HEARTBEAT_INTERVAL": 0.3,
+        }
     app = create_app(
         {
             "ENV": "testing",
@@ -66,10 +100,17 @@ def main() -> None:
             "JOBS_LOCAL_GPUS": [],
             "JOBS_LOCAL_KILL_GRACE": 1.0,
             "SESSIONS_MAX_PER_USER": 50,
+            "JOBS_DESTINATIONS_MAP": table,
+            **settings,
         },
         instance_path=str(tmp / "instance"),
     )
     upgrade(app)
+    if "burst" in table:  # the agents call the gateway over HTTP
+        from werkzeug.serving import make_server
+
+        web = make_server("127.0.0.1", gateway_port, app, threaded=True)
+        threading.Thread(target=web.serve_forever, daemon=True).start()
     with db.session_scope(app) as s:
         user = User(username="bench", display_name="Bench", email="bench@example.org", role="user")
         s.add(user)
@@ -80,12 +121,12 @@ def main() -> None:
         accounting.set_allocation(s, project, 1e6, None, top_up=False, note="bench")
         uid = user.id
 
-    def launch_ready(app_id: str) -> tuple[int, float]:
+    def launch_ready(app_id: str, where: str = "local") -> tuple[int, float]:
         with app.test_request_context():
             u = db.session.get(User, uid)
             assert u is not None
             t0 = time.perf_counter()
-            row = service.launch(db.session, u, service.Launch(application=app_id))
+            row = service.launch(db.session, u, service.Launch(application=app_id, destination=where))
             sid = row.id
         while True:
             with app.app_context():
@@ -107,22 +148,34 @@ def main() -> None:
             db.session.commit()
             run_sessions(app)
 
+    def row(label: str, app_id: str, times: list[float]) -> None:
+        print(
+            f"  {label:<14} {app_id:<12} {len(times):>3} {statistics.median(times):>9.2f} {max(times):>7.2f}",
+            flush=True,
+        )
+
     print("launch-to-ready (worker passes back to back)")
-    print(f"  {'executor':<10} {'application':<12} {'n':>3} {'median s':>9} {'max s':>7}")
-    times = []
-    for _ in range(args.launches):
-        sid, took = launch_ready("hello-web")
-        times.append(took)
-        end(sid)
-    print(
-        f"  {'local':<10} {'hello-web':<12} {len(times):>3} "
-        f"{statistics.median(times):>9.2f} {max(times):>7.2f}"
-    )
-    if args.jupyter:
-        sid, took = launch_ready("jupyterlab")
-        end(sid)
-        print(f"  {'local':<10} {'jupyterlab':<12} {1:>3} {took:>9.2f} {took:>7.2f}")
-    print("  slurm, burst: no session launcher yet (launching there is refused with that message)")
+    print(f"  {'executor':<14} {'application':<12} {'n':>3} {'median s':>9} {'max s':>7}")
+    for where in table:
+        times = []
+        for _ in range(args.launches):
+            sid, took = launch_ready("hello-web", where)
+            times.append(took)
+            end(sid)
+        if where == "burst":  # the first launch booted the instance the next ones used
+            row("burst (cold)", "hello-web", times[:1])
+            if len(times) > 1:
+                row("burst (warm)", "hello-web", times[1:])
+        else:
+            row(where, "hello-web", times)
+        if args.jupyter:
+            sid, took = launch_ready("jupyterlab", where)
+            end(sid)
+            row(where, "jupyterlab", [took])
+    if "slurm" not in table:
+        print("  slurm: skipped (--no-slurm, or sinfo does not answer)")
+    if "burst" not in table:
+        print("  burst: skipped (--no-burst)")
 
     sid, _ = launch_ready("hello-web")
     with app.app_context():
@@ -227,6 +280,29 @@ def main() -> None:
     ]
     for label, a, b in rows:
         print(f"  {label:<34} {a:>10.2f} {b:>10.2f} {b - a:>+10.2f}")
+    if cloud is not None and plane is not None:
+        from gateway_kit.localcloud import dataplane
+
+        dataplane.disable(cloud.cloud)
+        cloud.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def slurm_answers() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10, check=False).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 if __name__ == "__main__":

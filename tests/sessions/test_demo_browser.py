@@ -1,11 +1,14 @@
-"""The issue's Done-when on ``local``, in a real browser (headless Chromium) against ``gateway-kit demo``.
+"""The issue's Done-when on ``local`` and ``burst``, in a real browser (headless Chromium) against
+``gateway-kit demo``.
 
-alan logs in through the development provider, launches JupyterLab from the launch form (the
-expected charge is shown), waits on "My sessions" for Connect, opens the session through the
-demo's session proxy, creates a notebook and executes a cell (its output proves the kernel
-WebSocket works through the proxy). ada (an administrator) gets 404 on the same URLs. alan closes
-the tab; the session is culled after its idle timeout (capped short for the test) and its SUs
-show on the usage page. One JupyterLab start per run.
+alan logs in through the development provider, launches JupyterLab from the launch form twice
+(the expected charge is shown): on ``local`` (the default) and on ``burst`` (the *Run on* select:
+an instance of the demo's local cloud, whose agent runs the server), waits on "My sessions" for
+both Connect links, opens each session through the demo's session proxy, creates a notebook and
+executes a cell (its output proves the kernel WebSocket works through the proxy). ada (an
+administrator) gets 404 on the same URLs. alan closes the tabs; the sessions are culled after
+their idle timeout (capped short for the test) and their SUs show on the usage page. Two
+JupyterLab starts per run, at the same time.
 """
 
 from __future__ import annotations
@@ -31,6 +34,30 @@ def _api(page: Any, url: str) -> Any:
     return r.json()
 
 
+def _run_a_cell(lab: Any, connect: str) -> Any:
+    """Open JupyterLab at ``connect``, create a notebook and run a cell; the page, still open."""
+    lab.goto(connect + "lab")
+    lab.click(".jp-LauncherCard[data-category='Notebook']", timeout=120_000)
+    editor = lab.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content")
+    editor.wait_for(timeout=60_000)
+    lab.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    editor.click()
+    editor.fill("print(6 * 7, 'from the kernel')")
+    lab.wait_for_function(
+        "() => document.querySelector('.jp-Notebook .jp-Cell .cm-content').textContent.includes('6 * 7')"
+    )
+    editor.press("Shift+Enter")
+    output = lab.locator(".jp-OutputArea-output").first
+    try:
+        output.wait_for(timeout=60_000)
+    except PlaywrightTimeout:  # a busy host can swallow the first key press: run the cell again
+        editor.click()
+        editor.press("Control+Enter")
+        output.wait_for(timeout=120_000)
+    assert "42 from the kernel" in output.inner_text()
+    return lab
+
+
 def test_jupyterlab_through_the_proxy(tmp_path: Any) -> None:
     require_chromium()
     if importlib.util.find_spec("jupyterlab") is None:
@@ -47,58 +74,55 @@ def test_jupyterlab_through_the_proxy(tmp_path: Any) -> None:
         url = demo.url
         alan = browser.new_context().new_page()
         login_with_dev_provider(alan, url, "alan")
-        alan.goto(f"{url}/interactive/")
-        alan.click("#launch-jupyterlab")
-        assert "Expected charge" in alan.inner_text("#estimate")
-        alan.click("#launch")
-        # The page refreshes itself when the state changes.
-        alan.wait_for_selector("[data-role=connect], tr[data-state=failed]", timeout=180_000)
-        assert alan.locator("tr[data-state=failed]").count() == 0, alan.inner_text("#sessions")
-        connect = alan.get_attribute("[data-role=connect]", "href")
-        assert connect is not None and "/sessions/" in connect
-        sid = int(connect.rstrip("/").rsplit("/", 1)[1])
-        shown = _api(alan, f"{url}/api/v1/sessions/{sid}")
-        assert shown["state"] == "ready" and shown["idle_timeout"] == IDLE
+        sids = {}
+        for where in ("local", "burst"):
+            alan.goto(f"{url}/interactive/")
+            alan.click("#launch-jupyterlab")
+            assert "Expected charge" in alan.inner_text("#estimate")
+            alan.select_option("#destination", where)
+            assert alan.inner_text("#estimate-destination") == where
+            alan.click("#launch")
+            sids[where] = int(alan.url.rsplit("#session-", 1)[1])
+        # The page refreshes itself when a state changes.
+        deadline = time.monotonic() + 240
+        while len(alan.locator("[data-role=connect]").all()) < 2:
+            assert alan.locator("tr[data-state=failed]").count() == 0, alan.inner_text("#sessions")
+            assert time.monotonic() < deadline, alan.inner_text("#sessions")
+            alan.wait_for_timeout(1000)
+        connects = {}
+        for where, sid in sids.items():
+            shown = _api(alan, f"{url}/api/v1/sessions/{sid}")
+            assert shown["state"] == "ready" and shown["idle_timeout"] == IDLE
+            assert shown["destination"] == where
+            connect = alan.get_attribute(f"#session-{sid} [data-role=connect]", "href")
+            assert connect is not None and connect.endswith(f"/sessions/{sid}/")
+            assert shown.get("backend_token") is None and "token" not in connect
+            connects[where] = connect
 
-        lab = alan.context.new_page()
-        lab.goto(connect + "lab")
-        lab.click(".jp-LauncherCard[data-category='Notebook']", timeout=120_000)
-        editor = lab.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content")
-        editor.wait_for(timeout=60_000)
-        lab.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-        editor.click()
-        editor.fill("print(6 * 7, 'from the kernel')")
-        lab.wait_for_function(
-            "() => document.querySelector('.jp-Notebook .jp-Cell .cm-content').textContent.includes('6 * 7')"
-        )
-        editor.press("Shift+Enter")
-        output = lab.locator(".jp-OutputArea-output").first
-        try:
-            output.wait_for(timeout=60_000)
-        except PlaywrightTimeout:  # a busy host can swallow the first key press: run the cell again
-            editor.click()
-            editor.press("Control+Enter")
-            output.wait_for(timeout=120_000)
-        assert "42 from the kernel" in output.inner_text()
-        assert shown.get("backend_token") is None and "token" not in connect
+        labs = [_run_a_cell(alan.context.new_page(), connect) for connect in connects.values()]
 
         ada = browser.new_context().new_page()
         login_with_dev_provider(ada, url, "ada")
-        for path in ("", "lab", "api/kernels", "api/status"):
-            response = ada.goto(connect + path)
-            assert response is not None and response.status == 404, path
-        lab.close()
+        for connect in connects.values():
+            for path in ("", "lab", "api/kernels", "api/status"):
+                response = ada.goto(connect + path)
+                assert response is not None and response.status == 404, path
+        for lab in labs:
+            lab.close()
 
         deadline = time.monotonic() + IDLE + 120
-        while True:
-            shown = _api(alan, f"{url}/api/v1/sessions/{sid}")
-            if shown["state"] in ("ended", "failed") or time.monotonic() > deadline:
-                break
-            time.sleep(2)
-        assert shown["state"] == "ended", shown
-        assert shown["state_reason"].startswith("culled: idle"), shown["state_reason"]
-        assert shown["su_charged"] > 0
-        assert alan.context.new_page().goto(connect).status == 404  # type: ignore[union-attr]
+        total = 0.0
+        for where, sid in sids.items():
+            while True:
+                shown = _api(alan, f"{url}/api/v1/sessions/{sid}")
+                if shown["state"] in ("ended", "failed") or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
+            assert shown["state"] == "ended", (where, shown)
+            assert shown["state_reason"].startswith("culled: idle"), shown["state_reason"]
+            assert shown["su_charged"] > 0
+            total += shown["su_charged"]
+            assert alan.context.new_page().goto(connects[where]).status == 404  # type: ignore[union-attr]
         alan.goto(f"{url}/usage")
         row = alan.locator("#usage-demo tr", has_text="alan")
-        assert fmt(shown["su_charged"]) in row.inner_text()  # the pages' one SU format
+        assert fmt(total) in row.inner_text()  # the pages' one SU format
