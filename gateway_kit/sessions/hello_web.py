@@ -45,7 +45,11 @@ async def run(host: str, port: int, base_url: str, token: str) -> None:
 
     def respond(status: HTTPStatus, body: str, ctype: str = "text/html; charset=utf-8") -> Response:
         data = body.encode()
-        headers = Headers([("Content-Type", ctype), ("Content-Length", str(len(data)))])
+        # One request per connection (the websockets server closes it after a plain HTTP answer):
+        # say so, or a client reusing the connection finds it closed (a 502 through the proxy).
+        headers = Headers(
+            [("Content-Type", ctype), ("Content-Length", str(len(data))), ("Connection", "close")]
+        )
         return Response(status.value, status.phrase, headers, data)
 
     def process_request(conn: ServerConnection, request: Request) -> Response | None:

@@ -37,7 +37,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from typing import Any
@@ -84,7 +84,8 @@ class Target:
     session_id: int
     host: str
     port: int
-    token: str
+    #: Never in a log line: out of the repr.
+    token: str = field(repr=False)
 
 
 def _headers(scope: Scope) -> list[tuple[str, str]]:
@@ -391,7 +392,7 @@ class SessionProxy:
             log.warning(
                 "proxy: %s %s failed: %s",
                 method,
-                "gateway" if gateway else f"session {target}",
+                "gateway" if gateway or target is None else f"session {target.session_id}",
                 type(exc).__name__,
             )
             await self._refuse(scope, receive, send, 502)

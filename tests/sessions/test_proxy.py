@@ -127,3 +127,10 @@ def test_each_decision_is_for_its_own_caller(proxied: tuple[World, RunningProxy,
         assert proxy.proxy._authorize(alice, row.id) is not None
         assert proxy.proxy._authorize(bob, row.id) is None
         assert proxy.proxy._authorize(alice, row.id) is not None
+
+
+def test_a_target_never_shows_its_token() -> None:
+    from gateway_kit.sessions.proxy import Target
+
+    assert "s3cret" not in repr(Target(1, "127.0.0.1", 8000, "s3cret"))
+    assert "s3cret" not in str(Target(1, "127.0.0.1", 8000, "s3cret"))
