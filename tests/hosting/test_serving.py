@@ -303,8 +303,11 @@ def test_web_role_serves_healthz_at_its_name_and_secrets_rotate(
         )
         assert engine.apply(spec).empty
         _assert_no_secret_shown(app, cloud, [key], caplog.text)
-    finally:
         engine.destroy("standard")
+        assert engine.orphans() == []  # nothing of the deployment is left in the cloud
+    finally:
+        if any(d.name == "standard" for d in engine.deployments()):
+            engine.destroy("standard")
         engine.cloud.close()
         shared.dispose()
 
