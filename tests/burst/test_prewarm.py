@@ -71,3 +71,34 @@ def test_a_full_pool_says_why_seats_are_not_warm() -> None:
     out = policy.plan(small, FLAVORS[:1], [], [], policy.Quota(), 50.0, [res])
     assert len(out.launch) == 1 and out.held == {"w": 1}
     assert out.short["w"].startswith(policy.POOL_AT_MAX)
+
+
+def test_burst_sim_compares_a_told_pool_with_one_not_told() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "bench/burst_sim.py",
+            "--jobs",
+            "60",
+            "--seed",
+            "3",
+            "--workshop",
+            "10",
+            "--workshop-at",
+            "30000",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    told = next(line for line in out.splitlines() if line.startswith("told (pre-warms)")).split()
+    blind = next(line for line in out.splitlines() if line.startswith("not told")).split()
+    # mean and max student waits: the warm pool's are shorter (its instances booted before the start).
+    assert float(told[2]) < float(blind[2]) and float(told[3]) < float(blind[3]), out
