@@ -220,3 +220,15 @@ def usage_by_user(session: Session, project_id: int) -> list[tuple[str, float]]:
         .order_by(User.username)
     ).all()
     return [(name, float(total or 0.0)) for name, total in rows]
+
+
+def unattributed_usage(session: Session, project_id: int) -> float:
+    """SUs charged to the project but to no user: burst instances' lifetimes (their idle time
+    included), charges of deleted accounts. With :func:`usage_by_user` it adds up to the
+    project's charges."""
+    total = session.scalar(
+        select(func.sum(-LedgerEntry.amount)).where(
+            LedgerEntry.project_id == project_id, LedgerEntry.kind == "charge", LedgerEntry.user_id.is_(None)
+        )
+    )
+    return float(total or 0.0)

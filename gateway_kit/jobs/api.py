@@ -552,6 +552,7 @@ def usage_rows(user: User) -> list[dict[str, Any]]:
                     {"username": n, "su_used": round(v, 6)}
                     for n, v in accounting.usage_by_user(session, p.id)
                 ],
+                "su_unattributed": round(accounting.unattributed_usage(session, p.id), 6),
             }
         )
     return out
@@ -694,6 +695,11 @@ def init_app(app: Flask) -> None:
                         "type": "object",
                         "properties": {"username": {"type": "string"}, "su_used": {"type": "number"}},
                     },
+                },
+                "su_unattributed": {
+                    "type": "number",
+                    "description": "SUs charged to no user (burst instances' lifetimes, deleted accounts); "
+                    "with the users' it adds up to the project's charges",
                 },
             },
         },

@@ -69,5 +69,5 @@ def test_usage_totals_add_up(world: World) -> None:
     )
     assert card is not None
     assert f'class="su-used">{fmt(used)}<' in card.group(0)
-    total = re.search(r'<tr class="total"><th>All users</th><th class="num">([^<]+)<', card.group(0))
+    total = re.search(r'<tr class="total"><th>All charges</th><th class="num">([^<]+)<', card.group(0))
     assert total is not None and total.group(1) == fmt(used)
