@@ -202,7 +202,7 @@ def copy_output(job_id: int) -> ResponseReturnValue:
     """Copy output ``rel`` of a job the user may see into a dataset they may change."""
     user = current_user()
     assert user is not None
-    job = jobs_service.get_job(db.session, user, job_id)
+    job = jobs_service.get_readable_job(db.session, user, job_id)
     rel = request.form.get("rel", "")
     back = url_for("job_files.files", job_id=job.id, rel=rel)
     try:

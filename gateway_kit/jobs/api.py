@@ -281,7 +281,7 @@ def list_jobs() -> ResponseReturnValue:
 @document(summary="Show a job", tags=["jobs"], scopes=["jobs:read"], responses={"200": ref("Job")})
 @api_auth("jobs:read")
 def show_job(job_id: int) -> ResponseReturnValue:
-    return jsonify(_job_json(service.get_job(db.session, _user(), job_id)))
+    return jsonify(_job_json(service.get_readable_job(db.session, _user(), job_id)))
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
@@ -367,7 +367,7 @@ def resubmit_job(job_id: int) -> ResponseReturnValue:
 )
 @api_auth("jobs:read")
 def job_events(job_id: int) -> ResponseReturnValue:
-    job = service.get_job(db.session, _user(), job_id)
+    job = service.get_readable_job(db.session, _user(), job_id)
     return jsonify({"events": [e.to_json() for e in service.events(db.session, job)]})
 
 
@@ -392,7 +392,7 @@ def _stream_arg() -> str:
 )
 @api_auth("jobs:read")
 def job_logs(job_id: int) -> ResponseReturnValue:
-    job = service.get_job(db.session, _user(), job_id)
+    job = service.get_readable_job(db.session, _user(), job_id)
     stream = _stream_arg()
     offset = int_arg("offset", 0, 0, 2**62)
     limit = int_arg("limit", 65536, 1, 1048576)
@@ -432,7 +432,7 @@ def job_logs(job_id: int) -> ResponseReturnValue:
 @api_auth("jobs:read")
 def follow_logs(job_id: int) -> ResponseReturnValue:
     user = _user()
-    service.get_job(db.session, user, job_id)  # 404 unless the caller may see it
+    service.get_readable_job(db.session, user, job_id)  # 404 unless the caller may see it
     stream = _stream_arg()
     offset = int_arg("offset", 0, 0, 2**62)
     last = request.headers.get("Last-Event-ID", "")
@@ -480,7 +480,7 @@ def follow_logs(job_id: int) -> ResponseReturnValue:
 )
 @api_auth("jobs:read")
 def job_outputs(job_id: int) -> ResponseReturnValue:
-    job = service.get_job(db.session, _user(), job_id)
+    job = service.get_readable_job(db.session, _user(), job_id)
     return jsonify(
         {
             "outputs": [
@@ -505,7 +505,7 @@ def job_outputs(job_id: int) -> ResponseReturnValue:
 )
 @api_auth("jobs:read")
 def download_output(job_id: int, path: str) -> ResponseReturnValue:
-    job = service.get_job(db.session, _user(), job_id)
+    job = service.get_readable_job(db.session, _user(), job_id)
     file = service.open_output(job, path)
     return send_file(
         file, as_attachment=True, download_name=Path(path).name, mimetype="application/octet-stream"

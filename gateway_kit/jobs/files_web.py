@@ -1,8 +1,9 @@
 """The file browser of a job's outputs (folders, inline previews, downloads, a folder as a zip)
 and the comparison of several jobs side by side.
 
-Who may see what: the same rule as the job page (:func:`.service.get_job`: the owner, operators
-and administrators); others' jobs answer 404. Files are opened only through
+Who may see what: the same rule as the job page (:func:`.service.get_readable_job`: the owner,
+operators, administrators, and the project's members when the owner shared it); others' jobs
+answer 404. Files are opened only through
 :func:`.service.open_output` (no link followed). Other features add actions to a file's page
 with :func:`add_output_action` (the data feature: copy an output into a dataset).
 """
@@ -77,7 +78,7 @@ def _crumbs(job: Job, rel: str) -> list[tuple[str, str]]:
 @login_required
 def files(job_id: int, rel: str = "") -> ResponseReturnValue:
     user = _user()
-    job = service.get_job(db.session, user, job_id)
+    job = service.get_readable_job(db.session, user, job_id)
     rel = rel.strip("/")
     kind, outputs = browse.find(job, rel)
     common = {
@@ -105,7 +106,7 @@ def files(job_id: int, rel: str = "") -> ResponseReturnValue:
 @login_required
 def archive(job_id: int, rel: str = "") -> ResponseReturnValue:
     """The outputs under folder ``rel`` as ``job-<id>[-folder].zip``."""
-    job = service.get_job(db.session, _user(), job_id)
+    job = service.get_readable_job(db.session, _user(), job_id)
     rel = rel.strip("/")
     name = f"job-{job.id}" + (f"-{rel.replace('/', '-')}" if rel else "") + ".zip"
     return send_file(
@@ -127,7 +128,7 @@ def compare() -> ResponseReturnValue:
     if not 2 <= len(ids) <= COMPARE_MAX:
         flash(f"Check between 2 and {COMPARE_MAX} jobs to compare them.", "error")
         return redirect(url_for("jobs.my_jobs"))
-    jobs = [service.get_job(db.session, user, i) for i in ids]
+    jobs = [service.get_readable_job(db.session, user, i) for i in ids]
     outputs = {job.id: service.outputs(job) for job in jobs}
     shared = sorted(set.intersection(*({o["path"] for o in outs} for outs in outputs.values())))
     shared = [p for p in shared if p not in ("stdout.txt", "stderr.txt")] + [

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -64,6 +65,8 @@ class Job(Base):
     notify_email: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Set once the terminal-state notifications went out (the worker sends them).
     notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Its owner shared its results (page, log, outputs; read only) with its project's members.
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     su_reserved: Mapped[float] = mapped_column(Float, default=0.0)

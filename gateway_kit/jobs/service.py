@@ -28,7 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from .. import inbox
 from ..db import as_loaded, table_of
 from ..errors import Conflict, NotFound, ValidationError
-from ..identity.models import Project, User
+from ..identity.models import Project, ProjectMember, User
 from . import accounting
 from .apps import Application, registry
 from .destinations import destinations
@@ -478,6 +478,33 @@ def get_job(session: Session, user: User, job_id: int) -> Job:
     if job is None or (job.user_id != user.id and not user.is_operator):
         raise NotFound("No such job.")
     return job
+
+
+def get_readable_job(session: Session, user: User, job_id: int) -> Job:
+    """:func:`get_job`, and also a job whose owner shared its results, for the members of its
+    project (to read: its page, log and outputs; never to cancel, resubmit or share it)."""
+    job = session.get(Job, job_id)
+    if job is not None and (job.user_id == user.id or user.is_operator):
+        return job
+    if job is not None and job.shared and job.project_id is not None:
+        member = session.scalar(
+            select(ProjectMember.id).where(
+                ProjectMember.project_id == job.project_id, ProjectMember.user_id == user.id
+            )
+        )
+        if member is not None:
+            return job
+    raise NotFound("No such job.")
+
+
+def set_shared(session: Session, user: User, job: Job, shared: bool) -> None:
+    """Share (or stop sharing) ``job``'s results with its project's members; its owner only."""
+    if job.user_id != user.id:
+        raise NotFound("No such job.")
+    if job.project_id is None:
+        raise Conflict("This job is charged to no project: there is nobody to share it with.")
+    job.shared = shared
+    session.commit()
 
 
 def cancel(session: Session, user: User, job: Job) -> Job:

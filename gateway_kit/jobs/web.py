@@ -264,7 +264,7 @@ def bulk_cancel() -> ResponseReturnValue:
 @bp.get("/jobs/<int:job_id>")
 @login_required
 def job_page(job_id: int) -> ResponseReturnValue:
-    job = service.get_job(db.session, _user(), job_id)
+    job = service.get_readable_job(db.session, _user(), job_id)
     return render_template(
         "jobs/job.html",
         job=job,
@@ -274,6 +274,22 @@ def job_page(job_id: int) -> ResponseReturnValue:
         application=registry().get(job.app_id),
         projects=service.project_names(db.session, {job.project_id} if job.project_id else set()),
     )
+
+
+@bp.post("/jobs/<int:job_id>/share")
+@login_required
+def share(job_id: int) -> ResponseReturnValue:
+    """Share the job's results with its project's members, or stop (``shared`` = ``on`` or not)."""
+    user = _user()
+    job = service.get_job(db.session, user, job_id)
+    shared = request.form.get("shared") == "on"
+    try:
+        service.set_shared(db.session, user, job, shared)
+    except Conflict as exc:
+        flash(exc.user_message, "error")
+    else:
+        flash("Shared with the project's members." if shared else "No longer shared.", "success")
+    return redirect(url_for("jobs.job_page", job_id=job_id))
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
