@@ -1,7 +1,7 @@
 """CPU time of the day-2 commands (``vm list``, ``volume snapshots``, ``dns zones``...) next to
 ``python -c pass`` and ``gateway-kit --version``, against a local cloud with something in it.
 
-    python bench/cli_day2.py [--runs 5]
+    python bench/cli_day2.py [--runs 5] [--baseline REV]
 
 A local cloud runs in a subprocess with a server, a volume, a snapshot and a DNS zone with a
 record; each command runs ``--runs`` times in a fresh interpreter (this virtualenv's) with
@@ -9,6 +9,10 @@ record; each command runs ``--runs`` times in a fresh interpreter (this virtuale
 the command's process, which leaves out the time it waits for the cloud's answers, and the
 median wall-clock seconds, which includes them (and a busy machine's queueing). Target
 (issue 21): every day-2 command under 1 s of its own, plus its cloud calls.
+
+With ``--baseline REV`` the kit's sources at ``REV`` (``git archive``, put first on
+``PYTHONPATH``, same virtualenv) run each command too, alternating with this checkout's runs, and
+their CPU seconds print beside.
 """
 
 from __future__ import annotations
@@ -50,10 +54,13 @@ if TYPE_CHECKING:
 
 
 def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """CPU seconds of the child (user + system) and wall-clock seconds."""
+    """CPU seconds of the child (user + system) and wall-clock seconds.
+
+    It runs in the system's temporary folder: ``python -m`` puts its working folder first on
+    ``sys.path``, where this checkout's ``gateway_kit`` would shadow a baseline's."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -79,6 +86,7 @@ def seed(cloud: RunningLocalCloud) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline", metavar="REV", help="Also run the kit as of this revision.")
     args = parser.parse_args()
 
     from gateway_kit.localcloud.testing import running_local_cloud
@@ -101,16 +109,33 @@ def main() -> None:
         run([*KIT, "db", "upgrade"], env)  # the database the deploy/certs/burst commands read
         for argv in COMMANDS.values():  # a first run writes the bytecode caches, as a user's does
             run(argv, env)
-        figures = {name: [run(argv, env) for _ in range(args.runs)] for name, argv in COMMANDS.items()}
+        old_env = None
+        if args.baseline:
+            old_src = tmp / "baseline"
+            old_src.mkdir()
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline], capture_output=True)
+            subprocess.run(["tar", "-x", "-C", str(old_src)], input=archive.stdout, check=True)
+            old_env = {**env, "PYTHONPATH": str(old_src)}
+            for argv in COMMANDS.values():
+                run(argv, old_env)
+        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in COMMANDS}
+        baseline: dict[str, list[tuple[float, float]]] = {name: [] for name in COMMANDS}
+        for _ in range(args.runs):  # alternating, so that both see the same load
+            for name, argv in COMMANDS.items():
+                figures[name].append(run(argv, env))
+                if old_env is not None:
+                    baseline[name].append(run(argv, old_env))
     base_cpu = statistics.median(c for c, _ in figures["python -c pass"])
     print(f"day-2 commands against a local cloud; medians of {args.runs} runs")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'command':<34}{'CPU s':>8}{'minus pass':>12}{'wall s':>9}{'target CPU':>12}")
+    old_head = f"CPU s {args.baseline}" if args.baseline else ""
+    print(f"{'command':<34}{'CPU s':>8}{'minus pass':>12}{'wall s':>9}{old_head:>18}{'target CPU':>12}")
     for name, runs in figures.items():
         cpu = statistics.median(c for c, _ in runs)
         wall = statistics.median(w for _, w in runs)
+        old = f"{statistics.median(c for c, _ in baseline[name]):.2f}" if baseline[name] else ""
         target = "" if name.startswith(("python", "gateway-kit")) else f"< {TARGET_CPU_S:g}"
-        print(f"{name:<34}{cpu:>8.2f}{cpu - base_cpu:>12.2f}{wall:>9.2f}{target:>12}")
+        print(f"{name:<34}{cpu:>8.2f}{cpu - base_cpu:>12.2f}{wall:>9.2f}{old:>18}{target:>12}")
 
 
 if __name__ == "__main__":
