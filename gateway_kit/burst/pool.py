@@ -568,17 +568,40 @@ class Pool:
             if alloc is not None:
                 alloc.su_used += amount
                 alloc.updated_at = utcnow()
-            session.add(
-                LedgerEntry(
-                    project_id=project,
-                    kind="charge",
-                    amount=-amount,
-                    note=f"burst instance {row.name} ({row.flavor}, "
-                    f"{(end - start).total_seconds() / 3600:.3f} h) on "
-                    f"{self.destination}",
+            hours = (end - start).total_seconds() / 3600
+            what = f"burst instance {row.name} ({row.flavor}, {hours:.3f} h) on {self.destination}"
+            parts = self._job_parts(session, row, amount)
+            for job_id, user_id, part in parts:
+                session.add(
+                    LedgerEntry(
+                        project_id=project,
+                        job_id=job_id,
+                        user_id=user_id,
+                        kind="charge",
+                        amount=-part,
+                        note=f"{what}: job {job_id}'s share",
+                    )
                 )
-            )
+            idle = round(amount - sum(p for _, _, p in parts), 6)
+            if idle > 0:
+                session.add(
+                    LedgerEntry(project_id=project, kind="charge", amount=-idle, note=f"{what}: idle time")
+                )
         session.commit()
+
+    def _job_parts(self, session: Session, row: BurstInstance, amount: float) -> list[tuple[int, int, float]]:
+        """``(job id, its user, SUs)`` for the jobs that ran on ``row``: each its share (its CPU
+        or GPU fraction for the time it ran, :func:`add_share`), scaled down if the shares exceed
+        ``amount``; what is left is the instance's idle time, charged to no user."""
+        shares = session.execute(
+            select(BurstJob.job_id, BurstJob.su_share, Job.user_id)
+            .join(Job, Job.id == BurstJob.job_id)  # sessions' ids (negative) have no job: left as idle
+            .where(BurstJob.instance_name == row.name, BurstJob.su_share > 0)
+            .order_by(BurstJob.job_id)
+        ).all()
+        total = sum(float(share) for _, share, _ in shares)
+        scale = min(1.0, amount / total) if total > 0 else 0.0
+        return [(job_id, user_id, round(float(share) * scale, 6)) for job_id, share, user_id in shares]
 
     def _charge_project(self, session: Session) -> int | None:
         from ..identity.models import Project

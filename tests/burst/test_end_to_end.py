@@ -24,3 +24,17 @@ def test_burst_job_end_to_end(env: Env) -> None:
     env.until(lambda: not list(env.conn().compute.servers()), timeout=10, tick=False)
     inst = env.instances()[0]
     assert inst.su_charged > 0
+    # The charge is split: the job's share to its user, the instance's idle time to no user.
+    from sqlalchemy import select
+
+    from gateway_kit.db import db
+    from gateway_kit.jobs.models import LedgerEntry
+
+    with env.app.app_context():
+        rows = db.session.scalars(
+            select(LedgerEntry).where(LedgerEntry.kind == "charge", LedgerEntry.note.contains(inst.name))
+        ).all()
+        mine = [r for r in rows if r.job_id == job_id]
+        assert len(mine) == 1 and mine[0].user_id == job.user_id and mine[0].amount < 0, rows
+        assert abs(sum(r.amount for r in rows) + inst.su_charged) < 1e-6, rows
+        assert all(r.user_id is None for r in rows if r.job_id is None)
