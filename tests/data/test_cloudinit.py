@@ -22,13 +22,14 @@ from gateway_kit.data import dbhost
 from ..conftest import require_service
 
 FAKE = {
+    # The stand-in device is a file (DEV); its label is DEV.fstype, its file system DEV.fs/.
     # blkid -p -o value -s TYPE|PTTYPE DEV: what the stand-in's label file says; exit 2 if none.
     "blkid": '#!/bin/sh\nfor a; do dev="$a"; done\ncase "$*" in *PTTYPE*) exit 2;; esac\n'
-    '[ -f "$dev/.fstype" ] || exit 2\ncat "$dev/.fstype"\n',
-    "mkfs": '#!/bin/sh\nfor a; do dev="$a"; done\n[ -f "$dev/.fstype" ] && '
+    '[ -f "$dev.fstype" ] || exit 2\ncat "$dev.fstype"\n',
+    "mkfs": '#!/bin/sh\nfor a; do dev="$a"; done\n[ -f "$dev.fstype" ] && '
     '{ echo "mkfs on a formatted device" >&2; exit 99; }\n'
-    'echo ext4 > "$dev/.fstype"\necho x >> "$GK_TEST_MKFS_COUNT"\n',
-    "mount": '#!/bin/sh\nln -sfn "$1" "$2.link" && rmdir "$2" && mv "$2.link" "$2"\n',
+    'echo ext4 > "$dev.fstype"\necho x >> "$GK_TEST_MKFS_COUNT"\n',
+    "mount": '#!/bin/sh\nmkdir -p -m 755 "$1.fs" && ln -sfn "$1.fs" "$2.link" && rmdir "$2" && mv "$2.link" "$2"\n',
     "is_mounted": '#!/bin/sh\ntest -L "$1"\n',
 }
 
@@ -61,7 +62,7 @@ def stand_in() -> Iterator[dict[str, str]]:
     for name, body in FAKE.items():
         (fake / name).write_text(body)
         (fake / name).chmod(0o755)
-    (root / "device").mkdir()
+    (root / "device").write_text("")
     env = {
         "PATH": os.environ["PATH"],
         "LANG": "C.UTF-8",
@@ -123,7 +124,7 @@ def _fingerprint(env: dict[str, str]) -> dict[str, tuple[str, int]]:
         Path(env["GK_PASSWORD_FILE"]),
         Path(env["GK_DATABASE_URL_FILE"]),
         Path(env["GK_FSTAB"]),
-        Path(env["GK_DEVICE"]) / ".fstype",
+        Path(env["GK_DEVICE"] + ".fstype"),
         data / "PG_VERSION",
     ]
     return {str(f): (hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_mtime_ns) for f in files}
@@ -177,12 +178,51 @@ def test_script_twice_formats_once_and_changes_nothing(stand_in: dict[str, str])
 
 def test_existing_filesystem_is_never_formatted(stand_in: dict[str, str]) -> None:
     env = stand_in
-    (Path(env["GK_DEVICE"]) / ".fstype").write_text("xfs\n")
-    (Path(env["GK_DEVICE"]) / "precious").write_text("keep me")
+    Path(env["GK_DEVICE"] + ".fstype").write_text("xfs\n")
+    Path(env["GK_DEVICE"] + ".fs").mkdir(mode=0o755)
+    Path(env["GK_DEVICE"] + ".fs", "precious").write_text("keep me")
     out = _run(env)
     assert "already holds xfs: not formatting" in out.stdout
     assert not Path(env["GK_TEST_MKFS_COUNT"]).exists()
-    assert (Path(env["GK_DEVICE"]) / "precious").read_text() == "keep me"
+    assert Path(env["GK_DEVICE"] + ".fs", "precious").read_text() == "keep me"
+
+
+def test_directory_volume_is_used_as_it_is(stand_in: dict[str, str]) -> None:
+    """The local cloud's data plane links a volume in as a directory: no mkfs, no mount, no
+    fstab line; PostgreSQL's data lands in that directory and answers."""
+    import psycopg
+
+    env = dict(stand_in)
+    volume = Path(env["GK_DEVICE"] + ".dir")
+    volume.mkdir()
+    volume.chmod(0o755)
+    env["GK_DEVICE"] = str(volume)
+    out = _run(env)
+    assert "is a directory: using it as it is" in out.stdout
+    assert not Path(env["GK_TEST_MKFS_COUNT"]).exists()
+    assert not Path(env["GK_FSTAB"]).exists()
+    assert not Path(env["GK_MOUNTPOINT"]).exists()
+    assert (volume / "postgresql" / "data" / "PG_VERSION").is_file()
+    url = Path(env["GK_DATABASE_URL_FILE"]).read_text().strip()
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("gateway",)
+    # stop the server the fixture's teardown does not know about (its data is elsewhere)
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            f"{env['GK_PG_BIN']}/pg_ctl",
+            "-D",
+            str(volume / "postgresql" / "data"),
+            "-m",
+            "immediate",
+            "stop",
+        ],
+        capture_output=True,
+        check=False,
+    )
 
 
 def test_template_renders_valid_cloud_config() -> None:

@@ -5,7 +5,9 @@
 #   1. waits for the volume by its device id (/dev/disk/by-id/virtio-<first 20 chars of its id>);
 #   2. formats it ONLY if blkid finds no filesystem and no partition table on it -- an existing
 #      filesystem is never touched, whatever it holds;
-#   3. mounts it (fstab entry by device id, nofail) and initialises PostgreSQL there once;
+#   3. mounts it (fstab entry by device id, nofail) and initialises PostgreSQL there once.
+#      A device path that is a directory is a file system already (the local cloud's data plane
+#      links its volumes in as directories): it is used as it is, never formatted or mounted;
 #   4. listens only on the private address, pg_hba.conf allows only the web VMs (scram-sha-256)
 #      to the gateway's database as the gateway's role; everything else is refused;
 #   5. creates that role and database, with the password from GK_PASSWORD_FILE (generated there,
@@ -80,28 +82,34 @@ write_if_changed() {
 for _ in $(seq 1 120); do [ -e "$DEVICE" ] && break; sleep 1; done
 [ -e "$DEVICE" ] || die "volume device $DEVICE did not appear"
 
-# 2. Format only a blank device. blkid exits 2 when it finds nothing; -p also reports
-#    partition tables, so a partitioned disk counts as not blank either.
-fstype="$("${BLKID[@]}" -p -o value -s TYPE "$DEVICE" 2>/dev/null || true)"
-ptable="$("${BLKID[@]}" -p -o value -s PTTYPE "$DEVICE" 2>/dev/null || true)"
-if [ -z "$fstype" ] && [ -z "$ptable" ]; then
-  log "$DEVICE is blank: creating a filesystem"
-  "${MKFS[@]}" "$DEVICE"
-  changed=1
+if [ -d "$DEVICE" ]; then
+  # 2-3. A directory: the volume is already a file system (the local cloud's data plane).
+  MOUNTPOINT="$(readlink -f "$DEVICE")"
+  log "$DEVICE is a directory: using it as it is (not formatting, not mounting)"
 else
-  log "$DEVICE already holds ${fstype:-a partition table ($ptable)}: not formatting"
-fi
+  # 2. Format only a blank device. blkid exits 2 when it finds nothing; -p also reports
+  #    partition tables, so a partitioned disk counts as not blank either.
+  fstype="$("${BLKID[@]}" -p -o value -s TYPE "$DEVICE" 2>/dev/null || true)"
+  ptable="$("${BLKID[@]}" -p -o value -s PTTYPE "$DEVICE" 2>/dev/null || true)"
+  if [ -z "$fstype" ] && [ -z "$ptable" ]; then
+    log "$DEVICE is blank: creating a filesystem"
+    "${MKFS[@]}" "$DEVICE"
+    changed=1
+  else
+    log "$DEVICE already holds ${fstype:-a partition table ($ptable)}: not formatting"
+  fi
 
-# 3. Mount by device id.
-mkdir -p "$MOUNTPOINT"
-if [ -n "$FSTAB" ] && ! grep -qsF "$DEVICE $MOUNTPOINT " "$FSTAB"; then
-  printf '%s %s auto defaults,nofail,x-systemd.device-timeout=120 0 2\n' \
-    "$DEVICE" "$MOUNTPOINT" >> "$FSTAB"
-  log "added $MOUNTPOINT to $FSTAB"
-fi
-if ! "${IS_MOUNTED[@]}" "$MOUNTPOINT"; then
-  "${MOUNT[@]}" "$DEVICE" "$MOUNTPOINT"
-  log "mounted $DEVICE on $MOUNTPOINT"
+  # 3. Mount by device id.
+  mkdir -p "$MOUNTPOINT"
+  if [ -n "$FSTAB" ] && ! grep -qsF "$DEVICE $MOUNTPOINT " "$FSTAB"; then
+    printf '%s %s auto defaults,nofail,x-systemd.device-timeout=120 0 2\n' \
+      "$DEVICE" "$MOUNTPOINT" >> "$FSTAB"
+    log "added $MOUNTPOINT to $FSTAB"
+  fi
+  if ! "${IS_MOUNTED[@]}" "$MOUNTPOINT"; then
+    "${MOUNT[@]}" "$DEVICE" "$MOUNTPOINT"
+    log "mounted $DEVICE on $MOUNTPOINT"
+  fi
 fi
 
 DATA="$MOUNTPOINT/postgresql/data"
