@@ -1,4 +1,4 @@
-"""bench/burst_sim.py runs, prints its three rows, and starts every job (a small trace)."""
+"""bench/burst_sim.py runs, prints its three rows and the bound, and starts every job (a small trace)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ def _run(*args: str) -> str:
 def test_prints_three_rows() -> None:
     out = _run("--jobs", "40", "--seed", "3")
     rows = [
-        line for line in out.splitlines() if line.startswith(("kit (", "one instance per job", "fixed ("))
+        line
+        for line in out.splitlines()
+        if line.startswith(("kit (", "one instance per job", "fixed (", "clairvoyant bound"))
     ]
-    assert len(rows) == 3, out
+    assert len(rows) == 4, out
     for row in rows:
         assert row.rstrip().endswith(tuple("0123456789")) and "%" in row, row
         assert "-" not in row.split(")")[-1], f"negative figure: {row}"
@@ -71,3 +73,29 @@ def test_seeds_print_each_seed_and_their_mean() -> None:
     ]
     assert len(rows) == 3, out
     assert "every job started under every policy" in out
+
+
+def test_the_clairvoyant_bound_is_below_every_policy() -> None:
+    spec = importlib.util.spec_from_file_location("burst_sim", SCRIPT)
+    assert spec and spec.loader
+    sim = importlib.util.module_from_spec(spec)
+    sys.modules["burst_sim"] = sim
+    try:
+        spec.loader.exec_module(sim)
+        from gateway_kit.burst import policy
+
+        kit = policy.PoolPolicy(max_instances=20, boot_seconds=120.0)
+        fixed = policy.PoolPolicy(min_instances=7, max_instances=7, idle_timeout=float("inf"))
+        for seed in (1, 2, 3):
+            jobs = sim.trace(seed, 120)
+            per_job = policy.PoolPolicy(max_instances=2000, idle_timeout=0, jobs_per_instance=1)
+            bound = sim.clairvoyant_bound(jobs, 120.0)
+            assert bound.overhead > 0 and bound.mean_wait == 0 and bound.instances >= 1
+            for pol, flavors in ((kit, ()), (per_job, ()), (fixed, ("m3.medium",) * 6 + ("g3.small",))):
+                result = sim.simulate(jobs, pol, (90.0, 300.0), seed, fixed=flavors)
+                assert bound.overhead <= result.overhead, (seed, pol, bound, result)
+        # One job: one boot at its own rate is the whole overhead.
+        one = [sim.Job(0, 0.0, 1200.0, policy.Need(0, 2, 4096, 0, 0.0))]
+        assert abs(sim.clairvoyant_bound(one, 120.0).overhead - 0.1) < 1e-9
+    finally:
+        sys.modules.pop("burst_sim", None)
