@@ -208,10 +208,13 @@
       Array.prototype.forEach.call(dt.files, function (f) { add(f, f.name); });
     }
   });
+  function picked(input) {
+    Array.prototype.forEach.call(input.files, function (f) { add(f, f.webkitRelativePath || f.name); });
+    input.value = "";
+  }
   document.querySelectorAll("[data-upload-pick]").forEach(function (input) {
-    input.addEventListener("change", function () {
-      Array.prototype.forEach.call(input.files, function (f) { add(f, f.webkitRelativePath || f.name); });
-      input.value = "";
-    });
+    input.addEventListener("change", function () { picked(input); });
+    // Files chosen while this script was still loading (their change event came too early).
+    if (input.files && input.files.length) { picked(input); }
   });
 })();
