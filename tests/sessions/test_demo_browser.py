@@ -79,8 +79,9 @@ def test_jupyterlab_through_the_proxy(tmp_path: Any) -> None:
             alan.goto(f"{url}/interactive/")
             alan.click("#launch-jupyterlab")
             assert "Expected charge" in alan.inner_text("#estimate")
+            alan.wait_for_load_state("load")  # sessions.js listens for the select's changes
             alan.select_option("#destination", where)
-            assert alan.inner_text("#estimate-destination") == where
+            alan.wait_for_selector(f"#estimate-destination:text-is('{where}')", timeout=10_000)
             alan.click("#launch")
             sids[where] = int(alan.url.rsplit("#session-", 1)[1])
         # The page refreshes itself when a state changes.
