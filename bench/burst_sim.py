@@ -47,9 +47,10 @@ import math
 import random
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gateway_kit.burst import policy
+from gateway_kit.burst import charging, policy
 
 FLAVORS = [
     policy.make_flavor(f)
@@ -201,9 +202,16 @@ def simulate(
     seed: int,
     fixed: tuple[str, ...] = (),
     workshops: tuple[Workshop, ...] = (),
+    warm_state: str = "deleted",
+    unshelve: float = 1.0,
+    charges: Mapping[str, float] = charging.JETSTREAM2,
 ) -> Result:
     """Run the trace; ``fixed``: flavors of a pool that is up from the first arrival, for good;
-    ``workshops``: reservations the pool is told of."""
+    ``workshops``: reservations the pool is told of.
+
+    ``warm_state="shelved"``: a retired instance is shelved rather than deleted (charged at
+    ``charges["SHELVED"]`` from then on), and a launch of its flavor unshelves it instead of
+    booting a new one, in ``unshelve`` times a boot's time. ``instances`` counts boots only."""
     rng = random.Random(seed)
     sigma = math.log(boot[1] / boot[0]) / 1.645
     for j in jobs:
@@ -214,6 +222,11 @@ def simulate(
     seq = serial = 0
     su_inst = 0.0
     launched = 0
+    shelf: dict[str, list[float]] = {}  # flavor name -> when each shelved instance was shelved
+
+    def shelved_sus(flavor: policy.Flavor, since: float, until: float) -> float:
+        return charging.charge(flavor.su_per_hour, "SHELVED", until - since, charges)
+
     wakes: set[float] = set()
 
     def push(t: float, kind: str, ref: object) -> None:
@@ -278,9 +291,14 @@ def simulate(
         for key, flavor in out.launch:
             assert not fixed, "a fixed pool never launches"
             serial += 1
-            launched += 1
+            took = rng.lognormvariate(math.log(boot[0]), sigma)
+            if shelf.get(flavor.name):
+                su_inst += shelved_sus(flavor, shelf[flavor.name].pop(), now)
+                took *= unshelve
+            else:
+                launched += 1
             inst = new[key] = insts[serial] = Inst(serial, flavor, now, idle_since=now)
-            push(now + rng.lognormvariate(math.log(boot[0]), sigma), "ready", serial)
+            push(now + took, "ready", serial)
         by_key = {j.key: j for j in waiting}
         for jkey, home in out.place.items():
             inst = new.get(home) or insts[home]
@@ -296,7 +314,9 @@ def simulate(
             if fixed:
                 continue
             inst = insts.pop(iid)
-            su_inst += (now - inst.born) / 3600 * inst.flavor.su_per_hour
+            su_inst += charging.charge(inst.flavor.su_per_hour, "ACTIVE", now - inst.born, charges)
+            if warm_state == "shelved":
+                shelf.setdefault(inst.flavor.name, []).append(now)
         if not fixed and out.wake_at is not None and out.wake_at > now:
             # A hair past it, so that float rounding cannot make plan see it short. A pool
             # plan keeps past every timeout (its minimum) gets no wake-up: only another event
@@ -306,7 +326,9 @@ def simulate(
                 wakes.add(due)
                 push(due, "expire", None)
     for inst in insts.values():  # still up at the end (the fixed pool): charged until then
-        su_inst += (now - inst.born) / 3600 * inst.flavor.su_per_hour
+        su_inst += charging.charge(inst.flavor.su_per_hour, "ACTIVE", now - inst.born, charges)
+    for name, times in shelf.items():  # shelved at the end: charged until then, then deleted
+        su_inst += sum(shelved_sus(BY_NAME[name], since, now) for since in times)
     unstarted = [j.key for j in jobs if j.start < 0]
     assert not unstarted, f"{len(unstarted)} jobs never started: {unstarted[:10]}"
     assert not waiting
@@ -361,6 +383,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-oversize", type=float, default=2.0, help="the kit pool's max_oversize")
     ap.add_argument("--fixed", type=int, default=6, help="m3.medium instances of the fixed pool")
     ap.add_argument("--fixed-gpu", type=int, default=1, help="g3.small instances of the fixed pool")
+    ap.add_argument(
+        "--warm-state",
+        choices=("deleted", "shelved"),
+        default="deleted",
+        help="shelved: also print the kit pool shelving retired instances and unshelving them",
+    )
+    ap.add_argument(
+        "--unshelve-fraction",
+        type=float,
+        default=1.0,
+        help="an unshelve's time as a fraction of a boot's (Jetstream2: 'a few minutes', like a boot)",
+    )
     ap.add_argument("--workshop", type=int, default=0, help="seats of a workshop in the trace (0: none)")
     ap.add_argument(
         "--workshop-at", type=float, default=3600.0, help="its start, seconds after the first arrival"
@@ -389,6 +423,7 @@ def main(argv: list[str] | None = None) -> None:
         f"kit (max {args.max_instances}, idle {idle})",
         "one instance per job",
         f"fixed ({args.fixed} m3.medium + {args.fixed_gpu} g3.small)",
+        *((f"kit shelved (unshelve {args.unshelve_fraction:g}x)",) if args.warm_state == "shelved" else ()),
         "clairvoyant bound",
     )
     seeds = args.seeds or [args.seed]
@@ -412,6 +447,8 @@ def main(argv: list[str] | None = None) -> None:
             simulate(jobs, pol, boot, seed, fixed=flavors)
             for pol, flavors in ((kit, ()), (per_job, ()), (fixed, fixed_flavors))
         ]
+        if args.warm_state == "shelved":
+            rs.append(simulate(jobs, kit, boot, seed, warm_state="shelved", unshelve=args.unshelve_fraction))
         rs.append(clairvoyant_bound(jobs, kit.boot_seconds))
         for name, r in zip(names, rs, strict=True):
             print(row(name, r))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..settings import Setting, at_least, positive
+from .charging import JETSTREAM2, check_charges
 
 
 def _url(value: Any) -> str | None:
@@ -96,5 +97,13 @@ SETTINGS: list[Setting] = [
         "",
         "This gateway's id in instance metadata, to tell its orphans from another "
         "gateway's instances in the same project (empty: derived from SECRET_KEY).",
+    ),
+    Setting(
+        "BURST_STATE_CHARGES",
+        dict,
+        dict(JETSTREAM2),
+        "Multiple of a flavor's SU rate an instance costs per Nova status (default Jetstream2's: "
+        "1 while it holds its host, ACTIVE, SHUTOFF, SUSPENDED; 0 SHELVED); used by bench/burst_sim.py.",
+        validate=check_charges,
     ),
 ]
