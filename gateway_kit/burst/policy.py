@@ -348,15 +348,12 @@ def pool_rate(instances: Sequence[Instance]) -> float:
     return sum(i.flavor.su_per_hour for i in instances)
 
 
-def packing_flavor(
-    flavors: Sequence[Flavor], fit: Flavor, need: Need, allowed: Sequence[str] = (), factor: float = 3.0
-) -> Flavor:
-    """A CPU flavor at ``fit``'s SUs per vCPU with room for later jobs (rule 3): the smallest
-    with ``factor`` times the CPUs ``need`` asks for, else the largest; ``fit`` for a GPU job."""
-    if fit.gpus or not fit.vcpus:
-        return fit
+def same_rate_cpu_flavors(
+    flavors: Sequence[Flavor], fit: Flavor, need: Need, allowed: Sequence[str] = ()
+) -> list[Flavor]:
+    """The allowed CPU flavors that hold ``need`` at ``fit``'s SUs per vCPU (``fit`` a CPU flavor)."""
     per_cpu = fit.su_per_hour / fit.vcpus
-    same = [
+    return [
         f
         for f in flavors
         if (not allowed or f.name in allowed)
@@ -365,6 +362,16 @@ def packing_flavor(
         and f.vcpus
         and abs(f.su_per_hour / f.vcpus - per_cpu) < 1e-9
     ]
+
+
+def packing_flavor(
+    flavors: Sequence[Flavor], fit: Flavor, need: Need, allowed: Sequence[str] = (), factor: float = 3.0
+) -> Flavor:
+    """A CPU flavor at ``fit``'s SUs per vCPU with room for later jobs (rule 3): the smallest
+    with ``factor`` times the CPUs ``need`` asks for, else the largest; ``fit`` for a GPU job."""
+    if fit.gpus or not fit.vcpus:
+        return fit
+    same = same_rate_cpu_flavors(flavors, fit, need, allowed)
     big = [f for f in same if f.vcpus >= factor * need.cpus]
     if big:
         return min(big, key=lambda f: (f.vcpus, f.ram_mb, f.name))
@@ -378,16 +385,10 @@ def seat_flavor(
     SUs per vCPU that the seats fill (no core paid for unused), ``fit`` for GPU seats."""
     if fit.gpus or not fit.vcpus or seats <= 1:
         return fit
-    per_cpu = fit.su_per_hour / fit.vcpus
     filled = [
         f
-        for f in flavors
-        if (not allowed or f.name in allowed)
-        and fits(f, need)
-        and f.gpus == 0
-        and f.vcpus
-        and abs(f.su_per_hour / f.vcpus - per_cpu) < 1e-9
-        and f.vcpus <= seats * need.cpus
+        for f in same_rate_cpu_flavors(flavors, fit, need, allowed)
+        if f.vcpus <= seats * need.cpus
         and (not need.memory_mb or f.ram_mb // need.memory_mb >= f.vcpus // max(need.cpus, 1))
     ]
     return max(filled, key=lambda f: (f.vcpus, -f.ram_mb, f.name), default=fit)
