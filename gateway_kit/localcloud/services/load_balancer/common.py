@@ -262,6 +262,10 @@ def _ids(docs: list[Doc]) -> list[dict[str, str]]:
     return [{"id": d["id"]} for d in docs]
 
 
+#: The attributes Octavia lists first for a load balancer, listener, pool and L7 policy.
+_NAMED_KEYS = ("id", "name", "description", "provisioning_status", "operating_status", "admin_state_up")
+
+
 def _base(doc: Doc, keys: tuple[str, ...]) -> dict[str, Any]:
     out = {k: doc.get(k) for k in keys}
     if "project_id" in keys:

@@ -12,7 +12,7 @@ from gateway_kit.localcloud import clock
 from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.store import Doc
 
-from .common import HM, LISTENER, MEMBER, POOL
+from .common import _NAMED_KEYS, HM, LISTENER, MEMBER, POOL
 
 # -- member health (see the module docstring) ---------------------------------------------------
 
@@ -164,12 +164,7 @@ _HM_KEYS = (
 
 
 _L7P_KEYS = (
-    "id",
-    "name",
-    "description",
-    "provisioning_status",
-    "operating_status",
-    "admin_state_up",
+    *_NAMED_KEYS,
     "project_id",
     "action",
     "listener_id",

@@ -9,7 +9,7 @@ from typing import Any
 from gateway_kit.localcloud.core import LocalCloud
 from gateway_kit.localcloud.store import Doc
 
-from .common import HM, L7POLICY, L7RULE, LISTENER, MEMBER, POOL, _base, _ids
+from .common import _NAMED_KEYS, HM, L7POLICY, L7RULE, LISTENER, MEMBER, POOL, _base, _ids
 from .health import _HM_KEYS, _L7P_KEYS, _L7R_KEYS, _refresh_operating
 
 # -- resource specs ------------------------------------------------------------------------------
@@ -34,12 +34,7 @@ class Spec:
 
 
 _LB_KEYS = (
-    "id",
-    "name",
-    "description",
-    "provisioning_status",
-    "operating_status",
-    "admin_state_up",
+    *_NAMED_KEYS,
     "project_id",
     "created_at",
     "updated_at",
@@ -69,12 +64,7 @@ def _render_lb(cloud: LocalCloud, doc: Doc) -> dict[str, Any]:
 
 
 _LISTENER_KEYS = (
-    "id",
-    "name",
-    "description",
-    "provisioning_status",
-    "operating_status",
-    "admin_state_up",
+    *_NAMED_KEYS,
     "protocol",
     "protocol_port",
     "connection_limit",
@@ -112,12 +102,7 @@ def _render_listener(cloud: LocalCloud, doc: Doc) -> dict[str, Any]:
 
 
 _POOL_KEYS = (
-    "id",
-    "name",
-    "description",
-    "provisioning_status",
-    "operating_status",
-    "admin_state_up",
+    *_NAMED_KEYS,
     "protocol",
     "lb_algorithm",
     "session_persistence",
