@@ -4,12 +4,9 @@ A feature is a package of the kit (or of a third party) whose ``__init__.py`` ho
 declaration, registered under the entry point group ``gateway_kit.features``::
 
     # gateway_kit/certs/__init__.py
-    FEATURE = Feature(
+    FEATURE = Feature.standard(
         "certs",
         __name__,
-        init_app=".feature:init_app",
-        settings=".settings",
-        models=".models",
         commands=[Command("certs", ".cli:certs", "TLS certificates for the gateway's names.")],
         requires=("identity",),
     )
@@ -18,7 +15,9 @@ declaration, registered under the entry point group ``gateway_kit.features``::
     [project.entry-points."gateway_kit.features"]
     certs = "gateway_kit.certs:FEATURE"
 
-Module paths starting with ``.`` are relative to the feature's package. Nothing is imported until
+:meth:`Feature.standard` declares the usual layout (``feature.py`` with ``init_app``,
+``settings.py``, ``models.py``); a feature without some of them uses ``Feature`` itself and names
+what it has. Module paths starting with ``.`` are relative to the feature's package. Nothing is imported until
 it is needed: the CLI lists commands from the declarations (``--help`` imports no feature code),
 :func:`gateway_kit.settings.all_settings` imports only the ``settings`` modules, and
 ``gateway_kit.models.metadata`` only the ``models`` modules.
@@ -45,6 +44,8 @@ from .errors import ConfigError
 from .modules import import_optional
 
 ENTRY_POINT_GROUP = "gateway_kit.features"
+#: Where :meth:`Feature.standard` finds a feature's ``init_app``, settings and models.
+STANDARD_LAYOUT = {"init_app": ".feature:init_app", "settings": ".settings", "models": ".models"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,15 @@ class Feature:
     commands: Sequence[Command] = ()
     requires: tuple[str, ...] = ()
     order: int = 100
+
+    @classmethod
+    def standard(cls, name: str, package: str, **declared: Any) -> Feature:
+        """A feature with the usual layout: ``.feature:init_app``, ``.settings`` and ``.models``.
+
+        :param declared: the other fields (``commands``, ``requires``, ``order``), or one of the
+            three given otherwise.
+        """
+        return cls(name, package, **{**STANDARD_LAYOUT, **declared})
 
     def resolve(self, path: str) -> str:
         """An absolute module path (``.settings`` -> ``gateway_kit.jobs.settings``)."""

@@ -128,6 +128,22 @@ def test_the_graph_sees_imports() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def test_a_standard_feature_names_the_usual_modules_and_each_resolves() -> None:
+    declared = Feature.standard("jobs", "gateway_kit.jobs", models="other.models", order=5)
+    assert (declared.init_app, declared.settings, declared.models, declared.order) == (
+        ".feature:init_app",
+        ".settings",
+        "other.models",
+        5,
+    )
+    for feature in installed():  # every declared path imports (a typo would break start-up)
+        for path in (feature.settings, feature.models):
+            if path:
+                assert feature.module(path)
+        if feature.init_app:
+            assert callable(feature.attribute(feature.init_app))
+
+
 def test_no_import_cycle_between_modules() -> None:
     assert _cycles(GRAPH) == []
 

@@ -12,12 +12,9 @@
 
 from ..features import Command, Feature
 
-FEATURE = Feature(
+FEATURE = Feature.standard(
     "burst",
     __name__,
-    init_app=".feature:init_app",
-    settings=".settings",
-    models=".models",
     commands=[
         Command("burst", ".feature:burst_cli", "Burst pools: status, drain, clean orphans."),
         Command(

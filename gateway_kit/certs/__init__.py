@@ -8,12 +8,9 @@ balancer / Barbican), :mod:`.service` (issue, renew, revoke), :mod:`.renewal` (w
 
 from ..features import Command, Feature
 
-FEATURE = Feature(
+FEATURE = Feature.standard(
     "certs",
     __name__,
-    init_app=".feature:init_app",
-    settings=".settings",
-    models=".models",
     commands=[
         Command(
             "certs", ".cli:certs", "TLS certificates for the gateway's names (ACME DNS-01 through Designate)."

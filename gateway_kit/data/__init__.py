@@ -10,12 +10,9 @@ and :mod:`.feature` (``init_app``).
 
 from ..features import Command, Feature
 
-FEATURE = Feature(
+FEATURE = Feature.standard(
     "data",
     __name__,
-    init_app=".feature:init_app",
-    settings=".settings",
-    models=".models",
     commands=[
         Command(
             "datasets",

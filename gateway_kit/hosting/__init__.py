@@ -8,12 +8,9 @@ translates openstacksdk's exceptions into the kit's error tree.
 
 from ..features import Command, Feature
 
-FEATURE = Feature(
+FEATURE = Feature.standard(
     "hosting",
     __name__,
-    init_app=".feature:init_app",
-    settings=".settings",
-    models=".models",
     commands=[
         Command(
             "deploy",

@@ -2,12 +2,9 @@
 
 from ..features import Command, Feature
 
-FEATURE = Feature(
+FEATURE = Feature.standard(
     "identity",
     __name__,
-    init_app=".feature:init_app",
-    settings=".settings",
-    models=".models",
     commands=[
         Command(
             "devidp", ".devprovider.cli:devidp", "The development OpenID provider (never for real accounts)."

@@ -11,12 +11,9 @@ the job is charged (:mod:`~gateway_kit.jobs.accounting`) and notifications go ou
 
 from ..features import Feature
 
-FEATURE = Feature(
+FEATURE = Feature.standard(
     "jobs",
     __name__,
-    init_app=".feature:init_app",
-    settings=".settings",
-    models=".models",
     requires=("identity",),
     order=20,
 )

@@ -13,12 +13,9 @@ traffic under ``/sessions/<id>/`` to the server, for its owner and the people it
 
 from ..features import Command, Feature
 
-FEATURE = Feature(
+FEATURE = Feature.standard(
     "sessions",
     __name__,
-    init_app=".feature:init_app",
-    settings=".settings",
-    models=".models",
     commands=[
         Command("sessions", ".cli:sessions", "Interactive sessions: the session proxy, and what runs.")
     ],
