@@ -90,6 +90,15 @@ class DemoContext:
     def say(self, line: str) -> None:
         self.messages.append(line)
 
+    def add_plugin(self, module: str) -> None:
+        """Append ``module`` to ``PLUGINS`` (a list, JSON or comma-separated text) unless it is there."""
+        plugins = self.settings.get("PLUGINS", [])
+        if isinstance(plugins, str):
+            plugins = json.loads(plugins) if plugins.startswith("[") else plugins.split(",")
+        if module not in plugins:
+            plugins = [*plugins, module]
+        self.settings["PLUGINS"] = plugins
+
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.env)

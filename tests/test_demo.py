@@ -49,3 +49,16 @@ def test_demo_serves_home_page_and_stops_everything_on_ctrl_c(tmp_path: Path) ->
         ) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert left == [], "the demo left processes running"
+
+
+def test_a_part_adds_its_plugin_once_to_plugins_in_any_form(tmp_path: Path) -> None:
+    from gateway_kit.demo import DemoContext
+
+    for given in (["mine"], '["mine"]', "mine", "mine,gateway_kit.jobs.examples"):
+        ctx = DemoContext(instance_path=tmp_path, settings={"PLUGINS": given})
+        ctx.add_plugin("gateway_kit.jobs.examples")
+        ctx.add_plugin("gateway_kit.jobs.examples")
+        assert ctx.settings["PLUGINS"] == ["mine", "gateway_kit.jobs.examples"], given
+    empty = DemoContext(instance_path=tmp_path)
+    empty.add_plugin("gateway_kit.sessions.examples")
+    assert empty.settings["PLUGINS"] == ["gateway_kit.sessions.examples"]

@@ -43,12 +43,7 @@ class JobsDemoPart:
     outbox: Any = None
 
     def start(self, ctx: DemoContext) -> None:
-        plugins = ctx.settings.get("PLUGINS", [])
-        if isinstance(plugins, str):
-            plugins = json.loads(plugins) if plugins.startswith("[") else plugins.split(",")
-        if "gateway_kit.jobs.examples" not in plugins:
-            plugins = [*plugins, "gateway_kit.jobs.examples"]
-        ctx.settings["PLUGINS"] = plugins
+        ctx.add_plugin("gateway_kit.jobs.examples")
         ctx.settings.setdefault("JOBS_COMMUNITY_PROJECT", DEMO_PROJECT)
         ctx.settings.setdefault("JOBS_POLL_INTERVAL", 0.5)
         ctx.say(

@@ -7,7 +7,6 @@ gateway's login cookie (cookies are per host, not per port).
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..demo import DemoContext
@@ -18,12 +17,7 @@ class SessionsDemoPart:
     order = 60  # after jobs (50), before the worker (80), which must see the same settings
 
     def start(self, ctx: DemoContext) -> None:
-        plugins = ctx.settings.get("PLUGINS", [])
-        if isinstance(plugins, str):
-            plugins = json.loads(plugins) if plugins.startswith("[") else plugins.split(",")
-        if "gateway_kit.sessions.examples" not in plugins:
-            plugins = [*plugins, "gateway_kit.sessions.examples"]
-        ctx.settings["PLUGINS"] = plugins
+        ctx.add_plugin("gateway_kit.sessions.examples")
         ctx.settings.setdefault("SESSIONS_POLL_INTERVAL", 0.5)
         port = ctx.free_port()
         proxy_url = f"http://{ctx.host}:{port}"
