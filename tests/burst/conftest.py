@@ -6,15 +6,18 @@ Instances of the local cloud really run their user data: the agent started by
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -27,6 +30,24 @@ from gateway_kit.localcloud.clock import ClockConfig
 from gateway_kit.localcloud.core import LocalCloudConfig
 from gateway_kit.localcloud.server import LocalCloudServer
 from tests.conftest import make_app, make_user
+
+BURST_SIM = Path(__file__).resolve().parents[2] / "bench" / "burst_sim.py"
+
+
+@pytest.fixture()
+def sim() -> Iterator[ModuleType]:
+    """``bench/burst_sim.py`` as a module (in ``sys.modules`` while the test runs: its dataclasses
+    look their module up)."""
+    spec = importlib.util.spec_from_file_location("burst_sim", BURST_SIM)
+    assert spec and spec.loader
+    sim = importlib.util.module_from_spec(spec)
+    sys.modules["burst_sim"] = sim
+    try:
+        spec.loader.exec_module(sim)
+        yield sim
+    finally:
+        sys.modules.pop("burst_sim", None)
+
 
 APP = {
     "id": "wc",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "burst_sim.py"
@@ -33,29 +33,21 @@ def test_prints_three_rows() -> None:
     assert "every job started under every policy" in out
 
 
-def test_every_job_starts_with_the_executors_plan() -> None:
-    spec = importlib.util.spec_from_file_location("burst_sim", SCRIPT)
-    assert spec and spec.loader
-    sim = importlib.util.module_from_spec(spec)
-    sys.modules["burst_sim"] = sim  # dataclasses look their module up
-    try:
-        spec.loader.exec_module(sim)
-        from gateway_kit.burst import policy
+def test_every_job_starts_with_the_executors_plan(sim: ModuleType) -> None:
+    from gateway_kit.burst import policy
 
-        assert sim.policy is policy  # the executor's plan, not a copy
-        jobs = sim.trace(5, 30)
-        assert any(j.need.gpus for j in jobs) and any(not j.need.gpus for j in jobs)
-        kit = policy.PoolPolicy(max_instances=3, idle_timeout=120)
-        fixed = policy.PoolPolicy(min_instances=2, max_instances=2, idle_timeout=float("inf"))
-        # A warm minimum: instances kept past their idle timeout must not spin the event loop.
-        warm = policy.PoolPolicy(min_instances=2, max_instances=4, idle_timeout=60, warm_flavor="m3.quad")
-        for pol, flavors in ((kit, ()), (warm, ()), (fixed, ("m3.quad", "g3.small"))):
-            result = sim.simulate(jobs, pol, (90.0, 300.0), 5, fixed=flavors)
-            assert all(j.start >= j.arrive for j in jobs)
-            assert result.mean_wait >= 0 and result.p95_wait >= 0
-            assert result.overhead > 0
-    finally:
-        sys.modules.pop("burst_sim", None)
+    assert sim.policy is policy  # the executor's plan, not a copy
+    jobs = sim.trace(5, 30)
+    assert any(j.need.gpus for j in jobs) and any(not j.need.gpus for j in jobs)
+    kit = policy.PoolPolicy(max_instances=3, idle_timeout=120)
+    fixed = policy.PoolPolicy(min_instances=2, max_instances=2, idle_timeout=float("inf"))
+    # A warm minimum: instances kept past their idle timeout must not spin the event loop.
+    warm = policy.PoolPolicy(min_instances=2, max_instances=4, idle_timeout=60, warm_flavor="m3.quad")
+    for pol, flavors in ((kit, ()), (warm, ()), (fixed, ("m3.quad", "g3.small"))):
+        result = sim.simulate(jobs, pol, (90.0, 300.0), 5, fixed=flavors)
+        assert all(j.start >= j.arrive for j in jobs)
+        assert result.mean_wait >= 0 and result.p95_wait >= 0
+        assert result.overhead > 0
 
 
 def test_seeds_print_each_seed_and_their_mean() -> None:
@@ -75,27 +67,19 @@ def test_seeds_print_each_seed_and_their_mean() -> None:
     assert "every job started under every policy" in out
 
 
-def test_the_clairvoyant_bound_is_below_every_policy() -> None:
-    spec = importlib.util.spec_from_file_location("burst_sim", SCRIPT)
-    assert spec and spec.loader
-    sim = importlib.util.module_from_spec(spec)
-    sys.modules["burst_sim"] = sim
-    try:
-        spec.loader.exec_module(sim)
-        from gateway_kit.burst import policy
+def test_the_clairvoyant_bound_is_below_every_policy(sim: ModuleType) -> None:
+    from gateway_kit.burst import policy
 
-        kit = policy.PoolPolicy(max_instances=20, boot_seconds=120.0)
-        fixed = policy.PoolPolicy(min_instances=7, max_instances=7, idle_timeout=float("inf"))
-        for seed in (1, 2, 3):
-            jobs = sim.trace(seed, 120)
-            per_job = policy.PoolPolicy(max_instances=2000, idle_timeout=0, jobs_per_instance=1)
-            bound = sim.clairvoyant_bound(jobs, 120.0)
-            assert bound.overhead > 0 and bound.mean_wait == 0 and bound.instances >= 1
-            for pol, flavors in ((kit, ()), (per_job, ()), (fixed, ("m3.medium",) * 6 + ("g3.small",))):
-                result = sim.simulate(jobs, pol, (90.0, 300.0), seed, fixed=flavors)
-                assert bound.overhead <= result.overhead, (seed, pol, bound, result)
-        # One job: one boot at its own rate is the whole overhead.
-        one = [sim.Job(0, 0.0, 1200.0, policy.Need(0, 2, 4096, 0, 0.0))]
-        assert abs(sim.clairvoyant_bound(one, 120.0).overhead - 0.1) < 1e-9
-    finally:
-        sys.modules.pop("burst_sim", None)
+    kit = policy.PoolPolicy(max_instances=20, boot_seconds=120.0)
+    fixed = policy.PoolPolicy(min_instances=7, max_instances=7, idle_timeout=float("inf"))
+    for seed in (1, 2, 3):
+        jobs = sim.trace(seed, 120)
+        per_job = policy.PoolPolicy(max_instances=2000, idle_timeout=0, jobs_per_instance=1)
+        bound = sim.clairvoyant_bound(jobs, 120.0)
+        assert bound.overhead > 0 and bound.mean_wait == 0 and bound.instances >= 1
+        for pol, flavors in ((kit, ()), (per_job, ()), (fixed, ("m3.medium",) * 6 + ("g3.small",))):
+            result = sim.simulate(jobs, pol, (90.0, 300.0), seed, fixed=flavors)
+            assert bound.overhead <= result.overhead, (seed, pol, bound, result)
+    # One job: one boot at its own rate is the whole overhead.
+    one = [sim.Job(0, 0.0, 1200.0, policy.Need(0, 2, 4096, 0, 0.0))]
+    assert abs(sim.clairvoyant_bound(one, 120.0).overhead - 0.1) < 1e-9

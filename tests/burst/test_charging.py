@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from gateway_kit.burst import charging, policy
 from gateway_kit.burst.settings import SETTINGS
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "burst_sim.py"
 
 
 def test_jetstream2_charges_while_the_host_is_held_and_nothing_shelved() -> None:
@@ -39,26 +35,18 @@ def test_overrides_apply_and_bad_ones_say_what_is_valid() -> None:
     assert setting.validate({"SHELVED": 0.1}) is None and setting.validate({"X": 1})
 
 
-def test_a_shelved_pool_unshelves_instead_of_booting() -> None:
-    spec = importlib.util.spec_from_file_location("burst_sim", SCRIPT)
-    assert spec and spec.loader
-    sim = importlib.util.module_from_spec(spec)
-    sys.modules["burst_sim"] = sim
-    try:
-        spec.loader.exec_module(sim)
-        jobs = sim.trace(2, 120)
-        kit = policy.PoolPolicy(max_instances=20, boot_seconds=120.0)
-        boot = (90.0, 300.0)
-        deleted = sim.simulate(jobs, kit, boot, 2)
-        # Unshelving as slow as a boot and free while shelved: the same SUs and waits, fewer boots.
-        same = sim.simulate(jobs, kit, boot, 2, warm_state="shelved", unshelve=1.0)
-        assert same.overhead == pytest.approx(deleted.overhead) and same.mean_wait == deleted.mean_wait
-        assert same.instances < deleted.instances
-        # Faster unshelves: shorter waits; charged in full while shelved: dearer than deleting.
-        fast = sim.simulate(jobs, kit, boot, 2, warm_state="shelved", unshelve=0.5)
-        assert fast.mean_wait < deleted.mean_wait and fast.overhead < deleted.overhead
-        full = charging.state_charges({"SHELVED": 1.0})
-        dear = sim.simulate(jobs, kit, boot, 2, warm_state="shelved", unshelve=1.0, charges=full)
-        assert dear.overhead > deleted.overhead
-    finally:
-        sys.modules.pop("burst_sim", None)
+def test_a_shelved_pool_unshelves_instead_of_booting(sim: ModuleType) -> None:
+    jobs = sim.trace(2, 120)
+    kit = policy.PoolPolicy(max_instances=20, boot_seconds=120.0)
+    boot = (90.0, 300.0)
+    deleted = sim.simulate(jobs, kit, boot, 2)
+    # Unshelving as slow as a boot and free while shelved: the same SUs and waits, fewer boots.
+    same = sim.simulate(jobs, kit, boot, 2, warm_state="shelved", unshelve=1.0)
+    assert same.overhead == pytest.approx(deleted.overhead) and same.mean_wait == deleted.mean_wait
+    assert same.instances < deleted.instances
+    # Faster unshelves: shorter waits; charged in full while shelved: dearer than deleting.
+    fast = sim.simulate(jobs, kit, boot, 2, warm_state="shelved", unshelve=0.5)
+    assert fast.mean_wait < deleted.mean_wait and fast.overhead < deleted.overhead
+    full = charging.state_charges({"SHELVED": 1.0})
+    dear = sim.simulate(jobs, kit, boot, 2, warm_state="shelved", unshelve=1.0, charges=full)
+    assert dear.overhead > deleted.overhead

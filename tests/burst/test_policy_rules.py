@@ -6,17 +6,9 @@ import pytest
 
 from gateway_kit.burst import policy
 from gateway_kit.burst.policy import Instance, Need, Plan, PoolPolicy, Quota
+from tests.burst.flavors import flavors
 
-FLAVORS = [
-    policy.make_flavor(f)
-    for f in (
-        {"name": "m3.tiny", "vcpus": 1, "ram": 3072},
-        {"name": "m3.small", "vcpus": 2, "ram": 6144},
-        {"name": "m3.quad", "vcpus": 4, "ram": 15360},
-        {"name": "m3.medium", "vcpus": 8, "ram": 30720},
-        {"name": "g3.small", "vcpus": 4, "ram": 15360, "extra_specs": {"resources:VGPU": "1"}},
-    )
-]
+FLAVORS = flavors("m3.tiny", "m3.small", "m3.quad", "m3.medium", "g3.small")
 F = {f.name: f for f in FLAVORS}
 NOW = 10_000.0
 

@@ -11,34 +11,22 @@ import requests
 from gateway_kit.burst import policy
 from gateway_kit.jobs.states import TERMINAL, JobState
 from tests.burst.conftest import Env, build
+from tests.burst.flavors import flavors
 
 DONE = {s.value for s in TERMINAL}
 
 
 def test_policy_picks_cheapest_fitting_flavor_and_gpu_by_extra_specs() -> None:
-    flavors = [
-        policy.make_flavor(f)
-        for f in (
-            {"name": "m3.tiny", "vcpus": 1, "ram": 3072},
-            {"name": "m3.quad", "vcpus": 4, "ram": 15360},
-            {"name": "g3.small", "vcpus": 4, "ram": 15360, "extra_specs": {"resources:VGPU": "1"}},
-            {
-                "name": "g3.large",
-                "vcpus": 16,
-                "ram": 61440,
-                "extra_specs": {"pci_passthrough:alias": "a100:1"},
-            },
-        )
-    ]
+    jetstream2 = flavors("m3.tiny", "m3.quad", "g3.small", "g3.large")
 
     def name(need: policy.Need) -> str | None:
-        flavor = policy.choose_flavor(flavors, need)
+        flavor = policy.choose_flavor(jetstream2, need)
         return flavor.name if flavor else None
 
     assert name(policy.Need(1, 2, 1024)) == "m3.quad"
     assert name(policy.Need(1, 1, 1024, gpus=1)) == "g3.small"
     assert name(policy.Need(1, 8, 1024, gpus=1)) == "g3.large"
-    assert policy.choose_flavor(flavors, policy.Need(1, 1, 1024, gpus=2)) is None
+    assert policy.choose_flavor(jetstream2, policy.Need(1, 1, 1024, gpus=2)) is None
 
 
 def test_gpu_job_lands_on_gpu_flavor(env: Env) -> None:

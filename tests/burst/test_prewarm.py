@@ -4,16 +4,9 @@ before it starts, its students' jobs land on them, and they are retired after it
 from __future__ import annotations
 
 from gateway_kit.burst import policy
+from tests.burst.flavors import flavors
 
-FLAVORS = [
-    policy.make_flavor(f)
-    for f in (
-        {"name": "m3.tiny", "vcpus": 1, "ram": 3072},
-        {"name": "m3.small", "vcpus": 2, "ram": 6144},
-        {"name": "m3.quad", "vcpus": 4, "ram": 15360},
-        {"name": "m3.medium", "vcpus": 8, "ram": 30720},
-    )
-]
+FLAVORS = flavors("m3.tiny", "m3.small", "m3.quad", "m3.medium")
 POLICY = policy.PoolPolicy(max_instances=10, boot_seconds=100.0, idle_timeout=60.0)  # lead: 200 s
 
 
