@@ -4,7 +4,9 @@ A feature registers a :class:`WorkerTask` with :func:`register_task` in its ``in
 queue, certificate renewal and backups are such tasks. ``gateway-kit worker`` calls
 :func:`run_worker`, which runs every task at its interval until stopped (SIGTERM/SIGINT). A task's
 exception is logged and the task runs again at its next turn: one failing task never stops the
-others.
+others. When the worker stops, each task's ``stop`` runs once, after the last pass: the job queue
+hands back the jobs it holds there, so that another worker (a replacement VM's, in a release)
+takes them over at once instead of after their lease.
 
 A task may run sooner than its interval: when its ``run`` returns True (it left work for another
 pass), and when its ``waker`` (file descriptors the worker waits on) becomes readable -- the job
@@ -51,6 +53,8 @@ class WorkerTask:
     run: Callable[[Flask], bool | None]
     #: Opens (inside an app context) what wakes the task before its interval; None: nothing.
     waker: Callable[[Flask], Waker] | None = None
+    #: Called once (inside an app context) when the worker stops, after its last run; None: nothing.
+    stop: Callable[[Flask], None] | None = None
 
 
 def register_task(app: Flask, task: WorkerTask) -> None:
@@ -108,6 +112,7 @@ def run_worker(app: Flask, stop: threading.Event, *, once: bool = False) -> int:
             wait = max(0.0, min((t - time.monotonic() for t in next_run.values()), default=1.0))
             _wait(stop, wakers, next_run, min(wait, 1.0), signals)
     finally:
+        _stop_tasks(app)
         for waker in wakers.values():
             waker.close()
         if signals is not None:
@@ -115,6 +120,18 @@ def run_worker(app: Flask, stop: threading.Event, *, once: bool = False) -> int:
             for fd in signals:
                 os.close(fd)
     return runs
+
+
+def _stop_tasks(app: Flask) -> None:
+    """Run each task's ``stop``; one failing is logged and the others still run."""
+    for task in tasks(app):
+        if task.stop is None:
+            continue
+        try:
+            with app.app_context():
+                task.stop(app)
+        except Exception:
+            log.exception("worker task %s: stopping failed", task.name)
 
 
 def _database_down(task: WorkerTask, exc: OperationalError | InterfaceError, outages: dict[str, int]) -> None:

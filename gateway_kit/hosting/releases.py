@@ -16,8 +16,9 @@ replaces them blue/green, one at a time, as any change of their user data does
 (:meth:`gateway_kit.hosting.run.Run.replace_server`): a new VM boots the new release, its
 pool member must be healthy (the load balancer's monitor gets ``/healthz`` through it), the old
 member is set admin-down and drained (``HOSTING_DRAIN_SECONDS``), then leaves the pool and the
-old VM is deleted (gunicorn ends its requests in flight on SIGTERM; a worker's leased jobs are
-resumed by the new worker from their saved executor state once the lease runs out). Replacing
+old VM is deleted (gunicorn ends its requests in flight on SIGTERM; a worker stopped by SIGTERM
+hands back the jobs it leased, which the new worker resumes at once from their saved executor
+state; a worker that dies unstopped is covered by the lease, ``JOBS_LEASE_SECONDS``). Replacing
 rather than upgrading in place keeps a VM's software exactly what its user data says, and a
 failed release leaves the old VMs serving.
 

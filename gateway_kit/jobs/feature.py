@@ -11,7 +11,7 @@ from .apps import EXTENSION_KEY as APPS_KEY
 from .apps import ApplicationRegistry, load_files
 from .destinations import EXTENSION_KEY as DEST_KEY
 from .destinations import Destinations
-from .queue import run_queue
+from .queue import run_queue, stop_queue
 from .wakeup import Waker
 
 
@@ -25,4 +25,5 @@ def init_app(app: Flask) -> None:
     files_web.init_app(app)
     mailbox.init_app(app)
     add_hook(app, api.add_application_schemas)
-    register_task(app, WorkerTask("jobs", float(app.config["JOBS_POLL_INTERVAL"]), run_queue, waker=Waker))
+    interval = float(app.config["JOBS_POLL_INTERVAL"])
+    register_task(app, WorkerTask("jobs", interval, run_queue, waker=Waker, stop=stop_queue))

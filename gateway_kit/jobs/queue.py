@@ -18,6 +18,12 @@ away after a pass that changed something. A pass:
    ``squeue`` per pass for all of them), else ``executor.poll`` per job;
 5. settles SUs for jobs that ended, and sends their notifications.
 
+A worker that stops (SIGTERM: a release replacing its VM, systemd stopping it) **hands back** the
+jobs it holds (:meth:`JobQueue.hand_back`): they keep their state and executor state, lose their
+worker, and the next pass of any worker recovers them at once, instead of after
+``JOBS_LEASE_SECONDS``. A worker that dies without stopping (SIGKILL, a lost VM) is still covered
+by the lease.
+
 Every write by a worker is a compare-and-set on ``version`` and on ``claimed_by``, so a worker that
 lost its lease (paused too long) cannot overwrite the worker that recovered its job.
 """
@@ -158,17 +164,51 @@ class JobQueue:
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
+                why = (
+                    "handed back by its worker"
+                    if previous is None
+                    else f"recovered from worker {previous} (no heartbeat for {self.lease:g} s)"
+                )
+                session.add(
+                    JobEvent(
+                        job_id=job_id, from_state=state, to_state=state, worker=self.worker_id, message=why
+                    )
+                )
+                log.warning("job %s: %s", job_id, why)
+            session.commit()
+
+    def hand_back(self, session: Session) -> list[int]:
+        """Give up the active jobs this worker holds (it is stopping): each keeps its state and
+        executor state, and has no worker and no lease, so that the next pass of any worker
+        recovers it. Returns their ids."""
+        held = session.execute(
+            select(Job.id, Job.version, Job.state).where(
+                Job.claimed_by == self.worker_id, Job.state.in_(_ACTIVE)
+            )
+        ).all()
+        given: list[int] = []
+        for job_id, version, state in held:
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.version == version, Job.claimed_by == self.worker_id)
+                .values(claimed_by=None, lease_until=None, version=version + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                given.append(job_id)
                 session.add(
                     JobEvent(
                         job_id=job_id,
                         from_state=state,
                         to_state=state,
                         worker=self.worker_id,
-                        message=f"recovered from worker {previous} (no heartbeat for {self.lease:g} s)",
+                        message=f"handed back by worker {self.worker_id} (stopping)",
                     )
                 )
-                log.warning("job %s: recovered from worker %s", job_id, previous)
             session.commit()
+        if given:
+            log.info("worker %s stopping: handed back jobs %s", self.worker_id, given)
+        return given
 
     def claim(self, session: Session) -> list[int]:
         """Move up to ``JOBS_CLAIM_BATCH`` queued jobs to STAGING under this worker."""
@@ -453,6 +493,15 @@ def queue_for(app: Flask) -> JobQueue:
 def run_queue(app: Flask) -> bool:
     """The worker task registered by the jobs feature (True: run again now)."""
     return queue_for(app).tick()
+
+
+def stop_queue(app: Flask) -> None:
+    """The jobs task's ``stop``: hand back the jobs this worker process holds."""
+    queue = app.extensions.get(EXTENSION_KEY)
+    if queue is None:  # it never ran a pass, so it holds nothing
+        return
+    with db.session_scope(app) as session:
+        queue.hand_back(session)
 
 
 def wait_for(app: Flask, job_id: int, states: set[JobState], timeout: float, tick: bool = True) -> Job:

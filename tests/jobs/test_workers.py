@@ -1,5 +1,6 @@
-"""Real ``gateway-kit worker`` processes on one queue: no job runs twice, and a worker killed with
-SIGKILL mid-job has its job recovered by another. On SQLite and on PostgreSQL."""
+"""Real ``gateway-kit worker`` processes on one queue: no job runs twice, a worker killed with
+SIGKILL mid-job has its job recovered by another, and a worker stopped with SIGTERM hands its job
+back at once. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ command = ["{python}", "-c", "import os, sys, time; open(sys.argv[1], 'a').write
 
 
 class Workers:
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
+    def __init__(self, tmp_path: Path, database_url: str, lease: float = 2.0) -> None:
         self.tmp_path = tmp_path
         self.runs = tmp_path / "runs.log"
         #: ``count`` jobs run until this file exists: a test decides when they end, not the clock.
@@ -44,7 +45,7 @@ class Workers:
             .replace("{log}", str(self.runs))
             .replace("{gate}", str(self.gate))
         )
-        settings = jobs_settings(tmp_path, DATABASE_URL=database_url, JOBS_LEASE_SECONDS=2.0)
+        settings = jobs_settings(tmp_path, DATABASE_URL=database_url, JOBS_LEASE_SECONDS=lease)
         settings["JOBS_APPLICATION_FILES"] = [*settings["JOBS_APPLICATION_FILES"], str(extra)]
         self.settings = settings
         self.app = make_jobs_app(tmp_path, **{k: v for k, v in settings.items()})
@@ -172,3 +173,33 @@ def test_sigkilled_worker_with_queued_work_loses_nothing(workers: Workers) -> No
     jobs = workers.wait(lambda js: all(j.state == "COMPLETED" for j in js), timeout=60)
     assert [j.id for j in jobs] == ids
     assert sorted(map(int, workers.runs.read_text().split())) == ids
+
+
+def test_sigtermed_worker_hands_back_its_running_job_at_once(tmp_path: Path, database_url: str) -> None:
+    """A worker stopped as a release stops it (SIGTERM) gives its job back before it exits: the
+    next worker takes it over at once, though the lease (an hour here) has far to run."""
+    workers = Workers(tmp_path, database_url, lease=3600.0)
+    try:
+        job_id = workers.submit("count")
+        first = workers.start("w1")
+        workers.wait(lambda js: js[0].state == "RUNNING", timeout=60)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+        (job,) = workers.jobs()
+        assert job.state == "RUNNING" and job.claimed_by is None and job.lease_until is None
+        workers.start("w2")
+        workers.wait(lambda js: _events(workers, job_id)[-1:] == ["handed back by its worker"], timeout=60)
+        assert any(m.startswith("handed back by worker ") for m in _events(workers, job_id))
+        workers.gate.touch()
+        (job,) = workers.wait(lambda js: js[0].state in ("COMPLETED", "FAILED"), timeout=60)
+        assert job.state == "COMPLETED", job.state_reason
+        assert workers.runs.read_text().split() == [str(job_id)]  # it ran once, to the end
+    finally:
+        workers.stop()
+        db.engine(workers.app).dispose()
+
+
+def _events(workers: Workers, job_id: int) -> list[str]:
+    with db.session_scope(workers.app) as s:
+        query = select(JobEvent.message).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+        return list(s.scalars(query))
