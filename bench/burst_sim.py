@@ -16,13 +16,16 @@ rebuilds :class:`~gateway_kit.burst.policy.Instance` objects from its database e
 The kit's pool is told the boot time's mean (``boot_seconds``), as an operator would configure
 it for their cloud; its idle timeout is ``auto`` unless ``--idle-timeout`` gives seconds.
 
-Compared with one-instance-per-job (``jobs_per_instance=1``, idle timeout 0: each job launches
-its own instance, deleted when it ends) and a fixed pool (``--fixed`` m3.medium instances plus
+Compared with one-instance-per-job at the same maximum (``--max-instances``; ``jobs_per_instance=1``,
+``max_oversize=1``, idle timeout 0: each job launches its own right-sized instance, deleted when
+it ends; at the maximum a job waits for a slot, or takes an instance of its own flavor that
+another job just freed) and a fixed pool (``--fixed`` m3.medium instances plus
 ``--fixed-gpu`` g3.small, all up from the first arrival to the last job's end, never retired;
 ``plan`` only places jobs on them). Boot times are log-normal with the given median and 95th percentile.
 
-SU overhead = (instance SUs - job SUs) / job SUs. Instance SUs: each instance's flavor rate x the
-time from its launch to its deletion (boot time and idle time included). Job SUs: each job's
+SU overhead = (instance SUs - job SUs) / job SUs; in brackets the parts of it spent booting and
+with no job at all (the rest: cores unused beside running jobs). Instance SUs: each instance's
+flavor rate x the time from its launch to its deletion (boot time and idle time included). Job SUs: each job's
 run time x its share (the largest of its CPU, RAM and GPU fractions) of the cheapest flavor that
 fits it -- the same for every policy, so the three rows share one denominator.
 
@@ -86,6 +89,9 @@ class Inst:
     jobs: list[Job] = field(default_factory=list)
     #: As the executor's database keeps it: set at launch and when the last job ends.
     idle_since: float | None = None
+    #: When it finished booting; since when it has been up with no job (None: booting or busy).
+    ready_at: float | None = None
+    idle_from: float | None = None
 
 
 @dataclass
@@ -95,6 +101,10 @@ class Result:
     overhead: float
     instances: int
     events: int
+    #: Parts of ``overhead``: instance time booting, and up with no job (the rest: cores unused
+    #: beside running jobs, and flavors bigger than their jobs').
+    boot: float = 0.0
+    idle: float = 0.0
 
 
 def trace(seed: int, n: int) -> list[Job]:
@@ -192,7 +202,8 @@ def clairvoyant_bound(jobs: list[Job], boot_mean: float) -> Result:
         peak_rate = max(peak_rate, rate)
         peak_inst = max(peak_inst, gpus, math.ceil(cpus / most_cpus))
     su_job = sum(job_sus(j) for j in jobs)
-    return Result(0.0, 0.0, boot_mean / 3600 * peak_rate / su_job, peak_inst, 0)
+    overhead = boot_mean / 3600 * peak_rate / su_job
+    return Result(0.0, 0.0, overhead, peak_inst, 0, boot=overhead)
 
 
 def simulate(
@@ -220,7 +231,7 @@ def simulate(
     waiting: list[Job] = []
     events: list[tuple[float, int, str, object]] = []
     seq = serial = 0
-    su_inst = 0.0
+    su_inst = su_boot = su_idle = 0.0
     launched = 0
     shelf: dict[str, list[float]] = {}  # flavor name -> when each shelved instance was shelved
 
@@ -234,7 +245,22 @@ def simulate(
         seq += 1
         heapq.heappush(events, (t, seq, kind, ref))
 
+    def rated(inst: Inst, seconds: float) -> float:
+        return charging.charge(inst.flavor.su_per_hour, "ACTIVE", seconds, charges)
+
+    def settle(inst: Inst, now: float) -> None:
+        """``inst`` goes: its whole life, its boot and its last idle stretch are charged."""
+        nonlocal su_inst, su_boot, su_idle
+        su_inst += rated(inst, now - inst.born)
+        su_boot += rated(inst, (now if inst.ready_at is None else inst.ready_at) - inst.born)
+        if inst.idle_from is not None:
+            su_idle += rated(inst, now - inst.idle_from)
+
     def start(inst: Inst, job: Job, now: float) -> None:
+        nonlocal su_idle
+        if inst.idle_from is not None:
+            su_idle += rated(inst, now - inst.idle_from)
+            inst.idle_from = None
         job.start = now
         push(now + job.run, "done", (inst.key, job))
 
@@ -243,7 +269,7 @@ def simulate(
     t0 = jobs[0].arrive if jobs else 0.0
     for name in fixed:
         serial += 1
-        insts[serial] = Inst(serial, BY_NAME[name], t0, "ready", idle_since=t0)
+        insts[serial] = Inst(serial, BY_NAME[name], t0, "ready", idle_since=t0, ready_at=t0, idle_from=t0)
     launched = len(insts)
     now = t0
     steps = 0
@@ -263,6 +289,8 @@ def simulate(
                     continue
                 inst = insts[ref]
                 inst.state = "ready"
+                inst.ready_at = now
+                inst.idle_from = None if inst.jobs else now
                 for j in inst.jobs:
                     start(inst, j, now)
             elif kind == "done":
@@ -272,7 +300,7 @@ def simulate(
                 inst = insts[done_on]
                 inst.jobs.remove(done_job)
                 if not inst.jobs:
-                    inst.idle_since = now
+                    inst.idle_since = inst.idle_from = now
             # "expire": nothing to do but plan again (plan retires what has idled long enough)
         view = [
             policy.Instance(
@@ -313,8 +341,7 @@ def simulate(
         for iid in out.retire:
             if fixed:
                 continue
-            inst = insts.pop(iid)
-            su_inst += charging.charge(inst.flavor.su_per_hour, "ACTIVE", now - inst.born, charges)
+            settle(insts.pop(iid), now)
             if warm_state == "shelved":
                 shelf.setdefault(inst.flavor.name, []).append(now)
         if not fixed and out.wake_at is not None and out.wake_at > now:
@@ -326,7 +353,7 @@ def simulate(
                 wakes.add(due)
                 push(due, "expire", None)
     for inst in insts.values():  # still up at the end (the fixed pool): charged until then
-        su_inst += charging.charge(inst.flavor.su_per_hour, "ACTIVE", now - inst.born, charges)
+        settle(inst, now)
     for name, times in shelf.items():  # shelved at the end: charged until then, then deleted
         su_inst += sum(shelved_sus(BY_NAME[name], since, now) for since in times)
     unstarted = [j.key for j in jobs if j.start < 0]
@@ -336,7 +363,15 @@ def simulate(
     assert waits[0] >= 0
     p95 = waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)]
     su_job = sum(job_sus(j) for j in jobs)
-    return Result(statistics.mean(waits), p95, (su_inst - su_job) / su_job, launched, steps)
+    return Result(
+        statistics.mean(waits),
+        p95,
+        (su_inst - su_job) / su_job,
+        launched,
+        steps,
+        su_boot / su_job,
+        su_idle / su_job,
+    )
 
 
 def idle_arg(text: str) -> float | None:
@@ -414,6 +449,11 @@ def main(argv: list[str] | None = None) -> None:
         pack_factor=args.pack_factor,
         max_oversize=args.max_oversize,
     )
+    # Each job alone on a right-sized instance, deleted when it ends; at the maximum a job waits
+    # for a slot, or takes an instance of its own flavor that another job freed.
+    per_job = policy.PoolPolicy(
+        max_instances=args.max_instances, idle_timeout=0, jobs_per_instance=1, max_oversize=1
+    )
     fixed_flavors = ("m3.medium",) * args.fixed + ("g3.small",) * args.fixed_gpu
     fixed = policy.PoolPolicy(
         min_instances=len(fixed_flavors), max_instances=len(fixed_flavors), idle_timeout=float("inf")
@@ -421,21 +461,26 @@ def main(argv: list[str] | None = None) -> None:
     idle = "auto" if args.idle_timeout is None else f"{args.idle_timeout:g} s"
     names = (
         f"kit (max {args.max_instances}, idle {idle})",
-        "one instance per job",
+        f"one instance per job (max {args.max_instances})",
         f"fixed ({args.fixed} m3.medium + {args.fixed_gpu} g3.small)",
         *((f"kit shelved (unshelve {args.unshelve_fraction:g}x)",) if args.warm_state == "shelved" else ()),
         "clairvoyant bound",
     )
     seeds = args.seeds or [args.seed]
-    header = f"{'policy':<30}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}{'instances':>11}"
+    header = (
+        f"{'policy':<34}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}"
+        f"{'(boot':>8}{'idle)':>7}{'instances':>11}"
+    )
 
     def row(name: str, r: Result) -> str:
-        return f"{name:<30}{r.mean_wait:>12.0f}{r.p95_wait:>12.0f}{r.overhead:>12.1%}{r.instances:>11.0f}"
+        return (
+            f"{name:<34}{r.mean_wait:>12.0f}{r.p95_wait:>12.0f}{r.overhead:>12.1%}"
+            f"{r.boot:>8.1%}{r.idle:>7.1%}{r.instances:>11.0f}"
+        )
 
     results: list[list[Result]] = []
     for seed in seeds:
         jobs = trace(seed, args.jobs)
-        per_job = policy.PoolPolicy(max_instances=10 * len(jobs) + 10, idle_timeout=0, jobs_per_instance=1)
         gpus = sum(1 for j in jobs if j.need.gpus)
         span = (jobs[-1].arrive - jobs[0].arrive) / 3600 if jobs else 0.0
         print(
@@ -464,7 +509,15 @@ def main(argv: list[str] | None = None) -> None:
                     Result(
                         *(
                             statistics.mean(getattr(r, f) for r in rs)
-                            for f in ("mean_wait", "p95_wait", "overhead", "instances", "events")
+                            for f in (
+                                "mean_wait",
+                                "p95_wait",
+                                "overhead",
+                                "instances",
+                                "events",
+                                "boot",
+                                "idle",
+                            )
                         )
                     ),
                 )

@@ -23,12 +23,15 @@ that must wait does not stop smaller jobs behind it: backfill):
    of ``max_instances``), a CPU launch takes the smallest flavor of the same SUs per vCPU with
    ``pack_factor`` (3) times the job's CPUs, so that the next jobs start at once on its spare
    cores instead of waiting for the maximum to clear (equal price per vCPU: the only cost is
-   cores left unused when its jobs end at different times).
-4. **when a launch is refused** -- the job takes any room left (rule 1's exceptions lifted,
-   except CPU jobs on GPU instances); else, at the maximum or the spend cap, an idle instance
-   (the most expensive first) is retired to launch one that fits (an idle instance of the wrong
-   shape must not hold a slot); else the job waits with the reason (quota full, spend cap, pool
-   at maximum).
+   cores left unused when its jobs end at different times). Never with ``jobs_per_instance = 1``
+   (the spare cores could hold no job).
+4. **when a launch is refused** -- the job takes room beside running jobs (paid for anyway),
+   even on an instance booting past ``boot_patience``, or an idle instance within
+   ``max_oversize`` (never a GPU instance for a CPU job); else, at the maximum or the spend cap,
+   an idle instance (the most expensive first) is retired to launch one that fits (an idle
+   instance of the wrong shape or much too big must not hold a slot); else, when nothing can
+   be replaced, any room; else the job waits with the reason (quota full, spend cap, pool at
+   maximum).
 5. **retirement** -- an idle instance is deleted after ``idle_timeout`` s if the destination
    sets one. The default (``"auto"``) ties it to the boot time and the demand: an idle instance
    costs its rate per second, reusing it saves a boot (``boot_seconds`` at that rate), so it is
@@ -51,11 +54,10 @@ that must wait does not stop smaller jobs behind it: backfill):
    After the end rule 5 retires what is idle. :attr:`Plan.wake_at` includes the
    next warm-up and end.
 
-Figures (``bench/burst_sim.py --seeds 1..5``, max 20 instances): mean wait 95 s against 120 s
-for one instance per job, p95 299 s against 300 s, SU overhead 26 % against 16 %. The pool's
-maximum is the trade-off: the trace peaks at 31-35 concurrent jobs, so with 20 slots jobs
-either share instances (rule 3, unused cores) or wait; with ``--max-instances 30`` the overhead
-is 22 %.
+Figures (``bench/burst_sim.py --seeds 1..5``, max 20 instances for both): mean wait 95 s against
+250 s for one instance per job at the same maximum, p95 299 s against 822 s, SU overhead 26 %
+against 14 %. The trace peaks at 31-35 concurrent jobs, so with 20 slots jobs either share
+instances (rule 3, unused cores) or wait.
 """
 
 from __future__ import annotations
@@ -519,6 +521,31 @@ def plan(
             return now - started < policy.boot_patience
         return True
 
+    def replace(fit: Flavor) -> Instance | None:
+        """Rule 4: at the maximum (or the cap), an idle instance of the wrong shape (or much too
+        big) makes way for one that fits."""
+        spare = sorted(
+            (
+                i
+                for i in live()
+                if not i.jobs and i.state != "draining" and i.idle_since is not None and i.key in existing
+            ),
+            key=lambda i: -i.flavor.su_per_hour,
+        )
+        for victim in spare:
+            replaced.add(victim.key)
+            if can_launch(fit) is None:
+                out.retire.append(victim.key)
+                return add(fit)
+            replaced.discard(victim.key)
+        return None
+
+    def roomy(inst: Instance, need: Need, fit: Flavor) -> bool:
+        """Rule 4: room beside running jobs (paid for anyway), or an idle instance not too big."""
+        if need.gpus == 0 and inst.flavor.gpus > 0:
+            return False
+        return bool(inst.jobs) or inst.flavor.su_per_hour <= policy.max_oversize * fit.su_per_hour
+
     def rank(inst: Instance, need: Need) -> tuple[int, int, float]:
         # Ready before booting; then the tightest fit (leaves big holes for big jobs); then cost.
         return (
@@ -539,36 +566,21 @@ def plan(
         home: Instance | None = homes[0] if homes else None
         if home is None:
             flavor = fit
-            if len(live()) + 1 > policy.max_instances - policy.reserve:
+            if policy.jobs_per_instance != 1 and len(live()) + 1 > policy.max_instances - policy.reserve:
                 flavor = packing_flavor(flavors, fit, need, policy.flavors, policy.pack_factor)
                 if flavor is not fit and can_launch(flavor):
                     flavor = fit
             why = can_launch(flavor)
             if why is None:
                 home = add(flavor)
-            elif rooms := [i for i in rooms if need.gpus > 0 or i.flavor.gpus == 0]:
-                home = min(rooms, key=lambda i: rank(i, need))  # rule 4: room beats waiting
-            elif not why.startswith(QUOTA_FULL) and math.isfinite(policy.idle_limit):
-                # Rule 4: at the maximum (or the cap), an idle instance of the wrong shape
-                # makes way for one that fits.
-                spare = sorted(
-                    (
-                        i
-                        for i in live()
-                        if not i.jobs
-                        and i.state != "draining"
-                        and i.idle_since is not None
-                        and i.key in existing
-                    ),
-                    key=lambda i: -i.flavor.su_per_hour,
-                )
-                for victim in spare:
-                    replaced.add(victim.key)
-                    if can_launch(fit) is None:
-                        out.retire.append(victim.key)
-                        home = add(fit)
-                        break
-                    replaced.discard(victim.key)
+            elif cheap := [i for i in rooms if roomy(i, need, fit)]:
+                home = min(cheap, key=lambda i: rank(i, need))  # rule 4: room beats waiting
+            else:
+                if not why.startswith(QUOTA_FULL) and math.isfinite(policy.idle_limit):
+                    home = replace(fit)
+                if home is None and (rooms := [i for i in rooms if need.gpus > 0 or i.flavor.gpus == 0]):
+                    # Rule 4: nothing can be replaced; a too-big idle instance beats waiting.
+                    home = min(rooms, key=lambda i: rank(i, need))
             if home is None:
                 out.wait[need.key] = why or POOL_AT_MAX
                 continue

@@ -83,3 +83,16 @@ def test_the_clairvoyant_bound_is_below_every_policy(sim: ModuleType) -> None:
     # One job: one boot at its own rate is the whole overhead.
     one = [sim.Job(0, 0.0, 1200.0, policy.Need(0, 2, 4096, 0, 0.0))]
     assert abs(sim.clairvoyant_bound(one, 120.0).overhead - 0.1) < 1e-9
+
+
+def test_overhead_parts_add_up_for_one_instance_per_job(sim: ModuleType) -> None:
+    from gateway_kit.burst import policy
+
+    jobs = sim.trace(2, 60)
+    # Right-sized, deleted when its job ends: the whole overhead is boots, at any maximum.
+    for cap in (4, 200):
+        per_job = policy.PoolPolicy(max_instances=cap, idle_timeout=0, jobs_per_instance=1, max_oversize=1)
+        r = sim.simulate(jobs, per_job, (90.0, 300.0), 2)
+        assert r.idle == 0 and abs(r.overhead - r.boot) < 1e-9, (cap, r)
+    kit = sim.simulate(jobs, policy.PoolPolicy(max_instances=4, idle_timeout=300), (90.0, 300.0), 2)
+    assert kit.idle > 0 and kit.boot > 0 and kit.boot + kit.idle <= kit.overhead + 1e-9, kit

@@ -110,6 +110,29 @@ def test_an_idle_instance_of_the_wrong_shape_makes_way_at_the_maximum() -> None:
     assert not out.retire and out.wait["g"].startswith(policy.POOL_AT_MAX)
 
 
+def test_an_idle_instance_much_too_big_makes_way_at_the_maximum() -> None:
+    # An idle m3.quad would cost 4x for the 1-vCPU job's whole run; one boot of an m3.tiny
+    # costs a fraction of that: replace it rather than run the job on it.
+    pool = [inst("busy", "m3.tiny", jobs=(job("x"),)), inst("idle", "m3.quad")]
+    out = run(PoolPolicy(max_instances=2, idle_timeout=600), pool, [job("a")])
+    assert out.retire == ["idle"] and launched(out) == ["m3.tiny"] and out.place == {"a": ("new", 1)}
+    # Within max_oversize it is taken as it is.
+    out = run(PoolPolicy(max_instances=2, idle_timeout=600, max_oversize=4), pool, [job("a")])
+    assert out.place == {"a": "idle"} and not out.launch and not out.retire
+    # A pool that never replaces its instances: the big one beats waiting.
+    out = run(PoolPolicy(max_instances=2, idle_timeout=float("inf")), pool, [job("a")])
+    assert out.place == {"a": "idle"} and not out.launch and not out.retire
+
+
+def test_one_job_per_instance_never_packs() -> None:
+    # The spare cores of a bigger flavor could hold no other job: right-sized even when few
+    # slots are left.
+    pol = PoolPolicy(max_instances=8, pack_reserve=2, jobs_per_instance=1)
+    busy = [inst(f"t{n}", "m3.tiny", jobs=(job(f"x{n}"),)) for n in range(6)]
+    out = run(pol, busy, [job("a"), job("b")])
+    assert launched(out) == ["m3.tiny", "m3.tiny"]
+
+
 def test_auto_idle_timeout_retires_at_once_without_recent_demand() -> None:
     pol = PoolPolicy(max_instances=4, boot_seconds=120, demand_window=300)
     assert pol.idle_timeout is None and pol.idle_limit == 120
