@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from typing import Any
 
-from gateway_kit.localcloud.readiness import wait_until_up
+from gateway_kit.localcloud.readiness import serve_argv, wait_until_up
 
 
 class LocalCloudPart:
@@ -37,23 +36,9 @@ class LocalCloudPart:
         self.url = f"http://{ctx.host}:{port}"
         self.proc = ctx.spawn(
             "localcloud",
-            [
-                sys.executable,
-                "-m",
-                "gateway_kit.localcloud",
-                "serve",
-                "--host",
-                ctx.host,
-                "--port",
-                str(port),
-                "--state-dir",
-                str(state_dir),
-                "--clouds-yaml",
-                str(clouds_yaml),
-                "--dns-port",
-                str(dns_port),
-                "--dataplane",
-            ],
+            serve_argv(
+                port, state_dir, "--dataplane", host=ctx.host, clouds_yaml=clouds_yaml, dns_port=dns_port
+            ),
         )
         ctx.env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
         ctx.settings["CLOUD_NAME"] = "local"

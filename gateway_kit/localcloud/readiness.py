@@ -1,4 +1,4 @@
-"""Waiting for a local cloud to answer: used by the demo at run time and by the test fixtures.
+"""Starting a local cloud process and waiting for it to answer: the demo at run time, the test fixtures.
 
 This module needs nothing beyond the kit's runtime dependencies (no pytest), so an installed
 wheel's ``gateway-kit demo`` can start its local cloud.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import requests
 
@@ -19,6 +21,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def serve_argv(port: int, state_dir: Path, *flags: str, **options: object) -> list[str]:
+    """The command serving a local cloud on ``port`` with its state in ``state_dir``.
+
+    :param flags: switches as written (``"--dataplane"``).
+    :param options: ``serve`` options by name (``dns_port=0`` -> ``--dns-port 0``).
+    """
+    argv = [sys.executable, "-m", "gateway_kit.localcloud", "serve", "--port", str(port)]
+    argv += ["--state-dir", str(state_dir)]
+    for name, value in options.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return [*argv, *flags]
 
 
 def wait_until_up(url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:

@@ -41,7 +41,6 @@ Services are named ``identity``, ``compute``, ``image``, ``volume``, ``network``
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,7 +53,7 @@ import requests
 
 from gateway_kit.localcloud.clock import ClockConfig
 from gateway_kit.localcloud.core import LocalCloudConfig
-from gateway_kit.localcloud.readiness import free_port, wait_until_up
+from gateway_kit.localcloud.readiness import free_port, serve_argv, wait_until_up
 
 __all__ = [
     "LocalCloudController",
@@ -284,24 +283,9 @@ def running_local_cloud(
     if subprocess_mode:
         port = free_port()
         dns_port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "gateway_kit.localcloud",
-            "serve",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state_dir),
-            "--clouds-yaml",
-            str(clouds_yaml),
-            "--clock",
-            mode,
-            "--delay",
-            str(delay),
-            "--dns-port",
-            str(dns_port),
-        ]
+        argv = serve_argv(
+            port, state_dir, clouds_yaml=clouds_yaml, clock=mode, delay=delay, dns_port=dns_port
+        )
         if seed is not None:
             argv += ["--seed", str(seed)]
         if dataplane:

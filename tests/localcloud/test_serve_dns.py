@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import dns.rcode
 import openstack
 import pytest
 
+from gateway_kit.localcloud.readiness import serve_argv
 from gateway_kit.localcloud.testing import free_port
 
 
@@ -22,20 +22,7 @@ def test_serve_answers_dns_for_designate_records(tmp_path: Path, monkeypatch: py
     port = free_port()
     state = tmp_path / "lc"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway_kit.localcloud",
-            "serve",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state),
-            "--delay",
-            "0.05",
-            "--dns-port",
-            "0",
-        ],
+        serve_argv(port, state, delay=0.05, dns_port=0),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
