@@ -392,24 +392,14 @@ def _input(bad: Bad, index: int, raw: Any) -> Input:
         if v is not None and (typ != "string" or isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise bad(f"{f}.{key}", "is only for string inputs and must be an integer >= 0")
         lengths[key] = v
-    if (
-        lengths["min_length"] is not None
-        and lengths["max_length"] is not None
-        and lengths["min_length"] > lengths["max_length"]
-    ):
-        raise bad(f"{f}.min_length", "is greater than max_length")
+    _not_above(bad, f, lengths, "min_length", "max_length")
     bounds = {}
     for key in ("minimum", "maximum"):
         v = _number(bad, f"{f}.{key}", raw.get(key))
         if v is not None and typ not in ("integer", "float"):
             raise bad(f"{f}.{key}", "is only for integer and float inputs")
         bounds[key] = v
-    if (
-        bounds["minimum"] is not None
-        and bounds["maximum"] is not None
-        and bounds["minimum"] > bounds["maximum"]
-    ):
-        raise bad(f"{f}.minimum", "is greater than maximum")
+    _not_above(bad, f, bounds, "minimum", "maximum")
     choices = raw.get("choices", [])
     if typ == "choice":
         if not choices or not all(isinstance(c, str) and c for c in choices):
@@ -442,6 +432,12 @@ def _input(bad: Bad, index: int, raw: Any) -> Input:
             raise bad(f"{f}.default", f"is invalid: {problem}")
         inp = Input(**{**inp.__dict__, "default": default})
     return inp
+
+
+def _not_above(bad: Bad, f: str, limits: Mapping[str, Any], low: str, high: str) -> None:
+    """The ``low`` limit must not exceed the ``high`` one where both are given."""
+    if limits[low] is not None and limits[high] is not None and limits[low] > limits[high]:
+        raise bad(f"{f}.{low}", f"is greater than {high}")
 
 
 def _resources(bad: Bad, raw: Any) -> Resources:

@@ -36,6 +36,10 @@ GOOD: dict[str, Any] = {"id": "ok", "title": "OK", "version": "1", "command": ["
         ({"inputs": [{"name": "x", "type": "colour"}]}, "'inputs.x.type'"),
         ({"inputs": [{"name": "x", "type": "string", "pattern": "("}]}, "'inputs.x.pattern'"),
         ({"inputs": [{"name": "x", "type": "integer", "minimum": 5, "maximum": 1}]}, "'inputs.x.minimum'"),
+        (
+            {"inputs": [{"name": "x", "type": "string", "min_length": 3, "max_length": 2}]},
+            "'inputs.x.min_length'",
+        ),
         ({"inputs": [{"name": "x", "type": "choice"}]}, "'inputs.x.choices'"),
         ({"inputs": [{"name": "x", "type": "integer", "default": "3"}]}, "'inputs.x.default'"),
         ({"inputs": [{"name": "x", "type": "integer", "maximum": 2, "default": 3}]}, "'inputs.x.default'"),
