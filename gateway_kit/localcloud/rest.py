@@ -11,6 +11,7 @@
   own links around them (Nova, Neutron, Designate and Octavia spell them differently).
 * :func:`filter_docs` applies ``?key=value`` list filters.
 * :func:`quota_view` renders a quota set with usage (``limit``/``in_use``/``reserved``).
+* :func:`require_policy` answers 403 in oslo.policy's words when a policy rule does not allow a call.
 * :func:`fault_renderer` renders errors in Nova's and Cinder's ``{code: {code, message}}`` shape.
 * :data:`Doc` and :func:`now` are the document type and the timestamp every service stamps.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "limited",
     "now",
     "quota_view",
+    "require_policy",
 ]
 
 View = Callable[..., Response]
@@ -58,6 +60,15 @@ def now(*, micro: bool = False, zulu: bool = True) -> str:
 def body(required: bool = True) -> dict[str, Any]:
     """The request's JSON object body, or a 400 :class:`ApiError` naming what was wrong."""
     return request_json(required)
+
+
+def require_policy(allowed: bool, rule: str, code: str = "forbidden") -> None:
+    """403 ``Policy doesn't allow RULE to be performed.`` unless ``allowed``.
+
+    :param code: the error's code in the service's shape (Neutron's is ``PolicyNotAuthorized``).
+    """
+    if not allowed:
+        raise ApiError(403, f"Policy doesn't allow {rule} to be performed.", code)
 
 
 def fault_renderer(codes: Mapping[int, str], default: str) -> Callable[[ApiError], Response]:

@@ -28,3 +28,19 @@ def test_reset_quota_restores_the_default(
     assert requests.get(url, headers=headers, timeout=10).json()[root][key] == 77
     assert requests.delete(url, headers=headers, timeout=10).status_code == deleted
     assert requests.get(url, headers=headers, timeout=10).json()[root][key] == default != 77
+
+
+@pytest.mark.parametrize(
+    ("path", "rule", "code"),
+    [
+        ("/compute/v2.1/os-quota-sets/{p}", "os_compute_api:os-quota-sets:delete", "forbidden"),
+        ("/networking/v2.0/quotas/{p}", "delete_quota", "PolicyNotAuthorized"),
+        ("/volume/v3/{p}/os-quota-sets/{p}", "volume_extension:quotas:delete", "forbidden"),
+    ],
+)
+def test_a_member_may_not_reset_quotas(cloud: RunningLocalCloud, path: str, rule: str, code: str) -> None:
+    demo = cloud.connect("local")
+    url = cloud.url + path.format(p=demo.current_project_id)
+    resp = requests.delete(url, headers={"X-Auth-Token": demo.auth_token}, timeout=10)
+    assert resp.status_code == 403
+    assert f"Policy doesn't allow {rule} to be performed." in resp.text and code in resp.text

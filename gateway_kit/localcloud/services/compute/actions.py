@@ -18,6 +18,7 @@ from gateway_kit.localcloud.core import (
     request_json,
     require_token,
 )
+from gateway_kit.localcloud.rest import require_policy
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 
@@ -226,12 +227,10 @@ def _lock(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
 
 @action("unlock")
 def _unlock(cloud: LocalCloud, auth: AuthContext, doc: Doc, arg: Any) -> None:
-    if doc.get("locked_by") == "admin" and not auth.is_admin:
-        raise ApiError(
-            403,
-            "Policy doesn't allow os_compute_api:os-lock-server:unlock:unlock_override to be performed.",
-            "forbidden",
-        )
+    require_policy(
+        auth.is_admin or doc.get("locked_by") != "admin",
+        "os_compute_api:os-lock-server:unlock:unlock_override",
+    )
     doc.update({"locked": False, "locked_reason": None, "locked_by": None})
 
 

@@ -10,7 +10,7 @@ from flask import Blueprint, request
 
 from gateway_kit.localcloud.core import ApiError, AuthContext, microversion
 from gateway_kit.localcloud.core import at_least as at_least  # the services' views import it from here
-from gateway_kit.localcloud.rest import Routes, after_marker, fault_renderer, limited
+from gateway_kit.localcloud.rest import Routes, after_marker, fault_renderer, limited, require_policy
 from gateway_kit.localcloud.store import Doc
 
 bp = Blueprint("compute", __name__, url_prefix="/compute/v2.1")
@@ -104,8 +104,7 @@ def _paginate_docs(docs: list[Doc]) -> list[Doc]:
 
 
 def _admin(auth: AuthContext, rule: str) -> None:
-    if not auth.is_admin:
-        raise ApiError(403, f"Policy doesn't allow {rule} to be performed.", "forbidden")
+    require_policy(auth.is_admin, rule)
 
 
 def _paginate_docs_by(docs: list[Doc], key: str) -> list[Doc]:

@@ -15,7 +15,7 @@ from gateway_kit.localcloud.core import (
     request_json,
     require_token,
 )
-from gateway_kit.localcloud.rest import quota_view
+from gateway_kit.localcloud.rest import quota_view, require_policy
 from gateway_kit.localcloud.services import network as neutron
 
 from .common import (
@@ -129,10 +129,7 @@ def _quota_body(project: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _quota_access(project: str, auth: AuthContext) -> None:
-    if project != auth.project_id and not auth.is_admin:
-        raise ApiError(
-            403, "Policy doesn't allow os_compute_api:os-quota-sets:show to be performed.", "forbidden"
-        )
+    require_policy(auth.is_admin or project == auth.project_id, "os_compute_api:os-quota-sets:show")
 
 
 @routes.get("/os-quota-sets/<project>")

@@ -18,6 +18,7 @@ from gateway_kit.localcloud.core import (
     request_json,
     require_token,
 )
+from gateway_kit.localcloud.rest import require_policy
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 
@@ -294,10 +295,7 @@ def server_diagnostics(server_id: str) -> Response:
     """Hypervisor diagnostics (admin only, as Nova's default policy has it); the figures are the
     flavor's sizes, since no hypervisor is measuring anything."""
     auth = require_token()
-    if not auth.is_admin:
-        raise ApiError(
-            403, "Policy doesn't allow os_compute_api:os-server-diagnostics to be performed.", "forbidden"
-        )
+    require_policy(auth.is_admin, "os_compute_api:os-server-diagnostics")
     cloud = current_cloud()
     doc = _server(server_id, auth)
     if doc["status"] in ("BUILD", "SHELVED_OFFLOADED") or doc.get("task_state"):

@@ -16,6 +16,7 @@ from gateway_kit.localcloud.core import (
     json_response,
     require_token,
 )
+from gateway_kit.localcloud.rest import require_policy
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 
@@ -191,12 +192,7 @@ def _list_servers(detail: bool) -> Response:
     )
     if "all_tenants" not in args and "all_projects" not in args:
         all_projects = False
-    if all_projects and not auth.is_admin:
-        raise ApiError(
-            403,
-            "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed.",
-            "forbidden",
-        )
+    require_policy(auth.is_admin or not all_projects, "os_compute_api:servers:index:get_all_tenants")
     project = args.get("project_id") or args.get("tenant_id")
     docs = cloud.list(SERVER)
     if all_projects:

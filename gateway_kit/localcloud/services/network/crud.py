@@ -18,6 +18,7 @@ from gateway_kit.localcloud.core import (
     request_json,
     require_token,
 )
+from gateway_kit.localcloud.rest import require_policy
 from gateway_kit.localcloud.store import Doc
 
 from .common import COLLECTIONS, EXTENSIONS, RULE, SG, _not_found, _visible, routes, view
@@ -123,8 +124,7 @@ def _body(singular: str) -> dict[str, Any]:
 
 def _target_project(body: dict[str, Any], auth: AuthContext) -> str:
     project = body.get("project_id") or body.get("tenant_id") or auth.project_id
-    if project != auth.project_id and not auth.is_admin:
-        raise ApiError(403, "Policy doesn't allow this operation to be performed.", "PolicyNotAuthorized")
+    require_policy(auth.is_admin or project == auth.project_id, "this operation", "PolicyNotAuthorized")
     return str(project)
 
 

@@ -13,7 +13,7 @@ from gateway_kit.localcloud.core import (
     request_json,
     require_token,
 )
-from gateway_kit.localcloud.rest import quota_view
+from gateway_kit.localcloud.rest import quota_view, require_policy
 
 from .common import COLLECTIONS, QUOTA_RESOURCES, routes
 from .effects import _project_count
@@ -39,8 +39,7 @@ def _quota_project(project_id: str, auth: AuthContext) -> None:
 
 def _quota_admin(policy: str) -> AuthContext:
     auth = require_token()
-    if not auth.is_admin:
-        raise ApiError(403, f"Policy doesn't allow {policy} to be performed.", "PolicyNotAuthorized")
+    require_policy(auth.is_admin, policy, "PolicyNotAuthorized")
     return auth
 
 

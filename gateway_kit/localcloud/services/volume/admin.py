@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, request
 
 from gateway_kit.localcloud.core import ApiError, LocalCloud, current_cloud, json_response, request_json
+from gateway_kit.localcloud.rest import require_policy
 
 from .common import DEFAULT_TYPE, QUOTA_KEYS, _scope, _usage, routes
 
@@ -78,8 +79,7 @@ def _quota_values(cloud: LocalCloud, target: str, usage: bool) -> dict[str, Any]
 @routes.get("/<project_id>/os-quota-sets/<target>")
 def get_quota_set(project_id: str, target: str) -> Response:
     auth = _scope(project_id)
-    if target != auth.project_id and not auth.is_admin:
-        raise ApiError(403, "Policy doesn't allow volume_extension:quotas:show to be performed.", "forbidden")
+    require_policy(auth.is_admin or target == auth.project_id, "volume_extension:quotas:show")
     usage = request.args.get("usage", "false").lower() == "true"
     return json_response({"quota_set": _quota_values(current_cloud(), target, usage)})
 
@@ -96,10 +96,7 @@ def get_quota_defaults(project_id: str, target: str) -> Response:
 @routes.put("/<project_id>/os-quota-sets/<target>")
 def update_quota_set(project_id: str, target: str) -> Response:
     auth = _scope(project_id)
-    if not auth.is_admin:
-        raise ApiError(
-            403, "Policy doesn't allow volume_extension:quotas:update to be performed.", "forbidden"
-        )
+    require_policy(auth.is_admin, "volume_extension:quotas:update")
     cloud = current_cloud()
     body = request_json().get("quota_set")
     if not isinstance(body, dict):
@@ -117,9 +114,6 @@ def update_quota_set(project_id: str, target: str) -> Response:
 @routes.delete("/<project_id>/os-quota-sets/<target>")
 def delete_quota_set(project_id: str, target: str) -> Response:
     auth = _scope(project_id)
-    if not auth.is_admin:
-        raise ApiError(
-            403, "Policy doesn't allow volume_extension:quotas:delete to be performed.", "forbidden"
-        )
+    require_policy(auth.is_admin, "volume_extension:quotas:delete")
     current_cloud().reset_quota(target, QUOTA_KEYS)
     return json_response(None, 200)

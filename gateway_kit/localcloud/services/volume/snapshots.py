@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response
 
 from gateway_kit.localcloud.core import ApiError, current_cloud, json_response, new_id, now_iso, request_json
+from gateway_kit.localcloud.rest import require_policy
 from gateway_kit.localcloud.store import Doc
 
 from .common import (
@@ -115,12 +116,10 @@ def snapshot_action(project_id: str, snapshot_id: str) -> Response:
     doc = _snapshot(cloud, auth, snapshot_id)
     body = request_json()
     if "os-reset_status" in body:
-        if not auth.is_admin:
-            raise ApiError(403, "Policy doesn't allow this to be performed.", "forbidden")
+        require_policy(auth.is_admin, "this")
         doc["status"] = body["os-reset_status"].get("status", doc["status"])
     elif "os-force_delete" in body:
-        if not auth.is_admin:
-            raise ApiError(403, "Policy doesn't allow this to be performed.", "forbidden")
+        require_policy(auth.is_admin, "this")
         cloud.delete(SNAPSHOT, snapshot_id)
         return json_response(None, 202)
     else:

@@ -17,6 +17,7 @@ from gateway_kit.localcloud.core import (
     now_iso,
     request_json,
 )
+from gateway_kit.localcloud.rest import require_policy
 from gateway_kit.localcloud.store import Doc
 
 from .common import (
@@ -188,8 +189,7 @@ def delete_volume(project_id: str, volume_id: str) -> Response:
     cascade = request.args.get("cascade", "false").lower() == "true"
     force = request.args.get("force", "false").lower() == "true"
     snaps = cloud.store.find(SNAPSHOT, lambda s: s["volume_id"] == volume_id)
-    if force and not auth.is_admin:
-        raise ApiError(403, "Policy doesn't allow volume:force_delete to be performed.", "forbidden")
+    require_policy(auth.is_admin or not force, "volume:force_delete")
     if not force and (doc["status"] not in _DELETABLE or doc.get("attachments") or (snaps and not cascade)):
         raise ApiError(
             400,
@@ -247,12 +247,7 @@ def volume_action(project_id: str, volume_id: str) -> Response:
         doc["status"] = "extending"
         cloud.transition(VOLUME, doc, {"status": back, "size": new_size})
     elif name == "os-reset_status":
-        if not auth.is_admin:
-            raise ApiError(
-                403,
-                "Policy doesn't allow volume_extension:volume_admin_actions:reset_status to be performed.",
-                "forbidden",
-            )
+        require_policy(auth.is_admin, "volume_extension:volume_admin_actions:reset_status")
         doc["_lc"] = {"queue": [], "held": False}
         doc["status"] = arg.get("status", doc["status"])
     elif name == "os-set_bootable":
@@ -263,12 +258,7 @@ def volume_action(project_id: str, volume_id: str) -> Response:
     elif name == "os-update_readonly_flag":
         doc.setdefault("metadata", {})["readonly"] = str(arg.get("readonly", False))
     elif name == "os-force_delete":
-        if not auth.is_admin:
-            raise ApiError(
-                403,
-                "Policy doesn't allow volume_extension:volume_admin_actions:force_delete to be performed.",
-                "forbidden",
-            )
+        require_policy(auth.is_admin, "volume_extension:volume_admin_actions:force_delete")
         delete_internal(cloud, volume_id)
         return json_response(None, 202)
     else:
