@@ -121,19 +121,31 @@ def init_app(app: Flask) -> None:
             return state.identity[0]
         return getattr(user, "id", None)
 
+    # Each label set's child, looked up once (``labels()`` takes a lock and checks its values).
+    counted: dict[tuple[str, str, int], Any] = {}
+    timed: dict[tuple[str, str], Any] = {}
+
     @app.after_request
     def _finish(resp: Response) -> Response:
         elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
-        endpoint = request.endpoint or "unmatched"
-        requests_total.labels(request.method, endpoint, str(resp.status_code)).inc()
-        latency.labels(request.method, endpoint).observe(elapsed)
+        method, endpoint, status = request.method, request.endpoint or "unmatched", resp.status_code
+        count = counted.get((method, endpoint, status))
+        if count is None:
+            count = counted[method, endpoint, status] = requests_total.labels(method, endpoint, str(status))
+        count.inc()
+        timer = timed.get((method, endpoint))
+        if timer is None:
+            timer = timed[method, endpoint] = latency.labels(method, endpoint)
+        timer.observe(elapsed)
         resp.headers["X-Request-ID"] = g.get("request_id", "")
+        if not access_log.isEnabledFor(logging.INFO):
+            return resp
         user = g.get("gk_user")
         record = {
             "request_id": g.get("request_id"),
-            "method": request.method,
+            "method": method,
             "path": request.path,
-            "status": resp.status_code,
+            "status": status,
             "duration_ms": round(elapsed * 1000, 2),
             "user": _user_id(user),
             "remote": request.remote_addr,

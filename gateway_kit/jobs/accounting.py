@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, NoReturn
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
@@ -65,14 +66,15 @@ def fill_percent(used: float, total: float) -> float:
 
 #: Built once (no statement construction and cache-key work per submission).
 _ALLOCATIONS = table_of(Allocation).c
-_RESERVE = (
+_PROJECTS = table_of(Project).c
+_MEMBER = table_of(ProjectMember).c
+#: ``amount`` SUs more reserved, where that many are available (a WHERE on the project to add).
+_RESERVE_WHERE_AVAILABLE = (
     update(table_of(Allocation))
-    .where(
-        _ALLOCATIONS.project_id == bindparam("b_project"),
-        _ALLOCATIONS.su_granted - _ALLOCATIONS.su_used - _ALLOCATIONS.su_reserved >= bindparam("amount"),
-    )
+    .where(_ALLOCATIONS.su_granted - _ALLOCATIONS.su_used - _ALLOCATIONS.su_reserved >= bindparam("amount"))
     .values(su_reserved=_ALLOCATIONS.su_reserved + bindparam("amount"), updated_at=bindparam("now"))
 )
+_RESERVE = _RESERVE_WHERE_AVAILABLE.where(_ALLOCATIONS.project_id == bindparam("b_project"))
 
 
 def reserve(session: Session, project: Project, amount: float) -> None:
@@ -84,9 +86,41 @@ def reserve(session: Session, project: Project, amount: float) -> None:
         refuse(session, project, amount)
 
 
-#: :data:`_RESERVE` answering the project's id when the reservation was made (no row: refused),
-#: for a statement that reserves and writes in one round trip (a PostgreSQL submission).
-RESERVE_RETURNING = _RESERVE.returning(_ALLOCATIONS.project_id)
+def _chosen_project(named: bool) -> Any:
+    """The project a submission charges, as a scalar subquery of :data:`_CHARGEABLE`'s rule: the
+    first of the user's projects by name (``uid``), else the community project (``community``);
+    ``named``: only the one called ``requested``, if the user may charge it."""
+    chosen = select(_PROJECTS.id).outerjoin(
+        table_of(ProjectMember), and_(_MEMBER.project_id == _PROJECTS.id, _MEMBER.user_id == bindparam("uid"))
+    )
+    chosen = chosen.where(or_(_MEMBER.user_id.is_not(None), _PROJECTS.name == bindparam("community")))
+    if named:
+        chosen = chosen.where(_PROJECTS.name == bindparam("requested"))
+    return chosen.order_by(_MEMBER.user_id.is_(None), _PROJECTS.name).limit(1).scalar_subquery()
+
+
+#: A submission's reservation on the project it charges, chosen in the same statement (no
+#: lookup of its own): by ``named`` (a project was named), the UPDATE answering the project's id
+#: and name, or no row when nothing was reserved (no such project of the user's, no allocation,
+#: or too few SUs left: :func:`refusal` says which). Parameters: ``uid``, ``community``,
+#: ``requested`` (``named``), ``amount``, ``now``.
+RESERVE_FOR_USER = {
+    named: _RESERVE_WHERE_AVAILABLE.where(_ALLOCATIONS.project_id == _chosen_project(named)).returning(
+        _ALLOCATIONS.project_id,
+        select(_PROJECTS.name).where(_PROJECTS.id == _ALLOCATIONS.project_id).scalar_subquery(),
+    )
+    for named in (False, True)
+}
+
+
+def reserve_params(
+    user_id: int, community: str, requested: str | None, amount: float, now: datetime
+) -> dict[str, Any]:
+    """The parameters of :data:`RESERVE_FOR_USER` ``[requested is not None]``."""
+    params = {"uid": user_id, "community": community or None, "amount": amount, "now": now}
+    if requested is not None:
+        params["requested"] = requested
+    return params
 
 
 def refuse(session: Session, project: Project, amount: float) -> NoReturn:
@@ -190,7 +224,6 @@ def set_allocation(
 
 
 _PROJECT_COLUMNS = tuple(Project.__table__.columns)
-_MEMBER = ProjectMember.__table__.c
 #: One prebuilt statement: the user's projects by name, then the community project if it is
 #: not one of them (``community`` NULL when none is configured).
 _CHARGEABLE = (

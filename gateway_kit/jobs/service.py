@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from flask import Flask, current_app
-from sqlalchemy import Select, bindparam, func, insert, literal, null, select, update
+from sqlalchemy import Select, bindparam, func, insert, literal, null, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -214,20 +214,21 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     )
     resources, res_errors = check_resources(application, sub.resources)
     errors += res_errors
-    project, project_errors = charge_project(session, user, sub.project)
-    errors += project_errors
     problem = check_webhook(sub.webhook_url, bool(app.config["JOBS_WEBHOOK_ALLOW_PRIVATE"]))
     if problem:
         errors.append({"field": "webhook_url", "message": problem})
     if len(sub.name) > 200:
         errors.append({"field": "name", "message": "must be at most 200 characters"})
-    tmp_root = _jobs_dir(app) / "tmp"
+    community = app.config["JOBS_COMMUNITY_PROJECT"]
+    if errors:  # the project is checked in the reserving statement below; here to list it too
+        errors += charge_project(session, user, sub.project)[1]
+    jobs_dir = str(app.config["JOBS_DIR"])
     folder: Path | None = None
     files: dict[str, Any] = {}
     file_errors: Errors = []
     if not errors:  # only write uploads for a submission that is otherwise fine
         folder, files, file_errors = stage_uploads(
-            application, sub.uploads, tmp_root, app.config["JOBS_MAX_UPLOAD_MB"]
+            application, sub.uploads, Path(jobs_dir, "tmp"), app.config["JOBS_MAX_UPLOAD_MB"]
         )
     errors += file_errors
     if errors:
@@ -235,18 +236,17 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     values.update(files)
     dest_name = destinations().route(application)
     worst = accounting.worst_case(destinations().options(dest_name), resources)
-    workdir = _jobs_dir(app) / f"job-{uuid.uuid4().hex[:16]}"
+    workdir = os.path.join(jobs_dir, f"job-{uuid.uuid4().hex[:16]}")
     now = utcnow()
     values_row: dict[str, Any] = {
         "user_id": user.id,
-        "project_id": project.id if project else None,
         "app_id": application.id,
         "app_version": application.version,
         "name": sub.name,
         "inputs": values,
         "resources": resources,
         "destination": dest_name,
-        "workdir": str(workdir),
+        "workdir": workdir,
         "state": JobState.QUEUED.value,
         "state_reason": "",
         "version": 0,
@@ -261,29 +261,38 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
         "created_at": now,
         "updated_at": now,
     }
+    named = sub.project is not None and sub.project != ""
+    reserve = accounting.RESERVE_FOR_USER[named]
+    params = accounting.reserve_params(user.id, community, sub.project if named else None, worst, now)
     try:
         # Files first, outside the transaction: on SQLite the first write below takes the
-        # database's write lock until COMMIT, so nothing but the three statements runs under it.
-        workdir.mkdir(parents=True)
+        # database's write lock until COMMIT, so nothing but the writes runs under it. A job
+        # without files gets its directory from the worker when it is staged.
         if folder is not None:
-            os.replace(folder, workdir / "inputs")
+            os.makedirs(workdir)
+            os.replace(folder, os.path.join(workdir, "inputs"))
             folder = None
         elif sub.resubmitted_from is not None:
-            _copy_inputs(Path(sub.resubmitted_from.workdir), workdir, values)
+            os.makedirs(workdir)
+            _copy_inputs(Path(sub.resubmitted_from.workdir), Path(workdir), values)
         # Prebuilt Core statements on the session's connection: no ORM flush, no statement
-        # construction, nothing but the writes between the first INSERT (which takes SQLite's
-        # write lock) and COMMIT.
+        # construction, nothing but the writes between the first one (which takes SQLite's
+        # write lock) and COMMIT. The project is chosen by the reservation itself.
         conn = session.connection()
         message = f"submitted by {user.username}"
-        if project is not None and conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql":
             # One round trip: reserve, insert the job and its event, notify the workers.
-            params = {f"j_{k}": v for k, v in values_row.items()}
-            params.update(b_project=project.id, amount=worst, now=now, message=message)
-            found = conn.execute(_submit_in_one(tuple(values_row)), params).first()
+            params.update({f"j_{k}": v for k, v in values_row.items()}, message=message)
+            found = conn.execute(_submit_in_one(tuple(values_row), named), params).first()
             if found is None:
-                accounting.refuse(session, project, worst)
-            job_id = found[0]
+                _refused(session, user, sub.project, worst)
+            job_id, project_id, project_name = found[:3]
         else:
+            reserved = conn.execute(reserve, params).first()
+            if reserved is None:
+                _refused(session, user, sub.project, worst)
+            project_id, project_name = reserved
+            values_row["project_id"] = project_id
             job_id = conn.execute(_INSERT_JOB, values_row).scalar_one()
             conn.execute(
                 _INSERT_EVENT,
@@ -295,8 +304,6 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
                     "worker": None,
                 },
             )
-            if project is not None:  # last: the allocation row is the one all submitters contend for
-                accounting.reserve(session, project, worst)
             announce(session)
         session.commit()
     except IntegrityError as exc:  # the same Idempotency-Key raced us: answer with that job
@@ -317,26 +324,38 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
             shutil.rmtree(folder, ignore_errors=True)
     wake_local(app)
     # Every column is known: the job without a SELECT (those the INSERT left out are NULL).
-    row = {**_NULL_JOB, **values_row, "id": job_id, "project_name": project.name if project else None}
+    row = {**_NULL_JOB, **values_row, "id": job_id, "project_id": project_id, "project_name": project_name}
     return as_loaded(session, Job, row), True
 
 
-@functools.lru_cache(maxsize=4)
-def _submit_in_one(keys: tuple[str, ...]) -> Select[tuple[int, Any]]:
-    """PostgreSQL's submission as one statement (built once): the reservation UPDATE, then the
-    job INSERT only if it reserved (``SELECT ... FROM reserved``), its QUEUED event, and
-    ``pg_notify`` (delivered at COMMIT). No row back: the reservation was refused. The job's
-    values are the parameters ``j_<key>`` for each of ``keys``; ``now``, ``b_project``, ``amount``
-    and ``message`` the others."""
+def _refused(session: Session, user: User, requested: str | None, amount: float) -> NoReturn:
+    """Raise why the reservation of ``amount`` SUs for ``user``'s submission was refused: the
+    project named (or the lack of one) in a ValidationError, else the allocation's QuotaExceeded."""
+    session.rollback()
+    project, errors = charge_project(session, user, requested)
+    if errors or project is None:
+        raise ValidationError(errors)
+    accounting.refuse(session, project, amount)
+
+
+@functools.lru_cache(maxsize=8)
+def _submit_in_one(keys: tuple[str, ...], named: bool) -> Select[tuple[int, int, str, Any]]:
+    """PostgreSQL's submission as one statement (built once): the reservation UPDATE on the
+    project it chooses (:data:`.accounting.RESERVE_FOR_USER`), then the job INSERT only if it
+    reserved (``SELECT ... FROM reserved``), its QUEUED event, and ``pg_notify`` (delivered at
+    COMMIT). It answers the job's id, its project's id and name; no row: the reservation was
+    refused. The job's values are the parameters ``j_<key>`` for each of ``keys``; ``message``
+    and the reservation's parameters the others."""
     jobs, events = table_of(Job), table_of(JobEvent)
-    reserved = accounting.RESERVE_RETURNING.cte("reserved")
+    reserved = accounting.RESERVE_FOR_USER[named].cte("reserved")
+    project_id, project_name = reserved.c
     # j_<column>: a parameter named like a column of allocations would join the UPDATE's SET.
-    row = select(*(bindparam(f"j_{k}", type_=jobs.c[k].type) for k in keys)).select_from(reserved)
+    row = select(project_id, *(bindparam(f"j_{k}", type_=jobs.c[k].type) for k in keys))
     # include_defaults=False: every value is a parameter (the INSERT above leaves the columns
     # out of values_row NULL; from_select would add the Python-side defaults).
     job = (
         insert(jobs)
-        .from_select([jobs.c[k] for k in keys], row, include_defaults=False)
+        .from_select([jobs.c.project_id, *(jobs.c[k] for k in keys)], row, include_defaults=False)
         .returning(jobs.c.id)
         .cte("job")
     )
@@ -352,7 +371,11 @@ def _submit_in_one(keys: tuple[str, ...]) -> Select[tuple[int, Any]]:
         ),
         include_defaults=False,
     )
-    return select(job.c.id, func.pg_notify(CHANNEL, "")).add_cte(event.cte("event"))
+    return (
+        select(job.c.id, project_id, project_name, func.pg_notify(CHANNEL, ""))
+        .select_from(job.join(reserved, true()))
+        .add_cte(event.cte("event"))
+    )
 
 
 def _same_request(job: Job, sub: Submission) -> Job:

@@ -17,6 +17,7 @@ can enter); a wake-up carries no data, so a stray one costs one early pass and n
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -66,7 +67,13 @@ def announce(session: Session) -> None:
 def wake_local(app: Flask) -> None:
     """After a submission committed on SQLite: wake this host's workers."""
     if db.engine(app).dialect.name != "postgresql":
-        poke(wake_dir(app.config))
+        poke(_wake_dir_of(str(app.config["JOBS_DIR"])))
+
+
+@functools.lru_cache(maxsize=16)
+def _wake_dir_of(jobs_dir: str) -> Path:
+    """:func:`wake_dir` by ``JOBS_DIR`` (worked out once, not at every submission)."""
+    return wake_dir({"JOBS_DIR": jobs_dir})
 
 
 class Waker:

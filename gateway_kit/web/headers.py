@@ -46,17 +46,24 @@ def _is_static() -> bool:
     return endpoint == "static" or endpoint.endswith(".static")
 
 
+_STATIC_LOWER = [(key.lower(), key, value) for key, value in STATIC_HEADERS.items()]
+
+
 def add_security_headers(resp: Response) -> Response:
     """``after_request``: set the headers above (a view's own CSP, if any, is kept)."""
-    for key, value in STATIC_HEADERS.items():
-        resp.headers.setdefault(key, value)
+    headers = resp.headers
+    # One pass over the answer's headers (not one search per header to add).
+    present: dict[str, str] = {}
+    for key, value in headers.items():
+        present.setdefault(key.lower(), value)
+    headers.extend([(key, value) for lower, key, value in _STATIC_LOWER if lower not in present])
     cfg = current_app.config
     hsts = int(cfg.get("SECURITY_HSTS_SECONDS", 0))
     if hsts and str(cfg.get("PUBLIC_URL", "")).lower().startswith("https://"):
-        resp.headers["Strict-Transport-Security"] = f"max-age={hsts}; includeSubDomains"
-    chosen = resp.headers.get("Cache-Control", "")
+        headers["Strict-Transport-Security"] = f"max-age={hsts}; includeSubDomains"
+    chosen = present.get("cache-control", "")
     if not _is_static() and "public" not in chosen and "private" not in chosen:
-        resp.headers["Cache-Control"] = "no-store"
+        headers["Cache-Control"] = "no-store"
     return resp
 
 

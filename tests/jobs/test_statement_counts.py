@@ -99,10 +99,10 @@ def test_reads_cost_the_same_statements_for_2_and_20_jobs_within_budget(world: W
     assert not over, f"statements per request over budget (found, budget): {over}"
 
 
-def test_a_submission_costs_five_statements_and_answers_the_stored_job(world: World) -> None:
-    """POST /api/v1/jobs: token with its owner, chargeable projects, INSERT job, INSERT event,
-    reservation UPDATE. The answer is built without reading the job back, so it must equal what a
-    later read finds."""
+def test_a_submission_costs_four_statements_and_answers_the_stored_job(world: World) -> None:
+    """POST /api/v1/jobs on SQLite: token with its owner, the reservation UPDATE (which chooses
+    the project), INSERT job, INSERT event. The answer is built without reading the job back, so
+    it must equal what a later read finds."""
     token = make_token(world.app, world.alice, ["jobs:read", "jobs:write"])
     api = world.app.test_client()
     bearer = {"Authorization": f"Bearer {token}"}
@@ -112,8 +112,8 @@ def test_a_submission_costs_five_statements_and_answers_the_stored_job(world: Wo
         created = api.post("/api/v1/jobs", json=body, headers=bearer)
     assert created.status_code == 201, created.json
     writes = [s.split()[0] for s in statements if not s.lstrip().upper().startswith("SELECT")]
-    assert writes == ["INSERT", "INSERT", "UPDATE"], statements
-    assert len(statements) <= 5, statements
+    assert writes == ["UPDATE", "INSERT", "INSERT"], statements
+    assert len(statements) <= 4, statements
     shown = api.get(f"/api/v1/jobs/{created.json['id']}", headers=bearer).json
     assert created.json == shown
     assert shown["state"] == "QUEUED" and shown["name"] == "counted" and shown["su_reserved"] > 0

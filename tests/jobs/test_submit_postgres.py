@@ -32,14 +32,19 @@ def test_a_postgres_submission_is_one_write_statement(tmp_path: Path, postgres_u
         with counting(app) as statements:
             created = api.post("/api/v1/jobs", json=body, headers=bearer)
         assert created.status_code == 201, created.json
-        # token with its owner, chargeable projects, then one statement that writes
-        assert len(statements) == 3, statements
+        # token with its owner, then one statement that chooses the project and writes
+        assert len(statements) == 2, statements
         assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == [CHANNEL]
     assert api.get(f"/api/v1/jobs/{created.json['id']}", headers=bearer).json == created.json
     refused = api.post("/api/v1/jobs", json=body, headers=bearer)
     assert refused.status_code == 403 and refused.json["type"].endswith("quota_exceeded"), refused.json
+    # A project named that is not the user's, and one that is not there, reserve nothing either.
+    seed_project(app, "other", [], 100.0)
+    for name in ("other", "nope"):
+        wrong = api.post("/api/v1/jobs", json={**body, "project": name}, headers=bearer)
+        assert wrong.status_code == 422 and wrong.json["errors"][0]["field"] == "project", wrong.json
     with db.session_scope(app) as s:
-        assert s.scalars(select(Allocation)).one().su_reserved == 2.0
+        assert [a.su_reserved for a in s.scalars(select(Allocation).order_by(Allocation.id))] == [2.0, 0.0]
         assert s.scalar(select(func.count()).select_from(Job)) == 2
         assert [e.to_state for e in s.scalars(select(JobEvent))] == ["QUEUED", "QUEUED"]
     db.engine(app).dispose()
