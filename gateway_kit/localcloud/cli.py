@@ -202,6 +202,34 @@ def resolve(name: str, dns_host: str, dns_port: int, state_dir: Path, dataplane_
             click.echo(line)
 
 
+@localcloud.command("hostaddr")
+@click.argument("env_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("variable")
+@click.option(
+    "--nameserver",
+    envvar="INSTANCE_NAMESERVER",
+    required=True,
+    help="HOST:PORT of the local cloud's DNS server (a data-plane instance has it in $INSTANCE_NAMESERVER).",
+)
+@click.option(
+    "--wait",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to keep asking while the name has no record yet.",
+)
+def hostaddr(env_file: Path, variable: str, nameserver: str, wait: float) -> None:
+    """On a data-plane instance: make VARIABLE's PostgreSQL URL in ENV_FILE connect to its host's
+    address from the local cloud's DNS server (libpq's hostaddr=; the name stays the URL's host).
+    The instance's own resolver is the host's, which does not know the deployment's zone."""
+    from gateway_kit.localcloud.dataplane import names
+
+    try:
+        names.pin_hostaddr(env_file, variable, nameserver, wait, say=click.echo)
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @localcloud.command("fidelity")
 @click.argument("pytest_args", nargs=-1)
 def fidelity(pytest_args: tuple[str, ...]) -> None:

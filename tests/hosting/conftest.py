@@ -1,8 +1,13 @@
-"""Fixtures: a real local cloud over HTTP (fast clock), its clouds.yaml, the app and an engine."""
+"""Fixtures: a real local cloud over HTTP (fast clock), its clouds.yaml, the app and an engine;
+a data-plane cloud able to run the ``database`` role."""
 
 from __future__ import annotations
 
+import glob
 import os
+import pwd
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +18,9 @@ from gateway_kit.hosting.engine import Engine, engine_for
 from gateway_kit.localcloud.clock import ClockConfig
 from gateway_kit.localcloud.core import LocalCloudConfig
 from gateway_kit.localcloud.server import LocalCloudServer
-from gateway_kit.localcloud.testing import LocalCloudController
+from gateway_kit.localcloud.testing import LocalCloudController, RunningLocalCloud, running_local_cloud
 
-from ..conftest import make_app
+from ..conftest import make_app, require_service
 
 REPO = Path(__file__).resolve().parents[2]
 STANDARD = REPO / "deploy" / "examples" / "standard.toml"
@@ -31,6 +36,8 @@ FAST = {
     "HOSTING_RETRY_MAX_WAIT": 0.05,
     "HOSTING_DRAIN_SECONDS": 0.0,
 }
+#: A data-plane deployment's waits: its VMs install and start real services.
+SERVING = {**FAST, "HOSTING_MEMBER_TIMEOUT": 180.0, "HOSTING_SERVER_TIMEOUT": 120.0}
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +77,28 @@ def engine(hosting_app: Any) -> Iterator[Engine]:
     eng = engine_for(hosting_app)
     yield eng
     eng.cloud.close()
+
+
+@pytest.fixture()
+def postgres_dataplane(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningLocalCloud]:
+    """A local cloud with its data plane and DNS server that can run the ``database`` role: the
+    PostgreSQL server binaries and root are needed (its unit runs as the ``postgres`` user, who
+    must traverse the state directory: so not under pytest's tmp_path)."""
+    have = bool(glob.glob("/usr/lib/postgresql/*/bin")) and shutil.which("runuser") is not None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        have = False
+    require_service(
+        "PostgreSQL server binaries (run as root with a postgres user)",
+        have and os.geteuid() == 0,
+        "install postgresql and run the tests as root (initdb needs runuser)",
+    )
+    root = Path(tempfile.mkdtemp(prefix="gk-dpdb-"))
+    root.chmod(0o755)
+    try:
+        with running_local_cloud(root / "state", dataplane=True, dns=True) as cloud:
+            monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml))
+            yield cloud
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,51 +1,23 @@
 """The `database` role's cloud-config (postgres-on-volume) on the local cloud's data plane: the
-volume is a directory, files live in the instance root, PostgreSQL answers on the VM's address."""
+volume is a directory, files live in the instance root, PostgreSQL runs under its systemd unit as
+the postgres user and answers on the VM's address."""
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import jinja2
 import pytest
 
 from gateway_kit.data import dbhost
-from gateway_kit.localcloud.testing import RunningLocalCloud, boot_server, running_local_cloud, wait_until
-
-from ..conftest import require_service
-
-
-@pytest.fixture()
-def dp_cloud() -> Iterator[RunningLocalCloud]:
-    have = bool(glob.glob("/usr/lib/postgresql/*/bin")) and shutil.which("runuser") is not None
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        have = False
-    require_service(
-        "PostgreSQL server binaries (run as root with a postgres user)",
-        have and os.geteuid() == 0,
-        "install postgresql and run the tests as root (initdb needs runuser)",
-    )
-    # Not under pytest's tmp_path: the postgres user must be able to traverse the state directory.
-    root = Path(tempfile.mkdtemp(prefix="gk-dpdb-"))
-    root.chmod(0o755)
-    try:
-        with running_local_cloud(root / "state", dataplane=True) as cloud:
-            yield cloud
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+from gateway_kit.localcloud.testing import RunningLocalCloud, boot_server, wait_until
 
 
 @pytest.mark.slow
-def test_postgres_on_volume_runs_on_the_data_plane(dp_cloud: RunningLocalCloud) -> None:
+def test_postgres_on_volume_runs_on_the_data_plane(postgres_dataplane: RunningLocalCloud) -> None:
     import psycopg
 
+    dp_cloud = postgres_dataplane
     conn = dp_cloud.connect()
     volume = conn.block_storage.create_volume(name="pgdata", size=1)
     conn.block_storage.wait_for_status(volume, status="available", failures=["error"], interval=0.1, wait=60)
@@ -86,4 +58,4 @@ def test_postgres_on_volume_runs_on_the_data_plane(dp_cloud: RunningLocalCloud) 
         return False
 
     wait_until(refused, what="PostgreSQL ended with its server", timeout=30)
-    shutil.rmtree(f"/tmp/gk-pg-{server.id}", ignore_errors=True)  # its socket directory
+    assert not Path(f"/tmp/gk-pg-{server.id}").exists()  # its socket is an abstract one

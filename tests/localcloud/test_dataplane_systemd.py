@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +121,57 @@ def test_unit_from_cloud_config_serves_restarts_and_stops(dp: RunningLocalCloud)
     conn.compute.delete_server(server)
     conn.compute.wait_for_delete(server, wait=60)
     wait_until(refused, what="unit gone with the server")
+
+
+LATE_UNIT = """#cloud-config
+write_files:
+  - path: /etc/systemd/system/late.service
+    content: |
+      [Unit]
+      StartLimitIntervalSec=0
+      [Service]
+      User=nobody
+      ExecStartPre=/bin/test -e {flag}
+      ExecStart=/bin/sh -c 'trap "echo got INT; exit 0" INT; trap "echo reloaded" HUP; id -un; while :; do sleep 0.1; done'
+      ExecReload=/bin/kill -HUP $MAINPID
+      KillSignal=SIGINT
+      Restart=on-failure
+      RestartSec=0.5
+      [Install]
+      WantedBy=multi-user.target
+runcmd:
+  - systemctl enable --now late
+"""
+
+
+def test_failed_start_is_retried_as_its_user_reloaded_and_stopped_by_its_signal(
+    dp: RunningLocalCloud,
+) -> None:
+    """Restart=on-failure retries a start whose ExecStartPre failed (as systemd does); User= is
+    honoured when the cloud runs as root; ExecReload= and KillSignal= are used."""
+    folder = Path(tempfile.mkdtemp(prefix="gk-late-"))  # the unit's user must reach the flag
+    folder.chmod(0o755)
+    try:
+        _conn, server = boot_server(dp, "unit-late", LATE_UNIT.format(flag=folder / "ready"))
+        journal = dp.state_dir / "dataplane" / server.id / "journal" / "late.service.log"
+
+        def restarts() -> int:
+            out = systemctl(dp, server.id, "show", "-p", "NRestarts", "late").stdout.strip()
+            return int(out.split("=")[1] or 0)
+
+        wait_until(lambda: restarts() >= 1, what="the failed start retried")
+        (folder / "ready").write_text("")
+        wait_until(
+            lambda: systemctl(dp, server.id, "is-active", "late").stdout.strip() == "active", what="up"
+        )
+        user = "nobody" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+        wait_until(lambda: f"{user}\n" in journal.read_text(), what="the unit's user in its journal")
+        assert systemctl(dp, server.id, "reload", "late").returncode == 0
+        wait_until(lambda: "reloaded" in journal.read_text(), what="ExecReload's SIGHUP")
+        assert systemctl(dp, server.id, "stop", "late").returncode == 0
+        assert "got INT" in journal.read_text()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_systemctl_needs_the_instance_token(dp: RunningLocalCloud, tmp_path: Path) -> None:

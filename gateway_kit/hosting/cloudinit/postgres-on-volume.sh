@@ -19,10 +19,12 @@
 #
 # Settings (environment): GK_VOLUME_ID or GK_DEVICE, GK_PRIVATE_IP, GK_WEB_HOSTS (addresses or
 # CIDRs, space-separated), GK_DB_NAME (gateway), GK_DB_USER (gateway), GK_PG_PORT (5432),
-# GK_MOUNTPOINT (/srv/gateway-kit/pgvolume), GK_PASSWORD_FILE (/etc/gateway-kit/db-password),
-# GK_DATABASE_URL_FILE (/etc/gateway-kit/database-url), GK_PG_BIN (newest
-# /usr/lib/postgresql/*/bin), GK_SOCKET_DIR (/var/run/postgresql), GK_FSTAB (/etc/fstab; "" to
-# skip), GK_SERVICE (systemd | pg_ctl). The commands below are overridable so that tests can use
+# GK_ROOT ("", put before each default path below and the unit's: the local cloud's data plane
+# gives its instance root), GK_MOUNTPOINT (/srv/gateway-kit/pgvolume), GK_PASSWORD_FILE
+# (/etc/gateway-kit/db-password), GK_DATABASE_URL_FILE (/etc/gateway-kit/database-url),
+# GK_PG_BIN (newest /usr/lib/postgresql/*/bin), GK_SOCKET_DIR (/var/run/postgresql; @NAME: an
+# abstract socket, no directory), GK_FSTAB (/etc/fstab; "" to skip), GK_SERVICE (systemd |
+# pg_ctl). The commands below are overridable so that tests can use
 # a directory stand-in for the volume: GK_BLKID, GK_MKFS, GK_MOUNT, GK_IS_MOUNTED, GK_RUNAS,
 # GK_SYSTEMCTL.
 set -euo pipefail
@@ -31,22 +33,23 @@ umask 077
 log() { printf 'gk-postgres: %s\n' "$*"; }
 die() { printf 'gk-postgres: ERROR: %s\n' "$*" >&2; exit 1; }
 
+ROOT="${GK_ROOT:-}"
 VOLUME_ID="${GK_VOLUME_ID:-}"
 DEVICE="${GK_DEVICE:-}"
 if [ -z "$DEVICE" ]; then
   [ -n "$VOLUME_ID" ] || die "set GK_VOLUME_ID (the Cinder volume's id) or GK_DEVICE"
-  DEVICE="/dev/disk/by-id/virtio-${VOLUME_ID:0:20}"
+  DEVICE="$ROOT/dev/disk/by-id/virtio-${VOLUME_ID:0:20}"
 fi
 PRIVATE_IP="${GK_PRIVATE_IP:?set GK_PRIVATE_IP (the address on the deployment network)}"
 WEB_HOSTS="${GK_WEB_HOSTS:?set GK_WEB_HOSTS (the web VMs addresses)}"
 DB_NAME="${GK_DB_NAME:-gateway}"
 DB_USER="${GK_DB_USER:-gateway}"
 PORT="${GK_PG_PORT:-5432}"
-MOUNTPOINT="${GK_MOUNTPOINT:-/srv/gateway-kit/pgvolume}"
-PASSWORD_FILE="${GK_PASSWORD_FILE:-/etc/gateway-kit/db-password}"
-URL_FILE="${GK_DATABASE_URL_FILE:-/etc/gateway-kit/database-url}"
-SOCKET_DIR="${GK_SOCKET_DIR:-/var/run/postgresql}"
-FSTAB="${GK_FSTAB-/etc/fstab}"
+MOUNTPOINT="${GK_MOUNTPOINT:-$ROOT/srv/gateway-kit/pgvolume}"
+PASSWORD_FILE="${GK_PASSWORD_FILE:-$ROOT/etc/gateway-kit/db-password}"
+URL_FILE="${GK_DATABASE_URL_FILE:-$ROOT/etc/gateway-kit/database-url}"
+SOCKET_DIR="${GK_SOCKET_DIR:-$ROOT/var/run/postgresql}"
+FSTAB="${GK_FSTAB-$ROOT/etc/fstab}"
 SERVICE="${GK_SERVICE:-systemd}"
 PG_BIN="${GK_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
 [ -x "$PG_BIN/initdb" ] || die "no PostgreSQL server binaries in '$PG_BIN' (set GK_PG_BIN)"
@@ -113,9 +116,10 @@ else
 fi
 
 DATA="$MOUNTPOINT/postgresql/data"
-mkdir -p "$MOUNTPOINT/postgresql" "$SOCKET_DIR"
-chown postgres: "$MOUNTPOINT/postgresql" "$SOCKET_DIR"
+mkdir -p "$MOUNTPOINT/postgresql"
+chown postgres: "$MOUNTPOINT/postgresql"
 chmod 0700 "$MOUNTPOINT/postgresql"
+case "$SOCKET_DIR" in @*) ;; *) mkdir -p "$SOCKET_DIR" && chown postgres: "$SOCKET_DIR" ;; esac
 if [ ! -s "$DATA/PG_VERSION" ]; then
   log "initialising PostgreSQL in $DATA"
   "${RUNAS[@]}" "$PG_BIN/initdb" -D "$DATA" -E UTF8 --locale=C --auth-local=peer \
@@ -149,7 +153,8 @@ CONF
 
 # Start (or reload after a configuration change).
 if [ "$SERVICE" = systemd ]; then
-  write_if_changed /etc/systemd/system/gateway-kit-postgres.service 0644 "" <<UNIT || true
+  mkdir -p "$ROOT/etc/systemd/system"
+  write_if_changed "$ROOT/etc/systemd/system/gateway-kit-postgres.service" 0644 "" <<UNIT || true
 [Unit]
 Description=PostgreSQL for gateway-kit (data on the Cinder volume)
 After=network-online.target local-fs.target

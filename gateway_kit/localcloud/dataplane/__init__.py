@@ -50,9 +50,12 @@ extension point), the data plane:
   environment only: ``PATH`` (the instance's ``bin/`` with ``systemctl`` and ``journalctl``, then
   the directory of the Python running the cloud, so that ``gateway-kit`` is found), ``HOME`` and
   ``INSTANCE_ROOT`` (``rootfs/``), ``INSTANCE_ID``, ``INSTANCE_NAME``, ``INSTANCE_IP`` (the
-  loopback address), ``INSTANCE_FLAVOR``, ``LANG``. One template serves a real cloud and this
-  one when it writes its services as systemd units and binds them to ``{{ v1.local_ipv4 }}``;
-  ``${INSTANCE_ROOT:-}`` remains for ad-hoc ``runcmd`` paths.
+  loopback address), ``INSTANCE_FLAVOR``, ``LANG``, and ``INSTANCE_NAMESERVER`` (``HOST:PORT`` of
+  the cloud's DNS server, when it runs one: instances use the host's resolver, which does not
+  know the Designate zones; ``gateway-kit localcloud hostaddr`` pins a name's address from it).
+  One template serves a real cloud and this one when it writes its services as systemd units
+  and binds them to ``{{ v1.local_ipv4 }}``; ``${INSTANCE_ROOT:-}`` remains for ad-hoc
+  ``runcmd`` paths.
 * ``bootcmd``: run like ``runcmd``, before it, in the same script.
 * ``packages``: each name the host's dpkg does not list as installed is reported in the console
   log (the instance shares the host's software; nothing is installed).

@@ -209,7 +209,7 @@ class DataPlane:
     def environment(self, server: Doc, rec: Doc) -> dict[str, str]:
         """What an instance's user script and units start with."""
         rootfs = Path(rec["dir"]) / "rootfs"
-        return {
+        env = {
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]),
             "HOME": str(rootfs),
             "INSTANCE_ROOT": str(rootfs),
@@ -219,6 +219,10 @@ class DataPlane:
             "INSTANCE_FLAVOR": str((server.get("flavor") or {}).get("name", "")),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
+        dns = self.cloud.extensions.get("dns_server")
+        if dns is not None and getattr(dns, "running", False):
+            env["INSTANCE_NAMESERVER"] = f"{dns.host}:{dns.port}"
+        return env
 
     def instance_data(self, server: Doc, rec: Doc) -> dict[str, Any]:
         """The Jinja variables of the instance's user data (``v1.local_ipv4`` ...)."""

@@ -9,12 +9,24 @@ a client needs, since the system resolver does not ask that server:
   plane serves a privileged port on ``10000 + PORT``, read from ``STATE_DIR/dataplane/ports.json``);
 * Chromium's ``--host-resolver-rules="MAP NAME ADDRESS"`` (what the browser tests pass; a browser
   cannot remap a port, so a mapped port goes into the URL).
+
+The data plane's instances have the same problem: they are host processes using the host's
+resolver. ``gateway-kit localcloud hostaddr ENV_FILE VARIABLE`` (:func:`pin_hostaddr`), run by an
+instance's user data, asks the server named by ``INSTANCE_NAMESERVER`` for the host of a
+PostgreSQL URL and adds libpq's ``hostaddr=`` to it: libpq connects to that address while the
+name stays the URL's host. The kit's gateway template runs it for the database VM's name, on the
+data plane only (a real cloud's VMs resolve the zone themselves).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dns.exception
 import dns.resolver
@@ -71,3 +83,62 @@ def hints(
             lines.append(f"  curl --resolve {name}:{port}:{address} {scheme}://{name}/")
     lines.append(f'  chromium --host-resolver-rules="MAP {name} {address}"')
     return lines
+
+
+def with_hostaddr(url: str, address: str) -> str:
+    """``url`` with its query's ``hostaddr`` set to ``address`` (pure)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "hostaddr"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("hostaddr", address)])))
+
+
+def pin_hostaddr(
+    env_file: Path,
+    variable: str,
+    nameserver: str,
+    wait: float = 300.0,
+    say: Callable[[str], None] = print,
+) -> str | None:
+    """Give ``variable``'s URL in ``env_file`` (``KEY=VALUE`` lines) a ``hostaddr=``: its host's
+    address from the DNS server at ``nameserver`` (``HOST:PORT``), asked until it answers or
+    ``wait`` seconds pass. The file is rewritten only when that changes it, keeping its mode;
+    the URL (it holds a password) is never printed. Returns the address, or ``None`` when
+    there is nothing to pin (no such variable, or its host is an address already).
+
+    :raises OSError: the name has no address after ``wait`` seconds (the message says which).
+    """
+    text = env_file.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    index = next((i for i, line in enumerate(lines) if line.startswith(f"{variable}=")), None)
+    if index is None:
+        return None
+    url = lines[index].split("=", 1)[1].strip()
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    server, _, port = nameserver.rpartition(":")
+    deadline = time.monotonic() + wait
+    addresses: list[str] = []
+    while True:
+        try:
+            addresses = resolve(host, server, int(port), timeout=2.0)
+        except (OSError, dns.exception.DNSException):  # not served yet (no zone: REFUSED)
+            addresses = []
+        if addresses or time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    if not addresses:
+        raise OSError(f"{host} has no A record at {nameserver} after {wait:.0f} s")
+    pinned = with_hostaddr(url, addresses[0])
+    if pinned != url:
+        lines[index] = f"{variable}={pinned}\n"
+        tmp = env_file.with_name(env_file.name + ".hostaddr")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, env_file.stat().st_mode & 0o7777)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("".join(lines))
+        tmp.replace(env_file)
+    say(f"{host} is {addresses[0]} (the local cloud's DNS): {variable} connects there (hostaddr)")
+    return addresses[0]

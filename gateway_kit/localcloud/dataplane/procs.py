@@ -79,11 +79,11 @@ def group_alive(pgid: Any) -> bool:
     return True
 
 
-def end_group(pgid: int, grace: float, reap: Any = None) -> None:
-    """SIGCONT+SIGTERM the group and its tracked descendants, SIGKILL what is left after ``grace``."""
+def end_group(pgid: int, grace: float, reap: Any = None, sig: signal.Signals = signal.SIGTERM) -> None:
+    """SIGCONT+``sig`` the group and its tracked descendants, SIGKILL what is left after ``grace``."""
     pids = track([], pgid, proc_table())
     kill_all(pids, pgid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-    kill_all(pids, pgid, signal.SIGTERM)
+    kill_all(pids, pgid, sig)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and (group_alive(pgid) or any(pid_alive(p) for p, _s in pids)):
         if reap is not None:

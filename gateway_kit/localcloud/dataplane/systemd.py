@@ -8,18 +8,21 @@ socket (abstract namespace; each instance has its own token in ``ROOT/<id>/syste
 mode 0600, and the peer must run as the cloud's user). The supervisor runs the units as children
 of the cloud, so they end with their instance and with the cloud.
 
-**Unit files** are read from the instance's rootfs: ``/etc/systemd/system``, ``/run/systemd/system``,
-``/lib/systemd/system``, ``/usr/lib/systemd/system`` (first found), plus drop-ins
-``NAME.service.d/*.conf``. Honoured in ``[Service]``: ``Type`` (``simple``/``exec``/``notify``/
-``forking``-as-simple, ``oneshot`` with ``RemainAfterExit``), ``ExecStartPre`` (in order, each to
-completion; a ``-`` prefix ignores its failure), ``ExecStart``, ``ExecStop`` (run before the
-signal), ``Environment``, ``EnvironmentFile`` (``-`` prefix: optional; its values override
+**Unit files** are read from the instance's rootfs: ``/etc/systemd/system``,
+``/run/systemd/system``, ``/lib/systemd/system``, ``/usr/lib/systemd/system`` (first found), plus
+drop-ins ``NAME.service.d/*.conf``. Honoured in ``[Service]``: ``Type``
+(``simple``/``exec``/``notify``/``forking``-as-simple, ``oneshot`` with ``RemainAfterExit``),
+``ExecStartPre`` (in order, each to completion; a ``-`` prefix ignores its failure),
+``ExecStart``, ``ExecStop`` (run before the signal), ``ExecReload`` (``$MAINPID`` set),
+``Environment``, ``EnvironmentFile`` (``-`` prefix: optional; its values override
 ``Environment``), ``WorkingDirectory``, ``Restart`` (``no``, ``always``, ``on-failure``,
-``on-abnormal``), ``RestartSec``, ``TimeoutStopSec``, ``StartLimitBurst``/``StartLimitIntervalSec``
+``on-abnormal``; as in systemd, a start whose ``ExecStartPre`` fails is retried too),
+``RestartSec``, ``TimeoutStopSec``, ``KillSignal``, ``StartLimitBurst``/``StartLimitIntervalSec``
 (5 in 10 s by default); ``[Install] WantedBy`` decides the ``.wants`` directory ``enable`` links
-into. ``User``, ``Group``, sandboxing and resource controls are ignored (everything runs as the
-user running the cloud). Unit files are read afresh on every start, so ``daemon-reload`` is
-accepted and changes nothing.
+into. ``User`` and ``Group`` are honoured when the cloud runs as root (the user must exist on the
+host; PostgreSQL, for one, refuses to run as root); otherwise, like sandboxing and resource
+controls, they are ignored (everything runs as the user running the cloud). Unit files are read
+afresh on every start, so ``daemon-reload`` is accepted and changes nothing.
 
 **Paths.** ``WorkingDirectory`` and ``EnvironmentFile`` are paths in the rootfs. In a command line
 the program and each absolute-path argument (also the value of ``--opt=/path``) are rewritten into
@@ -31,27 +34,31 @@ working directory of the rootfs.
 
 **Boot.** When an instance powers on, its enabled units start (in name order, before the user
 script runs); when it powers off or is deleted, and when the cloud stops, its units are stopped
-(``ExecStop``, SIGTERM to the unit's process group, SIGKILL after ``TimeoutStopSec``, 3 s by
+(``ExecStop``, ``KillSignal`` (SIGTERM) to the unit's process group, SIGKILL after ``TimeoutStopSec``, 3 s by
 default).
 
 **systemctl** verbs: ``daemon-reload``, ``start``, ``stop``, ``restart``, ``try-restart``,
-``reload``/``reload-or-restart`` (as restart), ``enable``/``disable`` (``--now``), ``status``,
-``is-active``, ``is-enabled``, ``is-failed``, ``list-units``, ``show -p PROP`` (``ActiveState``,
-``SubState``, ``MainPID``, ``NRestarts``, ``ExecMainStatus``, ``UnitFileState``); exit statuses as
-systemd's (``status``: 0 running, 3 not, 4 no such unit). ``journalctl -u NAME [-n N]`` prints the
-unit's output, which is kept in ``ROOT/<id>/journal/NAME.service.log``.
+``reload``/``reload-or-restart`` (``ExecReload``, else as restart), ``enable``/``disable``
+(``--now``), ``status``, ``is-active``, ``is-enabled``, ``is-failed``, ``list-units``,
+``show -p PROP`` (``ActiveState``, ``SubState``, ``MainPID``, ``NRestarts``, ``ExecMainStatus``,
+``UnitFileState``); exit statuses as systemd's (``status``: 0 running, 3 not, 4 no such unit).
+``journalctl -u NAME [-n N]`` prints the unit's output, which is kept in
+``ROOT/<id>/journal/NAME.service.log``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import logging
 import os
+import pwd
 import re
 import secrets
 import shlex
 import shutil
+import signal
 import socket
 import socketserver
 import struct
@@ -91,12 +98,16 @@ class Unit:
     exec_start: list[str] = field(default_factory=list)
     exec_start_pre: list[str] = field(default_factory=list)
     exec_stop: list[str] = field(default_factory=list)
+    exec_reload: list[str] = field(default_factory=list)
     environment: list[str] = field(default_factory=list)
     environment_files: list[str] = field(default_factory=list)
     working_directory: str = ""
     restart: str = "no"
     restart_sec: float = 0.1
     timeout_stop_sec: float = STOP_TIMEOUT
+    kill_signal: signal.Signals = signal.SIGTERM
+    user: str = ""
+    group: str = ""
     remain_after_exit: bool = False
     start_limit_burst: int = 5
     start_limit_interval: float = 10.0
@@ -135,6 +146,33 @@ def parse_seconds(value: str, default: float) -> float:
     return {"ms": number / 1000, "m": number * 60, "min": number * 60}.get(match.group(2), number)
 
 
+def parse_signal(value: str, default: signal.Signals) -> signal.Signals:
+    """``SIGINT``, ``INT`` or ``2``."""
+    name = value.strip().upper()
+    try:
+        return (
+            signal.Signals(int(name)) if name.isdigit() else signal.Signals[f"SIG{name.removeprefix('SIG')}"]
+        )
+    except (KeyError, ValueError):
+        return default
+
+
+def credentials(unit: Unit) -> dict[str, Any]:
+    """``Popen`` arguments running ``unit`` as its ``User=``/``Group=``: only when the cloud runs
+    as root (otherwise nobody can switch users, and the unit runs as the cloud's user).
+
+    :raises RuntimeError: the user or group does not exist on the host (systemd's status 217).
+    """
+    if not (unit.user or unit.group) or os.geteuid() != 0:
+        return {}
+    try:
+        user = pwd.getpwnam(unit.user or "root")
+        gid = grp.getgrnam(unit.group).gr_gid if unit.group else user.pw_gid
+    except KeyError as exc:
+        raise RuntimeError(f"User={unit.user} Group={unit.group}: not on this host ({exc})") from None
+    return {"user": user.pw_uid, "group": gid, "extra_groups": os.getgrouplist(user.pw_name, gid)}
+
+
 def parse_unit(name: str, texts: list[str], path: str = "") -> Unit:
     """A :class:`Unit` from the main file's text followed by its drop-ins' (pure).
 
@@ -145,6 +183,7 @@ def parse_unit(name: str, texts: list[str], path: str = "") -> Unit:
         "ExecStart": unit.exec_start,
         "ExecStartPre": unit.exec_start_pre,
         "ExecStop": unit.exec_stop,
+        "ExecReload": unit.exec_reload,
         "Environment": unit.environment,
         "EnvironmentFile": unit.environment_files,
         "WantedBy": unit.wanted_by,
@@ -170,6 +209,10 @@ def parse_unit(name: str, texts: list[str], path: str = "") -> Unit:
                 unit.restart_sec = parse_seconds(value, unit.restart_sec)
             elif key in ("TimeoutStopSec", "TimeoutSec"):
                 unit.timeout_stop_sec = min(parse_seconds(value, STOP_TIMEOUT), 30.0)
+            elif key == "KillSignal":
+                unit.kill_signal = parse_signal(value, unit.kill_signal)
+            elif key in ("User", "Group"):
+                setattr(unit, key.lower(), value)
             elif key == "RemainAfterExit":
                 unit.remain_after_exit = value.lower() in ("yes", "true", "1", "on")
             elif key == "StartLimitBurst":
@@ -443,6 +486,7 @@ class Supervisor:
                 argv,
                 cwd=cwd,
                 env=env,
+                **credentials(unit),
                 stdin=subprocess.DEVNULL,
                 stdout=journal,
                 stderr=subprocess.STDOUT,
@@ -497,6 +541,10 @@ class Supervisor:
                     "exit-code",
                     time.time(),
                 )
+                if unit.restart in ("always", "on-failure"):  # systemd retries a failed start too
+                    state.active, state.sub = "activating", "auto-restart"
+                    state.restarts += 1
+                    state.restart_at = time.monotonic() + unit.restart_sec
             self._append_journal(instance, name, f"systemd: {name}: {exc}")
             return 1, f'Job for {name} failed: {exc}\nSee "systemctl status {name}" for details.\n'
         with self._lock:
@@ -527,7 +575,12 @@ class Supervisor:
                 for line in unit.exec_stop:
                     self._run_to_end(instance, unit, line, env)
         if proc is not None and group_alive(proc.pid):
-            end_group(proc.pid, unit.timeout_stop_sec if unit else STOP_TIMEOUT, proc.poll)
+            end_group(
+                proc.pid,
+                unit.timeout_stop_sec if unit else STOP_TIMEOUT,
+                proc.poll,
+                unit.kill_signal if unit else signal.SIGTERM,
+            )
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
@@ -635,6 +688,13 @@ class Supervisor:
             running = state is not None and state.active in ("active", "activating")
             if verb == "try-restart" and not running:
                 continue
+            if verb.startswith("reload") and running and state is not None:
+                try:
+                    if self._reload(instance, state):
+                        continue
+                except (RuntimeError, OSError) as exc:
+                    rc, out = rc or 1, out + f"Job for {name} failed: {exc}\n"
+                    continue
             if verb != "start" and state is not None:
                 self._stop_unit(instance, state)
             if verb == "stop":
@@ -644,6 +704,17 @@ class Supervisor:
             one_rc, one_out = self._start(instance, name)
             rc, out = rc or one_rc, out + one_out
         return rc, out
+
+    def _reload(self, instance: Instance, state: UnitState) -> bool:
+        """Run the unit's ``ExecReload=`` (``$MAINPID`` set); False when it has none."""
+        unit = self.find_unit(instance, state.name)
+        proc = state.proc
+        if unit is None or not unit.exec_reload or proc is None:
+            return False
+        env = {**self._env(instance, unit), "MAINPID": str(proc.pid)}
+        for line in unit.exec_reload:
+            self._run_to_end(instance, unit, line, env)
+        return True
 
     def _enable(self, instance: Instance, verb: str, names: list[str], now: bool) -> tuple[int, str]:
         rc, out = 0, ""
