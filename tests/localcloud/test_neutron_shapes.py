@@ -413,3 +413,21 @@ def test_quota_shapes(api: dict[str, Any]) -> None:
     assert all(set(d) == QUOTA_DETAIL_SAMPLE_KEYS for d in details.values())
     listing = get("/quotas", admin=True)["quotas"]
     assert listing and all(set(q) == QUOTA_SAMPLE_KEYS | QUOTAS_LIST_EXTRA for q in listing)
+
+
+def test_an_unknown_collection_is_404_and_a_rule_update_405(cloud: RunningLocalCloud) -> None:
+    base = f"{cloud.url}/networking/v2.0"
+    for method, path in (("GET", "/nopes"), ("GET", "/nopes/1"), ("POST", "/nopes"), ("DELETE", "/nopes/1")):
+        resp = requests.request(
+            method, base + path, json={}, timeout=10
+        )  # no token: the path is checked first
+        assert resp.status_code == 404 and "HTTPNotFound" in resp.text, (method, path, resp.text)
+    token = cloud.connect().session.get_token()
+    resp = requests.put(
+        base + "/security-group-rules/x", json={}, headers={"X-Auth-Token": token}, timeout=10
+    )
+    assert resp.status_code == 405
+    resp = requests.put(
+        base + "/nopes/x/tags", json={"tags": []}, headers={"X-Auth-Token": token}, timeout=10
+    )
+    assert resp.status_code == 404

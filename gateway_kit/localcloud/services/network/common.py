@@ -33,6 +33,15 @@ COLLECTIONS: dict[str, tuple[str, str, str]] = {
     "security-groups": (SG, "security_group", "security_group"),
     "security-group-rules": (RULE, "security_group_rule", "security_group_rule"),
 }
+
+
+def collection(coll: str) -> tuple[str, str, str]:
+    """``COLLECTIONS[coll]``, or Neutron's 404 for a path it does not serve."""
+    if coll not in COLLECTIONS:
+        raise ApiError(404, "The resource could not be found.", "HTTPNotFound")
+    return COLLECTIONS[coll]
+
+
 QUOTA_RESOURCES = (
     "network",
     "subnet",

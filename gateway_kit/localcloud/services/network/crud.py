@@ -21,7 +21,7 @@ from gateway_kit.localcloud.core import (
 from gateway_kit.localcloud.rest import require_policy
 from gateway_kit.localcloud.store import Doc
 
-from .common import COLLECTIONS, EXTENSIONS, RULE, SG, _not_found, _visible, routes, view
+from .common import COLLECTIONS, EXTENSIONS, RULE, SG, _not_found, _visible, collection, routes, view
 from .effects import _check_quota, default_security_group
 from .listing import _filter, _paginate
 
@@ -91,10 +91,8 @@ def extension(alias: str) -> Response:
 
 @routes.get("/v2.0/<coll>")
 def list_collection(coll: str) -> Response:
-    if coll not in COLLECTIONS:
-        raise ApiError(404, "The resource could not be found.", "HTTPNotFound")
+    kind = collection(coll)[0]
     auth = require_token()
-    kind = COLLECTIONS[coll][0]
     cloud = current_cloud()
     if kind in (SG, RULE):
         default_security_group(cloud, auth.project_id)
@@ -104,10 +102,8 @@ def list_collection(coll: str) -> Response:
 
 @routes.get("/v2.0/<coll>/<res_id>")
 def show(coll: str, res_id: str) -> Response:
-    if coll not in COLLECTIONS:
-        raise ApiError(404, "The resource could not be found.", "HTTPNotFound")
+    kind, singular, _ = collection(coll)
     auth = require_token()
-    kind, singular, _ = COLLECTIONS[coll]
     out = view(kind, _lookup(coll, res_id, auth), auth)
     fields = request.args.getlist("fields")
     if fields:
@@ -135,10 +131,8 @@ DELETERS: dict[str, Callable[[Doc, AuthContext], None]] = {}
 
 @routes.post("/v2.0/<coll>")
 def create(coll: str) -> Response:
-    if coll not in COLLECTIONS:
-        raise ApiError(404, "The resource could not be found.", "HTTPNotFound")
+    kind, singular, resource = collection(coll)
     auth = require_token()
-    kind, singular, resource = COLLECTIONS[coll]
     body = _body(singular)
     project = _target_project(body, auth)
     if coll != "ports":
@@ -149,12 +143,10 @@ def create(coll: str) -> Response:
 
 @routes.put("/v2.0/<coll>/<res_id>")
 def update(coll: str, res_id: str) -> Response:
-    if coll not in COLLECTIONS or coll == "security-group-rules":
-        raise ApiError(
-            404 if coll not in COLLECTIONS else 405, "The resource could not be found.", "HTTPNotFound"
-        )
+    kind, singular, _ = collection(coll)
+    if coll == "security-group-rules":
+        raise ApiError(405, "The resource could not be found.", "HTTPNotFound")
     auth = require_token()
-    kind, singular, _ = COLLECTIONS[coll]
     doc = _lookup(coll, res_id, auth)
     _owner_check(doc, auth, singular)
     body = _body(singular)
@@ -170,10 +162,8 @@ def update(coll: str, res_id: str) -> Response:
 
 @routes.delete("/v2.0/<coll>/<res_id>")
 def delete(coll: str, res_id: str) -> Response:
-    if coll not in COLLECTIONS:
-        raise ApiError(404, "The resource could not be found.", "HTTPNotFound")
+    kind, singular, _ = collection(coll)
     auth = require_token()
-    kind, singular, _ = COLLECTIONS[coll]
     doc = _lookup(coll, res_id, auth)
     _owner_check(doc, auth, singular)
     DELETERS[coll](doc, auth)

@@ -7,18 +7,15 @@ from flask import Response, request
 from gateway_kit.localcloud.core import ApiError, current_cloud, json_response, request_json, require_token
 from gateway_kit.localcloud.store import Doc
 
-from .common import COLLECTIONS, routes
+from .common import collection, routes
 from .crud import _lookup
 
 # -- tags -------------------------------------------------------------------------------
 
 
 def _tag_target(coll: str, res_id: str) -> tuple[str, Doc]:
-    if coll not in COLLECTIONS:
-        raise ApiError(404, "The resource could not be found.", "HTTPNotFound")
-    auth = require_token()
-    doc = _lookup(coll, res_id, auth)
-    return COLLECTIONS[coll][0], doc
+    kind = collection(coll)[0]
+    return kind, _lookup(coll, res_id, require_token())
 
 
 @routes.get("/v2.0/<coll>/<res_id>/tags")
