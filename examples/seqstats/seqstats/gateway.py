@@ -40,6 +40,9 @@ bp = Blueprint("seqstats", __name__, url_prefix="/seqstats", template_folder="te
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 TOOLS = [sys.executable, "-m", "seqstats.tools"]
+KMERS = [*TOOLS, "kmers", "{fasta}", "--k", "{k}", "--top", "{top}"]
+#: ``--canonical`` only when the box is ticked.
+CANONICAL = {"if": "canonical", "args": ["--canonical"]}
 #: Each application's table and plot (both among its outputs).
 RESULTS = {
     "composition": ("composition.tsv", "lengths.svg"),
@@ -124,16 +127,7 @@ def applications() -> list[dict[str, Any]]:
             "description": "The most frequent k-mers of a FASTA file.",
             "inputs": [FASTA_INPUT, K_INPUT, TOP_INPUT, CANONICAL_INPUT],
             "resources": {"cpus": 1, "memory_mb": 1024, "walltime": 1800},
-            "command": [
-                *TOOLS,
-                "kmers",
-                "{fasta}",
-                "--k",
-                "{k}",
-                "--top",
-                "{top}",
-                {"if": "canonical", "args": ["--canonical"]},
-            ],
+            "command": [*KMERS, CANONICAL],
             "outputs": OUTPUTS,
             "env": ENV,
         },
@@ -172,17 +166,7 @@ def applications() -> list[dict[str, Any]]:
             "description": "k-mer counts for large inputs on a GPU instance started on demand.",
             "inputs": [FASTA_INPUT, K_INPUT, TOP_INPUT, CANONICAL_INPUT],
             "resources": {"cpus": 4, "memory_mb": 8192, "gpus": 1, "walltime": 3600},
-            "command": [
-                *TOOLS,
-                "kmers",
-                "{fasta}",
-                "--k",
-                "{k}",
-                "--top",
-                "{top}",
-                "--report-gpus",
-                {"if": "canonical", "args": ["--canonical"]},
-            ],
+            "command": [*KMERS, "--report-gpus", CANONICAL],
             "outputs": OUTPUTS,
             "env": ENV,
         },
