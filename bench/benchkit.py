@@ -44,19 +44,12 @@ def gateway_with_bench_user(settings: Mapping[str, Any], instance: Path) -> Any:
     """An app built with ``settings``, its database migrated, and user ``bench`` a member of
     project ``bench`` with an allocation that never runs out."""
     from gateway_kit import create_app
-    from gateway_kit.db import db, upgrade
-    from gateway_kit.identity.models import Project, ProjectMember, User
-    from gateway_kit.jobs import accounting
+    from gateway_kit.db import upgrade
+    from gateway_kit.jobs.testing import make_member
 
     app = create_app(dict(settings), instance_path=str(instance))
     upgrade(app)
-    with db.session_scope(app) as s:
-        user = User(username="bench", display_name="Bench", email="b@example.org", role="user")
-        project = Project(name="bench", title="Bench")
-        s.add_all([user, project])
-        s.flush()
-        s.add(ProjectMember(project_id=project.id, user_id=user.id))
-        accounting.set_allocation(s, project, 1e9, None, top_up=False)
+    make_member(app, "bench", "bench", 1e9)
     return app
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from gateway_kit import create_app
 from gateway_kit.db import upgrade
+from gateway_kit.identity.testing import login, make_project, make_token, make_user  # noqa: F401  (tests import them here)
 
 
 def require_service(name: str, available: bool, how: str) -> None:
@@ -94,65 +95,3 @@ def app(tmp_path: Path) -> Any:
 @pytest.fixture()
 def client(app: Any) -> Any:
     return app.test_client()
-
-
-# -- identity helpers (see gateway_kit/identity/access.py) -----------------------------------------
-
-
-def make_user(app: Any, username: str, role: str = "user", **fields: Any) -> Any:
-    """Create an account directly in the database (no identity provider involved)."""
-    from gateway_kit.db import db
-    from gateway_kit.identity.models import User
-
-    with db.session_scope(app) as s:
-        user = User(
-            username=username,
-            display_name=fields.pop("display_name", username.title()),
-            email=fields.pop("email", f"{username}@example.org"),
-            role=role,
-            **fields,
-        )
-        s.add(user)
-    return user
-
-
-def make_project(app: Any, name: str, members: dict[Any, str], title: str = "") -> int:
-    """Create a project with ``members`` (user -> role in the project); returns its id."""
-    from gateway_kit.db import db
-    from gateway_kit.identity.models import Project, ProjectMember
-
-    with db.session_scope(app) as s:
-        project = Project(name=name, title=title or name.title())
-        s.add(project)
-        s.flush()
-        for user, role in members.items():
-            s.add(ProjectMember(project_id=project.id, user_id=user.id, role=role))
-        return int(project.id)
-
-
-def login(client: Any, user: Any) -> str:
-    """Sign ``client`` in as ``user``; later requests carry the CSRF header. Returns the CSRF token."""
-    from flask import session
-
-    from gateway_kit.identity.access import CSRF_HEADER, login_user
-
-    with client.application.test_request_context():
-        login_user(user)
-        values = dict(session)
-    with client.session_transaction() as sess:
-        sess.clear()
-        sess.update(values)
-    client.environ_base["HTTP_" + CSRF_HEADER.upper().replace("-", "_")] = values["gk_csrf"]
-    return str(values["gk_csrf"])
-
-
-def make_token(app: Any, user: Any, scopes: list[str], days: int = 30) -> str:
-    """A personal access token for ``user`` (send as ``Authorization: Bearer <token>``)."""
-    from gateway_kit.db import db
-    from gateway_kit.identity.tokens import create_token
-
-    with app.test_request_context():
-        owner = db.session.merge(user)
-        _row, text = create_token(db.session, owner, "test token", scopes, days)
-        db.session.commit()
-    return text

@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gateway_kit.identity.testing import login
 from gateway_kit.jobs.queue import wait_for
 from gateway_kit.jobs.states import TERMINAL
+from gateway_kit.jobs.testing import make_member
 
-from .conftest import SAMPLE, login
+from .conftest import SAMPLE
 
 
 def submit(
@@ -72,11 +74,9 @@ def test_composition_runs_and_its_results_page_shows_table_and_plot(app, alice, 
 
 
 def test_results_are_private(app, headers) -> None:
-    from .conftest import make_user
-
     client = app.test_client()
     job = finish(app, submit(client, headers, "kmers", {"k": 2}, SAMPLE.read_bytes()).json["id"])
-    bob = make_user(app, "bob", project="other")
+    bob = make_member(app, "bob", "other", 1000.0)
     browser = app.test_client()
     login(browser, bob)
     assert browser.get(f"/seqstats/jobs/{job.id}").status_code == 404
