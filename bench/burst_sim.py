@@ -2,7 +2,7 @@
 
     python bench/burst_sim.py [--seed 7 | --seeds 1..5] [--jobs 400] [--boot-median 90]
                               [--boot-p95 300] [--max-instances 20] [--idle-timeout auto]
-                              [--pack-reserve -1] [--pack-factor 3] [--max-oversize 2]
+                              [--pack-reserve 0] [--pack-factor 3] [--max-oversize 1]
 
 ``--seeds`` (``1..5``, ``1,2,7``) prints each seed's table, then the mean over the seeds.
 
@@ -52,6 +52,7 @@ import statistics
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway_kit.burst import charging, policy
 
@@ -67,6 +68,8 @@ FLAVORS = [
     )
 ]
 BY_NAME = {f.name: f for f in FLAVORS}
+#: The kit pool's settings unless a flag changes them: the policy's defaults.
+DEFAULTS = policy.PoolPolicy()
 
 
 @dataclass
@@ -374,6 +377,24 @@ def simulate(
     )
 
 
+def kit_policy(max_instances: int, boot: tuple[float, float], **knobs: Any) -> policy.PoolPolicy:
+    """The kit's pool as an operator would set it up: the policy's defaults (``knobs`` change
+    some), told the boot time's mean (``boot``: median, 95th percentile) as ``boot_seconds``."""
+    sigma = math.log(boot[1] / boot[0]) / 1.645
+    return policy.PoolPolicy(
+        max_instances=max_instances, boot_seconds=boot[0] * math.exp(sigma * sigma / 2), **knobs
+    )
+
+
+def per_job_policy(max_instances: int, reuse: bool = False) -> policy.PoolPolicy:
+    """One instance per job: each job boots its own right-sized instance, deleted when the job
+    ends; at the maximum a job waits for a slot (``max_oversize`` 0: an instance another job
+    freed is never reused). ``reuse``: a freed instance goes to a queued job of its flavor."""
+    return policy.PoolPolicy(
+        max_instances=max_instances, idle_timeout=0, jobs_per_instance=1, max_oversize=1 if reuse else 0
+    )
+
+
 def idle_arg(text: str) -> float | None:
     return None if text == "auto" else float(text)
 
@@ -411,11 +432,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--pack-reserve",
         type=int,
-        default=-1,
-        help="the kit pool's pack_reserve (-1: a quarter of the maximum)",
+        default=DEFAULTS.pack_reserve,
+        help="the kit pool's pack_reserve (0, the default: never pack; -1: a quarter of the maximum)",
     )
-    ap.add_argument("--pack-factor", type=float, default=3.0, help="the kit pool's pack_factor")
-    ap.add_argument("--max-oversize", type=float, default=2.0, help="the kit pool's max_oversize")
+    ap.add_argument(
+        "--pack-factor", type=float, default=DEFAULTS.pack_factor, help="the kit pool's pack_factor"
+    )
+    ap.add_argument(
+        "--max-oversize", type=float, default=DEFAULTS.max_oversize, help="the kit pool's max_oversize"
+    )
     ap.add_argument("--fixed", type=int, default=6, help="m3.medium instances of the fixed pool")
     ap.add_argument("--fixed-gpu", type=int, default=1, help="g3.small instances of the fixed pool")
     ap.add_argument(
@@ -439,21 +464,15 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--jobs must be at least 1")
     began = time.monotonic()
     boot = (args.boot_median, args.boot_p95)
-    sigma = math.log(boot[1] / boot[0]) / 1.645
-    # The operator's estimate of the cloud's boot time: the distribution's mean.
-    kit = policy.PoolPolicy(
-        max_instances=args.max_instances,
+    kit = kit_policy(
+        args.max_instances,
+        boot,
         idle_timeout=args.idle_timeout,
-        boot_seconds=boot[0] * math.exp(sigma * sigma / 2),
         pack_reserve=args.pack_reserve,
         pack_factor=args.pack_factor,
         max_oversize=args.max_oversize,
     )
-    # Each job alone on a right-sized instance, deleted when it ends; at the maximum a job waits
-    # for a slot, or takes an instance of its own flavor that another job freed.
-    per_job = policy.PoolPolicy(
-        max_instances=args.max_instances, idle_timeout=0, jobs_per_instance=1, max_oversize=1
-    )
+    per_job, reused = per_job_policy(args.max_instances), per_job_policy(args.max_instances, reuse=True)
     fixed_flavors = ("m3.medium",) * args.fixed + ("g3.small",) * args.fixed_gpu
     fixed = policy.PoolPolicy(
         min_instances=len(fixed_flavors), max_instances=len(fixed_flavors), idle_timeout=float("inf")
@@ -462,19 +481,20 @@ def main(argv: list[str] | None = None) -> None:
     names = (
         f"kit (max {args.max_instances}, idle {idle})",
         f"one instance per job (max {args.max_instances})",
+        f"one job per instance, reused (max {args.max_instances})",
         f"fixed ({args.fixed} m3.medium + {args.fixed_gpu} g3.small)",
         *((f"kit shelved (unshelve {args.unshelve_fraction:g}x)",) if args.warm_state == "shelved" else ()),
         "clairvoyant bound",
     )
     seeds = args.seeds or [args.seed]
     header = (
-        f"{'policy':<34}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}"
+        f"{'policy':<38}{'mean wait s':>12}{'p95 wait s':>12}{'SU overhead':>13}"
         f"{'(boot':>8}{'idle)':>7}{'instances':>11}"
     )
 
     def row(name: str, r: Result) -> str:
         return (
-            f"{name:<34}{r.mean_wait:>12.0f}{r.p95_wait:>12.0f}{r.overhead:>12.1%}"
+            f"{name:<38}{r.mean_wait:>12.0f}{r.p95_wait:>12.0f}{r.overhead:>12.1%}"
             f"{r.boot:>8.1%}{r.idle:>7.1%}{r.instances:>11.0f}"
         )
 
@@ -490,7 +510,7 @@ def main(argv: list[str] | None = None) -> None:
         print(header)
         rs = [
             simulate(jobs, pol, boot, seed, fixed=flavors)
-            for pol, flavors in ((kit, ()), (per_job, ()), (fixed, fixed_flavors))
+            for pol, flavors in ((kit, ()), (per_job, ()), (reused, ()), (fixed, fixed_flavors))
         ]
         if args.warm_state == "shelved":
             rs.append(simulate(jobs, kit, boot, seed, warm_state="shelved", unshelve=args.unshelve_fraction))

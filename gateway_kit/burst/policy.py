@@ -5,26 +5,31 @@ this module, so the simulation measures the code that runs.
 
 Given the flavors, the pool's instances, the jobs waiting in arrival order, the project's quota
 and the destination's :class:`PoolPolicy`, :func:`plan` decides, first come first served (a job
-that must wait does not stop smaller jobs behind it: backfill):
+that must wait does not stop smaller jobs behind it: backfill), in two passes: every waiting job
+first looks for a home by rule 1 -- so an instance that a job has just freed goes to the first
+queued job it suits, rather than being deleted to launch one for a job it does not suit -- and
+only then do rules 2-4 launch, pack, replace or make the rest wait:
 
 1. **a home that costs nothing extra** -- a job goes to a live instance with room for it, a
    ready one before one still booting, the tightest fit first (big holes stay for big jobs),
    except: a CPU job never takes a GPU instance (it would hold a machine that costs 4x per
    vCPU, and keep it after its GPU job ends); an *idle* instance takes a job only if its flavor
-   costs at most ``max_oversize`` (2) times the job's own (an idle 8-vCPU machine running one
-   1-vCPU job costs 8x for the whole run; a new right-sized boot costs ~1/7 of a run); a booting
+   costs at most ``max_oversize`` (default 1) times the job's own (an idle 4-vCPU machine
+   running one 1-vCPU job costs 4x for the whole run; a new right-sized boot costs ~1/7 of a
+   run; 0: an idle instance is never reused); a booting
    instance takes a job only if it has been booting less than ``boot_patience`` s (past that a
    fresh boot is expected to be ready sooner: log-normal boots have a long tail).
 2. **launch rather than queue** -- a job with no such home gets a new instance of the cheapest
    flavor (SUs per hour) that fits it -- right-sized, so no core is paid for unused -- unless the
    pool is at its maximum, the spend cap (SUs per hour of the live pool) would be passed, or the
    project's quota (instances, cores, RAM) is full.
-3. **pack when slots are scarce** -- with ``pack_reserve`` or fewer free slots (default a quarter
-   of ``max_instances``), a CPU launch takes the smallest flavor of the same SUs per vCPU with
-   ``pack_factor`` (3) times the job's CPUs, so that the next jobs start at once on its spare
-   cores instead of waiting for the maximum to clear (equal price per vCPU: the only cost is
-   cores left unused when its jobs end at different times). Never with ``jobs_per_instance = 1``
-   (the spare cores could hold no job).
+3. **pack when slots are scarce** (off by default) -- with ``pack_reserve`` or fewer free slots
+   (default 0: never; -1: a quarter of ``max_instances``), a CPU launch takes the smallest
+   flavor of the same SUs per vCPU with ``pack_factor`` (3) times the job's CPUs, so that the
+   next jobs start at once on its spare cores instead of waiting for the maximum to clear
+   (equal price per vCPU: the only cost is cores left unused when its jobs end at different
+   times: on the bench's trace more SUs than any policy that waits instead). Never with
+   ``jobs_per_instance = 1`` (the spare cores could hold no job).
 4. **when a launch is refused** -- the job takes room beside running jobs (paid for anyway),
    even on an instance booting past ``boot_patience``, or an idle instance within
    ``max_oversize`` (never a GPU instance for a CPU job); else, at the maximum or the spend cap,
@@ -54,10 +59,11 @@ that must wait does not stop smaller jobs behind it: backfill):
    After the end rule 5 retires what is idle. :attr:`Plan.wake_at` includes the
    next warm-up and end.
 
-Figures (``bench/burst_sim.py --seeds 1..5``, max 20 instances for both): mean wait 95 s against
-250 s for one instance per job at the same maximum, p95 299 s against 822 s, SU overhead 26 %
-against 14 %. The trace peaks at 31-35 concurrent jobs, so with 20 slots jobs either share
-instances (rule 3, unused cores) or wait.
+Figures (``bench/burst_sim.py --seeds 1..5``, max 20 instances for every policy): SU overhead
+11.5 % against 15.7 % for one instance per job, mean wait 213 s against 273 s, p95 699 s
+against 884 s (before the two passes and with packing: 26.5 %, 93 s, 289 s). The trace peaks at
+31-35 concurrent jobs, so at 20 slots jobs queue, and every instance a job frees and another
+reuses saves a boot. Details: ``docs/src/performance.md``.
 """
 
 from __future__ import annotations
@@ -186,10 +192,10 @@ class PoolPolicy:
     billing_seconds: float = 0.0
     #: An idle instance takes a job only if its flavor costs at most this many times the
     #: job's own (cheapest fitting) flavor.
-    max_oversize: float = 2.0
-    #: With this few free pool slots left (-1: a quarter of ``max_instances``), a CPU launch
-    #: takes a bigger flavor of the same SUs per vCPU, so that later jobs share it (rule 3).
-    pack_reserve: int = -1
+    max_oversize: float = 1.0
+    #: With this few free pool slots left (0: never; -1: a quarter of ``max_instances``), a CPU
+    #: launch takes a bigger flavor of the same SUs per vCPU, so that later jobs share it (rule 3).
+    pack_reserve: int = 0
     #: ... the smallest such flavor with this many times the job's CPUs (else the largest).
     pack_factor: float = 3.0
     #: Seconds of recent arrivals that estimate the demand for an idle instance (rule 5).
@@ -212,8 +218,8 @@ class PoolPolicy:
             boot_seconds=float(options.get("boot_seconds", 120.0)),
             boot_patience=float(options.get("boot_patience", 280.0)),
             billing_seconds=float(options.get("billing_seconds", 0.0)),
-            max_oversize=float(options.get("max_oversize", 2.0)),
-            pack_reserve=int(options.get("pack_reserve", -1)),
+            max_oversize=float(options.get("max_oversize", 1.0)),
+            pack_reserve=int(options.get("pack_reserve", 0)),
             pack_factor=float(options.get("pack_factor", 3.0)),
             demand_window=float(options.get("demand_window", 300.0)),
             prewarm_lead=float(options.get("prewarm_lead", -1.0)),
@@ -554,17 +560,20 @@ def plan(
             inst.flavor.su_per_hour,
         )
 
-    for need in waiting:
+    def settle(need: Need, launching: bool) -> None:
+        """Rules 1-4 for ``need``: a home; else, if ``launching``, a launch, room or a wait."""
         fit = choose_flavor(flavors, need, policy.flavors)
         if fit is None:
             out.reject[need.key] = (
                 f"{NO_FLAVOR}: no flavor has {need.cpus} CPUs, {need.memory_mb} MiB and {need.gpus} GPUs"
             )
-            continue
+            return
         rooms = [i for i in pool if i.key not in replaced and i.room_for(need, policy.jobs_per_instance)]
         homes = sorted((i for i in rooms if good(i, need, fit)), key=lambda i: rank(i, need))
         home: Instance | None = homes[0] if homes else None
         if home is None:
+            if not launching:
+                return
             flavor = fit
             if policy.jobs_per_instance != 1 and len(live()) + 1 > policy.max_instances - policy.reserve:
                 flavor = packing_flavor(flavors, fit, need, policy.flavors, policy.pack_factor)
@@ -583,10 +592,19 @@ def plan(
                     home = min(rooms, key=lambda i: rank(i, need))
             if home is None:
                 out.wait[need.key] = why or POOL_AT_MAX
-                continue
+                return
         home.jobs.append(need)
         home.idle_since = None
         out.place[need.key] = home.key
+
+    # Two passes, each first come first served (rule 0): every job first takes a home that
+    # costs nothing extra -- an instance a job has just freed goes to the first queued job it
+    # suits rather than being replaced for one it does not suit -- then launches, packing and
+    # rule 4 for the others.
+    for launching in (False, True):
+        for need in waiting:
+            if need.key not in out.place and need.key not in out.reject:
+                settle(need, launching)
 
     def wake(at: float) -> None:
         if at > now:

@@ -53,8 +53,12 @@ def test_reuses_a_warm_idle_instance_of_the_right_size_first() -> None:
     pool = [inst("tiny", "m3.tiny"), inst("small", "m3.small")]
     out = run(PoolPolicy(max_instances=4), pool, [job("a")])
     assert out.place == {"a": "tiny"} and not out.launch
-    # Within max_oversize (2x): a 1-vCPU job may take an idle 2-vCPU instance.
+    # By default an idle instance takes only jobs of its own price: a 1-vCPU job gets an
+    # m3.tiny rather than an idle m3.small ...
     out = run(PoolPolicy(max_instances=4), [inst("small", "m3.small")], [job("a")])
+    assert launched(out) == ["m3.tiny"]
+    # ... within max_oversize (2x) it takes the idle 2-vCPU instance.
+    out = run(PoolPolicy(max_instances=4, max_oversize=2), [inst("small", "m3.small")], [job("a")])
     assert out.place == {"a": "small"} and not out.launch
 
 
@@ -206,5 +210,23 @@ def test_options_default_to_auto_idle_timeout() -> None:
     pol = PoolPolicy.from_options(
         {"idle_timeout": 30, "max_instances": 20, "billing_seconds": 3600, "pack_factor": 2}
     )
-    assert (pol.idle_timeout, pol.idle_limit, pol.reserve) == (30.0, 30.0, 5)
+    assert (pol.idle_timeout, pol.idle_limit, pol.reserve) == (30.0, 30.0, 0)
     assert pol.billing_seconds == 3600 and pol.pack_factor == 2
+    # The defaults the bench adopted: never pack, an idle instance reused only at its own price.
+    assert (pol.pack_reserve, pol.max_oversize) == (0, 1.0) == (PoolPolicy().pack_reserve, 1.0)
+    assert PoolPolicy.from_options({"max_instances": 20, "pack_reserve": -1}).reserve == 5
+
+
+def test_a_freed_instance_goes_to_a_queued_job_it_suits_before_any_replacement() -> None:
+    # At the maximum, "a" (first in the queue) needs an m3.quad; the m3.small that just
+    # became idle suits "b" behind it: "b" takes it (no boot) and "a" waits, rather than the
+    # m3.small being deleted to boot an m3.quad for "a" and "b" waiting for another slot.
+    def pool() -> list[Instance]:
+        return [inst("busy", "m3.quad", jobs=(job("x", 4),)), inst("freed", "m3.small")]
+
+    out = run(PoolPolicy(max_instances=2, idle_timeout=0), pool(), [job("a", 4), job("b", 2)])
+    assert out.place == {"b": "freed"} and not out.launch and not out.retire
+    assert out.wait["a"].startswith(policy.POOL_AT_MAX)
+    # Below the maximum "a" gets its launch as before.
+    out = run(PoolPolicy(max_instances=3, idle_timeout=0), pool(), [job("a", 4), job("b", 2)])
+    assert out.place == {"a": ("new", 1), "b": "freed"} and launched(out) == ["m3.quad"]
