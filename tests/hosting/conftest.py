@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from gateway_kit.hosting.engine import Engine, engine_for
+from gateway_kit.hosting.testing import FAST_SETTINGS
 from gateway_kit.localcloud.clock import ClockConfig
 from gateway_kit.localcloud.core import LocalCloudConfig
 from gateway_kit.localcloud.server import LocalCloudServer
@@ -25,17 +26,7 @@ from ..conftest import make_app, require_service
 REPO = Path(__file__).resolve().parents[2]
 STANDARD = REPO / "deploy" / "examples" / "standard.toml"
 
-FAST = {
-    "HOSTING_POLL_INTERVAL": 0.02,
-    "HOSTING_SERVER_TIMEOUT": 20.0,
-    "HOSTING_VOLUME_TIMEOUT": 20.0,
-    "HOSTING_LB_TIMEOUT": 20.0,
-    "HOSTING_DNS_TIMEOUT": 20.0,
-    "HOSTING_MEMBER_TIMEOUT": 20.0,
-    "HOSTING_RETRY_BASE_WAIT": 0.01,
-    "HOSTING_RETRY_MAX_WAIT": 0.05,
-    "HOSTING_DRAIN_SECONDS": 0.0,
-}
+FAST = FAST_SETTINGS
 #: A data-plane deployment's waits: its VMs install and start real services.
 SERVING = {**FAST, "HOSTING_MEMBER_TIMEOUT": 180.0, "HOSTING_SERVER_TIMEOUT": 120.0}
 

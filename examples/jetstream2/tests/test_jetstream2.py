@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway_kit.hosting.testing import FAST_SETTINGS
+
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent.parent
 SPEC = HERE / "deploy.toml"
@@ -85,14 +87,7 @@ def test_settings_load_in_production(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 FAST = {
-    "HOSTING_POLL_INTERVAL": 0.02,
-    "HOSTING_SERVER_TIMEOUT": 20.0,
-    "HOSTING_VOLUME_TIMEOUT": 20.0,
-    "HOSTING_LB_TIMEOUT": 20.0,
-    "HOSTING_DNS_TIMEOUT": 20.0,
-    "HOSTING_MEMBER_TIMEOUT": 20.0,
-    "HOSTING_RETRY_BASE_WAIT": 0.01,
-    "HOSTING_RETRY_MAX_WAIT": 0.05,
+    **FAST_SETTINGS,
     # The local cloud leaves members added after the health monitor OFFLINE (see
     # tests/hosting/conftest.py); production waits for ONLINE.
     "HOSTING_MEMBER_HEALTHY": ["ONLINE", "NO_MONITOR", "OFFLINE"],
