@@ -8,7 +8,9 @@ and the destination's :class:`PoolPolicy`, :func:`plan` decides, first come firs
 that must wait does not stop smaller jobs behind it: backfill), in two passes: every waiting job
 first looks for a home by rule 1 -- so an instance that a job has just freed goes to the first
 queued job it suits, rather than being deleted to launch one for a job it does not suit -- and
-only then do rules 2-4 launch, pack, replace or make the rest wait:
+only then do rules 2-4 launch, pack, replace or make the rest wait (a job waiting
+``overtake_limit`` s, default 20 min, is settled in the first pass: it cannot starve behind
+jobs that keep taking the instances it does not suit):
 
 1. **a home that costs nothing extra** -- a job goes to a live instance with room for it, a
    ready one before one still booting, the tightest fit first (big holes stay for big jobs),
@@ -203,6 +205,10 @@ class PoolPolicy:
     #: Seconds before a reservation starts that its instances are launched (rule 7; -1: twice
     #: ``boot_seconds``, for the boot time's long tail).
     prewarm_lead: float = -1.0
+    #: A job that has waited this many seconds is settled in the first pass, ahead of the
+    #: jobs behind it: a freed instance it does not suit is replaced for it rather than handed
+    #: to a later job, so that no job waits for ever behind a stream of others that reuse.
+    overtake_limit: float = 1200.0
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> PoolPolicy:
@@ -223,6 +229,7 @@ class PoolPolicy:
             pack_factor=float(options.get("pack_factor", 3.0)),
             demand_window=float(options.get("demand_window", 300.0)),
             prewarm_lead=float(options.get("prewarm_lead", -1.0)),
+            overtake_limit=float(options.get("overtake_limit", 1200.0)),
         )
 
     @property
@@ -597,14 +604,15 @@ def plan(
         home.idle_since = None
         out.place[need.key] = home.key
 
-    # Two passes, each first come first served (rule 0): every job first takes a home that
-    # costs nothing extra -- an instance a job has just freed goes to the first queued job it
-    # suits rather than being replaced for one it does not suit -- then launches, packing and
-    # rule 4 for the others.
+    # Two passes, each first come first served: every job first takes a home that costs
+    # nothing extra -- an instance a job has just freed goes to the first queued job it suits
+    # rather than being replaced for one it does not suit -- then launches, packing and rule 4
+    # for the others; a job waiting ``overtake_limit`` or longer gets all of that in the first.
     for launching in (False, True):
         for need in waiting:
             if need.key not in out.place and need.key not in out.reject:
-                settle(need, launching)
+                overdue = need.arrived is not None and now - need.arrived >= policy.overtake_limit
+                settle(need, launching or overdue)
 
     def wake(at: float) -> None:
         if at > now:

@@ -227,6 +227,11 @@ def test_a_freed_instance_goes_to_a_queued_job_it_suits_before_any_replacement()
     out = run(PoolPolicy(max_instances=2, idle_timeout=0), pool(), [job("a", 4), job("b", 2)])
     assert out.place == {"b": "freed"} and not out.launch and not out.retire
     assert out.wait["a"].startswith(policy.POOL_AT_MAX)
+    # ... unless "a" has waited overtake_limit: then the freed m3.small is replaced for it.
+    late = [job("a", 4, arrived=NOW - 1300), job("b", 2, arrived=NOW - 10)]
+    out = run(PoolPolicy(max_instances=2, idle_timeout=0, overtake_limit=1200), pool(), late)
+    assert out.retire == ["freed"] and launched(out) == ["m3.quad"] and out.place == {"a": ("new", 1)}
+    assert out.wait["b"].startswith(policy.POOL_AT_MAX)
     # Below the maximum "a" gets its launch as before.
     out = run(PoolPolicy(max_instances=3, idle_timeout=0), pool(), [job("a", 4), job("b", 2)])
     assert out.place == {"a": ("new", 1), "b": "freed"} and launched(out) == ["m3.quad"]
