@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Integer, String, delete, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import Base, utcnow
+from .db import Base, table_of, utcnow
 
 KEEP = 200
 TITLE_MAX = 300
@@ -34,15 +34,25 @@ class Notification(Base):
     read: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+_INSERT = insert(table_of(Notification))
+
+
 def notify(session: Session, user_id: int, kind: str, title: str, link: str = "") -> None:
     """Add a notification for ``user_id`` in ``session``'s transaction (the caller commits).
 
     One INSERT (it runs inside every job's final transition); old ones are pruned when the
     user reads their inbox (:func:`mark_read`)."""
-    session.execute(
-        insert(Notification).values(
-            user_id=user_id, at=utcnow(), kind=kind[:32], title=title[:TITLE_MAX], link=link[:500], read=False
-        )
+    # A prebuilt Core INSERT on the session's connection: no statement built, no ORM bulk layer.
+    session.connection().execute(
+        _INSERT,
+        {
+            "user_id": user_id,
+            "at": utcnow(),
+            "kind": kind[:32],
+            "title": title[:TITLE_MAX],
+            "link": link[:500],
+            "read": False,
+        },
     )
 
 

@@ -172,29 +172,41 @@ def settle_reservation(
     Jobs settle through :func:`settle`; interactive sessions (:mod:`gateway_kit.sessions`) call this
     directly with their own note.
     """
-    session.execute(
-        update(Allocation)
-        .where(Allocation.project_id == project_id)
-        .values(
-            su_reserved=func.max(Allocation.su_reserved - reserved, 0.0)
-            if session.get_bind().dialect.name == "sqlite"
-            else func.greatest(Allocation.su_reserved - reserved, 0.0),
-            su_used=Allocation.su_used + charged,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
+    conn = session.connection()  # prebuilt Core statements: no statement built per job
+    conn.execute(
+        _SETTLE[conn.dialect.name == "sqlite"],
+        {"b_project": project_id, "reserved": reserved, "charged": charged, "now": utcnow()},
     )
     if charged > 0:
-        session.execute(
-            insert(LedgerEntry).values(
-                project_id=project_id,
-                job_id=job_id,
-                user_id=user_id,
-                kind="charge",
-                amount=-charged,
-                note=note,
-            )
+        conn.execute(
+            _INSERT_LEDGER,
+            {
+                "project_id": project_id,
+                "job_id": job_id,
+                "user_id": user_id,
+                "kind": "charge",
+                "amount": -charged,
+                "note": note,
+                "actor_id": None,
+            },
         )
+
+
+#: By whether the database is SQLite (``max`` of two values; elsewhere ``greatest``): the
+#: reservation released and the charge added.
+_SETTLE = {
+    sqlite: update(table_of(Allocation))
+    .where(_ALLOCATIONS.project_id == bindparam("b_project"))
+    .values(
+        su_reserved=(func.max if sqlite else func.greatest)(
+            _ALLOCATIONS.su_reserved - bindparam("reserved"), 0.0
+        ),
+        su_used=_ALLOCATIONS.su_used + bindparam("charged"),
+        updated_at=bindparam("now"),
+    )
+    for sqlite in (False, True)
+}
+_INSERT_LEDGER = insert(table_of(LedgerEntry))
 
 
 def set_allocation(

@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..db import aware, db
+from ..db import aware, db, table_of
 from . import accounting
 from .apps import registry, render_argv
 from .destinations import destinations
@@ -57,6 +57,34 @@ log = logging.getLogger("gateway_kit.jobs.queue")
 EXTENSION_KEY = "gateway_kit.jobs.queue"
 _ACTIVE = [s.value for s in ACTIVE]
 _POLLED = (JobState.SUBMITTED, JobState.RUNNING, JobState.UNKNOWN)
+
+
+_JOBS = table_of(Job).c
+#: Statements a pass runs, built once (``worker``: this worker's id).
+_STAGING_OF = (
+    select(_JOBS.id)
+    .where(_JOBS.claimed_by == bindparam("worker"), _JOBS.state == JobState.STAGING.value)
+    .limit(1)
+)
+#: By whether the database is PostgreSQL (which skips rows another worker is claiming).
+_QUEUED = {
+    pg: (q.with_for_update(skip_locked=True) if pg else q)
+    for pg in (False, True)
+    for q in [
+        select(_JOBS.id, _JOBS.version)
+        .where(_JOBS.state == JobState.QUEUED.value)
+        .order_by(_JOBS.id)
+        .limit(bindparam("batch"))
+    ]
+}
+#: The claim's compare-and-set (SET: the parameters besides ``b_id`` and ``b_version``).
+_CLAIM = update(table_of(Job)).where(
+    _JOBS.id == bindparam("b_id"),
+    _JOBS.version == bindparam("b_version"),
+    _JOBS.state == JobState.QUEUED.value,
+)
+_HELD = select(Job).where(Job.claimed_by == bindparam("worker"), Job.state.in_(_ACTIVE)).order_by(Job.id)
+_INSERT_EVENT = insert(table_of(JobEvent))
 
 
 def _ts(epoch: float | None) -> datetime | None:
@@ -98,17 +126,29 @@ class JobQueue:
             if self.claim(session):
                 self._changed = True
             polled: dict[str, list[Job]] = {}
+            staging: list[Job] = []
             for job in self.held(session):
                 if JobState(job.state) in _POLLED:
                     polled.setdefault(job.destination, []).append(job)
+                elif JobState(job.state) is JobState.STAGING:
+                    staging.append(job)
+            # Polls first: the jobs that ended free their capacity for those staged next, in the
+            # same pass.
+            for destination, jobs in polled.items():
+                self.poll_destination(session, destination, jobs)
+            # (destination, cpus, gpus) that found no capacity in this pass: a job asking for as
+            # much or more waits too, without asking the executor again.
+            refused: list[tuple[str, int, int]] = []
+            for job in staging:
+                cpus, gpus = int(job.resources.get("cpus", 1)), int(job.resources.get("gpus", 0))
+                if any(d == job.destination and cpus >= c and gpus >= g for d, c, g in refused):
                     continue
                 try:
-                    self.advance(session, job)
+                    if not self.stage_and_submit(session, job):
+                        refused.append((job.destination, cpus, gpus))
                 except Exception:
                     session.rollback()
                     log.exception("job %s: advancing failed; trying again next pass", job.id)
-            for destination, jobs in polled.items():
-                self.poll_destination(session, destination, jobs)
             if periodic or self._changed:
                 self.notify(session)
             session.commit()
@@ -212,43 +252,32 @@ class JobQueue:
 
     def claim(self, session: Session) -> list[int]:
         """Move up to ``JOBS_CLAIM_BATCH`` queued jobs to STAGING under this worker."""
-        waiting = session.scalar(
-            select(Job.id)
-            .where(Job.claimed_by == self.worker_id, Job.state == JobState.STAGING.value)
-            .limit(1)
-        )
+        conn = session.connection()  # prebuilt Core statements (this runs every pass)
+        waiting = conn.execute(_STAGING_OF, {"worker": self.worker_id}).first()
         if waiting is not None:  # a job of ours waits for capacity: leave the rest to others
             return []
-        q = (
-            select(Job.id, Job.version)
-            .where(Job.state == JobState.QUEUED.value)
-            .order_by(Job.id)
-            .limit(self.batch)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update(skip_locked=True)
-        rows = session.execute(q).all()
+        rows = conn.execute(_QUEUED[conn.dialect.name == "postgresql"], {"batch": self.batch}).all()
         now = utcnow()
         won: list[int] = []
         for job_id, version in rows:
-            result = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.version == version, Job.state == JobState.QUEUED.value)
-                .values(
-                    state=JobState.STAGING.value,
-                    claimed_by=self.worker_id,
-                    lease_until=now + timedelta(seconds=self.lease),
-                    version=version + 1,
-                    updated_at=now,
-                    state_reason="",
-                )
-                .execution_options(synchronize_session=False)
+            result = conn.execute(
+                _CLAIM,
+                {
+                    "b_id": job_id,
+                    "b_version": version,
+                    "state": JobState.STAGING.value,
+                    "claimed_by": self.worker_id,
+                    "lease_until": now + timedelta(seconds=self.lease),
+                    "version": version + 1,
+                    "updated_at": now,
+                    "state_reason": "",
+                },
             )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
+            if result.rowcount == 1:
                 won.append(job_id)
         if won:
-            session.execute(
-                insert(JobEvent),
+            conn.execute(
+                _INSERT_EVENT,
                 [
                     {
                         "job_id": job_id,
@@ -264,11 +293,7 @@ class JobQueue:
         return won
 
     def held(self, session: Session) -> list[Job]:
-        return list(
-            session.scalars(
-                select(Job).where(Job.claimed_by == self.worker_id, Job.state.in_(_ACTIVE)).order_by(Job.id)
-            )
-        )
+        return list(session.scalars(_HELD, {"worker": self.worker_id}))
 
     # -- advancing one job --------------------------------------------------------------------
 
@@ -305,10 +330,11 @@ class JobQueue:
             options=destinations(self.app).options(job.destination),
         )
 
-    def stage_and_submit(self, session: Session, job: Job) -> None:
+    def stage_and_submit(self, session: Session, job: Job) -> bool:
+        """Stage ``job`` and submit it to its executor; False when it waits for capacity."""
         if job.cancel_requested:
             self.finish(session, job, PollResult(JobState.CANCELED, reason="canceled"))
-            return
+            return True
         try:
             spec = self.spec(job)
             Path(spec.workdir).mkdir(parents=True, exist_ok=True)
@@ -316,10 +342,10 @@ class JobQueue:
             state = executor.submit(spec)
         except CapacityExhausted as exc:
             log.debug("job %s waits for capacity: %s", job.id, exc.log_message)
-            return
+            return False
         except ExecutorError as exc:
             self.finish(session, job, PollResult(JobState.FAILED, reason=exc.user_message))
-            return
+            return True
         if not transition(
             session,
             job,
@@ -330,6 +356,7 @@ class JobQueue:
             attempts=job.attempts + 1,
         ):
             log.warning("job %s changed while submitting; it is polled next pass", job.id)
+        return True
 
     def poll_destination(self, session: Session, destination: str, jobs: list[Job]) -> None:
         """Poll the jobs of one destination: one :meth:`Executor.poll_many` call when the
