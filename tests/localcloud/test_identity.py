@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -24,19 +25,17 @@ def test_password_and_appcred_auth_scope_to_their_projects(cloud: RunningLocalCl
     assert [p.name for p in demo.identity.projects()] == ["demo"]
 
 
+def _password_login(url: str, password: str, project: str = "") -> requests.Response:
+    """Keystone's password authentication as user ``demo`` (scoped to ``project`` if given)."""
+    user = {"name": "demo", "domain": {"name": "Default"}, "password": password}
+    auth: dict[str, Any] = {"identity": {"methods": ["password"], "password": {"user": user}}}
+    if project:
+        auth["scope"] = {"project": {"name": project, "domain": {"name": "Default"}}}
+    return requests.post(url + "/identity/v3/auth/tokens", json={"auth": auth}, timeout=5)
+
+
 def test_wrong_password_is_401(cloud: RunningLocalCloud) -> None:
-    resp = requests.post(
-        cloud.url + "/identity/v3/auth/tokens",
-        json={
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {"user": {"name": "demo", "domain": {"name": "Default"}, "password": "nope"}},
-                }
-            }
-        },
-        timeout=5,
-    )
+    resp = _password_login(cloud.url, "nope")
     assert resp.status_code == 401
     assert resp.json()["error"]["title"] == "Unauthorized"
     assert "X-Subject-Token" not in resp.headers
@@ -61,21 +60,7 @@ def test_tokens_expire(tmp_path) -> None:
     ttl = 3
     with LocalCloudServer(LocalCloudConfig(state_dir=tmp_path, token_ttl=ttl)) as server:
         issued = time.monotonic()
-        resp = requests.post(
-            server.url + "/identity/v3/auth/tokens",
-            json={
-                "auth": {
-                    "identity": {
-                        "methods": ["password"],
-                        "password": {
-                            "user": {"name": "demo", "domain": {"name": "Default"}, "password": "demo-secret"}
-                        },
-                    },
-                    "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}},
-                }
-            },
-            timeout=5,
-        )
+        resp = _password_login(server.url, "demo-secret", project="demo")
         assert resp.status_code == 201
         token = resp.headers["X-Subject-Token"]
         body = resp.json()["token"]
