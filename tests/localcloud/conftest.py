@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -35,3 +36,12 @@ def ctl(cloud: RunningLocalCloud) -> Iterator[object]:
     yield cloud.controller
     cloud.controller.reset()
     cloud.controller.clock(mode="time", delay=0.05, polls=1)
+
+
+def create_server(conn: Any, name: str, flavor: str = "1", image: str = "cirros-0.6.2-x86_64-disk") -> Any:
+    """Ask for a server of ``image`` and ``flavor`` on the project's ``private`` network (no wait)."""
+    image_id = conn.image.find_image(image, ignore_missing=False).id
+    private = conn.network.find_network("private", ignore_missing=False)
+    return conn.compute.create_server(
+        name=name, image_id=image_id, flavor_id=flavor, networks=[{"uuid": private.id}]
+    )

@@ -10,6 +10,7 @@ from openstack import exceptions as osexc
 from openstack.connection import Connection
 
 from gateway_kit.localcloud.testing import LocalCloudController, RunningLocalCloud
+from tests.localcloud.conftest import create_server
 
 FAST = {"interval": 0.05, "wait": 15}
 
@@ -19,19 +20,16 @@ def conn(cloud: RunningLocalCloud) -> Connection:
     return cloud.connect("local")
 
 
+UBUNTU = "Featured-Ubuntu24"
+
+
 def _image(conn: Connection) -> str:
-    return str(conn.image.find_image("Featured-Ubuntu24", ignore_missing=False).id)
-
-
-def _network(conn: Connection) -> str:
-    return str(conn.network.find_network("private", ignore_missing=False).id)
+    return str(conn.image.find_image(UBUNTU, ignore_missing=False).id)
 
 
 @pytest.fixture
 def server(conn: Connection) -> Iterator[object]:
-    srv = conn.compute.create_server(
-        name="t-srv", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
-    )
+    srv = create_server(conn, "t-srv", image=UBUNTU)
     srv = conn.compute.wait_for_server(srv, **FAST)
     yield srv
     conn.compute.unlock_server(srv)
@@ -194,15 +192,11 @@ def test_instance_quota(conn: Connection, ctl: LocalCloudController) -> None:
         osexc.ForbiddenException,
         match="Quota exceeded for instances: Requested 1, but already used 0 of 0 instances",
     ):
-        conn.compute.create_server(
-            name="q", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
-        )
+        create_server(conn, "q", image=UBUNTU)
     ctl.set_quota("demo", "instances", 10)
     ctl.set_quota("demo", "cores", 1)
     with pytest.raises(osexc.ForbiddenException, match="Quota exceeded for cores"):
-        conn.compute.create_server(
-            name="q", image_id=_image(conn), flavor_id="8", networks=[{"uuid": _network(conn)}]
-        )
+        create_server(conn, "q", flavor="8", image=UBUNTU)
     ctl.set_quota("demo", "cores", 64)
 
 
@@ -231,18 +225,14 @@ def test_other_project_cannot_see_server(cloud: RunningLocalCloud, server: objec
 
 def test_fail_next_create_and_hold(conn: Connection, ctl: LocalCloudController) -> None:
     ctl.fail_next_create("compute.server")
-    srv = conn.compute.create_server(
-        name="doomed", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
-    )
+    srv = create_server(conn, "doomed", image=UBUNTU)
     with pytest.raises(osexc.ResourceFailure):
         conn.compute.wait_for_server(srv, **FAST)
     failed = conn.compute.get_server(srv.id)
     assert failed.status == "ERROR" and "No valid host" in failed.fault["message"]
     conn.compute.delete_server(failed)
     ctl.hold("compute.server", "next")
-    srv = conn.compute.create_server(
-        name="held", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
-    )
+    srv = create_server(conn, "held", image=UBUNTU)
     with pytest.raises(osexc.ResourceTimeout):
         conn.compute.wait_for_server(srv, interval=0.05, wait=0.5)
     assert conn.compute.get_server(srv.id).status == "BUILD"
@@ -274,9 +264,7 @@ def test_injected_errors_throttle_and_delay(cloud: RunningLocalCloud, ctl: Local
 
 def test_poll_clock_advances_per_read(conn: Connection, ctl: LocalCloudController) -> None:
     ctl.clock(mode="poll", polls=2)
-    srv = conn.compute.create_server(
-        name="polled", image_id=_image(conn), flavor_id="1", networks=[{"uuid": _network(conn)}]
-    )
+    srv = create_server(conn, "polled", image=UBUNTU)
     assert conn.compute.get_server(srv.id).status == "BUILD"
     assert conn.compute.get_server(srv.id).status == "ACTIVE"
     conn.compute.delete_server(srv)

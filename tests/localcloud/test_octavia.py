@@ -17,6 +17,7 @@ from cryptography.x509.oid import NameOID
 from openstack import exceptions as osexc
 
 from gateway_kit.localcloud.testing import RunningLocalCloud
+from tests.localcloud.conftest import create_server
 
 
 def _subnet_id(conn) -> str:  # type: ignore[no-untyped-def]
@@ -242,12 +243,7 @@ def _member_status(conn, pool_id: str, member_id: str, want: str, wait: float = 
 def test_member_operating_status_follows_the_health_monitor(lc: RunningLocalCloud) -> None:
     conn = lc.connect()
     wait = {"interval": 0.05, "wait": 10}
-    private = conn.network.find_network("private", ignore_missing=False)
-    image = conn.image.find_image("cirros-0.6.2-x86_64-disk", ignore_missing=False)
-    server = conn.compute.create_server(
-        name="backend", image_id=image.id, flavor_id="1", networks=[{"uuid": private.id}]
-    )
-    server = conn.compute.wait_for_server(server, **wait)
+    server = conn.compute.wait_for_server(create_server(conn, "backend"), **wait)
     port = next(iter(conn.network.ports(device_id=server.id)))
     backend_ip = port.fixed_ips[0]["ip_address"]
     lb = _lb(conn, "health")

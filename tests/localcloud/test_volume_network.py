@@ -9,6 +9,7 @@ import requests
 from openstack import exceptions as osexc
 
 from gateway_kit.localcloud.testing import LocalCloudController, RunningLocalCloud
+from tests.localcloud.conftest import create_server
 
 FAST = {"interval": 0.05, "wait": 15}
 
@@ -137,12 +138,8 @@ def test_default_security_group_and_duplicate_rule(cloud: RunningLocalCloud) -> 
 
 def test_floating_ip_shows_in_nova_addresses(cloud: RunningLocalCloud) -> None:
     conn = cloud.connect()
-    image = conn.image.find_image("cirros-0.6.2-x86_64-disk", ignore_missing=False)
+    srv = conn.compute.wait_for_server(create_server(conn, "fip"), **FAST)
     private = conn.network.find_network("private", ignore_missing=False)
-    srv = conn.compute.create_server(
-        name="fip", image_id=image.id, flavor_id="1", networks=[{"uuid": private.id}]
-    )
-    srv = conn.compute.wait_for_server(srv, **FAST)
     port = next(iter(conn.network.ports(device_id=srv.id)))
     public = conn.network.find_network("public", ignore_missing=False)
     fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
