@@ -23,6 +23,15 @@ class UnsafeJobFile(OSError):
     """The path leads through a symbolic link, out of the job directory, or to a non-file."""
 
 
+def _fd_path(fd: int) -> str | None:
+    """The path the kernel resolved for ``fd`` (one ``readlink`` of ``/proc/self/fd``, where
+    ``realpath`` would check every component again); None without ``/proc``."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+
+
 def _parts(rel: str) -> tuple[str, ...]:
     parts = PurePosixPath(rel).parts
     if not parts or PurePosixPath(rel).is_absolute() or any(p in ("..", ".") for p in parts):
@@ -37,8 +46,9 @@ def open_fd(root: str | Path, rel: str, flags: int = os.O_RDONLY, mode: int = 0o
     :raises UnsafeJobFile: a component is a link, or the target is not a regular file.
     """
     parts = _parts(rel)
-    real_root = os.path.realpath(root)
-    dir_fd = os.open(real_root, _DIR_FLAGS)
+    # Links above and at the job directory are the host's (e.g. a /tmp that is one): followed.
+    dir_fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    real_root = _fd_path(dir_fd) or os.path.realpath(root)
     try:
         for part in parts[:-1]:
             try:
@@ -62,7 +72,7 @@ def open_fd(root: str | Path, rel: str, flags: int = os.O_RDONLY, mode: int = 0o
             raise
     finally:
         os.close(dir_fd)
-    real = os.path.realpath(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else real_root
+    real = _fd_path(fd) or real_root
     if not stat.S_ISREG(os.fstat(fd).st_mode) or not (
         real == real_root or real.startswith(real_root + os.sep)
     ):

@@ -104,6 +104,9 @@ class JobQueue:
         self._housekept = float("-inf")
         #: Whether the pass under way changed something (then another pass runs at once).
         self._changed = False
+        #: Whether a job that ended here wants a webhook or an email (sent in this pass; those
+        #: of jobs other workers ended are looked for at least once a second).
+        self._to_notify = False
 
     # -- one pass ----------------------------------------------------------------------------
 
@@ -149,7 +152,8 @@ class JobQueue:
                 except Exception:
                     session.rollback()
                     log.exception("job %s: advancing failed; trying again next pass", job.id)
-            if periodic or self._changed:
+            if periodic or self._to_notify:
+                self._to_notify = False
                 self.notify(session)
             session.commit()
         except BaseException:
@@ -466,6 +470,7 @@ class JobQueue:
         if not ok:
             return
         self._changed = True
+        self._to_notify = self._to_notify or bool(job.webhook_url or job.notify_email)
         if job.executor_state:
             try:
                 destinations(self.app).executor(job.destination).release(job.executor_state)

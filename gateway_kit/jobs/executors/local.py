@@ -111,6 +111,16 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data
 
 
+def _read_own(path: Path) -> dict[str, Any]:
+    """A JSON object from a file of the executor's own (not a job's): {} when absent or bad."""
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read() or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class Launcher:
     """The executor's end of ``runner.py --serve``: started on first use, restarted if it died.
 
@@ -203,7 +213,7 @@ class LocalExecutor(Executor):
         with open(self._lock_file, "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                slots = _read(self._slots_file) or {}
+                slots = _read_own(self._slots_file)
                 # Entries of jobs that ended while no worker was there to release them.
                 for key in [
                     k for k, v in slots.items() if (Path(v["workdir"]) / ".gk" / "status.json").exists()
