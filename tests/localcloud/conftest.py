@@ -45,3 +45,12 @@ def create_server(conn: Any, name: str, flavor: str = "1", image: str = "cirros-
     return conn.compute.create_server(
         name=name, image_id=image_id, flavor_id=flavor, networks=[{"uuid": private.id}]
     )
+
+
+def allow_tcp(conn: Any, group_id: str, low: int, high: int = 0, source: str = "0.0.0.0/0") -> Any:
+    """An ingress rule of security group ``group_id`` for TCP ports ``low``..``high`` (``low``
+    alone if not given) from ``source``."""
+    return conn.network.create_security_group_rule(
+        security_group_id=group_id, direction="ingress", protocol="tcp",
+        port_range_min=low, port_range_max=high or low, remote_ip_prefix=source,
+    )  # fmt: skip

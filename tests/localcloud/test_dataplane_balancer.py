@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import itertools
 import socket
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from gateway_kit.localcloud.testing import (
     running_local_cloud,
     wait_until,
 )
+from tests.localcloud.conftest import allow_tcp
 from tests.localcloud.dataplane_support import ECHO, peer_cn, pkcs12_bundle
 
 
@@ -53,22 +53,28 @@ def _active(conn: Any, lb: Any) -> None:
     conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.1, wait=60)
 
 
-def test_http_listener_balances_probes_and_terminates_tls(dp: RunningLocalCloud) -> None:
+def _echo_behind_a_balancer(dp: RunningLocalCloud, name: str) -> tuple[list[Any], Any, Any]:
+    """Two echo servers on port 8080 (security group ``echo``), their subnet, and an ACTIVE
+    load balancer ``name`` on it, without listeners."""
     conn = dp.connect()
-    plane = dp.extra["dataplane"]
-    group = conn.network.create_security_group(name="echo")
-    conn.network.create_security_group_rule(
-        security_group_id=group.id, direction="ingress", protocol="tcp",
-        port_range_min=8080, port_range_max=8080, remote_ip_prefix="10.0.0.0/26",
-    )  # fmt: skip
-    servers = [boot_server(dp, f"echo-{n}", ECHO, security_groups=[{"name": "echo"}])[1] for n in (1, 2)]
+    group = conn.network.find_security_group("echo") or conn.network.create_security_group(name="echo")
+    if not list(conn.network.security_group_rules(security_group_id=group.id, port_range_min=8080)):
+        allow_tcp(conn, group.id, 8080, source="10.0.0.0/26")
+    servers = [boot_server(dp, f"{name}-{n}", ECHO, security_groups=[{"name": "echo"}])[1] for n in (1, 2)]
     for server in servers:
         wait_until(
             lambda s=server: requests.get(f"http://{fixed_address(s)}:8080/", timeout=2).ok, what="echo"
         )
     subnet = next(s for s in conn.network.subnets() if s.cidr == "10.0.0.0/26")
-    lb = conn.load_balancer.create_load_balancer(name="web", vip_subnet_id=subnet.id)
+    lb = conn.load_balancer.create_load_balancer(name=name, vip_subnet_id=subnet.id)
     _active(conn, lb)
+    return servers, subnet, lb
+
+
+def test_http_listener_balances_probes_and_terminates_tls(dp: RunningLocalCloud) -> None:
+    conn = dp.connect()
+    plane = dp.extra["dataplane"]
+    servers, subnet, lb = _echo_behind_a_balancer(dp, "web")
     listener = conn.load_balancer.create_listener(
         loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80,
         insert_headers={"X-Forwarded-For": "true", "X-Forwarded-Proto": "true"},
@@ -168,20 +174,7 @@ def test_http_listener_balances_probes_and_terminates_tls(dp: RunningLocalCloud)
 
 def test_tcp_listener_source_ip_disabled_member_and_connection_limit(dp: RunningLocalCloud) -> None:
     conn = dp.connect()
-    group = conn.network.find_security_group("echo") or conn.network.create_security_group(name="echo")
-    with contextlib.suppress(Exception):  # the rule may exist from the test above
-        conn.network.create_security_group_rule(
-            security_group_id=group.id, direction="ingress", protocol="tcp",
-            port_range_min=8080, port_range_max=8080, remote_ip_prefix="10.0.0.0/26",
-        )  # fmt: skip
-    servers = [boot_server(dp, f"tcp-{n}", ECHO, security_groups=[{"name": "echo"}])[1] for n in (1, 2)]
-    for server in servers:
-        wait_until(
-            lambda s=server: requests.get(f"http://{fixed_address(s)}:8080/", timeout=2).ok, what="echo"
-        )
-    subnet = next(s for s in conn.network.subnets() if s.cidr == "10.0.0.0/26")
-    lb = conn.load_balancer.create_load_balancer(name="tcp", vip_subnet_id=subnet.id)
-    _active(conn, lb)
+    servers, _subnet, lb = _echo_behind_a_balancer(dp, "tcp")
     listener = conn.load_balancer.create_listener(
         loadbalancer_id=lb.id, protocol="TCP", protocol_port=9000, connection_limit=1
     )

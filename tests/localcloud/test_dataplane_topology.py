@@ -29,6 +29,7 @@ from gateway_kit.localcloud.testing import (
     wait_until,
 )
 from tests.demo_support import CHROMIUM, CHROMIUM_ARGS
+from tests.localcloud.conftest import allow_tcp
 from tests.localcloud.dataplane_support import ECHO, peer_cn, pkcs12_bundle
 
 NAME = "portal.dp.example.org"
@@ -71,10 +72,7 @@ def test_whole_topology_through_the_dns_name(tmp_path: Path) -> None:
     with running_local_cloud(tmp_path / "lc", subprocess_mode=True, dataplane=True) as cloud:
         conn = cloud.connect()
         group = conn.network.create_security_group(name="backend")
-        conn.network.create_security_group_rule(
-            security_group_id=group.id, direction="ingress", protocol="tcp",
-            port_range_min=8080, port_range_max=8080, remote_ip_prefix="10.0.0.0/26",
-        )  # fmt: skip
+        allow_tcp(conn, group.id, 8080, source="10.0.0.0/26")
         servers = [
             boot_server(cloud, f"web-{n}", BACKEND, security_groups=[{"name": "backend"}])[1] for n in (1, 2)
         ]

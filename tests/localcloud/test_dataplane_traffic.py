@@ -16,6 +16,7 @@ from gateway_kit.localcloud.testing import (
     running_local_cloud,
     wait_until,
 )
+from tests.localcloud.conftest import allow_tcp
 
 WEB = """## template: jinja
 #cloud-config
@@ -80,27 +81,13 @@ def test_floating_ip_reaches_the_server_where_security_groups_allow(dp: RunningL
 
     # The group has no ingress rule for 8080: the floating IP refuses the connection.
     assert wait_until(refused, what="refusal without a rule")
-    rule = conn.network.create_security_group_rule(
-        security_group_id=group.id,
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=8080,
-        port_range_max=8080,
-        remote_ip_prefix="0.0.0.0/0",
-    )
+    rule = allow_tcp(conn, group.id, 8080)
     body = wait_until(lambda: requests.get(url, timeout=2).text, what="traffic through the floating IP")
     assert body == f"hello {server.id}"
     conn.network.delete_security_group_rule(rule)
     assert wait_until(refused, what="refusal after the rule is deleted")
     # A rule for another source range does not admit a loopback client.
-    conn.network.create_security_group_rule(
-        security_group_id=group.id,
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=8000,
-        port_range_max=8100,
-        remote_ip_prefix="192.0.2.0/24",
-    )
+    allow_tcp(conn, group.id, 8000, 8100, "192.0.2.0/24")
     assert wait_until(refused, what="refusal for a client outside the rule's range")
     conn.network.update_ip(fip, port_id=None)
     conn.compute.delete_server(server)

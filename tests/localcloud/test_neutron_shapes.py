@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from gateway_kit.localcloud.testing import RunningLocalCloud
+from tests.localcloud.conftest import allow_tcp
 
 # networks/network-show-response.json
 NETWORK_SAMPLE_KEYS = {
@@ -291,14 +292,7 @@ def api(cloud: RunningLocalCloud) -> dict[str, Any]:
     conn.network.update_router(router, routes=[{"destination": "10.88.0.0/24", "nexthop": "10.77.0.9"}])
     fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
     sg = conn.network.create_security_group(name="shapes-sg")
-    rule = conn.network.create_security_group_rule(
-        security_group_id=sg.id,
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=22,
-        port_range_max=22,
-        remote_ip_prefix="0.0.0.0/0",
-    )
+    rule = allow_tcp(conn, sg.id, 22)
     base = f"{cloud.url}/networking/v2.0"
 
     def get(path: str, admin: bool = False) -> Any:
