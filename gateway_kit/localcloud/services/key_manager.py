@@ -35,6 +35,7 @@ from flask import Response, request
 
 from gateway_kit.localcloud.core import (
     ApiError,
+    AuthContext,
     LocalCloud,
     MicroversionSpec,
     current_cloud,
@@ -86,6 +87,25 @@ def _body() -> dict[str, Any]:
 
 def _url(path: str) -> str:
     return current_cloud().url("/key-manager/v1" + path)
+
+
+def _new_doc(auth: AuthContext, **fields: Any) -> Doc:
+    """A new resource of the caller's project, created and updated now."""
+    now = _now()
+    return {
+        "id": new_id(),
+        "project_id": auth.project_id,
+        "creator_id": auth.user_id,
+        **fields,
+        "created": now,
+        "updated": now,
+    }
+
+
+def _created(collection: str, doc: Doc, status: int = 201) -> Response:
+    """Barbican's answer to a create: the new resource's reference (``secret_ref``...)."""
+    ref = _url(f"/{collection}/{doc['id']}")
+    return json_response({f"{collection[:-1]}_ref": ref}, status, {"Location": ref})
 
 
 def _owned(cloud: LocalCloud, kind: str, doc_id: str, project_id: str, noun: str) -> Doc:
@@ -181,24 +201,19 @@ def _create_secret() -> Response:
             stored = base64.b64encode(payload.encode("utf-8")).decode("ascii")
     elif payload == "":
         raise _invalid("Secret", "If 'payload' specified, must be non empty", "payload")
-    doc: Doc = {
-        "id": new_id(),
-        "project_id": auth.project_id,
-        "creator_id": auth.user_id,
-        "name": body.get("name"),
-        "secret_type": secret_type,
-        "algorithm": body.get("algorithm"),
-        "bit_length": body.get("bit_length"),
-        "mode": body.get("mode"),
-        "expiration": body.get("expiration"),
-        "content_type": content_type if stored is not None else None,
-        "payload": stored,
-        "created": _now(),
-        "updated": _now(),
-    }
+    doc = _new_doc(
+        auth,
+        name=body.get("name"),
+        secret_type=secret_type,
+        algorithm=body.get("algorithm"),
+        bit_length=body.get("bit_length"),
+        mode=body.get("mode"),
+        expiration=body.get("expiration"),
+        content_type=content_type if stored is not None else None,
+        payload=stored,
+    )
     cloud.put(SECRET, doc)
-    ref = _url(f"/secrets/{doc['id']}")
-    return json_response({"secret_ref": ref}, 201, {"Location": ref})
+    return _created("secrets", doc)
 
 
 def _list_secrets() -> Response:
@@ -312,19 +327,9 @@ def _create_container() -> Response:
                 "reference names are allowed for Certificate type, and 'certificate' is required",
                 "secret_refs",
             )
-    doc: Doc = {
-        "id": new_id(),
-        "project_id": auth.project_id,
-        "creator_id": auth.user_id,
-        "name": body.get("name"),
-        "type": ctype,
-        "secret_refs": stored,
-        "created": _now(),
-        "updated": _now(),
-    }
+    doc = _new_doc(auth, name=body.get("name"), type=ctype, secret_refs=stored)
     cloud.put(CONTAINER, doc)
-    ref = _url(f"/containers/{doc['id']}")
-    return json_response({"container_ref": ref}, 201, {"Location": ref})
+    return _created("containers", doc)
 
 
 def _list_containers() -> Response:
@@ -394,13 +399,10 @@ def _create_order() -> Response:
         raise _invalid(
             "Order", "payload_content_type must be application/octet-stream", "payload_content_type"
         )
-    now = _now()
-    doc: Doc = {
-        "id": new_id(),
-        "project_id": auth.project_id,
-        "creator_id": auth.user_id,
-        "type": otype,
-        "meta": {
+    doc = _new_doc(
+        auth,
+        type=otype,
+        meta={
             "name": meta.get("name"),
             "algorithm": algorithm,
             "bit_length": bit_length,
@@ -408,12 +410,10 @@ def _create_order() -> Response:
             "expiration": meta.get("expiration"),
             "payload_content_type": content_type,
         },
-        "status": "PENDING",
-        "secret_id": None,
-        "container_id": None,
-        "created": now,
-        "updated": now,
-    }
+        status="PENDING",
+        secret_id=None,
+        container_id=None,
+    )
     cloud.transition(
         ORDER,
         doc,
@@ -422,8 +422,7 @@ def _create_order() -> Response:
         error={"status": "ERROR", "error_status_code": "500", "error_reason": "Injected failure"},
     )
     cloud.put(ORDER, doc)
-    ref = _url(f"/orders/{doc['id']}")
-    return json_response({"order_ref": ref}, 202, {"Location": ref})
+    return _created("orders", doc, 202)
 
 
 def _new_secret(order: Doc, secret_type: str, data: bytes, name: str | None) -> Doc:
