@@ -331,6 +331,21 @@ def _flatten(data: Mapping[str, Any], declared: Mapping[str, Setting], prefix: s
     return out
 
 
+def read_toml(path: Path, what: str, missing: str) -> dict[str, Any]:
+    """The TOML file at ``path``.
+
+    :param what: what the file is, for the message of a syntax error (``"Config file"``).
+    :param missing: the message when there is no such file.
+    :raises ConfigError: the file is missing or not valid TOML.
+    """
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(missing) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not valid TOML: {exc}.") from exc
+
+
 def config_file_path(instance_path: Path, environ: Mapping[str, str]) -> Path | None:
     if environ.get("GATEWAY_KIT_CONFIG"):
         return Path(environ["GATEWAY_KIT_CONFIG"])
@@ -371,12 +386,7 @@ def load_settings(
 
     path = config_file_path(instance_path, environ)
     if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"Config file {path} (from GATEWAY_KIT_CONFIG) does not exist.") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from exc
+        data = read_toml(path, "Config file", f"Config file {path} (from GATEWAY_KIT_CONFIG) does not exist.")
         entries = []
         for key, value in _flatten(data, known).items():
             if key not in known:

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +51,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from ..errors import ConfigError
+from ..settings import read_toml
 
 INPUT_TYPES = ("string", "integer", "float", "boolean", "choice", "file", "dataset")
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -662,12 +662,8 @@ def application(app: Flask) -> Callable[[Callable[[], Mapping[str, Any]]], Appli
 
 def load_toml(path: Path) -> list[Application]:
     """Read the application(s) of one TOML file."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"Setting JOBS_APPLICATION_FILES names {path}, which does not exist.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Application file {path} is not valid TOML: {exc}.") from exc
+    missing = f"Setting JOBS_APPLICATION_FILES names {path}, which does not exist."
+    data = read_toml(path, "Application file", missing)
     tables = data.get("application") if "application" in data else [data]
     if not isinstance(tables, list):
         raise ConfigError(

@@ -63,6 +63,14 @@ def test_bad_definitions_name_the_app_and_field(change: dict[str, Any], field: s
         assert "'ok'" in err.value.user_message
 
 
+def test_a_missing_or_unparsable_application_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"JOBS_APPLICATION_FILES names .*nope.toml, which does not exist"):
+        load_toml(tmp_path / "nope.toml")
+    (tmp_path / "bad.toml").write_text("id = \n")
+    with pytest.raises(ConfigError, match=r"Application file .*bad.toml is not valid TOML"):
+        load_toml(tmp_path / "bad.toml")
+
+
 def test_bad_toml_application_stops_start_up_naming_file_app_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('id = "broken"\nversion = "1"\ncommand = ["/bin/echo", "{missing}"]\n')
