@@ -213,47 +213,19 @@ def main() -> None:
             "GATEWAY_KIT_LOG_LEVEL": "WARNING",
         }
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+
+        def serve(port: int, *app: str) -> list[str]:
+            """gunicorn with ``--workers`` workers on ``port``, serving ``app``."""
+            options = ["-w", str(args.workers), "--timeout", "300", "--log-level", "warning"]
+            return [gunicorn, *options, "-b", f"127.0.0.1:{port}", *app]
+
         gw_port, static_port, sink_port = free_port(), free_port(), free_port()
-        procs.append(
-            subprocess.Popen(
-                [
-                    gunicorn,
-                    "-w",
-                    str(args.workers),
-                    "-b",
-                    f"127.0.0.1:{gw_port}",
-                    "--timeout",
-                    "300",
-                    "--log-level",
-                    "warning",
-                    "gateway_kit:create_app()",
-                ],
-                cwd=work,
-                env=env,
-            )
-        )
+        procs.append(subprocess.Popen(serve(gw_port, "gateway_kit:create_app()"), cwd=work, env=env))
         sink_dir = work / "sink"
         sink_dir.mkdir()
         (sink_dir / "sinkapp.py").write_text(SINK)
-        procs.append(
-            subprocess.Popen(
-                [
-                    gunicorn,
-                    "-w",
-                    str(args.workers),
-                    "-b",
-                    f"127.0.0.1:{sink_port}",
-                    "--timeout",
-                    "300",
-                    "--log-level",
-                    "warning",
-                    "--chdir",
-                    str(sink_dir),
-                    "sinkapp:app",
-                ],
-                env={**os.environ, "SINK_DIR": str(sink_dir)},
-            )
-        )
+        sink = serve(sink_port, "--chdir", str(sink_dir), "sinkapp:app")
+        procs.append(subprocess.Popen(sink, env={**os.environ, "SINK_DIR": str(sink_dir)}))
         for port in (gw_port, sink_port):
             wait_port(port)
 
