@@ -45,7 +45,7 @@ from ..jobs.jobfiles import read_job_file
 from ..jobs.states import JobState
 from . import commands as cmd
 from .errors import SlurmCommandError, SlurmUnavailable, SubmitRejected
-from .transport import CommandResult, LocalShell, SSHTransport, Transport
+from .transport import CommandResult, LocalShell, SshTarget, SSHTransport, Transport
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,14 @@ def build_transport(destination: str, options: Mapping[str, Any], settings: Mapp
         host = options.get("ssh_host")
         if not host or not isinstance(host, str):
             raise ConfigError(f"Destination {destination!r}: transport 'ssh' needs 'ssh_host'.")
-        return SSHTransport(
+        target = SshTarget(
             host,
             user=str(options.get("ssh_user", "")),
             port=int(options.get("ssh_port", 22)),
             key_file=str(settings.get("SLURM_SSH_KEY", "")),
             known_hosts=str(settings.get("SLURM_SSH_KNOWN_HOSTS", "")),
         )
+        return SSHTransport(target)
     raise ConfigError(
         f"Destination {destination!r}: unknown SLURM transport {kind!r}; choose 'local' or 'ssh'."
     )

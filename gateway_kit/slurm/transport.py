@@ -99,41 +99,35 @@ class LocalShell(Transport):
         return _execute(argv, argv, stdin=stdin, timeout=timeout, env=self.env)
 
 
-def ssh_argv(
-    remote: Sequence[str],
-    *,
-    host: str,
-    user: str = "",
-    port: int = 22,
-    key_file: str = "",
-    known_hosts: str = "",
-    connect_timeout: int = 10,
-    ssh: str = "ssh",
-) -> list[str]:
-    """The ``ssh`` argv that runs ``remote`` on ``host`` (pure).
+@dataclass(frozen=True)
+class SshTarget:
+    """A login node and how to reach it: ``ssh`` with keys only, never a prompt."""
 
-    ``BatchMode=yes`` so that it never prompts; host keys are checked (``StrictHostKeyChecking=yes``
-    against ``known_hosts`` when given): a gateway must not submit jobs to whoever answers.
-    """
-    if not host or host.startswith("-"):
-        raise ValueError(f"invalid ssh host {host!r}")
-    argv = [
-        ssh,
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        f"ConnectTimeout={int(connect_timeout)}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-p",
-        str(int(port)),
-    ]
-    if key_file:
-        argv += ["-i", key_file, "-o", "IdentitiesOnly=yes"]
-    if known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={known_hosts}"]
-    argv += [f"{user}@{host}" if user else host, "--", " ".join(shlex.quote(a) for a in remote)]
-    return argv
+    host: str
+    user: str = ""
+    port: int = 22
+    key_file: str = ""
+    known_hosts: str = ""
+    connect_timeout: int = 10
+    ssh: str = "ssh"
+
+    def argv(self, remote: Sequence[str]) -> list[str]:
+        """The ``ssh`` argv that runs ``remote`` on the host (pure).
+
+        ``BatchMode=yes`` so that it never prompts; host keys are checked
+        (``StrictHostKeyChecking=yes`` against ``known_hosts`` when given): a gateway must not
+        submit jobs to whoever answers.
+        """
+        if not self.host or self.host.startswith("-"):
+            raise ValueError(f"invalid ssh host {self.host!r}")
+        argv = [self.ssh, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(self.connect_timeout)}"]
+        argv += ["-o", "StrictHostKeyChecking=yes", "-p", str(int(self.port))]
+        if self.key_file:
+            argv += ["-i", self.key_file, "-o", "IdentitiesOnly=yes"]
+        if self.known_hosts:
+            argv += ["-o", f"UserKnownHostsFile={self.known_hosts}"]
+        login = f"{self.user}@{self.host}" if self.user else self.host
+        return [*argv, login, "--", " ".join(shlex.quote(a) for a in remote)]
 
 
 class SSHTransport(Transport):
@@ -142,37 +136,16 @@ class SSHTransport(Transport):
 
     name = "ssh"
 
-    def __init__(
-        self,
-        host: str,
-        *,
-        user: str = "",
-        port: int = 22,
-        key_file: str = "",
-        known_hosts: str = "",
-        connect_timeout: int = 10,
-        ssh: str = "ssh",
-    ) -> None:
+    def __init__(self, target: SshTarget) -> None:
         super().__init__()
-        self.host, self.user, self.port = host, user, port
-        self.key_file, self.known_hosts = key_file, known_hosts
-        self.connect_timeout, self.ssh = connect_timeout, ssh
+        self.target = target
 
     def _run(self, argv: list[str], *, stdin: str | None, timeout: float) -> CommandResult:
-        full = ssh_argv(
-            argv,
-            host=self.host,
-            user=self.user,
-            port=self.port,
-            key_file=self.key_file,
-            known_hosts=self.known_hosts,
-            connect_timeout=self.connect_timeout,
-            ssh=self.ssh,
-        )
+        full = self.target.argv(argv)
         result = _execute(full, argv, stdin=stdin, timeout=timeout, env=None)
         if result.returncode == SSH_FAILED:
             raise SlurmUnavailable(
                 "The cluster's login node cannot be reached.",
-                log_message=f"ssh {self.host}: {result.stderr.strip()}",
+                log_message=f"ssh {self.target.host}: {result.stderr.strip()}",
             )
         return result

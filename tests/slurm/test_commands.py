@@ -22,7 +22,7 @@ from gateway_kit.slurm.elastic import (
 )
 from gateway_kit.slurm.errors import SlurmUnavailable, SubmitRejected
 from gateway_kit.slurm.states import NATIVE_STATES, map_state
-from gateway_kit.slurm.transport import ssh_argv
+from gateway_kit.slurm.transport import SshTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 NASTY = [
@@ -258,15 +258,29 @@ def test_hostlist_expand_and_compress() -> None:
 
 
 def test_ssh_argv_quotes_the_remote_command() -> None:
-    argv = ssh_argv(
-        ["squeue", "--name=a b;id"], host="login.example.org", user="gw", key_file="/k", known_hosts="/kh"
-    )
+    target = SshTarget("login.example.org", user="gw", key_file="/k", known_hosts="/kh")
+    argv = target.argv(["squeue", "--name=a b;id"])
     assert argv[0] == "ssh" and "BatchMode=yes" in argv and "StrictHostKeyChecking=yes" in argv
     assert argv[argv.index("-i") + 1] == "/k" and "UserKnownHostsFile=/kh" in argv
     assert argv[-3:-1] == ["gw@login.example.org", "--"]
     assert shlex.split(argv[-1]) == ["squeue", "--name=a b;id"]
     with pytest.raises(ValueError):
-        ssh_argv(["x"], host="-oProxyCommand=id")
+        SshTarget("-oProxyCommand=id").argv(["x"])
+
+
+def test_an_ssh_destination_reaches_its_login_node_with_the_kits_key() -> None:
+    from gateway_kit.errors import ConfigError
+    from gateway_kit.slurm.executor import build_transport
+    from gateway_kit.slurm.transport import SSHTransport
+
+    options = {"transport": "ssh", "ssh_host": "login.example.org", "ssh_user": "gw", "ssh_port": 2222}
+    transport = build_transport("hpc", options, {"SLURM_SSH_KEY": "/k", "SLURM_SSH_KNOWN_HOSTS": "/kh"})
+    assert isinstance(transport, SSHTransport)
+    assert transport.target == SshTarget(
+        "login.example.org", user="gw", port=2222, key_file="/k", known_hosts="/kh"
+    )
+    with pytest.raises(ConfigError, match="needs 'ssh_host'"):
+        build_transport("hpc", {"transport": "ssh"}, {})
 
 
 def test_elastic_pure_parts() -> None:
