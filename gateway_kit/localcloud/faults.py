@@ -110,27 +110,28 @@ class FaultTable:
         return fired
 
     def fail_next_create(self, kind: str, times: int = 1) -> None:
-        with self._lock:
-            self.create_failures[kind] = self.create_failures.get(kind, 0) + times
+        self._add(self.create_failures, kind, times)
 
     def take_create_failure(self, kind: str) -> bool:
-        with self._lock:
-            left = self.create_failures.get(kind, 0)
-            if left <= 0:
-                return False
-            self.create_failures[kind] = left - 1
-            return True
+        return self._take(self.create_failures, kind)
 
     def hold_next_create(self, kind: str, times: int = 1) -> None:
-        with self._lock:
-            self.hold_next[kind] = self.hold_next.get(kind, 0) + times
+        self._add(self.hold_next, kind, times)
 
     def take_hold_next(self, kind: str) -> bool:
+        return self._take(self.hold_next, kind)
+
+    def _add(self, counts: dict[str, int], kind: str, times: int) -> None:
         with self._lock:
-            left = self.hold_next.get(kind, 0)
+            counts[kind] = counts.get(kind, 0) + times
+
+    def _take(self, counts: dict[str, int], kind: str) -> bool:
+        """Use up one of ``kind``'s count; False when none is left."""
+        with self._lock:
+            left = counts.get(kind, 0)
             if left <= 0:
                 return False
-            self.hold_next[kind] = left - 1
+            counts[kind] = left - 1
             return True
 
     def to_dict(self) -> dict[str, Any]:
