@@ -47,6 +47,19 @@ def _raw(
     return requests.request(method, cloud.url + "/compute/v2.1" + path, headers=headers, timeout=10, **kw)  # type: ignore[arg-type]
 
 
+def test_a_full_page_links_to_the_next(cloud: RunningLocalCloud, server: object) -> None:
+    first = _raw(cloud, "GET", "/flavors/detail?limit=2").json()
+    assert len(first["flavors"]) == 2
+    (link,) = first["flavors_links"]
+    marker = first["flavors"][-1]["id"]
+    assert link["rel"] == "next" and link["href"].endswith(
+        f"/compute/v2.1/flavors/detail?limit=2&marker={marker}"
+    )
+    page = _raw(cloud, "GET", "/servers?limit=1").json()
+    assert page["servers_links"][0]["href"].endswith(f"/servers?limit=1&marker={page['servers'][0]['id']}")
+    assert "servers_links" not in _raw(cloud, "GET", "/servers?limit=1000").json()
+
+
 def test_jetstream_flavors_with_gpu_extra_specs(conn: Connection) -> None:
     flavors = {f.name: f for f in conn.compute.flavors()}
     assert {

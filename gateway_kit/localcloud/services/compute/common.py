@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
-from gateway_kit.localcloud.core import ApiError, AuthContext, microversion
+from gateway_kit.localcloud.core import ApiError, AuthContext, current_cloud, json_response, microversion
 from gateway_kit.localcloud.core import at_least as at_least  # the services' views import it from here
 from gateway_kit.localcloud.rest import Routes, after_marker, fault_renderer, limited, require_policy
 from gateway_kit.localcloud.store import Doc
@@ -110,6 +110,19 @@ def _admin(auth: AuthContext, rule: str) -> None:
 def _paginate_docs_by(docs: list[Doc], key: str) -> list[Doc]:
     docs = after_marker(docs, request.args.get("marker"), key=key, not_found=_marker_not_found)
     return limited(docs, request.args.get("limit"))
+
+
+def _listing(collection: str, items: list[Any], docs: list[Doc], detail: bool) -> Response:
+    """Nova's answer to a list: ``{collection: items}``, and a ``next`` link when the page
+    (``docs``, as :func:`_paginate_docs` cut it) is as long as ``?limit``."""
+    body: dict[str, Any] = {collection: items}
+    limit = request.args.get("limit")
+    if limit and docs and len(docs) == int(limit):
+        path = (
+            f"/compute/v2.1/{collection}{'/detail' if detail else ''}?limit={limit}&marker={docs[-1]['id']}"
+        )
+        body[f"{collection}_links"] = [{"rel": "next", "href": current_cloud().url(path)}]
+    return json_response(body)
 
 
 def _marker_not_found(marker: str) -> ApiError:

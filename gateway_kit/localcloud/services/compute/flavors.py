@@ -18,7 +18,7 @@ from gateway_kit.localcloud.core import (
 )
 from gateway_kit.localcloud.store import Doc
 
-from .common import FLAVOR, _admin, _paginate_docs, at_least, routes
+from .common import FLAVOR, _admin, _listing, _paginate_docs, at_least, routes
 
 # -- flavors ----------------------------------------------------------------------------
 
@@ -98,19 +98,7 @@ def _list_flavors(detail: bool) -> Response:
 
     docs.sort(key=sort_value, reverse=request.args.get("sort_dir", "asc") == "desc")
     docs = _paginate_docs(docs)
-    body: dict[str, Any] = {"flavors": [flavor_view(d, detail) for d in docs]}
-    limit = request.args.get("limit")
-    if limit and docs and len(docs) == int(limit):
-        body["flavors_links"] = [
-            {
-                "rel": "next",
-                "href": current_cloud().url(
-                    f"/compute/v2.1/flavors{'/detail' if detail else ''}?limit={limit}"
-                    f"&marker={docs[-1]['id']}"
-                ),
-            }
-        ]
-    return json_response(body)
+    return _listing("flavors", [flavor_view(d, detail) for d in docs], docs, detail)
 
 
 @routes.get("/flavors", defaults={"detail": False})

@@ -20,7 +20,7 @@ from gateway_kit.localcloud.rest import require_policy
 from gateway_kit.localcloud.services import network as neutron
 from gateway_kit.localcloud.store import Doc
 
-from .common import SERVER, SERVER_GROUP, _paginate_docs, at_least, routes
+from .common import SERVER, SERVER_GROUP, _listing, _paginate_docs, at_least, routes
 
 # -- servers: rendering -----------------------------------------------------------------
 
@@ -250,19 +250,7 @@ def _list_servers(detail: bool) -> Response:
         items = [server_view(d, auth) for d in docs]
     else:
         items = [{"id": d["id"], "name": d["name"], "links": _server_links(d["id"])} for d in docs]
-    body: dict[str, Any] = {"servers": items}
-    limit = args.get("limit")
-    if limit and docs and len(docs) == int(limit):
-        body["servers_links"] = [
-            {
-                "rel": "next",
-                "href": cloud.url(
-                    f"/compute/v2.1/servers{'/detail' if detail else ''}?limit={limit}"
-                    f"&marker={docs[-1]['id']}"
-                ),
-            }
-        ]
-    return json_response(body)
+    return _listing("servers", items, docs, detail)
 
 
 @routes.get("/servers", defaults={"detail": False})
