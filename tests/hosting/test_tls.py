@@ -136,6 +136,14 @@ def test_apply_issues_delivers_then_reuses(
             main, ["deploy", "apply", str(spec)], obj=ScriptInfo(create_app=lambda: app)
         )
 
+    def destroy() -> None:
+        engine = engine_for(app)
+        try:
+            engine.destroy("standard")
+            assert engine.orphans() == []
+        finally:
+            engine.cloud.close()
+
     result = apply(path)
     assert result.exit_code == 0, result.output
     assert "Certificate www.gw-test.org issued for www.gw-test.org, portal.gw-test.org" in result.output
@@ -182,12 +190,7 @@ def test_apply_issues_delivers_then_reuses(
     assert result.exit_code != 0 and "exists" in result.output and "[tls]" in result.output
 
     # destroy: the load balancer with its listeners and pools, and the certificate's secret
-    engine = engine_for(app)
-    try:
-        engine.destroy("standard")
-        assert engine.orphans() == []
-    finally:
-        engine.cloud.close()
+    destroy()
     assert octavia.find_load_balancer("standard-lb", ignore_missing=True) is None
     assert not [s for s in conn.key_manager.secrets() if s.name == secrets[0].name]
     kept = service.show(app, "www.gw-test.org")
@@ -201,12 +204,7 @@ def test_apply_issues_delivers_then_reuses(
     again = service.show(app, "www.gw-test.org")
     lb = octavia.find_load_balancer("standard-lb")
     assert again["serial"] == cert["serial"] and again["delivery"]["load_balancer_id"] == lb.id
-    engine = engine_for(app)
-    try:
-        engine.destroy("standard")
-        assert engine.orphans() == []
-    finally:
-        engine.cloud.close()
+    destroy()
     assert not [s for s in conn.key_manager.secrets() if s.name == secrets[0].name]
 
 
