@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
+
+from gateway_kit.localcloud.testing import fixed_address
 
 #: A backend that answers with its instance id and the X-Forwarded-* headers it received.
 ECHO = """## template: jinja
@@ -69,3 +72,29 @@ def peer_cn(address: str, port: int, server_name: str) -> str:
     assert der is not None
     cert = x509.load_der_x509_certificate(der)
     return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def active(conn: Any, lb: Any) -> None:
+    """Wait until the load balancer takes changes again (ACTIVE)."""
+    conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.1, wait=60)
+
+
+def pool_of(
+    conn: Any,
+    lb: Any,
+    listener: Any,
+    algorithm: str,
+    servers: list[Any],
+    protocol: str = "HTTP",
+    **member: Any,
+) -> tuple[Any, list[Any]]:
+    """A pool behind ``listener`` with ``servers`` as its members on port 8080 (``member``: more
+    member fields), each change once the load balancer is ACTIVE again; the pool and its members."""
+    pool = conn.load_balancer.create_pool(listener_id=listener.id, protocol=protocol, lb_algorithm=algorithm)
+    active(conn, lb)
+    members = []
+    for server in servers:
+        address = fixed_address(server)
+        members.append(conn.load_balancer.create_member(pool, address=address, protocol_port=8080, **member))
+        active(conn, lb)
+    return pool, members

@@ -20,7 +20,7 @@ from gateway_kit.localcloud.testing import (
     wait_until,
 )
 from tests.localcloud.conftest import allow_tcp
-from tests.localcloud.dataplane_support import ECHO, peer_cn, pkcs12_bundle
+from tests.localcloud.dataplane_support import ECHO, active, peer_cn, pkcs12_bundle, pool_of
 
 
 def test_pure_http_pieces() -> None:
@@ -49,10 +49,6 @@ def dp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLocalCloud]:
         yield cloud
 
 
-def _active(conn: Any, lb: Any) -> None:
-    conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.1, wait=60)
-
-
 def _echo_behind_a_balancer(dp: RunningLocalCloud, name: str) -> tuple[list[Any], Any, Any]:
     """Two echo servers on port 8080 (security group ``echo``), their subnet, and an ACTIVE
     load balancer ``name`` on it, without listeners."""
@@ -67,7 +63,7 @@ def _echo_behind_a_balancer(dp: RunningLocalCloud, name: str) -> tuple[list[Any]
         )
     subnet = next(s for s in conn.network.subnets() if s.cidr == "10.0.0.0/26")
     lb = conn.load_balancer.create_load_balancer(name=name, vip_subnet_id=subnet.id)
-    _active(conn, lb)
+    active(conn, lb)
     return servers, subnet, lb
 
 
@@ -79,20 +75,12 @@ def test_http_listener_balances_probes_and_terminates_tls(dp: RunningLocalCloud)
         loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80,
         insert_headers={"X-Forwarded-For": "true", "X-Forwarded-Proto": "true"},
     )  # fmt: skip
-    _active(conn, lb)
-    pool = conn.load_balancer.create_pool(
-        listener_id=listener.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN"
-    )
-    _active(conn, lb)
-    for server in servers:
-        conn.load_balancer.create_member(
-            pool, address=fixed_address(server), protocol_port=8080, subnet_id=subnet.id
-        )
-        _active(conn, lb)
+    active(conn, lb)
+    pool, _ = pool_of(conn, lb, listener, "ROUND_ROBIN", servers, subnet_id=subnet.id)
     conn.load_balancer.create_health_monitor(
         pool_id=pool.id, type="HTTP", delay=2, timeout=2, max_retries=1, max_retries_down=2, url_path="/", expected_codes="200",
     )  # fmt: skip
-    _active(conn, lb)
+    active(conn, lb)
     fip = conn.network.create_ip(floating_network_id=conn.network.find_network("public").id)
     conn.network.update_ip(fip, port_id=conn.load_balancer.get_load_balancer(lb.id).vip_port_id)
 
@@ -145,13 +133,8 @@ def test_http_listener_balances_probes_and_terminates_tls(dp: RunningLocalCloud)
         default_tls_container_ref=secrets[0].secret_ref, sni_container_refs=[secrets[1].secret_ref],
         insert_headers={"X-Forwarded-Proto": "true"},
     )  # fmt: skip
-    _active(conn, lb)
-    tls_pool = conn.load_balancer.create_pool(
-        listener_id=tls.id, protocol="HTTP", lb_algorithm="LEAST_CONNECTIONS"
-    )
-    _active(conn, lb)
-    conn.load_balancer.create_member(tls_pool, address=fixed_address(servers[1]), protocol_port=8080)
-    _active(conn, lb)
+    active(conn, lb)
+    pool_of(conn, lb, tls, "LEAST_CONNECTIONS", servers[1:])
     tport = wait_until(lambda: plane.port_for(address, 443), what="TLS listener")
     assert peer_cn(address, tport, "web.example.org") == "web.example.org"
     assert peer_cn(address, tport, "other.example.org") == "other.example.org"
@@ -160,15 +143,15 @@ def test_http_listener_balances_probes_and_terminates_tls(dp: RunningLocalCloud)
 
     # An L7 policy rejects a path; a disabled listener carries nothing.
     policy = conn.load_balancer.create_l7_policy(listener_id=listener.id, action="REJECT", position=1)
-    _active(conn, lb)
+    active(conn, lb)
     conn.load_balancer.create_l7_rule(policy, type="PATH", compare_type="STARTS_WITH", value="/admin")
-    _active(conn, lb)
+    active(conn, lb)
     wait_until(
         lambda: requests.get(f"http://{address}:{port}/admin", timeout=10).status_code == 403, what="REJECT"
     )
     wait_until(lambda: requests.get(url, timeout=10).ok, what="other paths pass the policy")
     conn.load_balancer.update_listener(tls, admin_state_up=False)
-    _active(conn, lb)
+    active(conn, lb)
     wait_until(lambda: plane.port_for(address, 443) is None, what="disabled listener closed")
 
 
@@ -178,15 +161,8 @@ def test_tcp_listener_source_ip_disabled_member_and_connection_limit(dp: Running
     listener = conn.load_balancer.create_listener(
         loadbalancer_id=lb.id, protocol="TCP", protocol_port=9000, connection_limit=1
     )
-    _active(conn, lb)
-    pool = conn.load_balancer.create_pool(listener_id=listener.id, protocol="TCP", lb_algorithm="SOURCE_IP")
-    _active(conn, lb)
-    members = []
-    for server in servers:
-        members.append(
-            conn.load_balancer.create_member(pool, address=fixed_address(server), protocol_port=8080)
-        )
-        _active(conn, lb)
+    active(conn, lb)
+    pool, members = pool_of(conn, lb, listener, "SOURCE_IP", servers, protocol="TCP")
     vip = conn.load_balancer.get_load_balancer(lb.id).vip_address
     assert vip.startswith("127.101.")
     url = f"http://{vip}:9000/"
@@ -205,7 +181,7 @@ def test_tcp_listener_source_ip_disabled_member_and_connection_limit(dp: Running
     # A disabled member carries nothing.
     chosen = next(m for m, s in zip(members, servers, strict=True) if s.id == first)
     conn.load_balancer.update_member(chosen, pool, admin_state_up=False)
-    _active(conn, lb)
+    active(conn, lb)
     other = next(s.id for s in servers if s.id != first)
     wait_until(
         lambda: requests.get(url, timeout=10).text.split()[0] == other, what="the disabled member left"

@@ -15,7 +15,6 @@ import base64
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -30,7 +29,7 @@ from gateway_kit.localcloud.testing import (
 )
 from tests.demo_support import CHROMIUM, CHROMIUM_ARGS
 from tests.localcloud.conftest import allow_tcp
-from tests.localcloud.dataplane_support import ECHO, peer_cn, pkcs12_bundle
+from tests.localcloud.dataplane_support import ECHO, active, peer_cn, pkcs12_bundle, pool_of
 
 NAME = "portal.dp.example.org"
 BACKEND = ECHO.replace(
@@ -44,10 +43,6 @@ runcmd:
     else echo "written by $INSTANCE_NAME" > "${INSTANCE_ROOT:-}/srv/shared/note"; fi' &
 """,
 )
-
-
-def _active(conn: Any, lb: Any) -> None:
-    conn.load_balancer.wait_for_load_balancer(lb.id, interval=0.1, wait=60)
 
 
 def _resolve_cli(cloud: RunningLocalCloud) -> tuple[str, int]:
@@ -78,22 +73,16 @@ def test_whole_topology_through_the_dns_name(tmp_path: Path) -> None:
         ]
         subnet = next(s for s in conn.network.subnets() if s.cidr == "10.0.0.0/26")
         lb = conn.load_balancer.create_load_balancer(name="portal", vip_subnet_id=subnet.id)
-        _active(conn, lb)
+        active(conn, lb)
         listener = conn.load_balancer.create_listener(
             loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80
         )
-        _active(conn, lb)
-        pool = conn.load_balancer.create_pool(
-            listener_id=listener.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN"
-        )
-        _active(conn, lb)
-        for server in servers:
-            conn.load_balancer.create_member(pool, address=fixed_address(server), protocol_port=8080)
-            _active(conn, lb)
+        active(conn, lb)
+        pool, _ = pool_of(conn, lb, listener, "ROUND_ROBIN", servers)
         conn.load_balancer.create_health_monitor(
             pool_id=pool.id, type="HTTP", delay=2, timeout=2, max_retries=1, max_retries_down=2, url_path="/",
         )  # fmt: skip
-        _active(conn, lb)
+        active(conn, lb)
         public = conn.network.find_network("public")
         fip = conn.network.create_ip(floating_network_id=public.id)
         conn.network.update_ip(fip, port_id=conn.load_balancer.get_load_balancer(lb.id).vip_port_id)
@@ -141,13 +130,8 @@ def test_whole_topology_through_the_dns_name(tmp_path: Path) -> None:
             loadbalancer_id=lb.id, protocol="TERMINATED_HTTPS", protocol_port=443,
             default_tls_container_ref=secret.secret_ref,
         )  # fmt: skip
-        _active(conn, lb)
-        tls_pool = conn.load_balancer.create_pool(
-            listener_id=tls.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN"
-        )
-        _active(conn, lb)
-        conn.load_balancer.create_member(tls_pool, address=fixed_address(servers[1]), protocol_port=8080)
-        _active(conn, lb)
+        active(conn, lb)
+        pool_of(conn, lb, tls, "ROUND_ROBIN", servers[1:])
         tport = wait_until(
             lambda: (
                 names.read_ports(cloud.state_dir / "dataplane").get((address, 443), 443)
