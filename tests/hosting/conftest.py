@@ -19,7 +19,12 @@ from gateway_kit.hosting.testing import FAST_SETTINGS
 from gateway_kit.localcloud.clock import ClockConfig
 from gateway_kit.localcloud.core import LocalCloudConfig
 from gateway_kit.localcloud.server import LocalCloudServer
-from gateway_kit.localcloud.testing import LocalCloudController, RunningLocalCloud, running_local_cloud
+from gateway_kit.localcloud.testing import (
+    LocalCloudController,
+    RunningLocalCloud,
+    running_local_cloud,
+    wait_until,
+)
 
 from ..conftest import make_app, require_service
 
@@ -93,3 +98,12 @@ def postgres_dataplane(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningLocal
             yield cloud
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def database_vm_url(cloud: RunningLocalCloud, engine: Engine, deployment: str = "standard") -> str:
+    """The gateway's ``DATABASE_URL`` as the deployment's database VM wrote it once PostgreSQL was
+    ready (its address, the gateway's role and password)."""
+    server = engine.cloud.conn.compute.find_server(f"{deployment}-database-1")
+    path = cloud.state_dir / "dataplane" / server.id / "rootfs" / "etc" / "gateway-kit" / "database-url"
+    wait_until(path.is_file, timeout=120, what="the database VM's URL")
+    return path.read_text().strip()
