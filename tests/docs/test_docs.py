@@ -165,4 +165,10 @@ def test_tutorial_commands_run(tmp_path: Path) -> None:
     assert "4 resources, 0 drifted" in out
     assert "my-portal-web-1\tACTIVE\tm3.small" in out
     assert "web-1.my-portal.example.org.\tA\t" in out
+    # the release and the rollback (section 7's second block): the web VM runs 0.1.1, then 0.1.0
+    one, two = (f"my_portal-{v}+" for v in ("0.1.0", "0.1.1"))
+    assert f"Deployment my-portal runs release {two}" in out
+    assert f"web-1 runs release {two}" in out
+    assert re.search(rf"Deployment my-portal runs release {re.escape(one)}[0-9a-f]{{12}} again", out)
+    assert out.rindex(f"web-1 runs release {one}") > out.rindex(f"web-1 runs release {two}")
     assert "Deployment my-portal destroyed (4 resources deleted)." in out
