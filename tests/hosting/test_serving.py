@@ -419,16 +419,11 @@ def _assert_no_secret_shown(app: Any, cloud: RunningLocalCloud, earlier: list[st
 def _community_allocation(tmp_path: Path, database_url: str) -> None:
     """The portal's community project, ``genomics``, with 100 SUs (the VMs migrated its database)."""
     from gateway_kit.db import db
-    from gateway_kit.identity.models import Project
-    from gateway_kit.jobs import accounting
+    from gateway_kit.jobs.testing import make_member
 
     shared = make_app(tmp_path / "shared", DATABASE_URL=database_url)
     try:
-        with db.session_scope(shared) as s:
-            group = Project(name="genomics", title="Genomics")
-            s.add(group)
-            s.flush()
-            accounting.set_allocation(s, group, 100.0, None, top_up=False, note="test")
+        make_member(shared, "olga", project="genomics")  # ada charges it as the community project
     finally:
         db.engine(shared).dispose()
 
