@@ -1,21 +1,28 @@
 """Job chaos: several ``gateway-kit worker`` processes on one queue, SIGKILLed at random points.
 
 Each trial, on a fresh database (SQLite, or a database on a PostgreSQL server of the bench's own,
-which it restarts), submits a batch of local jobs of mixed length (0 to 3 s) and runs three workers
-on them. At random moments it SIGKILLs a worker (and starts a replacement) or, on PostgreSQL,
-restarts the database server (``pg_ctl restart -m fast``: every connection is cut). When every job
-is terminal it checks:
+which it restarts), submits a batch of jobs of mixed length (0 to 3 s) -- local jobs, and (unless
+``--no-burst``) a few on the burst executor, on instances of a local cloud whose data plane runs
+their agents (:mod:`chaos_burst`) -- and runs three workers on them. At random moments it
+SIGKILLs a worker (and starts a replacement), on PostgreSQL restarts the database server
+(``pg_ctl restart -m fast``: every connection is cut), SIGKILLs a burst agent (its job lives on),
+deletes or stops a burst instance, or restarts the local cloud (every instance's processes end and
+boot again). When every job is terminal (and every burst instance retired) it checks:
 
 - **lost**: a job not in a terminal state within the trial's time limit;
-- **doubled**: a job whose command ran twice at the same time (the command appends start and end
-  markers with its pid to one file; overlapping runs of one job are doubled); a job that ran to
-  the end more than once is counted as **rerun**;
+- **doubled**: a job whose command ran twice at the same time (the command appends start, "alive"
+  (every 0.2 s) and end markers with its pid to one file; a run lasts from its first marker to its
+  last; overlapping runs of one job are doubled); a job that ran to the end more than once is
+  counted as **rerun**;
 - **ledger**: the project's reservations are back to 0, ``su_used`` equals the sum of the jobs'
-  charges and every charge is one ledger entry matched to its job.
+  charges and every charge is one ledger entry matched to its job; every burst instance is
+  deleted and charged once, its ledger entries (the jobs' shares, its idle time) summing to its
+  instance-hours, and no server of the trial is left in the cloud.
 
 Run::
 
-    .venv/bin/python bench/chaos_jobs.py --trials 100 [--backend sqlite --backend postgres] [--json]
+    .venv/bin/python bench/chaos_jobs.py --trials 100 [--backend sqlite --backend postgres] \\
+        [--no-burst] [--json]
 
 The PostgreSQL backend starts its own server (``initdb``/``pg_ctl`` on a free loopback port, run
 as the ``postgres`` user when the bench runs as root) so that restarting it disturbs nobody else.
@@ -40,11 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import chaos_burst
 from benchkit import ROOT, long_run_parser, stop_all, take_interrupts
 
 sys.path.insert(0, str(ROOT))
 
-#: The job: a start marker, a sleep of ``seconds``, an end marker (one line each, O_APPEND).
+#: The job: a start marker, ``seconds`` of sleep with an "alive" marker every 0.2 s, an end marker
+#: (one line each, O_APPEND). A run that was killed has no end marker: its last mark says until
+#: when (to 0.2 s) it ran.
 JOB_CODE = (
     "import os, sys, time\n"
     "def mark(what):\n"
@@ -52,12 +62,15 @@ JOB_CODE = (
     "        fields = [what, os.environ['GK_JOB_ID'], str(os.getpid()), repr(time.time())]\n"
     "        m.write(' '.join(fields) + chr(10))\n"
     "mark('start')\n"
-    "time.sleep(float(sys.argv[2]))\n"
+    "end = time.time() + float(sys.argv[2])\n"
+    "while time.time() < end:\n"
+    "    time.sleep(max(min(0.2, end - time.time()), 0))\n"
+    "    mark('alive')\n"
     "mark('end')\n"
 )
 CHAOS_APP = f"""
 [[application]]
-id = "chaos"
+id = "{{id}}"
 version = "1"
 command = ["{{python}}", "-c", {json.dumps(JOB_CODE)}, "{{markers}}", "{{seconds}}"]
 
@@ -71,7 +84,7 @@ default = "0"
 """
 
 WORKERS = 3
-TRIAL_TIMEOUT = 120.0
+TRIAL_TIMEOUT = 180.0
 
 
 def free_port() -> int:
@@ -150,8 +163,10 @@ class Trial:
     backend: str
     n: int
     jobs: int = 0
+    burst_jobs: int = 0
     kills: int = 0
     db_restarts: int = 0
+    burst_faults: Counter[str] = field(default_factory=Counter)
     lost: list[int] = field(default_factory=list)
     doubled: list[int] = field(default_factory=list)
     reruns: list[int] = field(default_factory=list)
@@ -160,13 +175,21 @@ class Trial:
     seconds: float = 0.0
 
 
-def _settings(work: Path, database_url: str) -> dict[str, Any]:
+def _settings(work: Path, database_url: str, burst: str = "", agent_url: str = "") -> dict[str, Any]:
     apps = work / "apps"
     apps.mkdir()
-    (apps / "chaos.toml").write_text(
-        CHAOS_APP.replace("{python}", sys.executable).replace("{markers}", str(work / "markers.log"))
-    )
-    return {
+    app = CHAOS_APP.replace("{python}", sys.executable).replace("{markers}", str(work / "markers.log"))
+    (apps / "chaos.toml").write_text(app.replace("{id}", "chaos"))
+    extra: dict[str, Any] = {}
+    if burst:
+        (apps / "chaos-burst.toml").write_text(app.replace("{id}", "chaos-burst"))
+        extra = {
+            **chaos_burst.SETTINGS,
+            "JOBS_DESTINATIONS_MAP": {"local": {"executor": "local"}, burst: dict(chaos_burst.DESTINATION)},
+            "JOBS_ROUTING_RULES": {"chaos-burst": burst},
+            "BURST_AGENT_URL": agent_url,
+        }
+    return extra | {
         "ENV": "testing",
         "DATABASE_URL": database_url,
         "JOBS_APPLICATION_FILES": [str(apps)],
@@ -187,7 +210,7 @@ def _env(settings: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def _seed(app: Any) -> Any:
+def _seed(app: Any, burst: bool) -> Any:
     from gateway_kit.db import db
     from gateway_kit.identity.models import Project, ProjectMember, User
     from gateway_kit.jobs import accounting
@@ -201,19 +224,21 @@ def _seed(app: Any) -> Any:
         s.flush()
         s.add(ProjectMember(project_id=project.id, user_id=user.id))
         accounting.set_allocation(s, project, 100000.0, None, top_up=False, note="chaos bench")
+        if burst:
+            chaos_burst.seed_charge_project(s)
         s.flush()
         s.expunge(user)
     return user
 
 
-def _submit(app: Any, user: Any, seconds: float) -> int:
+def _submit(app: Any, user: Any, seconds: float, application: str = "chaos") -> int:
     from gateway_kit.db import db
     from gateway_kit.jobs.service import Submission, submit
 
     with app.app_context():
         merged = db.session.merge(user)
         job, _ = submit(
-            db.session, merged, Submission(application="chaos", inputs={"seconds": f"{seconds:.2f}"})
+            db.session, merged, Submission(application=application, inputs={"seconds": f"{seconds:.2f}"})
         )
         return int(job.id)
 
@@ -242,30 +267,38 @@ def _markers(path: Path) -> dict[int, list[tuple[str, int, float]]]:
 
 
 def _overlapping(events: list[tuple[str, int, float]]) -> tuple[bool, int]:
-    """Whether two runs (by pid) of one job overlapped in time, and how many ran to the end."""
+    """Whether two runs (by pid) of one job overlapped in time -- a run lasts from its start
+    marker to its last marker (its end, or the last "alive" of a run that was killed) -- and how
+    many ran to the end."""
     spans: dict[int, list[float]] = {}
+    ended: set[int] = set()
     for what, pid, at in events:
-        span = spans.setdefault(pid, [at, float("inf")])
-        if what == "start":
-            span[0] = at
-        else:
-            span[1] = at
+        span = spans.setdefault(pid, [at, at])
+        span[0], span[1] = min(span[0], at), max(span[1], at)
+        if what == "end":
+            ended.add(pid)
     ordered = sorted(spans.values())
     overlap = any(b[0] < a[1] for a, b in itertools.pairwise(ordered))
-    return overlap, sum(1 for s in ordered if s[1] != float("inf"))
+    return overlap, len(ended)
 
 
 def _check_ledger(app: Any) -> list[str]:
     from sqlalchemy import select
 
     from gateway_kit.db import db
+    from gateway_kit.identity.models import Project
     from gateway_kit.jobs.models import Allocation, Job, LedgerEntry
 
     problems: list[str] = []
     with db.session_scope(app) as s:
-        alloc = s.scalars(select(Allocation)).one()
+        project = s.scalars(select(Project).where(Project.name == "chaos")).one()
+        alloc = s.scalars(select(Allocation).where(Allocation.project_id == project.id)).one()
         jobs = list(s.scalars(select(Job)))
-        charges = list(s.scalars(select(LedgerEntry).where(LedgerEntry.kind == "charge")))
+        charges = list(
+            s.scalars(
+                select(LedgerEntry).where(LedgerEntry.kind == "charge", LedgerEntry.project_id == project.id)
+            )
+        )
         if abs(alloc.su_reserved) > 1e-9:
             problems.append(f"{alloc.su_reserved:.6f} SUs still reserved")
         charged = sum(j.su_charged or 0.0 for j in jobs)
@@ -284,23 +317,42 @@ def _check_ledger(app: Any) -> list[str]:
     return problems
 
 
-def run_trial(backend: str, n: int, rng: random.Random, base: Path, pg: PrivatePostgres | None) -> Trial:
+def run_trial(
+    backend: str,
+    n: int,
+    rng: random.Random,
+    base: Path,
+    pg: PrivatePostgres | None,
+    cloud: chaos_burst.ChaosCloud | None = None,
+    only: tuple[str, ...] = (),
+) -> Trial:
     from gateway_kit import create_app
     from gateway_kit.db import db, upgrade
+    from gateway_kit.localcloud.readiness import free_port as loopback_port
 
     started = time.monotonic()
     trial = Trial(backend, n)
     work = base / f"{backend}-{n}"
     work.mkdir()
     url = f"sqlite:///{work / 'gateway.db'}" if pg is None else pg.new_database(f"chaos_{n}")
-    settings = _settings(work, url)
+    burst = chaos_burst.destination_name(backend, n) if cloud is not None else ""
+    agent_port = loopback_port() if burst else 0
+    settings = _settings(work, url, burst, f"http://127.0.0.1:{agent_port}")
     app = create_app(settings, instance_path=str(work / "instance"))
     upgrade(app)
-    user = _seed(app)
+    user = _seed(app, bool(burst))
     ids = [_submit(app, user, rng.choice([0.0, 0.2, 0.5, 1.0, 2.0, 3.0])) for _ in range(rng.randint(6, 12))]
+    if burst:
+        burst_ids = [
+            _submit(app, user, rng.choice([0.5, 1.0, 3.0, 8.0]), "chaos-burst")
+            for _ in range(rng.randint(1, 3))
+        ]
+        trial.burst_jobs = len(burst_ids)
+        ids += burst_ids
     trial.jobs = len(ids)
     env = _env(settings)
     procs: list[subprocess.Popen[bytes]] = []
+    agent_api = chaos_burst.AgentAPI(app, agent_port) if burst else None
 
     def start_worker() -> None:
         log = open(work / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115 - the child owns it
@@ -316,6 +368,48 @@ def run_trial(backend: str, n: int, rng: random.Random, base: Path, pg: PrivateP
         )
         log.close()
 
+    def draw() -> str:
+        """The next fault: a burst one half the time when there are burst jobs (or one of
+        ``only``)."""
+        if only:
+            return rng.choice(
+                [
+                    f
+                    for f in only
+                    if (f != "db_restart" or pg is not None) and (f not in chaos_burst.FAULTS or cloud)
+                ]
+                or ["worker_kill"]
+            )
+        at = rng.random()
+        if pg is not None and at < 0.25:
+            return "db_restart"
+        if cloud is not None and at >= 0.5:
+            return rng.choice(chaos_burst.FAULTS)
+        return "worker_kill"
+
+    def act(fault: str) -> bool:
+        """Inject ``fault``; False when it has nothing to act on yet (a burst fault waits for a
+        burst job to be running: it hits that job's instance)."""
+        if fault == "db_restart":
+            assert pg is not None
+            pg.restart()
+            trial.db_restarts += 1
+            db.engine(app).dispose()
+            return True
+        if fault in chaos_burst.FAULTS:
+            assert cloud is not None
+            busy = chaos_burst.running_on(app)
+            if not busy or not cloud.inject(fault, rng.choice(busy)):
+                return False
+            trial.burst_faults[fault] += 1
+            return True
+        victim = rng.choice([p for p in procs if p.poll() is None])
+        os.kill(victim.pid, signal.SIGKILL)  # the worker only: its jobs' runners live on
+        victim.wait()
+        trial.kills += 1
+        start_worker()
+        return True
+
     for _ in range(WORKERS):
         start_worker()
     from gateway_kit.jobs.states import TERMINAL
@@ -324,31 +418,28 @@ def run_trial(backend: str, n: int, rng: random.Random, base: Path, pg: PrivateP
     deadline = time.monotonic() + TRIAL_TIMEOUT
     next_action = time.monotonic() + rng.uniform(0.5, 3.0)
     actions_left = rng.randint(1, 3)
+    fault = draw()
     jobs: list[Any] = []
     try:
         while time.monotonic() < deadline:
             try:
                 jobs = _jobs(app)
+                done = all(j.state in terminal for j in jobs) and (
+                    cloud is None or chaos_burst.retired(app, cloud, chaos_burst.server_prefix(burst))
+                )
             except Exception:  # the database restarting: read again next round
                 db.engine(app).dispose()
                 time.sleep(0.2)
                 continue
-            if all(j.state in terminal for j in jobs):
+            if done:
                 break
             if actions_left and time.monotonic() >= next_action:
-                actions_left -= 1
-                next_action = time.monotonic() + rng.uniform(0.5, 3.0)
-                if pg is not None and rng.random() < 0.4:
-                    pg.restart()
-                    trial.db_restarts += 1
-                    db.engine(app).dispose()
-                else:
-                    alive = [p for p in procs if p.poll() is None]
-                    victim = rng.choice(alive)
-                    os.kill(victim.pid, signal.SIGKILL)  # the worker only: its jobs' runners live on
-                    victim.wait()
-                    trial.kills += 1
-                    start_worker()
+                if act(fault):
+                    actions_left -= 1
+                    fault = draw()
+                    next_action = time.monotonic() + rng.uniform(0.5, 3.0)
+                else:  # no burst job running (yet, or any more): try again shortly
+                    next_action = time.monotonic() + 0.3
             time.sleep(0.1)
         trial.lost = [j.id for j in jobs if j.state not in terminal] if jobs else ids
         trial.failed = [
@@ -369,8 +460,12 @@ def run_trial(backend: str, n: int, rng: random.Random, base: Path, pg: PrivateP
             if ends > 1:
                 trial.reruns.append(job_id)
         trial.ledger = _check_ledger(app)
+        if cloud is not None:
+            trial.ledger += chaos_burst.check_instances(app, cloud, chaos_burst.server_prefix(burst))
     finally:
         stop_all(procs, grace=20)
+        if agent_api is not None:
+            agent_api.stop()
         db.engine(app).dispose()
     trial.seconds = time.monotonic() - started
     return trial
@@ -381,6 +476,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=10, help="per backend")
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgres"])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--fault",
+        action="append",
+        choices=["worker_kill", "db_restart", *chaos_burst.FAULTS],
+        help="only these faults (default: all, a burst one half the time)",
+    )
+    parser.add_argument(
+        "--no-burst",
+        dest="burst",
+        action="store_false",
+        help="local jobs only (no local cloud, no burst faults)",
+    )
     args = parser.parse_args(argv)
     take_interrupts()
     backends = args.backend or ["sqlite", "postgres"]
@@ -389,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")  # the private PostgreSQL writes below it
     pg: PrivatePostgres | None = None
+    cloud: chaos_burst.ChaosCloud | None = None
     trials: list[Trial] = []
     t0 = time.monotonic()
     print(
@@ -398,9 +506,20 @@ def main(argv: list[str] | None = None) -> int:
         if "postgres" in backends:
             pg = PrivatePostgres(base)
             pg.start()
+        if args.burst:
+            cloud = chaos_burst.ChaosCloud(base)
+            cloud.start()
         for n in range(1, args.trials + 1):  # backends alternate: an early stop leaves both measured
             for backend in backends:
-                t = run_trial(backend, n, rng, base, pg if backend == "postgres" else None)
+                t = run_trial(
+                    backend,
+                    n,
+                    rng,
+                    base,
+                    pg if backend == "postgres" else None,
+                    cloud,
+                    tuple(args.fault or ()),
+                )
                 trials.append(t)
                 flags = " ".join(
                     f"{label} {len(v)}"
@@ -413,9 +532,10 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     if v
                 )
+                burst = "".join(f", {k} {v}" for k, v in sorted(t.burst_faults.items()))
                 print(
-                    f"{backend:<8} trial {n:>4}: {t.jobs:>2} jobs, {t.kills} worker kills, "
-                    f"{t.db_restarts} db restarts {t.seconds:5.1f}s {flags}",
+                    f"{backend:<8} trial {n:>4}: {t.jobs:>2} jobs ({t.burst_jobs} burst), {t.kills} worker "
+                    f"kills, {t.db_restarts} db restarts{burst} {t.seconds:5.1f}s {flags}",
                     flush=True,
                 )
                 for detail in (*t.failed, *t.ledger):
@@ -423,13 +543,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted after {len(trials)} trials", flush=True)
     finally:
+        if cloud is not None:
+            cloud.stop()
         if pg is not None:
             pg.stop()
     totals = {
         "trials": len(trials),
         "jobs": sum(t.jobs for t in trials),
+        "burst_jobs": sum(t.burst_jobs for t in trials),
         "worker_kills": sum(t.kills for t in trials),
         "db_restarts": sum(t.db_restarts for t in trials),
+        "burst_faults": dict(sorted(sum((t.burst_faults for t in trials), Counter()).items())),
         "lost": sum(len(t.lost) for t in trials),
         "doubled": sum(len(t.doubled) for t in trials),
         "reruns": sum(len(t.reruns) for t in trials),
@@ -437,9 +561,11 @@ def main(argv: list[str] | None = None) -> int:
         "ledger_problems": sum(len(t.ledger) for t in trials),
         "seconds": round(time.monotonic() - t0, 1),
     }
+    faults = ", ".join(f"{k} {v}" for k, v in totals["burst_faults"].items()) or "none"
     print(
-        f"\ntrials {totals['trials']}  jobs {totals['jobs']}  worker kills {totals['worker_kills']}  "
-        f"database restarts {totals['db_restarts']}"
+        f"\ntrials {totals['trials']}  jobs {totals['jobs']} ({totals['burst_jobs']} burst)  "
+        f"worker kills {totals['worker_kills']}  database restarts {totals['db_restarts']}  "
+        f"burst faults: {faults}"
     )
     print(
         f"lost {totals['lost']}  doubled {totals['doubled']}  reruns {totals['reruns']}  "

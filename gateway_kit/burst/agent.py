@@ -174,6 +174,8 @@ class Agent:
             {"JOBS_DIR": str(self.root / "jobs"), "INSTANCE_PATH": str(self.root)},
         )
         self.running: dict[int, Running] = {}
+        #: Jobs taken (``POST /work``) and still being started: held, though not running yet.
+        self.taken: set[int] = set()
         self.stop = threading.Event()
         self.draining = False
         self.token_renew_at = 0.0
@@ -207,7 +209,8 @@ class Agent:
             self.next_beat = time.monotonic() + self.heartbeat_every
 
     def heartbeat(self) -> None:
-        answer = self.client.json("POST", "/heartbeat", {"running": sorted(self.running)})
+        # Every job this agent holds: the gateway requeues a job of this instance missing here.
+        answer = self.client.json("POST", "/heartbeat", {"running": sorted(set(self.running) | self.taken)})
         self.draining = bool(answer.get("drain"))
         for job_id in answer.get("cancel", []):
             run = self.running.get(int(job_id))
@@ -234,6 +237,14 @@ class Agent:
             return
         work = json.loads(raw)
         job_id = int(work["job_id"])
+        self.taken.add(job_id)
+        try:
+            self.start_job(job_id, work)
+        finally:
+            self.taken.discard(job_id)
+
+    def start_job(self, job_id: int, work: dict[str, Any]) -> None:
+        """Stage the inputs of a job just taken and start it (or report why it could not start)."""
         spec = dict(work["spec"])
         workdir = self.root / "jobs" / f"job-{job_id}-{work.get('attempt', 1)}"
         if workdir.exists():

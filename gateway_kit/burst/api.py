@@ -33,7 +33,7 @@ from ..jobs.models import Job, utcnow
 from ..web.bodylimits import body_limit
 from ..web.request import digits
 from .models import LIVE_STATES, BurstInstance, BurstJob
-from .pool import add_share, aware, digest, new_token, open_spec
+from .pool import add_share, aware, digest, new_token, open_spec, take_back
 
 F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("burst_agent_api", __name__, url_prefix="/api/v1/agent")
@@ -109,6 +109,18 @@ def heartbeat() -> ResponseReturnValue:
             )
         )
     )
+    body = request.get_json(silent=True)
+    held = body.get("running") if isinstance(body, dict) else None
+    if isinstance(held, list) and all(isinstance(j, int) for j in held):
+        # A job this instance took that its agent no longer holds: the agent (or the whole
+        # instance) restarted and the job's processes ended with it. Back to the pool's queue.
+        limit = int(current_app.config.get("BURST_MAX_REQUEUES", 2))
+        for bj in mine:
+            if bj.state == "running" and bj.job_id not in held:
+                take_back(
+                    bj, inst, f"the agent on instance {inst.name} restarted and no longer runs it", limit
+                )
+        mine = [b for b in mine if b.state in ("assigned", "running")]
     cancel = [b.job_id for b in mine if b.cancel_requested and b.state == "running"]
     expires = aware(inst.token_expires) or now
     db.session.commit()

@@ -520,21 +520,7 @@ class Pool:
                 BurstJob.instance_id == row.id, BurstJob.state.in_(("assigned", "running"))
             )
         ):
-            self._share(bj, row)
-            if bj.cancel_requested:
-                self._finish_job(session, bj, "CANCELED", "canceled")
-            elif bj.requeues >= limit:
-                self._finish_job(
-                    session,
-                    bj,
-                    "FAILED",
-                    f"instance {row.name} {reason}; the job "
-                    f"was requeued {bj.requeues} times, which is the limit",
-                )
-            else:
-                bj.state, bj.instance_id, bj.requeues = "waiting", None, bj.requeues + 1
-                bj.started_at = None
-                bj.wait_reason = f"requeued: instance {row.name} {reason}"
+            take_back(bj, row, f"instance {row.name} {reason}", limit)
         session.commit()
         self._delete_server(session, row)
 
@@ -614,22 +600,37 @@ class Pool:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    def _share(self, bj: BurstJob, row: BurstInstance) -> None:
-        add_share(bj, row)
-
     def _finish_job(self, session: Session, bj: BurstJob, state: str, reason: str) -> None:
-        now = time.time()
-        started = aware(bj.started_at)
-        bj.state = "done"
-        bj.result = {
-            "state": state,
-            "exit_code": None,
-            "reason": reason,
-            "started": started.timestamp() if started else None,
-            "finished": now,
-        }
-        bj.finished_at = utcnow()
-        bj.instance_id = None
+        finish_job(bj, state, reason)
+
+
+def finish_job(bj: BurstJob, state: str, reason: str) -> None:
+    """End ``bj`` in ``state`` (the queue's next poll sees it) with ``reason``."""
+    started = aware(bj.started_at)
+    bj.state = "done"
+    bj.result = {
+        "state": state,
+        "exit_code": None,
+        "reason": reason,
+        "started": started.timestamp() if started else None,
+        "finished": time.time(),
+    }
+    bj.finished_at = utcnow()
+    bj.instance_id = None
+
+
+def take_back(bj: BurstJob, row: BurstInstance, why: str, limit: int) -> None:
+    """Take ``bj`` off instance ``row`` (its share of the instance so far charged to it): back to
+    the pool's queue, or CANCELED if that was asked, or FAILED after ``limit`` requeues."""
+    add_share(bj, row)
+    if bj.cancel_requested:
+        finish_job(bj, "CANCELED", "canceled")
+    elif bj.requeues >= limit:
+        finish_job(bj, "FAILED", f"{why}; the job was requeued {bj.requeues} times, which is the limit")
+    else:
+        bj.state, bj.instance_id, bj.requeues = "waiting", None, bj.requeues + 1
+        bj.started_at = None
+        bj.wait_reason = f"requeued: {why}"
 
 
 def add_share(bj: BurstJob, row: BurstInstance) -> None:

@@ -131,3 +131,33 @@ def test_an_assigned_job_says_it_waits_for_an_instance_to_boot_and_for_how_long(
     )
     row.state = "ready"
     assert executor._launch_reason(rows, bj) == "starting on instance gk-burst-x-7 (m3.small)"
+
+
+def test_a_job_its_restarted_instance_no_longer_runs_is_requeued(env: Env) -> None:
+    """The instance is stopped and started again (its processes end, its agent starts again and
+    heartbeats, well within the heartbeat timeout): the job the gateway still counts as running
+    there goes back to the queue and runs again, instead of staying RUNNING forever."""
+    from gateway_kit.burst.models import BurstJob
+    from gateway_kit.db import db
+    from gateway_kit.localcloud.dataplane import KIND
+
+    gate = env.tmp / "gate"
+    job_id = env.submit(sleep=str(gate))
+    env.until(lambda: env.job(job_id).state == "RUNNING", timeout=60)
+    [inst] = env.instances()
+    conn = env.conn()
+    conn.compute.stop_server(inst.server_id)
+    # Powered off (its processes, the job's with them, ended), then on again: the agent restarts.
+    env.until(lambda: env.cloud.cloud.store.get(KIND, inst.server_id)["power"] == "off", tick=False)
+    conn.compute.start_server(inst.server_id)
+
+    def requeued() -> bool:
+        bj = db.session.get(BurstJob, job_id)
+        return bj is not None and bj.requeues == 1
+
+    env.until(requeued, timeout=60)
+    gate.touch()
+    env.until(lambda: env.job(job_id).state in DONE, timeout=60)
+    assert env.job(job_id).state == JobState.COMPLETED.value, env.job(job_id).state_reason
+    # Requeued by the heartbeat, not by a failure of the instance: it was not replaced.
+    assert [i.id for i in env.instances()] == [inst.id]

@@ -44,8 +44,11 @@ def test_deploy_chaos_short() -> None:
 
 
 def test_job_chaos_short() -> None:
+    # Seed 3: a worker SIGKILLed, PostgreSQL restarted, a burst instance stopped under its job and
+    # the local cloud restarted.
     t = run_bench("chaos_jobs.py", "--trials", "1", "--seed", "3")
     assert t["trials"] == 2 and t["worker_kills"] + t["db_restarts"] >= 1, t["output"]
+    assert t["burst_jobs"] >= 1 and sum(t["burst_faults"].values()) >= 1, t["output"]
     bad = {k: t[k] for k in ("lost", "doubled", "failed", "ledger_problems") if t[k]}
     assert bad == {} and t["returncode"] == 0, t["output"]
 
