@@ -8,7 +8,10 @@ On a laptop without the service they are skipped with the reason printed; in CI
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import pwd
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +31,23 @@ def require_service(name: str, available: bool, how: str) -> None:
     if os.environ.get("GK_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{message} (GK_REQUIRE_SERVICES=1: CI must start it in .ci/run)")
     pytest.skip(message)
+
+
+def require_postgres_server() -> str:
+    """PostgreSQL's server binaries, ``runuser``, a ``postgres`` user and root: what running a
+    database server as that user takes (initdb). Returns the newest binaries' folder."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    have = bool(bins) and shutil.which("runuser") is not None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        have = False
+    require_service(
+        "PostgreSQL server binaries (run as root with a postgres user)",
+        have and os.geteuid() == 0,
+        "install postgresql and run the tests as root (initdb needs runuser)",
+    )
+    return bins[-1]
 
 
 @pytest.fixture(autouse=True)

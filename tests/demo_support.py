@@ -182,6 +182,32 @@ def wait_until(page: Any, expression: str, timeout: float = 30000) -> None:
         page.wait_for_timeout(100)
 
 
+def dataset_with_file(page: Any, url: str, name: str, description: str, license: str, file: Path) -> str:
+    """Create a dataset through its form and upload ``file`` on its page; returns its id."""
+    page.goto(url + "/datasets/new")
+    page.fill("input[name=name]", name)
+    page.fill("textarea[name=description]", description)
+    page.fill("input[name=license]", license)
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#dataset-id")
+    with page.expect_navigation():  # the page reloads once the file has arrived
+        page.set_input_files("#pick-files", str(file))
+    page.wait_for_selector(f"#files a:text('{file.name}')")
+    return str(page.inner_text("#dataset-id")).strip()
+
+
+def submit_job_form(page: Any, timeout: float) -> None:
+    """Submit the application form on ``page`` and wait (``timeout`` in ms) until the job page
+    shows the job COMPLETED; else fail with what the job page says."""
+    page.click("#job-form button[type=submit]")
+    page.wait_for_selector("#job-state")
+    try:
+        wait_until(page, "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'", timeout)
+    except Exception:
+        page.reload()
+        raise AssertionError(page.inner_text("#job")) from None
+
+
 def dev_password(username: str) -> str:
     """The development provider's password of its demo accounts (alan, grace, ada)."""
     return f"{username}-dev-password"

@@ -3,10 +3,8 @@ with the real PostgreSQL server binaries: formats once, never again, and changes
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -19,7 +17,7 @@ import yaml
 
 from gateway_kit.data import dbhost
 
-from ..conftest import require_service
+from ..conftest import require_postgres_server
 
 FAKE = {
     # The stand-in device is a file (DEV); its label is DEV.fstype, its file system DEV.fs/.
@@ -43,17 +41,7 @@ def _free_port() -> int:
 
 @pytest.fixture()
 def stand_in() -> Iterator[dict[str, str]]:
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-    have = bool(bins) and shutil.which("runuser") is not None and os.geteuid() == 0
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        have = False
-    require_service(
-        "PostgreSQL server binaries (run as root with a postgres user)",
-        have,
-        "install postgresql and run the tests as root (initdb needs runuser)",
-    )
+    pg_bin = require_postgres_server()
     # Not under pytest's tmp_path: the postgres user must be able to traverse it.
     root = Path(tempfile.mkdtemp(prefix="gk-pgvol-"))
     root.chmod(0o755)
@@ -71,7 +59,7 @@ def stand_in() -> Iterator[dict[str, str]]:
         "GK_PRIVATE_IP": "127.0.0.1",
         "GK_WEB_HOSTS": "127.0.0.1 10.0.0.7",
         "GK_PG_PORT": str(_free_port()),
-        "GK_PG_BIN": bins[-1],
+        "GK_PG_BIN": pg_bin,
         "GK_PASSWORD_FILE": str(root / "etc" / "db-password"),
         "GK_DATABASE_URL_FILE": str(root / "etc" / "database-url"),
         "GK_SOCKET_DIR": str(root / "sock"),
@@ -94,7 +82,7 @@ def stand_in() -> Iterator[dict[str, str]]:
                     "-u",
                     "postgres",
                     "--",
-                    f"{bins[-1]}/pg_ctl",
+                    f"{pg_bin}/pg_ctl",
                     "-D",
                     str(data),
                     "-m",

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from ..demo_support import chromium_browser, demo_env, login_with_dev_provider, running_demo, wait_until
+from ..demo_support import (
+    chromium_browser,
+    dataset_with_file,
+    demo_env,
+    login_with_dev_provider,
+    running_demo,
+    submit_job_form,
+)
 
 TEXT = b"the quick brown fox\njumps over\nthe lazy dog\n"
 
@@ -37,17 +44,8 @@ def test_user_uploads_a_dataset_runs_an_example_on_it_and_downloads_the_results(
         assert "alan" in page.inner_text("#signed-in-as").lower()
 
         # Create a dataset and upload a file into it.
-        page.goto(url + "/datasets/new")
-        page.fill("input[name=name]", "Poems")
-        page.fill("textarea[name=description]", "A few lines to count.")
-        page.fill("input[name=license]", "CC0-1.0")
-        page.click("form button[type=submit]")
-        page.wait_for_selector("#dataset-id")
-        uid = page.inner_text("#dataset-id").strip()
+        uid = dataset_with_file(page, url, "Poems", "A few lines to count.", "CC0-1.0", sample)
         assert uid.startswith("ds-"), uid
-        with page.expect_navigation():  # the page reloads once the file has arrived
-            page.set_input_files("#pick-files", str(sample))
-        page.wait_for_selector("#files a:text('poem.txt')")
         assert hashlib.sha256(TEXT).hexdigest() in page.inner_text("#files")
 
         # Run the dataset-stats example on it from the application's form.
@@ -56,15 +54,7 @@ def test_user_uploads_a_dataset_runs_an_example_on_it_and_downloads_the_results(
         page.goto(url + "/apps/dataset-stats")
         page.fill("#in-dataset", uid)
         page.fill("#name", "Poem statistics")
-        page.click("#job-form button[type=submit]")
-        page.wait_for_selector("#job-state")
-        try:
-            wait_until(
-                page, "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'", timeout=40000
-            )
-        except Exception:
-            page.reload()
-            raise AssertionError(page.inner_text("#job")) from None
+        submit_job_form(page, timeout=40000)
         page.wait_for_selector("#outputs a:text('stats.json')")
 
         # Download the results through the job page's links.

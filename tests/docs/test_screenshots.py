@@ -19,11 +19,13 @@ import pytest
 
 from ..demo_support import (
     chromium_browser,
+    dataset_with_file,
     demo_env,
     require_chromium,
     running_demo,
     sign_in_on_dev_provider_page,
     stop_process_group,
+    submit_job_form,
     wait_until,
 )
 
@@ -116,15 +118,7 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
         page.fill("#in-bins", "10")
         page.fill("#name", "Sample contigs")
         shot("app-form")
-        page.click("#job-form button[type=submit]")
-        page.wait_for_selector("#job-state")
-        try:
-            wait_until(
-                page, "document.querySelector('#job-state').textContent.trim() == 'COMPLETED'", timeout=60000
-            )
-        except Exception:
-            page.reload()
-            raise AssertionError(page.inner_text("#job")) from None
+        submit_job_form(page, timeout=60000)
         page.wait_for_selector("#outputs a")
         job_id = page.get_attribute("#job", "data-job")
         shot("job")
@@ -137,15 +131,10 @@ def test_screenshots_of_the_main_pages(tmp_path: Path) -> None:
         shot("seqstats-results", full_page=True)
 
         # A dataset with a file: its page lists the files with their SHA-256.
-        page.goto(url + "/datasets/new")
-        page.fill("input[name=name]", "Reference contigs")
-        page.fill("textarea[name=description]", "Assembled contigs shared by the lab.")
-        page.fill("input[name=license]", "CC-BY-4.0")
-        page.click("form button[type=submit]")
-        page.wait_for_selector("#dataset-id")
-        with page.expect_navigation():  # the page reloads once the file has arrived
-            page.set_input_files("#pick-files", str(SEQSTATS / "tests" / "data" / "sample.fasta"))
-        page.wait_for_selector("#files a:text('sample.fasta')")
+        contigs = SEQSTATS / "tests" / "data" / "sample.fasta"
+        dataset_with_file(
+            page, url, "Reference contigs", "Assembled contigs shared by the lab.", "CC-BY-4.0", contigs
+        )
         shot("datasets")
 
         # The GPU application is routed to the burst pool: the worker launches an instance.

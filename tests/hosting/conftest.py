@@ -3,9 +3,7 @@ a data-plane cloud able to run the ``database`` role."""
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from gateway_kit.localcloud.testing import (
     wait_until,
 )
 
-from ..conftest import make_app, require_service
+from ..conftest import make_app, require_postgres_server
 
 REPO = Path(__file__).resolve().parents[2]
 STANDARD = REPO / "deploy" / "examples" / "standard.toml"
@@ -80,16 +78,7 @@ def postgres_dataplane(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningLocal
     """A local cloud with its data plane and DNS server that can run the ``database`` role: the
     PostgreSQL server binaries and root are needed (its unit runs as the ``postgres`` user, who
     must traverse the state directory: so not under pytest's tmp_path)."""
-    have = bool(glob.glob("/usr/lib/postgresql/*/bin")) and shutil.which("runuser") is not None
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        have = False
-    require_service(
-        "PostgreSQL server binaries (run as root with a postgres user)",
-        have and os.geteuid() == 0,
-        "install postgresql and run the tests as root (initdb needs runuser)",
-    )
+    require_postgres_server()
     root = Path(tempfile.mkdtemp(prefix="gk-dpdb-"))
     root.chmod(0o755)
     try:
