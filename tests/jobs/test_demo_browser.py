@@ -2,9 +2,12 @@
 
 One demo serves every test of this module:
 
-- alan logs in through the development provider's page, runs the ``sleep`` example from its
-  generated form and, on the job page and without reloading it, watches the state badge go to
-  COMPLETED and the log tail grow; he downloads the output and sees the SUs charged on the usage page;
+- alan logs in through the development provider's page, runs an application from its generated
+  form and, on the job page and without reloading it, watches the state badge go to RUNNING and
+  the log tail grow, then to COMPLETED; he downloads the output and sees the SUs charged on the
+  usage page. The application (``gated-sleep``, loaded from a file like a site's own) is the
+  ``sleep`` example that waits for a file the test creates before it ends: RUNNING is a state
+  the job holds until the test has seen it, not a moment the page's refresh must land in;
 - the same through the API with a personal access token created on the profile page (submit, poll,
   follow the log as Server-Sent Events until the end event, download the output);
 - every page of the navigation renders (no 500, no console error) for a user, an operator and an
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +26,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from gateway_kit.jobs.apps import literal
 
 from ..demo_support import (
     chromium_browser,
@@ -43,15 +49,46 @@ def sleep_output(n: int) -> str:
     return "".join(f"second {i + 1} of {n}\n" for i in range(n)) + "done\n"
 
 
+#: The ``sleep`` example's output, then it waits for its gate (a file) before it prints "done".
+GATED_SLEEP = """
+import os, sys, time
+n, gate = int(sys.argv[1]), sys.argv[2]
+for i in range(n):
+    print(f"second {i + 1} of {n}", flush=True)
+    time.sleep(1)
+while not os.path.exists(gate):
+    time.sleep(0.1)
+print("done")
+"""
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's folder; ``gate`` in it lets the ``gated-sleep`` application end."""
+    return tmp_path_factory.mktemp("jobs-demo")
+
+
+@pytest.fixture(scope="module")
+def demo(folder: Path) -> Iterator[str]:
     """The URL of a ``gateway-kit demo`` started once for the module."""
     require_chromium()
+    command = json.dumps([sys.executable, "-c", literal(GATED_SLEEP), "{seconds}", str(folder / "gate")])
+    apps = folder / "gated.toml"
+    apps.write_text(
+        '[[application]]\nid = "gated-sleep"\ntitle = "Gated sleep"\nversion = "1"\n'
+        f"command = {command}\n"
+        '[[application.inputs]]\nname = "seconds"\ntype = "integer"\nminimum = 0\nmaximum = 60\n'
+        "[application.resources]\nwalltime = 120\n"
+    )
     env = demo_env(
-        {"GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3", "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]"},
+        {
+            "GATEWAY_KIT_JOBS_POLL_INTERVAL": "0.3",
+            "GATEWAY_KIT_JOBS_LOCAL_GPUS": "[]",
+            "GATEWAY_KIT_JOBS_APPLICATION_FILES": json.dumps([str(apps)]),
+        },
         drop=("GATEWAY_KIT_", "OS_CLIENT_CONFIG"),
     )
-    with running_demo(tmp_path_factory.mktemp("jobs-demo"), env=env) as running:
+    with running_demo(folder, env=env) as running:
         yield running.url
 
 
@@ -100,7 +137,30 @@ def in_order(states: list[str]) -> bool:
     return ranks == sorted(ranks)
 
 
-def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, browser: Any) -> None:
+def _watch(page: Any, until: str, states: list[str], logs: list[str], log_has: str = "") -> None:
+    """Record the job page's state badge and log tail (without reloading) until the badge shows
+    ``until`` and the log has ``log_has``; any state seen must be a state of the job's path."""
+    deadline = time.monotonic() + 120
+    while True:
+        snap = page.evaluate("""() => ({
+            same: window.__sameDocument === true,
+            state: document.querySelector('#job-state').textContent.trim(),
+            log: document.querySelector('#log-stdout').textContent})""")
+        assert snap["same"], f"the job page reloaded (states seen: {states})"
+        if not states or states[-1] != snap["state"]:
+            states.append(snap["state"])
+        assert snap["state"] in ORDER, (states, page.inner_text("#job"))
+        if snap["log"].strip() and (not logs or logs[-1] != snap["log"]):
+            logs.append(snap["log"])
+        if snap["state"] == until and log_has in snap["log"]:
+            return
+        assert time.monotonic() < deadline, (states, logs)
+        page.wait_for_timeout(100)
+
+
+def test_user_runs_an_example_from_the_form_and_watches_it_live(
+    demo: str, folder: Path, browser: Any
+) -> None:
     # The demo grants 1000 SUs, of which a few CPU-seconds are invisible on a bar: an admin sets
     # the demo project's allocation to a tenth of an SU first (through the allocations page).
     admin = logged_in(browser, demo, "ada")
@@ -115,44 +175,31 @@ def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, brows
     problems = console_problems(page)
     used_before, pct_before = usage_of(page, demo, "demo")
 
-    # The catalog, then the sleep example's generated form.
+    # The catalog, then the application's generated form.
     page.click("header nav a:text-is('Applications')")
-    page.wait_for_selector("#app-sleep")
-    page.click("#app-sleep a.button")
+    page.wait_for_selector("#app-gated-sleep")
+    page.click("#app-gated-sleep a.button")
     page.wait_for_selector("#job-form")
-    seconds = 5
+    seconds = 2
     page.fill("#in-seconds", str(seconds))
-    page.fill("#name", "Five seconds")
+    page.fill("#name", "Two seconds")
     page.click("#job-form summary:text('Resources')")
-    page.fill("#res-walltime", "30")
+    page.fill("#res-walltime", "60")
     page.click("#job-form button[type=submit]")
     page.wait_for_selector("#job-state")
     job_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
-    # Watch the badge and the log tail, without reloading.
+    # Watch the badge and the log tail, without reloading: RUNNING with the whole tail but
+    # "done" (the job waits for its gate), then COMPLETED once the gate opens.
     states: list[str] = []
     logs: list[str] = []
-    deadline = time.monotonic() + 40
-    while True:
-        assert time.monotonic() < deadline, (states, logs)
-        snap = page.evaluate("""() => ({
-            same: window.__sameDocument === true,
-            state: document.querySelector('#job-state').textContent.trim(),
-            log: document.querySelector('#log-stdout').textContent})""")
-        assert snap["same"], f"the job page reloaded (states seen: {states})"
-        if not states or states[-1] != snap["state"]:
-            states.append(snap["state"])
-        if snap["state"] == "COMPLETED":
-            break
-        assert snap["state"] in ORDER, (states, page.inner_text("#job"))
-        if snap["log"].strip() and (not logs or logs[-1] != snap["log"]):
-            logs.append(snap["log"])
-        time.sleep(0.1)
+    _watch(page, "RUNNING", states, logs, log_has=f"second {seconds} of {seconds}")
+    (folder / "gate").touch()
+    _watch(page, "COMPLETED", states, logs, log_has="done")
     assert in_order(states) and states[0] != "COMPLETED" and "RUNNING" in states, states
     assert len(logs) >= 2, logs  # the tail grew while the job ran
     assert all(sleep_output(seconds).startswith(s) for s in logs), logs
-    wait_until(page, "document.querySelector('#log-stdout').textContent.includes('done')")
     assert page.text_content("#log-stdout") == sleep_output(seconds)
 
     # The events recorded every transition from QUEUED on.
@@ -169,7 +216,7 @@ def test_user_runs_an_example_from_the_form_and_watches_it_live(demo: str, brows
     assert Path(info.value.path()).read_text() == sleep_output(seconds)
     wait_until(page, "document.querySelector('#job-sus').textContent.includes('charged')")
     charged = float(page.inner_text("#job-sus").split()[0])
-    assert 0 < charged < 0.01, charged  # about 5 CPU-seconds
+    assert 0 < charged < 0.01, charged  # a few CPU-seconds
     assert page.evaluate("window.__sameDocument === true")
 
     used_after, pct_after = usage_of(page, demo, "demo")
