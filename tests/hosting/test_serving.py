@@ -1,7 +1,8 @@
 """The deployed portal serves at its name: on the local cloud's data plane, one deployment of
 SeqStats from its wheel (2 web VMs under the kit's ``gateway-kit:web`` template, gunicorn under a
 systemd unit bound to each VM's own address, behind the load balancer's floating IP; a worker VM;
-a shared PostgreSQL), with ``[tls]`` from Pebble, goes through a portal's life:
+a database VM, PostgreSQL on its volume, reached by its name), with ``[tls]`` from Pebble, goes
+through a portal's life:
 
 - ``deploy apply`` killed with SIGKILL mid-way, then re-applied: it converges with one of each
   resource;
@@ -45,14 +46,12 @@ from gateway_kit.hosting.spec import parse_spec
 from gateway_kit.hosting.spec_types import DeploymentSpec
 from gateway_kit.hosting.userdata import SECRETS, unseal
 from gateway_kit.localcloud.dataplane.names import read_ports
-from gateway_kit.localcloud.testing import RunningLocalCloud, local_cloud_dataplane, wait_until
+from gateway_kit.localcloud.testing import RunningLocalCloud, wait_until
 
 from ..conftest import login, make_app, make_user, require_service
-from .conftest import FAST, STANDARD
+from .conftest import FAST, STANDARD, database_vm_url
 from .test_day2 import _cli
 from .test_releases import _release
-
-__all__ = ["local_cloud_dataplane"]  # the fixture
 
 NAME = "www.serving.test"
 
@@ -161,19 +160,19 @@ def _seqstats_wheels(folder: Path) -> tuple[Path, Path]:
 
 
 def _portal_data(wheel: Path, settings: Path) -> dict[str, Any]:
-    """The spec, as data: two web VMs and a worker VM running SeqStats from ``wheel``, sharing a
-    PostgreSQL that the operator names (the test's), with the kit's generated secrets, behind
-    the load balancer at www (and portal) with a certificate for both."""
+    """The spec, as data: two web VMs and a worker VM running SeqStats from ``wheel``, sharing the
+    database VM (PostgreSQL on its volume, reached by its name), with the kit's generated secrets,
+    behind the load balancer at www (and portal) with a certificate for both."""
     data: dict[str, Any] = tomllib.loads(STANDARD.read_text())
-    del data["roles"]["database"], data["volumes"]
+    del data["volumes"]  # the datasets volume
     data["dns"]["zone"] = "serving.test."
     vm = {"flavor": "m3.small", "image": "Featured-Ubuntu24"}
     data.update(
         app={"requirement": "seqstats", "wheel": str(wheel), "settings": str(settings)},
-        secrets={"gateway_kit_database_url": "env:GK_SERVING_DATABASE_URL"},
         roles={
             "web": {"count": 2, **vm, "cloud_init": "gateway-kit:web"},
             "worker": {"count": 1, **vm, "cloud_init": "gateway-kit:worker"},
+            "database": data["roles"]["database"],
         },
         tls={"names": ["www", "portal"], "redirect_http": True},
     )
@@ -243,7 +242,7 @@ def _assert_one_of_each(engine: Engine) -> None:
     """No resource of the deployment is in the cloud twice, nor left out of its records."""
     conn = engine.cloud.conn
     names = Counter(s.name for s in conn.compute.servers() if s.name.startswith("standard-"))
-    assert names == Counter(["standard-web-1", "standard-web-2", "standard-worker-1"])
+    assert names == Counter(["standard-web-1", "standard-web-2", "standard-worker-1", "standard-database-1"])
     assert len(list(conn.load_balancer.load_balancers(name="standard-lb"))) == 1
     assert len(list(conn.network.ips(tags="gateway-kit"))) == 1
     assert len(list(conn.network.security_groups(name="standard"))) == 1
@@ -259,20 +258,17 @@ def _status_text(app: Any) -> str:
 
 @pytest.mark.slow
 def test_portal_serves_at_its_name_over_https_survives_a_killed_apply_releases_and_rolls_back(
-    local_cloud_dataplane: RunningLocalCloud,
+    postgres_dataplane: RunningLocalCloud,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-    postgres_url: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from gateway_kit.hosting.tls import ensure_certificate
     from gateway_kit.identity.devprovider import serve_devidp
     from tests.certs import conftest as certs
 
     caplog.set_level(logging.INFO)
-    cloud = local_cloud_dataplane
+    cloud = postgres_dataplane
     require_service("Pebble", certs.PEBBLE.exists(), "install the Debian package 'pebble'")
-    monkeypatch.setenv("GK_SERVING_DATABASE_URL", postgres_url)
     users = tmp_path / "dev-users.toml"
     users.write_text(
         DEV_USERS.read_text().replace(
@@ -348,7 +344,7 @@ def test_portal_serves_at_its_name_over_https_survives_a_killed_apply_releases_a
         assert key not in shown and key not in console and "GATEWAY_KIT_SECRET_KEY" not in console
 
         if https == 443:  # a browser's URL has no room for the data plane's port mapping
-            _community_allocation(tmp_path, postgres_url)
+            _community_allocation(tmp_path, database_vm_url(cloud, engine))
             _chromium_runs_a_job(address)
 
         # release 0.1.1 and a new secret key in one rolling pass, requests flowing all along
