@@ -67,16 +67,14 @@ def start_worker(env: Mapping[str, str], cwd: Path, stderr: IO[bytes] | int = su
 def stop_all(procs: Iterable[subprocess.Popen[bytes]], grace: float) -> None:
     """End the bench's child processes: SIGTERM to those still running, then ``grace`` seconds
     each before SIGKILL. Nothing of a bench outlives it, whatever happened."""
+    from gateway_kit.process_lifetime import stop_process
+
     procs = list(procs)
     for proc in procs:
         if proc.poll() is None:
             proc.terminate()
     for proc in procs:
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace)
 
 
 def long_run_parser(doc: str) -> argparse.ArgumentParser:

@@ -13,6 +13,8 @@ Two mechanisms, for two kinds of parent:
   but not the owner: local jobs survive a killed worker (another worker resumes them) but not
   the demo, the local cloud's instance processes survive a request thread.
 
+:func:`stop_process` ends a child its parent no longer needs: SIGTERM, then SIGKILL after a grace period.
+
 Nothing here runs at import; on other systems than Linux :func:`die_with_parent` does nothing.
 """
 
@@ -23,9 +25,11 @@ import ctypes
 import os
 import signal
 import stat
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
 
 #: The environment variable naming the inherited read end of the lifeline.
 LIFELINE_ENV = "GATEWAY_KIT_LIFELINE_FD"
@@ -146,3 +150,15 @@ def watch_lifeline(on_end: Callable[[], None], fd: int | None = None) -> threadi
 def exit_with_lifeline(sig: int = signal.SIGTERM) -> threading.Thread | None:
     """Send this process ``sig`` once the lifeline's owner is gone (for a long-running command)."""
     return watch_lifeline(lambda: os.kill(os.getpid(), sig))
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """End ``proc``: SIGTERM (if it still runs), SIGKILL if it has not exited ``grace`` seconds
+    later; reaped either way."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

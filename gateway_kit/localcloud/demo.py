@@ -6,6 +6,7 @@ import subprocess
 from typing import Any
 
 from gateway_kit.localcloud.readiness import serve_argv, wait_until_up
+from gateway_kit.process_lifetime import stop_process
 
 
 class LocalCloudPart:
@@ -56,10 +57,5 @@ class LocalCloudPart:
         wait_until_up(self.url, timeout=60, process=self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, grace=10)

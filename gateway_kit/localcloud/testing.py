@@ -54,6 +54,7 @@ import requests
 from gateway_kit.localcloud.clock import ClockConfig
 from gateway_kit.localcloud.core import LocalCloudConfig
 from gateway_kit.localcloud.readiness import free_port, serve_argv, wait_until_up
+from gateway_kit.process_lifetime import stop_process
 
 __all__ = [
     "LocalCloudController",
@@ -302,12 +303,7 @@ def running_local_cloud(
                 url, clouds_yaml, state_dir, LocalCloudController(url), process=proc, dns_port=dns_port
             )
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, grace=10)
         return
     from gateway_kit.localcloud.server import LocalCloudServer
 

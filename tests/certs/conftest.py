@@ -23,6 +23,7 @@ import requests
 
 from gateway_kit.certs.demo import self_signed
 from gateway_kit.localcloud.testing import RunningLocalCloud, free_port, running_local_cloud
+from gateway_kit.process_lifetime import stop_process
 from tests.conftest import make_app, require_service
 
 PEBBLE = Path("/usr/bin/pebble")
@@ -165,11 +166,7 @@ def pebble(cloud: Cloud) -> Iterator[Pebble]:
                 time.sleep(0.05)
         yield Pebble(directory, f"https://127.0.0.1:{mgmt}", str(cert))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, grace=5)
         log.close()
 
 

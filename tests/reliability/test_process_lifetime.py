@@ -270,3 +270,17 @@ def test_a_detached_demo_stops_on_sigint_and_on_sigterm(tmp_path: Path) -> None:
             _until(lambda m=marker: not _processes_with(m), "parts outlived the demo")  # type: ignore[misc]
         finally:
             stop_process_group(proc)
+
+
+def test_stop_process_kills_a_child_that_ignores_sigterm_after_the_grace() -> None:
+    from gateway_kit.process_lifetime import stop_process
+
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(60)"
+    stubborn = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert stubborn.stdout is not None and stubborn.stdout.readline()  # its handler is in place
+    stop_process(stubborn, grace=0.5)
+    assert stubborn.returncode == -signal.SIGKILL
+    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    stop_process(polite)
+    assert polite.returncode == -signal.SIGTERM
+    stop_process(polite)  # already ended: nothing to do
