@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
@@ -107,7 +106,7 @@ def init_app(app: Flask) -> None:
 
     def _start() -> None:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         g.request_started = time.perf_counter()
 
     # First of all hooks: a request refused by an earlier hook (413, CSRF) still has its id.

@@ -175,12 +175,12 @@ def csrf_exempt(view: Callable[P, R]) -> Callable[P, R]:
 def _check_csrf() -> None:
     if request.method in SAFE_METHODS:
         return
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is not None and getattr(view, "_gk_csrf_exempt", False):
-        return
     is_api = request.path == "/api" or request.path.startswith("/api/")
     if is_api and request.headers.get("Authorization"):
         return  # not an ambient credential: a cross-site page cannot set this header
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None and getattr(view, "_gk_csrf_exempt", False):
+        return
     sent = request.headers.get(CSRF_HEADER, "")
     expected = session.get(CSRF_SESSION_KEY, "")
     # The form is parsed only for a routed request from a signed-in session: a body is never

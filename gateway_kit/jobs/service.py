@@ -11,8 +11,8 @@ import fnmatch
 import functools
 import logging
 import os
+import secrets
 import shutil
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -219,8 +219,9 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     )
     resources, res_errors = check_resources(application, sub.resources)
     errors += res_errors
-    problem = check_webhook(sub.webhook_url, bool(app.config["JOBS_WEBHOOK_ALLOW_PRIVATE"]))
-    if problem:
+    if sub.webhook_url and (
+        problem := check_webhook(sub.webhook_url, bool(app.config["JOBS_WEBHOOK_ALLOW_PRIVATE"]))
+    ):
         errors.append({"field": "webhook_url", "message": problem})
     if len(sub.name) > 200:
         errors.append({"field": "name", "message": "must be at most 200 characters"})
@@ -241,7 +242,7 @@ def submit(session: Session, user: User, sub: Submission) -> tuple[Job, bool]:
     values.update(files)
     dest_name = destinations().route(application)
     worst = accounting.worst_case(destinations().options(dest_name), resources)
-    workdir = os.path.join(jobs_dir, f"job-{uuid.uuid4().hex[:16]}")
+    workdir = os.path.join(jobs_dir, f"job-{secrets.token_hex(8)}")
     now = utcnow()
     values_row: dict[str, Any] = {
         "user_id": user.id,
