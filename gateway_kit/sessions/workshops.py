@@ -138,12 +138,16 @@ def get_for_instructor(session: Session, user: User, workshop_id: int) -> Worksh
 
 
 def join(session: Session, user: User, code: Any) -> tuple[Workshop, InteractiveSession]:
-    """Take a seat (or find one's seat) and get a running session: the one-click join."""
-    workshop = (
-        session.scalars(select(Workshop).where(Workshop.join_code == code)).first()
-        if isinstance(code, str)
-        else None
-    )
+    """Take a seat (or find one's seat) and get a running session: the one-click join.
+
+    A ``code`` that is no code at all (missing, empty, a list, a number) is the caller's mistake
+    and answers 422 naming the field; a well-formed code of no workshop answers 404.
+    """
+    if not isinstance(code, str) or not code:
+        raise ValidationError(
+            [{"field": "code", "message": "is required: the workshop's join code (a string)"}]
+        )
+    workshop = session.scalars(select(Workshop).where(Workshop.join_code == code)).first()
     if workshop is None:
         raise NotFound("No workshop has this join code.")
     now = utcnow()

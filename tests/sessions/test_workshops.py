@@ -52,6 +52,11 @@ def test_five_seats_five_sessions(tmp_path: Path) -> None:
             login(client, student)
             students.append(client)
         assert students[0].post("/api/v1/workshops/join", json={"code": "wrong"}).status_code == 404
+        # No code at all is the caller's mistake (422, naming the field), not an unknown workshop.
+        for bad in ({"code": [code]}, {"code": 7}, {"code": ""}, {"code": None}, {}):
+            r = students[0].post("/api/v1/workshops/join", json=bad)
+            assert r.status_code == 422, (bad, r.status_code)
+            assert r.mimetype == "application/problem+json" and r.get_json()["errors"][0]["field"] == "code"
         ids = []
         for client in students[:5]:
             r = client.post("/api/v1/workshops/join", json={"code": code})
