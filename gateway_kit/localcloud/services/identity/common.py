@@ -18,6 +18,8 @@ from gateway_kit.localcloud.core import (
     json_response,
     new_secret,
     now_iso,
+    request_json,
+    require_token,
 )
 from gateway_kit.localcloud.rest import Routes
 from gateway_kit.localcloud.store import Doc
@@ -135,6 +137,19 @@ def appcred_view(doc: Doc, secret: str | None = None) -> dict[str, Any]:
 def _one(kind: str, key: str, value: str) -> Doc | None:
     found = current_cloud().list(kind, lambda d: d.get(key) == value)
     return found[0] if found else None
+
+
+def _create_request(kind: str, key: str, conflict: str) -> tuple[dict[str, Any], str]:
+    """An admin's request to create a ``key`` (``project``, ``user``): its body and its name,
+    which no other ``kind`` has (else Keystone's 409, ``conflict`` with ``{name}``)."""
+    _admin(require_token())
+    body = request_json().get(key) or {}
+    name = body.get("name")
+    if not name:
+        raise ApiError(400, "Invalid input for field 'name': None is not of type 'string'")
+    if _one(kind, "name", name) is not None:
+        raise ApiError(409, conflict.format(name=name))
+    return body, str(name)
 
 
 def _project(ref: dict[str, Any]) -> Doc:

@@ -17,7 +17,16 @@ from gateway_kit.localcloud.core import (
 )
 from gateway_kit.localcloud.store import Doc
 
-from .common import ASSIGNMENT, DEFAULT_DOMAIN, PROJECT, _admin, _link, _one, project_view, routes
+from .common import (
+    ASSIGNMENT,
+    DEFAULT_DOMAIN,
+    PROJECT,
+    _admin,
+    _create_request,
+    _link,
+    project_view,
+    routes,
+)
 from .tokens import _user_projects
 
 # -- domains ----------------------------------------------------------------------------
@@ -95,19 +104,12 @@ def get_project(project_id: str) -> Response:
 
 @routes.post("/v3/projects")
 def create_project() -> Response:
-    auth = require_token()
-    _admin(auth)
-    body = request_json().get("project") or {}
-    name = body.get("name")
-    if not name:
-        raise ApiError(400, "Invalid input for field 'name': None is not of type 'string'")
-    if _one(PROJECT, "name", name) is not None:
-        raise ApiError(
-            409,
-            f"Conflict occurred attempting to store project - it is not "
-            f"permitted to have two projects with the same name in the same "
-            f"domain : {name}.",
-        )
+    body, name = _create_request(
+        PROJECT,
+        "project",
+        "Conflict occurred attempting to store project - it is not permitted to have two projects "
+        "with the same name in the same domain : {name}.",
+    )
     doc = {
         "id": new_id().replace("-", ""),
         "name": name,

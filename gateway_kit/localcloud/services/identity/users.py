@@ -18,7 +18,7 @@ from gateway_kit.localcloud.core import (
 )
 from gateway_kit.localcloud.store import Doc
 
-from .common import APPCRED, ASSIGNMENT, USER, _admin, _hash, _link, _one, routes, user_view
+from .common import APPCRED, ASSIGNMENT, USER, _admin, _create_request, _hash, _link, routes, user_view
 from .projects import _list_filter
 
 # -- users ------------------------------------------------------------------------------
@@ -49,18 +49,12 @@ def get_user(user_id: str) -> Response:
 
 @routes.post("/v3/users")
 def create_user() -> Response:
-    auth = require_token()
-    _admin(auth)
-    body = request_json().get("user") or {}
-    name = body.get("name")
-    if not name:
-        raise ApiError(400, "Invalid input for field 'name': None is not of type 'string'")
-    if _one(USER, "name", name) is not None:
-        raise ApiError(
-            409,
-            f"Conflict occurred attempting to store user - Duplicate entry "
-            f"found with name {name} at domain ID default.",
-        )
+    body, name = _create_request(
+        USER,
+        "user",
+        "Conflict occurred attempting to store user - Duplicate entry found with name {name} at domain ID "
+        "default.",
+    )
     doc = _new_user(
         name,
         str(body.get("password") or new_secret()),
