@@ -7,6 +7,7 @@ failure states and timeout, like the engine's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import BadRequest
@@ -32,12 +33,18 @@ def _server(cloud: Cloud, name_or_id: str) -> Any:
     )
 
 
+def _of_deployment(resources: Iterable[Any], deployment: str | None) -> Iterator[tuple[Any, str]]:
+    """Each resource with the deployment its metadata names; only ``deployment``'s when given."""
+    for resource in resources:
+        dep = (resource.metadata or {}).get(META_DEPLOYMENT, "")
+        if not deployment or dep == deployment:
+            yield resource, dep
+
+
 def list_vms(cloud: Cloud, deployment: str | None = None) -> list[dict[str, Any]]:
     out = []
-    for s in cloud.call("list servers", lambda: list(cloud.conn.compute.servers(details=True))):
-        dep = (s.metadata or {}).get(META_DEPLOYMENT, "")
-        if deployment and dep != deployment:
-            continue
+    servers = cloud.call("list servers", lambda: list(cloud.conn.compute.servers(details=True)))
+    for s, dep in _of_deployment(servers, deployment):
         addrs = [a["addr"] for net in (s.addresses or {}).values() for a in net]
         out.append(
             {
@@ -131,10 +138,8 @@ def console_log(cloud: Cloud, name_or_id: str, lines: int | None = None) -> str:
 
 def list_volumes(cloud: Cloud, deployment: str | None = None) -> list[dict[str, Any]]:
     out = []
-    for v in cloud.call("list volumes", lambda: list(cloud.conn.block_storage.volumes(details=True))):
-        dep = (v.metadata or {}).get(META_DEPLOYMENT, "")
-        if deployment and dep != deployment:
-            continue
+    volumes = cloud.call("list volumes", lambda: list(cloud.conn.block_storage.volumes(details=True)))
+    for v, dep in _of_deployment(volumes, deployment):
         out.append(
             {
                 "id": v.id,

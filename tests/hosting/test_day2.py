@@ -53,6 +53,9 @@ def test_day2_commands_and_console(engine: Engine, hosting_app: Any, control: Lo
     r = _cli(hosting_app, "volume", "snapshot", "standard-datasets", "ds-snap")
     assert r.exit_code == 0, r.output
     assert "standard-datasets" in _cli(hosting_app, "volume", "list").output
+    assert "standard-datasets" in _cli(hosting_app, "volume", "list", "--deployment", "standard").output
+    for kind in ("vm", "volume"):
+        assert "standard-" not in _cli(hosting_app, kind, "list", "--deployment", "other").output
     assert "gateway.example.org." in _cli(hosting_app, "dns", "zones").output
     r = _cli(hosting_app, "dns", "add", "gateway.example.org.", "_acme-challenge", "TXT", '"token"')
     assert r.exit_code == 0, r.output
