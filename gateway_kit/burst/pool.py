@@ -9,8 +9,10 @@ destination and process). A pass:
    or created; an instance whose server went to ERROR, disappeared, never became ACTIVE (or whose
    agent never reported) within ``BURST_BOOT_TIMEOUT``, or whose agent stopped heartbeating for
    ``BURST_HEARTBEAT_TIMEOUT`` is **failed**: its token is revoked first (so its agent can no longer
-   report anything), its jobs go back to the queue (at most ``BURST_MAX_REQUEUES`` times, then
-   they FAIL with the reason), and its server is deleted;
+   report anything), its server is deleted, and its jobs go back to the queue (at most
+   ``BURST_MAX_REQUEUES`` times, then they FAIL with the reason) -- a job it was running only once
+   its server is gone from the cloud (**fencing**: a silent agent's job may still be running
+   there, and must not run twice at the same time), the delete tried again each pass until then;
 2. **plans** with :func:`gateway_kit.burst.policy.plan` over the waiting jobs, the live
    instances, the flavors and the project's quota (``get_limits``), then launches, places, records
    why jobs wait, and deletes idle instances;
@@ -276,6 +278,7 @@ class Pool:
             self._launch_pending(session)
             servers = self.cloud.servers(self.gateway)
             self._sync(session, servers)
+            self._fence(session, servers)
             self._schedule(session)
 
     def _apply_size(self, session: Session) -> None:
@@ -509,7 +512,8 @@ class Pool:
     # -- instance endings -----------------------------------------------------------------
 
     def _fail(self, session: Session, row: BurstInstance, reason: str) -> None:
-        """Revoke, requeue its jobs, delete its server (see the module docstring)."""
+        """Revoke, delete its server, requeue its jobs: those it was running once the server is
+        gone (:meth:`_fence`; see the module docstring)."""
         log.warning("burst instance %s (%s) failed: %s", row.name, row.server_id, reason)
         row.state, row.reason = "failed", reason
         row.token_hash = None  # first: its agent can report nothing from now on
@@ -520,9 +524,38 @@ class Pool:
                 BurstJob.instance_id == row.id, BurstJob.state.in_(("assigned", "running"))
             )
         ):
-            take_back(bj, row, f"instance {row.name} {reason}", limit)
+            if bj.state == "running" and row.server_id:
+                bj.wait_reason = f"instance {row.name} {reason}: requeued once its server is deleted"
+            else:  # never started there: nothing of it can be running
+                take_back(bj, row, f"instance {row.name} {reason}", limit)
         session.commit()
         self._delete_server(session, row)
+
+    def _fence(self, session: Session, servers: Mapping[str, Any]) -> None:
+        """Requeue the jobs of failed instances whose servers are gone; delete again a server
+        that is still there and not being deleted (a delete that failed, the cloud being down)."""
+        limit = int(self.settings.get("BURST_MAX_REQUEUES", 2))
+        held = session.execute(
+            select(BurstJob, BurstInstance)
+            .join(BurstInstance, BurstJob.instance_id == BurstInstance.id)
+            .where(
+                BurstInstance.destination == self.destination,
+                BurstInstance.state == "failed",
+                BurstJob.state.in_(("assigned", "running")),
+            )
+        ).all()
+        retried: set[int] = set()
+        for bj, row in held:
+            server = servers.get(row.server_id or "")
+            if server is None:
+                take_back(bj, row, f"instance {row.name} {row.reason}", limit)
+            elif row.id not in retried and getattr(server, "task_state", None) != "deleting":
+                retried.add(row.id)
+                try:
+                    self.cloud.delete(str(row.server_id))
+                except CloudError as exc:
+                    log.warning("burst instance %s: %s", row.name, exc.log_message)
+        session.commit()
 
     def delete_instance(self, session: Session, row: BurstInstance, reason: str) -> None:
         row.state, row.reason, row.token_hash = "deleting", reason, None

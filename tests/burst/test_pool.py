@@ -161,3 +161,54 @@ def test_a_job_its_restarted_instance_no_longer_runs_is_requeued(env: Env) -> No
     assert env.job(job_id).state == JobState.COMPLETED.value, env.job(job_id).state_reason
     # Requeued by the heartbeat, not by a failure of the instance: it was not replaced.
     assert [i.id for i in env.instances()] == [inst.id]
+
+
+def test_a_silent_instances_running_job_is_requeued_only_once_its_server_is_gone(env: Env) -> None:
+    """The agent is SIGKILLed while its job runs (the job's processes live on): the instance
+    fails after the heartbeat timeout, but its job goes back to the queue only once the server is
+    deleted (its deletes fail here for a while), so it never runs twice at the same time."""
+    import os
+    import signal
+
+    from gateway_kit.burst.models import BurstJob
+    from gateway_kit.db import db
+    from gateway_kit.localcloud.testing import LocalCloudController
+
+    gate = env.tmp / "gate"
+    job_id = env.submit(sleep=str(gate))
+    env.until(lambda: env.job(job_id).state == "RUNNING", timeout=60)
+    [inst] = env.instances()
+    control = LocalCloudController(env.cloud.url)
+    refuse = control.error_rate("compute", "DELETE", path=inst.server_id)  # the server stays for now
+    config = str(env.plane.directory(inst.server_id) / "rootfs" / "etc" / "gateway-kit" / "agent.json")
+
+    def cmdline(proc: Path) -> bytes:
+        try:
+            return (proc / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            return b""
+
+    agents = [
+        int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and config.encode() in cmdline(p)
+    ]
+    assert agents
+    for pid in agents:
+        os.kill(pid, signal.SIGKILL)
+    env.until(lambda: next(i for i in env.instances() if i.id == inst.id).state == "failed", timeout=60)
+    for _ in range(3):  # a few passes with the server still there: the job is still held
+        env.tick()
+    with env.app.app_context():
+        bj = db.session.get(BurstJob, job_id)
+        assert bj is not None and (bj.state, bj.requeues, bj.instance_id) == ("running", 0, inst.id)
+        assert "requeued once its server is deleted" in bj.wait_reason
+    assert env.conn().compute.find_server(inst.server_id) is not None
+    control.remove_rule(refuse)
+
+    def requeued() -> bool:
+        bj = db.session.get(BurstJob, job_id)
+        return bj is not None and bj.requeues == 1
+
+    env.until(requeued, timeout=60)
+    gate.touch()
+    env.until(lambda: env.job(job_id).state in DONE, timeout=60)
+    assert env.job(job_id).state == JobState.COMPLETED.value, env.job(job_id).state_reason
