@@ -71,7 +71,11 @@ def enforce_body_limit() -> None:
     """``before_request``: bound this request's body; 413 for a declared length over the bound."""
     view = current_app.view_functions.get(request.endpoint or "") if request.url_rule else None
     limit = limit_for(view)
-    request.max_content_length = limit
+    # A body without a length (gunicorn's terminated input) is capped by Werkzeug, which refuses
+    # any read past the cap, even the one that finds the end of a body of exactly ``limit``
+    # bytes (a full upload chunk): one byte of room lets that read see the end, and a body of
+    # ``limit`` + 1 bytes is still refused at its next read.
+    request.max_content_length = limit + 1
     request.max_form_parts = int(current_app.config["REQUEST_MAX_FORM_PARTS"])
     length = request.content_length
     if length is not None and length > limit:

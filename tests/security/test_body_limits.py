@@ -164,3 +164,38 @@ def test_a_body_without_length_stops_at_the_limit(tmp_path: Any) -> None:
     )
     assert resp.status_code in (400, 413)
     assert wire.read_bytes <= 8 * 1024 + 64 * 1024
+
+
+def test_a_full_chunk_on_a_terminated_stream_is_taken(tmp_path: Any) -> None:
+    """gunicorn hands the body over as a terminated stream (``wsgi.input_terminated``): Werkzeug
+    then caps it at the limit and refuses any read after it, even the one that finds its end. A
+    chunk of exactly the chunk size is stored; one byte more is refused (its length is wrong)."""
+    import hashlib
+
+    from gateway_kit.jobs.testing import make_member
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, DATA_CHUNK_MB=0.5)
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {make_token(app, make_member(app, 'ann'), ['datasets:write'])}"}
+    ds = client.post(
+        "/api/v1/datasets", headers=auth, json={"name": "d", "project": "lab", "license": "CC0-1.0"}
+    )
+    chunk = b"x" * (512 * 1024)
+    for body, status in ((chunk, 200), (chunk + b"x", 422)):
+        upload = client.post(
+            f"/api/v1/datasets/{ds.json['id']}/uploads",
+            headers=auth,
+            json={"path": f"f{len(body)}", "size": len(chunk), "sha256": hashlib.sha256(chunk).hexdigest()},
+        )
+        resp = client.put(
+            f"/api/v1/datasets/{ds.json['id']}/uploads/{upload.json['id']}/chunks/0",
+            headers={**auth, "X-Chunk-SHA256": hashlib.sha256(chunk).hexdigest()},
+            content_type="application/octet-stream",
+            environ_overrides={
+                "wsgi.input": io.BytesIO(body),
+                "wsgi.input_terminated": True,
+                "CONTENT_LENGTH": "",
+            },
+        )
+        assert resp.status_code == status, resp.get_data(as_text=True)
