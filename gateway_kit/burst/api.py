@@ -329,6 +329,13 @@ def report_status(job_id: int) -> ResponseReturnValue:
     terminal = ("COMPLETED", "FAILED", "CANCELED", "TIMED_OUT")
     if not isinstance(body, dict) or body.get("state") not in terminal:
         raise ValidationError([{"field": "state", "message": f"must be one of {terminal}"}])
+    if body["state"] == "CANCELED" and not bj.cancel_requested:
+        # Nobody asked: its instance ended it (shutting down: every process gets SIGTERM, which
+        # the job's runner takes for a cancel). Not the job's end: it goes back to the queue.
+        limit = int(current_app.config.get("BURST_MAX_REQUEUES", 2))
+        take_back(bj, inst, f"instance {inst.name} ended it (shutting down) without a cancel request", limit)
+        db.session.commit()
+        return jsonify({"job_id": job_id, "state": "requeued"})
     bj.result = {
         "state": body["state"],
         "exit_code": body.get("exit_code"),

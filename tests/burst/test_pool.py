@@ -212,3 +212,37 @@ def test_a_silent_instances_running_job_is_requeued_only_once_its_server_is_gone
     gate.touch()
     env.until(lambda: env.job(job_id).state in DONE, timeout=60)
     assert env.job(job_id).state == JobState.COMPLETED.value, env.job(job_id).state_reason
+
+
+def test_a_cancel_nobody_asked_for_requeues_the_job(env: Env) -> None:
+    """An instance shutting down sends SIGTERM to every process; the job's runner takes it for a
+    cancel and its agent may still report CANCELED: without a cancel request that is not the
+    job's end but its instance's, and the job goes back to the queue."""
+    import json
+
+    from gateway_kit.burst.models import BurstJob
+    from gateway_kit.db import db
+
+    gate = env.tmp / "gate"
+    job_id = env.submit(sleep=str(gate))
+    env.until(lambda: env.job(job_id).state == "RUNNING", timeout=60)
+    [inst] = env.instances()
+    root = env.plane.directory(inst.server_id) / "rootfs"
+    token_file = root / "var/lib/gateway-kit-agent/token"
+    token = (
+        token_file.read_text().strip()
+        if token_file.exists()
+        else json.loads((root / "etc/gateway-kit/agent.json").read_text())["token"]
+    )
+    resp = requests.post(
+        f"{env.gateway_url}/api/v1/agent/jobs/{job_id}/status",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"state": "CANCELED", "exit_code": None, "reason": "canceled"},
+        timeout=10,
+    )
+    assert resp.status_code == 200 and resp.json()["state"] == "requeued", resp.text
+    with env.app.app_context():
+        bj = db.session.get(BurstJob, job_id)
+        assert bj is not None and (bj.state, bj.requeues) == ("waiting", 1)
+        assert "without a cancel request" in bj.wait_reason
+    assert env.job(job_id).state not in DONE
