@@ -150,6 +150,7 @@ def test_jupyterlab_through_the_proxy(tmp_path: Any) -> None:
             assert shown["su_charged"] > 0
             total += shown["su_charged"]
             assert alan.context.new_page().goto(connects[where]).status == 404  # type: ignore[union-attr]
-        alan.goto(f"{url}/usage")
-        row = alan.locator("#usage-demo tr", has_text="alan")
+        usage = alan.context.new_page()  # alan's list page reloads itself when a state changes
+        usage.goto(f"{url}/usage")
+        row = usage.locator("#usage-demo tr", has_text="alan")
         assert fmt(total) in row.inner_text()  # the pages' one SU format

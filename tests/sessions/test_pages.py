@@ -4,11 +4,16 @@ with another user from the page (they see it under "Shared with me" and may conn
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gateway_kit.db import db
 from gateway_kit.sessions.models import InteractiveSession
 
+from ..demo_support import chromium_browser, serving
 from .conftest import World
 
 
@@ -62,3 +67,43 @@ def test_launch_extend_and_share_from_the_page(tmp_path: Path) -> None:
         assert "is not shared with" in world.client.get("/interactive/").get_data(as_text=True)
     finally:
         world.end_all()
+
+
+@pytest.mark.chromium
+def test_the_list_refreshing_itself_never_cancels_a_link_the_user_followed(tmp_path: Path) -> None:
+    """My sessions reloads itself when a session changes state; a user who has just clicked a
+    link (the launch form, here held back by the test) must land there, not back on the list."""
+    world = World(tmp_path)
+    r = world.client.post("/interactive/launch/hello-web", data={"hours": "0.5"})
+    sid = int(r.headers["Location"].rsplit("#session-", 1)[1])  # queued: no worker runs here
+    cookie = world.client.get_cookie(world.app.config.get("SESSION_COOKIE_NAME", "session"))
+    assert cookie is not None
+    with chromium_browser() as browser, serving(world.app) as base:
+        context = browser.new_context()
+        context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": base}])
+        page = context.new_page()
+        page.goto(base + "/interactive/")
+        page.wait_for_load_state("load")  # sessions.js runs and polls the API each second
+        held: list[Any] = []
+        page.route("**/interactive/launch/**", lambda route: held.append(route))
+        seen: list[str] = []
+        page.on("request", lambda request: seen.append(request.url))
+        page.click("#launch-hello-web", no_wait_after=True)
+        while not held:
+            page.wait_for_timeout(50)
+        # The session changes state while the launch form is on its way: the page's next polls
+        # see it; it must keep polling (it stays), not request itself again (a reload).
+        world.client.post(f"/interactive/{sid}/end")
+        assert world.run_until(sid, {"ended"}).state == "ended"
+        start = len(seen)
+        deadline = time.monotonic() + 30
+        while (
+            sum("/api/v1/sessions" in u for u in seen[start:]) < 3
+            and base + "/interactive/" not in seen[start:]
+        ):
+            assert time.monotonic() < deadline, seen[start:]
+            page.wait_for_timeout(100)
+        assert base + "/interactive/" not in seen[start:], "the list reloaded over the followed link"
+        held[0].continue_()
+        page.wait_for_selector("#estimate")
+        assert page.url == base + "/interactive/launch/hello-web"

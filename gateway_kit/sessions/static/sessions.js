@@ -6,6 +6,11 @@
   var table = document.getElementById("sessions");
   if (table) {
     var LIVE = ["queued", "starting", "ready", "ending"];
+    // Once the user follows a link or sends a form, a reload would cancel that navigation (and
+    // bring them back here): the page is leaving, it refreshes no more.
+    var leaving = false;
+    window.addEventListener("beforeunload", function () { leaving = true; });
+    window.addEventListener("pageshow", function () { leaving = false; });
     var refresh = function () {
       fetch(table.dataset.api, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
@@ -19,7 +24,7 @@
             left.textContent = s.time_left === null ? "" : Math.floor(s.time_left / 60) + " min";
           });
           // A state change re-renders the page: Connect, Extend and End follow the new state.
-          if (changed) { window.location.reload(); }
+          if (changed && !leaving) { window.location.reload(); }
         })
         .catch(function () { /* try again at the next tick */ });
     };
