@@ -21,6 +21,7 @@ module                 owns
 ``volumes.py``         Cinder volumes as directories linked into instances; snapshots; quota
 ``names.py``           ``gateway-kit localcloud resolve``: DNS answers and curl/Chromium hints
 ``procs.py``           /proc bookkeeping: an instance's processes, ending process groups
+``blocks.py``          the cloud's block of loopback space, claimed per machine (``flock``)
 =====================  ==========================================================================
 
 **What an instance is.** When Nova reports a server ACTIVE (the ``compute.boot_hooks``

@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway_kit.localcloud.core import LocalCloud
-from gateway_kit.localcloud.dataplane import cloudconfig, names
+from gateway_kit.localcloud.dataplane import blocks, cloudconfig, names
 from gateway_kit.localcloud.dataplane import volumes as vols
 from gateway_kit.localcloud.dataplane.procs import group_alive, kill_all, pid_alive, proc_table, track
 from gateway_kit.localcloud.dataplane.systemd import Instance, Supervisor
@@ -60,30 +59,30 @@ BLOCK_KIND = "dataplane.block"
 EXTERNAL_CIDR = "127.64.0.0/16"
 
 
-def cloud_block(cloud: LocalCloud) -> int:
-    """This cloud's block of loopback space, picked at random once and kept in its state, so that
-    several clouds on one machine (parallel test runs) do not share addresses: instances get
-    ``127.100.<block>.y``, load balancer VIPs ``127.101.<block>.y``, and the allocation pool of an
-    external subnet of ``127.64.0.0/16`` that still spans all of it becomes ``127.64.<block>.2-254``."""
+def cloud_block(cloud: LocalCloud) -> tuple[int, int | None]:
+    """This cloud's block of loopback space and its claim (:mod:`.blocks`), picked once among the
+    blocks no running cloud on this machine holds and kept in its state, so that several clouds on
+    one machine (parallel test runs) do not share addresses: instances get ``127.100.<block>.y``,
+    load balancer VIPs ``127.101.<block>.y``, and the allocation pool of an external subnet of
+    ``127.64.0.0/16`` that still spans all of it becomes ``127.64.<block>.2-254``."""
     rec = cloud.store.get(BLOCK_KIND, "block")
-    if rec is None:
-        rec = {"id": "block", "block": secrets.randbelow(254) + 1}
+    fd = blocks.claim(int(rec["block"])) if rec is not None else None
+    if fd is None and (rec is None or not cloud.store.all(KIND)):  # no instance holds an address yet
+        chosen, fd = blocks.claim_free()
+        rec = {"id": "block", "block": chosen}
         cloud.store.put(BLOCK_KIND, rec)
+    assert rec is not None
     block = int(rec["block"])
+    whole = (("127.64.0.1", "127.64.0.2"), ("127.64.255.254", "127.64.255.255"))
+    ours = [((f"127.64.{b}.2",), (f"127.64.{b}.254",)) for b in blocks.BLOCKS]  # a block of before
     for subnet in cloud.store.find(SUBNET, lambda d: d.get("cidr") == EXTERNAL_CIDR):
         pools = subnet.get("allocation_pools") or []
-        if (
-            len(pools) == 1
-            and pools[0].get("start") in ("127.64.0.1", "127.64.0.2")
-            and pools[0].get("end")
-            in (
-                "127.64.255.254",
-                "127.64.255.255",
-            )
+        if len(pools) == 1 and any(
+            pools[0].get("start") in starts and pools[0].get("end") in ends for starts, ends in [whole, *ours]
         ):
             subnet["allocation_pools"] = [{"start": f"127.64.{block}.2", "end": f"127.64.{block}.254"}]
             cloud.store.put(SUBNET, subnet)
-    return block
+    return block, fd
 
 
 @dataclass
@@ -98,6 +97,8 @@ class DataPlane:
     root: Path
     interval: float = 0.2
     block: int = 0
+    #: The descriptor holding this cloud's claim on ``block`` (:mod:`.blocks`), closed by :meth:`stop`.
+    claim: int | None = None
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
     traffic: Traffic = field(default_factory=Traffic)
@@ -386,6 +387,8 @@ class DataPlane:
         self.supervisor.stop()
         self.supervisor.spawner.stop()
         self.traffic.stop()
+        blocks.release(self.claim)
+        self.claim = None
 
     def address(self, server_id: str) -> str | None:
         rec = self.cloud.store.get(KIND, server_id)
@@ -413,8 +416,8 @@ def enable(cloud: LocalCloud, root: Path, interval: float = 0.2) -> DataPlane:
     if isinstance(existing, DataPlane):
         return existing
     with cloud.lock:
-        block = cloud_block(cloud)
-    plane = DataPlane(cloud=cloud, root=root, interval=interval, block=block)
+        block, claim = cloud_block(cloud)
+    plane = DataPlane(cloud=cloud, root=root, interval=interval, block=block, claim=claim)
     cloud.extensions.setdefault("compute.boot_hooks", []).append(plane.on_boot)
     cloud.extensions.setdefault("compute.destroy_hooks", []).append(plane.on_destroy)
     cloud.extensions["compute.console_log"] = plane.console_log
