@@ -16,9 +16,10 @@ replaces them blue/green, one at a time, as any change of their user data does
 (:meth:`gateway_kit.hosting.run.Run.replace_server`): a new VM boots the new release, its
 pool member must be healthy (the load balancer's monitor gets ``/healthz`` through it), the old
 member is set admin-down and drained (``HOSTING_DRAIN_SECONDS``), then leaves the pool and the
-old VM is deleted (gunicorn ends its requests in flight on SIGTERM; a worker stopped by SIGTERM
-hands back the jobs it leased, which the new worker resumes at once from their saved executor
-state; a worker that dies unstopped is covered by the lease, ``JOBS_LEASE_SECONDS``). Replacing
+old VM is deleted (gunicorn ends its requests in flight on SIGTERM). A VM without a pool member
+(a worker) is shut down cleanly first (Nova's stop), so that its worker gets SIGTERM and hands
+back the jobs it leased, which the new worker resumes at once from their saved executor state;
+a worker that dies unstopped is covered by the lease, ``JOBS_LEASE_SECONDS``. Replacing
 rather than upgrading in place keeps a VM's software exactly what its user data says, and a
 failed release leaves the old VMs serving.
 

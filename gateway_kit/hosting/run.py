@@ -431,9 +431,15 @@ class Run:
             row.attrs = {**handler.wait(self.ctx, d, row.cloud_id, row.props), **keep}
             self.commit()
             # move what hangs on this server to the new one, in dependency order
-            for dep in self.dependents(d.key):
+            dependents = self.dependents(d.key)
+            for dep in dependents:
                 self.converge(dep)
             if old_id:
+                if not any(dep.kind == "member" for dep in dependents):
+                    # No pool member was drained for it (a worker, a database): shut it down
+                    # cleanly first, so that its services stop on SIGTERM (a worker hands back
+                    # its jobs at once) rather than with the power.
+                    handler.shut_down(self.ctx, old_id)  # type: ignore[attr-defined]
                 handler.delete(self.ctx, old_id, {})
         except GatewayError as exc:
             self.finish(st, exc)

@@ -42,12 +42,17 @@ def make_wheel(folder: Path, version: str, pad: int = 0) -> Path:
     return path
 
 
-def write_spec(folder: Path, wheel: str, **roles: int) -> Path:
+def write_spec(folder: Path, wheel: str, workers: int = 0, **roles: int) -> Path:
+    """The standard example running ``wheel``, with ``workers`` worker VMs and other roles' counts."""
     text = STANDARD.read_text()
     for role, count in roles.items():
         text = re.sub(rf"(\[roles\.{role}\]\ncount = )\d+", rf"\g<1>{count}", text)
+    text += f'\n[app]\nrequirement = "tinyportal"\nwheel = "{wheel}"\n'
+    if workers:
+        text += f'[roles.worker]\ncount = {workers}\nflavor = "m3.small"\nimage = "Featured-Ubuntu24"\n'
+        text += 'cloud_init = "gateway-kit:worker"\n'
     path = folder / "portal.toml"
-    path.write_text(text + f'\n[app]\nrequirement = "tinyportal"\nwheel = "{wheel}"\n')
+    path.write_text(text)
     return path
 
 
@@ -72,33 +77,53 @@ def _release(wheel: Path) -> str:
 
 
 def test_release_rolls_web_vms_status_shows_it_and_rollback_returns(
-    engine: Engine, hosting_app: Any, control: LocalCloudController, localcloud: Any, tmp_path: Path
+    engine: Engine,
+    hosting_app: Any,
+    control: LocalCloudController,
+    localcloud: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     v1, v2 = make_wheel(tmp_path / "dist", "1.0"), make_wheel(tmp_path / "dist", "2.0")
-    spec = write_spec(tmp_path, "dist/" + v1.name)
+    spec = write_spec(tmp_path, "dist/" + v1.name, workers=1)
     r = _cli(hosting_app, "deploy", "apply", str(spec))
     assert r.exit_code == 0, r.output
     one = _release(v1)
-    assert _releases(engine) == {"server:database-1": "-", "server:web-1": one, "server:web-2": one}
+    assert _releases(engine) == {
+        "server:database-1": "-",
+        "server:web-1": one,
+        "server:web-2": one,
+        "server:worker-1": one,
+    }
     text = _user_data(engine, localcloud, "standard-web-1")
     sha = __import__("hashlib").sha256(v1.read_bytes()).hexdigest()
     assert f"{sha}  {v1.name}" in text and f"GK_RELEASE={one}" in text
     first = {n: engine.cloud.conn.compute.find_server(f"standard-{n}").id for n in ("web-1", "database-1")}
 
     # a release that changes something else is refused, nothing changed
-    bigger = write_spec(tmp_path, "dist/" + v2.name, web=3)
+    bigger = write_spec(tmp_path, "dist/" + v2.name, workers=1, web=3)
     r = _cli(hosting_app, "deploy", "release", str(bigger))
     assert r.exit_code != 0 and "also changes: server:web-3" in r.output and "deploy apply" in r.output
     assert engine.cloud.conn.compute.find_server("standard-web-1").id == first["web-1"]
 
-    spec = write_spec(tmp_path, "dist/" + v2.name)
+    spec = write_spec(tmp_path, "dist/" + v2.name, workers=1)
+    worker = engine.cloud.conn.compute.find_server("standard-worker-1").id
+    stopped = _stops(monkeypatch)
     r = _cli(hosting_app, "deploy", "release", str(spec))
     assert r.exit_code == 0, r.output
     two = _release(v2)
     assert f"runs release {two}" in r.output
-    assert _releases(engine) == {"server:database-1": "-", "server:web-1": two, "server:web-2": two}
+    assert _releases(engine) == {
+        "server:database-1": "-",
+        "server:web-1": two,
+        "server:web-2": two,
+        "server:worker-1": two,
+    }
     assert engine.cloud.conn.compute.find_server("standard-database-1").id == first["database-1"]
     assert engine.cloud.conn.compute.find_server("standard-web-1").id != first["web-1"]
+    # the old worker VM was shut down cleanly (its units' SIGTERM) before it was deleted; the
+    # web VMs' members were drained instead
+    assert stopped == [worker]
     r = _cli(hosting_app, "deploy", "status", "standard")
     assert f"web-1 runs release {two}" in r.output and f"web-2 runs release {two}" in r.output
     assert "database-1 runs" not in r.output
@@ -109,10 +134,30 @@ def test_release_rolls_web_vms_status_shows_it_and_rollback_returns(
     r = _cli(hosting_app, "deploy", "rollback", "standard")
     assert r.exit_code == 0, r.output
     assert f"runs release {one} again" in r.output
-    assert _releases(engine) == {"server:database-1": "-", "server:web-1": one, "server:web-2": one}
+    assert _releases(engine) == {
+        "server:database-1": "-",
+        "server:web-1": one,
+        "server:web-2": one,
+        "server:worker-1": one,
+    }
     assert f"{sha}  {v1.name}" in _user_data(engine, localcloud, "standard-web-2")
     engine.destroy("standard")
     assert engine.orphans() == []
+
+
+def _stops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The servers Nova is asked to stop from now on (the request still goes to the cloud)."""
+    from openstack.compute.v2._proxy import Proxy
+
+    stopped: list[str] = []
+    real = Proxy.stop_server
+
+    def stop_server(self: Proxy, server: Any) -> Any:
+        stopped.append(str(getattr(server, "id", server)))
+        return real(self, server)
+
+    monkeypatch.setattr(Proxy, "stop_server", stop_server)
+    return stopped
 
 
 def test_gk_install_refuses_a_wheel_that_does_not_match_its_sha256(engine: Engine, tmp_path: Path) -> None:

@@ -257,6 +257,7 @@ def _status_text(app: Any) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # one deployment through what two tests did, 300 s each
 def test_portal_serves_at_its_name_over_https_survives_a_killed_apply_releases_and_rolls_back(
     postgres_dataplane: RunningLocalCloud,
     tmp_path: Path,

@@ -1,14 +1,19 @@
 """Nova servers: created with the kit's metadata marks (and a digest of their properties, so a
-resumed replace can tell the old server from the new), resized in place, deleted and waited gone."""
+resumed replace can tell the old server from the new), resized in place, shut down cleanly
+before a replace deletes them, deleted and waited gone."""
 
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from ...errors import GatewayError
 from ..plan import META_DEPLOYMENT, META_DIGEST, META_KEY, Desired, digest
 from .base import Context, Handler, Props, find_by_meta, upper
+
+log = logging.getLogger(__name__)
 
 
 class ServerHandler(Handler):
@@ -146,6 +151,24 @@ class ServerHandler(Handler):
             self._active(ctx, f"server {name} (resize)", cloud_id, "VERIFY_RESIZE")
         ctx.cloud.call(f"confirm resize of server {name}", lambda: compute.confirm_server_resize(cloud_id))
         self._active(ctx, f"server {name} (confirm resize)", cloud_id)
+
+    def shut_down(self, ctx: Context, cloud_id: str) -> None:
+        """Stop the server cleanly before it is deleted: Nova's stop shuts the guest down, so its
+        systemd units get SIGTERM (a worker hands back the jobs it holds), where a delete alone
+        powers a VM off on most clouds. A server that is not ACTIVE (already SHUTOFF, in ERROR,
+        gone) is left as it is; a stop refused or not done in time is logged and the delete goes
+        ahead, so that it never holds up a release."""
+        compute = ctx.cloud.conn.compute
+        try:
+            server = ctx.cloud.call(
+                f"read server {cloud_id}", lambda: compute.find_server(cloud_id, ignore_missing=True)
+            )
+            if server is None or upper(server.status) != "ACTIVE":
+                return
+            ctx.cloud.call(f"stop server {cloud_id}", lambda: compute.stop_server(cloud_id))
+            self._active(ctx, f"server {cloud_id} (stop)", cloud_id, "SHUTOFF")
+        except GatewayError as exc:
+            log.warning("server %s: no clean stop before its deletion (%s)", cloud_id, exc.log_message)
 
     def delete(self, ctx: Context, cloud_id: str, attrs: dict[str, Any]) -> None:
         compute = ctx.cloud.conn.compute
