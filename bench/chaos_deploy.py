@@ -117,7 +117,7 @@ class Bench:
 
     def inject(self, fault: str, rng: random.Random) -> None:
         if fault == "5xx":
-            for service in ("compute", "network", "load-balancer", "block-storage", "dns"):
+            for service in ("compute", "network", "load_balancer", "volume", "dns"):  # blueprint names
                 self.control.add_rule(
                     service=service, status=rng.choice([500, 502, 503]), rate=0.15, count=rng.randint(1, 4)
                 )

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import os
 import random
 import shutil
@@ -493,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     backends = args.backend or ["sqlite", "postgres"]
     rng = random.Random(args.seed)
     base = Path(tempfile.mkdtemp(prefix="gk-chaos-jobs-"))
+    # The gateway's own warnings (agents' requests answered 503 while PostgreSQL restarts...) go to
+    # a file, not between the trial lines.
+    logging.basicConfig(filename=base / "gateway.log", level=logging.WARNING)
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")  # the private PostgreSQL writes below it
     pg: PrivatePostgres | None = None

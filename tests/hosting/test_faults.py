@@ -28,7 +28,7 @@ def _nothing_left(engine: Engine) -> None:
 def test_5xx_bursts_and_429_are_retried(engine: Engine, control: LocalCloudController) -> None:
     control.add_rule(service="compute", method="POST", path="/servers$", status=503, count=3)
     control.add_rule(service="network", method="*", status=429, retry_after=0, rate=0.3, count=6)
-    control.add_rule(service="load-balancer", method="*", status=500, rate=0.2, count=5)
+    control.add_rule(service="load_balancer", method="*", status=500, rate=0.2, count=5)
     engine.apply(load_spec(STANDARD))
     statuses = [r.status for r in engine.cloud.requests.records]
     assert statuses.count(503) == 3 and 429 in statuses
@@ -36,6 +36,21 @@ def test_5xx_bursts_and_429_are_retried(engine: Engine, control: LocalCloudContr
     assert len([s for s in conn.compute.servers() if s.name.startswith("standard-")]) == 3
     _, rows = engine.status("standard")
     assert all(r.recorded == "ready" for r in rows)
+    engine.destroy("standard")
+    _nothing_left(engine)
+
+
+def test_an_error_answer_to_the_status_tree_is_retried(engine: Engine, control: LocalCloudController) -> None:
+    """A re-apply reads the load balancer's status tree; a 429 there is retried like any other
+    answer (it was read as the tree: KeyError 'statuses', a traceback; chaos_deploy trial 128)."""
+    spec = load_spec(STANDARD)
+    engine.apply(spec)
+    control.add_rule(
+        service="load_balancer", method="GET", path="/status$", status=429, retry_after=0, count=1
+    )
+    engine.apply(spec)
+    statuses = [r.status for r in engine.cloud.requests.records if r.url.endswith("/status")]
+    assert statuses[-2:] == [429, 200], statuses
     engine.destroy("standard")
     _nothing_left(engine)
 

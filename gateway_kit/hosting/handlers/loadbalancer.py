@@ -71,7 +71,7 @@ class LoadBalancerHandler(Handler):
         tree = get_or_none(
             ctx,
             f"read the status tree of load balancer {cloud_id}",
-            lambda: ctx.cloud.conn.load_balancer.get(f"/lbaas/loadbalancers/{cloud_id}/status").json(),
+            lambda: _status_tree(ctx, cloud_id),
         )
         if tree is None:
             return {cloud_id: None}
@@ -188,3 +188,13 @@ def status_tree(node: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
     monitor = node.get("health_monitor") or node.get("healthmonitor")
     if monitor:
         yield str(monitor["id"]), monitor
+
+
+def _status_tree(ctx: Context, cloud_id: str) -> Any:
+    """Octavia's status tree of the load balancer; an error answer (404, 429, 5xx) raised as the
+    SDK's exception, so that ``Cloud.call`` retries or translates it (a raw ``get`` does not raise)."""
+    from openstack import exceptions
+
+    resp = ctx.cloud.conn.load_balancer.get(f"/lbaas/loadbalancers/{cloud_id}/status")
+    exceptions.raise_from_response(resp)
+    return resp.json()
