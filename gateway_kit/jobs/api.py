@@ -252,12 +252,14 @@ def submit_job() -> ResponseReturnValue:
 @api_auth("jobs:read")
 def list_jobs() -> ResponseReturnValue:
     errors = []
-    state = request.args.get("state") or None
+    # A parameter that is present must be valid, even empty ("?cursor=" is not a cursor): the
+    # schema says so and a client that sends one has a bug worth hearing about.
+    state = request.args.get("state")
     if state is not None and state not in JobState.__members__:
         errors.append({"field": "state", "message": "must be one of " + ", ".join(s.value for s in JobState)})
     cursor_raw = request.args.get("cursor")
     cursor = None
-    if cursor_raw:
+    if cursor_raw is not None:
         cursor = digits(cursor_raw, ID_MAX)
         if cursor is None:
             errors.append({"field": "cursor", "message": "is not a cursor from a previous page"})
